@@ -1,0 +1,67 @@
+"""``publisher check``: every problem in content, templates, renders and the plan, at once.
+
+Reads files only; never the database or the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jinja2
+
+from publisher.config import Config
+from publisher.content import read_messages
+from publisher.errors import PublisherError, TemplateError
+from publisher.outbox import demands_for, render_all
+from publisher.plan import plan, rules_from_config
+from publisher.render import Renderer
+
+
+@dataclass
+class CheckResult:
+    problems: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+
+
+def _template_syntax(config: Config) -> list[PublisherError]:
+    """Compile every template file of every enabled channel, used by content or not."""
+    problems: list[PublisherError] = []
+    seen: set[str] = set()
+    for ch in config.channels.values():
+        folder = config.templates_dir / ch.templates
+        if not ch.enabled or ch.templates in seen:
+            continue
+        seen.add(ch.templates)
+        env = jinja2.Environment(autoescape=True)  # parsing only: escaping is irrelevant
+        for path in sorted(folder.glob("*.j2")):
+            try:
+                env.parse(path.read_text(encoding="utf-8"))
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(TemplateError(str(path), f"line {exc.lineno}: {exc.message}"))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(TemplateError(str(path), f"cannot be read: {exc}"))
+    return problems
+
+
+def run_check(config: Config) -> CheckResult:
+    result = CheckResult()
+    messages, content_problems = read_messages(config)
+    problems: list[PublisherError] = [*content_problems, *_template_syntax(config)]
+    renders, render_problems = render_all(config, messages, Renderer(config))
+    problems += [p for p in render_problems if p.line() not in {q.line() for q in problems}]
+    demands = demands_for(config, messages)
+    result.problems = [p.line() for p in problems]
+    fitted = plan(rules_from_config(config), demands)
+    for u in fitted.unplaced:
+        d = u.demand
+        result.problems.append(
+            f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
+        )
+    enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
+    result.summary = [
+        f"config: {config.path} ({len(enabled)} enabled channels: {', '.join(enabled)})",
+        f"content: {len(messages)} messages read, {len(content_problems)} bad file(s)",
+        f"renders: {len(renders)} (message × channel), {len(render_problems)} problem(s)",
+        f"plan: {len(fitted.times)} of {len(demands)} posts fit the calendar",
+    ]
+    return result

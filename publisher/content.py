@@ -1,0 +1,184 @@
+"""Content files in messages/ → Message values.
+
+Each file is Markdown with YAML front matter (parsed by python-frontmatter). Pure apart from
+reading the files: no clock, no network, no database. All text comes out NFC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from publisher.config import KINDS, Config
+from publisher.errors import ContentError
+from publisher.text import length, nfc
+
+FIELDS = ("kind", "title", "summary", "channels", "pinned", "cover", "draft")
+SUMMARY_LIMIT = 300
+_KIND_DIRS = {"slogans": "slogan", "articles": "article"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One piece of content: a slogan or an article, as written in its file."""
+
+    key: str  # path under messages/ without the suffix, e.g. "articles/02-quyen-tre-em"
+    path: str  # the file as the user names it, for error messages
+    kind: str
+    title: str
+    summary: str
+    body: str
+    channels: tuple[str, ...]
+    pinned: date | None
+    cover: str | None
+    draft: bool
+
+    @property
+    def content_hash(self) -> str:
+        pinned = self.pinned.isoformat() if self.pinned else None
+        data: list[object] = [self.kind, self.title, self.summary, self.body, list(self.channels)]
+        data += [pinned, self.cover, self.draft]
+        return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def message_files(directory: Path) -> list[Path]:
+    """Every content file, in a stable order; README files are documentation, not content."""
+    if not directory.is_dir():
+        return []
+    files = (p for p in directory.rglob("*.md") if p.name.lower() != "readme.md")
+    return sorted(f for f in files if not any(part.startswith(".") for part in f.parts))
+
+
+def read_messages(config: Config) -> tuple[list[Message], list[ContentError]]:
+    """Read every file; return the good messages and a problem per bad file."""
+    directory = config.messages_dir
+    if not directory.is_dir():
+        where = str(directory)
+        return [], [ContentError(where, "is not a folder", "create it or set paths.messages")]
+    messages: list[Message] = []
+    problems: list[ContentError] = []
+    for path in message_files(directory):
+        try:
+            messages.append(read_message(path, directory, config))
+        except ContentError as exc:
+            problems.append(exc)
+    return messages, problems
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_message(path: Path, directory: Path, config: Config) -> Message:
+    where = _display(path)
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError(
+            where, f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8"
+        ) from exc
+    try:
+        post = frontmatter.loads(nfc(raw.lstrip("\ufeff")))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ContentError(where, f"front matter is not valid YAML{line}: {problem}") from exc
+    meta: dict[str, Any] = dict(post.metadata)
+    if not raw.lstrip("\ufeff").startswith("---"):
+        raise ContentError(where, "has no front matter", "start the file with a '---' block")
+
+    def bad(field: str, problem: str, hint: str | None = None) -> ContentError:
+        return ContentError(where, f"front matter '{field}' {problem}", hint, field=field)
+
+    for key in meta:
+        if key not in FIELDS:
+            raise bad(key, "is not a known field", "allowed: " + ", ".join(FIELDS))
+
+    rel = path.relative_to(directory)
+    key = rel.with_suffix("").as_posix()
+    kind = meta.get("kind", _KIND_DIRS.get(rel.parts[0]) if len(rel.parts) > 1 else None)
+    if kind is None:
+        raise ContentError(where, "front matter lacks 'kind'", "kind: slogan or kind: article")
+    if kind not in KINDS:
+        raise bad("kind", f"is {kind!r}", "one of: " + ", ".join(KINDS))
+
+    body = post.content.strip()
+    if not body:
+        raise ContentError(where, "has an empty body", "write the text after the front matter")
+
+    channels_value = meta.get("channels", list(config.kinds[kind].channels))
+    if not channels_value:
+        example = ", ".join(list(config.channels)[:2])
+        raise ContentError(where, "front matter lacks 'channels'", f"e.g. channels: [{example}]")
+    if not isinstance(channels_value, list) or not all(isinstance(c, str) for c in channels_value):
+        raise bad("channels", "must be a list of channel ids", "e.g. channels: [facebook, zalo]")
+    for cid in channels_value:
+        if cid not in config.channels:
+            raise bad(
+                "channels", f"names {cid!r}, not a channel", "one of: " + ", ".join(config.channels)
+            )
+    channels = tuple(dict.fromkeys(channels_value))
+
+    title = _text(meta, "title", bad)
+    summary = _text(meta, "summary", bad)
+    if kind == "article":
+        if not title:
+            raise ContentError(where, "front matter lacks 'title'", 'title: "…"', field="title")
+        if not summary:
+            raise ContentError(
+                where, "front matter lacks 'summary'", 'summary: "…"', field="summary"
+            )
+    if kind == "slogan" and not title:
+        title = " ".join(body.split())  # a slogan is its own title
+    if length(summary) > SUMMARY_LIMIT:
+        raise bad("summary", f"is {length(summary)} characters, the limit is {SUMMARY_LIMIT}")
+
+    pinned = _pinned(meta.get("pinned"), config, bad)
+    cover = meta.get("cover")
+    if cover is not None and (not isinstance(cover, str) or not cover.startswith("https://")):
+        raise bad("cover", "must be an https:// URL of an image", "or remove the field")
+    draft = meta.get("draft", False)
+    if not isinstance(draft, bool):
+        raise bad("draft", "must be true or false")
+    return Message(key, where, kind, title, summary, body, channels, pinned, cover, draft)
+
+
+def _text(meta: dict[str, Any], field: str, bad: Any) -> str:
+    value = meta.get(field, "")
+    if not isinstance(value, str):
+        raise bad(field, "must be text", f'quote it: {field}: "…"')
+    return " ".join(value.split())
+
+
+def _pinned(value: Any, config: Config, bad: Any) -> date | None:
+    if value is None:
+        return None
+    day: date | None = None
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, str) and value in config.key_dates:
+        day = config.key_dates[value].date
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            day = date.fromisoformat(value)
+    if day is None:
+        ids = ", ".join(config.key_dates)
+        raise bad(
+            "pinned", f"is {value!r}, not a date", f"e.g. pinned: 2024-06-12, or a key date: {ids}"
+        )
+    start, end = config.campaign.start, config.campaign.end
+    if not start <= day <= end:
+        raise bad("pinned", f"is {day}, outside the campaign window {start}..{end}")
+    return day

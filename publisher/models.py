@@ -1,0 +1,121 @@
+"""The queue's tables (SQLAlchemy 2): messages, posts and the post history.
+
+Times are aware datetimes in Python and UTC in the database. Rows are never deleted: a removed
+message is marked removed and its unpublished posts cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes only; stored as UTC (naive on SQLite, timestamptz elsewhere)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: publisher stores aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012 - SQLAlchemy reads it from the class
+
+
+class MessageRow(Base):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    pinned: Mapped[date | None] = mapped_column(Date)
+    cover: Mapped[str | None] = mapped_column(Text)
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | removed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    posts: Mapped[list[PostRow]] = relationship(back_populates="message")
+
+
+class PostRow(Base):
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("message_id", "channel", "occurrence", name="uq_post_occurrence"),
+        Index("ix_post_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))
+    channel: Mapped[str] = mapped_column(String(64))
+    occurrence: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime | None]
+    due_source: Mapped[str] = mapped_column(String(16), default="plan")  # plan | manual
+    plan_note: Mapped[str | None] = mapped_column(Text)  # why the planner could not place it
+    text: Mapped[str] = mapped_column(Text)  # the main field of the render
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)  # every rendered field
+    render_hash: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    approved_at: Mapped[datetime | None]
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    cancel_cause: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    message: Mapped[MessageRow] = relationship(back_populates="posts")
+    events: Mapped[list[PostEvent]] = relationship(back_populates="post", order_by="PostEvent.id")
+
+
+class PostEvent(Base):
+    """Append-only history: every state change, time change and approval of a post."""
+
+    __tablename__ = "post_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str] = mapped_column(Text)
+
+    post: Mapped[PostRow] = relationship(back_populates="events")

@@ -1,0 +1,293 @@
+"""The queue as the board and the loader change it: load content, approve posts.
+
+Each operation is one write transaction; the current time and the actor are parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from publisher.config import Config
+from publisher.content import Message, read_messages
+from publisher.db import Database
+from publisher.errors import InputError, Problems, PublisherError
+from publisher.models import MessageRow, PostEvent, PostRow
+from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
+from publisher.render import Render, Renderer
+from publisher.states import MOVABLE, UNPUBLISHED, State
+
+LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
+
+
+@dataclass
+class LoadReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    created: int = 0
+    rerendered: int = 0
+    moved: int = 0
+    cancelled: list[tuple[int, str]] = field(default_factory=list)  # (post id, cause)
+    revived: int = 0
+    revoked: list[int] = field(default_factory=list)  # approvals revoked: the text changed
+    unplaced: list[tuple[int, str]] = field(default_factory=list)  # (post id, reason)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.added
+            or self.updated
+            or self.removed
+            or self.created
+            or self.rerendered
+            or self.moved
+            or self.cancelled
+            or self.revived
+            or self.revoked
+        )
+
+
+def render_all(
+    config: Config, messages: Sequence[Message], renderer: Renderer
+) -> tuple[dict[tuple[str, str], Render], list[PublisherError]]:
+    """Render every message for each of its enabled channels; collect every problem."""
+    renders: dict[tuple[str, str], Render] = {}
+    problems: list[PublisherError] = []
+    for m in messages:
+        for cid in m.channels:
+            if not config.channels[cid].enabled:
+                continue
+            try:
+                renders[(m.key, cid)] = renderer.render(m, cid)
+            except PublisherError as exc:
+                if exc.line() not in {p.line() for p in problems}:
+                    problems.append(exc)
+    return renders, problems
+
+
+def demands_for(config: Config, messages: Iterable[Message]) -> list[Demand]:
+    """One demand per (message, enabled channel, occurrence), in a stable order."""
+    order = list(config.channels)
+    out = []
+    for m in sorted(messages, key=lambda m: m.key):
+        for cid in sorted(m.channels, key=order.index):
+            if config.channels[cid].enabled:
+                for occ in range(1, config.repeats(cid, m.kind) + 1):
+                    out.append(Demand(m.key, cid, occ, m.kind, m.pinned))
+    return out
+
+
+def _event(s: Session, post: PostRow, now: datetime, actor: str, to: str, cause: str) -> None:
+    s.add(
+        PostEvent(post=post, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause)
+    )
+    post.state = to
+    post.updated_at = now
+
+
+def load(db: Database, config: Config, now: datetime, actor: str) -> LoadReport:
+    """Read messages/ into the queue in one transaction; nothing is written on any problem."""
+    messages, content_problems = read_messages(config)
+    if content_problems:
+        raise Problems(list(content_problems))
+    renders, render_problems = render_all(config, messages, Renderer(config))
+    if render_problems:
+        raise Problems(render_problems)
+    report = LoadReport()
+    with db.write() as s:
+        _sync(s, config, messages, renders, now, actor, report)
+    return report
+
+
+def _sync(
+    s: Session,
+    config: Config,
+    messages: list[Message],
+    renders: dict[tuple[str, str], Render],
+    now: datetime,
+    actor: str,
+    report: LoadReport,
+) -> None:
+    rows = {r.key: r for r in s.scalars(select(MessageRow).options(selectinload(MessageRow.posts)))}
+    by_key = {m.key: m for m in messages}
+    for m in messages:
+        row = rows.get(m.key)
+        if row is None:
+            row = MessageRow(key=m.key, created_at=now, status="active")
+            s.add(row)
+            rows[m.key] = row
+            report.added.append(m.path)
+        elif (
+            row.content_hash != m.content_hash
+            or row.status != "active"
+            or row.source_path != m.path
+        ):
+            report.updated.append(m.path)
+        else:
+            report.unchanged += 1
+            continue
+        row.kind, row.title, row.summary, row.body = m.kind, m.title, m.summary, m.body
+        row.channels, row.pinned, row.cover, row.draft = (
+            list(m.channels),
+            m.pinned,
+            m.cover,
+            m.draft,
+        )
+        row.content_hash, row.source_path, row.status, row.updated_at = (
+            m.content_hash,
+            m.path,
+            "active",
+            now,
+        )
+    for key, row in rows.items():
+        if key not in by_key and row.status != "removed":
+            row.status, row.updated_at = "removed", now
+            report.removed.append(row.source_path)
+    s.flush()
+
+    demands = demands_for(config, messages)
+    wanted = {d.key for d in demands}
+    posts: dict[PostKey, PostRow] = {}
+    for row in rows.values():
+        for p in row.posts:
+            posts[(row.key, p.channel, p.occurrence)] = p
+
+    for (mkey, cid, _occ), p in posts.items():
+        if (mkey, cid, _occ) in wanted or p.state not in UNPUBLISHED:
+            continue
+        message = by_key.get(mkey)
+        if message is None:
+            cause = f"{LOADER}: {rows[mkey].source_path} was removed"
+        elif cid not in message.channels:
+            cause = f"{LOADER}: {cid} was removed from the message's channels"
+        elif not config.channels[cid].enabled:
+            cause = f"{LOADER}: channel {cid} is disabled in the config"
+        else:
+            cause = f"{LOADER}: {cid} repeats a {message.kind} fewer times"
+        p.cancel_cause = cause
+        _event(s, p, now, actor, State.CANCELLED, cause)
+        report.cancelled.append((p.id, cause))
+
+    for d in demands:
+        render = renders[(d.message, d.channel)]
+        existing = posts.get(d.key)
+        if existing is None:
+            p = PostRow(
+                message=rows[d.message],
+                channel=d.channel,
+                occurrence=d.occurrence,
+                state=State.DRAFT,
+                due_source="plan",
+                text=render.text,
+                fields=dict(render.fields),
+                render_hash=render.hash,
+                idempotency_key=str(uuid.uuid4()),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(p)
+            s.add(
+                PostEvent(
+                    post=p,
+                    at=now,
+                    actor=actor,
+                    from_state=None,
+                    to_state=State.DRAFT,
+                    cause=f"{LOADER}: created from {by_key[d.message].path}",
+                )
+            )
+            posts[d.key] = p
+            report.created += 1
+            continue
+        p = existing
+        if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
+            p.cancel_cause = None
+            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: wanted again by the content")
+            report.revived += 1
+        if p.state not in UNPUBLISHED or p.render_hash == render.hash:
+            continue
+        p.text, p.fields, p.render_hash, p.updated_at = (
+            render.text,
+            dict(render.fields),
+            render.hash,
+            now,
+        )
+        report.rerendered += 1
+        if p.state == State.APPROVED and p.approved_hash != render.hash:
+            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: approval revoked, the text changed")
+            report.revoked.append(p.id)
+    s.flush()
+
+    live = [(d, posts[d.key]) for d in demands if posts[d.key].state != State.CANCELLED]
+    movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != "manual"]
+    fixed = [
+        Fixed(d.message, d.channel, d.occurrence, d.kind, p.due_at)
+        for d, p in live
+        if (d, p) not in movable and p.due_at is not None
+    ]
+    preferred = {d.key: p.due_at for d, p in movable if p.due_at is not None}
+    result = plan(rules_from_config(config), [d for d, _ in movable], fixed, preferred)
+    reasons = {u.demand.key: u.reason for u in result.unplaced}
+    for d, p in movable:
+        due = result.times.get(d.key)
+        if due != p.due_at:
+            cause = (
+                f"{LOADER}: planned for {due:%Y-%m-%d %H:%M} UTC"
+                if due
+                else f"{LOADER}: not planned"
+            )
+            s.add(
+                PostEvent(
+                    post=p, at=now, actor=actor, from_state=p.state, to_state=p.state, cause=cause
+                )
+            )
+            p.due_at, p.updated_at = due, now
+            report.moved += 1
+        note = reasons.get(d.key)
+        if note != p.plan_note:
+            p.plan_note = note
+        if note:
+            report.unplaced.append((p.id, note))
+
+
+@dataclass
+class ApproveReport:
+    approved: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (post id, why)
+
+
+def approve(
+    db: Database, ids: Sequence[int], *, everything: bool, actor: str, now: datetime
+) -> ApproveReport:
+    """Approve drafts: records who, when and the hash of the exact text approved."""
+    report = ApproveReport()
+    with db.write() as s:
+        if everything:
+            posts = list(
+                s.scalars(select(PostRow).where(PostRow.state == State.DRAFT).order_by(PostRow.id))
+            )
+        else:
+            found = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(ids)))}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise InputError(
+                    "approve", f"no post has id {missing[0]}", "see 'publisher preview'"
+                )
+            posts = [found[i] for i in dict.fromkeys(ids)]
+        for p in posts:
+            if p.state != State.DRAFT:
+                report.refused.append((p.id, f"it is {p.state}, only a draft can be approved"))
+            elif p.due_at is None:
+                report.refused.append((p.id, f"it has no time: {p.plan_note or 'not planned'}"))
+            else:
+                p.approved_by, p.approved_at, p.approved_hash = actor, now, p.render_hash
+                _event(s, p, now, actor, State.APPROVED, f"approved by {actor}")
+                report.approved.append(p.id)
+    return report

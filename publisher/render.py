@@ -1,0 +1,220 @@
+"""Messages → per-channel renders through sandboxed Jinja templates.
+
+``templates/<dir>/<kind>.j2`` defines one block per field of its channel (e.g. Zalo: title,
+author, description, body). Pure: reads template files, never the clock, network or database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markupsafe import Markup
+
+from publisher.config import Channel, Config
+from publisher.content import Message
+from publisher.errors import LimitError, TemplateError
+from publisher.text import hashtag, length, nfc, slugify
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    required: bool = False
+    limit: int | None = None
+
+
+# The fields each adapter kind publishes; the first is the post's main text.
+FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "facebook": (FieldSpec("message", True, 63206), FieldSpec("link")),
+    "zalo": (
+        FieldSpec("body", True),
+        FieldSpec("title", True, 150),
+        FieldSpec("author", True, 50),
+        FieldSpec("description", True, 300),
+        FieldSpec("cover"),
+    ),
+    "wordpress": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
+    "webhook": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
+}
+
+
+@dataclass(frozen=True)
+class Render:
+    """What will be sent to one channel: named fields, all NFC text."""
+
+    fields: Mapping[str, str]
+    main: str
+
+    @property
+    def text(self) -> str:
+        return self.fields[self.main]
+
+    @cached_property
+    def hash(self) -> str:
+        canonical = json.dumps(dict(self.fields), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_md = MarkdownIt("commonmark", {"html": False})
+
+
+def markdown_html(source: str) -> Markup:
+    """Markdown → HTML; raw HTML in the source is escaped, never passed through."""
+    return Markup(_md.render(source).strip())  # noqa: S704 - markdown-it escapes its input
+
+
+def markdown_plain(source: str) -> str:
+    """Markdown → plain text for channels that show no markup (Facebook, Zalo)."""
+    out: list[str] = []
+    lists: list[list[int]] = []  # per open list: [ordered, counter]
+    bullet = ""
+    for tok in _md.parse(source):
+        kind = tok.type
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            lists.append([kind == "ordered_list_open", int(str(tok.attrs.get("start", 1))) - 1])
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            if not lists:
+                out.append("")
+        elif kind == "list_item_open":
+            lists[-1][1] += 1
+            ordered, n = lists[-1]
+            bullet = "  " * (len(lists) - 1) + (f"{n}. " if ordered else "• ")
+        elif kind == "inline":
+            text = _inline_plain(tok)
+            if lists:
+                out.append(bullet + text)
+                bullet = "  " * len(lists)
+            else:
+                out.extend([text, ""])
+    return "\n".join(out).strip()
+
+
+def _inline_plain(tok: Token) -> str:
+    parts = []
+    for child in tok.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type == "softbreak":
+            parts.append(" ")
+        elif child.type == "hardbreak":
+            parts.append("\n")
+    return "".join(parts)
+
+
+class Renderer:
+    """Compiles each channel's templates once and renders messages for channels."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._envs: dict[tuple[str, bool], SandboxedEnvironment] = {}
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
+
+    def _env(self, channel: Channel) -> SandboxedEnvironment:
+        key = (channel.templates, channel.html)
+        if key not in self._envs:
+            env = SandboxedEnvironment(
+                loader=jinja2.FileSystemLoader(self.config.templates_dir / channel.templates),
+                undefined=jinja2.StrictUndefined,
+                autoescape=channel.html,
+                keep_trailing_newline=False,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            env.filters.update(
+                markdown=markdown_html, plain=markdown_plain, hashtag=hashtag, slugify=slugify
+            )
+            self._envs[key] = env
+        return self._envs[key]
+
+    def template_path(self, channel: Channel, kind: str) -> Path:
+        return self.config.templates_dir / channel.templates / f"{kind}.j2"
+
+    def _where(self, channel: Channel, kind: str) -> str:
+        path = self.template_path(channel, kind)
+        try:
+            return str(path.relative_to(self.config.path.resolve().parent))
+        except ValueError:
+            return str(path)
+
+    def template(self, channel: Channel, kind: str) -> jinja2.Template:
+        key = (channel.id, kind)
+        if key in self._templates:
+            return self._templates[key]
+        where = self._where(channel, kind)
+        try:
+            tmpl = self._env(channel).get_template(f"{kind}.j2")
+        except jinja2.TemplateNotFound:
+            raise TemplateError(
+                where, "does not exist", f"every {kind} on {channel.id} is rendered with it"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(where, f"line {exc.lineno}: {exc.message}") from exc
+        allowed = {f.name for f in FIELDS[channel.adapter]}
+        for block in tmpl.blocks:
+            if block not in allowed:
+                raise TemplateError(
+                    where,
+                    f"block '{block}' is not a field of a {channel.adapter} post",
+                    "fields: " + ", ".join(f.name for f in FIELDS[channel.adapter]),
+                )
+        self._templates[key] = tmpl
+        return tmpl
+
+    def context(self, message: Message, channel: Channel) -> dict[str, Any]:
+        camp = self.config.campaign
+        pinned = self.config.key_date_on(message.pinned) if message.pinned else None
+        return {
+            "message": {
+                "key": message.key,
+                "kind": message.kind,
+                "title": message.title,
+                "summary": message.summary,
+                "body": message.body,
+                "cover": message.cover or "",
+                "pinned": message.pinned,
+                "key_date": pinned.name if pinned else "",
+            },
+            "campaign": {
+                "name": camp.name,
+                "theme": camp.theme,
+                "organisation": camp.organisation,
+                "parent_organisation": camp.parent_organisation,
+                "hashtags": [h if h.startswith("#") else hashtag(h) for h in camp.hashtags],
+            },
+            "channel": {"id": channel.id, "name": channel.name, **dict(channel.settings)},
+        }
+
+    def render(self, message: Message, channel_id: str) -> Render:
+        """Render ``message`` for one channel; raise TemplateError or LimitError."""
+        channel = self.config.channels[channel_id]
+        tmpl = self.template(channel, message.kind)
+        specs = FIELDS[channel.adapter]
+        fields: dict[str, str] = {}
+        try:
+            ctx = tmpl.new_context(self.context(message, channel))
+            for spec in specs:
+                if spec.name in tmpl.blocks:
+                    fields[spec.name] = nfc("".join(tmpl.blocks[spec.name](ctx)).strip())
+        except jinja2.TemplateError as exc:
+            where = self._where(channel, message.kind)
+            raise TemplateError(where, f"{exc.message or exc} (rendering {message.path})") from exc
+        for spec in specs:
+            value = fields.setdefault(spec.name, "")
+            if spec.required and not value:
+                where = self._where(channel, message.kind)
+                problem = f"renders an empty '{spec.name}' for {message.path}"
+                raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
+            if spec.limit is not None and length(value) > spec.limit:
+                raise LimitError(message.path, channel.id, spec.name, length(value), spec.limit)
+        return Render(fields, specs[0].name)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+
+from publisher.config import load_config
+from publisher.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = (ROOT / "config.toml").read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, old: str, new: str) -> str:
+    assert old in SHIPPED, old
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, SHIPPED.replace(old, new, 1)))
+    line = str(info.value)
+    assert "\n" not in line
+    return line
+
+
+def test_shipped_config_describes_the_june_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    cfg = load_config(ROOT / "config.toml")
+    assert (cfg.campaign.start, cfg.campaign.end) == (date(2024, 6, 1), date(2024, 6, 30))
+    assert cfg.tz.key == "Asia/Ho_Chi_Minh"
+    assert list(cfg.channels) == ["portal_stp", "portal_pbgdpl", "facebook", "zalo"]
+    assert {c.adapter for c in cfg.channels.values()} == {
+        "wordpress",
+        "webhook",
+        "facebook",
+        "zalo",
+    }
+    zalo = cfg.channels["zalo"]
+    assert zalo.quiet_hours is not None
+    assert zalo.quiet_hours.contains(time(23, 0)) and zalo.quiet_hours.contains(time(5, 59))
+    assert not zalo.quiet_hours.contains(time(6, 0))
+    assert {k.date for k in cfg.key_dates.values()} == {
+        date(2024, 6, 1),
+        date(2024, 6, 12),
+        date(2024, 6, 28),
+    }
+    assert cfg.repeats("facebook", "slogan") == 2
+    assert cfg.database_url == f"sqlite:///{ROOT / 'publisher.db'}"
+    for ch in cfg.channels.values():
+        assert all(name.isupper() for name in ch.secrets.values())
+
+
+def test_environment_overrides_the_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", "postgresql://localhost/x")
+    assert load_config(write(tmp_path, SHIPPED)).database_url == "postgresql://localhost/x"
+
+
+def test_relative_sqlite_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    cfg = load_config(write(tmp_path, SHIPPED))
+    assert cfg.database_url == f"sqlite:///{tmp_path.resolve() / 'publisher.db'}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'name = "Tháng',
+            'nmae = "Tháng',
+            "campaign.nmae: is not a known key (did you mean 'name'?)",
+        ),
+        (
+            "daily_cap = 2\n",
+            "daily_cap = 2\ncolour = 'red'\n",
+            "channels.portal_stp.colour: is not a known key",
+        ),
+        (
+            'slots = ["09:00", "19:30"]',
+            'slots = ["09:00", "25:30"]',
+            "channels.zalo.slots[1]: '25:30' is not a time",
+        ),
+        (
+            "end = 2024-06-30",
+            "end = 2024-05-30",
+            "campaign.end: 2024-05-30 is before the start 2024-06-01",
+        ),
+        (
+            '"portal_pbgdpl", "facebook", "zalo"]',
+            '"portal_pbgdpl", "facebok", "zalo"]',
+            "kinds.slogan.channels[2]: 'facebok' is not a channel",
+        ),
+        (
+            'adapter = "zalo"',
+            'adapter = "zalo-oa"',
+            "channels.zalo.adapter: 'zalo-oa' is not a known adapter (one of: wordpress, webhook, facebook, zalo)",
+        ),
+        (
+            'slots = ["09:00", "19:30"]',
+            'slots = ["09:00", "23:00"]',
+            "channels.zalo.slots[1]: 23:00 falls in the quiet hours 22:00–06:00",
+        ),
+        (
+            '"PUBLISHER_FACEBOOK_PAGE_TOKEN"',
+            '"EAAB1234secret"',
+            "channels.facebook.secrets.page_token: must name an environment variable",
+        ),
+        (
+            'timezone = "Asia/Ho_Chi_Minh"',
+            'timezone = "Asia/Hanoi_City"',
+            "campaign.timezone: 'Asia/Hanoi_City' is not a known time zone",
+        ),
+        (
+            "daily_cap = 1\nquiet",
+            "daily_cap = 0\nquiet",
+            "channels.zalo.daily_cap: must be at least 1, not 0",
+        ),
+        (
+            "[kinds.article]",
+            "[kinds.video]",
+            "kinds.video: is not a content kind (one of: slogan, article)",
+        ),
+        (
+            "date = 2024-06-28",
+            "date = 2024-07-28",
+            "key_dates.gia_dinh.date: 2024-07-28 is outside the campaign window",
+        ),
+        (
+            "repeats = 2\n",
+            'repeats = "two"\n',
+            "kinds.slogan.repeats: must be an integer, not a string",
+        ),
+        ("enabled", "enabled", ""),
+    ][:-1],
+)
+def test_bad_config_names_the_key_and_what_is_allowed(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    line = error_for(tmp_path, old, new)
+    assert line.startswith(str(tmp_path / "config.toml") + ": ")
+    assert expected in line
+
+
+def test_unknown_channel_table_with_unknown_adapter_is_rejected(tmp_path: Path) -> None:
+    text = SHIPPED + '\n[channels.tiktok]\nname = "TikTok"\nadapter = "tiktok"\nslots = ["08:00"]\n'
+    with pytest.raises(
+        ConfigError, match=r"channels.tiktok.adapter: 'tiktok' is not a known adapter"
+    ):
+        load_config(write(tmp_path, text))
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(write(tmp_path, SHIPPED + "\n[campaign\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
+    line = error_for(tmp_path, "daily_cap = 1\nquiet", "daily_cap = true\nquiet")
+    assert "channels.zalo.daily_cap: must be an integer, not a boolean" in line
