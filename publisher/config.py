@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,18 @@ DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``"2h"``, ``"90s"``, ``"1h30m"``, ``"3m"``, ``"1d"`` → timedelta; None if not a duration."""
+    m = _DURATION.match(text.strip().lower())
+    if not m or not any(m.groups()):
+        return None
+    d, h, mins, s = m.groups()
+    return timedelta(
+        days=int(d or 0), hours=int(h or 0), minutes=int(mins or 0), seconds=float(s or 0)
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class Channel:
     repeats: Mapping[str, int]
     settings: Mapping[str, Any]
     secrets: Mapping[str, str]  # secret role → name of the environment variable holding it
+    concurrency: int = 1  # posts published at once on this channel
 
     @property
     def html(self) -> bool:
@@ -121,6 +134,16 @@ class Campaign:
 
 
 @dataclass(frozen=True)
+class DaemonSettings:
+    grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
+    tick: timedelta = timedelta(seconds=5)  # the safety-net wake-up
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    max_lateness: timedelta = timedelta(hours=6)
+    rehearsal_grace: timedelta = timedelta(seconds=20)  # real lag a rehearsal tolerates
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     campaign: Campaign
@@ -131,6 +154,7 @@ class Config:
     messages_dir: Path
     templates_dir: Path
     env_file: Path | None
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -241,6 +265,16 @@ def _positive_int(t: _Table, name: str, default: Any = ..., minimum: int = 1) ->
     return int(value)
 
 
+def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
+    value = t.get(name, None, types=(str,))
+    if value is None:
+        return default
+    parsed = parse_duration(value)
+    if parsed is None or parsed <= timedelta(0):
+        raise t.err(name, f"{value!r} is not a duration", "e.g. '90s', '15m', '2h', '1d'")
+    return parsed
+
+
 def _channel(path: str, cid: str, data: Any) -> Channel:
     if not _ID.match(cid):
         raise ConfigError(path, f"channels.{cid}", "is not a valid channel id", "use a-z, 0-9, _")
@@ -259,6 +293,7 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
         raise t.err("slots", "must list at least one posting time", "e.g. slots = ['08:00']")
     slots = tuple(sorted({_time(t, f"slots[{i}]", s) for i, s in enumerate(raw_slots)}))
     daily_cap = _positive_int(t, "daily_cap", len(slots))
+    concurrency = _positive_int(t, "concurrency", 1)
     quiet = None
     if "quiet_hours" in t.data:
         q = t.table("quiet_hours")
@@ -305,7 +340,18 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
         raise t.err("author", "is longer than Zalo's 50 characters")
     t.done()
     return Channel(
-        cid, name, enabled, adapter, templates, slots, daily_cap, quiet, repeats, settings, secrets
+        cid,
+        name,
+        enabled,
+        adapter,
+        templates,
+        slots,
+        daily_cap,
+        quiet,
+        repeats,
+        settings,
+        secrets,
+        concurrency,
     )
 
 
@@ -371,6 +417,18 @@ def parse_config(raw: Mapping[str, Any], p: Path) -> Config:
     url = os.environ.get(DATABASE_URL_ENV) or url
     db.done()
 
+    dm = top.table("daemon", {})
+    defaults = DaemonSettings()
+    daemon = DaemonSettings(
+        grace=_duration(dm, "grace", defaults.grace),
+        tick=_duration(dm, "tick", defaults.tick),
+        lease=_duration(dm, "lease", defaults.lease),
+        max_attempts=_positive_int(dm, "max_attempts", defaults.max_attempts),
+        max_lateness=_duration(dm, "max_lateness", defaults.max_lateness),
+        rehearsal_grace=_duration(dm, "rehearsal_grace", defaults.rehearsal_grace),
+    )
+    dm.done()
+
     env = top.table("environment", {})
     env_name = env.text("file", "")
     env.done()
@@ -420,5 +478,6 @@ def parse_config(raw: Mapping[str, Any], p: Path) -> Config:
         messages_dir=messages_dir,
         templates_dir=templates_dir,
         env_file=(base / env_name) if env_name else None,
+        daemon=daemon,
         raw=raw,
     )

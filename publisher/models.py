@@ -77,6 +77,7 @@ class PostRow(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "channel", "occurrence", name="uq_post_occurrence"),
         Index("ix_post_state_due", "state", "due_at"),
+        Index("ix_post_state_next", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -98,6 +99,17 @@ class PostRow(Base):
     remote_url: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     cancel_cause: Mapped[str | None] = mapped_column(Text)
+    # Dispatch: sends made, claims made (the fencing token), unclear lookups of the last send.
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]
+    claim_mode: Mapped[str | None] = mapped_column(String(8))  # send | lookup
+    sent_at: Mapped[datetime | None]  # when the last send started: lookups search from here
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -119,3 +131,59 @@ class PostEvent(Base):
     cause: Mapped[str] = mapped_column(Text)
 
     post: Mapped[PostRow] = relationship(back_populates="events")
+
+
+class ChannelTokenRow(Base):
+    """A channel's rotating OAuth tokens (Zalo OA), encrypted at rest; see publisher.tokens.
+
+    ``secret`` is a Fernet token (no plaintext token is ever stored); ``seed_hash`` is the
+    SHA-256 of the first refresh token the operator configured; the lease serialises refreshes
+    across processes.
+    """
+
+    __tablename__ = "channel_token"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<channel>@<oauth url>"
+    secret: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None]
+    seed_hash: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ChannelState(Base):
+    """Whether a channel may publish: paused by a person, or blocked (throttled, auth) until."""
+
+    __tablename__ = "channel_state"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[str | None] = mapped_column(String(255))
+    blocked_until: Mapped[datetime | None]
+    block_kind: Mapped[str | None] = mapped_column(String(16))  # throttled | auth
+    block_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class DaemonRow(Base):
+    """A running (or stopped) daemon's heartbeat, so ``status`` can say whether one is alive."""
+
+    __tablename__ = "daemon"
+
+    worker: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))  # run | rehearse | once
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class MetaRow(Base):
+    """Small facts about this database, e.g. a rehearsal's clock anchor."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -7,9 +7,10 @@ No clock, no network, no database. Times come in and go out as aware datetimes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from publisher.config import Config, QuietHours
@@ -126,33 +127,48 @@ class _ChannelPlanner:
         self.rules, self.cid, self.out = rules, cid, out
         ch = rules.channels[cid]
         self.slots = ch.usable_slots()
-        self.cap = min(ch.daily_cap, len(self.slots))
+        # The cap counts every post of the day, fixed ones at any time included; the slots
+        # themselves limit the rest (free_slot).
+        self.cap = ch.daily_cap
         self.days = rules.days()
         self.used: dict[date, set[time]] = defaultdict(set)
         self.count: dict[date, int] = defaultdict(int)
-        self.kinds_on: dict[date, set[str]] = defaultdict(set)
+        self.kinds_on: dict[date, list[str]] = defaultdict(list)  # a multiset: see release()
         self.slogans: list[tuple[datetime, str]] = []  # (local time, message) placed or fixed
         for f in fixed:
             local = f.due_at.astimezone(rules.tz)
             day = local.date()
             self.used[day].add(local.time().replace(tzinfo=None))
             self.count[day] += 1
-            self.kinds_on[day].add(f.kind)
+            self.kinds_on[day].append(f.kind)
             if f.kind == "slogan":
                 self.slogans.append((local, f.message))
 
     def free_slot(self, day: date) -> time | None:
         if self.count[day] >= self.cap:
             return None
-        return next((s for s in self.slots if s not in self.used[day]), None)
+        tz = self.rules.tz
+        return next(
+            (s for s in self.slots if s not in self.used[day] and _exists(day, s, tz)), None
+        )
 
     def take(self, demand: Demand, day: date, slot: time) -> datetime:
         self.used[day].add(slot)
         self.count[day] += 1
-        self.kinds_on[day].add(demand.kind)
+        self.kinds_on[day].append(demand.kind)
         local = datetime.combine(day, slot, self.rules.tz)
         self.out.times[demand.key] = local.astimezone(UTC)
         return local
+
+    def release(self, demand: Demand, local: datetime) -> None:
+        """Undo ``take`` (and the slogan entry) of a post kept at ``local``."""
+        day = local.date()
+        self.used[day].discard(local.time())
+        self.count[day] -= 1
+        self.kinds_on[day].remove(demand.kind)
+        del self.out.times[demand.key]
+        if demand.kind == "slogan":
+            self.slogans.remove((local, demand.message))
 
     def nearest_day(self, target: int, kind: str) -> date | None:
         """The day nearest to ``days[target]`` with room; first without another ``kind``."""
@@ -173,10 +189,10 @@ class _ChannelPlanner:
             f"({len(self.slots)} usable slots, at most {self.cap} posts a day)"
         )
 
-    def keep(self, demand: Demand, when: datetime | None) -> bool:
-        """Take ``when`` for ``demand`` if it is still a valid, free slot; say whether it was."""
+    def keep(self, demand: Demand, when: datetime | None) -> datetime | None:
+        """Take ``when`` for ``demand`` if it is still a valid, free slot; its local time if so."""
         if when is None:
-            return False
+            return None
         local = when.astimezone(self.rules.tz)
         day, slot = local.date(), local.time().replace(tzinfo=None)
         valid = (
@@ -186,36 +202,51 @@ class _ChannelPlanner:
             and self.count[day] < self.cap
             and (demand.pinned is None or demand.occurrence > 1 or demand.pinned == day)
         )
-        if valid:
-            self.take(demand, day, slot)
-            if demand.kind == "slogan":
-                self.slogans.append((local, demand.message))
-        return valid
+        if not valid:
+            return None
+        local = self.take(demand, day, slot)
+        if demand.kind == "slogan":
+            self.slogans.append((local, demand.message))
+        return local
 
     def run(self, demands: list[Demand], preferred: Mapping[PostKey, datetime]) -> None:
         pinned = sorted((d for d in demands if d.pinned and d.occurrence == 1), key=_order)
-        rest = [d for d in demands if not (d.pinned and d.occurrence == 1)]
-        pinned = [d for d in pinned if not self.keep(d, preferred.get(d.key))]
-        kept = {d.key for d in sorted(rest, key=_order) if self.keep(d, preferred.get(d.key))}
-        rest = [d for d in rest if d.key not in kept]
+        rest = sorted((d for d in demands if not (d.pinned and d.occurrence == 1)), key=_order)
+        pinned = [d for d in pinned if self.keep(d, preferred.get(d.key)) is None]
+        kept: dict[PostKey, tuple[Demand, datetime]] = {}
+        for d in rest:
+            local = self.keep(d, preferred.get(d.key))
+            if local is not None:
+                kept[d.key] = (d, local)
         for d in pinned:
             assert d.pinned is not None  # noqa: S101 - filtered above
-            slot = (
-                self.free_slot(d.pinned) if self.rules.start <= d.pinned <= self.rules.end else None
-            )
+            in_window = self.rules.start <= d.pinned <= self.rules.end
+            slot = self.free_slot(d.pinned) if in_window else None
+            on_day = sorted((v for v in kept.values() if v[1].date() == d.pinned), key=_at)
+            if slot is None and on_day:
+                # A pin outranks a post only kept at its previous time: that one moves.
+                self.release(*on_day[0])
+                del kept[on_day[0][0].key]
+                slot = self.free_slot(d.pinned)
             if slot is None:
-                reason = (
-                    f"pinned to {d.pinned:%d/%m/%Y} but {self.cid} has no free slot that day "
-                    f"(at most {self.cap} posts a day, slots {_hhmm(self.slots)})"
-                )
+                if in_window:
+                    reason = (
+                        f"pinned to {d.pinned:%d/%m/%Y} but {self.cid} has no free slot that "
+                        f"day (at most {self.cap} posts a day, slots {_hhmm(self.slots)})"
+                    )
+                else:
+                    reason = (
+                        f"pinned to {d.pinned:%d/%m/%Y}, outside the window "
+                        f"{self.rules.start:%d/%m/%Y}–{self.rules.end:%d/%m/%Y}"
+                    )
                 self.out.unplaced.append(Unplaced(d, reason))
             else:
                 local = self.take(d, d.pinned, slot)
                 if d.kind == "slogan":
                     self.slogans.append((local, d.message))
-        others = sorted((d for d in rest if d.kind != "slogan"), key=_order)
-        self.spread(others)
-        self.rotate_slogans(sorted((d for d in rest if d.kind == "slogan"), key=_order))
+        rest = [d for d in rest if d.key not in kept]
+        self.spread([d for d in rest if d.kind != "slogan"])
+        self.rotate_slogans([d for d in rest if d.kind == "slogan"])
 
     def spread(self, demands: list[Demand]) -> None:
         n = len(self.days)
@@ -241,26 +272,107 @@ class _ChannelPlanner:
                 break
             self.used[day].add(slot)  # reserve; released to take() below
             self.count[day] += 1
-            self.kinds_on[day].add("slogan")
+            self.kinds_on[day].append("slogan")
             positions.append((day, slot))
         positions.sort()
         for day, slot in positions:
             self.used[day].discard(slot)
             self.count[day] -= 1
+            self.kinds_on[day].remove("slogan")
+        tz = self.rules.tz
+        times = [datetime.combine(day, slot, tz) for day, slot in positions]
+        order = _arrange(times, queue, self.slogans) or self.greedy(times, queue)
+        for (day, slot), pick in zip(positions, order, strict=True):
+            local = self.take(pick, day, slot)
+            self.slogans.append((local, pick.message))
+        placed = {d.key for d in order}
+        for d in queue:
+            if d.key not in placed:
+                self.out.unplaced.append(Unplaced(d, self.full_reason()))
+
+    def greedy(self, times: list[datetime], queue: list[Demand]) -> list[Demand]:
+        """Best effort when no order avoids a repeat (fixed posts or one slogan force it)."""
+        slogans = list(self.slogans)
         pending = list(queue)
-        for day, slot in positions:
-            local = datetime.combine(day, slot, self.rules.tz)
-            before = [(t, m) for t, m in self.slogans if t < local]
-            after = [(t, m) for t, m in self.slogans if t > local]
+        order = []
+        for local in times:
+            before = [(t, m) for t, m in slogans if t < local]
+            after = [(t, m) for t, m in slogans if t > local]
             prev = max(before)[1] if before else None
             nxt = min(after)[1] if after else None
             pick = next((d for d in pending if d.message not in (prev, nxt)), None)
             pick = pick or next((d for d in pending if d.message != prev), pending[0])
             pending.remove(pick)
-            self.take(pick, day, slot)
-            self.slogans.append((local, pick.message))
-        for d in pending:
-            self.out.unplaced.append(Unplaced(d, self.full_reason()))
+            order.append(pick)
+            slogans.append((local, pick.message))
+        return order
+
+
+def _arrange(
+    times: Sequence[datetime], queue: Sequence[Demand], placed: Iterable[tuple[datetime, str]]
+) -> list[Demand] | None:
+    """Slogans for the sorted ``times``: no message twice in a row, counting the ``placed``
+    slogans between and around them; each message's occurrences in order, and the rotation
+    order (``queue``) wherever the rule allows. A bounded depth-first search; None if it finds
+    no such order."""
+    anchors = sorted(placed)
+    n = len(times)
+    # The placed slogan right before times[i] (after times[i-1]) and right after it.
+    before: list[str | None] = []
+    after: list[str | None] = []
+    for i, t in enumerate(times):
+        low = times[i - 1] if i else None
+        high = times[i + 1] if i + 1 < n else None
+        between = [m for at, m in anchors if at < t and (low is None or at > low)]
+        before.append(between[-1] if between else None)
+        between = [m for at, m in anchors if at > t and (high is None or at < high)]
+        after.append(between[0] if between else None)
+    queues: dict[str, list[Demand]] = defaultdict(list)
+    for d in sorted(queue, key=_order):
+        queues[d.message].append(d)
+    taken = dict.fromkeys(sorted(queues), 0)
+    order: list[Demand] = []
+    failed: set[tuple[int, str | None, tuple[int, ...]]] = set()
+    budget = 20_000
+
+    def frame(i: int) -> tuple[tuple[int, str | None, tuple[int, ...]], Iterator[Demand]]:
+        prev = before[i] if before[i] is not None or not order else order[-1].message
+        state = (i, prev, tuple(taken.values()))
+        heads = sorted((q[taken[m]] for m, q in queues.items() if taken[m] < len(q)), key=_order)
+        return state, iter([d for d in heads if d.message not in (prev, after[i])])
+
+    if n == 0:
+        return []
+    stack = [frame(0)]
+    while stack and budget > 0:
+        budget -= 1
+        state, candidates = stack[-1]
+        if len(order) == len(stack):  # back in this frame: undo its last pick
+            taken[order.pop().message] -= 1
+        pick = next(candidates, None)
+        if pick is None:
+            failed.add(state)
+            stack.pop()
+            continue
+        order.append(pick)
+        taken[pick.message] += 1
+        if len(order) == n:
+            return order
+        nxt = frame(len(order))
+        if nxt[0] not in failed:
+            stack.append(nxt)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _exists(day: date, slot: time, tz: ZoneInfo) -> bool:
+    """Whether the local time ``slot`` happens on ``day`` (a DST jump skips some)."""
+    local = datetime.combine(day, slot, tz)
+    return local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == datetime.combine(day, slot)
+
+
+def _at(kept: tuple[Demand, datetime]) -> datetime:
+    return kept[1]
 
 
 def _order(d: Demand) -> tuple[int, str]:

@@ -33,9 +33,16 @@ class FieldSpec:
     limit: int | None = None
 
 
+# Facebook's 63,206 characters, less the room the adapter's reconciliation marker takes.
+FACEBOOK_MESSAGE_LIMIT = 63206 - 16
+
 # The fields each adapter kind publishes; the first is the post's main text.
 FIELDS: dict[str, tuple[FieldSpec, ...]] = {
-    "facebook": (FieldSpec("message", True, 63206), FieldSpec("link")),
+    "facebook": (
+        FieldSpec("message", True, FACEBOOK_MESSAGE_LIMIT),
+        FieldSpec("link"),
+        FieldSpec("image"),
+    ),
     "zalo": (
         FieldSpec("body", True),
         FieldSpec("title", True, 150),

@@ -1,4 +1,13 @@
-"""Post states and which transitions each actor may make. Pure."""
+"""Post states, which are final, and their Vietnamese labels. Pure.
+
+draft → approved → sending → published
+                      ↘ retrying → sending …         (temporary failure, throttling)
+                      ↘ unconfirmed → sending(lookup) (outcome unclear: look it up first)
+                                    ↘ needs_review    (still unclear: a person must look)
+                      ↘ failed                        (refused, or retries exhausted)
+approved → missed   (due while nothing could publish it, past the grace window)
+any unpublished → cancelled
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,13 @@ from enum import StrEnum
 class State(StrEnum):
     DRAFT = "draft"  # planned, awaiting approval
     APPROVED = "approved"  # a person approved this exact render; due for publishing
+    SENDING = "sending"  # claimed by a dispatcher under a lease
+    RETRYING = "retrying"  # a temporary failure; next_attempt_at says when
+    UNCONFIRMED = "unconfirmed"  # the outcome was unclear; it is looked up before any resend
+    NEEDS_REVIEW = "needs_review"  # still unclear after lookups: a person must check
     PUBLISHED = "published"
+    FAILED = "failed"  # refused by the platform or given up, with the reason
+    MISSED = "missed"  # fell due while nothing could publish it, past the grace window
     CANCELLED = "cancelled"
 
 
@@ -16,11 +31,23 @@ class State(StrEnum):
 UNPUBLISHED = frozenset({State.DRAFT, State.APPROVED})
 # The planner may move a post only in this state (and only if its time was not set by hand).
 MOVABLE = frozenset({State.DRAFT})
+# Nothing more happens to these without a person.
+FINAL = frozenset(
+    {State.PUBLISHED, State.FAILED, State.MISSED, State.CANCELLED, State.NEEDS_REVIEW}
+)
+# The daemon still owes these an outcome.
+PENDING = frozenset({State.APPROVED, State.SENDING, State.RETRYING, State.UNCONFIRMED})
 
 LABELS_VI: dict[str, str] = {
     State.DRAFT: "Nháp",
     State.APPROVED: "Đã duyệt",
+    State.SENDING: "Đang đăng",
+    State.RETRYING: "Chờ thử lại",
+    State.UNCONFIRMED: "Chưa xác nhận",
+    State.NEEDS_REVIEW: "Cần kiểm tra",
     State.PUBLISHED: "Đã đăng",
+    State.FAILED: "Thất bại",
+    State.MISSED: "Bị lỡ",
     State.CANCELLED: "Đã hủy",
 }
 

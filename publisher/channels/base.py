@@ -1,0 +1,192 @@
+"""The one small interface every channel adapter implements, and its outcome classes.
+
+An adapter turns its platform's answers into a receipt or one of these exceptions:
+
+ChannelError                  (base; never raised itself)
+├── Temporary                 retry later, not before ``retry_after`` seconds
+├── Throttled                 the whole channel waits until ``until``
+├── Ambiguous                 the post may exist: ``lookup`` before any retry
+├── AuthError                 the channel stops until someone re-authorises
+└── Permanent                 this post cannot go as it is
+
+Lower errors (httpx, JSON) are re-raised ``from`` the original. No message ever contains a token.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import httpx
+
+from publisher import __version__
+
+USER_AGENT = f"publisher/{__version__} (+scheduled publishing for public bodies)"
+TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChannelError(Exception):
+    """An outcome other than "published". ``reason`` is one line, safe to log and show."""
+
+    outcome = "error"
+
+    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None) -> None:
+        self.reason = " ".join(reason.split())
+        self.status = status
+        self.code = code
+        super().__init__(self.reason)
+
+
+class Temporary(ChannelError):
+    outcome = "temporary"
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after  # seconds; the earliest sensible retry, if the platform said
+        super().__init__(reason, status=status, code=code)
+
+
+class Throttled(ChannelError):
+    outcome = "throttled"
+
+    def __init__(
+        self, reason: str, *, until: datetime, status: int | None = None, code: str | None = None
+    ) -> None:
+        self.until = until  # aware; nothing goes to this channel before it
+        super().__init__(reason, status=status, code=code)
+
+
+class Ambiguous(ChannelError):
+    outcome = "ambiguous"
+
+
+class AuthError(ChannelError):
+    outcome = "auth"
+
+
+class Permanent(ChannelError):
+    outcome = "permanent"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One post as the adapter sends it: the approved render and its identity."""
+
+    post_id: int
+    idempotency_key: str  # a UUID made with the post; stable across retries
+    channel: str
+    kind: str  # slogan | article
+    fields: Mapping[str, str]  # the rendered fields (see publisher.render.FIELDS)
+    due_at: datetime
+
+    @property
+    def marker(self) -> str:
+        """A short tag unique to this post, appended to texts looked up by content (Facebook)."""
+        return "#p" + self.idempotency_key.replace("-", "")[:10]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    remote_id: str
+    url: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``publisher channels check`` says of one channel."""
+
+    ok: bool
+    detail: str  # what was checked, or what to fix
+
+
+class Adapter(Protocol):
+    """The interface: built with an ``httpx.Client`` and settings, never reading the environment."""
+
+    def publish(self, post: Outgoing) -> Receipt:
+        """Publish ``post``; return its receipt or raise a ChannelError subclass."""
+        ...
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        """Find ``post`` on the platform if it was created since ``since`` (reconciliation)."""
+        ...
+
+    def check(self) -> CheckResult:
+        """Check credentials and reachability without publishing anything."""
+        ...
+
+    def pacing(self) -> float:
+        """Seconds to wait before the next request to this channel (0.0 unless the platform's
+        usage figures say to slow down)."""
+        ...
+
+
+@dataclass
+class Tokens:
+    """A rotating OAuth token pair (Zalo OA). ``refresh_token`` is single-use."""
+
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+
+
+class TokenStore(Protocol):
+    """Durable storage for a channel's rotating tokens (the database in production)."""
+
+    def load(self, channel: str) -> Tokens | None: ...
+
+    def save(self, channel: str, tokens: Tokens) -> None:
+        """Persist durably (committed) before returning."""
+        ...
+
+
+def new_client(base_url: str = "") -> httpx.Client:
+    """One client per channel: timeouts, a User-Agent naming publisher, no redirects followed."""
+    return httpx.Client(
+        base_url=base_url,
+        timeout=TIMEOUT,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds (it may be a number of seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def transport_error(exc: httpx.HTTPError, *, sent: bool) -> ChannelError:
+    """A network failure: before the request was sent it is temporary, after it ambiguous."""
+    name = type(exc).__name__
+    if not sent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Temporary(f"network: {name} before the request reached the platform")
+    return Ambiguous(f"network: {name} after the request was sent; the post may exist")
+
+
+def until(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)

@@ -1,0 +1,294 @@
+"""Facebook Page adapter (Graph API): publish, find a post again by its marker, check the token.
+
+Owns the Graph error codes → outcome classes and the usage-header pacing; never reads the
+environment, never puts the Page token anywhere but the Authorization header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from publisher.channels.base import (
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    CheckResult,
+    Clock,
+    Outgoing,
+    Permanent,
+    Receipt,
+    Temporary,
+    Throttled,
+    TokenStore,
+    retry_after_seconds,
+    transport_error,
+    utcnow,
+)
+from publisher.config import Channel
+
+logger = logging.getLogger(__name__)
+
+AUTH_CODES = frozenset({190, 102, 10, *range(200, 300)})
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80001, 341})
+UNKNOWN_CODES = frozenset({1, 2})  # "retry later": the request may still have been carried out
+DUPLICATE_CODE = 506  # the same text was posted already, so the post probably exists: reconcile
+USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
+DEFAULT_THROTTLE = timedelta(minutes=15)  # when no header says how long the block lasts
+LOOKBACK = timedelta(minutes=5)  # published_posts ``since`` starts this long before the attempt
+LOOKUP_PAGES = 5  # × 100 posts: far more than a Page publishes in a lookup window
+SLOW_FROM = 80.0  # usage % from which pacing() asks the dispatcher to wait
+
+
+def pacing_delay(usage: float) -> float:
+    """Seconds to wait at ``usage`` % of a Graph limit: 0 below 80 %, then 5 s × 12^((u−80)/15),
+    i.e. 80 % → 5 s, 85 % → 11 s, 90 % → 26 s, 95 % → 60 s, capped at 120 s from 98 % on."""
+    if usage < SLOW_FROM:
+        return 0.0
+    return min(120.0, 5.0 * math.pow(12.0, (usage - SLOW_FROM) / 15.0))
+
+
+class FacebookAdapter:
+    """Publishes to one Page with its Page token (secret role ``page_token``)."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: httpx.Client,
+        secrets: Mapping[str, str],
+        *,
+        clock: Clock = utcnow,
+        tokens: TokenStore | None = None,  # unused: Page tokens do not rotate
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.clock = clock
+        self.page_id = str(channel.settings["page_id"])
+        self.base_url = str(channel.settings.get("base_url", "https://graph.facebook.com"))
+        version = str(channel.settings.get("api_version", "v21.0")).strip("/")
+        self.root = self.base_url.rstrip("/") + (f"/{version}" if version else "")
+        self._token = secrets.get("page_token", "")
+        self._usage = 0.0  # highest usage % in the latest response's headers
+        self._warned = False
+
+    # -- the interface ---------------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        message = f"{post.fields['message']}\n\n{post.marker}"
+        image = post.fields.get("image", "")
+        if image:
+            edge, data = "photos", {"url": image, "caption": message}
+        else:
+            edge, data = "feed", {"message": message}
+            if post.fields.get("link"):
+                data["link"] = post.fields["link"]
+        body = self._call("POST", f"{self.root}/{self.page_id}/{edge}", data=data)
+        remote = body.get("post_id") or body.get("id")
+        if not remote:
+            raise Ambiguous(f"Facebook answered /{edge} without a post id; the post may exist")
+        extra = {"photo_id": str(body["id"])} if edge == "photos" and body.get("id") else {}
+        receipt = Receipt(str(remote), self._permalink(str(remote)), extra)
+        logger.debug("%s: published %s as %s", self.channel.id, post.marker, receipt.remote_id)
+        return receipt
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        start = math.floor((since - LOOKBACK).timestamp())
+        url: str | None = f"{self.root}/{self.page_id}/published_posts"
+        params: dict[str, str] | None = {
+            "fields": "id,message,created_time,permalink_url",
+            "since": str(start),
+            "limit": "100",
+        }
+        for _ in range(LOOKUP_PAGES):
+            if url is None:
+                break
+            body = self._call("GET", url, params=params)
+            data = body.get("data")
+            for item in data if isinstance(data, list) else []:
+                if not isinstance(item, dict) or not item.get("id"):
+                    continue
+                if post.marker in str(item.get("message") or ""):
+                    remote = str(item["id"])
+                    return Receipt(remote, item.get("permalink_url") or self._post_url(remote))
+            url, params = self._next_page(body), None
+        return None
+
+    def check(self) -> CheckResult:
+        if not self._token:
+            return CheckResult(False, self._no_token())
+        try:
+            body = self._call("GET", f"{self.root}/{self.page_id}", params={"fields": "id,name"})
+        except AuthError as exc:
+            return CheckResult(
+                False, f"the Page token is invalid or expired (code {exc.code}): {exc.reason}"
+            )
+        except ChannelError as exc:
+            if exc.status is None:  # no answer at all
+                return CheckResult(False, f"cannot reach {self.base_url}: {exc.reason}")
+            return CheckResult(False, f"{self.base_url} answered: {exc.reason}")
+        name = body.get("name") or "?"
+        return CheckResult(True, f"Page “{name}” ({body.get('id', self.page_id)}): token accepted")
+
+    def pacing(self) -> float:
+        return pacing_delay(self._usage)
+
+    # -- the wire --------------------------------------------------------------------------
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """One Graph request → its JSON object, or the outcome exception for its answer."""
+        write = method != "GET"
+        if not self._token:
+            raise AuthError(self._no_token())
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            response = self.client.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            # UnsupportedProtocol (a bad base_url) fails before anything is sent
+            sent = write and not isinstance(exc, httpx.UnsupportedProtocol)
+            raise transport_error(exc, sent=sent) from exc
+        self._note_usage(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            if response.is_success:
+                problem = f"Facebook answered HTTP {response.status_code} with no JSON"
+                if write:
+                    raise Ambiguous(problem + "; the post may exist") from exc
+                raise Temporary(problem, status=response.status_code) from exc
+            raise self._error(response, {}, write) from exc
+        if not isinstance(body, dict):
+            body = {}
+        if response.is_success and "error" not in body:
+            return body
+        raise self._error(response, body, write)
+
+    def _error(self, response: httpx.Response, body: dict[str, Any], write: bool) -> ChannelError:
+        """Map a Graph error answer to its outcome class, by ``error.code`` before HTTP status."""
+        status = response.status_code
+        found = body.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
+        code, sub = _int(error.get("code")), _int(error.get("error_subcode"))
+        label = None if code is None else f"{code}/{sub}" if sub is not None else str(code)
+        text = self._scrub(str(error.get("message") or "")[:300])
+        head = f"Facebook error {label} (HTTP {status})" if code is not None else f"HTTP {status}"
+        head = f"{head}: {text}" if text else f"{head} without a Graph error body"
+        outcome: ChannelError
+        if code in AUTH_CODES:
+            outcome = AuthError(f"{head}; re-authorise the Page token", status=status, code=label)
+        elif code in THROTTLE_CODES or (code is None and status == 429):
+            until = self._throttled_until(response)
+            reason = f"{head}; throttled until {until.isoformat()}"
+            outcome = Throttled(reason, until=until, status=status, code=label)
+        elif code == DUPLICATE_CODE:
+            outcome = Ambiguous(f"{head}; the post probably exists", status=status, code=label)
+        elif code in UNKNOWN_CODES or (status >= 500 and code not in (100, 368, 1609005)):
+            outcome = Ambiguous(f"{head}; the post may exist", status=status, code=label)
+        else:  # 100, 368, 1609005, other codes and error bodies Graph does not explain
+            outcome = Permanent(head, status=status, code=label)
+        if isinstance(outcome, Ambiguous) and not write:  # a read creates nothing
+            return Temporary(outcome.reason, status=status, code=outcome.code)
+        return outcome
+
+    def _throttled_until(self, response: httpx.Response) -> datetime:
+        now = self.clock()
+        waits = [retry_after_seconds(response.headers.get("Retry-After"), now) or 0.0]
+        for name in USAGE_HEADERS:
+            for figures in self._usage_entries(response, name, page_only=True):
+                minutes = figures.get("estimated_time_to_regain_access")
+                if isinstance(minutes, int | float) and not isinstance(minutes, bool):
+                    waits.append(float(minutes) * 60.0)
+        wait = max(waits)
+        return now + (timedelta(seconds=wait) if wait > 0 else DEFAULT_THROTTLE)
+
+    def _note_usage(self, response: httpx.Response) -> None:
+        """Remember the highest usage % of this response (0 when Graph sends no usage headers)."""
+        usage = 0.0
+        for name in USAGE_HEADERS:
+            for figures in self._usage_entries(response, name, page_only=False):
+                for key in ("call_count", "total_time", "total_cputime"):
+                    value = figures.get(key)
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        usage = max(usage, float(value))
+        self._usage = usage
+        if usage < SLOW_FROM:
+            self._warned = False
+        elif not self._warned:
+            self._warned = True
+            logger.warning(
+                "%s: Graph API usage at %.0f%%; pacing requests %.0f s apart",
+                self.channel.id,
+                usage,
+                pacing_delay(usage),
+            )
+
+    def _usage_entries(
+        self, response: httpx.Response, name: str, *, page_only: bool
+    ) -> list[dict[str, Any]]:
+        """The figure dicts of one usage header; BUC entries of this Page first when asked."""
+        raw = response.headers.get(name)
+        if not raw:
+            return []
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            logger.debug("%s: unreadable %s header ignored", self.channel.id, name)
+            return []
+        if not isinstance(value, dict):
+            return []
+        if name != "X-Business-Use-Case-Usage":
+            return [value]
+        if page_only and self.page_id in value:
+            value = {self.page_id: value[self.page_id]}
+        entries = [e for group in value.values() if isinstance(group, list) for e in group]
+        return [e for e in entries if isinstance(e, dict)]
+
+    def _permalink(self, remote: str) -> str:
+        """The post's permalink, asked for once; a failure keeps the constructed URL."""
+        if self.pacing() > 0:  # near a limit: not worth a call
+            return self._post_url(remote)
+        try:
+            body = self._call("GET", f"{self.root}/{remote}", params={"fields": "permalink_url"})
+        except Exception as exc:  # the post is published: nothing here may turn that into an error
+            reason = exc.reason if isinstance(exc, ChannelError) else type(exc).__name__
+            logger.info("%s: no permalink for %s (%s)", self.channel.id, remote, reason)
+            return self._post_url(remote)
+        link = body.get("permalink_url")
+        return link if isinstance(link, str) and link else self._post_url(remote)
+
+    def _next_page(self, body: dict[str, Any]) -> str | None:
+        """``paging.next`` without the token Graph puts in it, and only on our own host."""
+        paging = body.get("paging")
+        nxt = paging.get("next") if isinstance(paging, dict) else None
+        if not isinstance(nxt, str) or not nxt or not body.get("data"):
+            return None
+        url, base = httpx.URL(nxt), httpx.URL(self.base_url)
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            logger.warning("%s: paging.next leaves %s; not followed", self.channel.id, base.host)
+            return None
+        return str(url.copy_remove_param("access_token"))
+
+    def _no_token(self) -> str:
+        cid = self.channel.id
+        return f"no Page token: set the variable named by [channels.{cid}.secrets] page_token"
+
+    @staticmethod
+    def _post_url(remote: str) -> str:
+        return f"https://www.facebook.com/{remote}"
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "[token]") if self._token else text
+
+
+def _int(value: object) -> int | None:
+    """A Graph code as an int (Graph sends numbers; be lenient with numeric strings)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None

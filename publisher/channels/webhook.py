@@ -1,0 +1,214 @@
+"""Signed JSON webhook adapter for portals that are not WordPress (contract: docs/webhook.md).
+
+Owns the body, the HMAC signature and the answer mapping; never reads the environment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from publisher.channels.base import (
+    USER_AGENT,
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    CheckResult,
+    Clock,
+    Outgoing,
+    Permanent,
+    Receipt,
+    Temporary,
+    Throttled,
+    TokenStore,
+    retry_after_seconds,
+    transport_error,
+    until,
+    utcnow,
+)
+from publisher.channels.wordpress import post_slug
+from publisher.config import Channel
+from publisher.text import nfc
+
+logger = logging.getLogger(__name__)
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+_BUSY_RETRY = 30.0  # 409: the receiver is still processing the same key
+_DEFAULT_THROTTLE = 60.0
+
+
+def body_bytes(post: Outgoing) -> bytes:
+    """The request body, serialised once: the signature covers exactly these bytes."""
+    fields = post.fields
+    body = {
+        "id": post.idempotency_key,
+        "channel": post.channel,
+        "kind": post.kind,
+        "title": nfc(fields.get("title", "")),
+        "excerpt": nfc(fields.get("excerpt", "")),
+        "body_html": nfc(fields.get("content", "")),
+        "slug": post_slug(post),
+        "publish_at": post.due_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
+        "tags": [],  # the portal fields carry no tags yet
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256 of ``timestamp + "." + body`` under the shared secret."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, "sha256")
+    return "sha256=" + mac.hexdigest()
+
+
+class WebhookAdapter:
+    """POSTs each post, signed, to one URL; the receiver deduplicates by ``Idempotency-Key``."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: httpx.Client,
+        secrets: Mapping[str, str],
+        *,
+        clock: Clock = utcnow,
+        tokens: TokenStore | None = None,
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.clock = clock
+        self.url = str(channel.settings["url"]).rstrip("/")
+        self.public_base_url = str(channel.settings.get("public_base_url") or "")
+        self._secret = secrets["signing_secret"]
+
+    def publish(self, post: Outgoing) -> Receipt:
+        body = body_bytes(post)
+        headers = self._signed(body)
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        headers["Idempotency-Key"] = post.idempotency_key
+        try:
+            resp = self.client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, sent=True) from exc
+        if resp.status_code >= 500:
+            raise Ambiguous(
+                f"the webhook answered {resp.status_code}; the post may exist",
+                status=resp.status_code,
+            )
+        if resp.status_code in (200, 201):
+            receipt = self._receipt(resp, replay=resp.status_code == 200)
+            if receipt is None:
+                raise Ambiguous(
+                    f"the webhook answered {resp.status_code} without an id; the post may exist",
+                    status=resp.status_code,
+                )
+            return receipt
+        raise self._failure(resp)
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        # The key names the post, so a match is ours whenever it was made.
+        url = f"{self.url}/{post.idempotency_key}"
+        try:
+            resp = self.client.get(url, headers=self._signed(b""))
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, sent=False) from exc  # a GET creates nothing
+        if resp.status_code == 404:
+            return None
+        if resp.status_code == 200:
+            receipt = self._receipt(resp, replay=False)
+            if receipt is None:
+                raise Temporary("the webhook lookup answered 200 without an id", status=200)
+            return receipt
+        raise self._failure(resp)  # 5xx is temporary here: a GET creates nothing
+
+    def check(self) -> CheckResult:
+        try:
+            resp = self.client.get(self.url, headers=self._signed(b""))
+        except httpx.HTTPError as exc:
+            return CheckResult(False, f"cannot reach {self.url}: {type(exc).__name__}")
+        if resp.status_code == 200:
+            return CheckResult(True, f"{self.url} accepted the signature")
+        if resp.status_code == 401:
+            return CheckResult(
+                False,
+                f"the signing secret was refused by {self.url}: give the portal the same secret "
+                "(or check this machine's clock: ±300 s)",
+            )
+        return CheckResult(False, self._failure(resp).reason)
+
+    def pacing(self) -> float:
+        return 0.0
+
+    def _signed(self, body: bytes) -> dict[str, str]:
+        timestamp = str(int(self.clock().timestamp()))
+        return {
+            "User-Agent": USER_AGENT,
+            "X-Publisher-Timestamp": timestamp,
+            "X-Publisher-Signature": signature(self._secret, timestamp, body),
+        }
+
+    def _receipt(self, resp: httpx.Response, *, replay: bool) -> Receipt | None:
+        try:
+            answer: Any = resp.json()
+            remote_id = answer.get("id")
+            url = answer.get("url")
+        except (ValueError, AttributeError):
+            return None
+        if remote_id in (None, ""):
+            return None
+        if url and self.public_base_url:
+            url = urljoin(self.public_base_url.rstrip("/") + "/", str(url))
+        extra = {"replay": "true"} if replay else {}
+        return Receipt(str(remote_id), str(url) if url else None, extra)
+
+    def _failure(self, resp: httpx.Response) -> ChannelError:
+        """Map any answer other than 200/201/5xx to one outcome (docs/webhook.md's table)."""
+        status = resp.status_code
+        said = f"{status}: {_said(resp)}"
+        now = self.clock()
+        wait = retry_after_seconds(resp.headers.get("Retry-After"), now)
+        if status in (401, 403):
+            what = "the signing secret was refused" if status == 401 else "the portal refused us"
+            return AuthError(f"{what} ({said})", status=status)
+        if status == 409:
+            return Temporary(
+                f"the portal is still processing this post ({said})",
+                retry_after=_BUSY_RETRY if wait is None else wait,
+                status=status,
+            )
+        if status == 422:
+            return Permanent(
+                "the portal already holds this post with a different body (it changed after a "
+                f"first attempt; publish it as a new post) ({said})",
+                status=status,
+            )
+        if status == 429:
+            return Throttled(
+                f"the portal is rate-limiting ({said})",
+                until=until(now, _DEFAULT_THROTTLE if wait is None else wait),
+                status=status,
+            )
+        if status >= 500:
+            return Temporary(f"the portal answered {said}", retry_after=wait, status=status)
+        if status == 404:
+            return Permanent(f"no webhook at {self.url} ({said}): correct the url", status=status)
+        return Permanent(f"the portal refused the post ({said})", status=status)
+
+
+def _said(resp: httpx.Response) -> str:
+    """The receiver's own words, shortened to one line."""
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        for key in ("error", "message", "detail"):
+            if answer.get(key):
+                return " ".join(str(answer[key]).split())[:200]
+    return " ".join(resp.text.split())[:200] or resp.reason_phrase

@@ -1,0 +1,269 @@
+"""WordPress portal adapter: the REST API with an Application Password, idempotent by slug.
+
+Owns the wire format and error mapping of ``/wp-json/wp/v2``; never reads the environment.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from publisher.channels.base import (
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    CheckResult,
+    Clock,
+    Outgoing,
+    Permanent,
+    Receipt,
+    Temporary,
+    Throttled,
+    TokenStore,
+    retry_after_seconds,
+    transport_error,
+    until,
+    utcnow,
+)
+from publisher.config import Channel
+from publisher.text import slugify
+
+logger = logging.getLogger(__name__)
+
+_TAG = re.compile(r"<[^>]*>")
+_FIELDS = "id,slug,status,link,date_gmt"
+_DEFAULT_THROTTLE = 60.0
+_NO_LOGIN = (
+    "WordPress sees no login: the server may strip the Authorization header "
+    "(Apache/FastCGI: pass HTTP_AUTHORIZATION through in .htaccess)"
+)
+
+
+def post_slug(post: Outgoing) -> str:
+    """The deterministic ASCII slug that identifies ``post`` on a portal (WordPress, webhook)."""
+    title = html.unescape(_TAG.sub(" ", post.fields.get("title", "")))
+    base = slugify(title, 60) or "bai-viet"
+    return f"{base}-{post.idempotency_key.replace('-', '')[:8].lower()}"
+
+
+def _error(resp: httpx.Response) -> tuple[str, str]:
+    """WordPress's ``code`` and ``message`` (both "" when the body is not its error envelope)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get("code") or ""), " ".join(str(body.get("message") or "").split())
+
+
+class WordPressAdapter:
+    """Publishes portal posts through ``POST /wp-json/wp/v2/posts`` with a unique slug."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: httpx.Client,
+        secrets: Mapping[str, str],
+        *,
+        clock: Clock = utcnow,
+        tokens: TokenStore | None = None,
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.clock = clock
+        self.base = str(channel.settings["base_url"]).rstrip("/")
+        self.username = str(channel.settings["username"])
+        self.categories = [int(c) for c in channel.settings.get("category_ids") or []]
+        self.auth = httpx.BasicAuth(self.username, secrets["password"])
+        self.posts_url = f"{self.base}/wp-json/wp/v2/posts"
+
+    def publish(self, post: Outgoing) -> Receipt:
+        slug = post_slug(post)
+        existing = self._find(slug)
+        if existing is not None:
+            logger.info("%s: post %s already exists as %s", self.channel.id, post.post_id, slug)
+            return existing
+        payload: dict[str, Any] = {
+            "title": post.fields.get("title", ""),
+            "content": post.fields.get("content", ""),
+            "excerpt": post.fields.get("excerpt", ""),
+            "status": "publish",
+            "slug": slug,
+        }
+        if self.categories:
+            payload["categories"] = self.categories
+        try:
+            resp = self.client.post(self.posts_url, json=payload, auth=self.auth)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, sent=True) from exc
+        if resp.status_code >= 500:
+            raise Ambiguous(
+                f"WordPress answered {resp.status_code} to the create; the post may exist",
+                status=resp.status_code,
+                code=_error(resp)[0] or None,
+            )
+        if not resp.is_success:
+            raise self._failure(resp)
+        try:
+            created = resp.json()
+            remote_id, got = str(created["id"]), str(created.get("slug") or "")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Ambiguous(
+                f"WordPress answered {resp.status_code} without a post id; the post may exist",
+                status=resp.status_code,
+            ) from exc
+        if got in (slug, ""):
+            return _receipt(created)
+        return self._undouble(slug, remote_id, got, created)
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        # The slug is unique to the post, so a match is ours whenever it was made.
+        return self._find(post_slug(post))
+
+    def check(self) -> CheckResult:
+        url = f"{self.base}/wp-json/wp/v2/users/me"
+        try:
+            resp = self.client.get(url, params={"context": "edit"}, auth=self.auth)
+        except httpx.HTTPError as exc:
+            return CheckResult(False, f"cannot reach {self.base}: {type(exc).__name__}")
+        if resp.status_code == 200:
+            try:
+                me = resp.json()
+                name = str(me.get("name") or me.get("slug") or self.username)
+                caps = me.get("capabilities")
+            except (ValueError, AttributeError):
+                return CheckResult(False, f"{url} did not answer JSON: is this WordPress?")
+            can = caps.get("publish_posts") if isinstance(caps, dict) else None
+            if can is False:
+                return CheckResult(
+                    False,
+                    f"logged in as {name}, who cannot publish posts: give '{self.username}' "
+                    "the Author or Editor role (publish_posts)",
+                )
+            how = "can publish posts" if can else "publishing rights not reported"
+            return CheckResult(True, f"logged in to {self.base} as {name} ({how})")
+        return CheckResult(False, self._failure(resp).reason)
+
+    def pacing(self) -> float:
+        return 0.0
+
+    def _find(self, slug: str) -> Receipt | None:
+        """The post with exactly this slug in any status but trash, or None. Sends nothing new."""
+        params = {"slug": slug, "status": "any", "context": "edit", "_fields": _FIELDS}
+        try:
+            resp = self.client.get(self.posts_url, params=params, auth=self.auth)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, sent=False) from exc
+        if resp.status_code >= 500:
+            raise Temporary(
+                f"WordPress answered {resp.status_code} to the slug lookup",
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After"), self.clock()),
+                status=resp.status_code,
+            )
+        if not resp.is_success:
+            raise self._failure(resp)
+        try:
+            rows = resp.json()
+        except ValueError:
+            rows = None
+        if not isinstance(rows, list):
+            raise Temporary(f"the slug lookup at {self.posts_url} did not answer a list")
+        matches = [r for r in rows if isinstance(r, dict) and r.get("slug") == slug]
+        return _receipt(matches[0]) if matches else None
+
+    def _undouble(
+        self, slug: str, dup_id: str, dup_slug: str, created: Mapping[str, Any]
+    ) -> Receipt:
+        """WordPress renamed our slug (a concurrent attempt holds it): keep one post only."""
+        where = f"post {dup_id} at {created.get('link') or self.posts_url + '/' + dup_id}"
+        try:
+            original = self._find(slug)
+        except ChannelError as exc:
+            raise Ambiguous(
+                f"WordPress renamed slug {slug} to {dup_slug} ({where}) and the original could "
+                f"not be looked up ({exc.reason}): if a post {slug} exists, delete {dup_id}"
+            ) from exc
+        if original is None:
+            # The slug is held by something that is not a post of ours (a page, a media file):
+            # ours is the only copy, live under the new slug. Calling this unclear would make
+            # the dispatcher's lookup miss it and send again, creating ``-3``.
+            logger.warning(
+                "%s: WordPress renamed %s to %s (post %s)", self.channel.id, slug, dup_slug, dup_id
+            )
+            return _receipt(created)
+        try:
+            resp = self.client.delete(
+                f"{self.posts_url}/{dup_id}", params={"force": "true"}, auth=self.auth
+            )
+        except httpx.HTTPError as exc:
+            raise Ambiguous(
+                f"duplicate {where} could not be deleted ({type(exc).__name__}); the original is "
+                f"post {original.remote_id}: delete the duplicate by hand"
+            ) from exc
+        if not (resp.is_success or resp.status_code in (404, 410)):  # 404/410: already gone
+            code, message = _error(resp)
+            raise Ambiguous(
+                f"duplicate {where} could not be deleted ({resp.status_code} {code} {message}); "
+                f"the original is post {original.remote_id}: delete the duplicate by hand",
+                status=resp.status_code,
+                code=code or None,
+            )
+        logger.warning(
+            "%s: deleted duplicate post %s (%s); kept %s", self.channel.id, dup_id, dup_slug, slug
+        )
+        return Receipt(original.remote_id, original.url, {**original.extra, "deleted": dup_id})
+
+    def _failure(self, resp: httpx.Response) -> ChannelError:
+        """Map a non-2xx, non-5xx answer (or any answer to ``check``) to one outcome."""
+        status = resp.status_code
+        code, message = _error(resp)
+        said = f"{status} {code}: {message}" if code else f"HTTP {status}"
+        kw: dict[str, Any] = {"status": status, "code": code or None}
+        if status == 401:
+            if code == "incorrect_password":
+                return AuthError(
+                    "the application password was refused: create a new one for "
+                    f"'{self.username}' (Users → Profile → Application Passwords)",
+                    **kw,
+                )
+            if code == "invalid_username":
+                return AuthError(f"WordPress has no user '{self.username}'", **kw)
+            if code.startswith("rest_"):  # WordPress's 401 means nobody is logged in
+                return AuthError(_NO_LOGIN, **kw)
+            return AuthError(f"WordPress refused the login ({said})", **kw)
+        if status == 403 and code.startswith("rest_"):
+            return AuthError(
+                f"'{self.username}' lacks the right role: needs publish_posts, e.g. Author or "
+                f"Editor ({said})",
+                **kw,
+            )
+        if status == 403:
+            # Not WordPress's own answer (a firewall?), but it stops every post alike.
+            return AuthError(f"WordPress or a firewall before it refused us ({said})", **kw)
+        if status == 404 and code in ("rest_no_route", ""):
+            return Permanent(f"no WordPress REST API at {self.base}/wp-json/ ({said})", **kw)
+        if status == 429:
+            wait = retry_after_seconds(resp.headers.get("Retry-After"), self.clock())
+            return Throttled(
+                f"WordPress is rate-limiting ({said})",
+                until=until(self.clock(), _DEFAULT_THROTTLE if wait is None else wait),
+                **kw,
+            )
+        if status >= 500:
+            return Temporary(f"WordPress answered {said}", **kw)
+        if 300 <= status < 400:
+            where = resp.headers.get("Location", "?")
+            return Permanent(f"WordPress redirected to {where}: correct base_url ({said})", **kw)
+        return Permanent(f"WordPress refused the post ({said})", **kw)
+
+
+def _receipt(row: Mapping[str, Any]) -> Receipt:
+    extra = {k: str(row[k]) for k in ("slug", "status", "date_gmt") if row.get(k) is not None}
+    return Receipt(str(row["id"]), str(row["link"]) if row.get("link") else None, extra)

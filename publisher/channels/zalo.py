@@ -1,0 +1,423 @@
+"""Zalo Official Account adapter: article create → verify → optional broadcast, and OAuth v4.
+
+Owns the Zalo wire format and the OAuth v4 refresh call; publisher.tokens.TokenRotator makes the
+refresh single-flight and durable. Never reads the environment, never logs a token.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from publisher.channels.base import (
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    CheckResult,
+    Clock,
+    Outgoing,
+    Permanent,
+    Receipt,
+    Temporary,
+    Throttled,
+    Tokens,
+    TokenStore,
+    retry_after_seconds,
+    transport_error,
+    until,
+    utcnow,
+)
+from publisher.config import Channel
+from publisher.tokens import InMemoryTokenStore, RotatingTokenStore, TokenRotator
+
+logger = logging.getLogger(__name__)
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+LIMITS = {"title": 150, "author": 50, "description": 300}  # characters, on NFC text
+VERIFY_DELAYS = (2.0, 4.0, 8.0, 16.0)  # five verify calls, about 30 s in all
+LOOKUP_PAGES, PAGE_SIZE = 3, 10  # getslice allows about 10 a page
+THROTTLE_S = 60.0  # -32 carries no reset time
+QUOTA_S = 6 * 3600.0  # -223 article quota: Zalo gives no reset time; believed to be daily
+DEFAULT_EXPIRES_S = 90000  # 25 h, Zalo's documented access-token lifetime
+REAUTHORISE = (
+    "re-authorise the OA and put the new refresh token in the channel's refresh_token secret"
+)
+
+
+class ZaloAdapter:
+    """Publishes articles to a Zalo OA; ``tokens`` must be durable (DatabaseTokenStore) in use."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        client: httpx.Client,
+        secrets: Mapping[str, str],
+        *,
+        clock: Clock = utcnow,
+        tokens: TokenStore | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        s = channel.settings
+        self.channel, self.client, self.clock, self._sleep = channel, client, clock, sleep
+        self.api = str(s.get("api_base_url") or "https://openapi.zalo.me").rstrip("/")
+        self.oauth = str(s.get("oauth_base_url") or "https://oauth.zaloapp.com").rstrip("/")
+        self.app_id = str(s.get("app_id", ""))
+        self.oa_id = str(s.get("oa_id") or "")
+        self.author = str(s.get("author") or "")
+        self.default_cover = str(s.get("default_cover") or "")
+        self.broadcast = bool(s.get("broadcast", False))
+        self._app_secret = secrets.get("app_secret", "")
+        if tokens is None:
+            logger.warning("Zalo tokens of %s are kept in memory only", channel.id)
+            tokens = InMemoryTokenStore()
+        if not isinstance(tokens, RotatingTokenStore):
+            raise TypeError("the Zalo adapter needs a RotatingTokenStore (publisher.tokens)")
+        self.tokens = TokenRotator(
+            tokens,
+            f"{channel.id}@{self.oauth}",  # sandbox tokens never overwrite real ones
+            self._oauth_refresh,
+            seed=secrets.get("refresh_token"),
+            hint=REAUTHORISE,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._pace = 0.0
+
+    # -- the interface ------------------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        article = self._article(post)  # limits are checked before any request
+        data = self._request("POST", "/v2.0/article/create", op="create", json=article)
+        process = data.get("token")
+        if not process:
+            raise Ambiguous("Zalo accepted the article without a process token; look it up")
+        article_id = self._verify(str(process))
+        extra: dict[str, str] = {}
+        if self.broadcast:
+            extra["broadcast"] = self._broadcast(article_id)
+        logger.info("zalo %s: post %s is article %s", self.channel.id, post.post_id, article_id)
+        return Receipt(article_id, self._link(article_id), extra)
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        title = _nfc(post.fields.get("title", "")).strip()
+        earliest = since - timedelta(minutes=5)
+        for page in range(LOOKUP_PAGES):
+            params = {"offset": page * PAGE_SIZE, "limit": PAGE_SIZE, "type": "normal"}
+            data = self._request("GET", "/v2.0/article/getslice", op="read", params=params)
+            items = data.get("medias") or data.get("articles") or []
+            if not isinstance(items, list):
+                return None
+            for item in items:
+                if not isinstance(item, dict) or not item.get("id"):
+                    continue
+                created = _created(item)  # an article without a date cannot be proven ours
+                if created is None or created < earliest:
+                    continue
+                if title and _nfc(str(item.get("title", ""))).strip() == title:
+                    link = item.get("link_view") or item.get("link")
+                    return Receipt(str(item["id"]), str(link) if link else None)
+            if len(items) < PAGE_SIZE:
+                return None
+        return None
+
+    def check(self) -> CheckResult:
+        try:
+            data = self._request("GET", "/v2.0/oa/getoa", op="read")
+        except ChannelError as exc:
+            return CheckResult(False, exc.reason)
+        name = str(data.get("name") or "?")
+        oaid = str(data.get("oaid") or data.get("oa_id") or "")
+        if self.oa_id and oaid and oaid != self.oa_id:
+            return CheckResult(
+                False, f"the token is for OA {oaid} ({name}), not oa_id {self.oa_id}: authorise it"
+            )
+        detail = f"Zalo OA '{name}' reachable"
+        tokens = self.tokens.current()
+        if tokens:
+            detail += f"; access token valid until {tokens.access_expires_at:%Y-%m-%d %H:%M} UTC"
+        return CheckResult(True, detail)
+
+    def pacing(self) -> float:
+        return self._pace
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def _article(self, post: Outgoing) -> dict[str, Any]:
+        f = {k: _nfc(v or "").strip() for k, v in post.fields.items()}
+        values = {
+            "title": f.get("title", ""),
+            "author": f.get("author") or _nfc(self.author).strip(),
+            "description": f.get("description", ""),
+        }
+        for name, value in values.items():
+            if len(value) > LIMITS[name]:
+                raise Permanent(
+                    f"{name} has {len(value)} characters; Zalo allows at most {LIMITS[name]}",
+                    code="limit",
+                )
+        paragraphs = _paragraphs(f.get("body", ""))
+        if not values["title"] or not paragraphs:
+            raise Permanent("a Zalo article needs a title and a body", code="empty")
+        article: dict[str, Any] = {"type": "normal", "title": values["title"]}
+        if values["author"]:
+            article["author"] = values["author"]
+        cover = f.get("cover") or self.default_cover
+        if cover:
+            article["cover"] = {"cover_type": "photo", "photo_url": cover, "status": "show"}
+        if values["description"]:
+            article["description"] = values["description"]
+        article["body"] = [{"type": "text", "content": f"<p>{p}</p>"} for p in paragraphs]
+        article.update(status="show", comment="show")
+        return article
+
+    def _verify(self, process: str) -> str:
+        """Turn create's process token into the article id; the article exists from here on."""
+        for delay in (*VERIFY_DELAYS, None):
+            try:
+                data = self._request(
+                    "POST", "/v2.0/article/verify", op="read", json={"token": process}
+                )
+            except ChannelError as exc:
+                if exc.code == "-214" and delay is not None:
+                    self._sleep(delay)
+                    continue
+                raise Ambiguous(
+                    f"the article was created but not verified ({exc.reason}); look it up",
+                    status=exc.status,
+                    code=exc.code,
+                ) from exc
+            article_id = data.get("id") or data.get("article_id")
+            if not article_id:
+                raise Ambiguous("Zalo verified the article without an id; look it up")
+            return str(article_id)
+        raise AssertionError("unreachable")  # the last try has no delay and raises
+
+    def _link(self, article_id: str) -> str | None:
+        try:
+            data = self._request(
+                "GET", "/v2.0/article/getdetail", op="read", params={"id": article_id}
+            )
+        except ChannelError as exc:
+            logger.warning("zalo %s: no link for article %s: %s", self.channel.id, article_id, exc)
+            return None
+        link = data.get("link") or data.get("link_view")
+        return str(link) if link else None
+
+    def _broadcast(self, article_id: str) -> str:
+        """Send the article to followers; a failure here never un-publishes the article."""
+        element = {"media_type": "article", "attachment_id": article_id}
+        payload = {"template_type": "media", "elements": [element]}
+        body = {
+            "recipient": {"target": {}},  # no target key means everyone
+            "message": {"attachment": {"type": "template", "payload": payload}},
+        }
+        try:
+            self._request("POST", "/v2.0/oa/message", op="create", json=body)
+        except ChannelError as exc:
+            logger.warning(
+                "zalo %s: article %s not broadcast: %s", self.channel.id, article_id, exc
+            )
+            return f"failed: {exc.reason}"
+        return "sent"
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        op: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One API call; ``op`` "create" may create something, so unclear failures are ambiguous.
+
+        A rejected access token is refreshed once (single-flight) and the call retried once.
+        """
+        token = self.tokens.access_token()
+        body, resp = self._send(method, path, token, op=op, json=json, params=params)
+        code = _code(body)
+        if code in (-216, -220):
+            logger.info("zalo %s: access token rejected (%s); refreshing", self.channel.id, code)
+            token = self.tokens.access_token(rejected=token)
+            body, resp = self._send(method, path, token, op=op, json=json, params=params)
+            code = _code(body)
+            if code in (-216, -220):
+                raise AuthError(
+                    f"Zalo rejects a freshly refreshed access token ({code}): {REAUTHORISE}",
+                    code=str(code),
+                )
+        if code:
+            raise self._error(code, body, resp, op=op)
+        data = body.get("data")
+        return data if isinstance(data, dict) else {}
+
+    def _send(
+        self, method: str, path: str, token: str, *, op: str, json: Any, params: Any
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        try:
+            resp = self.client.request(
+                method, self.api + path, json=json, params=params, headers={"access_token": token}
+            )
+        except httpx.HTTPError as exc:
+            if op == "read":
+                raise Temporary(f"network: {type(exc).__name__} talking to Zalo") from exc
+            raise transport_error(exc, sent=True) from exc
+        self._note_rate(resp)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and _code(body) is not None:
+            return body, resp  # Zalo's verdict is in the body, whatever the HTTP status
+        status, now = resp.status_code, self.clock()
+        wait = retry_after_seconds(resp.headers.get("Retry-After"), now)
+        said = f"Zalo answered HTTP {status} without an error code"
+        if status == 429:
+            raise Throttled(said, until=until(now, wait or THROTTLE_S), status=status)
+        if status >= 500 or 200 <= status < 300:
+            if op == "create":
+                raise Ambiguous(f"{said}; it may have acted", status=status)
+            raise Temporary(said, retry_after=wait, status=status)
+        if status in (401, 403):
+            raise AuthError(f"{said}: check the app's permissions", status=status)
+        raise Permanent(f"{said}: check api_base_url {self.api}", status=status)
+
+    def _error(
+        self, code: int, body: Mapping[str, Any], resp: httpx.Response, *, op: str
+    ) -> ChannelError:
+        message = " ".join(str(body.get("message") or "").split())[:200]
+        said = f"Zalo error {code}" + (f": {message}" if message else "")
+        now, c = self.clock(), str(code)
+        if code == -32:
+            wait = retry_after_seconds(resp.headers.get("Retry-After"), now) or THROTTLE_S
+            return Throttled(said, until=until(now, wait), code=c)
+        if code == -223:
+            return Throttled(
+                f"{said}; waiting {QUOTA_S / 3600:.0f} h", until=until(now, QUOTA_S), code=c
+            )
+        if code == -234:
+            return Temporary(f"{said}; not before 06:00", retry_after=_until_morning(now), code=c)
+        if code == -214:
+            return Temporary(said, retry_after=VERIFY_DELAYS[0], code=c)
+        if code in (-100, -200):
+            if op == "create":
+                return Ambiguous(f"{said}; it may have been created", code=c)
+            return Temporary(said, code=c)
+        return Permanent(said, code=c)
+
+    def _note_rate(self, resp: httpx.Response) -> None:
+        limit = _int(resp.headers.get("X-RateLimit-Limit"))
+        remain = _int(resp.headers.get("X-RateLimit-Remain"))
+        if remain is None:
+            return
+        if remain <= 0:
+            self._pace = 60.0  # the limit is per minute
+        elif limit and remain < limit / 10:
+            self._pace = 60.0 / remain
+        else:
+            self._pace = 0.0
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def _oauth_refresh(self, refresh_token: str) -> Tokens:
+        if not self._app_secret:
+            raise AuthError("the channel's app_secret secret is empty: set it")
+        form = {
+            "refresh_token": refresh_token,
+            "app_id": self.app_id,
+            "grant_type": "refresh_token",
+        }
+        try:
+            resp = self.client.post(
+                self.oauth + "/v4/oa/access_token",
+                data=form,
+                headers={"secret_key": self._app_secret},
+            )
+        except httpx.HTTPError as exc:
+            # If Zalo rotated meanwhile, the next refresh is refused and asks for re-authorisation.
+            name = type(exc).__name__
+            raise Temporary(f"network: {name} refreshing the Zalo access token") from exc
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        status = resp.status_code
+        if not isinstance(body, dict):
+            raise Temporary(f"Zalo's token endpoint answered HTTP {status} without JSON")
+        code = _code(body)
+        if code:
+            name = " ".join(str(body.get("error_name") or body.get("message") or "").split())
+            if -15000 < code <= -14000:
+                raise AuthError(
+                    f"Zalo refused the refresh token ({code}): {REAUTHORISE}", code=str(code)
+                )
+            raise Temporary(f"Zalo's token endpoint answered {code} {name[:120]}", code=str(code))
+        access, refresh = body.get("access_token"), body.get("refresh_token")
+        if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
+            raise Temporary(f"Zalo's token endpoint answered HTTP {status} without a token pair")
+        seconds = _int(body.get("expires_in")) or DEFAULT_EXPIRES_S  # a string in Zalo's docs
+        return Tokens(access, refresh, self.clock() + timedelta(seconds=seconds))
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _paragraphs(body: str) -> list[str]:
+    """Blank-line-separated paragraphs, HTML-escaped, single newlines as <br>."""
+    parts = re.split(r"\n[ \t]*\n", body.replace("\r\n", "\n"))
+    out = []
+    for part in parts:
+        lines = [html.escape(line.strip(), quote=False) for line in part.strip().split("\n")]
+        if any(lines):
+            out.append("<br>".join(lines))
+    return out
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return None
+
+
+def _code(body: Mapping[str, Any]) -> int | None:
+    return _int(body.get("error"))
+
+
+def _created(item: Mapping[str, Any]) -> datetime | None:
+    """``create_date``/``created_date`` in ms or s since the epoch, or ISO text (local if naive)."""
+    value = item.get("create_date", item.get("created_date"))
+    if (isinstance(value, int | float) and not isinstance(value, bool)) or _int(value) is not None:
+        n = float(value)
+        return datetime.fromtimestamp(n / 1000 if n > 1e11 else n, UTC)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=VIETNAM)
+    return None
+
+
+def _until_morning(now: datetime) -> float:
+    """Seconds until the next 06:00 in Vietnam (Zalo refuses some sends from 22:00 to 06:00)."""
+    local = now.astimezone(VIETNAM)
+    morning = local.replace(hour=6, minute=0, second=0, microsecond=0)
+    if morning <= local:
+        morning += timedelta(days=1)
+    return (morning - local).total_seconds()

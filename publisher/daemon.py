@@ -1,0 +1,214 @@
+"""The daemon: APScheduler wakes the dispatcher at the next due time and on a safety tick.
+
+APScheduler holds only two in-memory jobs (``tick`` and a re-armed one-shot ``wake``); the
+database is the single source of truth. SIGTERM/SIGINT stop claiming, let calls in flight
+finish for a few seconds, and exit; anything still in flight is reconciled on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import select
+
+from publisher.channels.base import Adapter
+from publisher.clock import Clock
+from publisher.config import Config
+from publisher.db import Database
+from publisher.dispatch import Dispatcher, DispatchSettings, PassReport
+from publisher.models import DaemonRow
+from publisher.retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+MIN_WAKE = 0.05  # real seconds: never re-arm sooner, so a stuck due post cannot spin the CPU
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def make_dispatcher(
+    db: Database,
+    config: Config,
+    adapters: Mapping[str, Adapter],
+    clock: Clock,
+    *,
+    worker: str,
+    grace: timedelta | None = None,
+    seed: int | None = None,
+) -> Dispatcher:
+    d = config.daemon
+    import random
+
+    return Dispatcher(
+        db,
+        adapters,
+        clock,
+        worker=worker,
+        policy=RetryPolicy(max_attempts=d.max_attempts, max_lateness=d.max_lateness),
+        settings=DispatchSettings(
+            grace=grace or d.grace,
+            lease=d.lease,
+            concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+        ),
+        rng=random.Random(seed),  # noqa: S311 - jitter
+    )
+
+
+class Daemon:
+    """Runs passes of a dispatcher when due; stops on a signal or when ``until`` says so."""
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        *,
+        tick: float,
+        mode: str = "run",
+        until: Callable[[], bool] | None = None,
+        on_pass: Callable[[PassReport], None] | None = None,
+        stop_timeout: float = 4.0,
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.tick = tick
+        self.mode = mode
+        self.until = until
+        self.on_pass = on_pass
+        self.stop_timeout = stop_timeout
+        self.stopping = threading.Event()
+        self._scheduler: Any = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    def _beat(self, *, stopped: bool = False) -> None:
+        now = datetime.now(UTC)  # the heartbeat is real time, whatever the dispatcher's clock
+        with self.db.write() as s:
+            row = s.get(DaemonRow, self.dispatcher.worker)
+            if row is None:
+                row = DaemonRow(
+                    worker=self.dispatcher.worker,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    mode=self.mode,
+                    started_at=now,
+                    beat_at=now,
+                )
+                s.add(row)
+            row.beat_at = now
+            row.stopped_at = now if stopped else None
+
+    # -- one wake-up -----------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """One pass, then re-arm the one-shot wake at the next due time."""
+        if self.stopping.is_set():
+            return
+        self._idle.clear()
+        try:
+            report = self.dispatcher.run_once()
+            self._beat()
+            if self.on_pass:
+                self.on_pass(report)
+            if self.until and self.until():
+                self.stop("finished")
+                return
+        except Exception:
+            logger.exception("dispatch pass failed; the next tick tries again")
+        finally:
+            self._idle.set()
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._scheduler is None or self.stopping.is_set():
+            return
+        nxt = self.dispatcher.next_wake()
+        if nxt is None:
+            return
+        wait = max(MIN_WAKE, self.clock.real_seconds(nxt - self.clock.now()))
+        if wait >= self.tick:
+            return  # the tick comes first
+        run_at = datetime.now(UTC) + timedelta(seconds=wait)
+        try:
+            self._scheduler.add_job(
+                self.wake, "date", run_date=run_at, id="wake", replace_existing=True
+            )
+        except Exception:
+            logger.debug("could not re-arm the wake job", exc_info=True)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self, why: str = "signal") -> None:
+        if self.stopping.is_set():
+            return
+        logger.info("stopping (%s)", why)
+        self.stopping.set()
+        self.dispatcher.stopping.set()
+        if self._scheduler is not None:
+            threading.Thread(
+                target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
+            ).start()
+
+    def run(self) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        self._scheduler = BlockingScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        self._scheduler.add_job(
+            self.wake, "interval", seconds=self.tick, id="tick", next_run_time=datetime.now(UTC)
+        )
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        self._beat()
+        logger.info(
+            "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
+        )
+        try:
+            self._scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stopping.set()
+            self.dispatcher.stopping.set()
+            if not self._idle.wait(self.stop_timeout):
+                logger.warning(
+                    "calls still in flight after %.0fs; they are reconciled on the next start",
+                    self.stop_timeout,
+                )
+            self.dispatcher.close(wait=False)
+            self._beat(stopped=True)
+            logger.info("daemon %s stopped", self.dispatcher.worker)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop(signal.Signals(signum).name)
+
+
+def daemon_alive(db: Database, tick: timedelta, now: datetime | None = None) -> list[DaemonRow]:
+    """Daemons whose heartbeat is recent (three ticks, at least 30 s)."""
+    now = now or datetime.now(UTC)
+    limit = now - max(tick * 3, timedelta(seconds=30))
+    with db.read() as s:
+        return [
+            r
+            for r in s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()))
+            if r.stopped_at is None and r.beat_at >= limit
+        ]

@@ -1,0 +1,540 @@
+"""The dispatcher: claims due posts with a lease, publishes them, records the outcome.
+
+One pass (``run_once``) is: recover expired leases, claim what is due per channel (within each
+channel's concurrency), call the adapters with no transaction open, and complete each claim in
+a short transaction fenced on its claim number. Its collaborators (database, adapters, clock,
+policy, random source) are arguments; it never reads the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from publisher.channels.base import (
+    Adapter,
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    Outgoing,
+    Permanent,
+    Receipt,
+    Temporary,
+    Throttled,
+)
+from publisher.clock import Clock
+from publisher.db import Database
+from publisher.models import ChannelState, PostEvent, PostRow
+from publisher.retry import RetryPolicy
+from publisher.states import State
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "daemon"
+AUTH_RECHECK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Claim:
+    post_id: int
+    claims: int  # the fencing token: completion only if the row still carries it
+    mode: str  # "send" | "lookup"
+    channel: str
+    outgoing: Outgoing
+    since: datetime | None  # for a lookup: when the unclear send started
+
+
+@dataclass
+class PassReport:
+    claimed: int = 0
+    published: int = 0
+    retrying: int = 0
+    unconfirmed: int = 0
+    failed: int = 0
+    missed: int = 0
+    needs_review: int = 0
+    recovered: int = 0
+    fenced_off: int = 0
+    outcomes: list[tuple[int, str, str]] = field(default_factory=list)  # (post, channel, outcome)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    grace: timedelta = timedelta(hours=2)  # a never-tried post later than this is missed
+    lease: timedelta = timedelta(minutes=5)
+    concurrency: Mapping[str, int] = field(default_factory=dict)  # channel → parallel sends
+    default_concurrency: int = 1
+
+
+def transition(
+    s: Session, post: PostRow, to: str, now: datetime, cause: str, actor: str = SYSTEM
+) -> None:
+    """Change a post's state and record the change (time, actor, cause) in its history."""
+    s.add(
+        PostEvent(
+            post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
+        )
+    )
+    post.state = to
+    post.updated_at = now
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, Adapter],
+        clock: Clock,
+        *,
+        worker: str,
+        policy: RetryPolicy | None = None,
+        settings: DispatchSettings | None = None,
+        rng: random.Random | None = None,
+        on_outcome: Callable[[PostRow, str], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.adapters = dict(adapters)
+        self.clock = clock
+        self.worker = worker
+        self.policy = policy or RetryPolicy()
+        self.settings = settings or DispatchSettings()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.on_outcome = on_outcome
+        self._lock = threading.Lock()
+        self.stopping = (
+            threading.Event()
+        )  # set on shutdown: claimed calls not yet started are released
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self._total_concurrency()))
+
+    def _total_concurrency(self) -> int:
+        return sum(self._limit(c) for c in self.adapters)
+
+    def _limit(self, channel: str) -> int:
+        return self.settings.concurrency.get(channel, self.settings.default_concurrency)
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def run_once(self) -> PassReport:
+        """Do everything that is due now; return what happened. Never raises for one post."""
+        report = PassReport()
+        if not self._lock.acquire(blocking=False):
+            return report  # a pass is already running (APScheduler may fire while we work)
+        try:
+            now = self.clock.now()
+            self._recover(now, report)
+            self._probe_auth_blocks(now)
+            claims = self._claim(now, report)
+            futures = [self._pool.submit(self._attempt, c) for c in claims]
+            for f in futures:
+                self._complete(*f.result(), report)
+        finally:
+            self._lock.release()
+        return report
+
+    def _recover(self, now: datetime, report: PassReport) -> None:
+        """Leases that expired mean a worker died mid-call: the post may exist, so reconcile."""
+        with self.db.write() as s:
+            stale = s.scalars(
+                select(PostRow)
+                .where(PostRow.state == State.SENDING, PostRow.lease_until < now)
+                .with_for_update(skip_locked=True)
+            )
+            for p in stale:
+                p.next_attempt_at = now
+                p.claims += 1
+                transition(
+                    s,
+                    p,
+                    State.UNCONFIRMED,
+                    now,
+                    f"lease of {p.claimed_by} expired mid-call; looking it up before any resend",
+                )
+                report.recovered += 1
+
+    def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
+        rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
+        return {
+            r.channel: r for r in rows if r.paused or (r.blocked_until and r.blocked_until > now)
+        }
+
+    def _probe_auth_blocks(self, now: datetime) -> None:
+        """A channel stopped for its credentials is re-checked now and then; ok → it goes on."""
+        with self.db.read() as s:
+            due = [
+                r.channel
+                for r in s.scalars(select(ChannelState).where(ChannelState.block_kind == "auth"))
+                if r.blocked_until is not None
+                and r.blocked_until <= now
+                and r.channel in self.adapters
+            ]
+        for channel in due:
+            try:
+                result = self.adapters[channel].check()
+                ok, detail = result.ok, result.detail
+            except ChannelError as exc:
+                ok, detail = False, exc.reason
+            with self.db.write() as s:
+                row = s.get(ChannelState, channel)
+                if row is None:
+                    continue
+                if ok:
+                    logger.info("channel %s: credentials work again, unblocked", channel)
+                    row.blocked_until, row.block_kind, row.block_reason = None, None, None
+                else:
+                    row.blocked_until = now + AUTH_RECHECK
+                    row.block_reason = f"auth: {detail}"
+                row.updated_at = now
+
+    def _claim(self, now: datetime, report: PassReport) -> list[Claim]:
+        claims: list[Claim] = []
+        grace_limit = now - self.settings.grace
+        with self.db.write() as s:
+            blocked = self._blocked(s, now)
+            in_flight = dict.fromkeys(self.adapters, 0)
+            for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
+                if cid in in_flight:
+                    in_flight[cid] += 1
+            for channel in self.adapters:
+                if channel in blocked:
+                    continue
+                room = self._limit(channel) - in_flight[channel]
+                if room <= 0:
+                    continue
+                rows = s.scalars(
+                    select(PostRow)
+                    .options(joinedload(PostRow.message))
+                    .where(
+                        PostRow.channel == channel,
+                        or_(
+                            and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
+                            and_(
+                                PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                                PostRow.next_attempt_at <= now,
+                            ),
+                        ),
+                    )
+                    .order_by(PostRow.due_at, PostRow.id)
+                    .limit(room)
+                    .with_for_update(skip_locked=True, of=PostRow)
+                ).unique()
+                for p in rows:
+                    claim = self._claim_one(s, p, now, grace_limit, report)
+                    if claim:
+                        claims.append(claim)
+        report.claimed = len(claims)
+        return claims
+
+    def _claim_one(
+        self, s: Session, p: PostRow, now: datetime, grace_limit: datetime, report: PassReport
+    ) -> Claim | None:
+        assert p.due_at is not None  # noqa: S101 - approved posts always have a time
+        if p.state == State.APPROVED and p.due_at < grace_limit:
+            late = now - p.due_at
+            transition(
+                s,
+                p,
+                State.MISSED,
+                now,
+                f"due {_ago(late)} ago, past the {_ago(self.settings.grace)} grace window "
+                "(daemon down or channel stopped); reschedule it to publish",
+            )
+            p.last_error = "missed: due while nothing could publish it"
+            report.missed += 1
+            return None
+        if p.state == State.APPROVED and p.approved_hash != p.render_hash:
+            transition(s, p, State.DRAFT, now, "approval does not match the text; approve it again")
+            return None
+        mode = "lookup" if p.state == State.UNCONFIRMED else "send"
+        p.claims += 1
+        p.lease_until = now + self.settings.lease
+        p.claimed_by = self.worker
+        p.claimed_at = now
+        p.claim_mode = mode
+        since = p.sent_at
+        if mode == "send":
+            p.attempt += 1
+            p.sent_at = now
+        transition(
+            s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
+        )
+        outgoing = Outgoing(
+            post_id=p.id,
+            idempotency_key=p.idempotency_key,
+            channel=p.channel,
+            kind=p.message.kind,
+            fields=dict(p.fields),
+            due_at=p.due_at,
+        )
+        return Claim(p.id, p.claims, mode, p.channel, outgoing, since)
+
+    # -- the call, outside any transaction ------------------------------------------------
+
+    def _attempt(self, claim: Claim) -> tuple[Claim, Receipt | None, BaseException | None, float]:
+        adapter = self.adapters[claim.channel]
+        if self.stopping.is_set():
+            return claim, None, _Released(), 0.0
+        started = time.monotonic()
+        try:
+            if claim.mode == "lookup":
+                since = claim.since or claim.outgoing.due_at
+                return (
+                    claim,
+                    adapter.lookup(claim.outgoing, since),
+                    None,
+                    time.monotonic() - started,
+                )
+            return claim, adapter.publish(claim.outgoing), None, time.monotonic() - started
+        except Exception as exc:
+            return claim, None, exc, time.monotonic() - started
+
+    # -- completion, fenced ---------------------------------------------------------------
+
+    def _complete(
+        self,
+        claim: Claim,
+        receipt: Receipt | None,
+        error: BaseException | None,
+        seconds: float,
+        report: PassReport,
+    ) -> None:
+        now = self.clock.now()
+        with self.db.write() as s:
+            p = s.get(PostRow, claim.post_id, with_for_update=True)
+            if p is None or p.claims != claim.claims or p.state != State.SENDING:
+                report.fenced_off += 1
+                logger.warning(
+                    "post %s: claim %s lost its lease before completing; not recording",
+                    claim.post_id,
+                    claim.claims,
+                )
+                return
+            if isinstance(error, _Released):
+                self._release(s, p, claim, now)
+                return
+            outcome = self._apply(s, p, claim, receipt, error, now, report)
+        remote = receipt.remote_id if receipt else "-"
+        logger.info(
+            "attempt post=%s channel=%s mode=%s attempt=%s outcome=%s remote_id=%s seconds=%.3f%s",
+            claim.post_id,
+            claim.channel,
+            claim.mode,
+            p.attempt,
+            outcome,
+            remote,
+            seconds,
+            f" reason={error}" if error else "",
+        )
+        report.outcomes.append((claim.post_id, claim.channel, outcome))
+        if self.on_outcome:
+            self.on_outcome(p, outcome)
+
+    def _apply(
+        self,
+        s: Session,
+        p: PostRow,
+        claim: Claim,
+        receipt: Receipt | None,
+        error: BaseException | None,
+        now: datetime,
+        report: PassReport,
+    ) -> str:
+        p.lease_until = None
+        if receipt is not None:
+            p.remote_id, p.remote_url, p.published_at = receipt.remote_id, receipt.url, now
+            p.last_error = None
+            found = (
+                " (found on the platform after an unclear outcome)"
+                if claim.mode == "lookup"
+                else ""
+            )
+            transition(s, p, State.PUBLISHED, now, f"published as {receipt.remote_id}{found}")
+            report.published += 1
+            return "published"
+        if claim.mode == "lookup" and error is None:
+            # A clean "not there": resend once the platform had time to show it.
+            assert p.sent_at is not None  # noqa: S101 - a lookup follows a send
+            if now - p.sent_at < self.policy.reconcile_after:
+                p.next_attempt_at = p.sent_at + self.policy.reconcile_after
+                transition(s, p, State.UNCONFIRMED, now, "not found yet; will look again")
+                report.unconfirmed += 1
+                return "not-found-yet"
+            return self._retry(
+                s,
+                p,
+                now,
+                None,
+                "not found on the platform after an unclear send; sending again",
+                report,
+            )
+        assert error is not None  # noqa: S101
+        p.last_error = str(error)[:500]
+        if isinstance(error, Throttled):
+            self._block(s, p.channel, error.until, "throttled", error.reason, now)
+            if claim.mode == "send":
+                p.attempt -= 1  # the platform's limit, not this post's fault
+            p.next_attempt_at = error.until
+            to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
+            transition(
+                s,
+                p,
+                to,
+                now,
+                f"throttled until {error.until:%Y-%m-%d %H:%M:%S} UTC: {error.reason}",
+            )
+            report.retrying += 1
+            return "throttled"
+        if isinstance(error, AuthError):
+            self._block(s, p.channel, now + AUTH_RECHECK, "auth", error.reason, now)
+            if claim.mode == "send":
+                p.attempt -= 1
+            p.next_attempt_at = now
+            to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
+            transition(s, p, to, now, f"channel stopped until re-authorised: {error.reason}")
+            report.retrying += 1
+            return "auth"
+        if claim.mode == "lookup":
+            p.lookups += 1
+            if p.lookups >= self.policy.max_lookups:
+                transition(
+                    s,
+                    p,
+                    State.NEEDS_REVIEW,
+                    now,
+                    f"could not tell whether it was published after {p.lookups} lookups "
+                    f"({error}); a person must check the platform",
+                )
+                report.needs_review += 1
+                return "needs-review"
+            hint = error.retry_after if isinstance(error, Temporary) else None
+            p.next_attempt_at = self.policy.next_attempt(p.lookups, now, hint, self.rng)
+            transition(s, p, State.UNCONFIRMED, now, f"lookup failed, will look again: {error}")
+            report.unconfirmed += 1
+            return "lookup-failed"
+        if isinstance(error, Permanent):
+            transition(s, p, State.FAILED, now, f"refused by the platform: {error.reason}")
+            report.failed += 1
+            return "permanent"
+        if isinstance(error, Temporary):
+            return self._retry(
+                s, p, now, error.retry_after, f"temporary failure: {error.reason}", report
+            )
+        # Ambiguous, or an unexpected exception: the post may exist; never resend blindly.
+        why = (
+            error.reason
+            if isinstance(error, Ambiguous)
+            else f"unexpected {type(error).__name__}: {error}"
+        )
+        if not isinstance(error, ChannelError):
+            logger.error(
+                "post %s: unexpected error from the %s adapter", p.id, p.channel, exc_info=error
+            )
+        p.lookups = 0
+        p.next_attempt_at = now + self.policy.reconcile_after
+        transition(
+            s,
+            p,
+            State.UNCONFIRMED,
+            now,
+            f"outcome unclear, will look it up before any resend: {why}",
+        )
+        report.unconfirmed += 1
+        return "ambiguous"
+
+    def _release(self, s: Session, p: PostRow, claim: Claim, now: datetime) -> None:
+        """Give back a claim whose call never started (shutting down)."""
+        p.lease_until = None
+        if claim.mode == "lookup":
+            transition(s, p, State.UNCONFIRMED, now, "released unstarted at shutdown")
+            return
+        p.attempt -= 1
+        p.next_attempt_at = now
+        to = State.APPROVED if p.attempt == 0 else State.RETRYING
+        transition(s, p, to, now, "released unstarted at shutdown")
+
+    def _retry(
+        self,
+        s: Session,
+        p: PostRow,
+        now: datetime,
+        hint: float | None,
+        cause: str,
+        report: PassReport,
+    ) -> str:
+        assert p.due_at is not None  # noqa: S101
+        stop = self.policy.give_up(p.attempt, p.due_at, now)
+        if stop:
+            transition(s, p, State.FAILED, now, f"{stop}; last: {cause}")
+            report.failed += 1
+            return "failed"
+        p.next_attempt_at = self.policy.next_attempt(p.attempt, now, hint, self.rng)
+        p.lookups = 0
+        transition(s, p, State.RETRYING, now, f"{cause}; next try {p.next_attempt_at:%H:%M:%S} UTC")
+        report.retrying += 1
+        return "temporary"
+
+    def _block(
+        self, s: Session, channel: str, until: datetime, kind: str, reason: str, now: datetime
+    ) -> None:
+        row = s.get(ChannelState, channel)
+        if row is None:
+            row = ChannelState(channel=channel, paused=False, updated_at=now)
+            s.add(row)
+        if row.blocked_until is None or row.blocked_until < until or row.block_kind != kind:
+            row.blocked_until = until
+        row.block_kind, row.block_reason, row.updated_at = kind, f"{kind}: {reason}", now
+
+    # -- scheduling help ------------------------------------------------------------------
+
+    def next_wake(self) -> datetime | None:
+        """The earliest time anything could become due (for the waker)."""
+        with self.db.read() as s:
+            due = s.scalars(
+                select(PostRow.due_at)
+                .where(PostRow.state == State.APPROVED)
+                .order_by(PostRow.due_at)
+                .limit(1)
+            ).first()
+            retry = s.scalars(
+                select(PostRow.next_attempt_at)
+                .where(PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]))
+                .order_by(PostRow.next_attempt_at)
+                .limit(1)
+            ).first()
+            lease = s.scalars(
+                select(PostRow.lease_until)
+                .where(PostRow.state == State.SENDING)
+                .order_by(PostRow.lease_until)
+                .limit(1)
+            ).first()
+            blocks = [
+                r.blocked_until
+                for r in s.scalars(select(ChannelState))
+                if r.blocked_until is not None
+            ]
+        times = [t for t in (due, retry, lease, *blocks) if t is not None]
+        return min(times) if times else None
+
+
+class _Released(Exception):
+    """Marks a claim that was given back without calling the platform."""
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s"

@@ -1,0 +1,92 @@
+"""Rehearsals: the campaign window mapped onto a few real minutes, on a copy of the queue.
+
+A rehearsal never touches the real queue: it copies the database into its own SQLite file and
+stores its clock anchor there, so running it again on that file resumes the same timeline.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from publisher.clock import RehearsalClock
+from publisher.config import Config
+from publisher.db import Database, open_database
+from publisher.errors import InputError
+from publisher.models import Base, MetaRow
+
+ANCHOR_KEYS = ("rehearsal.real_start", "rehearsal.virtual_start", "rehearsal.speed")
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    db: Database
+    path: Path
+    clock: RehearsalClock
+    resumed: bool
+    virtual_end: datetime  # the end of the campaign window, in virtual time
+
+
+def window(config: Config) -> tuple[datetime, datetime]:
+    tz = config.tz
+    start = datetime.combine(config.campaign.start, time(0), tz).astimezone(UTC)
+    end = datetime.combine(config.campaign.end + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
+
+
+def copy_database(source: Database, target: Database) -> int:
+    """Copy every row of every table (any source backend) into an empty, migrated target."""
+    rows = 0
+    with source.engine.connect() as src, target.write_engine.begin() as dst:
+        for table in Base.metadata.sorted_tables:
+            data = [dict(r) for r in src.execute(select(table)).mappings()]
+            if data:
+                dst.execute(insert(table), data)
+                rows += len(data)
+    return rows
+
+
+def prepare(config: Config, source: Database, duration: timedelta, path: Path | None) -> Rehearsal:
+    """Open the rehearsal database at ``path`` (resuming it) or make a fresh copy of ``source``."""
+    if duration <= timedelta(0):
+        raise InputError("--rehearse", "the duration must be positive", "e.g. --rehearse 3m")
+    start, end = window(config)
+    if path is None:
+        path = Path(tempfile.mkdtemp(prefix="publisher-rehearsal-")) / "rehearsal.db"
+    path = path.resolve()
+    resumed = path.exists()
+    db = open_database(f"sqlite:///{path}")
+    with db.read() as s:
+        meta = {
+            m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
+        }
+    if resumed and len(meta) == len(ANCHOR_KEYS):
+        clock = RehearsalClock(
+            datetime.fromisoformat(meta["rehearsal.real_start"]),
+            datetime.fromisoformat(meta["rehearsal.virtual_start"]),
+            float(meta["rehearsal.speed"]),
+        )
+        return Rehearsal(db, path, clock, True, end)
+    if resumed:
+        raise InputError(
+            "--rehearsal-db",
+            f"{path} exists but is not a rehearsal",
+            "name a new file to start one",
+        )
+    copy_database(source, db)
+    speed = (end - start) / duration
+    clock = RehearsalClock(datetime.now(UTC), start, speed)
+    with db.write() as s:
+        s.add_all(
+            [
+                MetaRow(key="rehearsal.real_start", value=clock.real_start.isoformat()),
+                MetaRow(key="rehearsal.virtual_start", value=start.isoformat()),
+                MetaRow(key="rehearsal.speed", value=repr(speed)),
+                MetaRow(key="rehearsal.source", value=source.url_safe),
+            ]
+        )
+    return Rehearsal(db, path, clock, False, end)

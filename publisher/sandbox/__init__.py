@@ -1,0 +1,1 @@
+"""A local imitation of Facebook, Zalo OA, WordPress and the webhook CMS, for tests and demos."""

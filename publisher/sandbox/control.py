@@ -1,0 +1,75 @@
+"""The sandbox's own endpoints: the follower page and ``/_sandbox/…`` (records, faults, reset,
+clock).
+
+Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from publisher.sandbox.faults import FaultSpecError
+from publisher.sandbox.page import CSP, render_page
+from publisher.sandbox.routing import BadBody, Request, Response
+
+if TYPE_CHECKING:
+    from publisher.sandbox.server import Sandbox
+
+
+def status_of(sb: Sandbox, record: dict[str, Any]) -> str:
+    """What became of a recorded item since: "" (still as accepted), deleted, trash, draft, …"""
+    rid, platform, now = str(record["remote_id"]), record["platform"], sb.now()
+    if platform == "facebook":
+        post = sb.facebook.posts.get(rid)
+        if post is None or post.deleted:
+            return "deleted"
+        return "" if post.live(now) else "scheduled" if post.scheduled else "unpublished"
+    if platform == "zalo" and rid in sb.zalo.articles:
+        article = sb.zalo.articles[rid]
+        if article.removed:
+            return "removed"
+        return "hidden" if article.body.get("status") == "hide" else ""
+    if platform == "wordpress":
+        wp = sb.wordpress.posts.get(int(rid)) if rid.isdigit() else None
+        return "deleted" if wp is None else "" if wp.status == "publish" else wp.status
+    return ""
+
+
+def page(sb: Sandbox) -> Response:
+    sb.wordpress.promote()
+    answer = Response.html(
+        render_page(sb.records(), lambda r: status_of(sb, r), faults=sb.ctx.faults.spec())
+    )
+    answer.headers += [("Content-Security-Policy", CSP), ("Cache-Control", "no-store")]
+    return answer
+
+
+def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
+    """GET records · GET/POST faults (JSON ``{"spec", "seed"}`` or the bare spec) · POST reset ·
+    GET/POST clock (JSON ``{"advance": seconds}``)."""
+    what = m["what"]
+    if what == "records" and req.method == "GET":
+        return Response.json(sb.records())
+    if what == "faults" and req.method == "POST":
+        try:
+            data = req.json() if req.body.lstrip().startswith(b"{") else None
+            spec = data.get("spec", "") if isinstance(data, dict) else req.body.decode()
+            seed = data.get("seed") if isinstance(data, dict) else req.arg("seed")
+            sb.set_faults(str(spec or ""), None if seed is None else int(seed))
+        except (BadBody, FaultSpecError, ValueError, UnicodeDecodeError) as exc:
+            return Response.json({"error": "bad_faults", "message": str(exc)}, 400)
+    if what == "faults" and req.method in ("GET", "POST"):
+        return Response.json({"spec": sb.ctx.faults.spec(), "seed": sb.ctx.faults.seed})
+    if what == "reset" and req.method == "POST":
+        sb.reset()
+        return Response.json({"ok": True})
+    if what == "clock" and req.method in ("GET", "POST"):
+        if req.method == "POST":
+            try:
+                data = req.json() if req.body.strip() else {}
+                advance = float(data.get("advance", 0)) if isinstance(data, dict) else 0.0
+            except (BadBody, ValueError, TypeError) as exc:
+                return Response.json({"error": "bad_clock", "message": str(exc)}, 400)
+            sb.advance(advance)
+        return Response.json({"now": sb.now().isoformat()})
+    return Response.json({"error": "method", "message": f"{req.method} not allowed"}, 405)

@@ -1,0 +1,38 @@
+"""The sandbox's documented test credentials and URL layout; shared by the sandbox and the CLI.
+
+These are not secrets: they only open the local sandbox. Layout under one base URL:
+``/facebook`` ≙ graph.facebook.com, ``/zalo/openapi`` ≙ openapi.zalo.me,
+``/zalo/oauth`` ≙ oauth.zaloapp.com, ``/wordpress`` ≙ a WordPress site root,
+``/webhook/<channel>`` ≙ a webhook endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WORDPRESS_USER = "publisher"
+WORDPRESS_PASSWORD = "abcd EFGH ijkl MNOP qrst UVWX"  # an application password's shape
+WORDPRESS_CONTRIBUTOR = "contributor"  # can create drafts but not publish
+FACEBOOK_PAGE_TOKEN = "sandbox-page-token"
+ZALO_APP_SECRET = "sandbox-zalo-app-secret"
+ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
+WEBHOOK_SIGNING_SECRET = "sandbox-webhook-secret"
+
+# adapter → secret role → value (the roles of publisher.config.ADAPTERS)
+SECRETS: dict[str, dict[str, str]] = {
+    "wordpress": {"password": WORDPRESS_PASSWORD},
+    "webhook": {"signing_secret": WEBHOOK_SIGNING_SECRET},
+    "facebook": {"page_token": FACEBOOK_PAGE_TOKEN},
+    "zalo": {"app_secret": ZALO_APP_SECRET, "refresh_token": ZALO_FIRST_REFRESH_TOKEN},
+}
+
+
+def settings_for(adapter: str, base_url: str, channel: str) -> dict[str, Any]:
+    """The channel settings that point an adapter of this kind at the sandbox at ``base_url``."""
+    base = base_url.rstrip("/")
+    return {
+        "wordpress": {"base_url": f"{base}/wordpress", "username": WORDPRESS_USER},
+        "webhook": {"url": f"{base}/webhook/{channel}"},
+        "facebook": {"base_url": f"{base}/facebook"},
+        "zalo": {"api_base_url": f"{base}/zalo/openapi", "oauth_base_url": f"{base}/zalo/oauth"},
+    }[adapter]

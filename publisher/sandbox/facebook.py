@@ -1,0 +1,261 @@
+"""The sandbox's Graph API: Page posts and photos under ``/facebook`` (any ``vN.N`` prefix or none).
+
+Owns Facebook's wire shapes (§1 of platform-apis.md); knows nothing of the other platforms.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+import time
+from collections import deque
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from publisher.sandbox import credentials
+from publisher.sandbox.facebook_store import (
+    FbPost,
+    cursor,
+    parse_bool,
+    parse_time,
+    split_fields,
+    uncursor,
+)
+from publisher.sandbox.faults import Fired
+from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
+
+ROUTE = r"/facebook(?:/v\d+\.\d+)?/(?P<node>[^/]+)(?:/(?P<edge>[^/]+))?/?"
+LIST_EDGES = ("published_posts", "feed", "posts", "scheduled_posts")
+POST_BASE = 122_000_000_000_000  # post ids look like "<page>_122000000000007"
+PHOTO_BASE = 900_000_000_000_000
+CALLS_PER_MINUTE = 600  # the budget the usage headers are a percentage of
+THROTTLE = {
+    4: "(#4) Application request limit reached",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    613: "(#613) Calls to this api have exceeded the rate limit.",
+    80001: "(#80001) There have been too many calls to this Page account. Wait a bit and try"
+    " again.",
+}
+Headers = list[tuple[str, str]]
+
+
+class Facebook:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.posts: dict[str, FbPost] = {}
+        self.photos: dict[str, str] = {}  # photo id → post id
+        self.seq = 0
+        self._trace = random.Random(f"fbtrace-{ctx.seed}")  # noqa: S311 - not security
+        self._calls: dict[str, deque[float]] = {}
+
+    def register(self, router: Router) -> None:
+        router.add("*", ROUTE, self.handle)
+        router.add("*", r"/facebook(?:/.*)?", self.unknown)
+
+    def error(
+        self, status: int, code: int, message: str, headers: Headers, **extra: Any
+    ) -> Response:
+        err = {"message": message, "type": extra.pop("type", "OAuthException"), "code": code}
+        err.update(extra)
+        err["fbtrace_id"] = "".join(self._trace.choices(string.ascii_letters + string.digits, k=11))
+        return Response.json({"error": err}, status, headers)
+
+    def unknown(self, req: Request, _: dict[str, str]) -> Response:
+        path = req.path.removeprefix("/facebook")
+        return self.error(400, 2500, f"Unknown path components: {path}", [])
+
+    def unsupported(self, req: Request, node: str, headers: Headers) -> Response:
+        return self.error(
+            400,
+            100,
+            f"Unsupported {req.method.lower()} request. Object with ID '{node}' does not exist,"
+            " cannot be loaded due to missing permissions, or does not support this operation.",
+            headers,
+            type="GraphMethodException",
+            error_subcode=33,
+        )
+
+    def handle(self, req: Request, m: dict[str, str]) -> Response:
+        params: dict[str, Any] = {k: v[-1] for k, v in req.query.items()}
+        node, edge = m["node"], m["edge"]
+        page = node.split("_")[0]
+        headers = self.usage(page, self.count(page))
+        if req.method == "POST":
+            try:
+                params.update(req.form())
+            except BadBody as exc:
+                return self.error(400, 100, f"(#100) {exc}", headers)
+        auth = req.header("authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if (token or params.get("access_token")) != credentials.FACEBOOK_PAGE_TOKEN:
+            msg = "Invalid OAuth access token - Cannot parse access token"
+            return self.error(400, 190, msg, headers)
+        params.pop("access_token", None)
+        if not re.fullmatch(r"\d+(_\d+)?", node):
+            return self.unsupported(req, node, headers)
+        if req.method == "POST" and edge in ("feed", "photos") and "_" not in node:
+            return self.create(page, edge, params, headers)
+        if req.method == "GET" and edge in LIST_EDGES and "_" not in node:
+            return self.list(req, page, edge, params, headers)
+        post = self.posts.get(self.photos.get(node, node))
+        if req.method == "GET" and not edge and post is not None and not post.deleted:
+            fields = split_fields(params.get("fields"), ("id", "message", "created_time"))
+            return Response.json(self.post_json(post, fields), 200, headers)
+        if req.method == "GET" and not edge and "_" not in node and node not in self.photos:
+            values = {"id": node, "name": f"Sandbox Page {node}", "category": "Government"}
+            values["link"] = f"{self.ctx.base_url()}/sandbox#facebook"
+            fields = split_fields(params.get("fields"), ("id", "name"))
+            return Response.json({f: values[f] for f in fields if f in values}, 200, headers)
+        if req.method == "DELETE" and not edge and post is not None and not post.deleted:
+            post.deleted = True
+            return Response.json({"success": True}, 200, headers)
+        return self.unsupported(req, node, headers)
+
+    def before(self, fired: Fired, page: str, headers: Headers) -> Response | None:
+        if "token-expiry" in fired:
+            msg = "Error validating access token: Session has expired on Monday, 20-May-24."
+            return self.error(400, 190, msg, headers, error_subcode=463)
+        if "permission" in fired:
+            msg = "(#200) If posting to a page, requires both pages_read_engagement and"
+            msg += " pages_manage_posts as an admin with sufficient administrative permission"
+            return self.error(403, 200, msg, headers)
+        if "policy-block" in fired:
+            msg = "It looks like you were misusing this feature by going too fast."
+            msg += " You've been temporarily blocked from using it."
+            return self.error(400, 368, msg, headers)
+        if "throttle" in fired:
+            arg = fired.arg("throttle")
+            code = int(arg) if arg and arg.isdigit() and int(arg) in THROTTLE else 0
+            code = code or self.ctx.faults.choice((4, 32, 80001))
+            throttled = self.usage(page, 100, regain=1)
+            return self.error(400, code, THROTTLE[code], throttled, is_transient=True)
+        if "error-before" in fired:
+            return self.error(500, 1, "An unknown error occurred", headers, is_transient=True)
+        return None
+
+    def create(self, page: str, edge: str, params: dict[str, Any], headers: Headers) -> Response:
+        now = self.ctx.now()
+        fired = self.ctx.faults.draw("facebook", "create")
+        failed = self.before(fired, page, headers)
+        if failed is not None:
+            return failed
+        text = params.get("message", "") if edge == "feed" else params.get("caption", "")
+        message = str(text or params.get("message") or "")
+        link = (str(params.get("link") or "") or None) if edge == "feed" else None
+        picture = params.get("url") or params.get("source")
+        if edge == "feed" and not message and not link and "attached_media[0]" not in params:
+            return self.error(400, 100, "(#100) Missing message or attachment", headers)
+        if edge == "photos" and not picture:
+            return self.error(400, 324, "(#324) Requires upload file", headers)
+        published = parse_bool(params.get("published", True))
+        if published is None:
+            return self.error(400, 100, "(#100) Param published must be a boolean", headers)
+        scheduled = None
+        if params.get("scheduled_publish_time") not in (None, ""):
+            if published:
+                msg = "(#100) You cannot specify a scheduled publish time on a published post"
+                return self.error(400, 100, msg, headers)
+            scheduled = parse_time(params["scheduled_publish_time"])
+            lo, hi = now + timedelta(minutes=10), now + timedelta(days=30)
+            if scheduled is None or not lo <= scheduled <= hi:
+                msg = "(#100) The specified scheduled publish time is invalid."
+                return self.error(400, 100, msg, headers)
+        if self.ctx.faults.flag("facebook", "duplicate-check") and message:
+            for p in self.posts.values():
+                recent = now - p.created <= timedelta(minutes=5)
+                if p.page == page and p.message == message and recent and not p.deleted:
+                    return self.error(400, 506, "(#506) Duplicate status message", headers)
+        self.seq += 1
+        post_id = f"{page}_{POST_BASE + self.seq}"
+        kind = "photo" if edge == "photos" else "post"
+        status_type = "added_photos" if kind == "photo" else "shared_story" if link else ""
+        self.posts[post_id] = FbPost(
+            id=post_id,
+            page=page,
+            seq=self.seq,
+            message=message,
+            link=link,
+            created=now,
+            published=published,
+            scheduled=scheduled,
+            status_type=status_type or "mobile_status_update",
+            picture=picture if isinstance(picture, str) else None,
+        )
+        body = {"id": post_id}
+        if kind == "photo":
+            body = {"id": str(PHOTO_BASE + self.seq), "post_id": post_id}
+            self.photos[body["id"]] = post_id
+        self.ctx.record(("facebook", page, post_id), "", message, fields=params, kind=kind)
+        answer = Response.json(body, 200, headers)
+        if "create-then-fail" in fired:
+            msg = "An unexpected error has occurred. Please retry your request later."
+            answer = self.error(500, 2, msg, headers, is_transient=True)
+        if "slow" in fired:
+            answer.delay = fired.seconds("slow", 1.0)
+        return answer
+
+    def list(
+        self, req: Request, page: str, edge: str, params: dict[str, Any], headers: Headers
+    ) -> Response:
+        now = self.ctx.now()
+        fields = split_fields(params.get("fields"), ("id", "message", "created_time"))
+        bounds = [parse_time(params[k]) if params.get(k) else None for k in ("since", "until")]
+        after = uncursor(params["after"]) if params.get("after") else None
+        try:
+            limit = min(100, max(1, int(params.get("limit") or 25)))
+        except ValueError:
+            limit = -1
+        bad = [
+            k for k, b in zip(("since", "until"), bounds, strict=True) if params.get(k) and not b
+        ]
+        if bad or limit < 0 or (params.get("after") and after is None):
+            return self.error(400, 100, "(#100) Invalid parameter", headers)
+        scheduled = edge == "scheduled_posts"
+        posts = [
+            p
+            for p in sorted(self.posts.values(), key=lambda p: -p.seq)
+            if p.page == page
+            and (p.live(now) if not scheduled else not p.deleted and not p.live(now))
+            and (bounds[0] is None or p.created >= bounds[0])
+            and (bounds[1] is None or p.created <= bounds[1])
+            and (after is None or p.seq < after)
+        ]
+        chunk = posts[:limit]
+        body: dict[str, Any] = {"data": [self.post_json(p, fields) for p in chunk]}
+        if chunk:
+            paging: dict[str, Any] = {
+                "cursors": {"before": cursor(chunk[0].seq), "after": cursor(chunk[-1].seq)}
+            }
+            if len(posts) > limit:
+                query = {k: v[-1] for k, v in req.query.items()} | {"after": cursor(chunk[-1].seq)}
+                paging["next"] = f"{self.ctx.base_url()}{req.path}?{urlencode(query)}"
+            body["paging"] = paging
+        return Response.json(body, 200, headers)
+
+    def post_json(self, post: FbPost, fields: tuple[str, ...]) -> dict[str, Any]:
+        return post.to_json(fields, self.ctx.base_url(), self.ctx.now())
+
+    def count(self, page: str) -> int:
+        """This call counted in the page's one-minute window, as a percentage of the budget."""
+        now = time.monotonic()
+        calls = self._calls.setdefault(page, deque())
+        calls.append(now)
+        while calls and calls[0] < now - 60:
+            calls.popleft()
+        return min(100, len(calls) * 100 // CALLS_PER_MINUTE)
+
+    def usage(self, page: str, percent: int, regain: int = 0) -> Headers:
+        high = self.ctx.faults.flag("facebook", "high-usage")
+        if high is not None:
+            percent = max(percent, int(high.arg) if high.arg and high.arg.isdigit() else 85)
+        app = {"call_count": percent, "total_time": percent, "total_cputime": percent}
+        buc = {
+            page: [
+                {"type": "pages", **app, "estimated_time_to_regain_access": regain},
+            ]
+        }
+        return [("X-App-Usage", json.dumps(app)), ("X-Business-Use-Case-Usage", json.dumps(buc))]

@@ -1,0 +1,185 @@
+"""Seeded, deterministic fault injection for the sandbox: the plan, its grammar and its draws.
+
+A spec is a comma-separated list of rules (spaces ignored; empty = no faults)::
+
+    rule   = target ":" kind [ "=" chance [ ":" arg ] ]
+    target = "facebook" | "zalo" | "wordpress" | "webhook" | "*"
+    chance = a probability in [0, 1] (default 1)  |  "x" N  (exactly the next N matching requests)
+
+e.g. ``facebook:create-then-fail=0.1,zalo:token-expiry=0.05,*:slow=0.05:2.0,webhook:throttle=x1``.
+
+Kinds (they apply to write requests only: creates, Zalo verify and broadcast):
+
+=================  ===========================================================================
+error-before       5xx before anything is created
+create-then-fail   the item is stored and recorded, then a 5xx is answered (Zalo: arg ``create``
+                   or ``verify`` restricts the step; at verify the answer is -32, -100 or 502)
+slow               sleep ``arg`` seconds (default 1.0) before answering, after storing
+throttle           Facebook: code ``arg`` (4, 17, 32, 613 or 80001; default drawn among 4, 32,
+                   80001); Zalo: -32; WordPress and webhook: 429 with ``Retry-After: 1``
+token-expiry       Facebook: 190/463 for this request; Zalo: the current access token dies (-216)
+processing         Zalo: the created article answers -214 to its first ``arg`` (default 2) verifies
+refresh-then-fail  Zalo OAuth: the refresh rotates the tokens, then HTTP 500 is answered
+policy-block       Facebook: code 368;   permission: Facebook code 200 with HTTP 403
+=================  ===========================================================================
+
+Flags (on while their chance is above 0; never drawn): ``facebook:duplicate-check`` (#506 for the
+same message to the same page within 5 minutes), ``facebook:high-usage`` (usage headers report
+``arg`` %, default 85), ``zalo:require-cover`` (an article without a cover is -201).
+
+Every applicable rule draws once from ``random.Random(seed)`` per write request, in spec order, so
+the same seed and the same requests give the same faults.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PLATFORMS = ("facebook", "zalo", "wordpress", "webhook")
+ALL = frozenset(PLATFORMS)
+KINDS: dict[str, frozenset[str]] = {
+    "error-before": ALL,
+    "create-then-fail": ALL,
+    "slow": ALL,
+    "throttle": ALL,
+    "token-expiry": frozenset({"facebook", "zalo"}),
+    "processing": frozenset({"zalo"}),
+    "refresh-then-fail": frozenset({"zalo"}),
+    "policy-block": frozenset({"facebook"}),
+    "permission": frozenset({"facebook"}),
+    "duplicate-check": frozenset({"facebook"}),
+    "high-usage": frozenset({"facebook"}),
+    "require-cover": frozenset({"zalo"}),
+}
+FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover"})
+ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh"}  # kinds tied to one step
+
+
+class FaultSpecError(ValueError):
+    """A fault spec that does not follow the grammar; the message names the rule and the fix."""
+
+
+@dataclass
+class Rule:
+    target: str
+    kind: str
+    chance: float = 1.0
+    times: int | None = None  # "xN": fires for exactly the next N matching requests
+    arg: str | None = None
+
+    def spec(self) -> str:
+        chance = f"x{self.times}" if self.times is not None else f"{self.chance:g}"
+        return f"{self.target}:{self.kind}={chance}" + (f":{self.arg}" if self.arg else "")
+
+    def applies(self, platform: str, op: str) -> bool:
+        if self.target not in ("*", platform) or platform not in KINDS[self.kind]:
+            return False
+        if self.kind in FLAGS or ONLY_OP.get(self.kind, op) != op:
+            return False
+        if op == "refresh" and self.kind != "refresh-then-fail":
+            return False
+        if self.kind == "create-then-fail" and platform == "zalo" and self.arg:
+            return self.arg == op
+        return True
+
+
+@dataclass(frozen=True)
+class Fired:
+    """The faults that fired for one request: kind → the rule that fired it."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.rules
+
+    def arg(self, kind: str, default: str | None = None) -> str | None:
+        rule = self.rules.get(kind)
+        return rule.arg if rule is not None and rule.arg else default
+
+    def seconds(self, kind: str, default: float) -> float:
+        try:
+            return float(self.arg(kind) or default)
+        except ValueError:
+            return default
+
+
+def parse_rule(text: str) -> Rule:
+    head, _, tail = text.partition("=")
+    target, sep, kind = head.partition(":")
+    if not sep or target not in (*PLATFORMS, "*"):
+        raise FaultSpecError(
+            f"fault rule {text!r}: start with a target (facebook, zalo, wordpress, webhook or *)"
+            " and a colon, e.g. 'facebook:throttle=0.1'"
+        )
+    if kind not in KINDS:
+        raise FaultSpecError(f"fault rule {text!r}: unknown kind; kinds: {', '.join(KINDS)}")
+    if target != "*" and target not in KINDS[kind]:
+        allowed = ", ".join(sorted(KINDS[kind]))
+        raise FaultSpecError(f"fault rule {text!r}: {kind} applies only to {allowed}")
+    chance_text, _, arg = tail.partition(":")
+    rule = Rule(target, kind, arg=arg or None)
+    try:
+        if chance_text.startswith("x"):
+            rule.times = int(chance_text[1:])
+        elif chance_text:
+            rule.chance = float(chance_text)
+    except ValueError as exc:
+        raise FaultSpecError(
+            f"fault rule {text!r}: the chance must be a probability (0.1) or a count (x2)"
+        ) from exc
+    if not 0.0 <= rule.chance <= 1.0 or (rule.times is not None and rule.times < 0):
+        raise FaultSpecError(f"fault rule {text!r}: the chance must lie in [0, 1], a count ≥ 0")
+    return rule
+
+
+class FaultPlan:
+    """The active rules and the seeded generator that decides, request by request, what fires."""
+
+    def __init__(self, rules: Iterable[Rule] = (), seed: int = 0) -> None:
+        self.rules = list(rules)
+        self.seed = seed
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible faults, not security
+        self._lock = threading.Lock()
+
+    @classmethod
+    def parse(cls, spec: str | None, seed: int = 0) -> FaultPlan:
+        parts = [p for p in "".join((spec or "").split()).split(",") if p]
+        return cls([parse_rule(p) for p in parts], seed)
+
+    def spec(self) -> str:
+        return ",".join(rule.spec() for rule in self.rules)
+
+    def draw(self, platform: str, op: str = "create") -> Fired:
+        """Decide the faults of one write request (``op``: create, verify, broadcast, refresh)."""
+        fired: dict[str, Rule] = {}
+        with self._lock:
+            for rule in self.rules:
+                if not rule.applies(platform, op):
+                    continue
+                if rule.times is not None:
+                    hit = rule.times > 0
+                    rule.times -= 1 if hit else 0
+                else:
+                    hit = self._rng.random() < rule.chance
+                if hit:
+                    fired.setdefault(rule.kind, rule)
+        return Fired(fired)
+
+    def flag(self, platform: str, kind: str) -> Rule | None:
+        """The rule that switches flag ``kind`` on for ``platform``, if any."""
+        for rule in self.rules:
+            on = (rule.times is None and rule.chance > 0) or (rule.times or 0) > 0
+            if rule.kind == kind and rule.target in ("*", platform) and on:
+                return rule
+        return None
+
+    def choice(self, options: Sequence[T]) -> T:
+        """A deterministic pick (e.g. which throttling code), from the same seeded generator."""
+        with self._lock:
+            return self._rng.choice(options)

@@ -1,0 +1,67 @@
+"""The sandbox's record of accepted items: one JSON line each, fsynced before the answer is sent.
+
+Owns the record file and the in-memory list; must never hold a token or a password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SECRET_FIELDS = frozenset({"access_token", "appsecret_proof", "password", "secret_key"})
+
+
+class Recorder:
+    """Appends records to ``path`` (JSON Lines, UTF-8, text exactly as received) and keeps them."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._items: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        *,
+        platform: str,
+        channel: str,
+        remote_id: str,
+        time: datetime,
+        text: str,
+        title: str,
+        fields: dict[str, Any],
+        kind: str,
+    ) -> dict[str, Any]:
+        item = {
+            "platform": platform,
+            "channel": channel,
+            "remote_id": remote_id,
+            "time": time.astimezone(UTC).isoformat(timespec="seconds"),
+            "kind": kind,
+            "title": title,
+            "text": text,
+            "fields": {k: v for k, v in fields.items() if k not in SECRET_FIELDS},
+        }
+        line = json.dumps(item, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self.path.open("ab") as fh:
+                    fh.write(line.encode("utf-8"))
+                    fh.flush()
+                    os.fsync(fh.fileno())  # a crash right after the answer must not lose it
+            self._items.append(json.loads(line))
+        return item
+
+    def records(self) -> list[dict[str, Any]]:
+        """This sandbox's records, oldest first (a copy)."""
+        with self._lock:
+            return [dict(item) for item in self._items]
+
+    def clear(self) -> None:
+        """Forget the in-memory records (the file keeps its lines)."""
+        with self._lock:
+            self._items.clear()

@@ -1,0 +1,258 @@
+"""The local sandbox server: one HTTP server on 127.0.0.1 imitating all four platforms at once.
+
+Owns the socket, the lock around all state, the control endpoints (``/_sandbox/…``) and the page.
+Standard library only; it never calls out to the network and never logs a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from publisher.channels.base import utcnow
+from publisher.sandbox import control, credentials
+from publisher.sandbox.facebook import Facebook
+from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.record import Recorder
+from publisher.sandbox.routing import Context, Request, Response, Router
+from publisher.sandbox.webhook import Webhook
+from publisher.sandbox.wordpress import WordPress
+from publisher.sandbox.zalo import Zalo
+from publisher.sandbox.zalo_oauth import ZaloOAuth, ZaloTokens
+
+logger = logging.getLogger(__name__)
+
+
+class Sandbox:
+    """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL."""
+
+    def __init__(
+        self,
+        *,
+        record_path: Path | None = None,
+        seed: int = 0,
+        faults: FaultPlan | None = None,
+        access_token_ttl: float = 90000.0,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.seed = seed
+        self.access_token_ttl = access_token_ttl
+        self._clock = clock
+        self._sleep = sleep
+        self._offset = timedelta(0)  # moved by POST /_sandbox/clock
+        self._address = (host, port)
+        self._lock = threading.RLock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.recorder = Recorder(record_path)
+        self.ctx = Context(
+            now=self.now,
+            base_url=lambda: self.url,
+            recorder=self.recorder,
+            faults=faults or FaultPlan(seed=seed),
+            seed=seed,
+        )
+        self._build()
+
+    def _build(self) -> None:
+        self.facebook = Facebook(self.ctx)
+        self.tokens = ZaloTokens(self.ctx, self.access_token_ttl)
+        self.zalo = Zalo(self.ctx, self.tokens)
+        self.wordpress = WordPress(self.ctx)
+        self.webhook = Webhook(self.ctx)
+        self.router = Router()
+        self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
+        self.router.add(
+            "*", r"/_sandbox/(?P<what>records|faults|reset|clock)", partial(control.control, self)
+        )
+        for platform in (self.facebook, ZaloOAuth(self.ctx, self.tokens), self.zalo):
+            platform.register(self.router)
+        self.wordpress.register(self.router)
+        self.webhook.register(self.router)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        if self._server is None:
+            self._server = _Server(self._address, _Handler)
+            self._server.sandbox = self
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},  # stop() waits at most this long
+                name="publisher-sandbox",
+                daemon=True,
+            )
+            self._thread.start()
+            logger.info("sandbox listening on %s", self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._server, self._thread = None, None
+
+    def serve_forever(self) -> None:
+        """Serve until Ctrl-C, then stop."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- state -------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move this sandbox's clock (``POST /_sandbox/clock``); the injected clock is untouched."""
+        with self._lock:
+            self._offset += timedelta(seconds=seconds)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every item accepted since start (or the last reset), oldest first."""
+        return self.recorder.records()
+
+    def set_faults(self, faults: FaultPlan | str | None, seed: int | None = None) -> FaultPlan:
+        """Replace the fault plan (a spec string is parsed with ``seed``, default the sandbox's)."""
+        if not isinstance(faults, FaultPlan):
+            faults = FaultPlan.parse(faults, self.seed if seed is None else seed)
+        with self._lock:
+            self.ctx.faults = faults
+        return faults
+
+    def reset(self) -> None:
+        """Forget every platform's items, spent tokens and the in-memory records (tests only)."""
+        with self._lock:
+            self.recorder.clear()
+            self._build()
+
+    def handle(self, request: Request) -> Response:
+        try:
+            with self._lock:
+                answer = self.router.dispatch(request) or Response.json(
+                    {"error": "no_route", "message": f"nothing at {request.path}"}, 404
+                )
+        except Exception:
+            logger.exception("sandbox: %s %s failed", request.method, request.path)
+            answer = Response.json({"error": "sandbox_bug", "message": "see the log"}, 500)
+        if answer.delay > 0:
+            self._sleep(answer.delay)
+        if answer.after is not None:
+            with self._lock:
+                answer.after()
+        return answer
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a kept-alive connection must not hold stop() up
+    sandbox: Sandbox
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    protocol_version = "HTTP/1.1"
+    server_version = "publisher-sandbox"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = Request(
+            method=self.command,
+            path=unquote(parts.path) or "/",
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        answer = self.server.sandbox.handle(request)
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # the request line may carry an access_token in its query: log the path only
+        logger.debug("sandbox %s %s", self.command, urlsplit(self.path).path)
+
+
+def main_serve(port: int, record: Path | None, faults_spec: str | None, seed: int) -> None:
+    """Start the sandbox on ``port`` (0 = any free one), print where and how to use it, block."""
+    faults = FaultPlan.parse(faults_spec, seed) if faults_spec else None
+    sandbox = Sandbox(record_path=record, seed=seed, faults=faults, port=port).start()
+    url = sandbox.url
+    lines = [
+        f"publisher sandbox at {url}   (Ctrl-C to stop)",
+        f"  page:      {url}/sandbox",
+        f"  wordpress: base_url={url}/wordpress  username={credentials.WORDPRESS_USER}"
+        f"  password={credentials.WORDPRESS_PASSWORD!r}"
+        f"  (user {credentials.WORDPRESS_CONTRIBUTOR!r}, same password, cannot publish)",
+        f"  webhook:   url={url}/webhook/<channel>"
+        f"  signing_secret={credentials.WEBHOOK_SIGNING_SECRET}",
+        f"  facebook:  base_url={url}/facebook  page_id=<any number>"
+        f"  page_token={credentials.FACEBOOK_PAGE_TOKEN}",
+        f"  zalo:      api_base_url={url}/zalo/openapi  oauth_base_url={url}/zalo/oauth"
+        f"  app_id=<any number>  app_secret={credentials.ZALO_APP_SECRET}"
+        f"  refresh_token={credentials.ZALO_FIRST_REFRESH_TOKEN} (once per run)",
+        f"  faults:    {sandbox.ctx.faults.spec() or 'none'}   (seed {seed})",
+        f"  record:    {record or 'not written (no --record)'}",
+        f"  control:   GET {url}/_sandbox/records · POST {url}/_sandbox/faults · "
+        f"POST {url}/_sandbox/clock",
+    ]
+    print("\n".join(lines), flush=True)
+    sandbox.serve_forever()

@@ -1,0 +1,84 @@
+"""Zalo OA article values as the sandbox imitates them: the article, its checks and list shape.
+
+Pure: no HTTP, no clock. Limits from §2.3 of platform-apis.md (title, author, description).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+LIMITS = {"title": 150, "author": 50, "description": 300}
+BLOCK_TYPES = ("text", "image", "video", "product")
+
+
+@dataclass
+class Article:
+    id: str
+    token: str  # the process token create answers; verify turns it into the id
+    seq: int
+    body: dict[str, Any]  # the create request's JSON, as received
+    created: datetime
+    pending: int = 0  # verifies still answered -214
+    published: bool = False
+    removed: bool = False
+
+    @property
+    def title(self) -> str:
+        return str(self.body.get("title", ""))
+
+    @property
+    def text(self) -> str:
+        """The text blocks' contents, joined by newlines, exactly as received."""
+        blocks = self.body.get("body")
+        return "\n".join(
+            str(b.get("content", ""))
+            for b in (blocks if isinstance(blocks, list) else [])
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
+
+    def summary(self, base: str) -> dict[str, Any]:
+        """One ``getslice`` entry; dates are UNIX seconds."""
+        cover = self.body.get("cover")
+        return {
+            "id": self.id,
+            "type": "normal",
+            "title": self.title,
+            "status": self.body.get("status", "show"),
+            "total_view": 0,
+            "total_share": 0,
+            "create_date": int(self.created.timestamp()),
+            "update_date": int(self.created.timestamp()),
+            "thumb": cover.get("photo_url", "") if isinstance(cover, dict) else "",
+            "link_view": f"{base}/sandbox#zalo-{self.id}",
+        }
+
+
+def check_article(data: dict[str, Any], require_cover: bool) -> tuple[int, str] | None:
+    """None if ``data`` is a valid normal article, else (error code, what is wrong)."""
+    if data.get("type", "normal") != "normal":
+        return -201, "type"
+    for name, limit in LIMITS.items():
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            return -201, name
+        if len(value or "") > limit:
+            return -210, f"{name} (max {limit} characters)"
+    if not str(data.get("title") or "").strip():
+        return -201, "title"
+    body = data.get("body")
+    if not isinstance(body, list) or not body or not all(isinstance(b, dict) for b in body):
+        return -201, "body"
+    for block in body:
+        if block.get("type") not in BLOCK_TYPES:
+            return -201, "body.type"
+        if block["type"] == "image" and not block.get("url"):
+            return -201, "body.url"
+    cover = data.get("cover")
+    if cover not in (None, "") and not isinstance(cover, dict):
+        return -201, "cover"
+    has_cover = isinstance(cover, dict) and bool(cover.get("photo_url") or cover.get("video_id"))
+    if require_cover and not has_cover:
+        return -201, "cover"
+    return None

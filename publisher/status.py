@@ -1,0 +1,104 @@
+"""``publisher status``: what the queue and the daemon are doing, from the database alone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from publisher.config import Config
+from publisher.daemon import daemon_alive
+from publisher.db import Database
+from publisher.models import ChannelState, DaemonRow, PostRow
+from publisher.states import State
+
+
+def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) -> dict[str, Any]:
+    tz = config.tz
+    with db.read() as s:
+        counts = {state.value: 0 for state in State}
+        channels: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
+        for channel, state, n in s.execute(
+            select(PostRow.channel, PostRow.state, func.count()).group_by(
+                PostRow.channel, PostRow.state
+            )
+        ):
+            counts[state] = counts.get(state, 0) + n
+            channels.setdefault(channel, {})[state] = n
+        nxt = s.scalars(
+            select(PostRow)
+            .options(joinedload(PostRow.message))
+            .where(PostRow.state.in_([State.APPROVED, State.RETRYING, State.UNCONFIRMED]))
+            .order_by(func.coalesce(PostRow.next_attempt_at, PostRow.due_at))
+            .limit(upcoming)
+        ).all()
+        problems = (
+            s.scalars(
+                select(PostRow)
+                .options(joinedload(PostRow.message), joinedload(PostRow.events))
+                .where(PostRow.state.in_([State.FAILED, State.NEEDS_REVIEW, State.MISSED]))
+                .order_by(PostRow.due_at, PostRow.id)
+            )
+            .unique()
+            .all()
+        )
+        blocks = list(s.scalars(select(ChannelState)))
+        daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
+
+        def local(t: datetime | None) -> str | None:
+            return t.astimezone(tz).isoformat() if t else None
+
+        upcoming_list = [
+            {
+                "id": p.id,
+                "channel": p.channel,
+                "title": p.message.title,
+                "state": p.state,
+                "at": local(p.next_attempt_at if p.state != State.APPROVED else p.due_at),
+            }
+            for p in nxt
+        ]
+        problem_list = [
+            {
+                "id": p.id,
+                "channel": p.channel,
+                "title": p.message.title,
+                "state": p.state,
+                "due_at": local(p.due_at),
+                "reason": p.events[-1].cause if p.events else (p.last_error or ""),
+            }
+            for p in problems
+        ]
+    alive = {r.worker for r in daemon_alive(db, config.daemon.tick)}
+    blocked = [
+        {
+            "channel": b.channel,
+            "paused": b.paused,
+            "until": local(b.blocked_until),
+            "reason": b.block_reason or ("paused" if b.paused else ""),
+        }
+        for b in blocks
+        if b.paused or (b.blocked_until and b.blocked_until > now)
+    ]
+    return {
+        "counts": counts,
+        "channels": channels,
+        "next": upcoming_list,
+        "problems": problem_list,
+        "blocked": blocked,
+        "daemon": {
+            "alive": bool(alive),
+            "workers": [
+                {
+                    "worker": d.worker,
+                    "mode": d.mode,
+                    "alive": d.worker in alive,
+                    "last_beat": local(d.beat_at),
+                    "stopped_at": local(d.stopped_at),
+                }
+                for d in daemons
+            ],
+        },
+    }

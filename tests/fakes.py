@@ -1,0 +1,65 @@
+"""A scriptable in-memory channel adapter for dispatcher tests."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+
+from publisher.channels.base import CheckResult, Outgoing, Receipt
+
+Script = Callable[[Outgoing], Receipt | None]
+
+
+class FakePlatform:
+    """Publishes into a list; ``script`` may raise an outcome or return None for "store, then ok"."""
+
+    def __init__(self, name: str, now: Callable[[], datetime]) -> None:
+        self.name = name
+        self.now = now
+        self.items: list[tuple[str, datetime, str]] = []  # (idempotency key, time, text)
+        self.calls: list[str] = []
+        self.lookups: list[str] = []
+        self.plans: dict[str, list[Callable[[Outgoing], None]]] = defaultdict(list)
+        self.lookup_plans: list[Callable[[Outgoing], None]] = []
+        self.check_ok = True
+        self.lock = threading.Lock()
+
+    def store(self, post: Outgoing) -> Receipt:
+        with self.lock:
+            self.items.append(
+                (post.idempotency_key, self.now(), post.fields[next(iter(post.fields))])
+            )
+            return Receipt(
+                f"{self.name}-{len(self.items)}", f"https://{self.name}.test/{len(self.items)}"
+            )
+
+    def then(self, key: str, *steps: Callable[[Outgoing], None]) -> None:
+        """Script the next calls for post ``key``: each step may store and/or raise."""
+        self.plans[key].extend(steps)
+
+    def publish(self, post: Outgoing) -> Receipt:
+        self.calls.append(post.idempotency_key)
+        plan = self.plans.get(post.idempotency_key)
+        if plan:
+            plan.pop(0)(post)
+        return self.store(post)
+
+    def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
+        self.lookups.append(post.idempotency_key)
+        if self.lookup_plans:
+            self.lookup_plans.pop(0)(post)
+        for n, (key, when, _text) in enumerate(self.items, 1):
+            if key == post.idempotency_key and when >= since:
+                return Receipt(f"{self.name}-{n}", f"https://{self.name}.test/{n}")
+        return None
+
+    def check(self) -> CheckResult:
+        return CheckResult(self.check_ok, "fake")
+
+    def pacing(self) -> float:
+        return 0.0
+
+    def count(self, key: str) -> int:
+        return sum(1 for k, _, _ in self.items if k == key)

@@ -1,0 +1,367 @@
+"""WebhookAdapter against a fake receiver that implements docs/webhook.md (no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from publisher.channels.base import (
+    Ambiguous,
+    AuthError,
+    ChannelError,
+    Outgoing,
+    Permanent,
+    Temporary,
+    Throttled,
+)
+from publisher.channels.webhook import WebhookAdapter
+from publisher.config import Channel
+from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
+
+NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
+URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
+KEY = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+TITLE = "Tháng hành động vì trẻ em năm 2024"
+
+
+@dataclass
+class FakeReceiver:
+    """A portal's receiving side: checks signatures, deduplicates by Idempotency-Key."""
+
+    secret: str = SECRET
+    now: datetime = NOW
+    created: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    processing: set[str] = field(default_factory=set)  # keys whose first request still runs
+    fail_after_commit: int = 0  # the next N creates are stored, then answered 500
+    answer: httpx.Response | None = None  # answer every accepted request with this
+    post_error: Exception | None = None
+    relative_urls: bool = False
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def verified(self, request: httpx.Request) -> bool:
+        stamp = request.headers.get("X-Publisher-Timestamp", "")
+        if not stamp.isdigit() or abs(int(stamp) - self.now.timestamp()) > 300:
+            return False
+        mac = hmac.new(
+            self.secret.encode(), stamp.encode() + b"." + request.content, hashlib.sha256
+        )
+        expected = "sha256=" + mac.hexdigest()
+        return hmac.compare_digest(expected, request.headers.get("X-Publisher-Signature", ""))
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.method == "POST" and self.post_error is not None:
+            raise self.post_error
+        if not self.verified(request):
+            return httpx.Response(401, json={"error": "bad signature"})
+        if self.answer is not None:
+            return self.answer
+        path = request.url.path
+        if request.method == "GET" and str(request.url) == URL:
+            return httpx.Response(200, json={"ok": True})
+        if request.method == "GET" and path.startswith("/api/publisher/posts/"):
+            key = path.rsplit("/", 1)[1]
+            if key not in self.created:
+                return httpx.Response(404, json={"error": "not found"})
+            return httpx.Response(200, json=self.created[key][1])
+        if request.method == "POST" and str(request.url) == URL:
+            return self.create(request)
+        return httpx.Response(404)
+
+    def create(self, request: httpx.Request) -> httpx.Response:
+        key = request.headers.get("Idempotency-Key")
+        try:
+            body = json.loads(request.content.decode("utf-8"))
+        except ValueError:
+            return httpx.Response(400, json={"error": "malformed body"})
+        if not key or body.get("id") != key:
+            return httpx.Response(
+                400, json={"error": "Idempotency-Key missing or not the body's id"}
+            )
+        if key in self.processing:
+            return httpx.Response(409, json={"error": "still processing"})
+        if key in self.created:
+            first, answer = self.created[key]
+            if first != request.content:
+                return httpx.Response(422, json={"error": "key reused with a different body"})
+            return httpx.Response(200, json=answer)
+        n = len(self.created) + 1
+        url = (
+            f"/tin-tuc/{body['slug']}"
+            if self.relative_urls
+            else f"https://pbgdpl.example.gov.vn/tin-tuc/{body['slug']}"
+        )
+        self.created[key] = (request.content, {"id": f"bv-{n}", "url": url})
+        if self.fail_after_commit:
+            self.fail_after_commit -= 1
+            return httpx.Response(500, text="Internal Server Error")
+        return httpx.Response(201, json=self.created[key][1])
+
+
+def channel(**settings: Any) -> Channel:
+    return Channel(
+        id="portal_pbgdpl",
+        name="Cổng TTĐT Phổ biến, giáo dục pháp luật",
+        enabled=True,
+        adapter="webhook",
+        templates="portal",
+        slots=(),
+        daily_cap=1,
+        quiet_hours=None,
+        repeats={},
+        settings={"url": URL, "public_base_url": "", **settings},
+        secrets={"signing_secret": "PUBLISHER_PBGDPL_WEBHOOK_SECRET"},
+    )
+
+
+def outgoing(title: str = TITLE, content: str = "<p>Toàn dân chăm sóc trẻ em.</p>") -> Outgoing:
+    return Outgoing(
+        post_id=9,
+        idempotency_key=KEY,
+        channel="portal_pbgdpl",
+        kind="slogan",
+        fields={"title": title, "excerpt": "Thông điệp: bảo vệ trẻ em.", "content": content},
+        due_at=datetime(2024, 6, 12, 1, 30, tzinfo=UTC),
+    )
+
+
+def adapter(fake: FakeReceiver, secret: str = SECRET, **settings: Any) -> WebhookAdapter:
+    client = httpx.Client(transport=fake.transport())
+    return WebhookAdapter(
+        channel(**settings), client, {"signing_secret": secret}, clock=lambda: NOW
+    )
+
+
+def test_publish_posts_the_signed_body_of_the_contract() -> None:
+    fake = FakeReceiver()
+    receipt = adapter(fake).publish(outgoing())
+    assert receipt.remote_id == "bv-1"
+    assert (
+        receipt.url
+        == "https://pbgdpl.example.gov.vn/tin-tuc/thang-hanh-dong-vi-tre-em-nam-2024-1a2b3c4d"
+    )
+    (request,) = fake.requests
+    assert request.method == "POST" and str(request.url) == URL
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert request.headers["Idempotency-Key"] == KEY
+    assert request.headers["X-Publisher-Timestamp"] == str(int(NOW.timestamp()))
+    assert request.headers["User-Agent"].startswith("publisher/")
+    assert json.loads(request.content) == {
+        "id": KEY,
+        "channel": "portal_pbgdpl",
+        "kind": "slogan",
+        "title": TITLE,
+        "excerpt": "Thông điệp: bảo vệ trẻ em.",
+        "body_html": "<p>Toàn dân chăm sóc trẻ em.</p>",
+        "slug": "thang-hanh-dong-vi-tre-em-nam-2024-1a2b3c4d",
+        "publish_at": "2024-06-12T08:30:00+07:00",
+        "tags": [],
+    }
+
+
+def test_the_signature_covers_the_exact_bytes() -> None:
+    fake = FakeReceiver()
+    adapter(fake).publish(outgoing())
+    request = fake.requests[0]
+    stamp = request.headers["X-Publisher-Timestamp"]
+    mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + request.content, hashlib.sha256)
+    assert request.headers["X-Publisher-Signature"] == "sha256=" + mac.hexdigest()
+    other = hmac.new(b"another secret", f"{stamp}.".encode() + request.content, hashlib.sha256)
+    assert request.headers["X-Publisher-Signature"] != "sha256=" + other.hexdigest()
+
+
+def test_the_body_is_nfc_utf8_with_vietnamese_intact() -> None:
+    fake = FakeReceiver()
+    decomposed = unicodedata.normalize("NFD", TITLE)
+    assert decomposed != TITLE
+    adapter(fake).publish(
+        outgoing(title=decomposed, content="<p>Đường dây nóng 111 “miễn phí”</p>")
+    )
+    raw = fake.requests[0].content
+    assert TITLE.encode("utf-8") in raw  # NFC, not \\u escapes
+    assert "Đường dây nóng 111 “miễn phí”".encode() in raw
+    assert b"\\u" not in raw
+    text = raw.decode("utf-8")
+    assert unicodedata.is_normalized("NFC", text)
+
+
+def test_a_replay_answered_200_is_published() -> None:
+    fake = FakeReceiver()
+    wh = adapter(fake)
+    first = wh.publish(outgoing())
+    again = wh.publish(outgoing())
+    assert again.remote_id == first.remote_id and again.url == first.url
+    assert again.extra["replay"] == "true" and "replay" not in first.extra
+    assert len(fake.created) == 1
+    assert fake.requests[0].content == fake.requests[1].content  # byte-identical retries
+
+
+def test_409_is_temporary_with_a_default_or_given_wait() -> None:
+    fake = FakeReceiver(processing={KEY})
+    with pytest.raises(Temporary) as caught:
+        adapter(fake).publish(outgoing())
+    assert caught.value.retry_after == 30.0 and caught.value.status == 409
+    fake.answer = httpx.Response(409, headers={"Retry-After": "5"})
+    with pytest.raises(Temporary) as caught:
+        adapter(fake).publish(outgoing())
+    assert caught.value.retry_after == 5.0
+
+
+def test_422_the_same_key_with_another_body_is_permanent() -> None:
+    fake = FakeReceiver()
+    wh = adapter(fake)
+    wh.publish(outgoing())
+    with pytest.raises(Permanent, match="different body") as caught:
+        wh.publish(outgoing(content="<p>Nội dung đã sửa.</p>"))
+    assert caught.value.status == 422
+
+
+def test_400_is_permanent_with_the_receivers_words() -> None:
+    fake = FakeReceiver(answer=httpx.Response(400, json={"error": "title quá dài"}))
+    with pytest.raises(Permanent, match="400: title quá dài"):
+        adapter(fake).publish(outgoing())
+
+
+def test_429_throttles_until_retry_after_or_a_minute() -> None:
+    fake = FakeReceiver(answer=httpx.Response(429, headers={"Retry-After": "90"}))
+    with pytest.raises(Throttled) as caught:
+        adapter(fake).publish(outgoing())
+    assert caught.value.until == datetime(2024, 6, 12, 1, 31, 30, tzinfo=UTC)
+    fake.answer = httpx.Response(429)
+    with pytest.raises(Throttled) as caught:
+        adapter(fake).publish(outgoing())
+    assert caught.value.until == datetime(2024, 6, 12, 1, 31, tzinfo=UTC)
+
+
+def test_500_after_create_is_ambiguous_and_the_lookup_finds_it() -> None:
+    fake = FakeReceiver(fail_after_commit=1)
+    wh = adapter(fake)
+    with pytest.raises(Ambiguous) as caught:
+        wh.publish(outgoing())
+    assert caught.value.status == 500
+    found = wh.lookup(outgoing(), datetime(2024, 6, 12, 1, 25, tzinfo=UTC))
+    assert found is not None and found.remote_id == "bv-1"
+    lookup = fake.requests[-1]
+    assert lookup.method == "GET" and str(lookup.url) == f"{URL}/{KEY}" and lookup.content == b""
+    stamp = lookup.headers["X-Publisher-Timestamp"]
+    mac = hmac.new(SECRET.encode(), f"{stamp}.".encode(), hashlib.sha256)
+    assert lookup.headers["X-Publisher-Signature"] == "sha256=" + mac.hexdigest()
+
+
+def test_lookup_of_a_post_never_created_is_none() -> None:
+    assert adapter(FakeReceiver()).lookup(outgoing(), NOW) is None
+
+
+def test_lookup_errors_are_mapped() -> None:
+    with pytest.raises(Temporary):
+        adapter(FakeReceiver(answer=httpx.Response(503))).lookup(outgoing(), NOW)
+    with pytest.raises(AuthError):
+        adapter(FakeReceiver(), secret="x" + SECRET).lookup(outgoing(), NOW)
+
+
+def test_a_refused_signature_is_an_auth_error() -> None:
+    fake = FakeReceiver()
+    with pytest.raises(AuthError, match="signing secret was refused") as caught:
+        adapter(fake, secret="x" + SECRET).publish(outgoing())
+    assert caught.value.status == 401 and not fake.created
+    fake.answer = httpx.Response(403, json={"error": "IP not allowed"})
+    with pytest.raises(AuthError, match="IP not allowed"):
+        adapter(fake).publish(outgoing())
+
+
+def test_a_stale_clock_is_refused_like_a_bad_signature() -> None:
+    fake = FakeReceiver(now=datetime(2024, 6, 12, 1, 40, tzinfo=UTC))
+    with pytest.raises(AuthError):
+        adapter(fake).publish(outgoing())
+
+
+@pytest.mark.parametrize(
+    ("exc", "outcome"),
+    [
+        (httpx.ReadTimeout("read timed out"), Ambiguous),
+        (httpx.ConnectError("connection refused"), Temporary),
+    ],
+)
+def test_network_failures_on_the_post(exc: Exception, outcome: type[ChannelError]) -> None:
+    with pytest.raises(outcome) as caught:
+        adapter(FakeReceiver(post_error=exc)).publish(outgoing())
+    assert isinstance(caught.value.__cause__, httpx.HTTPError)
+
+
+def test_a_201_without_an_id_is_ambiguous() -> None:
+    fake = FakeReceiver(answer=httpx.Response(201, text="OK"))
+    with pytest.raises(Ambiguous, match="without an id"):
+        adapter(fake).publish(outgoing())
+
+
+def test_a_wrong_url_is_permanent() -> None:
+    fake = FakeReceiver()
+    with pytest.raises(Permanent, match="no webhook at"):
+        adapter(fake, url=URL + "-old").publish(outgoing())
+
+
+def test_a_relative_url_is_joined_to_the_public_base_url() -> None:
+    fake = FakeReceiver(relative_urls=True)
+    receipt = adapter(fake, public_base_url="https://pbgdpl.example.gov.vn").publish(outgoing())
+    assert (
+        receipt.url
+        == "https://pbgdpl.example.gov.vn/tin-tuc/thang-hanh-dong-vi-tre-em-nam-2024-1a2b3c4d"
+    )
+
+
+def test_check_is_a_signed_get_of_the_url() -> None:
+    fake = FakeReceiver()
+    result = adapter(fake).check()
+    assert result.ok and URL in result.detail
+    (request,) = fake.requests
+    assert request.method == "GET" and str(request.url) == URL
+    refused = adapter(fake, secret="x" + SECRET).check()
+    assert not refused.ok and "the signing secret was refused" in refused.detail
+    assert not fake.created
+
+
+def scenarios() -> list[FakeReceiver]:
+    return [
+        FakeReceiver(),
+        FakeReceiver(fail_after_commit=1),
+        FakeReceiver(secret="x" + SECRET),
+        FakeReceiver(processing={KEY}),
+        FakeReceiver(answer=httpx.Response(429)),
+        FakeReceiver(answer=httpx.Response(400, text="bad")),
+        FakeReceiver(post_error=httpx.ReadTimeout("timed out")),
+    ]
+
+
+def test_no_secret_in_messages_receipts_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    calls: list[Callable[[WebhookAdapter], object]] = [
+        lambda wh: wh.check(),
+        lambda wh: wh.publish(outgoing()),
+        lambda wh: wh.lookup(outgoing(), NOW),
+    ]
+    for fake in scenarios():
+        wh = adapter(fake)
+        for call in calls:
+            try:
+                seen.append(repr(call(wh)))
+            except ChannelError as exc:
+                seen.extend([str(exc), exc.reason, repr(exc.args)])
+    seen.extend(r.getMessage() for r in caplog.records)
+    assert len(seen) >= 3 * len(scenarios())
+    assert any("signing secret was refused" in text for text in seen)
+    for text in seen:
+        assert SECRET not in text

@@ -1,0 +1,82 @@
+"""The APScheduler wiring in real time (one short test), heartbeat and status."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from publisher.clock import SystemClock
+from publisher.config import Config
+from publisher.daemon import Daemon, daemon_alive, make_dispatcher
+from publisher.db import Database
+from publisher.models import PostRow
+from publisher.outbox import approve, load
+from publisher.states import State
+from publisher.status import gather
+from tests.fakes import FakePlatform
+
+T0 = datetime(2024, 5, 31, tzinfo=UTC)
+
+
+def test_scheduler_wakes_the_dispatcher_at_the_due_time(db: Database, config: Config) -> None:
+    load(db, config, T0, "t")
+    approve(db, [1, 2, 3], everything=False, actor="t", now=T0)
+    start = datetime.now(UTC)
+    due = {
+        1: start + timedelta(seconds=0.8),
+        2: start + timedelta(seconds=1.6),
+        3: start + timedelta(seconds=1.6),
+    }
+    with db.write() as s:
+        for p in s.scalars(select(PostRow)):
+            if p.id in due:
+                p.due_at = due[p.id]
+            else:
+                p.state = State.DRAFT
+    clock = SystemClock()
+    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+    dispatcher = make_dispatcher(db, config, platforms, clock, worker="rt")  # type: ignore[arg-type]
+
+    def done() -> bool:
+        with db.read() as s:
+            return all(s.get_one(PostRow, i).state == State.PUBLISHED for i in due)
+
+    # tick 30 s: only the one-shot wake job can publish these on time
+    daemon = Daemon(db, dispatcher, clock, tick=30.0, until=done)
+    watchdog = threading.Timer(15, daemon.stop, args=("watchdog",))
+    watchdog.start()
+    daemon.run()
+    watchdog.cancel()
+    assert done()
+    sent = {key: when for f in platforms.values() for key, when, _ in f.items}
+    with db.read() as s:
+        for pid, when in due.items():
+            p = s.get_one(PostRow, pid)
+            late = (sent[p.idempotency_key] - when).total_seconds()
+            assert 0 <= late < 0.5, (pid, late)
+    stopped = daemon_alive(db, timedelta(seconds=5))
+    assert stopped == []  # it said it stopped
+
+
+def test_status_reports_counts_problems_blocks_and_heartbeat(db: Database, config: Config) -> None:
+    load(db, config, T0, "t")
+    approve(db, [], everything=True, actor="t", now=T0)
+    with db.write() as s:
+        p = s.get_one(PostRow, 1)
+        p.state = State.FAILED
+        p.last_error = "refused"
+    clock = SystemClock()
+    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+    dispatcher = make_dispatcher(db, config, platforms, clock, worker="w")  # type: ignore[arg-type]
+    daemon = Daemon(db, dispatcher, clock, tick=5)
+    daemon._beat()
+    info = gather(db, config, datetime.now(UTC))
+    assert info["counts"]["approved"] == 71 and info["counts"]["failed"] == 1
+    assert set(info["counts"]) == {s.value for s in State}
+    assert info["problems"][0]["id"] == 1 and info["problems"][0]["state"] == "failed"
+    assert info["daemon"]["alive"] is True
+    assert len(info["next"]) == 5
+    daemon._beat(stopped=True)
+    assert gather(db, config, datetime.now(UTC))["daemon"]["alive"] is False

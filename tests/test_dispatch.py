@@ -1,0 +1,375 @@
+"""The dispatcher on a real SQLite queue, a fake clock and scriptable fake platforms: no sleeping."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from publisher.channels.base import Ambiguous, AuthError, Outgoing, Permanent, Temporary, Throttled
+from publisher.clock import FakeClock
+from publisher.config import Config
+from publisher.db import Database
+from publisher.dispatch import Dispatcher, DispatchSettings
+from publisher.models import ChannelState, PostEvent, PostRow
+from publisher.outbox import approve, load
+from publisher.retry import RetryPolicy
+from publisher.states import State
+from tests.fakes import FakePlatform
+
+T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def platforms(clock: FakeClock, config: Config) -> dict[str, FakePlatform]:
+    return {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+
+
+@pytest.fixture
+def queue(db: Database, config: Config) -> Database:
+    load(db, config, T0, "tester")
+    approve(db, [], everything=True, actor="lanh.dao", now=T0)
+    return db
+
+
+def dispatcher(
+    db: Database, platforms: dict[str, FakePlatform], clock: FakeClock, **settings: object
+) -> Dispatcher:
+    return Dispatcher(
+        db,
+        platforms,  # type: ignore[arg-type]
+        clock,
+        worker=str(settings.pop("worker", "w1")),
+        policy=RetryPolicy(**settings.pop("policy", {})),  # type: ignore[arg-type]
+        settings=DispatchSettings(**settings),  # type: ignore[arg-type]
+        rng=random.Random(1),  # noqa: S311 - jitter in tests
+    )
+
+
+def posts(db: Database, **where: object) -> list[PostRow]:
+    with db.read() as s:
+        q = select(PostRow).order_by(PostRow.due_at, PostRow.id)
+        for k, v in where.items():
+            q = q.where(getattr(PostRow, k) == v)
+        return list(s.scalars(q))
+
+
+def first(db: Database, channel: str) -> PostRow:
+    return posts(db, channel=channel)[0]
+
+
+def fail(exc: Exception) -> Callable[[Outgoing], None]:
+    def step(_post: Outgoing) -> None:
+        raise exc
+
+    return step
+
+
+def store_then(platform: FakePlatform, exc: Exception) -> Callable[[Outgoing], None]:
+    def step(post: Outgoing) -> None:
+        platform.store(post)
+        raise exc
+
+    return step
+
+
+def at(clock: FakeClock, post: PostRow, delta: timedelta = timedelta(0)) -> None:
+    assert post.due_at is not None
+    clock.set(post.due_at + delta)
+
+
+def test_nothing_goes_out_before_its_time(queue: Database, platforms, clock: FakeClock) -> None:
+    d = dispatcher(queue, platforms, clock)
+    p = posts(queue)[0]
+    at(clock, p, -timedelta(seconds=1))
+    assert d.run_once().claimed == 0
+    at(clock, p)
+    report = d.run_once()
+    assert report.published >= 1
+    done = posts(queue, id=p.id)[0]
+    assert done.state == State.PUBLISHED and done.remote_id and done.published_at == p.due_at
+    assert all(when >= p.due_at for _, when, _ in platforms[p.channel].items)
+
+
+def test_a_whole_month_goes_out_exactly_once_in_order(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    d = dispatcher(queue, platforms, clock)
+    all_posts = posts(queue)
+    for p in all_posts:
+        at(clock, p)
+        d.run_once()
+    assert {p.state for p in posts(queue)} == {State.PUBLISHED}
+    sent = [key for f in platforms.values() for key, _, _ in f.items]
+    assert sorted(sent) == sorted(p.idempotency_key for p in all_posts)
+    due = {p.idempotency_key: p.due_at for p in all_posts}
+    for f in platforms.values():
+        assert all(when == due[key] for key, when, _ in f.items)  # on time, to the second
+
+
+def test_temporary_failure_retries_after_the_hint(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    p = first(queue, "facebook")
+    platforms["facebook"].then(p.idempotency_key, fail(Temporary("503", retry_after=600)))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.RETRYING and r.attempt == 1
+    assert r.next_attempt_at is not None and r.next_attempt_at >= p.due_at + timedelta(seconds=600)
+    clock.set(r.next_attempt_at - timedelta(seconds=1))
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.RETRYING
+    clock.set(r.next_attempt_at)
+    d.run_once()
+    r = posts(queue, id=p.id)[0]
+    assert (r.state, r.attempt) == (State.PUBLISHED, 2)
+    assert platforms["facebook"].count(p.idempotency_key) == 1
+
+
+def test_throttling_blocks_the_whole_channel_until_its_time(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    fb = posts(queue, channel="facebook")
+    nxt = fb[1]
+    until = nxt.due_at + timedelta(minutes=30)  # type: ignore[operator]
+    platforms["facebook"].then(fb[0].idempotency_key, fail(Throttled("code 4", until=until)))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, fb[0])
+    d.run_once()
+    with queue.read() as s:
+        block = s.get_one(ChannelState, "facebook")
+        assert block.blocked_until == until and block.block_kind == "throttled"
+    # the next facebook post falls due while blocked: it waits, other channels go on
+    at(clock, nxt)
+    d2 = dispatcher(queue, platforms, clock, worker="restarted")  # the block survives a restart
+    d2.run_once()
+    assert posts(queue, id=nxt.id)[0].state == State.APPROVED
+    assert posts(queue, id=fb[0].id)[0].attempt == 0  # throttling is not the post's fault
+    clock.set(until)
+    d2.run_once()  # one at a time (concurrency 1), oldest first
+    assert posts(queue, id=fb[0].id)[0].state == State.PUBLISHED
+    d2.run_once()
+    assert {posts(queue, id=i)[0].state for i in (fb[0].id, nxt.id)} == {State.PUBLISHED}
+
+
+def test_ambiguous_outcome_is_looked_up_not_resent(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    f = platforms["zalo"]
+    p = first(queue, "zalo")
+    f.then(p.idempotency_key, store_then(f, Ambiguous("HTTP 500 after create")))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.UNCONFIRMED
+    at(clock, p, timedelta(seconds=30))
+    d.run_once()
+    assert f.lookups == []  # read-after-write grace first
+    at(clock, p, timedelta(minutes=2))
+    d.run_once()
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.PUBLISHED and r.remote_id == "zalo-1"
+    assert f.calls.count(p.idempotency_key) == 1 and f.count(p.idempotency_key) == 1
+    with queue.read() as s:
+        causes = [e.cause for e in s.scalars(select(PostEvent).where(PostEvent.post_id == p.id))]
+    assert any("found on the platform after an unclear outcome" in c for c in causes)
+
+
+def test_ambiguous_and_not_found_is_sent_again(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    f = platforms["portal_stp"]
+    p = first(queue, "portal_stp")
+    f.then(p.idempotency_key, fail(Ambiguous("read timeout")))  # it did NOT store
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    at(clock, p, timedelta(minutes=2))
+    d.run_once()  # lookup: not there → retrying
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.RETRYING and f.lookups == [p.idempotency_key]
+    assert r.next_attempt_at is not None
+    clock.set(r.next_attempt_at)
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.PUBLISHED
+    assert f.count(p.idempotency_key) == 1
+
+
+def test_still_unclear_goes_to_review_never_a_blind_resend(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    f = platforms["facebook"]
+    p = first(queue, "facebook")
+    f.then(p.idempotency_key, fail(Ambiguous("500")))
+    f.lookup_plans = [fail(Temporary("lookup 503")) for _ in range(10)]
+    d = dispatcher(queue, platforms, clock, policy={"max_lookups": 3})
+    at(clock, p)
+    d.run_once()
+    for _ in range(10):
+        clock.advance(timedelta(hours=1))
+        d.run_once()
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.NEEDS_REVIEW and len(f.lookups) == 3
+    assert f.calls.count(p.idempotency_key) == 1
+
+
+def test_permanent_failure_is_recorded_with_its_reason(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    p = first(queue, "zalo")
+    platforms["zalo"].then(p.idempotency_key, fail(Permanent("-201 title too long")))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.FAILED and r.last_error == "-201 title too long"
+
+
+def test_retries_end_in_failure_at_the_cap(queue: Database, platforms, clock: FakeClock) -> None:
+    p = first(queue, "zalo")
+    platforms["zalo"].then(p.idempotency_key, *[fail(Temporary("busy")) for _ in range(10)])
+    d = dispatcher(queue, platforms, clock, policy={"max_attempts": 3})
+    at(clock, p)
+    for _ in range(10):
+        d.run_once()
+        clock.advance(timedelta(hours=1))
+    r = posts(queue, id=p.id)[0]
+    assert r.state == State.FAILED and r.attempt == 3
+    with queue.read() as s:
+        last = s.scalars(
+            select(PostEvent).where(PostEvent.post_id == p.id).order_by(PostEvent.id.desc())
+        ).first()
+    assert last is not None and last.cause.startswith("gave up after 3 attempts")
+
+
+def test_auth_error_stops_the_channel_until_credentials_work(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    f = platforms["facebook"]
+    p = first(queue, "facebook")
+    f.then(p.idempotency_key, fail(AuthError("code 190: re-authorise")))
+    f.check_ok = False
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    with queue.read() as s:
+        assert s.get_one(ChannelState, "facebook").block_kind == "auth"
+    clock.advance(timedelta(minutes=11))
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.RETRYING  # still refused
+    f.check_ok = True
+    clock.advance(timedelta(minutes=11))
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.PUBLISHED
+    with queue.read() as s:
+        assert s.get_one(ChannelState, "facebook").blocked_until is None
+
+
+def test_downtime_inside_the_grace_window_publishes_late_outside_marks_missed(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    d = dispatcher(queue, platforms, clock, grace=timedelta(hours=2))
+    zalo = posts(queue, channel="zalo")
+    # the daemon was down from before the first post until 3 h after it, and 1 h after the second
+    at(clock, zalo[0], timedelta(hours=3))
+    d.run_once()
+    missed = posts(queue, id=zalo[0].id)[0]
+    assert missed.state == State.MISSED and platforms["zalo"].count(zalo[0].idempotency_key) == 0
+    at(clock, zalo[1], timedelta(hours=1))
+    d.run_once()
+    assert posts(queue, id=zalo[1].id)[0].state == State.PUBLISHED
+
+
+def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    f = platforms["portal_pbgdpl"]
+    p = first(queue, "portal_pbgdpl")
+    dead = dispatcher(queue, platforms, clock, worker="dead", lease=timedelta(minutes=5))
+    at(clock, p)
+    from publisher.dispatch import PassReport
+
+    claims = dead._claim(clock.now(), PassReport())  # claimed …
+    assert [c.post_id for c in claims] == [p.id]
+    f.store(claims[0].outgoing)  # … the platform got it, then kill -9 before recording
+    alive = dispatcher(queue, platforms, clock, worker="alive")
+    at(clock, p, timedelta(minutes=4))
+    alive.run_once()
+    assert posts(queue, id=p.id)[0].state == State.SENDING  # lease still held
+    at(clock, p, timedelta(minutes=6))
+    alive.run_once()  # lease expired → unconfirmed
+    at(clock, p, timedelta(minutes=8))
+    alive.run_once()  # lookup finds it
+    assert posts(queue, id=p.id)[0].state == State.PUBLISHED
+    assert f.count(p.idempotency_key) == 1 and f.calls == []
+    # the dead worker's late completion is fenced off
+    from publisher.channels.base import Receipt
+
+    report = PassReport()
+    dead._complete(claims[0], Receipt("late"), None, 0.1, report)
+    assert report.fenced_off == 1
+    assert posts(queue, id=p.id)[0].remote_id != "late"
+
+
+def test_changed_text_after_approval_is_not_published(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    p = first(queue, "facebook")
+    with queue.write() as s:
+        s.get_one(PostRow, p.id).render_hash = "0" * 64
+    at(clock, p)
+    dispatcher(queue, platforms, clock).run_once()
+    assert posts(queue, id=p.id)[0].state == State.DRAFT
+    assert platforms["facebook"].calls == []
+
+
+def test_channel_concurrency_limits_claims(queue: Database, platforms, clock: FakeClock) -> None:
+    fb = posts(queue, channel="facebook")
+    clock.set(fb[5].due_at)  # type: ignore[arg-type]
+    report = dispatcher(
+        queue, platforms, clock, concurrency={"facebook": 2}, grace=timedelta(days=30)
+    ).run_once()
+    published = [pid for pid, ch, out in report.outcomes if ch == "facebook" and out == "published"]
+    assert len(published) == 2
+
+
+def test_two_dispatchers_on_one_database_never_double_post(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    all_posts = posts(queue)
+    workers = [
+        dispatcher(queue, platforms, clock, worker=f"w{n}", concurrency=dict.fromkeys(platforms, 3))
+        for n in range(2)
+    ]
+    clock.set(all_posts[-1].due_at)  # type: ignore[arg-type]
+    barrier = threading.Barrier(2)
+
+    def run(d: Dispatcher) -> None:
+        barrier.wait()
+        for _ in range(40):
+            d.run_once()
+
+    big_grace = timedelta(days=60)
+    for w in workers:
+        w.settings = DispatchSettings(grace=big_grace, concurrency=dict.fromkeys(platforms, 3))
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {p.state for p in posts(queue)} == {State.PUBLISHED}
+    for f in platforms.values():
+        keys = [k for k, _, _ in f.items]
+        assert len(keys) == len(set(keys))
+    assert sum(len(f.items) for f in platforms.values()) == len(all_posts)

@@ -1,0 +1,299 @@
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from publisher import tokens as tokens_module
+from publisher.channels.base import AuthError, Temporary, Tokens
+from publisher.db import Database, open_database
+from publisher.tokens import (
+    DatabaseTokenStore,
+    InMemoryTokenStore,
+    RotatingTokenStore,
+    TokenRotator,
+    seed_digest,
+)
+
+NOW = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
+KEY = "zalo@https://oauth.zaloapp.com"
+KEY_MATERIAL = "zalo-app-secret-Wm3Lq9"  # a fake the tests search output for
+ACCESS, REFRESH = "at-stored-Kk81Pz", "rt-stored-Jj72Ox"
+SEED = "rt-seed-Nn55Bb"
+PAIR = Tokens(ACCESS, REFRESH, NOW + timedelta(hours=25))
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'q.db'}"
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[Database]:
+    database = open_database(url)
+    yield database
+    database.close()
+
+
+def stores(db: Database) -> dict[str, RotatingTokenStore]:
+    return {"memory": InMemoryTokenStore(), "database": DatabaseTokenStore(db, KEY_MATERIAL)}
+
+
+# -- DatabaseTokenStore ---------------------------------------------------------------------------
+
+
+def test_database_store_round_trip_is_committed(db: Database, url: str) -> None:
+    store = DatabaseTokenStore(db, KEY_MATERIAL, clock=lambda: NOW)
+    assert store.load(KEY) is None and store.seed_hash(KEY) is None
+    store.save(KEY, PAIR, seed_hash=seed_digest(SEED))
+    other = Database(url)  # another connection sees it: save committed before returning
+    loaded = DatabaseTokenStore(other, KEY_MATERIAL).load(KEY)
+    other.close()
+    assert loaded == PAIR
+    assert loaded.access_expires_at.tzinfo is not None
+    assert store.seed_hash(KEY) == seed_digest(SEED)
+    store.save(KEY, Tokens("at-2", "rt-2", NOW), seed_hash=None)  # keeps the recorded seed
+    assert store.seed_hash(KEY) == seed_digest(SEED)
+    assert store.load(KEY) == Tokens("at-2", "rt-2", NOW)
+
+
+def test_the_database_holds_no_token_in_clear(db: Database, tmp_path: Path) -> None:
+    store = DatabaseTokenStore(db, KEY_MATERIAL)
+    store.save(KEY, PAIR, seed_hash=seed_digest(SEED))
+    with db.engine.connect() as conn:
+        (secret,) = conn.execute(text("SELECT secret FROM channel_token")).one()
+    assert secret.startswith("gAAAAA")  # a Fernet token
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())  # db, -wal, -shm
+    assert secret.encode() in raw  # these files do hold the data
+    for clear in (ACCESS, REFRESH, SEED, KEY_MATERIAL):
+        assert clear.encode() not in raw
+
+
+def test_another_key_cannot_read_the_tokens(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    DatabaseTokenStore(db, KEY_MATERIAL).save(KEY, PAIR)
+    assert DatabaseTokenStore(db, "another-app-secret").load(KEY) is None
+    assert "cannot be decrypted" in caplog.text
+    for secret in (ACCESS, REFRESH, KEY_MATERIAL):
+        assert secret not in caplog.text
+
+
+def test_a_row_copied_under_another_key_is_not_trusted(db: Database) -> None:
+    store = DatabaseTokenStore(db, KEY_MATERIAL)
+    store.save(KEY, PAIR)
+    store.save("other@x", Tokens("a", "b", NOW))
+    with db.write() as s:
+        s.execute(
+            text(
+                "UPDATE channel_token SET secret ="
+                " (SELECT secret FROM channel_token WHERE key = :k) WHERE key = 'other@x'"
+            ),
+            {"k": KEY},
+        )
+    assert store.load("other@x") is None
+
+
+def test_key_material_is_required(db: Database) -> None:
+    with pytest.raises(ValueError, match="key material"):
+        DatabaseTokenStore(db, "")
+
+
+@pytest.mark.parametrize("kind", ["memory", "database"])
+def test_the_refresh_lease_is_exclusive_until_released_saved_or_expired(
+    db: Database, kind: str
+) -> None:
+    store = stores(db)[kind]
+    assert store.claim_refresh(KEY, "a", now=NOW, ttl=60)
+    assert store.claim_refresh(KEY, "a", now=NOW, ttl=60)  # the holder may renew
+    assert not store.claim_refresh(KEY, "b", now=NOW + timedelta(seconds=59), ttl=60)
+    assert store.claim_refresh(KEY, "b", now=NOW + timedelta(seconds=61), ttl=60)  # expired
+    store.release_refresh(KEY, "a")  # not the holder: no effect
+    assert not store.claim_refresh(KEY, "c", now=NOW + timedelta(seconds=62), ttl=60)
+    store.release_refresh(KEY, "b")
+    assert store.claim_refresh(KEY, "c", now=NOW + timedelta(seconds=62), ttl=60)
+    store.save(KEY, PAIR)  # a save ends the lease
+    assert store.claim_refresh(KEY, "d", now=NOW + timedelta(seconds=63), ttl=60)
+    assert store.load(KEY) == PAIR  # a claim leaves the tokens alone
+
+
+def test_concurrent_claims_from_separate_connections_have_one_winner(url: str) -> None:
+    open_database(url).close()
+    barrier = threading.Barrier(4)
+    wins: list[bool] = []
+
+    def claim(n: int) -> None:
+        db = Database(url)
+        try:
+            store = DatabaseTokenStore(db, KEY_MATERIAL)
+            barrier.wait(5)
+            wins.append(store.claim_refresh(KEY, f"owner-{n}", now=NOW, ttl=60))
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(wins) == [False, False, False, True]
+
+
+# -- TokenRotator ---------------------------------------------------------------------------------
+
+
+class Minter:
+    """A fake OAuth endpoint: each refresh token works once and mints a numbered pair."""
+
+    def __init__(self, *valid: str, hold: Callable[[], None] = lambda: None) -> None:
+        self.valid = set(valid)
+        self.spent: list[str] = []
+        self.hold = hold
+        self.mutex = threading.Lock()
+
+    def __call__(self, refresh_token: str) -> Tokens:
+        with self.mutex:
+            self.spent.append(refresh_token)
+            if refresh_token not in self.valid:
+                raise AuthError("refused: re-authorise")
+            self.valid.discard(refresh_token)
+            n = len(self.spent)
+            self.valid.add(f"rt-minted-{n}")
+        self.hold()
+        return Tokens(f"at-minted-{n}", f"rt-minted-{n}", NOW + timedelta(hours=25))
+
+
+def rotator(store: RotatingTokenStore, mint: Callable[[str], Tokens], **kw: Any) -> TokenRotator:
+    kw.setdefault("seed", SEED)
+    return TokenRotator(store, KEY, mint, hint="re-authorise", clock=lambda: NOW, **kw)
+
+
+def test_a_refused_refresh_keeps_the_stored_tokens_and_frees_the_lease(db: Database) -> None:
+    store = DatabaseTokenStore(db, KEY_MATERIAL)
+    expired = Tokens(ACCESS, REFRESH, NOW)
+    store.save(KEY, expired, seed_hash=seed_digest(SEED))
+    with pytest.raises(AuthError):
+        rotator(store, Minter()).access_token()
+    assert store.load(KEY) == expired
+    assert store.claim_refresh(KEY, "next", now=NOW, ttl=60)
+
+
+def test_tokens_that_cannot_be_saved_are_an_auth_error() -> None:
+    class Broken(InMemoryTokenStore):
+        def save(self, channel: str, tokens: Tokens, *, seed_hash: str | None = None) -> None:
+            raise OSError("disk full")
+
+    with pytest.raises(AuthError, match="could not be saved"):
+        rotator(Broken(), Minter(SEED)).access_token()
+
+
+def test_a_lease_held_elsewhere_is_waited_for_then_given_up(db: Database) -> None:
+    store = DatabaseTokenStore(db, KEY_MATERIAL)
+    store.claim_refresh(KEY, "another-process", now=NOW, ttl=300)
+    sleeps: list[float] = []
+    mint = Minter(SEED)
+    with pytest.raises(Temporary, match="another process"):
+        rotator(store, mint, sleep=sleeps.append).access_token()
+    assert mint.spent == [] and len(sleeps) == tokens_module.LEASE_WAITS
+
+
+def test_two_processes_sharing_a_database_never_spend_a_token_twice(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads with their own connection and no shared lock stand for processes."""
+    db = open_database(url)
+    DatabaseTokenStore(db, KEY_MATERIAL).save(
+        KEY, Tokens(ACCESS, REFRESH, NOW), seed_hash=seed_digest(SEED)
+    )
+    monkeypatch.setattr(tokens_module, "_refresh_lock", lambda key: threading.Lock())
+    refused, saved = threading.Event(), threading.Event()
+
+    class Watched(DatabaseTokenStore):
+        def claim_refresh(self, channel: str, owner: str, *, now: datetime, ttl: float) -> bool:
+            got = super().claim_refresh(channel, owner, now=now, ttl=ttl)
+            if not got:
+                refused.set()
+            return got
+
+        def save(self, channel: str, tokens: Tokens, *, seed_hash: str | None = None) -> None:
+            super().save(channel, tokens, seed_hash=seed_hash)
+            saved.set()
+
+    mint = Minter(REFRESH, hold=lambda: refused.wait(5) or pytest.fail("no one else tried"))
+    barrier = threading.Barrier(2)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        database = Database(url)
+        try:
+            r = rotator(Watched(database, KEY_MATERIAL), mint, sleep=lambda s: saved.wait(5))
+            barrier.wait(5)
+            results.append(r.access_token())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errors == []
+    assert mint.spent == [REFRESH]
+    assert results == ["at-minted-1", "at-minted-1"]
+    assert DatabaseTokenStore(db, KEY_MATERIAL).load(KEY) == Tokens(
+        "at-minted-1", "rt-minted-1", NOW + timedelta(hours=25)
+    )
+    db.close()
+
+
+def _rotate_in_child(url: str, spent: str, result: str, barrier: Any) -> None:
+    database = Database(url)
+
+    def mint(refresh_token: str) -> Tokens:
+        with open(spent, "a", encoding="utf-8") as f:
+            f.write(refresh_token + "\n")
+        time.sleep(0.3)  # hold the lease while the other process tries (real processes, real time)
+        pid = os.getpid()
+        return Tokens(f"at-{pid}", f"rt-{pid}", NOW + timedelta(hours=25))
+
+    store = DatabaseTokenStore(database, KEY_MATERIAL, clock=lambda: NOW)
+    r = rotator(store, mint, sleep=lambda s: time.sleep(0.05))
+    barrier.wait(10)
+    Path(result).write_text(r.access_token(), encoding="utf-8")
+    database.close()
+
+
+def test_two_real_processes_refresh_once(url: str, tmp_path: Path) -> None:
+    db = open_database(url)
+    DatabaseTokenStore(db, KEY_MATERIAL).save(
+        KEY, Tokens(ACCESS, REFRESH, NOW), seed_hash=seed_digest(SEED)
+    )
+    db.close()
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    spent = tmp_path / "spent.txt"
+    procs = [
+        ctx.Process(
+            target=_rotate_in_child, args=(url, str(spent), str(tmp_path / f"r{n}"), barrier)
+        )
+        for n in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert spent.read_text(encoding="utf-8").splitlines() == [REFRESH]
+    r0, r1 = ((tmp_path / f"r{n}").read_text(encoding="utf-8") for n in range(2))
+    assert r0 == r1 and r0.startswith("at-")
