@@ -444,8 +444,9 @@ def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
 )
 @click.option(
     "--rehearsal-db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep the rehearsal's copy at PATH; given again, resume it.",
+    metavar="PATH|URL",
+    help="Keep the rehearsal's copy at PATH (or in the empty database at URL); "
+    "given again, resume it.",
 )
 @sandbox_options
 @click.option(
@@ -455,7 +456,7 @@ def run(
     config_path: Path,
     once: bool,
     rehearse: str | None,
-    rehearsal_db: Path | None,
+    rehearsal_db: str | None,
     sandbox: bool,
     sandbox_url: str | None,
     seed: int | None,
@@ -508,7 +509,7 @@ def _rehearse(
     source: Database,
     secrets: Secrets,
     duration: timedelta,
-    path: Path | None,
+    path: str | None,
     sandbox_url: str | None,
     seed: int | None,
 ) -> None:
@@ -546,12 +547,9 @@ def _rehearse(
         _print(
             "No approved posts to publish: approve them first (publisher approve --all).", err=True
         )
-    grace = max(config.daemon.grace, config.daemon.rehearsal_grace * clock.speed)
     adapters = _adapters(config, secrets, db)
-    dispatcher = make_dispatcher(
-        db, config, adapters, clock, worker=worker_name(), grace=grace, seed=seed
-    )
-    deadline = r.virtual_end + config.daemon.max_lateness
+    dispatcher = make_dispatcher(db, config, adapters, clock, worker=worker_name(), seed=seed)
+    deadline = r.virtual_end + dispatcher.policy.max_lateness
 
     def pending() -> int:
         with db.read() as s:
@@ -609,7 +607,7 @@ def _rehearse(
     _summary(config, db, r.path)
 
 
-def _summary(config: Config, db: Database, path: Path) -> None:
+def _summary(config: Config, db: Database, path: str) -> None:
     from datetime import UTC, datetime
 
     from rich.console import Console
@@ -636,7 +634,7 @@ def _summary(config: Config, db: Database, path: Path) -> None:
         )
     _print(
         f"Rehearsal database: {path}\n  resume it: --rehearsal-db {path}\n"
-        f"  inspect it: PUBLISHER_DATABASE_URL=sqlite:///{path} publisher status"
+        f"  inspect it: PUBLISHER_DATABASE_URL={db.url} publisher status"
     )
 
 

@@ -21,6 +21,10 @@ class Clock(Protocol):
         """How many real seconds pass while ``virtual`` passes on this clock."""
         ...
 
+    def virtual(self, real: timedelta) -> timedelta:
+        """How much time passes on this clock while ``real`` passes."""
+        ...
+
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
         """Sleep ``seconds`` of real time, returning early if ``wake`` is set."""
         ...
@@ -32,6 +36,9 @@ class SystemClock:
 
     def real_seconds(self, virtual: timedelta) -> float:
         return virtual.total_seconds()
+
+    def virtual(self, real: timedelta) -> timedelta:
+        return real
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
         if wake is not None:
@@ -61,6 +68,9 @@ class FakeClock:
     def real_seconds(self, virtual: timedelta) -> float:
         return virtual.total_seconds()
 
+    def virtual(self, real: timedelta) -> timedelta:
+        return real
+
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
         self.current += timedelta(seconds=max(0.0, seconds))
 
@@ -86,6 +96,9 @@ class RehearsalClock:
 
     def real_seconds(self, virtual: timedelta) -> float:
         return virtual.total_seconds() / self.speed
+
+    def virtual(self, real: timedelta) -> timedelta:
+        return real * self.speed
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
         SystemClock().sleep(seconds, wake)

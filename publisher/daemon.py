@@ -44,21 +44,24 @@ def make_dispatcher(
     clock: Clock,
     *,
     worker: str,
-    grace: timedelta | None = None,
     seed: int | None = None,
 ) -> Dispatcher:
-    d = config.daemon
+    """A dispatcher with the config's rules. On a compressed clock (a rehearsal) the windows are
+    never shorter than ``rehearsal_grace`` / 30 s of real time, so real overheads (an fsync, a
+    slow answer) multiplied by the speed cannot turn into missed posts or stolen leases."""
     import random
 
+    d = config.daemon
+    floor = clock.virtual(d.rehearsal_grace)
     return Dispatcher(
         db,
         adapters,
         clock,
         worker=worker,
-        policy=RetryPolicy(max_attempts=d.max_attempts, max_lateness=d.max_lateness),
+        policy=RetryPolicy(max_attempts=d.max_attempts, max_lateness=max(d.max_lateness, floor)),
         settings=DispatchSettings(
-            grace=grace or d.grace,
-            lease=d.lease,
+            grace=max(d.grace, floor),
+            lease=max(d.lease, clock.virtual(timedelta(seconds=30))),
             concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
         ),
         rng=random.Random(seed),  # noqa: S311 - jitter

@@ -25,7 +25,7 @@ ANCHOR_KEYS = ("rehearsal.real_start", "rehearsal.virtual_start", "rehearsal.spe
 @dataclass(frozen=True)
 class Rehearsal:
     db: Database
-    path: Path
+    path: str  # the rehearsal database: a file path, or a URL for a server database
     clock: RehearsalClock
     resumed: bool
     virtual_end: datetime  # the end of the campaign window, in virtual time
@@ -50,16 +50,23 @@ def copy_database(source: Database, target: Database) -> int:
     return rows
 
 
-def prepare(config: Config, source: Database, duration: timedelta, path: Path | None) -> Rehearsal:
-    """Open the rehearsal database at ``path`` (resuming it) or make a fresh copy of ``source``."""
+def prepare(config: Config, source: Database, duration: timedelta, target: str | None) -> Rehearsal:
+    """Open the rehearsal database ``target`` (a file, or a SQLAlchemy URL of an empty database
+    or schema), resuming it if it holds a rehearsal, or fill it with a copy of ``source``."""
     if duration <= timedelta(0):
         raise InputError("--rehearse", "the duration must be positive", "e.g. --rehearse 3m")
     start, end = window(config)
-    if path is None:
-        path = Path(tempfile.mkdtemp(prefix="publisher-rehearsal-")) / "rehearsal.db"
-    path = path.resolve()
-    resumed = path.exists()
-    db = open_database(f"sqlite:///{path}")
+    if target is None:
+        target = str(Path(tempfile.mkdtemp(prefix="publisher-rehearsal-")) / "rehearsal.db")
+    if "://" in target:
+        url = path = target
+        resumed = Database(url).schema_version() is not None
+    else:
+        file = Path(target).resolve()
+        url, path, resumed = f"sqlite:///{file}", str(file), file.exists()
+    if url == source.url:
+        raise InputError("--rehearsal-db", "is the real queue", "a rehearsal works on a copy")
+    db = open_database(url)
     with db.read() as s:
         meta = {
             m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))

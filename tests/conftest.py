@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from publisher.config import Config, load_config
 from publisher.db import Database, open_database
@@ -15,6 +19,37 @@ from publisher.db import Database, open_database
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
+
+
+PG_URL = os.environ.get("PUBLISHER_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """``base`` with every connection's search_path set to ``schema``."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test: a SQLite file, or a new PostgreSQL schema."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'queue.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PUBLISHER_TEST_DATABASE_URL is not set (.ci/run sets it)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield pg_schema_url(PG_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -33,8 +68,25 @@ def config(campaign: Path) -> Config:
     return load_config(campaign / "config.toml")
 
 
-@pytest.fixture
-def db(config: Config) -> Iterator[Database]:
-    database = open_database(config.database_url)
-    yield database
-    database.close()
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, config: Config, tmp_path: Path) -> Iterator[Database]:
+    """The queue of the test campaign, on SQLite and (when configured) on PostgreSQL."""
+    if request.param == "sqlite":
+        database = open_database(config.database_url)
+        yield database
+        database.close()
+        return
+    if not PG_URL:
+        pytest.skip("PUBLISHER_TEST_DATABASE_URL is not set (.ci/run sets it)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    database = open_database(pg_schema_url(PG_URL, schema))
+    try:
+        yield database
+    finally:
+        database.close()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
