@@ -134,6 +134,7 @@ class Dispatcher:
         try:
             now = self.clock.now()
             self._recover(now, report)
+            self._expire(now, report)
             self._probe_auth_blocks(now)
             claims = self._claim(now, report)
             futures = [self._pool.submit(self._attempt, c) for c in claims]
@@ -142,6 +143,31 @@ class Dispatcher:
         finally:
             self._lock.release()
         return report
+
+    def _expire(self, now: datetime, report: PassReport) -> None:
+        """Never-tried posts due longer ago than the grace window are missed, not posted late."""
+        with self.db.write() as s:
+            late = s.scalars(
+                select(PostRow)
+                .where(
+                    PostRow.state == State.APPROVED,
+                    PostRow.channel.in_(list(self.adapters)),
+                    PostRow.due_at < now - self.settings.grace,
+                )
+                .with_for_update(skip_locked=True)
+            )
+            for p in late:
+                assert p.due_at is not None  # noqa: S101 - filtered on it
+                transition(
+                    s,
+                    p,
+                    State.MISSED,
+                    now,
+                    f"due {_ago(now - p.due_at)} ago, past the {_ago(self.settings.grace)} "
+                    "grace window (daemon down or channel stopped); reschedule it to publish",
+                )
+                p.last_error = "missed: due while nothing could publish it"
+                report.missed += 1
 
     def _recover(self, now: datetime, report: PassReport) -> None:
         """Leases that expired mean a worker died mid-call: the post may exist, so reconcile."""
@@ -199,7 +225,6 @@ class Dispatcher:
 
     def _claim(self, now: datetime, report: PassReport) -> list[Claim]:
         claims: list[Claim] = []
-        grace_limit = now - self.settings.grace
         with self.db.write() as s:
             blocked = self._blocked(s, now)
             in_flight = dict.fromkeys(self.adapters, 0)
@@ -230,29 +255,14 @@ class Dispatcher:
                     .with_for_update(skip_locked=True, of=PostRow)
                 ).unique()
                 for p in rows:
-                    claim = self._claim_one(s, p, now, grace_limit, report)
+                    claim = self._claim_one(s, p, now)
                     if claim:
                         claims.append(claim)
         report.claimed = len(claims)
         return claims
 
-    def _claim_one(
-        self, s: Session, p: PostRow, now: datetime, grace_limit: datetime, report: PassReport
-    ) -> Claim | None:
+    def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
         assert p.due_at is not None  # noqa: S101 - approved posts always have a time
-        if p.state == State.APPROVED and p.due_at < grace_limit:
-            late = now - p.due_at
-            transition(
-                s,
-                p,
-                State.MISSED,
-                now,
-                f"due {_ago(late)} ago, past the {_ago(self.settings.grace)} grace window "
-                "(daemon down or channel stopped); reschedule it to publish",
-            )
-            p.last_error = "missed: due while nothing could publish it"
-            report.missed += 1
-            return None
         if p.state == State.APPROVED and p.approved_hash != p.render_hash:
             transition(s, p, State.DRAFT, now, "approval does not match the text; approve it again")
             return None

@@ -108,3 +108,37 @@ def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="naive datetime"):
             s.flush()
         s.rollback()
+
+
+def test_upgrading_mid_campaign_keeps_the_queue(tmp_path: Path) -> None:
+    """A queue made by the first release is upgraded in place by the newest code."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "publisher:migrations")
+    engine = Database(url).write_engine
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO message (id, key, kind, title, summary, body, channels, draft,"
+                " content_hash, source_path, status, created_at, updated_at) VALUES (1, 'slogans/x',"
+                " 'slogan', 't', '', 'Toàn dân', '[\"zalo\"]', 0, 'h', 'p', 'active', :t, :t)"
+            ),
+            {"t": "2024-06-01 00:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO post (id, message_id, channel, occurrence, state, due_at, due_source,"
+                " text, fields, render_hash, idempotency_key, created_at, updated_at) VALUES"
+                " (1, 1, 'zalo', 1, 'approved', :t, 'plan', 'Toàn dân', '{}', 'r', 'k', :t, :t)"
+            ),
+            {"t": "2024-06-01 00:00:00"},
+        )
+    db = open_database(url)
+    assert db.schema_version() == SCHEMA_HEAD
+    with db.read() as s:
+        row = s.execute(text("SELECT state, text, attempt, claims FROM post WHERE id = 1")).one()
+    assert tuple(row) == ("approved", "Toàn dân", 0, 0)

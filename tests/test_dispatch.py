@@ -300,8 +300,9 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     at(clock, p)
     from publisher.dispatch import PassReport
 
-    claims = dead._claim(clock.now(), PassReport())  # claimed …
-    assert [c.post_id for c in claims] == [p.id]
+    dead._expire(clock.now(), PassReport())  # (earlier posts of other channels: missed)
+    claims = [c for c in dead._claim(clock.now(), PassReport()) if c.post_id == p.id]  # claimed …
+    assert len(claims) == 1
     f.store(claims[0].outgoing)  # … the platform got it, then kill -9 before recording
     alive = dispatcher(queue, platforms, clock, worker="alive")
     at(clock, p, timedelta(minutes=4))

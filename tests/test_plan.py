@@ -604,6 +604,7 @@ channel_rules = st.builds(
     quiet_hours=quiet_hours,
 )
 CHANNELS = ("facebook", "portal", "web", "zalo")
+window_lengths = st.integers(1, 40)
 channel_sets = st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=4, unique=True)
 # A message: (slogan?, channel bit mask, pinned day index or None, a "video" article?).
 message_specs = st.lists(
@@ -616,16 +617,21 @@ placements = st.tuples(st.integers(0, 44), st.integers(0, 3) | times)
 
 
 @st.composite
-def rules_strategy(draw: st.DrawFn, zone: st.SearchStrategy[ZoneInfo] = zones) -> Rules:
+def rules_strategy(
+    draw: st.DrawFn,
+    zone: st.SearchStrategy[ZoneInfo] = zones,
+    start: st.SearchStrategy[date] = starts,
+    length: st.SearchStrategy[int] = window_lengths,
+    channel: st.SearchStrategy[ChannelRules] = channel_rules,
+) -> Rules:
     """A window of 1–40 days and 1–4 channels with random slots, caps and quiet hours."""
-    start = draw(starts)
-    length = draw(st.integers(1, 40))
+    first = draw(start)
     cids = draw(channel_sets)
     return Rules(
-        start,
-        start + timedelta(days=length - 1),
+        first,
+        first + timedelta(days=draw(length) - 1),
         draw(zone),
-        {cid: draw(channel_rules) for cid in sorted(cids)},
+        {cid: draw(channel) for cid in sorted(cids)},
     )
 
 
@@ -737,6 +743,38 @@ def test_property_articles_are_spread_over_the_window(data: st.DataObject) -> No
         assert max(gaps) <= -(-n // k), f"{cid}: articles on days {days} of {n}"
 
 
+# The day before a DST jump that skips 02:00–03:00 (Lord Howe: 02:00–02:30), in each zone.
+BEFORE_GAP = {
+    "Europe/Berlin": date(2024, 3, 30),
+    "America/New_York": date(2024, 3, 9),
+    "Australia/Lord_Howe": date(2024, 10, 5),
+}
+gap_times = st.sampled_from(slots("01:45", "02:00", "02:15", "02:30", "03:00", "03:15")) | times
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(BEFORE_GAP)), st.data())
+def test_property_dst_jumps(zone: str, data: st.DataObject) -> None:
+    rules = data.draw(
+        rules_strategy(
+            zone=st.just(ZoneInfo(zone)),
+            start=st.just(BEFORE_GAP[zone]),
+            length=st.integers(2, 4),
+            channel=st.builds(
+                ChannelRules,
+                slots=st.lists(gap_times, min_size=1, max_size=4, unique=True).map(tuple),
+                daily_cap=st.integers(1, 4),
+            ),
+        )
+    )
+    demands = data.draw(content_strategy(rules))
+    fixed = data.draw(fixed_strategy(rules, demands))
+    result = plan(rules, demands, fixed)
+    check_plan(rules, demands, fixed, result)
+    assert_everything_fits_when_there_is_room(rules, demands, fixed, result)
+    assert plan(rules, demands, fixed, preferred=dict(result.times)) == result
+
+
 @PROPERTY
 @given(scenarios(), st.data())
 def test_property_preferred_times_kept_when_valid_and_replanned_when_not(
@@ -745,13 +783,15 @@ def test_property_preferred_times_kept_when_valid_and_replanned_when_not(
     rules, demands, fixed = scenario
     previous = plan(rules, demands, fixed)
     # Perturb the previous plan: drop or move some times (anywhere: off the window, off the
-    # slots, into the quiet hours, onto another post's time, off its pinned day), also for
-    # posts it left unplaced.
+    # slots, into the quiet hours, onto another post's time or day, off its pinned day), also
+    # for posts it left unplaced.
     days = [rules.start - timedelta(days=2), *rules.days(), rules.end + timedelta(days=2)]
     taken = sorted(previous.times.values())
     changes = data.draw(
         st.lists(
-            st.tuples(st.integers(0, 999), st.sampled_from(["drop", "move", "steal"]), placements),
+            st.tuples(
+                st.integers(0, 999), st.sampled_from(["drop", "move", "steal", "crowd"]), placements
+            ),
             max_size=12,
         )
     )
@@ -762,8 +802,11 @@ def test_property_preferred_times_kept_when_valid_and_replanned_when_not(
             preferred.pop(d.key, None)
         elif action == "move":
             preferred[d.key] = place(rules, d.channel, days, where)
-        elif taken:
+        elif action == "steal" and taken:  # another post's very time
             preferred[d.key] = taken[where[0] % len(taken)]
+        elif taken:  # another slot of the day of another post (the cap may be reached)
+            day, _ = local_of(rules, taken[where[0] % len(taken)])
+            preferred[d.key] = place(rules, d.channel, [day], (0, where[1]))
 
     result = plan(rules, demands, fixed, preferred)
 

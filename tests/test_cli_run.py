@@ -1,0 +1,117 @@
+"""``publisher run`` and ``publisher status`` as a user runs them: subprocesses on a temp campaign."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def publisher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def dump(path: Path) -> str:
+    with sqlite3.connect(path) as conn:
+        return "\n".join(conn.iterdump())
+
+
+@pytest.fixture
+def approved(campaign: Path) -> Path:
+    assert publisher("load").returncode == 0
+    assert publisher("approve", "--all", "--as", "tester").returncode == 0
+    return campaign
+
+
+def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
+    before = dump(approved / "publisher.db")
+    copy = approved / "rehearsal.db"
+    out = publisher("run", "--rehearse", "20s", "--sandbox", "--rehearsal-db", str(copy))
+    assert out.returncode == 0, out.stderr
+    assert f"Rehearsal database: {copy}" in out.stdout
+    assert dump(approved / "publisher.db") == before  # the real queue is untouched
+    env = {**os.environ, "PUBLISHER_DATABASE_URL": f"sqlite:///{copy}"}
+    status = subprocess.run(
+        [sys.executable, "-m", "publisher", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    counts = json.loads(status.stdout)["counts"]
+    assert counts["published"] == 72
+    assert sum(n for state, n in counts.items() if state != "published") == 0
+    again = publisher("run", "--rehearse", "20s", "--sandbox", "--rehearsal-db", str(copy))
+    assert again.returncode == 0 and "Resuming" in again.stdout
+
+
+def test_rehearsal_needs_a_sandbox_and_a_duration(approved: Path) -> None:
+    out = publisher("run", "--rehearse", "2m")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: --rehearse: a rehearsal publishes to the channels it is pointed at "
+        "(add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms)"
+    ]
+    out = publisher("run", "--rehearse", "soon", "--sandbox")
+    assert out.returncode == 1 and "'soon' is not a duration" in out.stderr
+
+
+def test_run_without_secrets_says_which_are_missing(approved: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "publisher", "run", "--once"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 1
+    assert "PUBLISHER_STP_WP_APP_PASSWORD" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_once_marks_long_overdue_posts_missed(approved: Path) -> None:
+    # June 2024 is long past: with a 2 h grace window every approved post is missed, not posted.
+    out = publisher("run", "--once", "--sandbox")
+    assert out.returncode == 0, out.stderr
+    assert "72 missed" in out.stdout
+    status = json.loads(publisher("status", "--json").stdout)
+    assert status["counts"]["missed"] == 72
+    assert "grace window" in status["problems"][0]["reason"]
+
+
+def test_sigterm_stops_the_daemon_promptly_with_status_zero(approved: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "run", "--sandbox"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        alive = False
+        while time.monotonic() < deadline and not alive:
+            time.sleep(0.3)
+            alive = json.loads(publisher("status", "--json").stdout)["daemon"]["alive"]
+        assert alive, "the daemon never reported a heartbeat"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+        assert code == 0, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() - sent < 6
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads(publisher("status", "--json").stdout)["daemon"]["alive"] is False
