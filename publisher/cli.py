@@ -66,17 +66,27 @@ def actor_option(func: F) -> F:
         "actor",
         default=None,
         metavar="NAME",
-        help="Who does this (recorded in the history); default: the OS user.",
+        help="Who does this (a board member; recorded in the history and audit trail); "
+        "default: $PUBLISHER_AS, else the OS user.",
     )(func)
 
 
 def _actor(name: str | None) -> str:
+    """--as NAME, else $PUBLISHER_AS, else the OS user."""
+    name = name or os.environ.get("PUBLISHER_AS")
     if name:
         return name.strip()
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER", "unknown")
+
+
+def _authorize(config: Config, actor: str | None, action: str) -> str:
+    """The acting member's name, or a one-line refusal saying who may."""
+    from publisher.board import authorize
+
+    return authorize(config, _actor(actor), action)
 
 
 def _config(path: Path) -> Config:
@@ -134,8 +144,9 @@ def load(config_path: Path, actor: str | None) -> None:
     from publisher.outbox import load as do_load
 
     config = _config(config_path)
+    who = _authorize(config, actor, "load")
     db = _database(config)
-    report = do_load(db, config, _now(), _actor(actor))
+    report = do_load(db, config, _now(), who)
     files = len(report.added) + len(report.updated) + report.unchanged
     _print(
         f"Loaded {files} content files from {config.messages_dir.name}/: "
@@ -272,8 +283,8 @@ def approve(
             "approve", "give POST_ID... or --all (not both)", "e.g. publisher approve 3 4"
         )
     config = _config(config_path)
+    who = _authorize(config, actor, "approve")
     db = _database(config)
-    who = _actor(actor)
     report = do_approve(db, post_ids, everything=everything, actor=who, now=_now())
     _print(f"Approved {len(report.approved)} post(s) as {who}.")
     for pid, why in report.refused:
@@ -704,3 +715,6 @@ def status(config_path: Path, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="publisher")
+
+
+from publisher import cli_queue  # noqa: E402, F401 - registers the board's commands on ``cli``

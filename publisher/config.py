@@ -133,6 +133,19 @@ class Campaign:
     hashtags: tuple[str, ...]
 
 
+ROLES = ("drafter", "editor", "approver")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person of the editorial board: ``name`` is what ``--as`` gives (or the OS user)."""
+
+    name: str
+    role: str  # drafter | editor | approver (each may do what the ones before it may)
+    title: str = ""
+    aliases: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
@@ -141,6 +154,30 @@ class DaemonSettings:
     max_attempts: int = 8
     max_lateness: timedelta = timedelta(hours=6)
     rehearsal_grace: timedelta = timedelta(seconds=20)  # real lag a rehearsal tolerates
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The report's administrative layout: issuer, number, place, recipients and signer.
+
+    Defaults follow the 2024 plan; names change (ministries, merged provinces), so the shipped
+    config spells every one out in ``[report]`` and the report code holds none of them.
+    """
+
+    authority: str = "UBND TỈNH BẮC GIANG"  # the header's first line: the governing body
+    issuer: str = "SỞ TƯ PHÁP"  # the header's second line, bold: the issuing body
+    symbol: str = "BC-STP"  # the number line reads "Số: <number>/<symbol>"
+    number: str = ""  # left blank for the clerk, who numbers the signed report
+    place: str = "Bắc Giang"  # "<place>, ngày … tháng … năm …"
+    basis: str = (
+        "Thực hiện Kế hoạch của Sở Tư pháp về triển khai Tháng hành động vì trẻ em năm 2024, "
+        "Sở Tư pháp báo cáo kết quả tuyên truyền các thông điệp và tin, bài về bảo vệ, chăm sóc "
+        "trẻ em trên Cổng thông tin điện tử và mạng xã hội như sau:"
+    )
+    proposals: tuple[str, ...] = ()  # section IV; empty: a marked line for the drafter
+    recipients: tuple[str, ...] = ("Sở LĐ-TB&XH", "Lãnh đạo Sở", "Lưu: VT, PB&TDTHPL")
+    signature: tuple[str, ...] = ("KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC")
+    signer: str = "Lê Anh Tuấn"
 
 
 @dataclass(frozen=True)
@@ -155,6 +192,8 @@ class Config:
     templates_dir: Path
     env_file: Path | None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    board: Mapping[str, Member] = field(default_factory=dict)  # every name and alias → member
+    report: ReportSettings = field(default_factory=ReportSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -263,6 +302,28 @@ def _positive_int(t: _Table, name: str, default: Any = ..., minimum: int = 1) ->
     if value < minimum:
         raise t.err(name, f"must be at least {minimum}, not {value}")
     return int(value)
+
+
+def _board(t: _Table) -> dict[str, Member]:
+    members = t.get("members", [], types=(list,))
+    t.done()
+    out: dict[str, Member] = {}
+    for i, raw in enumerate(members):
+        m = _Table(t.path, f"board.members[{i}]", raw)
+        name = m.text("name").strip()
+        role = m.text("role")
+        if role not in ROLES:
+            raise m.err("role", f"{role!r} is not a role", "one of: " + ", ".join(ROLES))
+        aliases = m.get("aliases", [], types=(list,))
+        if not all(isinstance(a, str) and a.strip() for a in aliases):
+            raise m.err("aliases", "must be a list of names")
+        member = Member(name, role, m.text("title", ""), tuple(a.strip() for a in aliases))
+        m.done()
+        for key in (name, *member.aliases):
+            if key.casefold() in out:
+                raise m.err("name", f"{key!r} is given twice on the board")
+            out[key.casefold()] = member
+    return out
 
 
 def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
@@ -407,6 +468,29 @@ def parse_config(raw: Mapping[str, Any], p: Path) -> Config:
     c.done()
     campaign = Campaign(name, theme, organisation, parent, start, end, tz, tuple(tags))
 
+    rp = top.table("report", {})
+    rd = ReportSettings()
+
+    def lines(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        items = rp.get(key, list(default), types=(list,))
+        if not all(isinstance(i, str) and i.strip() for i in items):
+            raise rp.err(key, "must be a list of non-empty strings", "one line each")
+        return tuple(i.strip() for i in items)
+
+    report = ReportSettings(
+        authority=rp.text("authority", rd.authority),
+        issuer=rp.text("issuer", rd.issuer),
+        symbol=rp.text("symbol", rd.symbol),
+        number=rp.text("number", rd.number),
+        place=rp.text("place", rd.place),
+        basis=rp.text("basis", rd.basis),
+        proposals=lines("proposals", rd.proposals),
+        recipients=lines("recipients", rd.recipients),
+        signature=lines("signature", rd.signature),
+        signer=rp.text("signer", rd.signer),
+    )
+    rp.done()
+
     paths = top.table("paths", {})
     messages_dir = base / paths.text("messages", "messages")
     templates_dir = base / paths.text("templates", "templates")
@@ -416,6 +500,8 @@ def parse_config(raw: Mapping[str, Any], p: Path) -> Config:
     url = db.text("url", "sqlite:///publisher.db")
     url = os.environ.get(DATABASE_URL_ENV) or url
     db.done()
+
+    board = _board(top.table("board", {}))
 
     dm = top.table("daemon", {})
     defaults = DaemonSettings()
@@ -479,5 +565,7 @@ def parse_config(raw: Mapping[str, Any], p: Path) -> Config:
         templates_dir=templates_dir,
         env_file=(base / env_name) if env_name else None,
         daemon=daemon,
+        board=board,
+        report=report,
         raw=raw,
     )

@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from publisher.config import KINDS, Config
 from publisher.errors import ContentError
 from publisher.text import length, nfc
 
-FIELDS = ("kind", "title", "summary", "channels", "pinned", "cover", "draft")
+FIELDS = ("kind", "title", "summary", "channels", "pinned", "at", "cover", "draft")
 SUMMARY_LIMIT = 300
 _KIND_DIRS = {"slogans": "slogan", "articles": "article"}
 
@@ -40,12 +40,15 @@ class Message:
     pinned: date | None
     cover: str | None
     draft: bool
+    at: datetime | None = None  # a time set by hand (local, from front matter) for its first post
 
     @property
     def content_hash(self) -> str:
         pinned = self.pinned.isoformat() if self.pinned else None
         data: list[object] = [self.kind, self.title, self.summary, self.body, list(self.channels)]
         data += [pinned, self.cover, self.draft]
+        if self.at is not None:
+            data.append(self.at.isoformat())
         return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -152,7 +155,28 @@ def read_message(path: Path, directory: Path, config: Config) -> Message:
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise bad("draft", "must be true or false")
-    return Message(key, where, kind, title, summary, body, channels, pinned, cover, draft)
+    at = _at(meta.get("at"), config, bad)
+    return Message(key, where, kind, title, summary, body, channels, pinned, cover, draft, at)
+
+
+def _at(value: Any, config: Config, bad: Any) -> datetime | None:
+    """``at: 2024-06-15 10:00`` (local time) → an aware datetime inside the window."""
+    if value is None:
+        return None
+    when: datetime | None = None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(value.strip())
+    if when is None:
+        raise bad("at", f"is {value!r}, not a date and time", "e.g. at: 2024-06-15 10:00")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=config.tz)
+    day = when.astimezone(config.tz).date()
+    if not config.campaign.start <= day <= config.campaign.end:
+        raise bad("at", f"is {day}, outside the campaign window")
+    return when
 
 
 def _text(meta: dict[str, Any], field: str, bad: Any) -> str:

@@ -51,6 +51,8 @@ def make_dispatcher(
     slow answer) multiplied by the speed cannot turn into missed posts or stolen leases."""
     import random
 
+    from publisher.outbox import RenderCheck
+
     d = config.daemon
     floor = clock.virtual(d.rehearsal_grace)
     return Dispatcher(
@@ -65,6 +67,7 @@ def make_dispatcher(
             concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
         ),
         rng=random.Random(seed),  # noqa: S311 - jitter
+        render_check=RenderCheck(config),
     )
 
 

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from publisher import audit
 from publisher.channels.base import (
     Adapter,
     Ambiguous,
@@ -40,6 +41,12 @@ from publisher.states import State
 logger = logging.getLogger(__name__)
 
 SYSTEM = "daemon"
+AUDITED: dict[str, str] = {
+    State.PUBLISHED: "publish",
+    State.FAILED: "fail",
+    State.MISSED: "missed",
+    State.NEEDS_REVIEW: "needs_review",
+}
 AUTH_RECHECK = timedelta(minutes=10)
 
 
@@ -78,7 +85,19 @@ class DispatchSettings:
 def transition(
     s: Session, post: PostRow, to: str, now: datetime, cause: str, actor: str = SYSTEM
 ) -> None:
-    """Change a post's state and record the change (time, actor, cause) in its history."""
+    """Change a post's state and record the change (time, actor, cause) in its history; the
+    outcomes a person must know of also go into the audit trail."""
+    if to in AUDITED:
+        audit.record(
+            s,
+            at=now,
+            actor=actor,
+            action=AUDITED[to],
+            post_id=post.id,
+            subject=post.channel,
+            content_hash=post.render_hash,
+            detail=cause,
+        )
     s.add(
         PostEvent(
             post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
@@ -100,6 +119,7 @@ class Dispatcher:
         settings: DispatchSettings | None = None,
         rng: random.Random | None = None,
         on_outcome: Callable[[PostRow, str], None] | None = None,
+        render_check: Callable[[PostRow], str | None] | None = None,
     ) -> None:
         self.db = db
         self.adapters = dict(adapters)
@@ -109,6 +129,7 @@ class Dispatcher:
         self.settings = settings or DispatchSettings()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.on_outcome = on_outcome
+        self.render_check = render_check  # the current render's hash; None = cannot render
         self._lock = threading.Lock()
         self.stopping = (
             threading.Event()
@@ -263,9 +284,25 @@ class Dispatcher:
 
     def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
         assert p.due_at is not None  # noqa: S101 - approved posts always have a time
-        if p.state == State.APPROVED and p.approved_hash != p.render_hash:
-            transition(s, p, State.DRAFT, now, "approval does not match the text; approve it again")
-            return None
+        if p.state == State.APPROVED:
+            current = self.render_check(p) if self.render_check else p.render_hash
+            if current is None or current != p.approved_hash:
+                cause = (
+                    "approval revoked: the text it would send now differs from the approved text "
+                    "(content, template or config changed); approve it again"
+                )
+                audit.record(
+                    s,
+                    at=now,
+                    actor=SYSTEM,
+                    action="revoke",
+                    post_id=p.id,
+                    subject=p.channel,
+                    content_hash=current,
+                    detail=cause,
+                )
+                transition(s, p, State.DRAFT, now, cause)
+                return None
         mode = "lookup" if p.state == State.UNCONFIRMED else "send"
         p.claims += 1
         p.lease_until = now + self.settings.lease
@@ -391,17 +428,18 @@ class Dispatcher:
         assert error is not None  # noqa: S101
         p.last_error = str(error)[:500]
         if isinstance(error, Throttled):
-            self._block(s, p.channel, error.until, "throttled", error.reason, now)
+            until = self._platform_time(error.until, now)
+            self._block(s, p.channel, until, "throttled", error.reason, now)
             if claim.mode == "send":
                 p.attempt -= 1  # the platform's limit, not this post's fault
-            p.next_attempt_at = error.until
+            p.next_attempt_at = until
             to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
             transition(
                 s,
                 p,
                 to,
                 now,
-                f"throttled until {error.until:%Y-%m-%d %H:%M:%S} UTC: {error.reason}",
+                f"throttled until {until:%Y-%m-%d %H:%M:%S} UTC: {error.reason}",
             )
             report.retrying += 1
             return "throttled"
@@ -461,6 +499,17 @@ class Dispatcher:
         )
         report.unconfirmed += 1
         return "ambiguous"
+
+    def _platform_time(self, when: datetime, now: datetime) -> datetime:
+        """An instant an adapter named ("throttled until …") on this dispatcher's clock.
+
+        Adapters tell real time. On a compressed clock (a rehearsal) a real instant lies far
+        beyond the virtual now and would block the channel for the rest of the rehearsal, so
+        there the platform's wait is kept as a duration of campaign time, as retry hints are.
+        """
+        if self.clock.virtual(timedelta(seconds=1)) == timedelta(seconds=1):
+            return when  # the adapters share this clock (real time, or a test's fake clock)
+        return now + max(timedelta(0), when - datetime.now(UTC))
 
     def _release(self, s: Session, p: PostRow, claim: Claim, now: datetime) -> None:
         """Give back a claim whose call never started (shutting down)."""

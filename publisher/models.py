@@ -99,6 +99,7 @@ class PostRow(Base):
     remote_url: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     cancel_cause: Mapped[str | None] = mapped_column(Text)
+    held_from: Mapped[str | None] = mapped_column(String(20))  # the state a release returns to
     # Dispatch: sends made, claims made (the fencing token), unclear lookups of the last send.
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -187,3 +188,30 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """The append-only audit trail; each entry's hash covers its fields and the previous hash."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    post_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")  # message key, channel, file …
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the last entry's id and hash, so a removed tail is detected and appends queue up."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

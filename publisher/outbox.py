@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from publisher import audit
 from publisher.config import Config
 from publisher.content import Message, read_messages
-from publisher.db import Database
+from publisher.db import Database, exclusive
 from publisher.errors import InputError, Problems, PublisherError
 from publisher.models import MessageRow, PostEvent, PostRow
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
@@ -92,17 +93,30 @@ def _event(s: Session, post: PostRow, now: datetime, actor: str, to: str, cause:
     post.updated_at = now
 
 
-def load(db: Database, config: Config, now: datetime, actor: str) -> LoadReport:
-    """Read messages/ into the queue in one transaction; nothing is written on any problem."""
+def read_and_render(config: Config) -> tuple[list[Message], dict[tuple[str, str], Render]]:
+    """Every message and its renders, or Problems listing every bad file and template."""
     messages, content_problems = read_messages(config)
     if content_problems:
         raise Problems(list(content_problems))
     renders, render_problems = render_all(config, messages, Renderer(config))
     if render_problems:
         raise Problems(render_problems)
+    return messages, renders
+
+
+def load(
+    db: Database, config: Config, now: datetime, actor: str, *, action: str = "load"
+) -> LoadReport:
+    """Read messages/ into the queue in one transaction; nothing is written on any problem.
+
+    The files are read while the write lock is held, so two loads (e.g. two editors' edits at
+    once) serialise and the later one sees both files: no edit is lost.
+    """
     report = LoadReport()
     with db.write() as s:
-        _sync(s, config, messages, renders, now, actor, report)
+        exclusive(s, "load")
+        messages, renders = read_and_render(config)
+        _sync(s, config, messages, renders, now, actor, report, action)
     return report
 
 
@@ -114,6 +128,7 @@ def _sync(
     now: datetime,
     actor: str,
     report: LoadReport,
+    action: str = "load",
 ) -> None:
     rows = {r.key: r for r in s.scalars(select(MessageRow).options(selectinload(MessageRow.posts)))}
     by_key = {m.key: m for m in messages}
@@ -124,12 +139,14 @@ def _sync(
             s.add(row)
             rows[m.key] = row
             report.added.append(m.path)
+            change = "added"
         elif (
             row.content_hash != m.content_hash
             or row.status != "active"
             or row.source_path != m.path
         ):
             report.updated.append(m.path)
+            change = "changed" if row.status == "active" else "restored"
         else:
             report.unchanged += 1
             continue
@@ -146,10 +163,28 @@ def _sync(
             "active",
             now,
         )
+        audit.record(
+            s,
+            at=now,
+            actor=actor,
+            action=action,
+            subject=m.key,
+            content_hash=m.content_hash,
+            detail=f"{m.path} {change}",
+        )
     for key, row in rows.items():
         if key not in by_key and row.status != "removed":
             row.status, row.updated_at = "removed", now
             report.removed.append(row.source_path)
+            audit.record(
+                s,
+                at=now,
+                actor=actor,
+                action=action,
+                subject=key,
+                content_hash=row.content_hash,
+                detail=f"{row.source_path} removed",
+            )
     s.flush()
 
     demands = demands_for(config, messages)
@@ -174,6 +209,16 @@ def _sync(
         p.cancel_cause = cause
         _event(s, p, now, actor, State.CANCELLED, cause)
         report.cancelled.append((p.id, cause))
+        audit.record(
+            s,
+            at=now,
+            actor=actor,
+            action="cancel",
+            post_id=p.id,
+            subject=mkey,
+            content_hash=p.render_hash,
+            detail=cause,
+        )
 
     for d in demands:
         render = renders[(d.message, d.channel)]
@@ -220,10 +265,49 @@ def _sync(
             now,
         )
         report.rerendered += 1
+        if p.state == State.REJECTED:
+            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: edited after its rejection")
+        held_approved = p.state == State.HELD and p.held_from == State.APPROVED
+        if held_approved and p.approved_hash != render.hash:
+            p.held_from = State.DRAFT  # its release will need a new approval
+            report.revoked.append(p.id)
         if p.state == State.APPROVED and p.approved_hash != render.hash:
             _event(s, p, now, actor, State.DRAFT, f"{LOADER}: approval revoked, the text changed")
             report.revoked.append(p.id)
+            audit.record(
+                s,
+                at=now,
+                actor=actor,
+                action="revoke",
+                post_id=p.id,
+                subject=d.message,
+                content_hash=render.hash,
+                detail="approval revoked: the text changed",
+            )
     s.flush()
+
+    for m in messages:  # a time set by hand in the file: kept, never planned
+        if m.at is None:
+            continue
+        for cid in m.channels:
+            hand = posts.get((m.key, cid, 1))
+            if hand is None or hand.state not in UNPUBLISHED:
+                continue
+            if hand.due_at != m.at or hand.due_source != "manual":
+                hand.due_at, hand.due_source, hand.plan_note = m.at, "manual", None
+                hand.updated_at = now
+                cause = f"{LOADER}: time set in the file: {m.at:%Y-%m-%d %H:%M %z}"
+                s.add(
+                    PostEvent(
+                        post=hand,
+                        at=now,
+                        actor=actor,
+                        from_state=hand.state,
+                        to_state=hand.state,
+                        cause=cause,
+                    )
+                )
+                report.moved += 1
 
     live = [(d, posts[d.key]) for d in demands if posts[d.key].state != State.CANCELLED]
     movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != "manual"]
@@ -290,4 +374,42 @@ def approve(
                 p.approved_by, p.approved_at, p.approved_hash = actor, now, p.render_hash
                 _event(s, p, now, actor, State.APPROVED, f"approved by {actor}")
                 report.approved.append(p.id)
+                audit.record(
+                    s,
+                    at=now,
+                    actor=actor,
+                    action="approve",
+                    post_id=p.id,
+                    subject=f"{p.channel}",
+                    content_hash=p.render_hash,
+                )
     return report
+
+
+def message_of(row: MessageRow) -> Message:
+    return Message(
+        row.key,
+        row.source_path,
+        row.kind,
+        row.title,
+        row.summary,
+        row.body,
+        tuple(row.channels),
+        row.pinned,
+        row.cover,
+        row.draft,
+    )
+
+
+class RenderCheck:
+    """The hash of what would be sent now, from the stored message and today's templates."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.renderer = Renderer(config)
+
+    def __call__(self, post: PostRow) -> str | None:
+        try:
+            return self.renderer.render(message_of(post.message), post.channel).hash
+        except PublisherError:
+            return None

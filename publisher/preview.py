@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from publisher.config import Config
 from publisher.db import Database
-from publisher.models import PostRow
+from publisher.models import MessageRow, PostRow
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State
 from publisher.text import first_words
 
@@ -44,13 +44,19 @@ def items(
     start: date | None = None,
     end: date | None = None,
     include_cancelled: bool = False,
+    states: Sequence[str] | None = None,
+    kind: str | None = None,
 ) -> list[Item]:
     """Posts in calendar order (unplanned ones last), filtered by channel and local dates."""
     q = select(PostRow).options(joinedload(PostRow.message))
     if channel:
         q = q.where(PostRow.channel == channel)
-    if not include_cancelled:
+    if states:
+        q = q.where(PostRow.state.in_(list(states)))
+    elif not include_cancelled:
         q = q.where(PostRow.state != State.CANCELLED)
+    if kind:
+        q = q.join(PostRow.message).where(MessageRow.kind == kind)
     tz = config.tz
     if start:
         q = q.where(PostRow.due_at >= datetime.combine(start, datetime.min.time(), tz))

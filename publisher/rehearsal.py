@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, Integer, delete, func, insert, select
 
 from publisher.clock import RehearsalClock
 from publisher.config import Config
@@ -42,12 +42,26 @@ def copy_database(source: Database, target: Database) -> int:
     """Copy every row of every table (any source backend) into an empty, migrated target."""
     rows = 0
     with source.engine.connect() as src, target.write_engine.begin() as dst:
+        for table in reversed(Base.metadata.sorted_tables):
+            dst.execute(delete(table))  # rows a migration seeded (the audit head)
         for table in Base.metadata.sorted_tables:
             data = [dict(r) for r in src.execute(select(table)).mappings()]
             if data:
                 dst.execute(insert(table), data)
                 rows += len(data)
+        if dst.dialect.name == "postgresql":
+            _advance_sequences(dst)
     return rows
+
+
+def _advance_sequences(conn: Connection) -> None:
+    """Rows inserted with their ids leave PostgreSQL's id sequences at 1: move each past its
+    table's largest id, or the first new row (a post event) collides with a copied one."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if isinstance(column.type, Integer):
+                sequence = func.pg_get_serial_sequence(table.name, column.name)
+                conn.execute(select(func.setval(sequence, func.max(column))))
 
 
 def prepare(config: Config, source: Database, duration: timedelta, target: str | None) -> Rehearsal:

@@ -1,6 +1,6 @@
 """Post states, which are final, and their Vietnamese labels. Pure.
 
-draft → approved → sending → published
+draft → approved → sending → published        (held ⇄ draft/approved; draft → rejected → draft)
                       ↘ retrying → sending …         (temporary failure, throttling)
                       ↘ unconfirmed → sending(lookup) (outcome unclear: look it up first)
                                     ↘ needs_review    (still unclear: a person must look)
@@ -17,6 +17,8 @@ from enum import StrEnum
 class State(StrEnum):
     DRAFT = "draft"  # planned, awaiting approval
     APPROVED = "approved"  # a person approved this exact render; due for publishing
+    HELD = "held"  # an editor holds it back: nothing goes out until released
+    REJECTED = "rejected"  # an approver refused it (with a reason); an edit makes it a draft
     SENDING = "sending"  # claimed by a dispatcher under a lease
     RETRYING = "retrying"  # a temporary failure; next_attempt_at says when
     UNCONFIRMED = "unconfirmed"  # the outcome was unclear; it is looked up before any resend
@@ -28,7 +30,7 @@ class State(StrEnum):
 
 
 # A post in these states has not gone out and may be re-rendered, re-planned or cancelled.
-UNPUBLISHED = frozenset({State.DRAFT, State.APPROVED})
+UNPUBLISHED = frozenset({State.DRAFT, State.APPROVED, State.HELD, State.REJECTED})
 # The planner may move a post only in this state (and only if its time was not set by hand).
 MOVABLE = frozenset({State.DRAFT})
 # Nothing more happens to these without a person.
@@ -41,6 +43,8 @@ PENDING = frozenset({State.APPROVED, State.SENDING, State.RETRYING, State.UNCONF
 LABELS_VI: dict[str, str] = {
     State.DRAFT: "Nháp",
     State.APPROVED: "Đã duyệt",
+    State.HELD: "Tạm giữ",
+    State.REJECTED: "Bị từ chối",
     State.SENDING: "Đang đăng",
     State.RETRYING: "Chờ thử lại",
     State.UNCONFIRMED: "Chưa xác nhận",

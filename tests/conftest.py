@@ -56,6 +56,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped campaign (config, messages, templates) in a temp folder."""
     monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_AS", "tuan.la")  # the board's approver, as the commands' default
     for name in ("messages", "templates"):
         shutil.copytree(ROOT / name, tmp_path / name)
     shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")

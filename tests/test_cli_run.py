@@ -32,7 +32,7 @@ def dump(path: Path) -> str:
 @pytest.fixture
 def approved(campaign: Path) -> Path:
     assert publisher("load").returncode == 0
-    assert publisher("approve", "--all", "--as", "tester").returncode == 0
+    assert publisher("approve", "--all", "--as", "tuan.la").returncode == 0
     return campaign
 
 

@@ -1,0 +1,581 @@
+"""The editorial board's commands: ``publisher queue …``, ``pause``/``resume`` and ``audit``.
+
+Thin over publisher.editorial, publisher.intake and publisher.audit; registered on the main group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from publisher.cli import (
+    _actor,
+    _authorize,
+    _config,
+    _database,
+    _date_arg,
+    _now,
+    _print,
+    actor_option,
+    approve,
+    cli,
+    config_option,
+)
+from publisher.config import Config
+from publisher.errors import InputError
+
+STATE_CHOICES = (
+    "draft",
+    "approved",
+    "held",
+    "rejected",
+    "sending",
+    "retrying",
+    "unconfirmed",
+    "needs_review",
+    "published",
+    "failed",
+    "missed",
+    "cancelled",
+)
+
+
+@cli.group()
+def queue() -> None:
+    """The editorial queue: list, show, add, edit, approve, reject, hold, release, cancel,
+    reschedule and import posts."""
+
+
+queue.add_command(approve, "approve")
+
+
+def _report(done: list[int], refused: list[tuple[int, str]], verb: str, who: str) -> None:
+    if done:
+        _print(f"{verb} {len(done)} post(s) as {who}: {', '.join(map(str, done))}.")
+    for pid, why in refused:
+        _print(f"post {pid} not {verb.lower()}: {why}", err=True)
+    if refused:
+        sys.exit(1)
+
+
+@queue.command("list")
+@config_option
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATE_CHOICES),
+    help="Only posts in this state (repeatable).",
+)
+@click.option("--channel", metavar="ID", help="Only this channel.")
+@click.option("--kind", type=click.Choice(["slogan", "article"]), help="Only slogans or articles.")
+@click.option(
+    "--from", "start", callback=_date_arg("--from"), metavar="DATE", help="From this local date."
+)
+@click.option(
+    "--to", "end", callback=_date_arg("--to"), metavar="DATE", help="Up to this local date."
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array (as preview --format json).")
+def queue_list(
+    config_path: Path,
+    states: tuple[str, ...],
+    channel: str | None,
+    kind: str | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+) -> None:
+    """List posts, filtered by state, channel, kind and date range."""
+    from rich.console import Console
+
+    from publisher import preview as pv
+
+    config = _config(config_path)
+    if channel and channel not in config.channels:
+        raise InputError(
+            "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
+        )
+    db = _database(config)
+    entries = pv.items(db, config, channel=channel, start=start, end=end, states=states, kind=kind)
+    if as_json:
+        click.echo(pv.to_json(entries, config), nl=False)
+        return
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    pv.render_table(entries, config, console)
+
+
+def _post_or_fail(db: Any, post_id: int) -> Any:
+    from publisher.models import PostRow
+
+    with db.read() as s:
+        post = s.get(PostRow, post_id)
+        if post is None:
+            raise InputError("queue", f"no post has id {post_id}", "see 'publisher queue list'")
+        post.message  # noqa: B018 - load it before the session closes
+        post.events  # noqa: B018
+        return post
+
+
+@queue.command("show")
+@config_option
+@click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
+    """Show one post: its render for its channel, its history and its approval."""
+    from publisher import audit
+    from publisher.outbox import RenderCheck
+
+    config = _config(config_path)
+    db = _database(config)
+    p = _post_or_fail(db, post_id)
+    tz = config.tz
+    current = RenderCheck(config)(p)
+    approval: dict[str, Any] | None = None
+    if p.approved_by:
+        approval = {
+            "by": p.approved_by,
+            "at": p.approved_at.astimezone(tz).isoformat() if p.approved_at else None,
+            "hash": p.approved_hash,
+            "matches_current_render": p.approved_hash == current,
+        }
+    info = {
+        "id": p.id,
+        "message": p.message.key,
+        "file": p.message.source_path,
+        "kind": p.message.kind,
+        "channel": p.channel,
+        "occurrence": p.occurrence,
+        "state": p.state,
+        "due_at": p.due_at.astimezone(tz).isoformat() if p.due_at else None,
+        "due_source": p.due_source,
+        "fields": dict(p.fields),
+        "render_hash": p.render_hash,
+        "approval": approval,
+        "remote": {"id": p.remote_id, "url": p.remote_url} if p.remote_id else None,
+        "attempts": p.attempt,
+        "last_error": p.last_error,
+        "history": [
+            {
+                "at": e.at.astimezone(tz).isoformat(),
+                "actor": e.actor,
+                "from": e.from_state,
+                "to": e.to_state,
+                "cause": e.cause,
+            }
+            for e in p.events
+        ],
+        "audit": [
+            {
+                "id": a.id,
+                "at": a.at.astimezone(tz).isoformat(),
+                "actor": a.actor,
+                "action": a.action,
+                "detail": a.detail,
+            }
+            for a in audit.entries(db, post_id=p.id)
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    name = config.channels[p.channel].name if p.channel in config.channels else p.channel
+    _print(f"Post {p.id} · {name} · {p.message.kind} · {p.state} · {info['due_at'] or 'no time'}")
+    _print(f"Message: {p.message.key} ({p.message.source_path}), occurrence {p.occurrence}")
+    if approval:
+        ok = (
+            "matches the current render"
+            if approval["matches_current_render"]
+            else "DOES NOT match the current render"
+        )
+        _print(f"Approved by {approval['by']} at {approval['at']} ({ok})")
+    if p.remote_id:
+        _print(f"Published: {p.remote_id} {p.remote_url or ''}")
+    if p.last_error:
+        _print(f"Last error: {p.last_error}")
+    for field_name, value in info["fields"].items():
+        if value:
+            _print(f"--- {field_name} ---", value)
+    _print("--- history ---")
+    for h in info["history"]:
+        _print(f"{h['at']}  {h['actor']}: {h['from'] or '∅'} → {h['to']}  {h['cause']}")
+
+
+def _editor_text(initial: str) -> str:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
+    with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as fh:
+        fh.write(initial)
+        name = fh.name
+    try:
+        code = subprocess.call([*shlex.split(editor), name])  # noqa: S603 - the user's own editor
+        if code != 0:
+            raise InputError("edit", f"the editor exited with status {code}; nothing changed")
+        return Path(name).read_text(encoding="utf-8")
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _message_path(config: Config, db: Any, target: str) -> Path:
+    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file."""
+    if target.isdigit():
+        post = _post_or_fail(db, int(target))
+        key = str(post.message.key)
+    else:
+        key = target.removesuffix(".md").removeprefix("messages/")
+    path = config.messages_dir / f"{key}.md"
+    if not path.exists():
+        raise InputError("edit", f"{key!r} has no content file ({path} does not exist)")
+    return path
+
+
+def _print_load(report: Any) -> None:
+    if report.revoked:
+        ids = ", ".join(map(str, report.revoked))
+        _print(f"Approval revoked, the text changed: posts {ids} need a new approval.")
+    for pid, reason in report.unplaced:
+        _print(f"warning: post {pid} did not fit the calendar: {reason}", err=True)
+
+
+@queue.command("edit")
+@config_option
+@actor_option
+@click.argument("target", metavar="POST_ID|MESSAGE")
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The new content file (front matter and body).",
+)
+@click.option(
+    "--convert-legacy", is_flag=True, help="Convert TCVN3/VNI text pasted from old documents."
+)
+def queue_edit(
+    config_path: Path, actor: str | None, target: str, source: Path | None, convert_legacy: bool
+) -> None:
+    """Edit a post's message (its content file) from FILE or in $EDITOR, then load it."""
+    from publisher.intake import edit
+
+    config = _config(config_path)
+    who = _authorize(config, actor, "edit")
+    db = _database(config)
+    path = _message_path(config, db, target)
+    old = path.read_text(encoding="utf-8")
+    new = source.read_text(encoding="utf-8") if source else _editor_text(old)
+    new = _legacy(new, str(source or path), convert_legacy)
+    if new == old:
+        _print("No change.")
+        return
+    report = edit(db, config, path, new, actor=who, now=_now())
+    _print(f"Edited {path.name} as {who}: {report.rerendered} post(s) re-rendered.")
+    _print_load(report)
+
+
+def _legacy(text: str, where: str, convert: bool) -> str:
+    try:
+        from publisher.vietnamese import check_text
+    except ImportError:  # pragma: no cover - the module ships with publisher
+        return text
+    return str(check_text(text, where, convert=convert))
+
+
+@queue.command("add")
+@config_option
+@actor_option
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A content file to add (front matter and body).",
+)
+@click.option("--kind", type=click.Choice(["slogan", "article"]), help="Without --file: the kind.")
+@click.option("--title", help="Without --file: the title.")
+@click.option("--summary", help="Without --file: the summary (articles).")
+@click.option("--text", "body", help="Without --file: the body text (Markdown).")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    metavar="ID",
+    help="A channel (repeatable; default: the kind's channels).",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="'YYYY-MM-DD HH:MM'",
+    help="A time set by hand (local), instead of planning.",
+)
+@click.option("--pinned", metavar="DATE", help="Pin to a day (a date or a key date id).")
+@click.option(
+    "--convert-legacy", is_flag=True, help="Convert TCVN3/VNI text pasted from old documents."
+)
+def queue_add(
+    config_path: Path,
+    actor: str | None,
+    source: Path | None,
+    kind: str | None,
+    title: str | None,
+    summary: str | None,
+    body: str | None,
+    channels: tuple[str, ...],
+    at: str | None,
+    pinned: str | None,
+    convert_legacy: bool,
+) -> None:
+    """Add a message (a one-off post with --at, or one the planner places) and load it."""
+    import frontmatter
+
+    from publisher.intake import add
+
+    config = _config(config_path)
+    who = _authorize(config, actor, "add")
+    if source:
+        if any((kind, title, summary, body, channels, at, pinned)):
+            raise InputError("add", "give --file or the content flags, not both")
+        post = frontmatter.loads(
+            _legacy(source.read_text(encoding="utf-8"), str(source), convert_legacy)
+        )
+        meta: dict[str, Any] = dict(post.metadata)
+        text = post.content
+    else:
+        if not kind or not body:
+            raise InputError(
+                "add",
+                "give --file FILE, or at least --kind and --text",
+                "e.g. --kind slogan --text '…'",
+            )
+        meta = {
+            "kind": kind,
+            "title": title,
+            "summary": summary,
+            "channels": list(channels) or None,
+            "pinned": pinned,
+            "at": at,
+            "draft": True,
+        }
+        meta = {
+            k: _legacy(v, f"--{k}", convert_legacy) if isinstance(v, str) else v
+            for k, v in meta.items()
+        }
+        text = _legacy(body, "--text", convert_legacy)
+    db = _database(config)
+    path, report = add(db, config, meta, text, actor=who, now=_now())
+    _print(
+        f"Added {path.relative_to(config.messages_dir.parent)} as {who}: "
+        f"{report.created} post(s) created."
+    )
+    _print_load(report)
+
+
+def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) -> None:
+    @queue.command(name)
+    @config_option
+    @actor_option
+    @click.argument("post_ids", nargs=-1, type=int, required=True, metavar="POST_ID...")
+    @click.option(
+        "--reason",
+        default="",
+        help="Why (recorded in the history and audit trail)."
+        + (" Required." if needs_reason else ""),
+    )
+    def command(
+        config_path: Path, actor: str | None, post_ids: tuple[int, ...], reason: str
+    ) -> None:
+        from publisher import editorial
+
+        config = _config(config_path)
+        who = _authorize(config, actor, action)
+        db = _database(config)
+        fn = getattr(editorial, action)
+        kwargs: dict[str, Any] = {"actor": who, "now": _now()}
+        if action != "release":
+            kwargs["reason"] = reason
+        out = fn(db, post_ids, **kwargs)
+        _report(out.done, out.refused, verb, who)
+
+    command.__doc__ = {
+        "hold": "Hold posts back: nothing goes out until they are released.",
+        "release": "Release held posts to where they were.",
+        "cancel": "Cancel posts that have not gone out (they stay in the history).",
+        "reject": "Reject posts, with --reason; editing the content makes them drafts again.",
+    }[action]
+
+
+_ids_command("hold", "Held", "hold")
+_ids_command("release", "Released", "release")
+_ids_command("cancel", "Cancelled", "cancel")
+_ids_command("reject", "Rejected", "reject", needs_reason=True)
+
+
+@queue.command("reschedule")
+@config_option
+@actor_option
+@click.argument("post_id", type=int)
+@click.argument("when", metavar="'YYYY-MM-DD HH:MM'")
+@click.option(
+    "--force", is_flag=True, help="Allow a time off the channel's slots or over its daily cap."
+)
+def queue_reschedule(
+    config_path: Path, actor: str | None, post_id: int, when: str, force: bool
+) -> None:
+    """Move a post to WHEN (local time), checked against the window, slots and quiet hours."""
+    from publisher import editorial
+
+    config = _config(config_path)
+    who = _authorize(config, actor, "reschedule")
+    try:
+        moment = datetime.fromisoformat(when.strip().replace("T", " "))
+    except ValueError:
+        raise InputError(
+            "WHEN", f"{when!r} is not a date and time", "e.g. '2024-06-15 08:00'"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.tz)
+    db = _database(config)
+    state = editorial.reschedule(db, config, post_id, moment, actor=who, now=_now(), force=force)
+    _print(
+        f"Post {post_id} rescheduled to {moment.astimezone(config.tz):%d/%m/%Y %H:%M} "
+        f"by {who} ({state})."
+    )
+
+
+@queue.command("import")
+@config_option
+@actor_option
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def queue_import(config_path: Path, actor: str | None, csv_file: Path) -> None:
+    """Import messages from a CSV (UTF-8; columns: kind, title, summary, body, channels,
+    pinned, at, cover). One transaction: any bad row and nothing is written."""
+    from rich.progress import Progress
+
+    from publisher.errors import Problems
+    from publisher.intake import import_csv
+
+    config = _config(config_path)
+    who = _authorize(config, actor, "import")
+    db = _database(config)
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("Checking rows", total=None)
+            result = import_csv(
+                db,
+                config,
+                csv_file,
+                actor=who,
+                now=_now(),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except Problems as exc:
+        for problem in exc.problems:
+            _print(f"error: {problem.line()}", err=True)
+        _print(f"{len(exc.problems)} bad row(s): nothing was imported.", err=True)
+        sys.exit(1)
+    _print(
+        f"Imported {len(result.files)} message(s) from {csv_file.name} as {who}: "
+        f"{result.report.created} post(s) created."
+    )
+    _print_load(result.report)
+
+
+def _pause_command(paused: bool) -> None:
+    name = "pause" if paused else "resume"
+
+    @cli.command(name)
+    @config_option
+    @actor_option
+    @click.argument("channel", required=False)
+    def command(config_path: Path, actor: str | None, channel: str | None) -> None:
+        from publisher import editorial
+
+        config = _config(config_path)
+        who = _authorize(config, actor, name)
+        db = _database(config)
+        done = editorial.pause(db, config, channel, actor=who, now=_now(), paused=paused)
+        verb = "Paused" if paused else "Resumed"
+        _print(f"{verb} {', '.join(done)} ({who}).")
+
+    command.__doc__ = (
+        "The kill switch: CHANNEL (or every channel) publishes nothing until resumed."
+        if paused
+        else "Let CHANNEL (or every channel) publish again."
+    )
+
+
+_pause_command(True)
+_pause_command(False)
+
+
+@cli.command("audit")
+@config_option
+@click.option("--post", "post_id", type=int, help="Only this post's entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option(
+    "--verify", is_flag=True, help="Check the hash chain; name every edited or removed entry."
+)
+def audit_command(config_path: Path, post_id: int | None, as_json: bool, verify: bool) -> None:
+    """The audit trail: who did what, when, to which content (hash-chained, append-only)."""
+    from publisher import audit
+
+    config = _config(config_path)
+    db = _database(config)
+    if verify:
+        result = audit.verify(db)
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "ok": result.ok,
+                        "entries": result.entries,
+                        "problems": result.problems,
+                        "head": result.head,
+                    }
+                )
+            )
+        for problem in result.problems if not as_json else []:
+            _print(f"error: audit: {problem}", err=True)
+        if result.ok:
+            if not as_json:
+                _print(f"Audit trail intact: {result.entries} entries, head {result.head[:16]}…")
+            return
+        sys.exit(1)
+    tz = config.tz
+    rows = audit.entries(db, post_id=post_id)
+    if as_json:
+        data = [
+            {
+                "id": e.id,
+                "at": e.at.astimezone(tz).isoformat(),
+                "actor": e.actor,
+                "action": e.action,
+                "post": e.post_id,
+                "subject": e.subject,
+                "content_hash": e.content_hash,
+                "detail": e.detail,
+                "hash": e.hash,
+            }
+            for e in rows
+        ]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for e in rows:
+        post = f" post {e.post_id}" if e.post_id else ""
+        what = f" {e.subject}" if e.subject else ""
+        detail = f": {e.detail}" if e.detail else ""
+        _print(
+            f"{e.id:>5} {e.at.astimezone(tz):%Y-%m-%d %H:%M:%S} "
+            f"{e.actor} {e.action}{post}{what}{detail}"
+        )
+
+
+__all__ = ["_actor", "queue"]

@@ -1,0 +1,214 @@
+"""Content coming in from the board: a new message (``queue add``), an edit (``queue edit``) and
+a CSV import. Files in messages/ stay the source of truth: each writes files atomically, then
+loads them in one transaction, and puts every file back as it was if anything fails.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from publisher.config import Config
+from publisher.content import FIELDS, read_message
+from publisher.db import Database
+from publisher.errors import ContentError, InputError, Problems, PublisherError
+from publisher.outbox import LoadReport, load
+from publisher.text import nfc, slugify
+
+CSV_COLUMNS = ("kind", "title", "summary", "body", "channels", "pinned", "at", "cover")
+_KIND_DIR = {"slogan": "slogans", "article": "articles"}
+
+
+def render_file(meta: Mapping[str, Any], body: str) -> str:
+    """Front matter (YAML, Unicode kept) and body, as a content file."""
+    clean = {k: v for k, v in meta.items() if v not in (None, "", [])}
+    front = yaml.safe_dump(clean, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{front}---\n{nfc(body).strip()}\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate(config: Config, path: Path, text: str, where: str) -> None:
+    """Check ``text`` as the content of ``path`` would be checked by ``load``."""
+    fd, tmp = tempfile.mkstemp(prefix=".check-", suffix=".md", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        staged = path.parent / Path(tmp).name
+        read_message(staged, config.messages_dir, config)
+    except ContentError as exc:
+        raise ContentError(where, exc.problem.removeprefix(f"{exc.path}: "), exc.hint) from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@contextmanager
+def _rollback_files(paths: Sequence[Path]) -> Iterator[None]:
+    """Put ``paths`` back as they were if the block fails."""
+    saved = {p: p.read_bytes() if p.exists() else None for p in paths}
+    try:
+        yield
+    except BaseException:
+        for p, data in saved.items():
+            if data is None:
+                p.unlink(missing_ok=True)
+            else:
+                p.write_bytes(data)
+        raise
+
+
+def new_path(config: Config, kind: str, title: str, folder: str | None = None) -> Path:
+    """``messages/articles/09-tieu-de.md``: the next free number in its folder."""
+    directory = config.messages_dir / (folder or _KIND_DIR[kind])
+    numbers = (
+        [int(p.name[:2]) for p in directory.glob("[0-9][0-9]-*.md")] if directory.exists() else []
+    )
+    n = max(numbers, default=0) + 1
+    base = slugify(title, max_length=50) or kind
+    path = directory / f"{n:02d}-{base}.md"
+    while path.exists():
+        n += 1
+        path = directory / f"{n:02d}-{base}.md"
+    return path
+
+
+def add(
+    db: Database, config: Config, meta: Mapping[str, Any], body: str, *, actor: str, now: datetime
+) -> tuple[Path, LoadReport]:
+    kind = str(meta.get("kind", ""))
+    if kind not in _KIND_DIR:
+        raise InputError("--kind", f"{kind!r} is not a content kind", "slogan or article")
+    path = new_path(config, kind, str(meta.get("title") or body[:60]))
+    text = render_file(meta, body)
+    validate(config, path, text, _rel(config, path))
+    with _rollback_files([path]):
+        _atomic_write(path, text)
+        report = load(db, config, now, actor, action="add")
+    return path, report
+
+
+def edit(
+    db: Database, config: Config, path: Path, text: str, *, actor: str, now: datetime
+) -> LoadReport:
+    """Replace a content file with ``text`` (validated first) and load it."""
+    validate(config, path, nfc(text), _rel(config, path))
+    with _rollback_files([path]):
+        _atomic_write(path, nfc(text))
+        return load(db, config, now, actor, action="edit")
+
+
+def _rel(config: Config, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(config.path.resolve().parent))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    files: list[Path]
+    report: LoadReport
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        raw = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            str(path), f"is not UTF-8 (byte {exc.start})", "save it as CSV UTF-8"
+        ) from exc
+    reader = csv.DictReader(raw.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise InputError(
+            str(path), f"column {unknown[0]!r} is not known", "columns: " + ", ".join(CSV_COLUMNS)
+        )
+    for required in ("kind", "body"):
+        if required not in header:
+            raise InputError(
+                str(path), f"has no {required!r} column", "columns: " + ", ".join(CSV_COLUMNS)
+            )
+    return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+
+
+def import_csv(
+    db: Database, config: Config, path: Path, *, actor: str, now: datetime, progress: Any = None
+) -> ImportResult:
+    """Every row becomes a content file under messages/imported/; any bad row → nothing written."""
+    rows = read_csv(path)
+    if not rows:
+        raise InputError(str(path), "has no rows")
+    folder = config.messages_dir / "imported"
+    stem = slugify(path.stem, max_length=30) or "csv"
+    planned: list[tuple[Path, str]] = []
+    problems: list[PublisherError] = []
+    taken: set[Path] = set()
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        where = f"{path.name}: row {number}"
+        meta: dict[str, Any] = {
+            "kind": row.get("kind", ""),
+            "title": row.get("title", ""),
+            "summary": row.get("summary", ""),
+            "channels": [
+                c.strip() for c in row.get("channels", "").replace(";", ",").split(",") if c.strip()
+            ],
+            "pinned": row.get("pinned", ""),
+            "at": row.get("at", ""),
+            "cover": row.get("cover", ""),
+        }
+        if meta["kind"] not in _KIND_DIR:
+            problems.append(ContentError(where, f"kind is {meta['kind']!r}", "slogan or article"))
+            continue
+        name = slugify(str(meta["title"] or row.get("body", ""))[:60], 40) or "post"
+        target = folder / f"{stem}-{number:04d}-{name}.md"
+        while target in taken:
+            target = target.with_name(target.stem + "-x.md")
+        taken.add(target)
+        text = render_file(meta, row.get("body", ""))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            validate(config, target, text, where)
+        except ContentError as exc:
+            problem = exc.problem.replace("front matter lacks", "lacks column").replace(
+                "front matter '", "column '"
+            )
+            problems.append(ContentError(where, problem, exc.hint, field=exc.field))
+            continue
+        planned.append((target, text))
+        if progress:
+            progress(len(planned), len(rows))
+    if problems:
+        raise Problems(list(problems))
+    files = [p for p, _ in planned]
+    with _rollback_files(files):
+        for p, text in planned:
+            _atomic_write(p, text)
+        report = load(db, config, now, actor, action="import")
+    return ImportResult(files, report)
+
+
+__all__ = ["CSV_COLUMNS", "FIELDS", "ImportResult", "add", "edit", "import_csv", "render_file"]
