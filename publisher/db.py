@@ -1,6 +1,6 @@
 """Engines and sessions for every process (CLI and daemon alike), and schema upgrades.
 
-SQLite gets WAL, synchronous=FULL, a 30 s busy timeout and ``BEGIN IMMEDIATE`` for writes;
+SQLite gets WAL, synchronous=FULL, a 60 s busy timeout and ``BEGIN IMMEDIATE`` for writes;
 any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.errors import DatabaseError
 
 SCHEMA_HEAD = "0004"  # the newest migration in publisher/migrations/versions (a test checks)
-BUSY_TIMEOUT_S = 30
+BUSY_TIMEOUT_S = 60
 
 
 def make_engine(url: str) -> Engine:

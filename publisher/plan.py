@@ -222,12 +222,15 @@ class _ChannelPlanner:
             assert d.pinned is not None  # noqa: S101 - filtered above
             in_window = self.rules.start <= d.pinned <= self.rules.end
             slot = self.free_slot(d.pinned) if in_window else None
-            on_day = sorted((v for v in kept.values() if v[1].date() == d.pinned), key=_at)
-            if slot is None and on_day:
-                # A pin outranks a post only kept at its previous time: that one moves.
-                self.release(*on_day[0])
-                del kept[on_day[0][0].key]
-                slot = self.free_slot(d.pinned)
+            if slot is None and in_window:
+                # A pin outranks a post only kept at its previous (preferred) time: the
+                # earliest such post that day gives up its place and is planned again below.
+                on_day = [v for v in kept.values() if v[1].date() == d.pinned]
+                if on_day:
+                    victim, at = min(on_day, key=lambda v: v[1])
+                    self.release(victim, at)
+                    del kept[victim.key]
+                    slot = self.free_slot(d.pinned)
             if slot is None:
                 if in_window:
                     reason = (
@@ -291,7 +294,8 @@ class _ChannelPlanner:
                 self.out.unplaced.append(Unplaced(d, self.full_reason()))
 
     def greedy(self, times: list[datetime], queue: list[Demand]) -> list[Demand]:
-        """Best effort when no order avoids a repeat (fixed posts or one slogan force it)."""
+        """The old one-pass rotation: best effort when no order avoids a repeat (fixed, pinned
+        or kept slogans, or a lone slogan, force one)."""
         slogans = list(self.slogans)
         pending = list(queue)
         order = []
@@ -343,7 +347,7 @@ def _arrange(
 
     if n == 0:
         return []
-    stack = [frame(0)]
+    stack = [frame(0)]  # one frame per position being filled
     while stack and budget > 0:
         budget -= 1
         state, candidates = stack[-1]
@@ -369,10 +373,6 @@ def _exists(day: date, slot: time, tz: ZoneInfo) -> bool:
     """Whether the local time ``slot`` happens on ``day`` (a DST jump skips some)."""
     local = datetime.combine(day, slot, tz)
     return local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == datetime.combine(day, slot)
-
-
-def _at(kept: tuple[Demand, datetime]) -> datetime:
-    return kept[1]
 
 
 def _order(d: Demand) -> tuple[int, str]:
