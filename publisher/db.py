@@ -112,13 +112,15 @@ class Database:
 def exclusive(session: Session, name: str) -> None:
     """Serialise transactions that take the same named lock, until they end.
 
-    SQLite needs nothing: every write transaction is ``BEGIN IMMEDIATE``. PostgreSQL takes a
-    transaction-level advisory lock.
+    On SQLite every write transaction is ``BEGIN IMMEDIATE``: this only makes it start now.
+    PostgreSQL takes a transaction-level advisory lock.
     """
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        session.execute(text("SELECT 1"))  # the session begins lazily: take BEGIN IMMEDIATE now
 
 
 def open_database(url: str) -> Database:
