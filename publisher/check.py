@@ -1,6 +1,7 @@
 """``publisher check``: every problem in content, templates, renders and the plan, at once.
 
-Reads files only; never the database or the network.
+Reads files, and the queue (read-only) if there is one to compare approvals with; never the
+network.
 """
 
 from __future__ import annotations
@@ -8,19 +9,50 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import jinja2
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from publisher.config import Config
 from publisher.content import read_messages
+from publisher.db import Database
 from publisher.errors import PublisherError, TemplateError
+from publisher.models import PostRow
 from publisher.outbox import demands_for, render_all
 from publisher.plan import plan, rules_from_config
-from publisher.render import Renderer
+from publisher.render import Render, Renderer
+from publisher.states import PENDING, State
 
 
 @dataclass
 class CheckResult:
     problems: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # approvals today's render no longer matches
+
+
+def stale_approvals(
+    config: Config, db: Database, renders: dict[tuple[str, str], Render]
+) -> list[str]:
+    """Approved posts whose text, rendered now, differs from the text that was approved."""
+    out = []
+    with db.read() as s:
+        rows = s.scalars(
+            select(PostRow)
+            .options(joinedload(PostRow.message))
+            .where(
+                PostRow.approved_hash.is_not(None), PostRow.state.in_(list(PENDING | {State.HELD}))
+            )
+            .order_by(PostRow.id)
+        )
+        for p in rows:
+            render = renders.get((p.message.key, p.channel))
+            if render is None or render.hash != p.approved_hash:
+                why = "its message is gone" if render is None else "the render changed"
+                out.append(
+                    f"post {p.id} ({p.message.key} on {p.channel}): approval by {p.approved_by} "
+                    f"no longer matches ({why}); 'publisher load' revokes it"
+                )
+    return out
 
 
 def _template_syntax(config: Config) -> list[PublisherError]:
@@ -43,7 +75,7 @@ def _template_syntax(config: Config) -> list[PublisherError]:
     return problems
 
 
-def run_check(config: Config) -> CheckResult:
+def run_check(config: Config, db: Database | None = None) -> CheckResult:
     result = CheckResult()
     messages, content_problems = read_messages(config)
     problems: list[PublisherError] = [*content_problems, *_template_syntax(config)]
@@ -57,6 +89,8 @@ def run_check(config: Config) -> CheckResult:
         result.problems.append(
             f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
         )
+    if db is not None:
+        result.revoked = stale_approvals(config, db, renders)
     enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
     result.summary = [
         f"config: {config.path} ({len(enabled)} enabled channels: {', '.join(enabled)})",

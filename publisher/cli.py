@@ -101,6 +101,21 @@ def _database(config: Config) -> Database:
     return open_database(config.database_url)
 
 
+def _existing_database(config: Config) -> Database | None:
+    """The queue if there is one (a missing SQLite file is not created), else None."""
+    from publisher.db import Database
+
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    db = Database(url)
+    try:
+        version = db.schema_version()
+    except PublisherError:
+        return None
+    return db if version else None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -179,9 +194,11 @@ def check(config_path: Path) -> None:
     from publisher.check import run_check
 
     config = _config(config_path)
-    result = run_check(config)
+    result = run_check(config, _existing_database(config))
     for problem in result.problems:
         _print(f"error: {problem}", err=True)
+    for line in result.revoked:
+        _print(f"warning: {line}", err=True)
     for line in result.summary:
         _print(line)
     if result.problems:

@@ -251,3 +251,19 @@ def test_console_script_runs(campaign: Path) -> None:
     )
     for name in ("load", "check", "preview", "approve"):
         assert name in out.stdout
+
+
+def test_check_names_approvals_a_template_change_would_revoke(campaign: Path) -> None:
+    run("load")
+    run("approve", "--all", "--as", "tuan.la")
+    template = campaign / "templates" / "zalo" / "slogan.j2"
+    template.write_text(
+        template.read_text("utf-8").replace("hưởng ứng", "tích cực hưởng ứng"), "utf-8"
+    )
+    result = run("check")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: post ")]
+    assert len(warnings) == 6 * 2  # every slogan post on Zalo
+    assert all("on zalo): approval by Lê Anh Tuấn no longer matches" in w for w in warnings)
+    out = run("load")
+    assert "Approval revoked, the text changed" in out.stdout
+    assert run("check").stderr.count("warning: post ") == 0
