@@ -212,10 +212,11 @@ def check(config_path: Path) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "html", "ics"]),
     default="table",
     show_default=True,
-    help="A table grouped by day, or a JSON array with one object per post.",
+    help="A table grouped by day; a JSON array (one object per post); a standalone HTML "
+    "month calendar; an iCalendar (RFC 5545) file.",
 )
 @click.option("--channel", metavar="ID", help="Only this channel.")
 @click.option(
@@ -257,6 +258,27 @@ def preview(
             _write(output, text)
         else:
             click.echo(text, nl=False)
+        return
+    if fmt in ("html", "ics"):
+        from publisher import calendar_ics, calendar_page
+
+        extra = calendar_page.load_extra(db, [e.id for e in entries])
+        generated = _now()
+        if fmt == "html":
+            page = calendar_page.render_calendar(
+                entries, config, generated_at=generated, extra=extra
+            )
+            data = page.encode("utf-8")
+        else:
+            data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
+        if output:
+            try:
+                output.write_bytes(data)
+            except OSError as exc:
+                raise InputError(str(output), f"cannot be written: {exc.strerror}") from exc
+            _print(f"Wrote {output} ({len(entries)} posts).")
+        else:
+            sys.stdout.buffer.write(data)
         return
     from rich.console import Console
 
