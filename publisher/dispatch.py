@@ -316,6 +316,12 @@ class Dispatcher:
         transition(
             s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
         )
+        exclude: frozenset[str] = frozenset()
+        if mode == "lookup":  # ids other posts own: a lookup by content must skip them
+            owned = select(PostRow.remote_id).where(
+                PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
+            )
+            exclude = frozenset(str(r) for r in s.scalars(owned))
         outgoing = Outgoing(
             post_id=p.id,
             idempotency_key=p.idempotency_key,
@@ -323,6 +329,7 @@ class Dispatcher:
             kind=p.message.kind,
             fields=dict(p.fields),
             due_at=p.due_at,
+            exclude=exclude,
         )
         return Claim(p.id, p.claims, mode, p.channel, outgoing, since)
 
@@ -398,6 +405,13 @@ class Dispatcher:
         report: PassReport,
     ) -> str:
         p.lease_until = None
+        if receipt is not None and claim.mode == "lookup" and _taken(s, p, receipt.remote_id):
+            logger.warning(
+                "post %s: the lookup found %s, which is another post's; not ours",
+                p.id,
+                receipt.remote_id,
+            )
+            receipt = None  # e.g. a repeated slogan found by its title: ours was not found
         if receipt is not None:
             p.remote_id, p.remote_url, p.published_at = receipt.remote_id, receipt.url, now
             p.last_error = None
@@ -584,6 +598,14 @@ class Dispatcher:
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None
+
+
+def _taken(s: Session, p: PostRow, remote_id: str) -> bool:
+    """Whether another post of ``p``'s channel already holds the platform item ``remote_id``."""
+    other = select(PostRow.id).where(
+        PostRow.channel == p.channel, PostRow.remote_id == remote_id, PostRow.id != p.id
+    )
+    return s.scalars(other.limit(1)).first() is not None
 
 
 class _Released(Exception):

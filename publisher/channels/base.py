@@ -92,6 +92,9 @@ class Outgoing:
     kind: str  # slogan | article
     fields: Mapping[str, str]  # the rendered fields (see publisher.render.FIELDS)
     due_at: datetime
+    # Remote ids other posts already own: a lookup by content (Zalo matches titles, and a slogan
+    # repeats) must never hand one of them to this post.
+    exclude: frozenset[str] = frozenset()
 
     @property
     def marker(self) -> str:

@@ -119,6 +119,8 @@ class ZaloAdapter:
             for item in items:
                 if not isinstance(item, dict) or not item.get("id"):
                     continue
+                if str(item["id"]) in post.exclude:  # another post's article (a repeat)
+                    continue
                 created = _created(item)  # an article without a date cannot be proven ours
                 if created is None or created < earliest:
                     continue
