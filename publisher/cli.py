@@ -691,6 +691,48 @@ def _summary(config: Config, db: Database, path: str) -> None:
 @cli.command()
 @config_option
 @click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["docx", "html", "md", "json"]),
+    default="docx",
+    show_default=True,
+    help="Word (administrative layout), standalone HTML, Markdown or JSON.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+def report(config_path: Path, fmt: str, output: Path | None) -> None:
+    """The results report for Sở LĐ-TB&XH, from the delivery records (a progress report
+    before the campaign window ends)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from publisher.report import build_report, render
+
+    config = _config(config_path)
+    if fmt == "docx" and output is None:
+        raise InputError("--format docx", "needs -o FILE", "e.g. -o bao-cao.docx")
+    db = _database(config)
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("Báo cáo", total=None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        data = render(build_report(db, config, _now(), progress=step), fmt, progress=step)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise InputError(str(output), f"cannot be written: {exc.strerror}") from exc
+    _print(f"Wrote {output}.")
+
+
+@cli.command()
+@config_option
+@click.option(
     "--json",
     "as_json",
     is_flag=True,

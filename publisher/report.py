@@ -1,0 +1,600 @@
+"""The campaign report: totals per channel and per content item, every published post with its
+link, and the problems with their reasons, from the delivery records; JSON, Markdown and HTML.
+
+Only ``build_report`` reads the database (one read, never the channel tokens); the rest is pure.
+The DOCX writer is ``publisher.report_docx``. Every name on the document comes from ``[report]``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from publisher.config import KINDS, Campaign, Config, ReportSettings
+from publisher.db import Database
+from publisher.models import MessageRow, PostEvent, PostRow
+from publisher.states import KIND_LABELS_VI, LABELS_VI, PENDING, State
+
+NBSP = "\u00a0"  # the blank the clerk fills in, kept wide in HTML and Markdown
+Progress = Callable[[int, int], None]  # (steps done, steps in all), e.g. for a rich progress bar
+
+# "planned" is every post on the calendar that was not cancelled; it splits exactly into the
+# other columns but "cancelled": a post still pending is counted, not assumed to go out.
+COLUMNS: dict[str, str] = {
+    "planned": "Kế hoạch",
+    "published": "Đã đăng",
+    "failed": "Thất bại",
+    "missed": "Bị lỡ",
+    "needs_review": "Cần kiểm tra",
+    "pending": "Chờ đăng",  # approved, being sent, retrying or being looked up
+    "unapproved": "Chưa duyệt",  # a draft, or held or rejected by the board
+    "cancelled": "Đã hủy",
+}
+_OWN = {State.PUBLISHED, State.FAILED, State.MISSED, State.NEEDS_REVIEW, State.CANCELLED}
+_WHY_VI = {
+    State.FAILED: "Nền tảng từ chối bài hoặc đã hết số lần thử lại",
+    State.MISSED: "Đến giờ đăng nhưng hệ thống không đăng được trong thời gian cho phép; "
+    "bài không được đăng muộn",
+    State.NEEDS_REVIEW: "Chưa xác định được bài đã lên kênh hay chưa; cần kiểm tra trực tiếp",
+    "rejected": "Lãnh đạo không duyệt bài",
+    "held": "Bài đang bị tạm giữ, chưa đăng",
+    "pending": "Đã quá giờ đăng nhưng chưa đăng được; cần kiểm tra tiến trình đăng bài",
+    "unapproved": "Đến giờ đăng nhưng bài chưa được phê duyệt",
+    "unplanned": "Không xếp được lịch đăng",
+}
+TODO_VI = "[Cần bổ sung trước khi trình ký] Đề xuất, kiến nghị của đơn vị (nếu có)."
+
+
+def column(state: str) -> str:
+    """The totals column a post in ``state`` counts in (never "planned")."""
+    if state in _OWN:
+        return str(state)
+    return "pending" if state in PENDING else "unapproved"
+
+
+@dataclass(frozen=True)
+class Totals:
+    planned: int = 0
+    published: int = 0
+    failed: int = 0
+    missed: int = 0
+    needs_review: int = 0
+    pending: int = 0
+    unapproved: int = 0
+    cancelled: int = 0
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> Totals:
+        cols = dict.fromkeys(COLUMNS, 0)
+        for state, n in counts.items():
+            cols[column(state)] += n
+            cols["planned"] += 0 if state == State.CANCELLED else n
+        return cls(**cols)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of a totals table: a channel, or a content item (slogan or article)."""
+
+    key: str  # channel id or message key
+    label: str  # channel name or message title
+    kind: str  # "channel", "slogan" or "article"
+    counts: Mapping[str, int]  # state → posts, non-zero only
+    removed: bool = False  # a content file that was taken away
+
+    @property
+    def totals(self) -> Totals:
+        return Totals.of(self.counts)
+
+
+@dataclass(frozen=True)
+class Published:
+    id: int
+    at: datetime  # local time
+    channel: str
+    channel_name: str
+    message: str
+    kind: str
+    title: str
+    url: str | None
+    remote_id: str | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: int
+    due_at: datetime | None  # local time
+    channel: str
+    channel_name: str
+    message: str
+    title: str
+    state: str
+    reason: str  # in Vietnamese, for the reader
+    detail: str  # the delivery record's own words (the last recorded cause)
+
+
+@dataclass(frozen=True)
+class Report:
+    final: bool  # the campaign window is over: a results report, not a progress report
+    as_of: datetime  # local time the figures were read
+    campaign: Campaign
+    layout: ReportSettings
+    counts: Mapping[str, int]  # every state → posts: equal to ``publisher status``'s counts
+    channels: tuple[Line, ...]
+    messages: tuple[Line, ...]
+    published: tuple[Published, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def totals(self) -> Totals:
+        return Totals.of(self.counts)
+
+    @property
+    def subject(self) -> str:
+        return f"{'Kết quả' if self.final else 'Tiến độ'} thực hiện {self.campaign.name}"
+
+    @property
+    def title(self) -> str:
+        return f"Báo cáo {self.subject[0].lower()}{self.subject[1:]}"
+
+    @property
+    def period(self) -> str:
+        if self.final:
+            return f"(Từ ngày {short(self.campaign.start)} đến ngày {short(self.campaign.end)})"
+        return f"(Báo cáo tiến độ: số liệu tính đến {self.as_of:%H:%M} ngày {short(self.as_of)})"
+
+    @property
+    def number_line(self) -> str:
+        return f"Số: {self.layout.number or NBSP * 8}/{self.layout.symbol}"
+
+    @property
+    def date_line(self) -> str:
+        return f"{self.layout.place}, {long_date(self.as_of.date())}"
+
+    def by_kind(self, kind: str) -> tuple[int, Totals]:
+        """How many content items of ``kind`` have posts, and their posts' totals."""
+        lines = [m for m in self.messages if m.kind == kind]
+        return sum(1 for m in lines if m.totals.planned), Totals.of(_sum(m.counts for m in lines))
+
+
+def _sum(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for state, n in c.items():
+            out[state] = out.get(state, 0) + n
+    return out
+
+
+def short(d: date) -> str:
+    """``01/6/2024``, as the plan writes dates in its text."""
+    return f"{d.day:02d}/{d.month}/{d.year}"
+
+
+def long_date(d: date) -> str:
+    """``ngày 05 tháng 7 năm 2024``: a zero before days below 10 and months 1–2 (NĐ 30/2020)."""
+    month = f"{d.month:02d}" if d.month < 3 else str(d.month)
+    return f"ngày {d.day:02d} tháng {month} năm {d.year}"
+
+
+def build_report(
+    db: Database, config: Config, now: datetime, *, progress: Progress | None = None
+) -> Report:
+    """Read the delivery records as they are at ``now`` (aware) into a Report."""
+    if now.tzinfo is None:
+        raise ValueError("build_report needs an aware datetime")
+    with db.read() as s:
+        messages = {
+            r.id: r
+            for r in s.execute(
+                select(
+                    MessageRow.id,
+                    MessageRow.key,
+                    MessageRow.kind,
+                    MessageRow.title,
+                    MessageRow.status,
+                )
+            )
+        }
+        posts = s.execute(
+            select(
+                PostRow.id,
+                PostRow.message_id,
+                PostRow.channel,
+                PostRow.state,
+                PostRow.due_at,
+                PostRow.published_at,
+                PostRow.remote_id,
+                PostRow.remote_url,
+                PostRow.last_error,
+                PostRow.plan_note,
+            ).order_by(PostRow.id)
+        ).all()
+        total = len(posts) + 1
+        if progress:
+            progress(1, total)
+        troubled = [p.id for p in posts if _trouble(p.state, p.due_at, now, config) is not None]
+        causes: dict[int, str] = {}
+        for i in range(0, len(troubled), 500):
+            for post_id, cause in s.execute(
+                select(PostEvent.post_id, PostEvent.cause)
+                .where(PostEvent.post_id.in_(troubled[i : i + 500]))
+                .order_by(PostEvent.id)
+            ):
+                causes[post_id] = cause  # the last one wins, as in ``publisher status``
+    tz = config.tz
+    names = {cid: ch.name for cid, ch in config.channels.items()}
+    counts = {state.value: 0 for state in State}
+    by_channel: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
+    by_message: dict[int, dict[str, int]] = {}
+    published: list[Published] = []
+    problems: list[Problem] = []
+    for done, p in enumerate(posts, 2):
+        m = messages[p.message_id]
+        counts[p.state] = counts.get(p.state, 0) + 1
+        for table in (by_channel.setdefault(p.channel, {}), by_message.setdefault(m.id, {})):
+            table[p.state] = table.get(p.state, 0) + 1
+        name = names.get(p.channel, p.channel)
+        if p.state == State.PUBLISHED:
+            at = (p.published_at or p.due_at or now).astimezone(tz)
+            published.append(
+                Published(
+                    p.id, at, p.channel, name, m.key, m.kind, m.title, p.remote_url, p.remote_id
+                )
+            )
+        why = _trouble(p.state, p.due_at, now, config)
+        if why is not None:
+            detail = p.plan_note if why == "unplanned" else causes.get(p.id, p.last_error or "")
+            due = p.due_at.astimezone(tz) if p.due_at else None
+            problems.append(
+                Problem(
+                    p.id, due, p.channel, name, m.key, m.title, p.state, _WHY_VI[why], detail or ""
+                )
+            )
+        if progress:
+            progress(done, total)
+    order = {cid: i for i, cid in enumerate(config.channels)}
+    published.sort(key=lambda x: (x.at, order.get(x.channel, len(order)), x.id))
+    far = datetime.max.replace(tzinfo=tz)
+    problems.sort(key=lambda x: (x.due_at or far, x.id))
+    kinds = {k: i for i, k in enumerate(KINDS)}
+    items = sorted(
+        (messages[mid] for mid in by_message), key=lambda m: (kinds.get(m.kind, len(kinds)), m.key)
+    )
+    return Report(
+        final=now >= datetime.combine(config.campaign.end + timedelta(days=1), time(0), tz),
+        as_of=now.astimezone(tz),
+        campaign=config.campaign,
+        layout=config.report,
+        counts=counts,
+        channels=tuple(
+            Line(cid, names.get(cid, cid), "channel", {k: n for k, n in c.items() if n})
+            for cid, c in by_channel.items()
+        ),
+        messages=tuple(
+            Line(m.key, m.title, m.kind, by_message[m.id], m.status == "removed") for m in items
+        ),
+        published=tuple(published),
+        problems=tuple(problems),
+    )
+
+
+def _trouble(state: str, due: datetime | None, now: datetime, config: Config) -> str | None:
+    """Why a post belongs in "Tồn tại, vướng mắc" (a key of _WHY_VI), or None if it does not."""
+    col = column(state)
+    if col in ("failed", "missed", "needs_review"):
+        return col
+    if col == "unapproved":
+        if due is None:
+            return "unplanned"
+        return (state if state in _WHY_VI else col) if due <= now else None
+    if col == "pending" and due is not None and due < now - config.daemon.grace:
+        return col
+    return None
+
+
+# -- the document's body, shared by every format -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    url: str | None  # None: shown as text only (no address, or not an http(s) one)
+
+
+Cell = str | int | Link
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int  # 1: "I. …", 2: "1. …"
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    style: str = ""  # "" | "note" (italic) | "todo" (for the drafter to complete)
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    widths: tuple[float, ...]  # relative
+    left: tuple[int, ...] = (1,)  # text columns, aligned left; the others are centred
+    total: bool = False  # the last row sums the others
+
+
+Block = Heading | Para | Table
+
+
+def safe_url(url: str | None) -> str | None:
+    return url if url and re.match(r"^https?://", url, re.IGNORECASE) else None
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}".replace(".", ",") + "%" if whole else "–"
+
+
+def _totals_table(first: str, lines: Sequence[Line]) -> Table:
+    total = Totals.of(_sum(x.counts for x in lines))
+    rows: list[tuple[Cell, ...]] = [
+        (str(i), f"{x.label}{' (đã gỡ)' if x.removed else ''}", *x.totals.as_dict().values())
+        for i, x in enumerate(lines, 1)
+    ]
+    rows.append(("", "Tổng cộng", *total.as_dict().values()))
+    widths = (1.0, 4.2) + (1.35,) * len(COLUMNS)
+    return Table(("STT", first, *COLUMNS.values()), tuple(rows), widths, total=True)
+
+
+def body(r: Report) -> list[Block]:
+    """Sections I–IV and the closing sentence, as neutral blocks every renderer lays out."""
+    t = r.totals
+    parts = []
+    for kind in KINDS:
+        n, kt = r.by_kind(kind)
+        if kt.planned:
+            label = KIND_LABELS_VI.get(kind, kind).lower()
+            parts.append(f"{kt.published}/{kt.planned} lượt đăng của {n} {label}")
+    chans = [c.label for c in r.channels if c.totals.planned]
+    lead = (
+        f"Tính đến {r.as_of:%H:%M} ngày {short(r.as_of)}, đã đăng tải {t.published}/{t.planned} "
+        f"lượt theo kế hoạch (đạt {_percent(t.published, t.planned)})"
+        + (f", gồm {' và '.join(parts)}" if parts else "")
+        + (f", trên {len(chans)} kênh: {'; '.join(chans)}." if chans else ".")
+    )
+    rest = [
+        f"{getattr(t, k)} lượt {COLUMNS[k].lower()}" for k in list(COLUMNS)[2:] if getattr(t, k)
+    ]
+    blocks: list[Block] = [
+        Para(r.layout.basis),
+        Heading("I. KẾT QUẢ ĐĂNG TẢI THÔNG ĐIỆP VÀ BÀI VIẾT", 1),
+        Para(lead),
+        Para(("Số lượt còn lại: " + "; ".join(rest) + ".") if rest else "Không có lượt nào lỗi."),
+        Para(
+            "Ghi chú: “Kế hoạch” là số lượt đăng đã xếp lịch, không kể lượt đã hủy; mỗi khẩu hiệu, "
+            "bài viết được đăng một hoặc nhiều lượt trên mỗi kênh.",
+            "note",
+        ),
+        Heading("1. Theo kênh đăng tải", 2),
+        _totals_table("Kênh", r.channels),
+    ]
+    for n, kind in enumerate(KINDS, 2):
+        lines = [m for m in r.messages if m.kind == kind]
+        label = KIND_LABELS_VI.get(kind, kind)
+        if lines:
+            blocks += [Heading(f"{n}. Theo từng {label.lower()}", 2), _totals_table(label, lines)]
+    blocks.append(Heading("II. DANH SÁCH BÀI ĐÃ ĐĂNG", 1))
+    if r.published:
+        rows: tuple[tuple[Cell, ...], ...] = tuple(
+            (str(i), f"{p.at:%d/%m/%Y %H:%M}", p.channel_name, p.title, _link(p.url))
+            for i, p in enumerate(r.published, 1)
+        )
+        headers: tuple[str, ...] = ("STT", "Thời gian đăng", "Kênh", "Tiêu đề", "Đường dẫn")
+        blocks.append(Table(headers, rows, (1.0, 2.3, 3.0, 5.2, 4.5), left=(2, 3, 4)))
+    else:
+        blocks.append(Para("Chưa có bài nào được đăng."))
+    blocks.append(Heading("III. TỒN TẠI, VƯỚNG MẮC", 1))
+    if r.problems:
+        blocks.append(
+            Para(f"Có {len(r.problems)} lượt đăng chưa thực hiện được hoặc cần kiểm tra:")
+        )
+        rows = tuple(
+            (
+                str(i),
+                f"{p.due_at:%d/%m/%Y %H:%M}" if p.due_at else "–",
+                p.channel_name,
+                p.title,
+                LABELS_VI.get(p.state, p.state),
+                p.reason + (f" ({p.detail})" if p.detail and p.state != State.MISSED else ""),
+            )
+            for i, p in enumerate(r.problems, 1)
+        )
+        headers = ("STT", "Thời gian dự kiến", "Kênh", "Tiêu đề", "Tình trạng", "Lý do")
+        blocks.append(Table(headers, rows, (1.0, 2.3, 2.6, 4.0, 1.7, 4.4), left=(2, 3, 5)))
+    else:
+        blocks.append(Para("Không có."))
+    blocks.append(Heading("IV. ĐỀ XUẤT, KIẾN NGHỊ", 1))
+    blocks += [Para(p) for p in r.layout.proposals] or [Para(TODO_VI, "todo")]
+    what = "kết quả" if r.final else "tiến độ"
+    org = r.campaign.organisation
+    blocks.append(Para(f"Trên đây là báo cáo {what} thực hiện {r.campaign.name} của {org}./."))
+    return blocks
+
+
+def _link(url: str | None) -> Link:
+    return Link(url or "–", safe_url(url))
+
+
+def recipients(r: Report) -> list[str]:
+    """``- Sở LĐ-TB&XH;`` … ``- Lưu: VT, PB&TDTHPL.``"""
+    names = [x.rstrip(" ;.") for x in r.layout.recipients]
+    return [f"- {x}{'.' if i == len(names) - 1 else ';'}" for i, x in enumerate(names)]
+
+
+# -- JSON, Markdown, HTML ------------------------------------------------------------------
+
+
+def _plain(obj: Published | Problem) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(obj).items()}
+
+
+def to_json(r: Report) -> str:
+    """Stable keys; ``counts`` and ``channels.*.counts`` match ``publisher status --json``."""
+
+    def line(x: Line) -> dict[str, Any]:
+        return {"counts": dict(x.counts), "totals": x.totals.as_dict()}
+
+    camp = r.campaign
+    data = {
+        "report": "final" if r.final else "progress",
+        "title": r.title,
+        "as_of": r.as_of.isoformat(),
+        "campaign": {
+            "name": camp.name,
+            "organisation": camp.organisation,
+            "start": camp.start.isoformat(),
+            "end": camp.end.isoformat(),
+            "timezone": camp.timezone.key,
+        },
+        "counts": dict(r.counts),
+        "totals": r.totals.as_dict(),
+        "channels": {c.key: {"name": c.label, **line(c)} for c in r.channels},
+        "messages": {
+            m.key: {"kind": m.kind, "title": m.label, "removed": m.removed, **line(m)}
+            for m in r.messages
+        },
+        "published": [_plain(p) for p in r.published],
+        "problems": [_plain(p) for p in r.problems],
+        "document": {
+            "authority": r.layout.authority,
+            "issuer": r.layout.issuer,
+            "number": r.number_line,
+            "date": r.date_line,
+            "recipients": recipients(r),
+            "signature": [*r.layout.signature, r.layout.signer],
+        },
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!])")
+
+
+def _md(cell: Cell) -> str:
+    """One line of Markdown text, every markup character escaped; links only to http(s)."""
+    if isinstance(cell, Link):
+        url = cell.url
+        return f"<{url}>" if url and not re.search(r"[\s<>]", url) else _md(cell.text)
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(cell).split()))
+
+
+def _md_body(r: Report) -> str:
+    out = []
+    for b in body(r):
+        if isinstance(b, Heading):
+            out.append(f"{'#' * (b.level + 1)} {_md(b.text)}")
+        elif isinstance(b, Para):
+            text = _md(b.text)
+            out.append({"note": f"*{text}*", "todo": f"> **{text}**"}.get(b.style, text))
+        else:
+            align = (":--" if i in b.left else ":-:" for i in range(len(b.headers)))
+            lines = ["| " + " | ".join(_md(h) for h in b.headers) + " |", f"|{'|'.join(align)}|"]
+            for n, row in enumerate(b.rows, 1):
+                strong = b.total and n == len(b.rows)
+                cells = (f"**{_md(c)}**" if strong and c != "" else _md(c) for c in row)
+                lines.append("| " + " | ".join(cells) + " |")
+            out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def to_markdown(r: Report) -> str:
+    lay = r.layout
+    out = [
+        f"{_md(lay.authority)}  \n**{_md(lay.issuer)}**  \n{_md(r.number_line)}",
+        "**CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM**  \n**Độc lập - Tự do - Hạnh phúc**",
+        f"*{_md(r.date_line)}*",
+        f"# BÁO CÁO\n\n**{_md(r.subject)}**\n\n*{_md(r.period)}*",
+        _md_body(r),
+        "**Nơi nhận:**\n\n" + "\n".join(_md(x) for x in recipients(r)),
+        "  \n".join(f"**{_md(x)}**" for x in lay.signature),
+        f"**{_md(lay.signer)}**",
+    ]
+    return "\n\n".join(out) + "\n"
+
+
+_CSS = """
+@page { size: A4; margin: 2cm 2cm 2cm 3cm; }
+body { font: 14pt/1.35 "Times New Roman", Times, serif; max-width: 16cm; margin: 2cm auto; }
+table { border-collapse: collapse; width: 100%; }
+.layout td { vertical-align: top; text-align: center; padding: 0 4px; font-size: 13pt; }
+.rule { width: 40%; margin: 4px auto 8px; border: 0; border-top: 1px solid #000; }
+main table { font-size: 12pt; margin: 6px 0 12px; }
+main th, main td { border: 1px solid #000; padding: 3px 4px; } main th { font-size: 11pt; }
+main td a { overflow-wrap: anywhere; }
+h1, h2, h3 { font-size: 14pt; } h1 { text-align: center; margin: 18px 0 0; }
+main p { text-align: justify; text-indent: 1cm; margin: 6px 0; }
+blockquote { margin: 6px 0; background: #ff0; font-style: italic; }
+.c { text-align: center; margin: 0; }
+.sign td:first-child { text-align: left; font-size: 11pt; width: 45%; }
+"""
+
+
+def to_html(r: Report) -> str:
+    """A standalone page (no scripts, nothing fetched); every value is escaped."""
+    from markdown_it import MarkdownIt
+
+    def h(text: object) -> str:
+        return html.escape(str(text), quote=True)
+
+    lay = r.layout
+    main = MarkdownIt("commonmark", {"html": False}).enable("table").render(_md_body(r))
+    sign = "<br>".join(h(x) for x in lay.signature)
+    return f"""<!DOCTYPE html>
+<html lang="vi">
+<head>
+<meta charset="utf-8">
+<title>{h(r.title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<table class="layout"><tr>
+<td style="width:36%">{h(lay.authority)}<br><b>{h(lay.issuer)}</b><hr class="rule"></td>
+<td><b>CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM<br>Độc lập - Tự do - Hạnh phúc</b>
+<hr class="rule" style="width:60%"></td></tr>
+<tr><td>{h(r.number_line)}</td><td><i>{h(r.date_line)}</i></td></tr></table>
+<h1>BÁO CÁO<br>{h(r.subject)}</h1>
+<p class="c"><i>{h(r.period)}</i></p><hr class="rule" style="width:25%">
+<main>
+{main}</main>
+<table class="layout sign"><tr>
+<td><b><i>Nơi nhận:</i></b><br>{"<br>".join(h(x) for x in recipients(r))}</td>
+<td><b>{sign}</b><br><br><br><br><br><b>{h(lay.signer)}</b></td></tr></table>
+</body>
+</html>
+"""
+
+
+FORMATS = ("docx", "html", "md", "json")
+
+
+def render(r: Report, fmt: str, *, progress: Progress | None = None) -> bytes:
+    """The report as ``fmt`` (one of FORMATS): the bytes to write to the output file."""
+    if fmt == "docx":
+        from publisher.report_docx import docx_bytes
+
+        return docx_bytes(r, progress=progress)
+    text = {"html": to_html, "md": to_markdown, "json": to_json}.get(fmt)
+    if text is None:
+        raise ValueError(f"unknown report format {fmt!r}: one of {', '.join(FORMATS)}")
+    return text(r).encode("utf-8")
