@@ -150,7 +150,12 @@ def _print(*lines: str, err: bool = False) -> None:
 @cli.command()
 @config_option
 @actor_option
-def load(config_path: Path, actor: str | None) -> None:
+@click.option(
+    "--convert-legacy",
+    is_flag=True,
+    help="Convert files typed in TCVN3/VNI (old fonts) to Unicode, rewriting them.",
+)
+def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
     """Read messages/ into the queue and plan the calendar (one transaction).
 
     Running it twice changes nothing. An edited file updates its unpublished posts (an
@@ -161,7 +166,9 @@ def load(config_path: Path, actor: str | None) -> None:
     config = _config(config_path)
     who = _authorize(config, actor, "load")
     db = _database(config)
-    report = do_load(db, config, _now(), who)
+    report = do_load(db, config, _now(), who, convert_legacy=convert_legacy)
+    for path in report.converted:
+        _print(f"Converted {path} from a legacy Vietnamese encoding to Unicode.")
     files = len(report.added) + len(report.updated) + report.unchanged
     _print(
         f"Loaded {files} content files from {config.messages_dir.name}/: "
@@ -248,10 +255,19 @@ def preview(
         )
     if start and end and end < start:
         raise InputError("--to", f"{end} is before --from {start}")
-    db = _database(config)
-    entries = pv.items(
-        db, config, channel=channel, start=start, end=end, include_cancelled=include_cancelled
-    )
+    filters: dict[str, Any] = {
+        "channel": channel,
+        "start": start,
+        "end": end,
+        "include_cancelled": include_cancelled,
+    }
+    # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
+    # take longer than the whole command should; html and ics also read the posts' history.
+    entries = pv.items_sqlite(config, **filters) if fmt in ("table", "json") else None
+    db = None
+    if entries is None:
+        db = _database(config)
+        entries = pv.items(db, config, **filters)
     if fmt == "json":
         text = pv.to_json(entries, config)
         if output:
@@ -262,6 +278,8 @@ def preview(
     if fmt in ("html", "ics"):
         from publisher import calendar_ics, calendar_page
 
+        if db is None:
+            db = _database(config)
         extra = calendar_page.load_extra(db, [e.id for e in entries])
         generated = _now()
         if fmt == "html":

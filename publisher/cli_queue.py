@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -212,6 +209,10 @@ def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
 
 
 def _editor_text(initial: str) -> str:
+    import shlex
+    import subprocess
+    import tempfile
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
@@ -283,11 +284,9 @@ def queue_edit(
 
 
 def _legacy(text: str, where: str, convert: bool) -> str:
-    try:
-        from publisher.vietnamese import check_text
-    except ImportError:  # pragma: no cover - the module ships with publisher
-        return text
-    return str(check_text(text, where, convert=convert))
+    from publisher.vietnamese import check_text
+
+    return check_text(text, where, convert=convert)
 
 
 @queue.command("add")
@@ -454,7 +453,10 @@ def queue_reschedule(
 @config_option
 @actor_option
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def queue_import(config_path: Path, actor: str | None, csv_file: Path) -> None:
+@click.option("--convert-legacy", is_flag=True, help="Convert TCVN3/VNI text to Unicode.")
+def queue_import(
+    config_path: Path, actor: str | None, csv_file: Path, convert_legacy: bool
+) -> None:
     """Import messages from a CSV (UTF-8; columns: kind, title, summary, body, channels,
     pinned, at, cover). One transaction: any bad row and nothing is written."""
     from rich.progress import Progress
@@ -475,6 +477,7 @@ def queue_import(config_path: Path, actor: str | None, csv_file: Path) -> None:
                 actor=who,
                 now=_now(),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                convert_legacy=convert_legacy,
             )
     except Problems as exc:
         for problem in exc.problems:

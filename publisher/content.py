@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import yaml
 from publisher.config import KINDS, Config
 from publisher.errors import ContentError
 from publisher.text import length, nfc
+from publisher.vietnamese import LegacyEncodingError, check_text
 
 FIELDS = ("kind", "title", "summary", "channels", "pinned", "at", "cover", "draft")
 SUMMARY_LIMIT = 300
@@ -41,6 +42,8 @@ class Message:
     cover: str | None
     draft: bool
     at: datetime | None = None  # a time set by hand (local, from front matter) for its first post
+    # The whole file converted from TCVN3/VNI (with --convert-legacy), for writing back.
+    converted: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def content_hash(self) -> str:
@@ -60,7 +63,9 @@ def message_files(directory: Path) -> list[Path]:
     return sorted(f for f in files if not any(part.startswith(".") for part in f.parts))
 
 
-def read_messages(config: Config) -> tuple[list[Message], list[ContentError]]:
+def read_messages(
+    config: Config, *, convert_legacy: bool = False
+) -> tuple[list[Message], list[ContentError]]:
     """Read every file; return the good messages and a problem per bad file."""
     directory = config.messages_dir
     if not directory.is_dir():
@@ -70,7 +75,7 @@ def read_messages(config: Config) -> tuple[list[Message], list[ContentError]]:
     problems: list[ContentError] = []
     for path in message_files(directory):
         try:
-            messages.append(read_message(path, directory, config))
+            messages.append(read_message(path, directory, config, convert_legacy=convert_legacy))
         except ContentError as exc:
             problems.append(exc)
     return messages, problems
@@ -83,7 +88,9 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def read_message(path: Path, directory: Path, config: Config) -> Message:
+def read_message(
+    path: Path, directory: Path, config: Config, *, convert_legacy: bool = False
+) -> Message:
     where = _display(path)
     try:
         raw = path.read_bytes().decode("utf-8")
@@ -92,7 +99,12 @@ def read_message(path: Path, directory: Path, config: Config) -> Message:
             where, f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8"
         ) from exc
     try:
-        post = frontmatter.loads(nfc(raw.lstrip("\ufeff")))
+        text = check_text(raw.lstrip("\ufeff"), where, convert=convert_legacy)
+    except LegacyEncodingError as exc:
+        raise ContentError(where, exc.problem, exc.hint) from exc
+    converted = text if text != nfc(raw.lstrip("\ufeff")) else None
+    try:
+        post = frontmatter.loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -156,7 +168,9 @@ def read_message(path: Path, directory: Path, config: Config) -> Message:
     if not isinstance(draft, bool):
         raise bad("draft", "must be true or false")
     at = _at(meta.get("at"), config, bad)
-    return Message(key, where, kind, title, summary, body, channels, pinned, cover, draft, at)
+    return Message(
+        key, where, kind, title, summary, body, channels, pinned, cover, draft, at, converted
+    )
 
 
 def _at(value: Any, config: Config, bad: Any) -> datetime | None:

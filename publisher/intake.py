@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from publisher.db import Database
 from publisher.errors import ContentError, InputError, Problems, PublisherError
 from publisher.outbox import LoadReport, load
 from publisher.text import nfc, slugify
+from publisher.vietnamese import LegacyEncodingError, check_text
 
 CSV_COLUMNS = ("kind", "title", "summary", "body", "channels", "pinned", "at", "cover")
 _KIND_DIR = {"slogan": "slogans", "article": "articles"}
@@ -156,7 +158,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def import_csv(
-    db: Database, config: Config, path: Path, *, actor: str, now: datetime, progress: Any = None
+    db: Database,
+    config: Config,
+    path: Path,
+    *,
+    actor: str,
+    now: datetime,
+    progress: Any = None,
+    convert_legacy: bool = False,
 ) -> ImportResult:
     """Every row becomes a content file under messages/imported/; any bad row → nothing written."""
     rows = read_csv(path)
@@ -188,7 +197,12 @@ def import_csv(
         while target in taken:
             target = target.with_name(target.stem + "-x.md")
         taken.add(target)
-        text = render_file(meta, row.get("body", ""))
+        try:
+            text = check_text(render_file(meta, row.get("body", "")), where, convert=convert_legacy)
+        except LegacyEncodingError as exc:
+            problem = re.sub(r"^line \d+ ", "", exc.problem)  # the row is the place
+            problems.append(ContentError(where, problem, exc.hint))
+            continue
         try:
             folder.mkdir(parents=True, exist_ok=True)
             validate(config, target, text, where)

@@ -39,6 +39,7 @@ class LoadReport:
     revived: int = 0
     revoked: list[int] = field(default_factory=list)  # approvals revoked: the text changed
     unplaced: list[tuple[int, str]] = field(default_factory=list)  # (post id, reason)
+    converted: list[str] = field(default_factory=list)  # files rewritten from TCVN3/VNI
 
     @property
     def changed(self) -> bool:
@@ -93,9 +94,11 @@ def _event(s: Session, post: PostRow, now: datetime, actor: str, to: str, cause:
     post.updated_at = now
 
 
-def read_and_render(config: Config) -> tuple[list[Message], dict[tuple[str, str], Render]]:
+def read_and_render(
+    config: Config, *, convert_legacy: bool = False
+) -> tuple[list[Message], dict[tuple[str, str], Render]]:
     """Every message and its renders, or Problems listing every bad file and template."""
-    messages, content_problems = read_messages(config)
+    messages, content_problems = read_messages(config, convert_legacy=convert_legacy)
     if content_problems:
         raise Problems(list(content_problems))
     renders, render_problems = render_all(config, messages, Renderer(config))
@@ -105,7 +108,13 @@ def read_and_render(config: Config) -> tuple[list[Message], dict[tuple[str, str]
 
 
 def load(
-    db: Database, config: Config, now: datetime, actor: str, *, action: str = "load"
+    db: Database,
+    config: Config,
+    now: datetime,
+    actor: str,
+    *,
+    action: str = "load",
+    convert_legacy: bool = False,
 ) -> LoadReport:
     """Read messages/ into the queue in one transaction; nothing is written on any problem.
 
@@ -115,8 +124,13 @@ def load(
     report = LoadReport()
     with db.write() as s:
         exclusive(s, "load")
-        messages, renders = read_and_render(config)
+        messages, renders = read_and_render(config, convert_legacy=convert_legacy)
         _sync(s, config, messages, renders, now, actor, report, action)
+    for m in messages:  # committed: now the files themselves become Unicode
+        if m.converted is not None:
+            path = config.messages_dir / f"{m.key}.md"
+            path.write_text(m.converted, encoding="utf-8")
+            report.converted.append(m.path)
     return report
 
 

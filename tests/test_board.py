@@ -211,3 +211,41 @@ def test_twenty_concurrent_edits_while_the_daemon_runs(campaign: Path) -> None:
         daemon.wait(timeout=20)
     assert "locked" not in (daemon.stderr.read() if daemon.stderr else "")
     assert os.path.exists(campaign / "publisher.db")
+
+
+def test_legacy_encoded_content_is_refused_or_converted(campaign: Path) -> None:
+    from publisher.vietnamese import encode_legacy
+
+    text = (
+        campaign / "messages" / "slogans" / "03-toan-dan-cham-soc-giao-duc-bao-ve.md"
+    ).read_text("utf-8")
+    for encoding in ("TCVN3", "VNI"):
+        body = "Trẻ em hôm nay, thế giới ngày mai; hãy gọi Tổng đài 111."
+        path = campaign / "messages" / "slogans" / f"09-cu-{encoding.lower()}.md"
+        path.write_text(
+            text.replace(text.split("---\n")[-1], encode_legacy(body, encoding) + "\n"), "utf-8"
+        )
+        out = run("load", "--as", "vanphong")
+        assert out.exit_code == 1
+        line = out.stderr.strip()
+        assert line.startswith(
+            f"error: messages/slogans/09-cu-{encoding.lower()}.md: line 6 looks like "
+        )
+        assert "(save it as Unicode, or run with --convert-legacy)" in line
+        converted = run("load", "--as", "vanphong", "--convert-legacy")
+        assert converted.exit_code == 0, converted.stderr
+        assert f"Converted messages/slogans/09-cu-{encoding.lower()}.md" in converted.stdout
+        assert path.read_text("utf-8").endswith(body + "\n")
+    csv_file = campaign / "cu.csv"
+    csv_file.write_text(
+        "kind,body,channels\nslogan,"
+        + encode_legacy("Bảo vệ trẻ em là trách nhiệm của toàn xã hội.", "TCVN3")
+        + ",zalo\n",
+        "utf-8",
+    )
+    out = run("queue", "import", str(csv_file), "--as", "vanphong")
+    assert out.exit_code == 1 and "cu.csv: row 2: looks like TCVN3" in out.stderr
+    assert (
+        run("queue", "import", str(csv_file), "--as", "vanphong", "--convert-legacy").exit_code == 0
+    )
+    assert any("Bảo vệ trẻ em là trách nhiệm" in str(i["text"]) for i in items())
