@@ -38,8 +38,9 @@ def window(config: Config) -> tuple[datetime, datetime]:
     return start, end
 
 
-def copy_database(source: Database, target: Database) -> int:
-    """Copy every row of every table (any source backend) into an empty, migrated target."""
+def copy_database(source: Database, target: Database, meta: dict[str, str] | None = None) -> int:
+    """Copy every row of every table (any source backend) into an empty, migrated target, and
+    add ``meta`` rows, all in one transaction: a crash leaves no half-made rehearsal."""
     rows = 0
     with source.engine.connect() as src, target.write_engine.begin() as dst:
         for table in reversed(Base.metadata.sorted_tables):
@@ -49,6 +50,9 @@ def copy_database(source: Database, target: Database) -> int:
             if data:
                 dst.execute(insert(table), data)
                 rows += len(data)
+        if meta:
+            dst.execute(delete(MetaRow).where(MetaRow.key.in_(list(meta))))
+            dst.execute(insert(MetaRow), [{"key": k, "value": v} for k, v in meta.items()])
         if dst.dialect.name == "postgresql":
             _advance_sequences(dst)
     return rows
@@ -98,16 +102,13 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
             f"{path} exists but is not a rehearsal",
             "name a new file to start one",
         )
-    copy_database(source, db)
     speed = (end - start) / duration
     clock = RehearsalClock(datetime.now(UTC), start, speed)
-    with db.write() as s:
-        s.add_all(
-            [
-                MetaRow(key="rehearsal.real_start", value=clock.real_start.isoformat()),
-                MetaRow(key="rehearsal.virtual_start", value=start.isoformat()),
-                MetaRow(key="rehearsal.speed", value=repr(speed)),
-                MetaRow(key="rehearsal.source", value=source.url_safe),
-            ]
-        )
+    anchor = {
+        "rehearsal.real_start": clock.real_start.isoformat(),
+        "rehearsal.virtual_start": start.isoformat(),
+        "rehearsal.speed": repr(speed),
+        "rehearsal.source": source.url_safe,
+    }
+    copy_database(source, db, anchor)
     return Rehearsal(db, path, clock, False, end)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -191,7 +192,24 @@ class DatabaseTokenStore:
 def _held_by_other(
     lease_owner: str | None, lease_until: datetime | None, owner: str, now: datetime
 ) -> bool:
-    return lease_owner is not None and lease_owner != owner and (lease_until or now) > now
+    held = lease_owner is not None and lease_owner != owner and (lease_until or now) > now
+    return held and _owner_alive(lease_owner or "")
+
+
+def _owner_alive(owner: str) -> bool:
+    """False only when the lease's owner is a process of this host that no longer exists (it
+    was killed mid-refresh): its lease may be taken over at once instead of waiting it out."""
+    host, _, rest = owner.rpartition(":")
+    pid = rest.split("-", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _derive_key(key_material: str) -> bytes:
@@ -249,7 +267,7 @@ class TokenRotator:
         if token:
             return token
         with _refresh_lock(self.key):
-            owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            owner = f"{socket.gethostname()}:{os.getpid()}-{uuid.uuid4().hex[:12]}"
             for _ in range(LEASE_WAITS):
                 if self.store.claim_refresh(self.key, owner, now=self.clock(), ttl=LEASE_S):
                     try:

@@ -297,3 +297,28 @@ def test_two_real_processes_refresh_once(url: str, tmp_path: Path) -> None:
     assert spent.read_text(encoding="utf-8").splitlines() == [REFRESH]
     r0, r1 = ((tmp_path / f"r{n}").read_text(encoding="utf-8") for n in range(2))
     assert r0 == r1 and r0.startswith("at-")
+
+
+def test_a_refresh_lease_of_a_killed_process_is_taken_over_at_once(db: Database) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    store = DatabaseTokenStore(db, key_material="k")
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_owner = f"{socket.gethostname()}:{dead.stdout.strip()}-abc"
+    assert store.claim_refresh("zalo@x", dead_owner, now=now, ttl=300)
+    live_owner = f"{socket.gethostname()}:{os.getpid()}-def"
+    assert store.claim_refresh("zalo@x", live_owner, now=now, ttl=300)  # the dead one's is void
+    other = f"{socket.gethostname()}:{os.getpid()}-ghi"
+    assert not store.claim_refresh("zalo@x", other, now=now, ttl=300)  # a live holder keeps it
+    elsewhere = "another-host:1-jkl"
+    store.release_refresh("zalo@x", live_owner)
+    assert store.claim_refresh("zalo@x", elsewhere, now=now, ttl=300)
+    assert not store.claim_refresh("zalo@x", other, now=now, ttl=300)  # can't tell: wait it out
