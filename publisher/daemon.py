@@ -30,7 +30,7 @@ from publisher.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-MIN_WAKE = 0.05  # real seconds: never re-arm sooner, so a stuck due post cannot spin the CPU
+MIN_WAKE = 0.05  # real seconds: after a pass that claimed nothing, so a stuck post cannot spin
 
 
 def worker_name() -> str:
@@ -125,8 +125,10 @@ class Daemon:
         if self.stopping.is_set():
             return
         self._idle.clear()
+        claimed = 0
         try:
             report = self.dispatcher.run_once()
+            claimed = report.claimed
             self._beat()
             if self.on_pass:
                 self.on_pass(report)
@@ -137,15 +139,19 @@ class Daemon:
             logger.exception("dispatch pass failed; the next tick tries again")
         finally:
             self._idle.set()
-        self._arm()
+        self._arm(progressed=claimed > 0)
 
-    def _arm(self) -> None:
+    def _arm(self, *, progressed: bool = False) -> None:
+        """Re-arm the one-shot wake. A pass that claimed posts may have left more due (each
+        channel claims at most its concurrency): the next pass then starts at once, as every
+        claim moves its post on, so this cannot spin; otherwise not sooner than MIN_WAKE."""
         if self._scheduler is None or self.stopping.is_set():
             return
         nxt = self.dispatcher.next_wake()
         if nxt is None:
             return
-        wait = max(MIN_WAKE, self.clock.real_seconds(nxt - self.clock.now()))
+        floor = 0.0 if progressed else MIN_WAKE
+        wait = max(floor, self.clock.real_seconds(nxt - self.clock.now()))
         if wait >= self.tick:
             return  # the tick comes first
         run_at = datetime.now(UTC) + timedelta(seconds=wait)

@@ -15,8 +15,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.errors import DatabaseError
+from publisher.migrations import SCHEMA_HEAD as SCHEMA_HEAD  # re-exported: its old home
 
-SCHEMA_HEAD = "0004"  # the newest migration in publisher/migrations/versions (a test checks)
 BUSY_TIMEOUT_S = 60
 
 

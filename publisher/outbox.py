@@ -325,10 +325,11 @@ def _sync(
 
     live = [(d, posts[d.key]) for d in demands if posts[d.key].state != State.CANCELLED]
     movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != "manual"]
+    moving = {d.key for d, _ in movable}  # a set: "in movable" made large loads quadratic
     fixed = [
         Fixed(d.message, d.channel, d.occurrence, d.kind, p.due_at)
         for d, p in live
-        if (d, p) not in movable and p.due_at is not None
+        if d.key not in moving and p.due_at is not None
     ]
     preferred = {d.key: p.due_at for d, p in movable if p.due_at is not None}
     result = plan(rules_from_config(config), [d for d, _ in movable], fixed, preferred)

@@ -6,6 +6,7 @@ No clock, no network, no database. Times come in and go out as aware datetimes.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,15 +173,14 @@ class _ChannelPlanner:
 
     def nearest_day(self, target: int, kind: str) -> date | None:
         """The day nearest to ``days[target]`` with room; first without another ``kind``."""
-        n = len(self.days)
-        order = sorted(range(n), key=lambda i: (abs(i - target), i < target))
-        for avoid_same_kind in (True, False):
-            for i in order:
-                day = self.days[i]
-                if avoid_same_kind and kind in self.kinds_on[day]:
-                    continue
-                if self.free_slot(day) is not None:
-                    return day
+        order = _nearest_first(len(self.days), target)
+        days, kinds_on, free_slot = self.days, self.kinds_on, self.free_slot
+        for i in order:
+            if kind not in kinds_on[days[i]] and free_slot(days[i]) is not None:
+                return days[i]
+        for i in order:
+            if free_slot(days[i]) is not None:
+                return days[i]
         return None
 
     def full_reason(self) -> str:
@@ -335,37 +335,63 @@ def _arrange(
     for d in sorted(queue, key=_order):
         queues[d.message].append(d)
     taken = dict.fromkeys(sorted(queues), 0)
+    # The next untaken occurrence of each message, kept sorted as picks are made and undone
+    # (sorting them anew at every position made long rotations quadratic: bench/RESULTS.md).
+    heads = sorted((q[0] for q in queues.values()), key=_order)
     order: list[Demand] = []
     failed: set[tuple[int, str | None, tuple[int, ...]]] = set()
     budget = 20_000
 
-    def frame(i: int) -> tuple[tuple[int, str | None, tuple[int, ...]], Iterator[Demand]]:
+    def take(d: Demand) -> None:
+        del heads[bisect_left(heads, _order(d), key=_order)]
+        taken[d.message] += 1
+        q = queues[d.message]
+        if taken[d.message] < len(q):
+            insort(heads, q[taken[d.message]], key=_order)
+
+    def untake(d: Demand) -> None:
+        q = queues[d.message]
+        if taken[d.message] < len(q):
+            del heads[bisect_left(heads, _order(q[taken[d.message]]), key=_order)]
+        taken[d.message] -= 1
+        insort(heads, d, key=_order)
+
+    def frame(i: int) -> tuple[int, str | None, Iterator[Demand]]:
         prev = before[i] if before[i] is not None or not order else order[-1].message
-        state = (i, prev, tuple(taken.values()))
-        heads = sorted((q[taken[m]] for m, q in queues.items() if taken[m] < len(q)), key=_order)
-        return state, iter([d for d in heads if d.message not in (prev, after[i])])
+        skip = (prev, after[i])
+        return i, prev, (d for d in tuple(heads) if d.message not in skip)
+
+    def state(i: int, prev: str | None) -> tuple[int, str | None, tuple[int, ...]]:
+        """A frame's search state; ``taken`` is as it was when the frame was made."""
+        return (i, prev, tuple(taken.values()))
 
     if n == 0:
         return []
     stack = [frame(0)]  # one frame per position being filled
     while stack and budget > 0:
         budget -= 1
-        state, candidates = stack[-1]
+        i, prev, candidates = stack[-1]
         if len(order) == len(stack):  # back in this frame: undo its last pick
-            taken[order.pop().message] -= 1
+            untake(order.pop())
         pick = next(candidates, None)
         if pick is None:
-            failed.add(state)
+            failed.add(state(i, prev))
             stack.pop()
             continue
         order.append(pick)
-        taken[pick.message] += 1
+        take(pick)
         if len(order) == n:
             return order
         nxt = frame(len(order))
-        if nxt[0] not in failed:
+        if not failed or state(nxt[0], nxt[1]) not in failed:
             stack.append(nxt)
     return None
+
+
+@lru_cache(maxsize=1024)
+def _nearest_first(n: int, target: int) -> tuple[int, ...]:
+    """Day indexes ``0..n-1`` by distance from ``target``, the later one first on a tie."""
+    return tuple(sorted(range(n), key=lambda i: (abs(i - target), i < target)))
 
 
 @lru_cache(maxsize=4096)

@@ -1,4 +1,9 @@
-"""The dry-run calendar: reads the queue, writes a table or JSON. Never opens a network socket."""
+"""The dry-run calendar: reads the queue, writes a table or JSON. Never opens a network socket.
+
+SQLAlchemy is imported only by ``items``: ``publisher preview`` reads an SQLite queue with the
+standard library (``items_sqlite``), as importing SQLAlchemy alone costs more than a whole
+preview may take (bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,16 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from publisher.config import Config
-from publisher.db import Database
-from publisher.models import MessageRow, PostRow
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State
 from publisher.text import first_words
+
+if TYPE_CHECKING:
+    from publisher.db import Database
 
 _TAG = re.compile(r"<[^>]+>")
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
@@ -48,6 +52,11 @@ def items(
     kind: str | None = None,
 ) -> list[Item]:
     """Posts in calendar order (unplanned ones last), filtered by channel and local dates."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from publisher.models import MessageRow, PostRow
+
     q = select(PostRow).options(joinedload(PostRow.message))
     if channel:
         q = q.where(PostRow.channel == channel)
@@ -57,12 +66,11 @@ def items(
         q = q.where(PostRow.state != State.CANCELLED)
     if kind:
         q = q.join(PostRow.message).where(MessageRow.kind == kind)
-    tz = config.tz
-    if start:
-        q = q.where(PostRow.due_at >= datetime.combine(start, datetime.min.time(), tz))
-    if end:
-        q = q.where(PostRow.due_at < datetime.combine(end + timedelta(1), datetime.min.time(), tz))
-    order = {cid: i for i, cid in enumerate(config.channels)}
+    low, high = _bounds(config, start, end)
+    if low:
+        q = q.where(PostRow.due_at >= low)
+    if high:
+        q = q.where(PostRow.due_at < high)
     with db.read() as s:
         rows = list(s.scalars(q))
         out = [
@@ -80,7 +88,89 @@ def items(
             )
             for p in rows
         ]
-    far = datetime.max.replace(tzinfo=tz)
+    return _calendar_order(out, config)
+
+
+def items_sqlite(
+    config: Config,
+    *,
+    channel: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    include_cancelled: bool = False,
+) -> list[Item] | None:
+    """``items`` read from an SQLite queue with the standard library's sqlite3, the same rows in
+    the same order; None unless the queue is an existing SQLite file at the current schema
+    (then the caller opens it with ``open_database``, which creates or upgrades it)."""
+    import sqlite3
+
+    from publisher.migrations import SCHEMA_HEAD
+
+    url = config.database_url
+    path = url.removeprefix("sqlite:///")
+    if path == url or not path or "?" in path or path.startswith(":memory:"):
+        return None
+    if not Path(path).is_file():
+        return None
+    sql = (
+        "SELECT p.id, p.due_at, p.channel, m.key, m.kind, m.title, p.text, p.fields, p.state,"
+        " p.plan_note FROM post AS p JOIN message AS m ON m.id = p.message_id WHERE 1 = 1"
+    )
+    args: list[Any] = []
+    if channel:
+        sql += " AND p.channel = ?"
+        args.append(channel)
+    if not include_cancelled:
+        sql += " AND p.state != ?"
+        args.append(str(State.CANCELLED))
+    low, high = _bounds(config, start, end)
+    for op, bound in ((">=", low), ("<", high)):
+        if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
+            sql += f" AND p.due_at {op} ?"
+            args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    try:
+        conn = sqlite3.connect(path, timeout=60)  # publisher.db's busy timeout
+    except sqlite3.Error:
+        return None
+    try:
+        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
+            return None
+        rows = conn.execute(sql, args).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    out = [
+        Item(
+            pid,
+            datetime.fromisoformat(due).replace(tzinfo=UTC) if due else None,
+            cid,
+            key,
+            kind,
+            title,
+            text,
+            json.loads(fields),
+            state,
+            note,
+        )
+        for pid, due, cid, key, kind, title, text, fields, state, note in rows
+    ]
+    return _calendar_order(out, config)
+
+
+def _bounds(
+    config: Config, start: date | None, end: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """The instants of ``--from`` (inclusive) and the day after ``--to``, local midnight."""
+    tz = config.tz
+    low = datetime.combine(start, datetime.min.time(), tz) if start else None
+    high = datetime.combine(end + timedelta(1), datetime.min.time(), tz) if end else None
+    return low, high
+
+
+def _calendar_order(out: list[Item], config: Config) -> list[Item]:
+    order = {cid: i for i, cid in enumerate(config.channels)}
+    far = datetime.max.replace(tzinfo=config.tz)
     out.sort(key=lambda i: (i.due_at or far, order.get(i.channel, len(order)), i.id))
     return out
 

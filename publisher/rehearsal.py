@@ -19,6 +19,7 @@ from publisher.db import Database, open_database
 from publisher.errors import InputError
 from publisher.models import Base, MetaRow
 
+COPY_BATCH = 500  # rows copied at a time
 ANCHOR_KEYS = ("rehearsal.real_start", "rehearsal.virtual_start", "rehearsal.speed")
 
 
@@ -46,10 +47,12 @@ def copy_database(source: Database, target: Database, meta: dict[str, str] | Non
         for table in reversed(Base.metadata.sorted_tables):
             dst.execute(delete(table))  # rows a migration seeded (the audit head)
         for table in Base.metadata.sorted_tables:
-            data = [dict(r) for r in src.execute(select(table)).mappings()]
-            if data:
-                dst.execute(insert(table), data)
-                rows += len(data)
+            # In batches: a whole table of rendered posts at once is tens of MB the process
+            # would keep as resident memory for the rest of the rehearsal (bench/RESULTS.md).
+            result = src.execute(select(table).execution_options(yield_per=COPY_BATCH))
+            for batch in result.mappings().partitions():
+                dst.execute(insert(table), [dict(r) for r in batch])
+                rows += len(batch)
         if meta:
             dst.execute(delete(MetaRow).where(MetaRow.key.in_(list(meta))))
             dst.execute(insert(MetaRow), [{"key": k, "value": v} for k, v in meta.items()])

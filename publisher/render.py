@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,16 @@ class Render:
 _md = MarkdownIt("commonmark", {"html": False})
 
 
+# A message is rendered for each of its channels in turn, and channels share templates (both
+# portals; Facebook and Zalo both strip the Markdown): each source is converted once, not per
+# channel, which was most of the cost of a large load (bench/RESULTS.md). Pure, so cacheable.
+@lru_cache(maxsize=64)
 def markdown_html(source: str) -> Markup:
     """Markdown → HTML; raw HTML in the source is escaped, never passed through."""
     return Markup(_md.render(source).strip())  # noqa: S704 - markdown-it escapes its input
 
 
+@lru_cache(maxsize=64)
 def markdown_plain(source: str) -> str:
     """Markdown → plain text for channels that show no markup (Facebook, Zalo)."""
     out: list[str] = []

@@ -345,8 +345,10 @@ def _line_encoding(line: str) -> tuple[str, int] | None:
     for encoding in ENCODINGS:  # TCVN3 first: it wins a tie, being by far the commoner
         legacy, foreign, unicode = _legacy_words(line, encoding)
         enough = len({m.group().lower() for m in legacy}) >= 2 and len(legacy) >= 2 * foreign
+        if not enough:
+            continue  # no score needed: _spoiled is most of the cost of a clean line
         score = len(legacy) - foreign - _spoiled(line, encoding)
-        if enough and (best is None or score > best[0]):
+        if best is None or score > best[0]:
             best = (score, encoding, legacy[0], unicode)
     if best is None:
         return None

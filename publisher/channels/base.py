@@ -15,6 +15,8 @@ Lower errors (httpx, JSON) are re-raised ``from`` the original. No message ever 
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -157,6 +159,13 @@ class TokenStore(Protocol):
         ...
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS context, built once for every client: each build loads the CA bundle,
+    tens of milliseconds and a few MB per client (bench/RESULTS.md)."""
+    return httpx.create_ssl_context()
+
+
 def new_client(base_url: str = "") -> httpx.Client:
     """One client per channel: timeouts, a User-Agent naming publisher, no redirects followed."""
     return httpx.Client(
@@ -164,6 +173,7 @@ def new_client(base_url: str = "") -> httpx.Client:
         timeout=TIMEOUT,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        verify=_tls(),
     )
 
 
