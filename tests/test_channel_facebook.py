@@ -26,7 +26,7 @@ from publisher.config import Channel
 
 NOW = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
-TOKEN = "EAAGsecretPageToken0123456789abcdef"  # noqa: S105 (a fake the tests search output for)
+TOKEN = "fake-test-page-token-0123456789abcdef"  # noqa: S105 (a fake the tests search output for)
 EXPIRED = "EAAGexpiredToken999"  # a token the fake Graph refuses
 BASE = "https://graph.test"
 KEY = "0f8fad5b-d9cb-469f-a165-70867728950e"
