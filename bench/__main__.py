@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the results file to write (default: bench/RESULTS.md)",
     )
     args = parser.parse_args(argv)
+    # Every queue here is a temporary SQLite file named by its temporary config: a database URL
+    # in the environment would override them all and send synthetic posts to a real queue.
+    os.environ.pop("PUBLISHER_DATABASE_URL", None)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     sizes = Sizes.for_mode(args.quick)
     names = args.only or list(BENCHES)
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += _run("idle", background.finish)
     rows.sort(key=lambda r: int(r.key[0]))  # in the order; stable within an item
     meta = {
-        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "quick": args.quick,
         "elapsed": time.monotonic() - started,
         "machine": machine(),

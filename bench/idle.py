@@ -145,25 +145,34 @@ class _Idle:
         pid = self.proc.pid
         self.cpu0, self.rss0, self.sw0 = cpu_seconds(pid), rss_mb(pid), _switches(pid)
         self.started = time.monotonic()
+        self.end: dict[str, float] = {}
+        # The end sample is taken on time by a timer, whatever runs in the meantime.
+        self.timer = threading.Timer(sizes.idle_seconds, self._sample)
+        self.timer.start()
+
+    def _sample(self) -> None:
+        pid = self.proc.pid
+        self.end = {
+            "seconds": time.monotonic() - self.started,
+            "cpu": cpu_seconds(pid),
+            "rss": rss_mb(pid),
+            "switches": _switches(pid),
+        }
 
     def finish(self) -> dict[str, Any]:
-        proc, pid = self.proc, self.proc.pid
         alone = time.monotonic() - self.started < 1.0  # nothing else ran meanwhile
         try:
-            deadline = self.started + self.sizes.idle_seconds
-            while time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-            seconds = time.monotonic() - self.started
-            cpu1, rss1, sw1 = cpu_seconds(pid), rss_mb(pid), _switches(pid)
+            self.timer.join()
         finally:
-            proc.terminate()
-            proc.wait(30)
+            self.proc.terminate()
+            self.proc.wait(30)
+        end = self.end
         return {
-            "cpu": cpu1 - self.cpu0,
-            "seconds": seconds,
+            "cpu": end["cpu"] - self.cpu0,
+            "seconds": end["seconds"],
             "rss0": self.rss0,
-            "rss1": rss1,
-            "wakeups": sw1 - self.sw0,
+            "rss1": end["rss"],
+            "wakeups": end["switches"] - self.sw0,
             "tick": "5 s (config)",
             "alone": alone,
         }
