@@ -7,6 +7,7 @@ inside commands so ``publisher --help`` starts fast. User mistakes print one lin
 from __future__ import annotations
 
 import getpass
+import io
 import logging
 import os
 import re
@@ -290,10 +291,7 @@ def preview(
         else:
             data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
         if output:
-            try:
-                output.write_bytes(data)
-            except OSError as exc:
-                raise InputError(str(output), f"cannot be written: {exc.strerror}") from exc
+            _write(output, data)
             _print(f"Wrote {output} ({len(entries)} posts).")
         else:
             sys.stdout.buffer.write(data)
@@ -303,8 +301,9 @@ def preview(
     if not entries and not (channel or start or end):
         _print("The queue is empty: run 'publisher load' first.", err=True)
     if output:
-        with _open(output) as fh:
-            pv.render_table(entries, config, Console(file=fh, width=160, color_system=None))
+        buffer = io.StringIO()
+        pv.render_table(entries, config, Console(file=buffer, width=160, color_system=None))
+        _write(output, buffer.getvalue())
     else:
         console = Console()
         if not console.is_terminal:
@@ -312,16 +311,12 @@ def preview(
         pv.render_table(entries, config, console)
 
 
-def _open(path: Path) -> Any:
+def _write(path: Path, data: str | bytes) -> None:
+    """Write an -o FILE, or say in one line why it cannot be written."""
     try:
-        return path.open("w", encoding="utf-8")
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as exc:
         raise InputError(str(path), f"cannot be written: {exc.strerror}") from exc
-
-
-def _write(path: Path, text: str) -> None:
-    with _open(path) as fh:
-        fh.write(text)
 
 
 @cli.command()
@@ -741,10 +736,7 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        raise InputError(str(output), f"cannot be written: {exc.strerror}") from exc
+    _write(output, data)
     _print(f"Wrote {output}.")
 
 

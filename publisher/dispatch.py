@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from publisher import audit
 from publisher.channels.base import (
     Adapter,
     Ambiguous,
@@ -34,19 +33,13 @@ from publisher.channels.base import (
 )
 from publisher.clock import Clock
 from publisher.db import Database
-from publisher.models import ChannelState, PostEvent, PostRow
+from publisher.history import transition
+from publisher.models import ChannelState, PostRow
 from publisher.retry import RetryPolicy
 from publisher.states import State
 
 logger = logging.getLogger(__name__)
 
-SYSTEM = "daemon"
-AUDITED: dict[str, str] = {
-    State.PUBLISHED: "publish",
-    State.FAILED: "fail",
-    State.MISSED: "missed",
-    State.NEEDS_REVIEW: "needs_review",
-}
 AUTH_RECHECK = timedelta(minutes=10)
 
 
@@ -80,31 +73,6 @@ class DispatchSettings:
     lease: timedelta = timedelta(minutes=5)
     concurrency: Mapping[str, int] = field(default_factory=dict)  # channel → parallel sends
     default_concurrency: int = 1
-
-
-def transition(
-    s: Session, post: PostRow, to: str, now: datetime, cause: str, actor: str = SYSTEM
-) -> None:
-    """Change a post's state and record the change (time, actor, cause) in its history; the
-    outcomes a person must know of also go into the audit trail."""
-    if to in AUDITED:
-        audit.record(
-            s,
-            at=now,
-            actor=actor,
-            action=AUDITED[to],
-            post_id=post.id,
-            subject=post.channel,
-            content_hash=post.render_hash,
-            detail=cause,
-        )
-    s.add(
-        PostEvent(
-            post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
-        )
-    )
-    post.state = to
-    post.updated_at = now
 
 
 class Dispatcher:
@@ -291,17 +259,7 @@ class Dispatcher:
                     "approval revoked: the text it would send now differs from the approved text "
                     "(content, template or config changed); approve it again"
                 )
-                audit.record(
-                    s,
-                    at=now,
-                    actor=SYSTEM,
-                    action="revoke",
-                    post_id=p.id,
-                    subject=p.channel,
-                    content_hash=current,
-                    detail=cause,
-                )
-                transition(s, p, State.DRAFT, now, cause)
+                transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=current)
                 return None
         mode = "lookup" if p.state == State.UNCONFIRMED else "send"
         p.claims += 1

@@ -1,11 +1,12 @@
 """The editorial board's operations on the queue: hold, release, reject, cancel, reschedule,
-pause and resume. Each is one short write transaction with its audit entry; time and actor are
-parameters. (Loading, editing and importing content go through files: see outbox and intake.)
+pause and resume. Each is one short write transaction; every change enters the post's history
+and the audit trail (publisher.history). Time and actor are parameters. (Loading, editing and
+importing content go through files: see outbox and intake.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,8 +16,8 @@ from sqlalchemy.orm import Session
 from publisher import audit
 from publisher.config import Config
 from publisher.db import Database
-from publisher.dispatch import transition
 from publisher.errors import InputError
+from publisher.history import transition
 from publisher.models import ChannelState, PostRow
 from publisher.states import State
 
@@ -61,66 +62,58 @@ def _posts(s: Session, ids: Sequence[int], command: str) -> list[PostRow]:
     return [found[i] for i in dict.fromkeys(ids)]
 
 
+def _each(
+    db: Database,
+    ids: Sequence[int],
+    command: str,
+    allowed: frozenset[State],
+    refusal: str,
+    act: Callable[[Session, PostRow], None],
+) -> Outcome:
+    """Apply ``act`` to each post in an allowed state, in one transaction; refuse the rest."""
+    out = Outcome()
+    with db.write() as s:
+        for p in _posts(s, ids, command):
+            if p.state in allowed:
+                act(s, p)
+                out.done.append(p.id)
+            else:
+                out.refused.append((p.id, f"it is {p.state}; {refusal}"))
+    return out
+
+
+def _because(actor: str, verb: str, reason: str) -> str:
+    return f"{verb} by {actor}" + (f": {reason}" if reason else "")
+
+
 def hold(
     db: Database, ids: Sequence[int], *, actor: str, now: datetime, reason: str = ""
 ) -> Outcome:
     """Hold posts back: nothing goes out until they are released."""
-    out = Outcome()
-    with db.write() as s:
-        for p in _posts(s, ids, "hold"):
-            if p.state not in HOLDABLE:
-                out.refused.append(
-                    (
-                        p.id,
-                        f"it is {p.state}; only a draft, approved, rejected or retrying post "
-                        "can be held",
-                    )
-                )
-                continue
-            p.held_from = p.state
-            why = f"held by {actor}" + (f": {reason}" if reason else "")
-            transition(s, p, State.HELD, now, why, actor)
-            audit.record(
-                s,
-                at=now,
-                actor=actor,
-                action="hold",
-                post_id=p.id,
-                subject=p.channel,
-                content_hash=p.render_hash,
-                detail=reason,
-            )
-            out.done.append(p.id)
-    return out
+
+    def act(s: Session, p: PostRow) -> None:
+        p.held_from = p.state
+        cause = _because(actor, "held", reason)
+        transition(s, p, State.HELD, now, cause, actor, audit_as="hold", detail=reason)
+
+    refusal = "only a draft, approved, rejected or retrying post can be held"
+    return _each(db, ids, "hold", HOLDABLE, refusal, act)
 
 
 def release(db: Database, ids: Sequence[int], *, actor: str, now: datetime) -> Outcome:
     """Release held posts to where they were (an approval still needs to match the text)."""
-    out = Outcome()
-    with db.write() as s:
-        for p in _posts(s, ids, "release"):
-            if p.state != State.HELD:
-                out.refused.append((p.id, f"it is {p.state}, not held"))
-                continue
-            back = p.held_from or State.DRAFT
-            if back == State.APPROVED and p.approved_hash != p.render_hash:
-                back = State.DRAFT
-            if back == State.RETRYING:
-                p.next_attempt_at = now
-            p.held_from = None
-            transition(s, p, back, now, f"released by {actor}", actor)
-            audit.record(
-                s,
-                at=now,
-                actor=actor,
-                action="release",
-                post_id=p.id,
-                subject=p.channel,
-                content_hash=p.render_hash,
-                detail=f"back to {back}",
-            )
-            out.done.append(p.id)
-    return out
+
+    def act(s: Session, p: PostRow) -> None:
+        back = p.held_from or State.DRAFT
+        if back == State.APPROVED and p.approved_hash != p.render_hash:
+            back = State.DRAFT
+        if back == State.RETRYING:
+            p.next_attempt_at = now
+        p.held_from = None
+        cause = f"released by {actor}"
+        transition(s, p, back, now, cause, actor, audit_as="release", detail=f"back to {back}")
+
+    return _each(db, ids, "release", frozenset({State.HELD}), "only a held post", act)
 
 
 def reject(db: Database, ids: Sequence[int], *, actor: str, now: datetime, reason: str) -> Outcome:
@@ -129,56 +122,30 @@ def reject(db: Database, ids: Sequence[int], *, actor: str, now: datetime, reaso
         raise InputError(
             "--reason", "a rejection needs a reason", 'e.g. --reason "sai số hiệu văn bản"'
         )
-    out = Outcome()
-    with db.write() as s:
-        for p in _posts(s, ids, "reject"):
-            if p.state not in (State.DRAFT, State.APPROVED, State.HELD):
-                out.refused.append(
-                    (p.id, f"it is {p.state}; only a draft, approved or held post can be rejected")
-                )
-                continue
-            p.approved_by = p.approved_at = p.approved_hash = None
-            p.held_from = None
-            transition(s, p, State.REJECTED, now, f"rejected by {actor}: {reason}", actor)
-            audit.record(
-                s,
-                at=now,
-                actor=actor,
-                action="reject",
-                post_id=p.id,
-                subject=p.channel,
-                content_hash=p.render_hash,
-                detail=reason,
-            )
-            out.done.append(p.id)
-    return out
+
+    def act(s: Session, p: PostRow) -> None:
+        p.approved_by = p.approved_at = p.approved_hash = None
+        p.held_from = None
+        cause = _because(actor, "rejected", reason)
+        transition(s, p, State.REJECTED, now, cause, actor, audit_as="reject", detail=reason)
+
+    allowed = frozenset({State.DRAFT, State.APPROVED, State.HELD})
+    refusal = "only a draft, approved or held post can be rejected"
+    return _each(db, ids, "reject", allowed, refusal, act)
 
 
 def cancel(
     db: Database, ids: Sequence[int], *, actor: str, now: datetime, reason: str = ""
 ) -> Outcome:
     """Cancel posts that have not gone out; they stay in the history."""
-    out = Outcome()
-    with db.write() as s:
-        for p in _posts(s, ids, "cancel"):
-            if p.state not in CANCELLABLE:
-                out.refused.append((p.id, f"it is {p.state}; it cannot be cancelled"))
-                continue
-            cause = f"cancelled by {actor}" + (f": {reason}" if reason else "")
-            p.cancel_cause = cause
-            transition(s, p, State.CANCELLED, now, cause, actor)
-            audit.record(
-                s,
-                at=now,
-                actor=actor,
-                action="cancel",
-                post_id=p.id,
-                subject=p.channel,
-                content_hash=p.render_hash,
-                detail=reason,
-            )
-            out.done.append(p.id)
-    return out
+
+    def act(s: Session, p: PostRow) -> None:
+        p.cancel_cause = _because(actor, "cancelled", reason)
+        transition(
+            s, p, State.CANCELLED, now, p.cancel_cause, actor, audit_as="cancel", detail=reason
+        )
+
+    return _each(db, ids, "cancel", CANCELLABLE, "it cannot be cancelled", act)
 
 
 def check_time(config: Config, channel: str, when: datetime, *, force: bool) -> list[str]:
@@ -247,29 +214,15 @@ def reschedule(
             raise InputError("reschedule", problems[0])
         old = p.due_at
         p.due_at, p.due_source, p.plan_note = when, "manual", None
+        was = old.astimezone(config.tz).strftime("%d/%m/%Y %H:%M") if old else "no time"
+        to = p.state
         if p.state in (State.MISSED, State.FAILED, State.RETRYING):
             p.attempt, p.lookups, p.next_attempt_at, p.last_error = 0, 0, None, None
-            back = (
-                State.APPROVED
-                if p.approved_hash and p.approved_hash == p.render_hash
-                else State.DRAFT
-            )
-            transition(s, p, back, now, f"rescheduled by {actor} to {local:%d/%m/%Y %H:%M}", actor)
-        else:
-            transition(
-                s, p, p.state, now, f"rescheduled by {actor} to {local:%d/%m/%Y %H:%M}", actor
-            )
-        was = old.astimezone(config.tz).strftime("%d/%m/%Y %H:%M") if old else "no time"
-        audit.record(
-            s,
-            at=now,
-            actor=actor,
-            action="reschedule",
-            post_id=p.id,
-            subject=p.channel,
-            content_hash=p.render_hash,
-            detail=f"{was} → {local:%d/%m/%Y %H:%M}",
-        )
+            approved = p.approved_hash is not None and p.approved_hash == p.render_hash
+            to = State.APPROVED if approved else State.DRAFT
+        cause = f"rescheduled by {actor} to {local:%d/%m/%Y %H:%M}"
+        detail = f"{was} → {local:%d/%m/%Y %H:%M}"
+        transition(s, p, to, now, cause, actor, audit_as="reschedule", detail=detail)
         return str(p.state)
 
 

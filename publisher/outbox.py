@@ -18,6 +18,7 @@ from publisher.config import Config
 from publisher.content import Message, read_messages
 from publisher.db import Database, exclusive
 from publisher.errors import InputError, Problems, PublisherError
+from publisher.history import transition
 from publisher.models import MessageRow, PostEvent, PostRow
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer
@@ -84,14 +85,6 @@ def demands_for(config: Config, messages: Iterable[Message]) -> list[Demand]:
                 for occ in range(1, config.repeats(cid, m.kind) + 1):
                     out.append(Demand(m.key, cid, occ, m.kind, m.pinned))
     return out
-
-
-def _event(s: Session, post: PostRow, now: datetime, actor: str, to: str, cause: str) -> None:
-    s.add(
-        PostEvent(post=post, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause)
-    )
-    post.state = to
-    post.updated_at = now
 
 
 def read_and_render(
@@ -221,18 +214,8 @@ def _sync(
         else:
             cause = f"{LOADER}: {cid} repeats a {message.kind} fewer times"
         p.cancel_cause = cause
-        _event(s, p, now, actor, State.CANCELLED, cause)
+        transition(s, p, State.CANCELLED, now, cause, actor, audit_as="cancel")
         report.cancelled.append((p.id, cause))
-        audit.record(
-            s,
-            at=now,
-            actor=actor,
-            action="cancel",
-            post_id=p.id,
-            subject=mkey,
-            content_hash=p.render_hash,
-            detail=cause,
-        )
 
     for d in demands:
         render = renders[(d.message, d.channel)]
@@ -268,7 +251,7 @@ def _sync(
         p = existing
         if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
             p.cancel_cause = None
-            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: wanted again by the content")
+            transition(s, p, State.DRAFT, now, f"{LOADER}: wanted again by the content", actor)
             report.revived += 1
         if p.state not in UNPUBLISHED or p.render_hash == render.hash:
             continue
@@ -280,24 +263,15 @@ def _sync(
         )
         report.rerendered += 1
         if p.state == State.REJECTED:
-            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: edited after its rejection")
+            transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
         held_approved = p.state == State.HELD and p.held_from == State.APPROVED
         if held_approved and p.approved_hash != render.hash:
             p.held_from = State.DRAFT  # its release will need a new approval
             report.revoked.append(p.id)
         if p.state == State.APPROVED and p.approved_hash != render.hash:
-            _event(s, p, now, actor, State.DRAFT, f"{LOADER}: approval revoked, the text changed")
+            cause = f"{LOADER}: approval revoked, the text changed"
+            transition(s, p, State.DRAFT, now, cause, actor, audit_as="revoke")
             report.revoked.append(p.id)
-            audit.record(
-                s,
-                at=now,
-                actor=actor,
-                action="revoke",
-                post_id=p.id,
-                subject=d.message,
-                content_hash=render.hash,
-                detail="approval revoked: the text changed",
-            )
     s.flush()
 
     for m in messages:  # a time set by hand in the file: kept, never planned
@@ -387,17 +361,9 @@ def approve(
                 report.refused.append((p.id, f"it has no time: {p.plan_note or 'not planned'}"))
             else:
                 p.approved_by, p.approved_at, p.approved_hash = actor, now, p.render_hash
-                _event(s, p, now, actor, State.APPROVED, f"approved by {actor}")
+                cause = f"approved by {actor}"
+                transition(s, p, State.APPROVED, now, cause, actor, audit_as="approve", detail="")
                 report.approved.append(p.id)
-                audit.record(
-                    s,
-                    at=now,
-                    actor=actor,
-                    action="approve",
-                    post_id=p.id,
-                    subject=f"{p.channel}",
-                    content_hash=p.render_hash,
-                )
     return report
 
 

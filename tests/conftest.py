@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -31,13 +32,9 @@ def pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-@pytest.fixture
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database for one test: a SQLite file, or a new PostgreSQL schema."""
-    backend = getattr(request, "param", "sqlite")
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'queue.db'}"
-        return
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A new, empty PostgreSQL schema for one test (dropped afterwards), as a database URL."""
     if not PG_URL:
         pytest.skip("PUBLISHER_TEST_DATABASE_URL is not set (.ci/run sets it)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -50,6 +47,16 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test: a SQLite file, or a new PostgreSQL schema."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'queue.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
@@ -77,17 +84,9 @@ def db(request: pytest.FixtureRequest, config: Config, tmp_path: Path) -> Iterat
         yield database
         database.close()
         return
-    if not PG_URL:
-        pytest.skip("PUBLISHER_TEST_DATABASE_URL is not set (.ci/run sets it)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database = open_database(pg_schema_url(PG_URL, schema))
-    try:
-        yield database
-    finally:
-        database.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema() as url:
+        database = open_database(url)
+        try:
+            yield database
+        finally:
+            database.close()

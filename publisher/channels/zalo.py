@@ -37,12 +37,14 @@ from publisher.channels.base import (
     utcnow,
 )
 from publisher.config import Channel
+from publisher.render import FIELDS
 from publisher.tokens import InMemoryTokenStore, RotatingTokenStore, TokenRotator
 
 logger = logging.getLogger(__name__)
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-LIMITS = {"title": 150, "author": 50, "description": 300}  # characters, on NFC text
+# Zalo's field limits (characters, on NFC text): the same table the renderer checks against.
+LIMITS = {f.name: f.limit for f in FIELDS["zalo"] if f.limit is not None}
 VERIFY_DELAYS = (2.0, 4.0, 8.0, 16.0)  # five verify calls, about 30 s in all
 LOOKUP_PAGES, PAGE_SIZE = 3, 10  # getslice allows about 10 a page
 THROTTLE_S = 60.0  # -32 carries no reset time
