@@ -1,8 +1,10 @@
 """The dispatcher: claims due posts with a lease, publishes them, records the outcome.
 
 One pass (``run_once``) is: recover expired leases, claim what is due per channel (within each
-channel's concurrency), call the adapters with no transaction open, and complete each claim in
-a short transaction fenced on its claim number. Its collaborators (database, adapters, clock,
+channel's concurrency), call the adapters with no transaction open, and, as calls answer,
+record their outcomes (each fenced on its claim number) and claim the next due posts in one
+short transaction, so a burst streams through each channel with its calls always busy and one
+commit per round instead of one per post. Its collaborators (database, adapters, clock,
 policy, random source) are arguments; it never reads the environment.
 """
 
@@ -13,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +55,17 @@ class Claim:
     since: datetime | None  # for a lookup: when the unclear send started
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A claim's call and its answer: a receipt, or the error it raised."""
+
+    claim: Claim
+    receipt: Receipt | None
+    error: BaseException | None
+    seconds: float  # how long the call took
+    at: datetime  # when it answered, on the dispatcher's clock
+
+
 @dataclass
 class PassReport:
     claimed: int = 0
@@ -73,6 +86,9 @@ class DispatchSettings:
     lease: timedelta = timedelta(minutes=5)
     concurrency: Mapping[str, int] = field(default_factory=dict)  # channel → parallel sends
     default_concurrency: int = 1
+    # A pass keeps claiming newly due posts as calls answer for this many real seconds, then
+    # lets the daemon start a fresh pass (recovery, the grace window, its heartbeat).
+    pass_budget: float = 2.0
 
 
 class Dispatcher:
@@ -125,13 +141,46 @@ class Dispatcher:
             self._recover(now, report)
             self._expire(now, report)
             self._probe_auth_blocks(now)
-            claims = self._claim(now, report)
-            futures = [self._pool.submit(self._attempt, c) for c in claims]
-            for f in futures:
-                self._complete(*f.result(), report)
+            with self.db.write() as s:
+                claims = self._claim(s, now, report)
+            self._stream(claims, report)
         finally:
             self._lock.release()
         return report
+
+    def _stream(self, claims: list[Claim], report: PassReport) -> None:
+        """Call the platforms for ``claims``; as calls answer, record their outcomes and claim
+        what has fallen due since on the channels that have room, in one transaction a round."""
+        started = time.monotonic()
+        running: dict[Future[Attempt], Claim] = {}
+        for c in claims:
+            running[self._pool.submit(self._attempt, c)] = c
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            answered = [f.result() for f in done]
+            for f in done:
+                del running[f]
+            refill = (
+                not self.stopping.is_set()
+                and time.monotonic() - started < self.settings.pass_budget
+            )
+            more: list[Claim] = []
+            with self.db.write() as s:
+                recorded = self._complete(s, answered, report)
+                if refill:
+                    try:
+                        with s.begin_nested():
+                            more = self._claim(s, self.clock.now(), report)
+                    except Exception:  # the outcomes above still count; the next pass claims
+                        logger.exception("could not claim more posts in this pass")
+                        more = []
+            for attempt, p, outcome in recorded:
+                self._log(attempt, p, outcome)
+                report.outcomes.append((p.id, p.channel, outcome))
+                if self.on_outcome:
+                    self.on_outcome(p, outcome)
+            for c in more:
+                running[self._pool.submit(self._attempt, c)] = c
 
     def _expire(self, now: datetime, report: PassReport) -> None:
         """Never-tried posts due longer ago than the grace window are missed, not posted late."""
@@ -212,42 +261,43 @@ class Dispatcher:
                     row.block_reason = f"auth: {detail}"
                 row.updated_at = now
 
-    def _claim(self, now: datetime, report: PassReport) -> list[Claim]:
+    def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
+        """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
+        the calls in flight, whichever worker made them)."""
         claims: list[Claim] = []
-        with self.db.write() as s:
-            blocked = self._blocked(s, now)
-            in_flight = dict.fromkeys(self.adapters, 0)
-            for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
-                if cid in in_flight:
-                    in_flight[cid] += 1
-            for channel in self.adapters:
-                if channel in blocked:
-                    continue
-                room = self._limit(channel) - in_flight[channel]
-                if room <= 0:
-                    continue
-                rows = s.scalars(
-                    select(PostRow)
-                    .options(joinedload(PostRow.message))
-                    .where(
-                        PostRow.channel == channel,
-                        or_(
-                            and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
-                            and_(
-                                PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
-                                PostRow.next_attempt_at <= now,
-                            ),
+        blocked = self._blocked(s, now)
+        in_flight = dict.fromkeys(self.adapters, 0)
+        for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
+            if cid in in_flight:
+                in_flight[cid] += 1
+        for channel in self.adapters:
+            if channel in blocked:
+                continue
+            room = self._limit(channel) - in_flight[channel]
+            if room <= 0:
+                continue
+            rows = s.scalars(
+                select(PostRow)
+                .options(joinedload(PostRow.message))
+                .where(
+                    PostRow.channel == channel,
+                    or_(
+                        and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
+                        and_(
+                            PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                            PostRow.next_attempt_at <= now,
                         ),
-                    )
-                    .order_by(PostRow.due_at, PostRow.id)
-                    .limit(room)
-                    .with_for_update(skip_locked=True, of=PostRow)
-                ).unique()
-                for p in rows:
-                    claim = self._claim_one(s, p, now)
-                    if claim:
-                        claims.append(claim)
-        report.claimed = len(claims)
+                    ),
+                )
+                .order_by(PostRow.due_at, PostRow.id)
+                .limit(room)
+                .with_for_update(skip_locked=True, of=PostRow)
+            ).unique()
+            for p in rows:
+                claim = self._claim_one(s, p, now)
+                if claim:
+                    claims.append(claim)
+        report.claimed += len(claims)
         return claims
 
     def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
@@ -293,37 +343,40 @@ class Dispatcher:
 
     # -- the call, outside any transaction ------------------------------------------------
 
-    def _attempt(self, claim: Claim) -> tuple[Claim, Receipt | None, BaseException | None, float]:
+    def _attempt(self, claim: Claim) -> Attempt:
         adapter = self.adapters[claim.channel]
         if self.stopping.is_set():
-            return claim, None, _Released(), 0.0
+            return Attempt(claim, None, _Released(), 0.0, self.clock.now())
         started = time.monotonic()
+        receipt: Receipt | None = None
+        error: BaseException | None = None
         try:
             if claim.mode == "lookup":
-                since = claim.since or claim.outgoing.due_at
-                return (
-                    claim,
-                    adapter.lookup(claim.outgoing, since),
-                    None,
-                    time.monotonic() - started,
-                )
-            return claim, adapter.publish(claim.outgoing), None, time.monotonic() - started
+                receipt = adapter.lookup(claim.outgoing, claim.since or claim.outgoing.due_at)
+            else:
+                receipt = adapter.publish(claim.outgoing)
         except Exception as exc:
-            return claim, None, exc, time.monotonic() - started
+            error = exc
+        return Attempt(claim, receipt, error, time.monotonic() - started, self.clock.now())
 
     # -- completion, fenced ---------------------------------------------------------------
 
     def _complete(
-        self,
-        claim: Claim,
-        receipt: Receipt | None,
-        error: BaseException | None,
-        seconds: float,
-        report: PassReport,
-    ) -> None:
-        now = self.clock.now()
-        with self.db.write() as s:
-            p = s.get(PostRow, claim.post_id, with_for_update=True)
+        self, s: Session, answered: list[Attempt], report: PassReport
+    ) -> list[tuple[Attempt, PostRow, str]]:
+        """Record each answer in ``s`` (one savepoint each): only if its post still carries
+        the claim; a claim lost to lease expiry meanwhile is another worker's now."""
+        ids = [a.claim.post_id for a in answered]
+        rows = {
+            p.id: p
+            for p in s.scalars(
+                select(PostRow).where(PostRow.id.in_(ids)).with_for_update(of=PostRow)
+            )
+        }
+        recorded = []
+        for a in answered:
+            claim = a.claim
+            p = rows.get(claim.post_id)
             if p is None or p.claims != claim.claims or p.state != State.SENDING:
                 report.fenced_off += 1
                 logger.warning(
@@ -331,26 +384,33 @@ class Dispatcher:
                     claim.post_id,
                     claim.claims,
                 )
-                return
-            if isinstance(error, _Released):
-                self._release(s, p, claim, now)
-                return
-            outcome = self._apply(s, p, claim, receipt, error, now, report)
-        remote = receipt.remote_id if receipt else "-"
+                continue
+            try:
+                with s.begin_nested():
+                    if isinstance(a.error, _Released):
+                        self._release(s, p, claim, a.at)
+                        continue
+                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report)
+            except Exception:
+                # A bug recording one post must not lose the others' outcomes: this one stays
+                # "sending" and is looked up once its lease expires.
+                logger.exception("post %s: could not record its outcome", claim.post_id)
+                continue
+            recorded.append((a, p, outcome))
+        return recorded
+
+    def _log(self, a: Attempt, p: PostRow, outcome: str) -> None:
         logger.info(
             "attempt post=%s channel=%s mode=%s attempt=%s outcome=%s remote_id=%s seconds=%.3f%s",
-            claim.post_id,
-            claim.channel,
-            claim.mode,
+            p.id,
+            p.channel,
+            a.claim.mode,
             p.attempt,
             outcome,
-            remote,
-            seconds,
-            f" reason={error}" if error else "",
+            a.receipt.remote_id if a.receipt else "-",
+            a.seconds,
+            f" reason={a.error}" if a.error else "",
         )
-        report.outcomes.append((claim.post_id, claim.channel, outcome))
-        if self.on_outcome:
-            self.on_outcome(p, outcome)
 
     def _apply(
         self,

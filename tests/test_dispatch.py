@@ -301,8 +301,9 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     from publisher.dispatch import PassReport
 
     dead._expire(clock.now(), PassReport())  # (earlier posts of other channels: missed)
-    claims = [c for c in dead._claim(clock.now(), PassReport()) if c.post_id == p.id]  # claimed …
-    assert len(claims) == 1
+    with queue.write() as s:
+        claims = [c for c in dead._claim(s, clock.now(), PassReport()) if c.post_id == p.id]
+    assert len(claims) == 1  # claimed …
     f.store(claims[0].outgoing)  # … the platform got it, then kill -9 before recording
     alive = dispatcher(queue, platforms, clock, worker="alive")
     at(clock, p, timedelta(minutes=4))
@@ -316,9 +317,12 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     assert f.count(p.idempotency_key) == 1 and f.calls == []
     # the dead worker's late completion is fenced off
     from publisher.channels.base import Receipt
+    from publisher.dispatch import Attempt
 
     report = PassReport()
-    dead._complete(claims[0], Receipt("late"), None, 0.1, report)
+    with queue.write() as s:
+        late = Attempt(claims[0], Receipt("late"), None, 0.1, clock.now())
+        assert dead._complete(s, [late], report) == []
     assert report.fenced_off == 1
     assert posts(queue, id=p.id)[0].remote_id != "late"
 
@@ -335,14 +339,32 @@ def test_changed_text_after_approval_is_not_published(
     assert platforms["facebook"].calls == []
 
 
-def test_channel_concurrency_limits_claims(queue: Database, platforms, clock: FakeClock) -> None:
+@pytest.mark.parametrize("limit", [1, 2])
+def test_channel_concurrency_limits_calls_in_flight(
+    queue: Database, platforms, clock: FakeClock, limit: int
+) -> None:
     fb = posts(queue, channel="facebook")
+    busy, most = 0, 0
+    lock = threading.Lock()
+
+    def slow(_post: Outgoing) -> None:  # a call that takes a while: others may overlap it
+        nonlocal busy, most
+        with lock:
+            busy += 1
+            most = max(most, busy)
+        threading.Event().wait(0.02)
+        with lock:
+            busy -= 1
+
+    for p in fb[:6]:
+        platforms["facebook"].then(p.idempotency_key, slow)
     clock.set(fb[5].due_at)  # type: ignore[arg-type]
     report = dispatcher(
-        queue, platforms, clock, concurrency={"facebook": 2}, grace=timedelta(days=30)
+        queue, platforms, clock, concurrency={"facebook": limit}, grace=timedelta(days=30)
     ).run_once()
     published = [pid for pid, ch, out in report.outcomes if ch == "facebook" and out == "published"]
-    assert len(published) == 2
+    assert most == limit  # never more calls at once than the channel's concurrency …
+    assert sorted(published) == sorted(p.id for p in fb[:6])  # … yet one pass streams all six
 
 
 def test_two_dispatchers_on_one_database_never_double_post(
