@@ -377,8 +377,16 @@ def queue_add(
     _print_load(report)
 
 
+IDS_HELP = {
+    "hold": "Hold posts back: nothing goes out until they are released.",
+    "release": "Release held posts to where they were.",
+    "cancel": "Cancel posts that have not gone out (they stay in the history).",
+    "reject": "Reject posts, with --reason; editing the content makes them drafts again.",
+}
+
+
 def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) -> None:
-    @queue.command(name)
+    @queue.command(name, help=IDS_HELP[action])
     @config_option
     @actor_option
     @click.argument("post_ids", nargs=-1, type=int, required=True, metavar="POST_ID...")
@@ -402,13 +410,6 @@ def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) 
             kwargs["reason"] = reason
         out = fn(db, post_ids, **kwargs)
         _report(out.done, out.refused, verb, who)
-
-    command.__doc__ = {
-        "hold": "Hold posts back: nothing goes out until they are released.",
-        "release": "Release held posts to where they were.",
-        "cancel": "Cancel posts that have not gone out (they stay in the history).",
-        "reject": "Reject posts, with --reason; editing the content makes them drafts again.",
-    }[action]
 
 
 _ids_command("hold", "Held", "hold")
@@ -493,8 +494,13 @@ def queue_import(
 
 def _pause_command(paused: bool) -> None:
     name = "pause" if paused else "resume"
+    text = (
+        "The kill switch: CHANNEL (or every channel) publishes nothing until resumed."
+        if paused
+        else "Let CHANNEL (or every channel) publish again."
+    )
 
-    @cli.command(name)
+    @cli.command(name, help=text)
     @config_option
     @actor_option
     @click.argument("channel", required=False)
@@ -507,12 +513,6 @@ def _pause_command(paused: bool) -> None:
         done = editorial.pause(db, config, channel, actor=who, now=_now(), paused=paused)
         verb = "Paused" if paused else "Resumed"
         _print(f"{verb} {', '.join(done)} ({who}).")
-
-    command.__doc__ = (
-        "The kill switch: CHANNEL (or every channel) publishes nothing until resumed."
-        if paused
-        else "Let CHANNEL (or every channel) publish again."
-    )
 
 
 _pause_command(True)

@@ -267,3 +267,20 @@ def test_check_names_approvals_a_template_change_would_revoke(campaign: Path) ->
     out = run("load")
     assert "Approval revoked, the text changed" in out.stdout
     assert run("check").stderr.count("warning: post ") == 0
+
+
+def test_every_command_says_what_it_does() -> None:
+    import click
+
+    def walk(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((f"{path} {name}", command))
+            if isinstance(command, click.Group):
+                found += walk(command, f"{path} {name}")
+        return found
+
+    commands = walk(cli, "publisher")
+    assert len(commands) > 15
+    silent = [name for name, command in commands if not command.get_short_help_str().strip()]
+    assert silent == []
