@@ -30,8 +30,9 @@ from bench.common import (
 )
 
 CHANNELS = ("portal_stp", "portal_pbgdpl", "facebook", "zalo")
-RSS_TARGET_MB = 100.0
-FLAT_MB = 10.0  # "flat": the month adds less than this
+RSS_TARGET_MB = 100.0  # MB, 10^6 bytes: 95.4 MiB
+FLAT_MB = 10.0  # "flat": the month adds less than this (MiB)
+MIB = 1024 * 1024
 
 
 def run(sizes: Sizes, tmp: Path) -> list[Row]:
@@ -78,12 +79,18 @@ def _rows(sizes: Sizes, idle: dict[str, Any], month: dict[str, Any]) -> list[Row
             "4b",
             f"RSS of `run --rehearse {sizes.rehearse}`, a month of {month['posts']:,} posts: "
             "before → after (peak)",
-            f"{month['start']:.0f} → {month['end']:.0f} MiB (peak {month['peak']:.0f})",
+            f"{month['start']:.0f} → {month['end']:.0f} MiB (peak {month['peak']:.0f} MiB "
+            f"= {month['peak'] * MIB / 1e6:.0f} MB)",
             f"flat, < {RSS_TARGET_MB:.0f} MB",
             "",
-            verdict(month["peak"] < RSS_TARGET_MB and month["end"] - month["start"] < FLAT_MB),
+            verdict(
+                month["peak"] * MIB / 1e6 < RSS_TARGET_MB
+                and month["end"] - month["start"] < FLAT_MB
+            ),
             f"{month['published']} published, {month['other']}; before = 5 % into the "
-            f"month (startup done), after = its last sample; {month['samples']} samples",
+            f"month (startup done), after = its last sample; at ¼, ½, ¾ and the end: "
+            + " / ".join(f"{r:.0f}" for r in month["quarters"])
+            + f" MiB; {month['samples']} samples",
         ),
     ]
 
@@ -208,7 +215,8 @@ def _month(sizes: Sizes, folder: Path, url: str) -> dict[str, Any]:
     drain.start()
     drain.seen.wait(120)
     began = time.monotonic()
-    settle = parse_seconds(sizes.rehearse) * 0.05  # "before": startup done, first posts out
+    span = parse_seconds(sizes.rehearse)
+    settle = span * 0.05  # "before": startup done, first posts out
     samples: list[tuple[float, float]] = []
     peak = 0.0
     while _running(proc.pid):
@@ -229,6 +237,10 @@ def _month(sizes: Sizes, folder: Path, url: str) -> dict[str, Any]:
         "posts": sizes.month_posts,
         "start": before,
         "end": live[-1] if live else 0.0,
+        "quarters": [  # the curve: RSS a quarter, half, three quarters into the month, the end
+            next((r for t, r in samples if t >= q * span and r), 0.0) for q in (0.25, 0.5, 0.75)
+        ]
+        + [live[-1] if live else 0.0],
         "peak": peak,
         "samples": len(samples),
         "seconds": time.monotonic() - started,

@@ -37,6 +37,29 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Ask glibc's allocator for at most ``arenas`` heaps, as ``MALLOC_ARENA_MAX`` would.
+
+    Each thread (the dispatcher's calls, APScheduler's, the HTTP pool) otherwise gets an arena
+    of its own that keeps its freed memory: over a month the process grows by megabytes it does
+    not use (bench/RESULTS.md, item 4b). The daemon's threads mostly wait on the network, so
+    sharing two arenas costs nothing measurable. Elsewhere than glibc this does nothing; an
+    explicit ``MALLOC_ARENA_MAX`` in the environment wins.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-8, arenas))  # -8 is M_ARENA_MAX in glibc's malloc.h
+    except (OSError, AttributeError):
+        return False
+
+
 def make_dispatcher(
     db: Database,
     config: Config,

@@ -1,11 +1,16 @@
 """Rehearsals: the campaign window mapped onto a few real minutes, on a copy of the queue.
 
 A rehearsal never touches the real queue: it copies the database into its own SQLite file and
-stores its clock anchor there, so running it again on that file resumes the same timeline.
+stores its clock anchor there, so running it again on that file resumes the same timeline. An
+SQLite queue is copied whole with SQLite's online backup (schema and rows, page by page, no
+rows in Python and no migrations to run: the rehearsal's memory stays small); any other
+database is copied row by row into a freshly migrated target.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -15,7 +20,7 @@ from sqlalchemy import Connection, Integer, delete, func, insert, select
 
 from publisher.clock import RehearsalClock
 from publisher.config import Config
-from publisher.db import Database, open_database
+from publisher.db import SCHEMA_HEAD, Database, open_database
 from publisher.errors import InputError
 from publisher.models import Base, MetaRow
 
@@ -87,6 +92,11 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
         url, path, resumed = f"sqlite:///{file}", str(file), file.exists()
     if url == source.url:
         raise InputError("--rehearsal-db", "is the real queue", "a rehearsal works on a copy")
+    if not resumed and url == f"sqlite:///{path}" and _sqlite_file(source) is not None:
+        made = _snapshot(source, Path(path), start, end, duration)
+        if made is not None:
+            return made
+        resumed = True  # another process made it meanwhile: join that rehearsal
     db = open_database(url)
     with db.read() as s:
         meta = {
@@ -105,13 +115,61 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
             f"{path} exists but is not a rehearsal",
             "name a new file to start one",
         )
-    speed = (end - start) / duration
-    clock = RehearsalClock(datetime.now(UTC), start, speed)
-    anchor = {
-        "rehearsal.real_start": clock.real_start.isoformat(),
-        "rehearsal.virtual_start": start.isoformat(),
-        "rehearsal.speed": repr(speed),
-        "rehearsal.source": source.url_safe,
-    }
+    clock, anchor = _anchor(source, start, end, duration)
     copy_database(source, db, anchor)
     return Rehearsal(db, path, clock, False, end)
+
+
+def _anchor(
+    source: Database, start: datetime, end: datetime, duration: timedelta
+) -> tuple[RehearsalClock, dict[str, str]]:
+    """A new rehearsal's clock (the window in ``duration`` from now) and its meta rows."""
+    clock = RehearsalClock(datetime.now(UTC), start, (end - start) / duration)
+    return clock, {
+        "rehearsal.real_start": clock.real_start.isoformat(),
+        "rehearsal.virtual_start": start.isoformat(),
+        "rehearsal.speed": repr(clock.speed),
+        "rehearsal.source": source.url_safe,
+    }
+
+
+def _sqlite_file(db: Database) -> str | None:
+    """The file of an SQLite database at the current schema, else None."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return url.database if db.schema_version() == SCHEMA_HEAD else None
+
+
+def _snapshot(
+    source: Database, file: Path, start: datetime, end: datetime, duration: timedelta
+) -> Rehearsal | None:
+    """Copy an SQLite queue into ``file`` with the online backup and add the clock anchor, in
+    a side file linked into place only when complete (a crash leaves no half-made rehearsal);
+    None if another process created ``file`` first."""
+    clock, anchor = _anchor(source, start, end, duration)
+    fd, side = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".partial")
+    os.close(fd)
+    partial = Path(side)
+    try:
+        src = sqlite3.connect(_sqlite_file(source) or "")
+        try:
+            dst = sqlite3.connect(partial, isolation_level=None)
+            try:
+                src.backup(dst)
+                dst.execute("BEGIN IMMEDIATE")
+                dst.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in anchor])
+                dst.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", anchor.items())
+                dst.execute("COMMIT")
+                dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        try:
+            os.link(partial, file)  # atomic, and never over a rehearsal another process made
+        except FileExistsError:
+            return None
+    finally:
+        partial.unlink(missing_ok=True)
+    return Rehearsal(Database(f"sqlite:///{file}"), str(file), clock, False, end)

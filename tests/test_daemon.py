@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from publisher.clock import SystemClock
@@ -80,3 +81,15 @@ def test_status_reports_counts_problems_blocks_and_heartbeat(db: Database, confi
     assert len(info["next"]) == 5
     daemon._beat(stopped=True)
     assert gather(db, config, datetime.now(UTC))["daemon"]["alive"] is False
+
+
+def test_the_allocator_is_asked_for_few_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    from publisher.daemon import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's own setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is glibc
