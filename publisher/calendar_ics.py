@@ -18,7 +18,7 @@ from icalendar import Calendar, Event  # type: ignore[import-untyped]  # ships n
 from publisher.calendar_page import PostExtra, live_url
 from publisher.config import Config
 from publisher.preview import Item
-from publisher.states import KIND_LABELS_VI, LABELS_VI
+from publisher.states import KIND_LABELS_VI, LABELS_VI, explain_vi
 
 PRODID = "-//publisher//Lich dang bai//VI"
 DURATION = timedelta(minutes=30)
@@ -78,7 +78,7 @@ def _description(item: Item, config: Config, more: PostExtra, url: str | None) -
     if url:
         parts.append(f"Bài đã đăng: {url}")
     if item.state not in ("draft", "approved", "published") and (more.reason or more.last_error):
-        parts.append(f"Lý do: {more.reason or more.last_error}")
+        parts.append(f"Lý do: {explain_vi(item.state, more.reason or more.last_error)}")
     parts.append(f"Mã bài: {item.id} · {item.message}")
     return "\n\n".join(p for p in parts if p)
 

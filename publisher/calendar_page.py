@@ -26,7 +26,7 @@ from publisher.config import Config
 from publisher.db import Database
 from publisher.models import PostEvent, PostRow
 from publisher.preview import WEEKDAYS_VI, Item
-from publisher.states import KIND_LABELS_VI, LABELS_VI
+from publisher.states import KIND_LABELS_VI, LABELS_VI, explain_vi
 
 # Calm, print-safe colours with enough contrast for white text; assigned in config order.
 PALETTE = ("#1f5fa8", "#0f7b6c", "#a85d12", "#6b4aa5", "#a3364c", "#4d6a1e", "#2d6e8e", "#7a5230")
@@ -166,7 +166,7 @@ def _reason(item: Item, extra: PostExtra) -> str | None:
         return item.note or "Không còn chỗ trống phù hợp trong lịch."
     if item.state not in EXPLAINED:
         return None
-    return extra.reason or extra.last_error or item.note or None
+    return explain_vi(item.state, extra.reason or extra.last_error or item.note)
 
 
 def _state_rank(state: str) -> int:

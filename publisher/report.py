@@ -20,7 +20,7 @@ from sqlalchemy import select
 from publisher.config import KINDS, Campaign, Config, ReportSettings
 from publisher.db import Database
 from publisher.models import MessageRow, PostEvent, PostRow
-from publisher.states import KIND_LABELS_VI, LABELS_VI, PENDING, State
+from publisher.states import KIND_LABELS_VI, LABELS_VI, MEANING_VI, PENDING, State
 
 NBSP = "\u00a0"  # the blank the clerk fills in, kept wide in HTML and Markdown
 Progress = Callable[[int, int], None]  # (steps done, steps in all), e.g. for a rich progress bar
@@ -39,12 +39,11 @@ COLUMNS: dict[str, str] = {
 }
 _OWN = {State.PUBLISHED, State.FAILED, State.MISSED, State.NEEDS_REVIEW, State.CANCELLED}
 _WHY_VI = {
-    State.FAILED: "Nền tảng từ chối bài hoặc đã hết số lần thử lại",
-    State.MISSED: "Đến giờ đăng nhưng hệ thống không đăng được trong thời gian cho phép; "
-    "bài không được đăng muộn",
-    State.NEEDS_REVIEW: "Chưa xác định được bài đã lên kênh hay chưa; cần kiểm tra trực tiếp",
-    "rejected": "Lãnh đạo không duyệt bài",
-    "held": "Bài đang bị tạm giữ, chưa đăng",
+    State.FAILED: MEANING_VI[State.FAILED],
+    State.MISSED: MEANING_VI[State.MISSED],
+    State.NEEDS_REVIEW: MEANING_VI[State.NEEDS_REVIEW],
+    State.REJECTED: MEANING_VI[State.REJECTED],
+    State.HELD: MEANING_VI[State.HELD],
     "pending": "Đã quá giờ đăng nhưng chưa đăng được; cần kiểm tra tiến trình đăng bài",
     "unapproved": "Đến giờ đăng nhưng bài chưa được phê duyệt",
     "unplanned": "Không xếp được lịch đăng",

@@ -55,4 +55,27 @@ LABELS_VI: dict[str, str] = {
     State.CANCELLED: "Đã hủy",
 }
 
+# What a state means for the board, said before the recorded cause: the dispatcher's technical
+# words or the platform's own (English), or who acted and why (a person's own words).
+MEANING_VI: dict[str, str] = {
+    State.HELD: "Bài đang bị tạm giữ, chưa đăng",
+    State.REJECTED: "Lãnh đạo không duyệt bài",
+    State.RETRYING: "Đăng chưa thành công; hệ thống sẽ tự thử lại",
+    State.UNCONFIRMED: "Chưa rõ bài đã lên kênh hay chưa; hệ thống kiểm tra lại trước khi đăng lại",
+    State.NEEDS_REVIEW: "Chưa xác định được bài đã lên kênh hay chưa; cần kiểm tra trực tiếp",
+    State.FAILED: "Nền tảng từ chối bài hoặc đã hết số lần thử lại",
+    State.MISSED: "Đến giờ đăng nhưng hệ thống không đăng được trong thời gian cho phép; "
+    "bài không được đăng muộn",
+    State.CANCELLED: "Bài đã bị hủy, sẽ không được đăng",
+}
+
+
+def explain_vi(state: str, cause: str | None) -> str | None:
+    """Why a post is in ``state``, for the board: the state's meaning, then the recorded cause."""
+    meaning = MEANING_VI.get(state)
+    if meaning is None:
+        return cause or None
+    return f"{meaning}. Chi tiết: {cause}" if cause else meaning
+
+
 KIND_LABELS_VI = {"slogan": "Khẩu hiệu", "article": "Bài viết"}

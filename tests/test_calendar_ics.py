@@ -182,7 +182,10 @@ def test_states_become_status_url_and_reason(db: Database, config: Config) -> No
     assert str(by_uid[ids[fb]]["URL"]) == url
     assert "Trạng thái: Đã đăng" in str(by_uid[ids[fb]]["DESCRIPTION"])
     assert str(by_uid[ids[zalo]]["STATUS"]) == "TENTATIVE"
-    assert "Lý do: refused: -216 Access token is invalid" in str(by_uid[ids[zalo]]["DESCRIPTION"])
+    assert (
+        "Lý do: Nền tảng từ chối bài hoặc đã hết số lần thử lại. "
+        "Chi tiết: refused: -216 Access token is invalid"
+    ) in str(by_uid[ids[zalo]]["DESCRIPTION"])
     assert str(by_uid[ids[portal]]["STATUS"]) == "CANCELLED"
     assert str(by_uid[ids[extra_fb]]["STATUS"]) == "CONFIRMED"
     assert by_uid[ids[fb]].decoded("SEQUENCE") == int(LATER.timestamp())

@@ -191,7 +191,11 @@ def test_running_campaign_shows_links_and_reasons(db: Database, config: Config) 
     assert "past the 2h grace window" in html
     data = json.loads(re.search(r'id="calendar-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert data["posts"][str(posts["published"])]["live"] == LIVE
-    assert data["posts"][str(posts["failed"])]["reason"].startswith("refused")
+    failed = data["posts"][str(posts["failed"])]["reason"]  # what it means first, in Vietnamese
+    assert failed == (
+        "Nền tảng từ chối bài hoặc đã hết số lần thử lại. "
+        "Chi tiết: refused: Zalo -216 access token is invalid"
+    )
 
 
 def test_every_text_is_escaped(db: Database, config: Config) -> None:
@@ -509,3 +513,15 @@ def test_missing_chromium_is_a_failure_on_ci(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="chromium"):
         _require_chromium()
+
+
+def test_every_explained_state_is_explained_in_vietnamese() -> None:
+    from publisher.calendar_page import EXPLAINED
+    from publisher.states import MEANING_VI, explain_vi
+
+    assert set(EXPLAINED) <= set(MEANING_VI)
+    assert explain_vi("held", "held by tuan.la: chờ số liệu") == (
+        "Bài đang bị tạm giữ, chưa đăng. Chi tiết: held by tuan.la: chờ số liệu"
+    )
+    assert explain_vi("missed", None) == MEANING_VI["missed"]
+    assert explain_vi("draft", "planned") == "planned"  # nothing to explain: the note as it is
