@@ -195,7 +195,7 @@ def _publisher_schedule_and_restart(folder: Path, n: int) -> tuple[float, float,
     db = open_database(config.database_url)
     clock = FakeClock(EVE)
     adapters = {cid: _Accepting() for cid in CHANNELS}
-    dispatcher = make_dispatcher(db, config, adapters, clock, worker="bench")  # type: ignore[arg-type]
+    dispatcher = make_dispatcher(db, config, adapters, clock, worker="bench")
     dispatcher.run_once()
     dispatcher.next_wake()
     restart = time.perf_counter() - started
@@ -219,7 +219,7 @@ def _publisher_outage(folder: Path, n: int) -> tuple[int, int]:
             p.due_at = restart - OUTAGE + step * i
     clock = FakeClock(restart)
     adapters = {cid: _Accepting() for cid in CHANNELS}
-    dispatcher = make_dispatcher(db, config, adapters, clock, worker="bench")  # type: ignore[arg-type]
+    dispatcher = make_dispatcher(db, config, adapters, clock, worker="bench")
     while dispatcher.run_once().claimed:
         clock.advance(timedelta(seconds=1))
     dispatcher.close()

@@ -187,7 +187,7 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
                     channel=p.channel,
                     kind=p.message.kind,
                     fields=dict(p.fields),
-                    due_at=p.due_at,  # type: ignore[arg-type]
+                    due_at=p.due_at,
                 )
                 for p in reversed(posts)
                 if p.channel == ch

@@ -27,6 +27,6 @@ def test_ruff_format() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_mypy_strict_on_the_package() -> None:
+def test_mypy_strict_on_the_package_and_benchmarks() -> None:
     out = tool("mypy")
     assert out.returncode == 0, out.stdout + out.stderr
