@@ -28,8 +28,8 @@ against 116–134 ms in the first), old code (commit 50f7b06) and new run back t
 
 | # | before | after | cause found |
 |---|---|---|---|
-| 3 | p99 13.2 / 13.9 / 12.8 s at c = 1 / 8 / 32 | 11.2 / 8.7 / 9.4 s | a pass waited for its slowest call |
-| 4b | 106 → 110 MiB (peak 116 MB) | 80 → 84 MiB (peak 90 MB) | Alembic for the copy; malloc arenas |
+| 3 | p99 13.2 / 13.9 / 12.8 s (c = 1 / 8 / 32) | 11.2 / 8.7 / 9.4 s | waits for a batch |
+| 4b | 106 → 110 MiB (peak 116 MB) | 80 → 84 MiB (peak 90 MB) | Alembic; malloc arenas |
 
 ### 1. `publisher preview` (target < 0.5 s): met after a fix
 
@@ -74,7 +74,7 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   ~30 % over bare Jinja; planning 30,000 posts over a year takes ~5 s (the day search is linear in
   the window).
 
-### 3. Dispatch lateness (target p99 < 100 ms): met one post at a time; for 1,000 at once out of reach here
+### 3. Dispatch lateness (target p99 < 100 ms): met one post at a time; not 1,000 at once
 
 - A lone post (row 3b) goes out 15–40 ms after its time: APScheduler's one-shot wake at the
   due time, the pass's bookkeeping, the claim, the call, the completion.
