@@ -26,16 +26,8 @@ from publisher.dispatch import Dispatcher
 from publisher.errors import ConfigError
 from publisher.models import MessageRow, PostRow
 from publisher.outbox import approve, load
-from publisher.report import (
-    COLUMNS,
-    Report,
-    build_report,
-    long_date,
-    render,
-    to_html,
-    to_json,
-    to_markdown,
-)
+from publisher.report import COLUMNS, Report, build_report, long_date, render
+from publisher.report_text import to_html, to_json, to_markdown
 from publisher.status import gather
 from tests.fakes import FakePlatform
 
