@@ -262,8 +262,8 @@ def _rehearse(
     from sqlalchemy import func, select
 
     from publisher.daemon import Daemon, make_dispatcher, worker_name
-    from publisher.dispatch import PassReport
     from publisher.models import PostRow
+    from publisher.outcomes import PassReport
     from publisher.rehearsal import prepare
     from publisher.states import PENDING, State
 

@@ -24,8 +24,9 @@ from publisher.channels.base import Adapter
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.db import Database
-from publisher.dispatch import Dispatcher, DispatchSettings, PassReport
+from publisher.dispatch import Dispatcher, DispatchSettings
 from publisher.models import DaemonRow
+from publisher.outcomes import PassReport
 from publisher.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)

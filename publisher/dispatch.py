@@ -5,7 +5,8 @@ channel's concurrency), call the adapters with no transaction open, and, as call
 record their outcomes (each fenced on its claim number) and claim the next due posts in one
 short transaction, so a burst streams through each channel with its calls always busy and one
 commit per round instead of one per post. Its collaborators (database, adapters, clock,
-policy, random source) are arguments; it never reads the environment.
+policy, random source) are arguments; it never reads the environment. What each answer does to
+its post (retry, look up, give up, block the channel) is ``publisher.outcomes``.
 """
 
 from __future__ import annotations
@@ -17,42 +18,26 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from publisher.channels.base import (
     Adapter,
-    Ambiguous,
-    AuthError,
     ChannelError,
     Outgoing,
-    Permanent,
     Receipt,
-    Temporary,
-    Throttled,
 )
 from publisher.clock import Clock
 from publisher.db import Database
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
+from publisher.outcomes import AUTH_RECHECK, Claim, OutcomeRules, PassReport
 from publisher.retry import RetryPolicy
 from publisher.states import State
 
 logger = logging.getLogger(__name__)
-
-AUTH_RECHECK = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class Claim:
-    post_id: int
-    claims: int  # the fencing token: completion only if the row still carries it
-    mode: str  # "send" | "lookup"
-    channel: str
-    outgoing: Outgoing
-    since: datetime | None  # for a lookup: when the unclear send started
 
 
 @dataclass(frozen=True)
@@ -66,20 +51,6 @@ class Attempt:
     at: datetime  # when it answered, on the dispatcher's clock
 
 
-@dataclass
-class PassReport:
-    claimed: int = 0
-    published: int = 0
-    retrying: int = 0
-    unconfirmed: int = 0
-    failed: int = 0
-    missed: int = 0
-    needs_review: int = 0
-    recovered: int = 0
-    fenced_off: int = 0
-    outcomes: list[tuple[int, str, str]] = field(default_factory=list)  # (post, channel, outcome)
-
-
 @dataclass(frozen=True)
 class DispatchSettings:
     grace: timedelta = timedelta(hours=2)  # a never-tried post later than this is missed
@@ -91,7 +62,7 @@ class DispatchSettings:
     pass_budget: float = 2.0
 
 
-class Dispatcher:
+class Dispatcher(OutcomeRules):
     def __init__(
         self,
         db: Database,
@@ -412,180 +383,6 @@ class Dispatcher:
             f" reason={a.error}" if a.error else "",
         )
 
-    def _apply(
-        self,
-        s: Session,
-        p: PostRow,
-        claim: Claim,
-        receipt: Receipt | None,
-        error: BaseException | None,
-        now: datetime,
-        report: PassReport,
-    ) -> str:
-        p.lease_until = None
-        if receipt is not None and claim.mode == "lookup" and _taken(s, p, receipt.remote_id):
-            logger.warning(
-                "post %s: the lookup found %s, which is another post's; not ours",
-                p.id,
-                receipt.remote_id,
-            )
-            receipt = None  # e.g. a repeated slogan found by its title: ours was not found
-        if receipt is not None:
-            p.remote_id, p.remote_url, p.published_at = receipt.remote_id, receipt.url, now
-            p.last_error = None
-            found = (
-                " (found on the platform after an unclear outcome)"
-                if claim.mode == "lookup"
-                else ""
-            )
-            transition(s, p, State.PUBLISHED, now, f"published as {receipt.remote_id}{found}")
-            report.published += 1
-            return "published"
-        if claim.mode == "lookup" and error is None:
-            # A clean "not there": resend once the platform had time to show it.
-            assert p.sent_at is not None  # noqa: S101 - a lookup follows a send
-            if now - p.sent_at < self.policy.reconcile_after:
-                p.next_attempt_at = p.sent_at + self.policy.reconcile_after
-                transition(s, p, State.UNCONFIRMED, now, "not found yet; will look again")
-                report.unconfirmed += 1
-                return "not-found-yet"
-            return self._retry(
-                s,
-                p,
-                now,
-                None,
-                "not found on the platform after an unclear send; sending again",
-                report,
-            )
-        assert error is not None  # noqa: S101
-        p.last_error = str(error)[:500]
-        if isinstance(error, Throttled):
-            until = self._platform_time(error.until, now)
-            self._block(s, p.channel, until, "throttled", error.reason, now)
-            if claim.mode == "send":
-                p.attempt -= 1  # the platform's limit, not this post's fault
-            p.next_attempt_at = until
-            to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
-            transition(
-                s,
-                p,
-                to,
-                now,
-                f"throttled until {until:%Y-%m-%d %H:%M:%S} UTC: {error.reason}",
-            )
-            report.retrying += 1
-            return "throttled"
-        if isinstance(error, AuthError):
-            self._block(s, p.channel, now + AUTH_RECHECK, "auth", error.reason, now)
-            if claim.mode == "send":
-                p.attempt -= 1
-            p.next_attempt_at = now
-            to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
-            transition(s, p, to, now, f"channel stopped until re-authorised: {error.reason}")
-            report.retrying += 1
-            return "auth"
-        if claim.mode == "lookup":
-            p.lookups += 1
-            if p.lookups >= self.policy.max_lookups:
-                transition(
-                    s,
-                    p,
-                    State.NEEDS_REVIEW,
-                    now,
-                    f"could not tell whether it was published after {p.lookups} lookups "
-                    f"({error}); a person must check the platform",
-                )
-                report.needs_review += 1
-                return "needs-review"
-            hint = error.retry_after if isinstance(error, Temporary) else None
-            p.next_attempt_at = self.policy.next_attempt(p.lookups, now, hint, self.rng)
-            transition(s, p, State.UNCONFIRMED, now, f"lookup failed, will look again: {error}")
-            report.unconfirmed += 1
-            return "lookup-failed"
-        if isinstance(error, Permanent):
-            transition(s, p, State.FAILED, now, f"refused by the platform: {error.reason}")
-            report.failed += 1
-            return "permanent"
-        if isinstance(error, Temporary):
-            return self._retry(
-                s, p, now, error.retry_after, f"temporary failure: {error.reason}", report
-            )
-        # Ambiguous, or an unexpected exception: the post may exist; never resend blindly.
-        why = (
-            error.reason
-            if isinstance(error, Ambiguous)
-            else f"unexpected {type(error).__name__}: {error}"
-        )
-        if not isinstance(error, ChannelError):
-            logger.error(
-                "post %s: unexpected error from the %s adapter", p.id, p.channel, exc_info=error
-            )
-        p.lookups = 0
-        p.next_attempt_at = now + self.policy.reconcile_after
-        transition(
-            s,
-            p,
-            State.UNCONFIRMED,
-            now,
-            f"outcome unclear, will look it up before any resend: {why}",
-        )
-        report.unconfirmed += 1
-        return "ambiguous"
-
-    def _platform_time(self, when: datetime, now: datetime) -> datetime:
-        """An instant an adapter named ("throttled until …") on this dispatcher's clock.
-
-        Adapters tell real time. On a compressed clock (a rehearsal) a real instant lies far
-        beyond the virtual now and would block the channel for the rest of the rehearsal, so
-        there the platform's wait is kept as a duration of campaign time, as retry hints are.
-        """
-        if self.clock.virtual(timedelta(seconds=1)) == timedelta(seconds=1):
-            return when  # the adapters share this clock (real time, or a test's fake clock)
-        return now + max(timedelta(0), when - datetime.now(UTC))
-
-    def _release(self, s: Session, p: PostRow, claim: Claim, now: datetime) -> None:
-        """Give back a claim whose call never started (shutting down)."""
-        p.lease_until = None
-        if claim.mode == "lookup":
-            transition(s, p, State.UNCONFIRMED, now, "released unstarted at shutdown")
-            return
-        p.attempt -= 1
-        p.next_attempt_at = now
-        to = State.APPROVED if p.attempt == 0 else State.RETRYING
-        transition(s, p, to, now, "released unstarted at shutdown")
-
-    def _retry(
-        self,
-        s: Session,
-        p: PostRow,
-        now: datetime,
-        hint: float | None,
-        cause: str,
-        report: PassReport,
-    ) -> str:
-        assert p.due_at is not None  # noqa: S101
-        stop = self.policy.give_up(p.attempt, p.due_at, now)
-        if stop:
-            transition(s, p, State.FAILED, now, f"{stop}; last: {cause}")
-            report.failed += 1
-            return "failed"
-        p.next_attempt_at = self.policy.next_attempt(p.attempt, now, hint, self.rng)
-        p.lookups = 0
-        transition(s, p, State.RETRYING, now, f"{cause}; next try {p.next_attempt_at:%H:%M:%S} UTC")
-        report.retrying += 1
-        return "temporary"
-
-    def _block(
-        self, s: Session, channel: str, until: datetime, kind: str, reason: str, now: datetime
-    ) -> None:
-        row = s.get(ChannelState, channel)
-        if row is None:
-            row = ChannelState(channel=channel, paused=False, updated_at=now)
-            s.add(row)
-        if row.blocked_until is None or row.blocked_until < until or row.block_kind != kind:
-            row.blocked_until = until
-        row.block_kind, row.block_reason, row.updated_at = kind, f"{kind}: {reason}", now
-
     # -- scheduling help ------------------------------------------------------------------
 
     def next_wake(self) -> datetime | None:
@@ -616,14 +413,6 @@ class Dispatcher:
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None
-
-
-def _taken(s: Session, p: PostRow, remote_id: str) -> bool:
-    """Whether another post of ``p``'s channel already holds the platform item ``remote_id``."""
-    other = select(PostRow.id).where(
-        PostRow.channel == p.channel, PostRow.remote_id == remote_id, PostRow.id != p.id
-    )
-    return s.scalars(other.limit(1)).first() is not None
 
 
 class _Released(Exception):

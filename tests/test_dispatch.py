@@ -298,7 +298,7 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     p = first(queue, "portal_pbgdpl")
     dead = dispatcher(queue, platforms, clock, worker="dead", lease=timedelta(minutes=5))
     at(clock, p)
-    from publisher.dispatch import PassReport
+    from publisher.outcomes import PassReport
 
     dead._expire(clock.now(), PassReport())  # (earlier posts of other channels: missed)
     with queue.write() as s:
