@@ -385,4 +385,4 @@ def main() -> None:
     cli(prog_name="publisher")
 
 
-from publisher import cli_queue, cli_run  # noqa: E402, F401 - register their commands on ``cli``
+from publisher import cli_board, cli_queue, cli_run  # noqa: E402, F401 - register commands
