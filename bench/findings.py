@@ -106,9 +106,10 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   < 1; the machine's speed drifts by up to 1.5× within minutes, see the loop figure, so compare
   each with its own floor): p99 at concurrency 1 / 8 / 32 was 13.2 / 13.9 / 12.8 s (2.8× /
   2.1× / 2.3× its floor) and is 11.2 / 8.7 / 9.4 s (3.7× / 2.1× / 1.1× its floor). Clearly
-  better with more concurrency, within noise at concurrency 1. In an earlier run of the old
-  code, concurrency 32 overloaded the in-process sandbox: 38 calls ended in `ReadError` after
-  sending, were looked up before any resend as designed, and published 90 s late (p99 87 s).
+  better with more concurrency, within noise at concurrency 1. Concurrency 32 (128 calls at
+  once) can overload the in-process sandbox: in one run of the old code 38 calls ended in
+  `ReadError` after sending, were looked up before any resend as designed, and went out 90 s
+  late (p99 87 s); in a fresh-clone run of the new code, 2 calls did (max 62 s, p99 8.6 s).
 - Left: the work is CPU under one GIL, ~10 ms a post in all: the adapters and sandbox (the
   floor) and the dispatcher's own database work, ~4–5 ms a post (claim: an UPDATE and a history
   row; outcome: an UPDATE, a history row and a hash-chained audit entry; the SQLAlchemy ORM
