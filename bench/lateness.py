@@ -170,7 +170,7 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     at a time per channel as the dispatcher would call: the calls alone, no database work."""
     from sqlalchemy import select
 
-    from publisher.channels.base import Outgoing
+    from publisher.dispatch import outgoing_of
     from publisher.models import PostRow
     from publisher.sandbox.server import Sandbox
 
@@ -180,19 +180,7 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     with db.read() as s:
         posts = list(s.scalars(select(PostRow).order_by(PostRow.id)))[:n]
         queues = {
-            ch: [
-                Outgoing(
-                    post_id=p.id,
-                    idempotency_key=p.idempotency_key,
-                    channel=p.channel,
-                    kind=p.message.kind,
-                    fields=dict(p.fields),
-                    due_at=p.due_at,
-                )
-                for p in reversed(posts)
-                if p.channel == ch
-            ]
-            for ch in CHANNELS
+            ch: [outgoing_of(p) for p in reversed(posts) if p.channel == ch] for ch in CHANNELS
         }
     late: list[float] = []
     failed = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -355,19 +355,13 @@ def _summary(config: Config, db: Database, path: str) -> None:
     from datetime import UTC, datetime
 
     from rich.console import Console
-    from rich.table import Table
 
     from publisher.states import State
     from publisher.status import gather
 
     info = gather(db, config, datetime.now(UTC))
-    table = Table(title="Rehearsal summary", title_justify="left")
-    table.add_column("channel")
     states = [s for s in State if any(info["channels"].get(c, {}).get(s) for c in info["channels"])]
-    for st in states:
-        table.add_column(st, justify="right")
-    for cid, counts in info["channels"].items():
-        table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
+    table = _state_table("Rehearsal summary", info, states)
     console = Console()
     console.print(table)
     for p in info["problems"]:
@@ -404,18 +398,12 @@ def status(config_path: Path, as_json: bool) -> None:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     states = [st for st, n in info["counts"].items() if n]
-    table = Table(title="Posts by state and channel", title_justify="left")
-    table.add_column("channel")
-    for st in states:
-        table.add_column(st, justify="right")
-    for cid, counts in info["channels"].items():
-        table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
+    table = _state_table("Posts by state and channel", info, states)
     table.add_row("all", *[str(info["counts"][st]) for st in states], style="bold")
     console.print(table)
     for n in info["next"]:
@@ -444,3 +432,16 @@ def status(config_path: Path, as_json: bool) -> None:
         _print(f"daemon: NOT RUNNING (last seen {w['last_beat']}, {w['worker']})")
     else:
         _print("daemon: NOT RUNNING (never started on this database)")
+
+
+def _state_table(title: str, info: dict[str, Any], states: Sequence[str]) -> Any:
+    """A table of post counts: a row per channel, a column per state in ``states``."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("channel")
+    for st in states:
+        table.add_column(st, justify="right")
+    for cid, counts in info["channels"].items():
+        table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
+    return table

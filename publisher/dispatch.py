@@ -301,16 +301,7 @@ class Dispatcher(OutcomeRules):
                 PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
             )
             exclude = frozenset(str(r) for r in s.scalars(owned))
-        outgoing = Outgoing(
-            post_id=p.id,
-            idempotency_key=p.idempotency_key,
-            channel=p.channel,
-            kind=p.message.kind,
-            fields=dict(p.fields),
-            due_at=p.due_at,
-            exclude=exclude,
-        )
-        return Claim(p.id, p.claims, mode, p.channel, outgoing, since)
+        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since)
 
     # -- the call, outside any transaction ------------------------------------------------
 
@@ -413,6 +404,20 @@ class Dispatcher(OutcomeRules):
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None
+
+
+def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
+    """What an adapter gets of post ``p`` (its message loaded): its rendered fields and keys."""
+    assert p.due_at is not None  # noqa: S101 - a post due for sending has a time
+    return Outgoing(
+        post_id=p.id,
+        idempotency_key=p.idempotency_key,
+        channel=p.channel,
+        kind=p.message.kind,
+        fields=dict(p.fields),
+        due_at=p.due_at,
+        exclude=exclude,
+    )
 
 
 class _Released(Exception):
