@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Integer, delete, func, insert, select
 from publisher.clock import RehearsalClock
 from publisher.config import Config
 from publisher.db import SCHEMA_HEAD, Database, open_database
-from publisher.errors import InputError
+from publisher.errors import DatabaseError, InputError
 from publisher.models import Base, MetaRow
 
 COPY_BATCH = 500  # rows copied at a time
@@ -148,7 +148,14 @@ def _snapshot(
     a side file linked into place only when complete (a crash leaves no half-made rehearsal);
     None if another process created ``file`` first."""
     clock, anchor = _anchor(source, start, end, duration)
-    fd, side = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".partial")
+    try:
+        fd, side = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".partial")
+    except OSError as exc:
+        raise InputError(
+            "--rehearsal-db",
+            f"cannot create {file}: {exc.strerror}",
+            "name a file in an existing folder you can write to",
+        ) from exc
     os.close(fd)
     partial = Path(side)
     try:
@@ -164,6 +171,8 @@ def _snapshot(
                 dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 dst.close()
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(file), f"the rehearsal copy failed: {exc}") from exc
         finally:
             src.close()
         try:

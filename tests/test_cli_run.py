@@ -67,6 +67,13 @@ def test_rehearsal_needs_a_sandbox_and_a_duration(approved: Path) -> None:
     ]
     out = publisher("run", "--rehearse", "soon", "--sandbox")
     assert out.returncode == 1 and "'soon' is not a duration" in out.stderr
+    nowhere = approved / "no-such-folder" / "june.db"
+    out = publisher("run", "--rehearse", "5s", "--sandbox", "--rehearsal-db", str(nowhere))
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"error: --rehearsal-db: cannot create {nowhere}: No such file or directory "
+        "(name a file in an existing folder you can write to)"
+    ]
 
 
 def test_run_without_secrets_says_which_are_missing(approved: Path) -> None:
