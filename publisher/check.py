@@ -17,10 +17,10 @@ from publisher.content import read_messages
 from publisher.db import Database
 from publisher.errors import PublisherError, TemplateError
 from publisher.models import PostRow
-from publisher.outbox import demands_for, render_all
+from publisher.outbox import demands_for, holds_approval, render_all
 from publisher.plan import plan, rules_from_config
 from publisher.render import Render, Renderer
-from publisher.states import PENDING, State
+from publisher.states import State
 
 
 @dataclass
@@ -30,21 +30,19 @@ class CheckResult:
     revoked: list[str] = field(default_factory=list)  # approvals today's render no longer matches
 
 
-def stale_approvals(
-    config: Config, db: Database, renders: dict[tuple[str, str], Render]
-) -> list[str]:
-    """Approved posts whose text, rendered now, differs from the text that was approved."""
+def stale_approvals(db: Database, renders: dict[tuple[str, str], Render]) -> list[str]:
+    """Standing approvals whose text, rendered now, differs from the text that was approved."""
     out = []
     with db.read() as s:
         rows = s.scalars(
             select(PostRow)
             .options(joinedload(PostRow.message))
-            .where(
-                PostRow.approved_hash.is_not(None), PostRow.state.in_(list(PENDING | {State.HELD}))
-            )
+            .where(PostRow.state.in_([State.APPROVED, State.HELD]))
             .order_by(PostRow.id)
         )
         for p in rows:
+            if not holds_approval(p):
+                continue
             render = renders.get((p.message.key, p.channel))
             if render is None or render.hash != p.approved_hash:
                 why = "its message is gone" if render is None else "the render changed"
@@ -90,7 +88,7 @@ def run_check(config: Config, db: Database | None = None) -> CheckResult:
             f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
         )
     if db is not None:
-        result.revoked = stale_approvals(config, db, renders)
+        result.revoked = stale_approvals(db, renders)
     enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
     result.summary = [
         f"config: {config.path} ({len(enabled)} enabled channels: {', '.join(enabled)})",

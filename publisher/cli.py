@@ -100,18 +100,19 @@ def _database(config: Config) -> Database:
 
 
 def _existing_database(config: Config) -> Database | None:
-    """The queue if there is one (a missing SQLite file is not created), else None."""
-    from publisher.db import Database
+    """The queue if there is one at the current schema, opened without changing anything (a
+    missing SQLite file is not created, an older schema not upgraded); else None."""
+    from publisher.db import SCHEMA_HEAD, Database
 
     url = config.database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return None
-    db = Database(url)
     try:
+        db = Database(url)
         version = db.schema_version()
     except PublisherError:
         return None
-    return db if version else None
+    return db if version == SCHEMA_HEAD else None
 
 
 def _now() -> datetime:

@@ -264,8 +264,7 @@ def _sync(
         report.rerendered += 1
         if p.state == State.REJECTED:
             transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
-        held_approved = p.state == State.HELD and p.held_from == State.APPROVED
-        if held_approved and p.approved_hash != render.hash:
+        if holds_approval(p) and p.state == State.HELD and p.approved_hash != render.hash:
             p.held_from = State.DRAFT  # its release will need a new approval
             report.revoked.append(p.id)
         if p.state == State.APPROVED and p.approved_hash != render.hash:
@@ -380,6 +379,12 @@ def message_of(row: MessageRow) -> Message:
         row.cover,
         row.draft,
     )
+
+
+def holds_approval(p: PostRow) -> bool:
+    """Whether ``p`` still stands on its approval (approved, or held back from approved): the
+    approvals a changed render revokes."""
+    return p.state == State.APPROVED or (p.state == State.HELD and p.held_from == State.APPROVED)
 
 
 class RenderCheck:
