@@ -1,4 +1,4 @@
-"""A scriptable in-memory channel adapter for dispatcher tests."""
+"""A scriptable in-memory channel adapter for dispatcher tests, and a post moved by hand."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from publisher.channels.base import CheckResult, Outgoing, Receipt
+from publisher.db import Database
+from publisher.history import transition
+from publisher.models import PostRow
 
 Script = Callable[[Outgoing], Receipt | None]
 
@@ -63,3 +66,15 @@ class FakePlatform:
 
     def count(self, key: str) -> int:
         return sum(1 for k, _, _ in self.items if k == key)
+
+
+def set_state(
+    db: Database, post_id: int, at: datetime, state: str, cause: str, **values: object
+) -> None:
+    """Move a post to ``state`` as the dispatcher would (its history event, and the audit entry
+    of an audited outcome), setting ``values`` on the row too."""
+    with db.write() as s:
+        p = s.get_one(PostRow, post_id)
+        transition(s, p, state, at, cause, "t")
+        for name, value in values.items():
+            setattr(p, name, value)

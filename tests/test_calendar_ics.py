@@ -15,9 +15,10 @@ from publisher.calendar_ics import plain_text, post_uid, render_ics, shorten
 from publisher.calendar_page import load_extra
 from publisher.config import Config
 from publisher.db import Database, open_database
-from publisher.models import PostEvent, PostRow
+from publisher.models import PostRow
 from publisher.outbox import load
 from publisher.preview import Item, items, to_json
+from tests.fakes import set_state
 
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=2)
@@ -148,21 +149,6 @@ def test_uids_are_stable_across_exports_edits_and_rebuilds(
         assert str(ev["SUMMARY"]) == str(after[uid]["SUMMARY"])
 
 
-def _set(
-    db: Database, post_id: int, at: datetime, state: str, cause: str, **values: object
-) -> None:
-    with db.write() as s:
-        p = s.get_one(PostRow, post_id)
-        s.add(
-            PostEvent(
-                post_id=p.id, at=at, actor="t", from_state=p.state, to_state=state, cause=cause
-            )
-        )
-        p.state, p.updated_at = state, at
-        for name, value in values.items():
-            setattr(p, name, value)
-
-
 def test_states_become_status_url_and_reason(db: Database, config: Config) -> None:
     load(db, config, NOW, "t")
     with db.read() as s:
@@ -170,10 +156,10 @@ def test_states_become_status_url_and_reason(db: Database, config: Config) -> No
             select(PostRow.id).where(PostRow.channel.in_(["facebook", "zalo", "portal_stp"]))
         ).all()[:4]
     url = "https://www.facebook.com/100000000000000/posts/987654321"
-    _set(db, fb, LATER, "published", "published", remote_url=url, published_at=LATER)
-    _set(db, zalo, LATER, "failed", "refused: -216 Access token is invalid", last_error="-216")
-    _set(db, portal, LATER, "cancelled", "load: the file was removed")
-    _set(db, extra_fb, LATER, "approved", "approved by Lê Anh Tuấn")
+    set_state(db, fb, LATER, "published", "published", remote_url=url, published_at=LATER)
+    set_state(db, zalo, LATER, "failed", "refused: -216 Access token is invalid", last_error="-216")
+    set_state(db, portal, LATER, "cancelled", "load: the file was removed")
+    set_state(db, extra_fb, LATER, "approved", "approved by Lê Anh Tuấn")
     entries, data = export(db, config, include_cancelled=True)
     ids = uids(db, entries)
     by_uid = events(data)

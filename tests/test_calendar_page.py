@@ -25,9 +25,10 @@ from sqlalchemy import select
 from publisher.calendar_page import PostExtra, load_extra, render_calendar
 from publisher.config import Config
 from publisher.db import Database, open_database
-from publisher.models import PostEvent, PostRow
+from publisher.models import PostRow
 from publisher.outbox import load
 from publisher.preview import WEEKDAYS_VI, Item, items
+from tests.fakes import set_state
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
@@ -77,22 +78,6 @@ class Page(HTMLParser):
 
     def attrs(self, tag: str) -> list[dict[str, str | None]]:
         return [a for t, a in self.tags if t == tag]
-
-
-def set_state(
-    db: Database, post_id: int, at: datetime, state: str, cause: str, **values: Any
-) -> None:
-    """Move a post as the dispatcher would, with its history event."""
-    with db.write() as s:
-        p = s.get_one(PostRow, post_id)
-        s.add(
-            PostEvent(
-                post_id=p.id, at=at, actor="t", from_state=p.state, to_state=state, cause=cause
-            )
-        )
-        p.state, p.updated_at = state, at
-        for name, value in values.items():
-            setattr(p, name, value)
 
 
 def first_of(db: Database, channel: str) -> int:
