@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -356,12 +356,10 @@ def _summary(config: Config, db: Database, path: str) -> None:
 
     from rich.console import Console
 
-    from publisher.states import State
     from publisher.status import gather
 
     info = gather(db, config, datetime.now(UTC))
-    states = [s for s in State if any(info["channels"].get(c, {}).get(s) for c in info["channels"])]
-    table = _state_table("Rehearsal summary", info, states)
+    table = _state_table("Rehearsal summary", info)
     console = Console()
     console.print(table)
     for p in info["problems"]:
@@ -402,9 +400,8 @@ def status(config_path: Path, as_json: bool) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    states = [st for st, n in info["counts"].items() if n]
-    table = _state_table("Posts by state and channel", info, states)
-    table.add_row("all", *[str(info["counts"][st]) for st in states], style="bold")
+    table = _state_table("Posts by state and channel", info)
+    table.add_row("all", *[str(n) for n in info["counts"].values() if n], style="bold")
     console.print(table)
     for n in info["next"]:
         console.print(
@@ -434,9 +431,12 @@ def status(config_path: Path, as_json: bool) -> None:
         _print("daemon: NOT RUNNING (never started on this database)")
 
 
-def _state_table(title: str, info: dict[str, Any], states: Sequence[str]) -> Any:
-    """A table of post counts: a row per channel, a column per state in ``states``."""
+def _state_table(title: str, info: dict[str, Any]) -> Any:
+    """A table of ``status.gather``'s counts: a row per channel, a column per state any post
+    is in (in the order of the states)."""
     from rich.table import Table
+
+    states = [st for st, n in info["counts"].items() if n]
 
     table = Table(title=title, title_justify="left")
     table.add_column("channel")
