@@ -123,14 +123,10 @@ class Dispatcher(OutcomeRules):
         """Call the platforms for ``claims``; as calls answer, record their outcomes and claim
         what has fallen due since on the channels that have room, in one transaction a round."""
         started = time.monotonic()
-        running: dict[Future[Attempt], Claim] = {}
-        for c in claims:
-            running[self._pool.submit(self._attempt, c)] = c
+        running: set[Future[Attempt]] = {self._pool.submit(self._attempt, c) for c in claims}
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            done, running = wait(running, return_when=FIRST_COMPLETED)
             answered = [f.result() for f in done]
-            for f in done:
-                del running[f]
             refill = (
                 not self.stopping.is_set()
                 and time.monotonic() - started < self.settings.pass_budget
@@ -141,6 +137,7 @@ class Dispatcher(OutcomeRules):
                 if refill:
                     try:
                         with s.begin_nested():
+                            # every channel: one with no call in flight may have a post due now
                             more = self._claim(s, self.clock.now(), report)
                     except Exception:  # the outcomes above still count; the next pass claims
                         logger.exception("could not claim more posts in this pass")
@@ -150,8 +147,7 @@ class Dispatcher(OutcomeRules):
                 report.outcomes.append((p.id, p.channel, outcome))
                 if self.on_outcome:
                     self.on_outcome(p, outcome)
-            for c in more:
-                running[self._pool.submit(self._attempt, c)] = c
+            running |= {self._pool.submit(self._attempt, c) for c in more}
 
     def _expire(self, now: datetime, report: PassReport) -> None:
         """Never-tried posts due longer ago than the grace window are missed, not posted late."""

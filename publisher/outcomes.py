@@ -32,6 +32,7 @@ from publisher.states import State
 logger = logging.getLogger(__name__)
 
 AUTH_RECHECK = timedelta(minutes=10)
+MIN_BLOCK = timedelta(seconds=5)  # real time: the shortest a throttled channel waits
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ class OutcomeRules:
         assert error is not None  # noqa: S101
         p.last_error = str(error)[:500]
         if isinstance(error, Throttled):
-            until = self._platform_time(error.until, now)
+            # Never a block that has already ended ("Retry-After: 0", a past date): the post,
+            # whose attempt is given back, would be claimed again at once, in a loop.
+            until = max(self._platform_time(error.until, now), now + self.clock.virtual(MIN_BLOCK))
             self._block(s, p.channel, until, "throttled", error.reason, now)
             if claim.mode == "send":
                 p.attempt -= 1  # the platform's limit, not this post's fault

@@ -163,6 +163,25 @@ def test_throttling_blocks_the_whole_channel_until_its_time(
     assert {posts(queue, id=i)[0].state for i in (fb[0].id, nxt.id)} == {State.PUBLISHED}
 
 
+def test_a_throttle_that_has_already_ended_still_pauses_the_channel(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """``Retry-After: 0`` (or a past date): without a floor the post, its attempt given back,
+    would be claimed again at once, round after round."""
+    p = first(queue, "facebook")
+    platforms["facebook"].then(p.idempotency_key, fail(Throttled("429", until=clock.now())))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, p)
+    d.run_once()
+    assert platforms["facebook"].calls.count(p.idempotency_key) == 1  # not again in that pass
+    with queue.read() as s:
+        block = s.get_one(ChannelState, "facebook")
+        assert block.blocked_until == p.due_at + timedelta(seconds=5)  # type: ignore[operator]
+    clock.set(p.due_at + timedelta(seconds=5))  # type: ignore[operator]
+    d.run_once()
+    assert posts(queue, id=p.id)[0].state == State.PUBLISHED
+
+
 def test_ambiguous_outcome_is_looked_up_not_resent(
     queue: Database, platforms, clock: FakeClock
 ) -> None:
