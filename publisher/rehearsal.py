@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -44,9 +45,12 @@ def window(config: Config) -> tuple[datetime, datetime]:
     return start, end
 
 
-def copy_database(source: Database, target: Database, meta: dict[str, str] | None = None) -> int:
-    """Copy every row of every table (any source backend) into an empty, migrated target, and
-    add ``meta`` rows, all in one transaction: a crash leaves no half-made rehearsal."""
+def copy_database(
+    source: Database, target: Database, meta: Callable[[], dict[str, str]] | None = None
+) -> int:
+    """Copy every row of every table (any source backend) into an empty, migrated target, then
+    add the rows ``meta()`` gives (asked for once the rows are copied), all in one transaction:
+    a crash leaves no half-made rehearsal."""
     rows = 0
     with source.engine.connect() as src, target.write_engine.begin() as dst:
         for table in reversed(Base.metadata.sorted_tables):
@@ -59,8 +63,9 @@ def copy_database(source: Database, target: Database, meta: dict[str, str] | Non
                 dst.execute(insert(table), [dict(r) for r in batch])
                 rows += len(batch)
         if meta:
-            dst.execute(delete(MetaRow).where(MetaRow.key.in_(list(meta))))
-            dst.execute(insert(MetaRow), [{"key": k, "value": v} for k, v in meta.items()])
+            rows_of_meta = meta()
+            dst.execute(delete(MetaRow).where(MetaRow.key.in_(list(rows_of_meta))))
+            dst.execute(insert(MetaRow), [{"key": k, "value": v} for k, v in rows_of_meta.items()])
         if dst.dialect.name == "postgresql":
             _advance_sequences(dst)
     return rows
@@ -92,8 +97,9 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
         url, path, resumed = f"sqlite:///{file}", str(file), file.exists()
     if url == source.url:
         raise InputError("--rehearsal-db", "is the real queue", "a rehearsal works on a copy")
-    if not resumed and url == f"sqlite:///{path}" and _sqlite_file(source) is not None:
-        made = _snapshot(source, Path(path), start, end, duration)
+    source_file = _sqlite_file(source)
+    if not resumed and "://" not in target and source_file is not None:
+        made = _snapshot(source, source_file, Path(path), start, end, duration)
         if made is not None:
             return made
         resumed = True  # another process made it meanwhile: join that rehearsal
@@ -103,34 +109,44 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
             m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
         }
     if resumed and len(meta) == len(ANCHOR_KEYS):
-        clock = RehearsalClock(
-            datetime.fromisoformat(meta["rehearsal.real_start"]),
-            datetime.fromisoformat(meta["rehearsal.virtual_start"]),
-            float(meta["rehearsal.speed"]),
-        )
-        return Rehearsal(db, path, clock, True, end)
+        return Rehearsal(db, path, clock_of(meta), True, end)
     if resumed:
         raise InputError(
             "--rehearsal-db",
             f"{path} exists but is not a rehearsal",
             "name a new file to start one",
         )
-    clock, anchor = _anchor(source, start, end, duration)
+    anchor = _Anchor(source, start, end, duration)
     copy_database(source, db, anchor)
-    return Rehearsal(db, path, clock, False, end)
+    assert anchor.clock is not None  # noqa: S101 - set by copy_database
+    return Rehearsal(db, path, anchor.clock, False, end)
 
 
-def _anchor(
-    source: Database, start: datetime, end: datetime, duration: timedelta
-) -> tuple[RehearsalClock, dict[str, str]]:
-    """A new rehearsal's clock (the window in ``duration`` from now) and its meta rows."""
-    clock = RehearsalClock(datetime.now(UTC), start, (end - start) / duration)
-    return clock, {
-        "rehearsal.real_start": clock.real_start.isoformat(),
-        "rehearsal.virtual_start": start.isoformat(),
-        "rehearsal.speed": repr(clock.speed),
-        "rehearsal.source": source.url_safe,
-    }
+def clock_of(meta: dict[str, str]) -> RehearsalClock:
+    """The clock a rehearsal's meta rows anchor."""
+    return RehearsalClock(
+        datetime.fromisoformat(meta["rehearsal.real_start"]),
+        datetime.fromisoformat(meta["rehearsal.virtual_start"]),
+        float(meta["rehearsal.speed"]),
+    )
+
+
+class _Anchor:
+    """A new rehearsal's meta rows, its clock started when they are asked for: after the copy,
+    so the time the copy took does not eat into the rehearsed window."""
+
+    def __init__(self, source: Database, start: datetime, end: datetime, duration: timedelta):
+        self.source, self.start, self.speed = source, start, (end - start) / duration
+        self.clock: RehearsalClock | None = None
+
+    def __call__(self) -> dict[str, str]:
+        self.clock = RehearsalClock(datetime.now(UTC), self.start, self.speed)
+        return {
+            "rehearsal.real_start": self.clock.real_start.isoformat(),
+            "rehearsal.virtual_start": self.start.isoformat(),
+            "rehearsal.speed": repr(self.speed),
+            "rehearsal.source": self.source.url_safe,
+        }
 
 
 def _sqlite_file(db: Database) -> str | None:
@@ -142,12 +158,17 @@ def _sqlite_file(db: Database) -> str | None:
 
 
 def _snapshot(
-    source: Database, file: Path, start: datetime, end: datetime, duration: timedelta
+    source: Database,
+    source_file: str,
+    file: Path,
+    start: datetime,
+    end: datetime,
+    duration: timedelta,
 ) -> Rehearsal | None:
     """Copy an SQLite queue into ``file`` with the online backup and add the clock anchor, in
     a side file linked into place only when complete (a crash leaves no half-made rehearsal);
     None if another process created ``file`` first."""
-    clock, anchor = _anchor(source, start, end, duration)
+    anchor = _Anchor(source, start, end, duration)
     try:
         fd, side = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".partial")
     except OSError as exc:
@@ -159,14 +180,15 @@ def _snapshot(
     os.close(fd)
     partial = Path(side)
     try:
-        src = sqlite3.connect(_sqlite_file(source) or "")
+        src = sqlite3.connect(source_file)
         try:
             dst = sqlite3.connect(partial, isolation_level=None)
             try:
                 src.backup(dst)
+                meta = anchor()
                 dst.execute("BEGIN IMMEDIATE")
-                dst.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in anchor])
-                dst.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", anchor.items())
+                dst.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in meta])
+                dst.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
                 dst.execute("COMMIT")
                 dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
@@ -181,4 +203,5 @@ def _snapshot(
             return None
     finally:
         partial.unlink(missing_ok=True)
-    return Rehearsal(Database(f"sqlite:///{file}"), str(file), clock, False, end)
+    assert anchor.clock is not None  # noqa: S101 - set before the link
+    return Rehearsal(Database(f"sqlite:///{file}"), str(file), anchor.clock, False, end)

@@ -37,7 +37,7 @@ from publisher.db import Database, open_database
 from publisher.dispatch import Dispatcher
 from publisher.models import DaemonRow, MetaRow, PostEvent, PostRow
 from publisher.outbox import approve, load
-from publisher.rehearsal import ANCHOR_KEYS
+from publisher.rehearsal import ANCHOR_KEYS, clock_of
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.server import Sandbox
 from publisher.states import State
@@ -215,11 +215,7 @@ def read_anchor(target: str, url: str) -> RehearsalClock | None:
         db.close()
     if not all(k in meta for k in ANCHOR_KEYS):
         return None
-    return RehearsalClock(
-        datetime.fromisoformat(meta["rehearsal.real_start"]),
-        datetime.fromisoformat(meta["rehearsal.virtual_start"]),
-        float(meta["rehearsal.speed"]),
-    )
+    return clock_of(meta)
 
 
 def wait_for_anchor(
@@ -295,11 +291,7 @@ def check_every_post_once_on_time(
     finally:
         db.close()
 
-    clock = RehearsalClock(
-        datetime.fromisoformat(anchor["rehearsal.real_start"]),
-        datetime.fromisoformat(anchor["rehearsal.virtual_start"]),
-        float(anchor["rehearsal.speed"]),
-    )
+    clock = clock_of(anchor)
     records = box.sandbox.records()
     lines = [json.loads(line) for line in box.record_path.read_text("utf-8").splitlines()]
     assert lines == records, "the record file and the sandbox's memory disagree"
