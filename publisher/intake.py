@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from publisher.config import Config
-from publisher.content import FIELDS, read_message
+from publisher.content import FIELDS, read_message, write_atomic
 from publisher.db import Database
 from publisher.errors import ContentError, InputError, Problems, PublisherError
 from publisher.outbox import LoadReport, load
@@ -35,20 +35,6 @@ def render_file(meta: Mapping[str, Any], body: str) -> str:
     clean = {k: v for k, v in meta.items() if v not in (None, "", [])}
     front = yaml.safe_dump(clean, allow_unicode=True, sort_keys=False, width=1000)
     return f"---\n{front}---\n{nfc(body).strip()}\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def validate(config: Config, path: Path, text: str, where: str) -> None:
@@ -105,7 +91,7 @@ def add(
     text = render_file(meta, body)
     validate(config, path, text, _rel(config, path))
     with _rollback_files([path]):
-        _atomic_write(path, text)
+        write_atomic(path, text)
         report = load(db, config, now, actor, action="add")
     return path, report
 
@@ -116,7 +102,7 @@ def edit(
     """Replace a content file with ``text`` (validated first) and load it."""
     validate(config, path, nfc(text), _rel(config, path))
     with _rollback_files([path]):
-        _atomic_write(path, nfc(text))
+        write_atomic(path, nfc(text))
         return load(db, config, now, actor, action="edit")
 
 
@@ -220,7 +206,7 @@ def import_csv(
     files = [p for p, _ in planned]
     with _rollback_files(files):
         for p, text in planned:
-            _atomic_write(p, text)
+            write_atomic(p, text)
         report = load(db, config, now, actor, action="import")
     return ImportResult(files, report)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from publisher import audit
 from publisher.config import Config
-from publisher.content import Message, read_messages
+from publisher.content import Message, read_messages, write_atomic
 from publisher.db import Database, exclusive
 from publisher.errors import InputError, Problems, PublisherError
 from publisher.history import transition
@@ -122,7 +122,14 @@ def load(
     for m in messages:  # committed: now the files themselves become Unicode
         if m.converted is not None:
             path = config.messages_dir / f"{m.key}.md"
-            path.write_text(m.converted, encoding="utf-8")
+            try:
+                write_atomic(path, m.converted)
+            except OSError as exc:
+                raise InputError(
+                    m.path,
+                    f"loaded in Unicode, but the file could not be rewritten: {exc.strerror}",
+                    "make it writable and run 'publisher load --convert-legacy' again",
+                ) from exc
             report.converted.append(m.path)
     return report
 

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import cli
@@ -209,6 +210,34 @@ def test_twenty_concurrent_edits_while_the_daemon_runs(campaign: Path) -> None:
         daemon.terminate()
         daemon.wait(timeout=20)
     assert "locked" not in (daemon.stderr.read() if daemon.stderr else "")
+
+
+def test_a_converted_file_that_cannot_be_rewritten_is_one_line(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher.vietnamese import encode_legacy
+
+    path = campaign / "messages" / "slogans" / "09-cu.md"
+    path.write_text(
+        "---\nkind: slogan\nchannels: [zalo]\n---\n"
+        + encode_legacy("Trẻ em hôm nay, thế giới ngày mai.", "TCVN3")
+        + "\n",
+        "utf-8",
+    )
+    before = path.read_bytes()
+
+    def read_only(_path: Path, _text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("publisher.outbox.write_atomic", read_only)
+    out = run("load", "--as", "vanphong", "--convert-legacy")
+    assert out.exit_code == 1
+    assert out.stderr.strip().splitlines() == [
+        "error: messages/slogans/09-cu.md: loaded in Unicode, but the file could not be "
+        "rewritten: Permission denied (make it writable and run 'publisher load "
+        "--convert-legacy' again)"
+    ]
+    assert path.read_bytes() == before
 
 
 def test_legacy_encoded_content_is_refused_or_converted(campaign: Path) -> None:
