@@ -20,11 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from publisher.config import Config
 from publisher.db import Database
-from publisher.models import PostEvent, PostRow
+from publisher.history import last_causes
+from publisher.models import PostRow
 from publisher.preview import WEEKDAYS_VI, Item
 from publisher.states import KIND_LABELS_VI, LABELS_VI, explain_vi
 
@@ -80,22 +81,13 @@ def load_extra(db: Database, ids: Iterable[int]) -> dict[int, PostExtra]:
     with db.read() as s:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            last = (
-                select(PostEvent.post_id, func.max(PostEvent.id).label("event_id"))
-                .where(PostEvent.post_id.in_(chunk))
-                .group_by(PostEvent.post_id)
-                .subquery()
-            )
-            query = select(PostEvent.post_id, PostEvent.cause).join(
-                last, PostEvent.id == last.c.event_id
-            )
-            causes = {pid: cause for pid, cause in s.execute(query)}
+            causes = last_causes(s, chunk)
             for p in s.scalars(select(PostRow).where(PostRow.id.in_(chunk))):
                 out[p.id] = PostExtra(
                     remote_url=p.remote_url,
                     published_at=p.published_at,
                     last_error=p.last_error,
-                    reason=causes.get(p.id) or p.cancel_cause,
+                    reason=causes.get(p.id),
                     occurrence=p.occurrence,
                     idempotency_key=p.idempotency_key,
                     updated_at=p.updated_at,

@@ -4,8 +4,10 @@ person acted or the outcome is one a person must know of. Every state change goe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from publisher import audit
@@ -13,6 +15,7 @@ from publisher.models import PostEvent, PostRow
 from publisher.states import State
 
 SYSTEM = "daemon"
+_CHUNK = 500  # ids per IN (…) list
 # Outcomes that enter the audit trail whoever caused them.
 AUDITED: dict[str, str] = {
     State.PUBLISHED: "publish",
@@ -48,11 +51,32 @@ def transition(
             content_hash=content_hash or post.render_hash,
             detail=cause if detail is None else detail,
         )
-    event = PostEvent(at=now, actor=actor, from_state=post.state, to_state=to, cause=cause)
-    if post.id is None:
-        event.post = post  # a new post: the relationship fills the id on flush
-    else:
-        event.post_id = post.id
-    s.add(event)
+    s.add(
+        PostEvent(
+            post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
+        )
+    )
     post.state = to
     post.updated_at = now
+
+
+def last_causes(s: Session, post_ids: Iterable[int]) -> dict[int, str]:
+    """Why each post is in its state: the cause recorded with its last change of state (events
+    that keep the state, such as a reschedule or a time set in its file, do not count)."""
+    ids = sorted(set(post_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        last = (
+            select(PostEvent.post_id, func.max(PostEvent.id).label("event_id"))
+            .where(
+                PostEvent.post_id.in_(ids[start : start + _CHUNK]),
+                or_(PostEvent.from_state.is_(None), PostEvent.from_state != PostEvent.to_state),
+            )
+            .group_by(PostEvent.post_id)
+            .subquery()
+        )
+        query = select(PostEvent.post_id, PostEvent.cause).join(
+            last, PostEvent.id == last.c.event_id
+        )
+        out.update({pid: cause for pid, cause in s.execute(query)})
+    return out

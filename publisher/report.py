@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from publisher.config import KINDS, Campaign, Config, ReportSettings
 from publisher.db import Database
-from publisher.models import MessageRow, PostEvent, PostRow
+from publisher.history import last_causes
+from publisher.models import MessageRow, PostRow
 from publisher.states import KIND_LABELS_VI, LABELS_VI, MEANING_VI, PENDING, State
 
 NBSP = "\u00a0"  # the blank the clerk fills in, kept wide in HTML and Markdown
@@ -220,14 +221,7 @@ def build_report(
         if progress:
             progress(1, total)
         troubled = [p.id for p in posts if _trouble(p.state, p.due_at, now, config) is not None]
-        causes: dict[int, str] = {}
-        for i in range(0, len(troubled), 500):
-            for post_id, cause in s.execute(
-                select(PostEvent.post_id, PostEvent.cause)
-                .where(PostEvent.post_id.in_(troubled[i : i + 500]))
-                .order_by(PostEvent.id)
-            ):
-                causes[post_id] = cause  # the last one wins, as in ``publisher status``
+        causes = last_causes(s, troubled)
     tz = config.tz
     names = {cid: ch.name for cid, ch in config.channels.items()}
     counts = {state.value: 0 for state in State}

@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from publisher.config import Config
 from publisher.daemon import daemon_alive
 from publisher.db import Database
+from publisher.history import last_causes
 from publisher.models import ChannelState, DaemonRow, PostRow
 from publisher.states import State
 
@@ -37,13 +38,14 @@ def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) ->
         problems = (
             s.scalars(
                 select(PostRow)
-                .options(joinedload(PostRow.message), joinedload(PostRow.events))
+                .options(joinedload(PostRow.message))
                 .where(PostRow.state.in_([State.FAILED, State.NEEDS_REVIEW, State.MISSED]))
                 .order_by(PostRow.due_at, PostRow.id)
             )
             .unique()
             .all()
         )
+        causes = last_causes(s, [p.id for p in problems])
         blocks = list(s.scalars(select(ChannelState)))
         daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
 
@@ -67,7 +69,7 @@ def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) ->
                 "title": p.message.title,
                 "state": p.state,
                 "due_at": local(p.due_at),
-                "reason": p.events[-1].cause if p.events else (p.last_error or ""),
+                "reason": causes.get(p.id) or p.last_error or "",
             }
             for p in problems
         ]

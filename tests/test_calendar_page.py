@@ -510,3 +510,16 @@ def test_every_explained_state_is_explained_in_vietnamese() -> None:
     )
     assert explain_vi("missed", None) == MEANING_VI["missed"]
     assert explain_vi("draft", "planned") == "planned"  # nothing to explain: the note as it is
+
+
+def test_a_reschedule_does_not_hide_why_a_post_is_held(db: Database, config: Config) -> None:
+    """An event that keeps the state (a reschedule, a time set in the file) is not the reason."""
+    from publisher.history import transition
+
+    load(db, config, NOW, "t")
+    post = first_of(db, "facebook")
+    set_state(db, post, NOW, "held", "held by tuan.la: chờ số liệu")
+    with db.write() as s:
+        p = s.get_one(PostRow, post)
+        transition(s, p, "held", NOW, "rescheduled by tuan.la to 20/06/2024 08:00", "tuan.la")
+    assert load_extra(db, [post])[post].reason == "held by tuan.la: chờ số liệu"
