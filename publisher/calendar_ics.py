@@ -77,8 +77,9 @@ def _description(item: Item, config: Config, more: PostExtra, url: str | None) -
     )
     if url:
         parts.append(f"Bài đã đăng: {url}")
-    if item.state not in ("draft", "approved", "published") and (more.reason or more.last_error):
-        parts.append(f"Lý do: {explain_vi(item.state, more.reason or more.last_error)}")
+    why = explain_vi(item.state, more.reason or more.last_error)
+    if why:
+        parts.append(f"Lý do: {why}")
     parts.append(f"Mã bài: {item.id} · {item.message}")
     return "\n\n".join(p for p in parts if p)
 

@@ -46,10 +46,6 @@ STATE_TONES = {
     "missed": "bad",
     "cancelled": "muted",
 }
-# States whose card says why (the cause of the last change, else the last error).
-EXPLAINED = frozenset(
-    {"held", "rejected", "retrying", "unconfirmed", "needs_review", "failed", "missed", "cancelled"}
-)
 # Which mock-up previews a channel's post: the adapter decides what the post looks like.
 PREVIEW_FAMILY = {
     "facebook": "facebook",
@@ -70,7 +66,6 @@ class PostExtra:
     last_error: str | None = None
     reason: str | None = None  # the cause recorded with the post's last state change
     occurrence: int | None = None
-    idempotency_key: str | None = None
     updated_at: datetime | None = None
 
 
@@ -89,7 +84,6 @@ def load_extra(db: Database, ids: Iterable[int]) -> dict[int, PostExtra]:
                     last_error=p.last_error,
                     reason=causes.get(p.id),
                     occurrence=p.occurrence,
-                    idempotency_key=p.idempotency_key,
                     updated_at=p.updated_at,
                 )
     return out
@@ -156,8 +150,6 @@ def _when(t: datetime) -> str:
 def _reason(item: Item, extra: PostExtra) -> str | None:
     if item.due_at is None:
         return item.note or "Không còn chỗ trống phù hợp trong lịch."
-    if item.state not in EXPLAINED:
-        return None
     return explain_vi(item.state, extra.reason or extra.last_error or item.note)
 
 

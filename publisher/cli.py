@@ -260,25 +260,11 @@ def preview(
         "end": end,
         "include_cancelled": include_cancelled,
     }
-    # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
-    # take longer than the whole command should; html and ics also read the posts' history.
-    entries = pv.items_sqlite(config, **filters) if fmt in ("table", "json") else None
-    db = None
-    if entries is None:
-        db = _database(config)
-        entries = pv.items(db, config, **filters)
-    if fmt == "json":
-        text = pv.to_json(entries, config)
-        if output:
-            _write(output, text)
-        else:
-            click.echo(text, nl=False)
-        return
-    if fmt in ("html", "ics"):
+    if fmt in ("html", "ics"):  # they also read the posts' links and history
         from publisher import calendar_ics, calendar_page
 
-        if db is None:
-            db = _database(config)
+        db = _database(config)
+        entries = pv.items(db, config, **filters)
         extra = calendar_page.load_extra(db, [e.id for e in entries])
         generated = _now()
         if fmt == "html":
@@ -293,6 +279,17 @@ def preview(
             _print(f"Wrote {output} ({len(entries)} posts).")
         else:
             sys.stdout.buffer.write(data)
+        return
+    # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
+    # take longer than the whole command should.
+    fast = pv.items_sqlite(config, **filters)
+    entries = fast if fast is not None else pv.items(_database(config), config, **filters)
+    if fmt == "json":
+        text = pv.to_json(entries, config)
+        if output:
+            _write(output, text)
+        else:
+            click.echo(text, nl=False)
         return
     from rich.console import Console
 

@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,8 +26,10 @@ from publisher.cli import (
     cli,
     config_option,
 )
-from publisher.config import Config
 from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
 
 STATE_CHOICES = (
     "draft",

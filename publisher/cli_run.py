@@ -6,23 +6,21 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from publisher.cli import _config, _database, _print, cli, config_option
+from publisher.cli import F, _config, _database, _now, _print, cli, config_option
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
     from publisher.config import Config
     from publisher.db import Database
     from publisher.secrets import Secrets
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def sandbox_options(func: F) -> F:
@@ -352,13 +350,11 @@ def _rehearse(
 
 
 def _summary(config: Config, db: Database, path: str) -> None:
-    from datetime import UTC, datetime
-
     from rich.console import Console
 
     from publisher.status import gather
 
-    info = gather(db, config, datetime.now(UTC))
+    info = gather(db, config, _now())
     table = _state_table("Rehearsal summary", info)
     console = Console()
     console.print(table)
@@ -385,13 +381,12 @@ def _summary(config: Config, db: Database, path: str) -> None:
 def status(config_path: Path, as_json: bool) -> None:
     """Counts per state and channel, next posts, problems with reasons, blocks, daemon heartbeat."""
     import json
-    from datetime import UTC, datetime
 
     from publisher.status import gather
 
     config = _config(config_path)
     db = _database(config)
-    info = gather(db, config, datetime.now(UTC))
+    info = gather(db, config, _now())
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return

@@ -38,11 +38,7 @@ COLUMNS: dict[str, str] = {
 }
 _OWN = {State.PUBLISHED, State.FAILED, State.MISSED, State.NEEDS_REVIEW, State.CANCELLED}
 _WHY_VI = {
-    State.FAILED: MEANING_VI[State.FAILED],
-    State.MISSED: MEANING_VI[State.MISSED],
-    State.NEEDS_REVIEW: MEANING_VI[State.NEEDS_REVIEW],
-    State.REJECTED: MEANING_VI[State.REJECTED],
-    State.HELD: MEANING_VI[State.HELD],
+    **MEANING_VI,
     "pending": "Đã quá giờ đăng nhưng chưa đăng được; cần kiểm tra tiến trình đăng bài",
     "unapproved": "Đến giờ đăng nhưng bài chưa được phê duyệt",
     "unplanned": "Không xếp được lịch đăng",

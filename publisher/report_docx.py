@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 from docx import Document
 from docx.document import Document as DocumentObject
@@ -34,10 +33,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowe
 
 def _t(text: object) -> str:
     return _CONTROL.sub("", str(text))
-
-
-def to_docx(report: Report, path: str | Path, *, progress: Progress | None = None) -> None:
-    Path(path).write_bytes(docx_bytes(report, progress=progress))
 
 
 def docx_bytes(report: Report, *, progress: Progress | None = None) -> bytes:

@@ -71,10 +71,11 @@ MEANING_VI: dict[str, str] = {
 
 
 def explain_vi(state: str, cause: str | None) -> str | None:
-    """Why a post is in ``state``, for the board: the state's meaning, then the recorded cause."""
+    """Why a post is in ``state``, for the board: the state's meaning, then the recorded cause;
+    None for the states that need no explaining (draft, approved, sending, published)."""
     meaning = MEANING_VI.get(state)
     if meaning is None:
-        return cause or None
+        return None
     return f"{meaning}. Chi tiết: {cause}" if cause else meaning
 
 
