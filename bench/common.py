@@ -317,11 +317,6 @@ class Series:
         return all(t.rc == 0 for t in self.runs)
 
 
-def series(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], runs: int) -> Series:
-    run_timed(cmd, cwd, env)  # warm-up: page cache, bytecode cache
-    return Series([run_timed(cmd, cwd, env) for _ in range(runs)])
-
-
 def interleaved(
     cmds: Mapping[str, Sequence[str]], cwd: Path, env: Mapping[str, str], runs: int
 ) -> dict[str, Series]:
@@ -412,10 +407,6 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "not installed"
     return out
-
-
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]) -> Any:

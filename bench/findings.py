@@ -12,7 +12,9 @@ Profiled with pyinstrument (`python -m pyinstrument -m publisher preview`, and a
 `plan`, `outbox.load`, `Dispatcher.run_once` and `render_all`), `python -X importtime`,
 cProfile and tracemalloc. "Before" is this benchmark on the code before the fixes (commit
 2f1a787 plus `bench/`), run on this machine the same day with a load average of 1.3–2.3;
-"after" is a run of the fixed code (07:21 UTC, load 0.1–1.0); the table above is the latest.
+"after" is a run of the fixed code (07:21 UTC, load 0.1–1.0). Each figure below names its
+run: the first round's ran on a slower machine (the loop figure was 116–134 ms, against 61–66 ms
+in the run of the table above), so they are larger than the table's.
 
 | # | before the fixes | after | cause found |
 |---|---|---|---|
@@ -34,7 +36,7 @@ against 116–134 ms in the first), old code (commit 50f7b06) and new run back t
 ### 1. `publisher preview` (target < 0.5 s): met after a fix
 
 - Found: `import sqlalchemy` + `sqlalchemy.orm` + declaring the models was about 60 % of the
-  run (`python -c 'import sqlalchemy.orm'` alone takes ~0.8 s of CPU on this machine, more than
+  run (`python -c 'import sqlalchemy.orm'` alone took ~0.8 s of CPU in the first round, more than
   the whole target); rich laying out the 30 day tables was most of the rest.
 - Fixed: `preview.items_sqlite` reads an SQLite queue with the standard library's `sqlite3`:
   the same query, rows and order as `preview.items` (checked equal on every filter). It is used
@@ -43,10 +45,12 @@ against 116–134 ms in the first), old code (commit 50f7b06) and new run back t
   to upgrade) the command opens the queue with `open_database` as before. `preview.py` imports
   SQLAlchemy only inside `items`; `SCHEMA_HEAD` moved to `publisher/migrations/__init__.py`
   (still importable from `publisher.db`) so the schema check needs no SQLAlchemy.
-- Left: rich's table layout (~0.25 s of CPU here): Vietnamese text takes rich's per-grapheme
-  path (`rich.cells.split_graphemes` under `Text.truncate`). Changing it would change the output.
+- Left: rich's table layout (~0.25 s of CPU in the first round): Vietnamese text takes rich's
+  per-grapheme path (`rich.cells.split_graphemes` under `Text.truncate`). Changing it would
+  change the output.
 - Also found: this environment sets `PYTHONDONTWRITEBYTECODE=1`, so each run recompiles
-  publisher's modules: preview then takes ~1.3 s, `--help` ~1 s (the notes of rows 1 and 5).
+  publisher's modules: preview then took ~1.3 s, `--help` ~1 s in the first round (548 ms and
+  379 ms in the table's run: the "no bytecode cache" notes of rows 1 and 5).
   An ordinary install caches bytecode; the benchmark measures with a cache (a temporary
   `PYTHONPYCACHEPREFIX`, warmed by one run).
 
@@ -71,7 +75,8 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   `render.markdown_html` and `markdown_plain` are pure and now cached (64 entries). The floor in
   row 2 uses the same cached filters (the stricter comparison); its note gives the uncached one.
 - Left: the sandboxed environment, NFC and length checks and the hash of every render cost
-  ~30 % over bare Jinja; planning 30,000 posts over a year takes ~5 s (the day search is linear in
+  ~30 % over bare Jinja; planning 30,000 posts over a year took ~5 s (first round; in the
+  table's run 22 % and 2.3 s; the day search is linear in
   the window).
 
 ### 3. Dispatch lateness (target p99 < 100 ms): met one post at a time; not 1,000 at once
@@ -80,11 +85,11 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   due time, the pass's bookkeeping, the claim, the call, the completion.
 - The floor, measured in the same run since the second round (the baseline column of row 3):
   the same 1,000 posts sent by the same adapters to the same sandbox, as many at a time per
-  channel as the dispatcher may, all started at once, with no database, claims or scheduler.
-  Its p99 is 3–5 s at every concurrency: one post costs a channel 1.3 ms (webhook) to 8 ms
-  (Zalo: three calls — create, verify, read back — each reading its token from the database)
-  of this process's time, client and in-process sandbox alike under one GIL, so 250 posts a
-  channel cannot all answer within 100 ms, and more concurrency only adds contention (served
+  channel as the dispatcher may, all started at once, with no queue, claims or scheduler.
+  Its p99 is 3–6 s at every concurrency (4.7 / 5.4 / 6.4 s in the table's run): one post costs
+  a channel 1.3 ms (webhook) to 8 ms (Zalo: three calls — create, verify, read back — each
+  reading its token from the database) of this process's time, client and in-process sandbox
+  alike under one GIL, so 250 posts a channel cannot all answer within 100 ms, and more concurrency only adds contention (served
   from a separate process the sandbox gave the same floor within noise: 3.3 s at concurrency 1).
   No dispatcher can beat its floor: the target cannot be met for a burst of 1,000 on this
   machine, whatever the design; what is left to judge is publisher's overhead over the floor.
@@ -105,7 +110,8 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
 - Result, the old and the new code run back to back on this machine (`--only lateness`, load
   < 1; the machine's speed drifts by up to 1.5× within minutes, see the loop figure, so compare
   each with its own floor): p99 at concurrency 1 / 8 / 32 was 13.2 / 13.9 / 12.8 s (2.8× /
-  2.1× / 2.3× its floor) and is 11.2 / 8.7 / 9.4 s (3.7× / 2.1× / 1.1× its floor). Clearly
+  2.1× / 2.3× its floor) and is 11.2 / 8.7 / 9.4 s (3.7× / 2.1× / 1.1× its floor); in the full
+  run of the table, other benchmarks alongside, 15.1 / 11.7 / 11.1 s (3.2× / 2.2× / 1.7×). Clearly
   better with more concurrency, within noise at concurrency 1. Concurrency 32 (128 calls at
   once) can overload the in-process sandbox: in one run of the old code 38 calls ended in
   `ReadError` after sending, were looked up before any resend as designed, and went out 90 s

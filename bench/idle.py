@@ -72,8 +72,8 @@ def _rows(sizes: Sizes, idle: dict[str, Any], month: dict[str, Any]) -> list[Row
             "",
             verdict(idle["cpu"] / idle["seconds"] < 0.01),
             f"{idle['wakeups'] / idle['seconds']:.1f} wake-ups/s (context switches, all "
-            f"threads); tick {idle['tick']}; RSS {idle['rss0']:.0f} → {idle['rss1']:.0f} MiB; "
-            "ran alongside the other benchmarks" * (not idle["alone"]),
+            f"threads); tick {idle['tick']}; RSS {idle['rss0']:.0f} → {idle['rss1']:.0f} MiB"
+            + ("" if idle["alone"] else "; ran alongside the other benchmarks"),
         ),
         Row(
             "4b",

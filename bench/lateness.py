@@ -7,7 +7,8 @@ platform answered) − its ``due_at``. Bursts: N posts due at the same whole sec
 one due every 250 ms, the case a campaign's calendar actually has.
 
 The floor, same run: the same posts sent by the same adapters to the same sandbox with the same
-concurrency per channel, all started at once, with no database, no claims and no scheduler; its
+concurrency per channel, all started at once, with no queue, no claims and no scheduler (the
+Zalo adapter still reads its token from the database, as it does under the dispatcher); its
 "lateness" is each call's answer time after the start. No dispatcher can beat it here.
 """
 
@@ -41,14 +42,15 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
         r = measure(tmp, sizes.due_together, concurrency=c)
         f = floor(tmp, sizes.due_together, concurrency=c)
         label = "1, as configured" if c is None else str(c)
-        ratio = r["p99"] / f["p99"] if f["p99"] > 0 else float("nan")
+        ratio = r["p99"] / f["p99"] if f["p99"] > 0 and not f["failed"] else float("nan")
         rows.append(
             Row(
                 "3" if c is None else f"3 (c={c})",
                 f"lateness, {r['n']:,} posts due in the same second, channel concurrency {label}",
                 _figure(r),
                 "p99 < 100 ms",
-                f"bare adapters, no database: {_figure(f)}",
+                f"the calls alone (no queue, claims or scheduler): {_figure(f)}"
+                + (f"; {f['failed']} of {f['n']} calls failed" if f["failed"] else ""),
                 verdict(r["p99"] < P99_TARGET and r["published"] == r["n"]),
                 _note(r) + f"; p99 {ratio:.2f}× the floor's",
             )

@@ -94,7 +94,6 @@ def test_vietnamese_text_survives_the_round_trip(db: Database, config: Config) -
     by_uid = events(data)
     expected = uids(db, entries)
     hotline = "hãy gọi Tổng đài điện thoại quốc gia bảo vệ trẻ em 111"
-    seen_hotline = 0
     for item in entries:
         ev = by_uid[expected[item.id]]
         summary, description = str(ev["SUMMARY"]), str(ev["DESCRIPTION"])
@@ -104,8 +103,8 @@ def test_vietnamese_text_survives_the_round_trip(db: Database, config: Config) -
         assert "Trạng thái: Nháp" in description
         body = description.split("\n\nKênh: ")[0]
         assert len(body) <= 500
-        seen_hotline += hotline in description
-    assert seen_hotline >= 6 * 4  # each slogan on each channel states the hotline
+        if item.kind == "slogan":  # each slogan on each channel states the hotline
+            assert hotline in description, item.id
 
 
 def test_uids_are_stable_across_exports_edits_and_rebuilds(
@@ -152,9 +151,13 @@ def test_uids_are_stable_across_exports_edits_and_rebuilds(
 def test_states_become_status_url_and_reason(db: Database, config: Config) -> None:
     load(db, config, NOW, "t")
     with db.read() as s:
-        fb, zalo, portal, extra_fb = s.scalars(
-            select(PostRow.id).where(PostRow.channel.in_(["facebook", "zalo", "portal_stp"]))
-        ).all()[:4]
+
+        def ids(channel: str) -> list[int]:
+            query = select(PostRow.id).where(PostRow.channel == channel).order_by(PostRow.id)
+            return list(s.scalars(query))
+
+        fb, extra_fb = ids("facebook")[:2]
+        zalo, portal = ids("zalo")[0], ids("portal_stp")[0]
     url = "https://www.facebook.com/100000000000000/posts/987654321"
     set_state(db, fb, LATER, "published", "published", remote_url=url, published_at=LATER)
     set_state(db, zalo, LATER, "failed", "refused: -216 Access token is invalid", last_error="-216")

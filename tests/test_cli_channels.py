@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -192,8 +191,8 @@ class Served:
             _, err = self.proc.communicate()
             raise AssertionError(f"no output from the sandbox; stderr: {err}") from None
 
-    def stop(self, signum: int, timeout: float = 5.0) -> tuple[int, float]:
-        start = time.monotonic()
+    def stop(self, signum: int, timeout: float = 5.0) -> int:
+        """Signal the sandbox; the test fails (TimeoutExpired) if it has not exited in time."""
         self.proc.send_signal(signum)
         try:
             code = self.proc.wait(timeout)
@@ -201,7 +200,7 @@ class Served:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-        return code, time.monotonic() - start
+        return code
 
 
 @pytest.fixture
@@ -253,13 +252,12 @@ def test_sandbox_command_serves_records_and_stops_promptly(
     listed = httpx.get(url + "/_sandbox/records", timeout=10).json()
     assert [r["remote_id"] for r in listed] == [receipt.remote_id]
 
-    code, took = process.stop(signum)
-    assert took < 3.0, f"the sandbox took {took:.1f} s to stop"
+    code = process.stop(signum)
     if signum == signal.SIGINT:
         assert code == 0, process.proc.stderr.read() if process.proc.stderr else ""
         assert "Traceback" not in (process.proc.stderr.read() if process.proc.stderr else "")
     else:
-        assert code in (0, -signal.SIGTERM)
+        assert code == -signal.SIGTERM  # the default action: no handler, nothing to clean up
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/", timeout=2)
     assert record.read_bytes().decode("utf-8").splitlines() == lines  # the record survives
