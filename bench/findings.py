@@ -83,16 +83,17 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
 
 - A lone post (row 3b) goes out 15–40 ms after its time: APScheduler's one-shot wake at the
   due time, the pass's bookkeeping, the claim, the call, the completion.
-- The floor, measured in the same run since the second round (the baseline column of row 3):
-  the same 1,000 posts sent by the same adapters to the same sandbox, as many at a time per
-  channel as the dispatcher may, all started at once, with no queue, claims or scheduler.
-  Its p99 is 3–6 s at every concurrency (4.7 / 5.4 / 6.4 s in the table's run): one post costs
-  a channel 1.3 ms (webhook) to 8 ms (Zalo: three calls — create, verify, read back — each
-  reading its token from the database) of this process's time, client and in-process sandbox
-  alike under one GIL, so 250 posts a channel cannot all answer within 100 ms, and more concurrency only adds contention (served
-  from a separate process the sandbox gave the same floor within noise: 3.3 s at concurrency 1).
-  No dispatcher can beat its floor: the target cannot be met for a burst of 1,000 on this
-  machine, whatever the design; what is left to judge is publisher's overhead over the floor.
+- The floor, measured in the same run since the second round (the baseline column of row 3): the
+  same 1,000 posts sent by the same adapters to the same sandbox, as many at a time per channel as
+  the dispatcher may, all started at once, with no queue, claims or scheduler. Its p99 is 3–6 s at
+  every concurrency (4.7 / 5.4 / 6.4 s in the table's run): one post costs a channel 1.3 ms
+  (webhook) to 8 ms (Zalo: three calls — create, verify, read back — each reading its token from
+  the database) of this process's time, client and in-process sandbox alike under one GIL, so 250
+  posts a channel cannot all answer within 100 ms, and more concurrency only adds contention
+  (served from a separate process the sandbox gave the same floor within noise: 3.3 s at
+  concurrency 1). No dispatcher can beat its floor: the target cannot be met for a burst of 1,000
+  on this machine, whatever the design; what is left to judge is publisher's overhead over the
+  floor.
 - First round: the daemon idled 50 ms between passes while posts were still due; fixed
   (`Daemon._arm` starts the next pass at once after a pass that claimed something).
 - Second round, found (cProfile of `Dispatcher.run_once` on 200–400 due posts): a pass
