@@ -162,8 +162,10 @@ class ChannelState(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_by: Mapped[str | None] = mapped_column(String(255))
     blocked_until: Mapped[datetime | None]
-    block_kind: Mapped[str | None] = mapped_column(String(16))  # throttled | auth
+    block_kind: Mapped[str | None] = mapped_column(String(16))  # throttled | auth | outage
     block_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_since: Mapped[datetime | None]  # when the current block began
+    probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed probes
     updated_at: Mapped[datetime]
 
 
@@ -215,3 +217,6 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # "sha256" (unkeyed, the first release) or "hmac-sha256" (keyed; key_id names the key).
+    scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
+    key_id: Mapped[str | None] = mapped_column(String(16))

@@ -42,10 +42,17 @@ def read_env_file(path: Path | None) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def resolve(config: Config, environ: Mapping[str, str] | None = None) -> Secrets:
-    """Find every enabled channel's secrets; the environment wins over the .env file."""
+def environment(config: Config, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables secrets are read from: the .env file config.toml names, overridden by the
+    environment (``environ``, default the process's)."""
     env = dict(read_env_file(config.env_file))
     env.update(os.environ if environ is None else environ)
+    return env
+
+
+def resolve(config: Config, environ: Mapping[str, str] | None = None) -> Secrets:
+    """Find every enabled channel's secrets; the environment wins over the .env file."""
+    env = environment(config, environ)
     out = Secrets()
     where = config.env_file.name if config.env_file else "the environment"
     for cid, ch in config.channels.items():
