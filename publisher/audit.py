@@ -15,9 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.db import Database
-from publisher.models import AuditEntry, AuditHead
+from publisher.models import AuditEntry, AuditHead, PostRow
 
 GENESIS = "0" * 64
+# How the dispatcher's cause begins when it finds a post altered in the database after its
+# approval: ``verify`` names every such revocation, as evidence that outlives the repair.
+ALTERED = "approval revoked: altered in the database"
+# Posts that stand on their approval, or went out on it: their stored fields must be the text
+# approved, and the audit trail must hold that approval.
+_BOUND = ("approved", "held", "sending", "retrying", "unconfirmed", "published")
 
 
 def digest(
@@ -70,6 +76,17 @@ def record(
     return entry
 
 
+def approves(s: Session, post_id: int, content_hash: str | None) -> bool:
+    """Whether the audit trail's last approval of post ``post_id`` is of ``content_hash``."""
+    last = s.scalars(
+        select(AuditEntry.content_hash)
+        .where(AuditEntry.post_id == post_id, AuditEntry.action == "approve")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    return content_hash is not None and last == content_hash
+
+
 @dataclass(frozen=True)
 class Verification:
     entries: int
@@ -101,7 +118,13 @@ def verify(db: Database) -> Verification:
             if expected != e.hash:
                 problems.append(f"entry {e.id} was edited: its content no longer matches its hash")
             prev, last_id = e.hash, e.id
+            if e.action == "revoke" and e.detail.startswith(ALTERED):
+                problems.append(
+                    f"post {e.post_id} was altered in the database after its approval "
+                    f"(found when sending it, entry {e.id}; nothing was sent)"
+                )
         head = s.get(AuditHead, 1)
+        problems += _posts(s)
     if head is None:
         if count:
             problems.append("the chain's head record was removed")
@@ -111,6 +134,40 @@ def verify(db: Database) -> Verification:
         else:
             problems.append(f"the chain's head says entry {head.last_id}, the last is {last_id}")
     return Verification(count, problems, prev)
+
+
+def _posts(s: Session) -> list[str]:
+    """Posts whose stored text or approved hash was changed in the database after approval."""
+    from publisher.render import fields_hash
+
+    problems = []
+    approved = {  # each post's last approval in the trail
+        pid: h
+        for pid, h in s.execute(
+            select(AuditEntry.post_id, AuditEntry.content_hash)
+            .where(AuditEntry.action == "approve")
+            .order_by(AuditEntry.id)
+        )
+    }
+    rows = s.scalars(
+        select(PostRow)
+        .where(PostRow.state.in_(_BOUND), PostRow.approved_hash.is_not(None))
+        .order_by(PostRow.id)
+    )
+    for p in rows:
+        if p.state == "held" and p.held_from != "approved":
+            continue
+        if fields_hash(p.fields) != p.approved_hash:
+            problems.append(
+                f"post {p.id} ({p.state}): its stored text no longer matches the approved text "
+                "(altered in the database after its approval)"
+            )
+        elif approved.get(p.id) != p.approved_hash:
+            problems.append(
+                f"post {p.id} ({p.state}): the audit trail holds no approval of its text "
+                "(its approval was altered in the database)"
+            )
+    return problems
 
 
 def entries(db: Database, post_id: int | None = None) -> list[AuditEntry]:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from publisher import audit
 from publisher.channels.base import (
     Adapter,
     ChannelError,
@@ -34,6 +35,7 @@ from publisher.db import Database
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
 from publisher.outcomes import AUTH_RECHECK, Claim, OutcomeRules, PassReport
+from publisher.render import fields_hash
 from publisher.retry import RetryPolicy
 from publisher.states import State
 
@@ -269,14 +271,11 @@ class Dispatcher(OutcomeRules):
 
     def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
         assert p.due_at is not None  # noqa: S101 - approved posts always have a time
-        if p.state == State.APPROVED:
-            current = self.render_check(p) if self.render_check else p.render_hash
-            if current is None or current != p.approved_hash:
-                cause = (
-                    "approval revoked: the text it would send now differs from the approved text "
-                    "(content, template or config changed); approve it again"
-                )
-                transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=current)
+        if p.state in (State.APPROVED, State.RETRYING):  # a send: only the approved bytes
+            refused = self._unapproved(s, p)
+            if refused is not None:
+                cause, found = refused
+                transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
                 return None
         mode = "lookup" if p.state == State.UNCONFIRMED else "send"
         p.claims += 1
@@ -298,6 +297,30 @@ class Dispatcher(OutcomeRules):
             )
             exclude = frozenset(str(r) for r in s.scalars(owned))
         return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since)
+
+    def _unapproved(self, s: Session, p: PostRow) -> tuple[str, str | None] | None:
+        """Why ``p`` may not be sent (its cause and the hash found), or None: the fields it
+        would send must hash to the approved hash, the audit trail must hold that approval,
+        and the current render must still be that text."""
+        stored = fields_hash(p.fields)
+        if stored != p.approved_hash:
+            p.render_hash = stored  # truthful again: the next load re-renders it from its file
+            return (
+                f"{audit.ALTERED}: the stored text no longer matches the approved text; nothing "
+                "was sent (find out who changed the database, then approve it again)"
+            ), stored
+        if not audit.approves(s, p.id, stored):
+            return (
+                f"{audit.ALTERED}: the audit trail holds no approval of this text; nothing was "
+                "sent (find out who changed the database, then approve it again)"
+            ), stored
+        current = self.render_check(p) if self.render_check else p.render_hash
+        if current is None or current != p.approved_hash:
+            return (
+                "approval revoked: the text it would send now differs from the approved text "
+                "(content, template or config changed); approve it again"
+            ), current
+        return None
 
     # -- the call, outside any transaction ------------------------------------------------
 

@@ -21,7 +21,7 @@ from publisher.errors import InputError, Problems, PublisherError
 from publisher.history import transition
 from publisher.models import MessageRow, PostEvent, PostRow
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
-from publisher.render import Render, Renderer
+from publisher.render import Render, Renderer, fields_hash
 from publisher.states import MOVABLE, UNPUBLISHED, State
 
 LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
@@ -366,9 +366,20 @@ def approve(
             elif p.due_at is None:
                 report.refused.append((p.id, f"it has no time: {p.plan_note or 'not planned'}"))
             else:
-                p.approved_by, p.approved_at, p.approved_hash = actor, now, p.render_hash
+                # the hash of the very bytes stored, which the approver sees and which are sent
+                p.approved_by, p.approved_at, p.approved_hash = actor, now, fields_hash(p.fields)
                 cause = f"approved by {actor}"
-                transition(s, p, State.APPROVED, now, cause, actor, audit_as="approve", detail="")
+                transition(
+                    s,
+                    p,
+                    State.APPROVED,
+                    now,
+                    cause,
+                    actor,
+                    audit_as="approve",
+                    detail="",
+                    content_hash=p.approved_hash,
+                )
                 report.approved.append(p.id)
     return report
 

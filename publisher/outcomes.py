@@ -26,6 +26,7 @@ from publisher.channels.base import (
 from publisher.clock import Clock
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
+from publisher.render import fields_hash
 from publisher.retry import RetryPolicy
 from publisher.states import State
 
@@ -92,7 +93,14 @@ class OutcomeRules:
                 if claim.mode == "lookup"
                 else ""
             )
-            transition(s, p, State.PUBLISHED, now, f"published as {receipt.remote_id}{found}")
+            transition(
+                s,
+                p,
+                State.PUBLISHED,
+                now,
+                f"published as {receipt.remote_id}{found}",
+                content_hash=fields_hash(claim.outgoing.fields),  # what went out
+            )
             report.published += 1
             return "published"
         if claim.mode == "lookup" and error is None:

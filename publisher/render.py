@@ -68,8 +68,14 @@ class Render:
 
     @cached_property
     def hash(self) -> str:
-        canonical = json.dumps(dict(self.fields), ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return fields_hash(self.fields)
+
+
+def fields_hash(fields: Mapping[str, Any]) -> str:
+    """The hash of a post's rendered fields: what an approval binds (``Render.hash``), and what
+    the dispatcher checks the stored fields against before it sends them."""
+    canonical = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 _md = MarkdownIt("commonmark", {"html": False})
