@@ -94,9 +94,26 @@ def _config(path: Path) -> Config:
 
 
 def _database(config: Config) -> Database:
+    """The queue, upgraded, with the audit key from the environment / .env file; an unkeyed
+    trail first appended to with no key at all gets a new key in the .env file."""
+    from publisher import audit_key
     from publisher.db import open_database
 
-    return open_database(config.database_url)
+    def make() -> bytes:
+        key, path, made = audit_key.create(config)
+        if made:
+            click.echo(
+                f"publisher: created the audit key {audit_key.KEY_ENV} in {path}; keep a copy "
+                "somewhere safe and offline: without it the audit trail cannot be verified",
+                err=True,
+            )
+        return key
+
+    return open_database(
+        config.database_url,
+        audit_key=audit_key.from_environment(config),
+        audit_key_maker=make,
+    )
 
 
 def _existing_database(config: Config) -> Database | None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from publisher.cli import (
     config_option,
 )
 from publisher.cli_queue import _print_load, queue
+from publisher.errors import InputError
 
 
 @queue.command("import")
@@ -92,21 +94,45 @@ _pause_command(True)
 _pause_command(False)
 
 
+def _expected_head(value: str) -> tuple[int, str]:
+    m = re.fullmatch(r"(\d+):([0-9a-fA-F]{64})", value.strip())
+    if m is None:
+        raise InputError(
+            "--expect",
+            f"{value!r} is not ID:HASH",
+            "a head as the daemon logs it: the entry id, a colon and its 64-character hash",
+        )
+    return int(m.group(1)), m.group(2).lower()
+
+
 @cli.command("audit")
 @config_option
 @click.option("--post", "post_id", type=int, help="Only this post's entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option(
-    "--verify", is_flag=True, help="Check the hash chain; name every edited or removed entry."
+    "--verify",
+    is_flag=True,
+    help="Check the keyed hash chain and the approved posts; name the first bad entry.",
 )
-def audit_command(config_path: Path, post_id: int | None, as_json: bool, verify: bool) -> None:
+@click.option(
+    "--expect",
+    "expect",
+    multiple=True,
+    metavar="ID:HASH",
+    help="With --verify: a head the daemon logged ('audit head: entry ID … HASH'); entry ID "
+    "must still be there with that hash. Repeatable.",
+)
+def audit_command(
+    config_path: Path, post_id: int | None, as_json: bool, verify: bool, expect: tuple[str, ...]
+) -> None:
     """The audit trail: who did what, when, to which content (hash-chained, append-only)."""
     from publisher import audit
 
+    heads = [_expected_head(v) for v in expect]
     config = _config(config_path)
     db = _database(config)
-    if verify:
-        result = audit.verify(db)
+    if verify or heads:
+        result = audit.verify(db, heads)
         if as_json:
             click.echo(
                 json.dumps(
@@ -115,16 +141,31 @@ def audit_command(config_path: Path, post_id: int | None, as_json: bool, verify:
                         "entries": result.entries,
                         "problems": result.problems,
                         "head": result.head,
-                    }
+                        "head_id": result.head_id,
+                        "scheme": result.scheme,
+                        "key_id": result.key_id,
+                    },
+                    ensure_ascii=False,
                 )
             )
         for problem in result.problems if not as_json else []:
             _print(f"error: audit: {problem}", err=True)
-        if result.ok:
-            if not as_json:
-                _print(f"Audit trail intact: {result.entries} entries, head {result.head[:16]}…")
+        if not result.ok:
+            sys.exit(1)
+        if as_json:
             return
-        sys.exit(1)
+        _print(
+            f"Audit trail intact: {result.entries} entries, head entry {result.head_id} "
+            f"{result.head[:16]}… ({result.scheme})"
+        )
+        if result.scheme != audit.HMAC_SHA256:
+            _print(
+                "warning: audit: the trail is not keyed yet (no PUBLISHER_AUDIT_KEY): whoever "
+                "can write the database could rewrite it; the next command that changes the "
+                "queue creates a key",
+                err=True,
+            )
+        return
     tz = config.tz
     rows = audit.entries(db, post_id=post_id)
     if as_json:

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from publisher import audit
 from publisher.channels.base import Adapter
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.db import Database
 from publisher.dispatch import Dispatcher, DispatchSettings
+from publisher.errors import PublisherError
 from publisher.models import DaemonRow
 from publisher.outcomes import PassReport
 from publisher.retry import RetryPolicy
@@ -32,6 +35,7 @@ from publisher.retry import RetryPolicy
 logger = logging.getLogger(__name__)
 
 MIN_WAKE = 0.05  # real seconds: after a pass that claimed nothing, so a stuck post cannot spin
+HEAD_EVERY = 86400.0  # real seconds between the audit head's log lines (and at start and stop)
 
 
 def worker_name() -> str:
@@ -122,6 +126,7 @@ class Daemon:
         self._scheduler: Any = None
         self._idle = threading.Event()
         self._idle.set()
+        self._head_logged = 0.0  # time.monotonic() when the audit head was last logged
 
     # -- heartbeat -------------------------------------------------------------------------
 
@@ -142,6 +147,21 @@ class Daemon:
             row.beat_at = now
             row.stopped_at = now if stopped else None
 
+    # -- the audit head ---------------------------------------------------------------------
+
+    def log_audit_head(self, *, start: bool = False) -> None:
+        """Write the audit chain's head to the log (at start, daily, at shutdown): a record
+        outside the database that ``publisher audit --verify --expect ID:HASH`` checks, so a
+        trail cut back or rewritten in the database is found. At start it keys an unkeyed
+        chain first and a key problem stops the daemon; later it never does."""
+        try:
+            logger.info(audit.head_line(self.db, key_first=start))
+        except PublisherError as exc:
+            if start:
+                raise
+            logger.error("audit head: %s", exc.line())
+        self._head_logged = time.monotonic()
+
     # -- one wake-up -----------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -154,6 +174,8 @@ class Daemon:
             report = self.dispatcher.run_once()
             claimed = report.claimed
             self._beat()
+            if time.monotonic() - self._head_logged >= HEAD_EVERY:
+                self.log_audit_head()
             if self.on_pass:
                 self.on_pass(report)
             if self.until and self.until():
@@ -203,6 +225,7 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
+        self.log_audit_head(start=True)
         self._scheduler = BlockingScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(2)},
@@ -232,6 +255,7 @@ class Daemon:
                 )
             self.dispatcher.close(wait=False)
             self._beat(stopped=True)
+            self.log_audit_head()
             logger.info("daemon %s stopped", self.dispatcher.worker)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -6,7 +6,7 @@ any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,15 +55,49 @@ def _sqlite_setup(engine: Engine) -> None:
         )
 
 
-class Database:
-    """One engine, a session factory for reads and one for writes."""
+# Session.info keys: the audit key (bytes) and a callable that makes one (publisher.audit).
+AUDIT_KEY = "publisher.audit_key"
+AUDIT_KEY_MAKER = "publisher.audit_key_maker"
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """One engine, a session factory for reads and one for writes.
+
+    ``audit_key`` keys the audit chain (every session carries it in ``info``, so the code that
+    appends to the trail finds it without it being passed down); ``audit_key_maker`` is called
+    for a key when an unkeyed chain is first appended to and none was given (the CLI's makes one
+    in the .env file). Without either, the chain stays unkeyed (library use, tests).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        audit_key: bytes | None = None,
+        audit_key_maker: Callable[[], bytes] | None = None,
+    ) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._info: dict[str, Any] = {AUDIT_KEY: audit_key}
+        if audit_key_maker is not None:
+            self._info[AUDIT_KEY_MAKER] = lambda: self._made(audit_key_maker)
+        self._read = sessionmaker(self.engine, expire_on_commit=False, info=self._info)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False, info=self._info)
+
+    @property
+    def audit_key(self) -> bytes | None:
+        key: bytes | None = self._info[AUDIT_KEY]
+        return key
+
+    @audit_key.setter
+    def audit_key(self, key: bytes | None) -> None:
+        self._info[AUDIT_KEY] = key  # sessions begun from now on carry it
+
+    def _made(self, maker: Callable[[], bytes]) -> bytes:
+        key = maker()
+        self.audit_key = key
+        return key
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -123,8 +157,13 @@ def exclusive(session: Session, name: str) -> None:
         session.execute(text("SELECT 1"))  # the session begins lazily: take BEGIN IMMEDIATE now
 
 
-def open_database(url: str) -> Database:
+def open_database(
+    url: str,
+    *,
+    audit_key: bytes | None = None,
+    audit_key_maker: Callable[[], bytes] | None = None,
+) -> Database:
     """Open ``url`` and upgrade its schema; the one way every command gets its database."""
-    db = Database(url)
+    db = Database(url, audit_key=audit_key, audit_key_maker=audit_key_maker)
     db.upgrade()
     return db

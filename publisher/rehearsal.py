@@ -103,7 +103,7 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
         if made is not None:
             return made
         resumed = True  # another process made it meanwhile: join that rehearsal
-    db = open_database(url)
+    db = open_database(url, audit_key=source.audit_key)  # the copy's trail: the same key
     with db.read() as s:
         meta = {
             m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
@@ -204,4 +204,5 @@ def _snapshot(
     finally:
         partial.unlink(missing_ok=True)
     assert anchor.clock is not None  # noqa: S101 - set before the link
-    return Rehearsal(Database(f"sqlite:///{file}"), str(file), anchor.clock, False, end)
+    copy = Database(f"sqlite:///{file}", audit_key=source.audit_key)
+    return Rehearsal(copy, str(file), anchor.clock, False, end)

@@ -64,6 +64,9 @@ def campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped campaign (config, messages, templates) in a temp folder."""
     monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
     monkeypatch.setenv("PUBLISHER_AS", "tuan.la")  # the board's approver, as the commands' default
+    # An installation already set up: the audit key exists (tests/test_audit_key.py unsets it
+    # to see a new user's first command make one).
+    monkeypatch.setenv("PUBLISHER_AUDIT_KEY", "5e" * 32)
     for name in ("messages", "templates"):
         shutil.copytree(ROOT / name, tmp_path / name)
     shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
