@@ -6,9 +6,9 @@ inside commands so ``publisher --help`` starts fast. User mistakes print one lin
 
 from __future__ import annotations
 
-import getpass
 import io
 import os
+import pwd
 import re
 import sys
 from collections.abc import Callable
@@ -65,26 +65,33 @@ def actor_option(func: F) -> F:
         default=None,
         metavar="NAME",
         help="Who does this (a board member; recorded in the history and audit trail); "
-        "default: $PUBLISHER_AS, else the OS user.",
+        "default: $PUBLISHER_AS, else the OS user. When the config maps OS users to members, "
+        "you act as your own member and NAME may only name them.",
     )(func)
 
 
-def _actor(name: str | None) -> str:
-    """--as NAME, else $PUBLISHER_AS, else the OS user."""
-    name = name or os.environ.get("PUBLISHER_AS")
-    if name:
-        return name.strip()
+def _os_user() -> str:
+    """The calling OS user, from the password database by effective uid — never $USER,
+    $LOGNAME or getpass, which anyone can set."""
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no account (a container): its number
+        return str(uid)
+
+
+def _actor(config: Config, name: str | None) -> str:
+    """Who acts: see ``board.identify`` (--as, $PUBLISHER_AS, the OS user and its mapping)."""
+    from publisher.board import identify
+
+    return identify(config, name, os.environ.get("PUBLISHER_AS"), _os_user())
 
 
 def _authorize(config: Config, actor: str | None, action: str) -> str:
     """The acting member's name, or a one-line refusal saying who may."""
     from publisher.board import authorize
 
-    return authorize(config, _actor(actor), action)
+    return authorize(config, _actor(config, actor), action)
 
 
 def _config(path: Path) -> Config:

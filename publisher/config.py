@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
@@ -143,6 +144,14 @@ class Member:
     role: str  # drafter | editor | approver (each may do what the ones before it may)
     title: str = ""
     aliases: tuple[str, ...] = ()
+    os_user: str | None = None  # their OS account: the CLI run by it acts as them, only them
+
+
+def member_key(name: str) -> str:
+    """How names on the board compare: NFC, whitespace collapsed, case-folded — so an NFD
+    "Lê Anh Tuấn" is Lê Anh Tuấn, and " TUAN.LA " is tuan.la."""
+    folded = " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+    return unicodedata.normalize("NFC", folded)
 
 
 @dataclass(frozen=True)
@@ -191,7 +200,8 @@ class Config:
     templates_dir: Path
     env_file: Path | None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
-    board: Mapping[str, Member] = field(default_factory=dict)  # every name and alias → member
+    board: Mapping[str, Member] = field(default_factory=dict)  # member_key(name/alias) → member
+    service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
     report: ReportSettings = field(default_factory=ReportSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 

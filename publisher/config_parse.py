@@ -29,10 +29,12 @@ from publisher.config import (
     Member,
     QuietHours,
     ReportSettings,
+    member_key,
     parse_duration,
     resolve_database_url,
 )
 from publisher.errors import ConfigError
+from publisher.text import nfc
 
 
 class _Table:
@@ -131,26 +133,63 @@ def _positive_int(t: _Table, name: str, default: Any = ..., minimum: int = 1) ->
     return int(value)
 
 
-def _board(t: _Table) -> dict[str, Member]:
+def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...]]:
+    """The members (by ``member_key`` of each name and alias) and the service accounts."""
     members = t.get("members", [], types=(list,))
+    accounts = t.get("service_accounts", [], types=(list,))
     t.done()
     out: dict[str, Member] = {}
+    os_users: dict[str, Member] = {}
     for i, raw in enumerate(members):
         m = _Table(t.path, f"board.members[{i}]", raw)
-        name = m.text("name").strip()
+        name = " ".join(nfc(m.text("name")).split())
         role = m.text("role")
         if role not in ROLES:
             raise m.err("role", f"{role!r} is not a role", "one of: " + ", ".join(ROLES))
         aliases = m.get("aliases", [], types=(list,))
         if not all(isinstance(a, str) and a.strip() for a in aliases):
             raise m.err("aliases", "must be a list of names")
-        member = Member(name, role, m.text("title", ""), tuple(a.strip() for a in aliases))
+        os_user = m.get("os_user", None, types=(str,))
+        if os_user is not None:
+            os_user = os_user.strip()
+            if not os_user:
+                raise m.err("os_user", "must not be empty", 'their OS login name, e.g. "tuanla"')
+            if os_user in os_users:
+                raise m.err(
+                    "os_user",
+                    f"{os_user!r} is mapped twice (to {os_users[os_user].name} and {name})",
+                    "one OS user is one member",
+                )
+        member = Member(name, role, m.text("title", ""), tuple(a.strip() for a in aliases), os_user)
         m.done()
+        if os_user is not None:
+            os_users[os_user] = member
         for key in (name, *member.aliases):
-            if key.casefold() in out:
+            if member_key(key) in out:
                 raise m.err("name", f"{key!r} is given twice on the board")
-            out[key.casefold()] = member
-    return out
+            out[member_key(key)] = member
+    seen: set[str] = set()
+    for i, account in enumerate(accounts):
+        where = f"service_accounts[{i}]"
+        if not isinstance(account, str) or not account.strip():
+            raise t.err(where, "must be an OS user name", 'e.g. service_accounts = ["publisher"]')
+        account = account.strip()
+        if account in seen:
+            raise t.err(where, f"{account!r} is given twice")
+        if account in os_users:
+            raise t.err(
+                where,
+                f"{account!r} is {os_users[account].name}'s os_user",
+                "an OS user is either one member or a service account",
+            )
+        seen.add(account)
+    if seen and not os_users:
+        raise t.err(
+            "service_accounts",
+            "has no effect while no member has an os_user",
+            'map members to their OS users first (os_user = "…" in [board] members)',
+        )
+    return out, tuple(a.strip() for a in accounts)
 
 
 def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
@@ -303,7 +342,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     url = os.environ.get(DATABASE_URL_ENV) or url
     db.done()
 
-    board = _board(top.table("board", {}))
+    board, service_accounts = _board(top.table("board", {}))
 
     dm = top.table("daemon", {})
     defaults = DaemonSettings()
@@ -368,6 +407,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         env_file=(base / env_name) if env_name else None,
         daemon=daemon,
         board=board,
+        service_accounts=service_accounts,
         report=report,
         raw=raw,
     )
