@@ -11,6 +11,7 @@ import re
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from publisher.audit_key import KEY_ENV, key_id, parse_key
 from publisher.cli import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.daemon import Daemon, make_dispatcher
+from publisher.daemon import HEAD_EVERY, Daemon, make_dispatcher
 from publisher.db import Database, open_database
 from publisher.errors import PublisherError
 from publisher.models import AuditEntry, AuditHead, PostRow
@@ -314,3 +315,23 @@ def test_the_daemon_logs_the_head_at_start_and_shutdown(
         f"verify with: publisher audit --verify --expect {end_id}:{end_hash}"
     )
     assert audit.verify(db, expect=[(end_id, end_hash)]).ok
+
+
+def test_the_daemon_logs_the_head_once_a_day_from_its_passes(
+    db: Database, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    db.audit_key = parse_key(KEY)
+    load(db, config, T0, "t")
+    clock = FakeClock(T0)
+    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+    dispatcher = make_dispatcher(db, config, platforms, clock, worker="w")  # type: ignore[arg-type]
+    daemon = Daemon(db, dispatcher, clock, tick=30.0)
+    daemon._head_logged = time.monotonic()  # as run() sets it at start
+    with caplog.at_level(logging.INFO, logger="publisher.daemon"):
+        daemon.wake()
+        assert not [r for r in caplog.records if "audit head" in r.getMessage()]
+        daemon._head_logged -= HEAD_EVERY  # a day later
+        daemon.wake()
+        daemon.wake()
+    dispatcher.close()
+    assert len([r for r in caplog.records if "audit head" in r.getMessage()]) == 1
