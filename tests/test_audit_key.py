@@ -335,3 +335,17 @@ def test_the_daemon_logs_the_head_once_a_day_from_its_passes(
         daemon.wake()
     dispatcher.close()
     assert len([r for r in caplog.records if "audit head" in r.getMessage()]) == 1
+
+
+def test_a_keyed_chain_set_back_to_unkeyed_is_not_rekeyed(keyed: Path) -> None:
+    """Re-keying would launder whatever was edited meanwhile: a head that says "unkeyed" over
+    entries keyed with this very key was altered."""
+    before = count(keyed)
+    with sqlite3.connect(keyed / "publisher.db") as conn:
+        conn.execute("UPDATE audit_head SET scheme = 'sha256', key_id = NULL")
+    out = run("audit", "--verify")
+    assert out.exit_code == 1
+    assert "keys entry 1, yet the audit head says the trail is unkeyed" in first_error(out)
+    refused = run("pause", "zalo", "--as", "bientap")
+    assert refused.exit_code == 1 and len(refused.stderr.splitlines()) == 1
+    assert count(keyed) == before
