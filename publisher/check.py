@@ -17,11 +17,11 @@ from publisher.channels.graph_versions import version_note
 from publisher.config import Config
 from publisher.content import read_messages
 from publisher.db import Database
-from publisher.errors import PublisherError, TemplateError
+from publisher.errors import PublisherError
 from publisher.models import PostRow
 from publisher.outbox import demands_for, holds_approval, render_all
 from publisher.plan import plan, rules_from_config
-from publisher.render import Render, Renderer
+from publisher.render import Render, Renderer, template_problem, template_where
 from publisher.states import State
 
 
@@ -69,10 +69,10 @@ def _template_syntax(config: Config) -> list[PublisherError]:
         for path in sorted(folder.glob("*.j2")):
             try:
                 env.parse(path.read_text(encoding="utf-8"))
-            except jinja2.TemplateSyntaxError as exc:
-                problems.append(TemplateError(str(path), f"line {exc.lineno}: {exc.message}"))
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(TemplateError(str(path), f"cannot be read: {exc}"))
+            except MemoryError:
+                raise
+            except Exception as exc:  # syntax, encoding, nesting: named as the renderer names it
+                problems.append(template_problem(template_where(config, path), exc))
     return problems
 
 
