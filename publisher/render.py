@@ -23,7 +23,7 @@ from markupsafe import Markup
 
 from publisher.config import Channel, Config
 from publisher.content import Message
-from publisher.errors import LimitError, TemplateError
+from publisher.errors import ContentError, LimitError, TemplateError
 from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, too_big
 from publisher.text import hashtag, length, nfc, slugify
 
@@ -46,6 +46,8 @@ class FieldSpec:
     name: str
     required: bool = False
     limit: int | None = None
+    why: str = ""  # why the limit is what it is, for the error
+    default: str = ""  # the channel setting that supplies the value when the template gives none
 
 
 # Facebook's 63,206 characters, less the room the adapter's reconciliation marker takes.
@@ -60,10 +62,12 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     ),
     "zalo": (
         FieldSpec("body", True),
-        FieldSpec("title", True, 150),
+        # Zalo documents ≤ 150, but refused titles of exactly 150 (platform-apis.md §7).
+        FieldSpec("title", True, 149, "Zalo refuses titles of 150 characters or more"),
         FieldSpec("author", True, 50),
         FieldSpec("description", True, 300),
-        FieldSpec("cover"),
+        # Zalo refuses an article without a cover: -201 "cover value is invalid" (§2.3, §7).
+        FieldSpec("cover", True, default="default_cover"),
     ),
     "wordpress": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
     "webhook": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
@@ -265,7 +269,7 @@ class Renderer:
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
-        """Render ``message`` for one channel; raise TemplateError or LimitError."""
+        """Render ``message`` for one channel; raise TemplateError, LimitError or ContentError."""
         channel = self.config.channels[channel_id]
         tmpl = self.template(channel, message.kind)
         specs = FIELDS[channel.adapter]
@@ -291,10 +295,34 @@ class Renderer:
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
             raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
         for spec in specs:
-            value = fields.setdefault(spec.name, "")
+            value = fields.get(spec.name) or nfc(str(channel.settings.get(spec.default) or ""))
+            fields[spec.name] = value
             if spec.required and not value:
-                problem = f"renders an empty '{spec.name}' for {message.path}"
-                raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
+                raise self._missing(message, channel, spec, where)
             if spec.limit is not None and length(value) > spec.limit:
-                raise LimitError(message.path, channel.id, spec.name, length(value), spec.limit)
+                raise LimitError(
+                    message.path, channel.id, spec.name, length(value), spec.limit, spec.why
+                )
+        cover = fields.get("cover", "")
+        if channel.adapter == "zalo" and not cover.startswith("https://"):
+            raise TemplateError(
+                where,
+                f"renders the cover {cover[:80]!r} for {message.path}, not an https:// URL",
+                "Zalo takes covers as public https:// image URLs",
+            )
         return Render(fields, specs[0].name)
+
+    def _missing(
+        self, message: Message, channel: Channel, spec: FieldSpec, where: str
+    ) -> ContentError | TemplateError:
+        if spec.default:  # a value the content or the config must give (Zalo's cover)
+            return ContentError(
+                message.path,
+                f"has no {spec.name} for {channel.id}: Zalo refuses an article without one "
+                f"(-201 {spec.name} is invalid)",
+                f"add '{spec.name}: https://…' to its front matter, or set "
+                f"channels.{channel.id}.{spec.default} in {self.config.path.name}",
+                field=spec.name,
+            )
+        problem = f"renders an empty '{spec.name}' for {message.path}"
+        return TemplateError(where, problem, f"define {{% block {spec.name} %}}")
