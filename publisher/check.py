@@ -7,19 +7,21 @@ network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from publisher.channels.graph_versions import version_note
 from publisher.config import Config
 from publisher.content import read_messages
 from publisher.db import Database
-from publisher.errors import PublisherError, TemplateError
+from publisher.errors import PublisherError
 from publisher.models import PostRow
 from publisher.outbox import demands_for, holds_approval, render_all
 from publisher.plan import plan, rules_from_config
-from publisher.render import Render, Renderer
+from publisher.render import Render, Renderer, template_problem, template_where
 from publisher.states import State
 
 
@@ -28,6 +30,7 @@ class CheckResult:
     problems: list[str] = field(default_factory=list)
     summary: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)  # approvals today's render no longer matches
+    warnings: list[str] = field(default_factory=list)  # worth acting on, but not a problem
 
 
 def stale_approvals(db: Database, renders: dict[tuple[str, str], Render]) -> list[str]:
@@ -66,15 +69,27 @@ def _template_syntax(config: Config) -> list[PublisherError]:
         for path in sorted(folder.glob("*.j2")):
             try:
                 env.parse(path.read_text(encoding="utf-8"))
-            except jinja2.TemplateSyntaxError as exc:
-                problems.append(TemplateError(str(path), f"line {exc.lineno}: {exc.message}"))
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(TemplateError(str(path), f"cannot be read: {exc}"))
+            except MemoryError:
+                raise
+            except Exception as exc:  # syntax, encoding, nesting: named as the renderer names it
+                problems.append(template_problem(template_where(config, path), exc))
     return problems
 
 
-def run_check(config: Config, db: Database | None = None) -> CheckResult:
-    result = CheckResult()
+def version_warnings(config: Config, today: date) -> list[str]:
+    """Enabled Facebook channels whose Graph API version ends before the campaign or soon."""
+    out = []
+    for cid, ch in config.channels.items():
+        if ch.enabled and ch.adapter == "facebook":
+            note = version_note(str(ch.settings.get("api_version", "")), today, config.campaign.end)
+            if note is not None:
+                out.append(f"{config.path}: channels.{cid}.api_version: {note.text}")
+    return out
+
+
+def run_check(config: Config, db: Database | None = None, *, today: date) -> CheckResult:
+    """Every problem, plus warnings; ``today`` (the caller's clock) dates the version warnings."""
+    result = CheckResult(warnings=version_warnings(config, today))
     messages, content_problems = read_messages(config)
     problems: list[PublisherError] = [*content_problems, *_template_syntax(config)]
     renders, render_problems = render_all(config, messages, Renderer(config))

@@ -224,10 +224,11 @@ def check(config_path: Path) -> None:
     from publisher.check import run_check
 
     config = _config(config_path)
-    result = run_check(config, _existing_database(config))
+    today = _now().astimezone(config.tz).date()
+    result = run_check(config, _existing_database(config), today=today)
     for problem in result.problems:
         _print(f"error: {problem}", err=True)
-    for line in result.revoked:
+    for line in [*result.revoked, *result.warnings]:
         _print(f"warning: {line}", err=True)
     for line in result.summary:
         _print(line)

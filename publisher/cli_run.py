@@ -75,9 +75,11 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
 
     from publisher.channels import build, endpoint
     from publisher.channels.base import ChannelError, CheckResult
+    from publisher.channels.graph_versions import version_note
     from publisher.tokens import DatabaseTokenStore
 
     config = _config(config_path)
+    today = _now().astimezone(config.tz).date()
     db = _database(config)
     failed = 0
     table = Table(title="Channels", title_justify="left")
@@ -100,6 +102,12 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                     result = build(ch, values, tokens=tokens).check()
                 except ChannelError as exc:
                     result = CheckResult(False, exc.reason)
+            if ch.adapter == "facebook":  # a Graph API version that ends soon, or has ended
+                version = str(ch.settings.get("api_version", ""))
+                note = version_note(version, today, config.campaign.end)
+                if note is not None:
+                    detail = f"{result.detail}; {'' if note.dead else 'warning: '}{note.text}"
+                    result = CheckResult(result.ok and not note.dead, detail)
             failed += not result.ok
             mark = "[green]ok[/green]" if result.ok else "[red]FAILED[/red]"
             table.add_row(cid, ch.adapter, endpoint(ch), f"{mark}: {result.detail}")

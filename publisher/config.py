@@ -54,7 +54,7 @@ ADAPTERS: dict[str, AdapterSpec] = {
     "webhook": AdapterSpec(("url",), {"public_base_url": ""}, ("signing_secret",), True),
     "facebook": AdapterSpec(
         ("page_id",),
-        {"base_url": "https://graph.facebook.com", "api_version": "v21.0"},
+        {"base_url": "https://graph.facebook.com", "api_version": "v26.0"},  # graph_versions
         ("page_token",),
     ),
     "zalo": AdapterSpec(

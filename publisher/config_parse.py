@@ -265,6 +265,13 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
             raise t.err(key, f"{value!r} is not an http(s) URL")
     if adapter == "zalo" and len(settings["author"]) > 50:
         raise t.err("author", "is longer than Zalo's 50 characters")
+    cover = settings.get("default_cover") if adapter == "zalo" else ""
+    if cover and not str(cover).startswith("https://"):
+        raise t.err(
+            "default_cover",
+            f"{cover!r} is not an https:// URL",
+            "Zalo takes covers as public https:// image URLs (JPEG or PNG, at most 1 MB)",
+        )
     t.done()
     return Channel(
         cid,

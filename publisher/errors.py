@@ -57,7 +57,9 @@ class TemplateError(PublisherError):
 class LimitError(PublisherError):
     """A rendered field is longer than its channel allows."""
 
-    def __init__(self, message: str, channel: str, field: str, length: int, limit: int) -> None:
+    def __init__(
+        self, message: str, channel: str, field: str, length: int, limit: int, why: str = ""
+    ) -> None:
         self.message = message
         self.channel = channel
         self.field = field
@@ -66,7 +68,7 @@ class LimitError(PublisherError):
         super().__init__(
             f"{message} on {channel}",
             f"{field} is {length} characters, the limit is {limit}",
-            "shorten it in the content file or the template",
+            (f"{why}; " if why else "") + "shorten it in the content file or the template",
         )
 
 

@@ -2,28 +2,43 @@
 
 ``templates/<dir>/<kind>.j2`` defines one block per field of its channel (e.g. Zalo: title,
 author, description, body). Pure: reads template files, never the clock, network or database.
+Templates run in ``template_limits.BoundedEnvironment``: no value or field grows past
+``SIZE_LIMIT`` characters, and every failure is one line naming the template.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
 from publisher.config import Channel, Config
 from publisher.content import Message
-from publisher.errors import LimitError, TemplateError
+from publisher.errors import ContentError, LimitError, TemplateError
+from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, too_big
 from publisher.text import hashtag, length, nfc, slugify
+
+__all__ = [
+    "FACEBOOK_MESSAGE_LIMIT",
+    "FIELDS",
+    "SIZE_LIMIT",
+    "FieldSpec",
+    "Render",
+    "Renderer",
+    "markdown_html",
+    "markdown_plain",
+    "template_problem",
+    "template_where",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,8 @@ class FieldSpec:
     name: str
     required: bool = False
     limit: int | None = None
+    why: str = ""  # why the limit is what it is, for the error
+    default: str = ""  # the channel setting that supplies the value when the template gives none
 
 
 # Facebook's 63,206 characters, less the room the adapter's reconciliation marker takes.
@@ -45,10 +62,12 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     ),
     "zalo": (
         FieldSpec("body", True),
-        FieldSpec("title", True, 150),
+        # Zalo documents ≤ 150, but refused titles of exactly 150 (platform-apis.md §7).
+        FieldSpec("title", True, 149, "Zalo refuses titles of 150 characters or more"),
         FieldSpec("author", True, 50),
         FieldSpec("description", True, 300),
-        FieldSpec("cover"),
+        # Zalo refuses an article without a cover: -201 "cover value is invalid" (§2.3, §7).
+        FieldSpec("cover", True, default="default_cover"),
     ),
     "wordpress": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
     "webhook": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
@@ -130,18 +149,57 @@ def _inline_plain(tok: Token) -> str:
     return "".join(parts)
 
 
+def template_where(config: Config, path: Path) -> str:
+    """A template file as errors name it: relative to the config's folder when inside it."""
+    try:
+        return str(path.relative_to(config.path.resolve().parent))
+    except ValueError:
+        return str(path)
+
+
+def template_problem(where: str, exc: BaseException) -> TemplateError:
+    """A template that cannot be read or compiled, as one line (never a traceback)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateError(where, f"line {exc.lineno}: {exc.message}")
+    if isinstance(exc, UnicodeDecodeError):
+        return TemplateError(where, f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8")
+    if isinstance(exc, RecursionError):
+        return TemplateError(where, "is nested too deeply to compile", "simplify the expression")
+    if isinstance(exc, OSError):
+        return TemplateError(where, f"cannot be read: {exc.strerror or exc}")
+    return TemplateError(where, f"cannot be compiled: {_said(exc)}")
+
+
+def _said(exc: BaseException) -> str:
+    """An exception as a short phrase: its type and the first 300 characters of its message."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}{'…' if len(text) > 300 else ''}"
+
+
+def _collect(chunks: Iterator[str]) -> str:
+    """A block's output, stopped as soon as it passes the size limit."""
+    out: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > SIZE_LIMIT:
+            too_big("this field", size)
+        out.append(chunk)
+    return "".join(out)
+
+
 class Renderer:
     """Compiles each channel's templates once and renders messages for channels."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._envs: dict[tuple[str, bool], SandboxedEnvironment] = {}
+        self._envs: dict[tuple[str, bool], BoundedEnvironment] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
 
-    def _env(self, channel: Channel) -> SandboxedEnvironment:
+    def _env(self, channel: Channel) -> BoundedEnvironment:
         key = (channel.templates, channel.html)
         if key not in self._envs:
-            env = SandboxedEnvironment(
+            env = BoundedEnvironment(
                 loader=jinja2.FileSystemLoader(self.config.templates_dir / channel.templates),
                 undefined=jinja2.StrictUndefined,
                 autoescape=channel.html,
@@ -149,8 +207,13 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            env.filters.update(
-                markdown=markdown_html, plain=markdown_plain, hashtag=hashtag, slugify=slugify
+            env.add_filters(
+                {
+                    "markdown": markdown_html,
+                    "plain": markdown_plain,
+                    "hashtag": hashtag,
+                    "slugify": slugify,
+                }
             )
             self._envs[key] = env
         return self._envs[key]
@@ -159,11 +222,7 @@ class Renderer:
         return self.config.templates_dir / channel.templates / f"{kind}.j2"
 
     def _where(self, channel: Channel, kind: str) -> str:
-        path = self.template_path(channel, kind)
-        try:
-            return str(path.relative_to(self.config.path.resolve().parent))
-        except ValueError:
-            return str(path)
+        return template_where(self.config, self.template_path(channel, kind))
 
     def template(self, channel: Channel, kind: str) -> jinja2.Template:
         key = (channel.id, kind)
@@ -176,8 +235,10 @@ class Renderer:
             raise TemplateError(
                 where, "does not exist", f"every {kind} on {channel.id} is rendered with it"
             ) from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(where, f"line {exc.lineno}: {exc.message}") from exc
+        except MemoryError:
+            raise
+        except Exception as exc:  # syntax, encoding, nesting: one line, never a traceback
+            raise template_problem(where, exc) from exc
         allowed = {f.name for f in FIELDS[channel.adapter]}
         for block in tmpl.blocks:
             if block not in allowed:
@@ -214,25 +275,60 @@ class Renderer:
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
-        """Render ``message`` for one channel; raise TemplateError or LimitError."""
+        """Render ``message`` for one channel; raise TemplateError, LimitError or ContentError."""
         channel = self.config.channels[channel_id]
         tmpl = self.template(channel, message.kind)
         specs = FIELDS[channel.adapter]
         fields: dict[str, str] = {}
+        where = self._where(channel, message.kind)
+        rendering = f"(rendering {message.path})"
         try:
             ctx = tmpl.new_context(self.context(message, channel))
             for spec in specs:
                 if spec.name in tmpl.blocks:
-                    fields[spec.name] = nfc("".join(tmpl.blocks[spec.name](ctx)).strip())
+                    fields[spec.name] = nfc(_collect(tmpl.blocks[spec.name](ctx)).strip())
         except jinja2.TemplateError as exc:
-            where = self._where(channel, message.kind)
-            raise TemplateError(where, f"{exc.message or exc} (rendering {message.path})") from exc
+            said = " ".join(str(exc.message or exc).split())[:300]
+            raise TemplateError(where, f"{said} {rendering}") from exc
+        except RecursionError as exc:
+            raise TemplateError(
+                where,
+                f"recursion too deep {rendering}",
+                "a template includes itself, or a macro calls itself without end",
+            ) from exc
+        except MemoryError:
+            raise
+        except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
+            raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
         for spec in specs:
-            value = fields.setdefault(spec.name, "")
+            value = fields.get(spec.name) or nfc(str(channel.settings.get(spec.default) or ""))
+            fields[spec.name] = value
             if spec.required and not value:
-                where = self._where(channel, message.kind)
-                problem = f"renders an empty '{spec.name}' for {message.path}"
-                raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
+                raise self._missing(message, channel, spec, where)
             if spec.limit is not None and length(value) > spec.limit:
-                raise LimitError(message.path, channel.id, spec.name, length(value), spec.limit)
+                raise LimitError(
+                    message.path, channel.id, spec.name, length(value), spec.limit, spec.why
+                )
+        cover = fields.get("cover", "")
+        if channel.adapter == "zalo" and not cover.startswith("https://"):
+            raise TemplateError(
+                where,
+                f"renders the cover {cover[:80]!r} for {message.path}, not an https:// URL",
+                "Zalo takes covers as public https:// image URLs",
+            )
         return Render(fields, specs[0].name)
+
+    def _missing(
+        self, message: Message, channel: Channel, spec: FieldSpec, where: str
+    ) -> ContentError | TemplateError:
+        if spec.default:  # a value the content or the config must give (Zalo's cover)
+            return ContentError(
+                message.path,
+                f"has no {spec.name} for {channel.id}: Zalo refuses an article without one "
+                f"(-201 {spec.name} is invalid)",
+                f"add '{spec.name}: https://…' to its front matter, or set "
+                f"channels.{channel.id}.{spec.default} in {self.config.path.name}",
+                field=spec.name,
+            )
+        problem = f"renders an empty '{spec.name}' for {message.path}"
+        return TemplateError(where, problem, f"define {{% block {spec.name} %}}")

@@ -245,7 +245,7 @@ def test_the_rendered_body_becomes_escaped_paragraphs() -> None:
         "<p>Khi cần, hãy gọi Tổng đài 111 &lt;script&gt;alert(1)&lt;/script&gt;.</p>",
         "<p>Sở Tư pháp tỉnh Bắc Giang – Tháng hành động vì trẻ em năm 2024</p>",
     ]
-    assert "cover" not in sent
+    assert sent["cover"] == {"cover_type": "photo", "photo_url": fields["cover"], "status": "show"}
 
 
 def test_cover_comes_from_the_post_else_the_channel_default() -> None:
@@ -363,7 +363,7 @@ def test_refused_at_night_waits_until_six_in_the_morning() -> None:
     assert info.value.retry_after == 6.5 * 3600
 
 
-@pytest.mark.parametrize(("field", "limit"), [("title", 150), ("author", 50), ("description", 300)])
+@pytest.mark.parametrize(("field", "limit"), [("title", 149), ("author", 50), ("description", 300)])
 def test_limits_are_enforced_before_any_request(field: str, limit: int) -> None:
     fake = FakeZalo()
     with pytest.raises(Permanent, match=f"{field} has {limit + 1} characters.*at most {limit}"):
@@ -372,10 +372,10 @@ def test_limits_are_enforced_before_any_request(field: str, limit: int) -> None:
 
 
 def test_limits_count_nfc_characters() -> None:
-    decomposed = unicodedata.normalize("NFD", "ầ" * 150)  # 450 code points
+    decomposed = unicodedata.normalize("NFD", "ầ" * 149)  # 447 code points
     fake = FakeZalo()
     make(fake).publish(outgoing(title=decomposed))
-    assert json.loads(fake.calls("create")[0].content)["title"] == "ầ" * 150
+    assert json.loads(fake.calls("create")[0].content)["title"] == "ầ" * 149
 
 
 def test_broadcast_sends_the_article_to_followers() -> None:

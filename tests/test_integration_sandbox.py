@@ -386,7 +386,6 @@ ZALO_CASES = [
     C("zalo", f"slow=x1:{SLOW}", Ambiguous, created=True, timeout=SHORT_TIMEOUT),
     C("zalo", "token-expiry=x1", None),  # -216: refreshed transparently, then published
     C("zalo", "processing=x1:2", None),  # -214 twice at verify, then the id
-    C("zalo", "require-cover=1", Permanent),  # -201 cover
 ]
 
 
@@ -458,6 +457,21 @@ def test_each_zalo_fault_maps_to_its_outcome(rig: Rig, sqlite_db: Database, case
         assert len(rig.minted) == 1
     if "processing" in case.spec:
         assert sleeps == [2.0, 4.0]
+
+
+def test_zalo_refuses_an_article_without_a_cover_unless_lenient(
+    rig: Rig, sqlite_db: Database
+) -> None:
+    """Strict by default, as Zalo is: no cover (and no default) is -201, permanent, nothing made."""
+    adapter = rig.adapter("zalo", tokens=zalo_store(sqlite_db), settings={"default_cover": ""})
+    post, _ = rig.post("zalo", rig.message("zalo", "slogan"))
+    assert post.fields["cover"].startswith("https://")  # the shipped default, rendered
+    bare = replace(post, fields={**post.fields, "cover": ""})
+    with pytest.raises(Permanent, match=r"Zalo error -201: cover is invalid"):
+        adapter.publish(bare)
+    assert rig.records("zalo") == []
+    rig.sandbox.set_faults("zalo:lenient")
+    assert adapter.publish(bare).remote_id and len(rig.records("zalo")) == 1
 
 
 def test_wordpress_refuses_a_contributor_and_a_wrong_password(rig: Rig) -> None:

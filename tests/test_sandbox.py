@@ -110,9 +110,13 @@ def box(tmp_path: Path) -> Iterator[Box]:
     b.close()
 
 
+COVER = {"cover_type": "photo", "photo_url": "https://stp.example.gov.vn/anh.jpg", "status": "show"}
+
+
 def article(title: str = "Tiêu đề", **more: Any) -> dict[str, Any]:
     body = [{"type": "text", "content": f"<p>{VIETNAMESE}</p>"}]
     return {"type": "normal", "title": title, "author": "Sở Tư pháp", "description": "Tóm tắt"} | {
+        "cover": COVER,
         "body": body,
         "status": "show",
         **more,
@@ -246,9 +250,12 @@ def test_zalo_article_create_verify_list_detail_broadcast(box: Box) -> None:
 def test_zalo_enforces_article_limits_with_http_200(box: Box) -> None:
     token = box.zalo_token()
     assert box.zalo(token, "article/create", article("T" * 151))["error"] == -210
+    assert box.zalo(token, "article/create", article("T" * 150))["error"] == -210  # in practice
     assert box.zalo(token, "article/create", article(author="A" * 51))["error"] == -210
     assert box.zalo(token, "article/create", article(description="D" * 301))["error"] == -210
-    assert box.zalo(token, "article/create", article("T" * 150))["error"] == 0
+    assert box.zalo(token, "article/create", article("T" * 149))["error"] == 0
+    assert box.zalo(token, "article/create", article(author="A" * 50))["error"] == 0
+    assert box.zalo(token, "article/create", article(description="D" * 300))["error"] == 0
     assert box.zalo(token, "article/create", article(body=[]))["error"] == -201
     assert box.zalo(token, "article/verify", {"token": "unknown"})["error"] == -201
     assert box.zalo("not-a-token", "oa/getoa")["error"] == -216
@@ -598,6 +605,75 @@ def test_same_seed_gives_the_same_faults_over_http(tmp_path: Path) -> None:
         outcomes.append([b.fb_post(f"m{i}").status_code for i in range(12)])
         b.close()
     assert outcomes[0] == outcomes[1] and {200, 500} <= set(outcomes[0])
+
+
+# -- as strict as the platforms by default; lenient only by flag ----------------------------
+
+
+def zalo_create(box: Box, token: str, body: dict[str, Any]) -> tuple[int, str]:
+    answer = box.zalo(token, "article/create", body)
+    return int(answer["error"]), str(answer["message"])
+
+
+def test_zalo_refuses_an_article_without_a_cover_unless_lenient(box: Box) -> None:
+    token = box.zalo_token()
+    bare = {k: v for k, v in article().items() if k != "cover"}
+    assert zalo_create(box, token, bare) == (-201, "cover is invalid!")  # platform-apis.md §7
+    plain = {"cover_type": "photo", "photo_url": "http://stp.example.gov.vn/a.jpg"}
+    assert zalo_create(box, token, article(cover=plain))[0] == -201  # not https
+    assert zalo_create(box, token, article(cover={"cover_type": "photo"}))[0] == -201
+    assert zalo_create(box, token, article(status="visible"))[0] == -201  # show | hide
+    assert zalo_create(box, token, article(comment="on"))[0] == -201
+    assert box.sb.records() == []
+    box.faults("zalo:require-cover")  # the old flag still parses: it is the default now
+    assert zalo_create(box, token, bare)[0] == -201
+    box.faults("zalo:lenient")
+    assert zalo_create(box, token, bare)[0] == 0
+    assert zalo_create(box, token, article("T" * 150))[0] == 0  # the documented ≤ 150
+    assert zalo_create(box, token, article("T" * 151))[0] == -210
+    box.faults("zalo:lenient,zalo:require-cover")  # lenient but for the cover
+    assert zalo_create(box, token, bare)[0] == -201
+    box.faults("*:lenient")
+    assert zalo_create(box, token, bare)[0] == 0
+
+
+def test_facebook_refuses_a_message_over_63206_characters_unless_lenient(box: Box) -> None:
+    longest = "ả" * 63206
+    assert box.fb_post(longest).status_code == 200
+    r = box.fb_post(longest + "x")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == 100 and "63206" in r.json()["error"]["message"]
+    photo = {"url": "https://stp.example.gov.vn/a.jpg", "caption": longest + "x"}
+    data = {**photo, "access_token": cred.FACEBOOK_PAGE_TOKEN}
+    r = box.http.post(f"/facebook/v26.0/{PAGE}/photos", data=data)
+    assert r.status_code == 400 and r.json()["error"]["code"] == 100
+    r = box.fb_post("có liên kết", link="không phải địa chỉ")
+    assert r.status_code == 400 and r.json()["error"]["code"] == 100
+    data = {"url": "anh.jpg", "caption": "x", "access_token": cred.FACEBOOK_PAGE_TOKEN}
+    assert box.http.post(f"/facebook/v26.0/{PAGE}/photos", data=data).status_code == 400
+    assert len(box.sb.records()) == 1
+    box.faults("facebook:lenient")
+    assert box.fb_post(longest + "x").status_code == 200
+
+
+def test_wordpress_refuses_an_empty_post_unless_lenient(box: Box) -> None:
+    r = box.wp_post(title="", content="", excerpt="", status="publish", slug="trong")
+    assert r.status_code == 400
+    assert r.json()["code"] == "empty_content"
+    assert r.json()["message"] == "Content, title, and excerpt are empty."
+    assert box.wp_post(title="", content="<p>x</p>", status="publish").status_code == 201
+    box.faults("wordpress:lenient")
+    assert box.wp_post(title="", content="", status="publish", slug="trong").status_code == 201
+
+
+def test_lenient_is_a_flag_for_the_platforms_with_strict_checks() -> None:
+    plan = FaultPlan.parse("zalo:lenient,facebook:lenient=0")
+    assert plan.flag("zalo", "lenient") is not None
+    assert plan.flag("facebook", "lenient") is None
+    assert plan.draw("zalo").rules == {}  # a flag, never drawn
+    with pytest.raises(FaultSpecError, match="lenient applies only to"):
+        FaultPlan.parse("webhook:lenient")
+    assert FaultPlan.parse("zalo:require-cover").spec() == "zalo:require-cover=1"
 
 
 # -- control, record, page -------------------------------------------------------------------

@@ -31,6 +31,7 @@ from publisher.channels.base import (
     transport_error,
     utcnow,
 )
+from publisher.channels.graph_versions import CURRENT
 from publisher.config import Channel
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class FacebookAdapter:
         self.clock = clock
         self.page_id = str(channel.settings["page_id"])
         self.base_url = str(channel.settings.get("base_url", "https://graph.facebook.com"))
-        version = str(channel.settings.get("api_version", "v21.0")).strip("/")
+        version = str(channel.settings.get("api_version", CURRENT)).strip("/")
         self.root = self.base_url.rstrip("/") + (f"/{version}" if version else "")
         self._token = secrets.get("page_token", "")
         self._usage = 0.0  # highest usage % in the latest response's headers

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 # Zalo's field limits (characters, on NFC text): the same table the renderer checks against.
 LIMITS = {f.name: f.limit for f in FIELDS["zalo"] if f.limit is not None}
+WHY = {f.name: f.why for f in FIELDS["zalo"] if f.why}
 VERIFY_DELAYS = (2.0, 4.0, 8.0, 16.0)  # five verify calls, about 30 s in all
 LOOKUP_PAGES, PAGE_SIZE = 3, 10  # getslice allows about 10 a page
 THROTTLE_S = 60.0  # -32 carries no reset time
@@ -164,8 +165,9 @@ class ZaloAdapter:
         }
         for name, value in values.items():
             if len(value) > LIMITS[name]:
+                why = f" ({WHY[name]})" if name in WHY else ""
                 raise Permanent(
-                    f"{name} has {len(value)} characters; Zalo allows at most {LIMITS[name]}",
+                    f"{name} has {len(value)} characters; Zalo allows at most {LIMITS[name]}{why}",
                     code="limit",
                 )
         paragraphs = _paragraphs(f.get("body", ""))

@@ -32,6 +32,7 @@ LIST_EDGES = ("published_posts", "feed", "posts", "scheduled_posts")
 POST_BASE = 122_000_000_000_000  # post ids look like "<page>_122000000000007"
 PHOTO_BASE = 900_000_000_000_000
 CALLS_PER_MINUTE = 600  # the budget the usage headers are a percentage of
+MESSAGE_LIMIT = 63206  # characters of a post's message or a photo's caption (platform-apis §1.3)
 THROTTLE = {
     4: "(#4) Application request limit reached",
     17: "(#17) User request limit reached",
@@ -154,6 +155,10 @@ class Facebook:
         published = parse_bool(params.get("published", True))
         if published is None:
             return self.error(400, 100, "(#100) Param published must be a boolean", headers)
+        if self.ctx.faults.strict("facebook"):
+            refused = self.refused(edge, message, link, params.get("url"), headers)
+            if refused is not None:
+                return refused
         scheduled = None
         if params.get("scheduled_publish_time") not in (None, ""):
             if published:
@@ -197,6 +202,19 @@ class Facebook:
         if "slow" in fired:
             answer.delay = fired.seconds("slow", 1.0)
         return answer
+
+    def refused(
+        self, edge: str, message: str, link: str | None, url: Any, headers: Headers
+    ) -> Response | None:
+        """What Graph refuses in the values publisher sends (off with ``facebook:lenient``)."""
+        name = "message" if edge == "feed" else "caption"
+        if len(message) > MESSAGE_LIMIT:
+            msg = f"(#100) Param {name} must be at most {MESSAGE_LIMIT} characters long"
+            return self.error(400, 100, msg, headers)
+        for param, value in (("link", link), ("url", url)):
+            if value and not re.fullmatch(r"https?://[^\s/]+\S*", str(value)):
+                return self.error(400, 100, f"(#100) Param {param} must be a valid URL", headers)
+        return None
 
     def list(
         self, req: Request, page: str, edge: str, params: dict[str, Any], headers: Headers

@@ -25,7 +25,12 @@ policy-block       Facebook: code 368;   permission: Facebook code 200 with HTTP
 
 Flags (on while their chance is above 0; never drawn): ``facebook:duplicate-check`` (#506 for the
 same message to the same page within 5 minutes), ``facebook:high-usage`` (usage headers report
-``arg`` %, default 85), ``zalo:require-cover`` (an article without a cover is -201).
+``arg`` %, default 85), ``lenient`` (target ``facebook``, ``zalo``, ``wordpress`` or ``*``: switch
+off the strict checks the sandbox makes by default, as the platforms do — Zalo's cover, https
+covers, ``status``/``comment`` values and titles under 150 characters (lenient: ≤ 150, as
+documented); Facebook's 63,206-character message and caption and its link/url values; WordPress's
+post with title, content and excerpt all empty), ``zalo:require-cover`` (an article without a
+cover is -201: the default, so a no-op unless ``zalo:lenient`` is on too).
 
 Every applicable rule draws once from ``random.Random(seed)`` per write request, in spec order, so
 the same seed and the same requests give the same faults.
@@ -56,8 +61,9 @@ KINDS: dict[str, frozenset[str]] = {
     "duplicate-check": frozenset({"facebook"}),
     "high-usage": frozenset({"facebook"}),
     "require-cover": frozenset({"zalo"}),
+    "lenient": frozenset({"facebook", "zalo", "wordpress"}),
 }
-FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover"})
+FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
 ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh"}  # kinds tied to one step
 
 
@@ -178,6 +184,10 @@ class FaultPlan:
             if rule.kind == kind and rule.target in ("*", platform) and on:
                 return rule
         return None
+
+    def strict(self, platform: str) -> bool:
+        """Whether ``platform`` refuses what the real one refuses (the default; ``lenient`` not)."""
+        return self.flag(platform, "lenient") is None
 
     def choice(self, options: Sequence[T]) -> T:
         """A deterministic pick (e.g. which throttling code), from the same seeded generator."""

@@ -169,6 +169,9 @@ class WordPress:
         data, values = self.body(req, None, user)
         if "id" in data:
             raise WpError("rest_post_exists", 400)
+        empty = not any(values.get(name) for name in TEXT_FIELDS)  # PHP falsiness, no trim
+        if empty and self.ctx.faults.strict("wordpress"):
+            raise WpError("empty_content", 400)  # wp_insert_post's WP_Error, as REST answers it
         self.promote()
         now = self.ctx.now().replace(microsecond=0)
         post = WpPost(self.next_id, "", "draft", "", "", "", now, now, user.id)

@@ -37,6 +37,7 @@ MESSAGES = {
     "rest_post_invalid_page_number": "The page number requested is larger than the number of"
     " pages available.",
     "rest_too_many_requests": "Too many requests.",
+    "empty_content": "Content, title, and excerpt are empty.",
     "internal_server_error": "<p>There has been a critical error on this website.</p>",
 }
 

@@ -117,7 +117,10 @@ class Zalo:
         data = self.payload(req)
         if data is None:
             return fail(-201, "body")
-        problem = check_article(data, self.ctx.faults.flag("zalo", "require-cover") is not None)
+        faults = self.ctx.faults
+        strict = faults.strict("zalo")
+        cover = strict or faults.flag("zalo", "require-cover") is not None
+        problem = check_article(data, strict, cover)
         if problem is not None:
             return fail(*problem)
         self.seq += 1

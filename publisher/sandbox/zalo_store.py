@@ -1,6 +1,7 @@
 """Zalo OA article values as the sandbox imitates them: the article, its checks and list shape.
 
-Pure: no HTTP, no clock. Limits from §2.3 of platform-apis.md (title, author, description).
+Pure: no HTTP, no clock. Limits from §2.3 of platform-apis.md (title, author, description) and
+what §7 adds from practice: a cover is required, and a title of exactly 150 characters is refused.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-LIMITS = {"title": 150, "author": 50, "description": 300}
+LIMITS = {"title": 150, "author": 50, "description": 300}  # as documented (lenient)
+STRICT_LIMITS = {**LIMITS, "title": 149}  # as Zalo behaves: 150 characters were refused
 BLOCK_TYPES = ("text", "image", "video", "product")
+SHOW_HIDE = ("show", "hide")
 
 
 @dataclass
@@ -55,11 +58,17 @@ class Article:
         }
 
 
-def check_article(data: dict[str, Any], require_cover: bool) -> tuple[int, str] | None:
-    """None if ``data`` is a valid normal article, else (error code, what is wrong)."""
+def check_article(
+    data: dict[str, Any], strict: bool = True, require_cover: bool | None = None
+) -> tuple[int, str] | None:
+    """None if ``data`` is a valid normal article, else (error code, what is wrong).
+
+    ``strict`` (the default) refuses what Zalo refuses in practice; lenient keeps the documented
+    limits and the shape checks only. ``require_cover`` defaults to ``strict``.
+    """
     if data.get("type", "normal") != "normal":
         return -201, "type"
-    for name, limit in LIMITS.items():
+    for name, limit in (STRICT_LIMITS if strict else LIMITS).items():
         value = data.get(name)
         if value is not None and not isinstance(value, str):
             return -201, name
@@ -79,6 +88,22 @@ def check_article(data: dict[str, Any], require_cover: bool) -> tuple[int, str] 
     if cover not in (None, "") and not isinstance(cover, dict):
         return -201, "cover"
     has_cover = isinstance(cover, dict) and bool(cover.get("photo_url") or cover.get("video_id"))
-    if require_cover and not has_cover:
+    if (strict if require_cover is None else require_cover) and not has_cover:
         return -201, "cover"
+    if strict:
+        return _strict(data, cover if isinstance(cover, dict) else None)
+    return None
+
+
+def _strict(data: dict[str, Any], cover: dict[str, Any] | None) -> tuple[int, str] | None:
+    """The values Zalo accepts for what publisher sends: covers as https URLs, show or hide."""
+    if cover is not None:
+        kind = cover.get("cover_type", "photo")
+        if kind == "photo" and not str(cover.get("photo_url") or "").startswith("https://"):
+            return -201, "cover"
+        if kind not in ("photo", "video") or cover.get("status", "show") not in SHOW_HIDE:
+            return -201, "cover"
+    for name in ("status", "comment"):
+        if data.get(name, "show") not in SHOW_HIDE:
+            return -201, name
     return None
