@@ -16,6 +16,7 @@ from publisher.cli import (
     _database,
     _now,
     _print,
+    _print_json,
     actor_option,
     cli,
     config_option,
@@ -142,7 +143,7 @@ def audit_command(config_path: Path, post_id: int | None, as_json: bool, verify:
             }
             for e in rows
         ]
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        _print_json(data)
         return
     for e in rows:
         post = f" post {e.post_id}" if e.post_id else ""
