@@ -75,7 +75,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
 
     from publisher.channels import build, endpoint
     from publisher.channels.base import ChannelError, CheckResult
-    from publisher.tokens import DatabaseTokenStore
+    from publisher.tokens import DatabaseTokenStore, token_keys
 
     config = _config(config_path)
     db = _database(config)
@@ -95,7 +95,9 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                 values = secrets.for_channel(cid)
                 tokens = None
                 if ch.adapter == "zalo":
-                    tokens = DatabaseTokenStore(db, key_material=values["app_secret"])
+                    tokens = DatabaseTokenStore(
+                        db, key_material=values["app_secret"], keys=token_keys(config)
+                    )
                 try:
                     result = build(ch, values, tokens=tokens).check()
                 except ChannelError as exc:
@@ -154,7 +156,7 @@ def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO)
 
 def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
     from publisher.channels import build
-    from publisher.tokens import DatabaseTokenStore
+    from publisher.tokens import DatabaseTokenStore, token_keys
 
     missing = [f"{cid}: {p}" for cid, ps in secrets.problems.items() for p in ps]
     if missing:
@@ -167,7 +169,7 @@ def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
             continue
         values = secrets.for_channel(cid)
         tokens = (
-            DatabaseTokenStore(db, key_material=values["app_secret"])
+            DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
             if ch.adapter == "zalo"
             else None
         )
