@@ -100,10 +100,23 @@ def resolve(config: Config, environ: Mapping[str, str] | None = None) -> Secrets
                     f"the environment variable {name} ({role}) is empty or unset "
                     f"(export it, or add it to {where})"
                 )
+            elif problem := _secret_problem(ch.adapter, role, env[name]):
+                out.problems.setdefault(cid, []).append(
+                    f"the environment variable {name} ({role}) {problem}"
+                )
             else:
                 roles[role] = env[name]
         out.values[cid] = roles
     return out
+
+
+def _secret_problem(adapter: str, role: str, value: str) -> str | None:
+    """Why a secret's value cannot work (its format), or None; never quotes the value."""
+    if adapter == "webhook" and role == "signing_secret":
+        from publisher.channels.webhook import secret_problem
+
+        return secret_problem(value)
+    return None
 
 
 class Redactor(logging.Filter):

@@ -4,8 +4,7 @@ the fault kinds, the record file and the follower page. Time is a fake clock; "s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
 import threading
 import unicodedata
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher.channels.webhook import sign, signing_key
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.server import Sandbox, main_serve
@@ -93,13 +93,21 @@ class Box:
     def hook(
         self, method: str, path: str, body: bytes = b"", key: str | None = None, **kw: Any
     ) -> httpx.Response:
-        stamp = str(kw.pop("stamp", int(self.clock.now.timestamp())))
-        signer = kw.pop("signer", cred.WEBHOOK_SIGNING_SECRET).encode()
-        sig = hmac.new(signer, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        headers = {"X-Publisher-Timestamp": stamp, "X-Publisher-Signature": "sha256=" + sig}
+        """A Standard Webhooks request: ``key`` is the webhook-id (and Idempotency-Key) of a
+        POST; a GET gets a fresh id and signs "GET <path>"."""
+        stamp = int(kw.pop("stamp", int(self.clock.now.timestamp())))
+        secret = kw.pop("signer", cred.WEBHOOK_SIGNING_SECRET)
+        msg_id = kw.pop("msg_id", key if method == "POST" else None) or f"msg_{stamp}_{path}"
+        content = body if method == "POST" else f"GET {path}".encode()
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(signing_key(secret), msg_id, stamp, content),
+            "Content-Type": "application/json; charset=utf-8",
+        }
         if key is not None:
             headers["Idempotency-Key"] = key
-        headers["Content-Type"] = "application/json; charset=utf-8"
+        headers.update(kw.pop("headers", {}))
         return self.http.request(method, path, content=body, headers=headers)
 
 
@@ -119,8 +127,17 @@ def article(title: str = "Tiêu đề", **more: Any) -> dict[str, Any]:
     }
 
 
-def hook_body(key: str, title: str = "Bài viết", html: str = "<p>Nội dung</p>") -> bytes:
-    body = {"id": key, "title": title, "body_html": html, "kind": "article", "slug": "bai-viet"}
+def hook_body(
+    key: str, title: str = "Bài viết", html: str = "<p>Nội dung</p>", channel: str = "p"
+) -> bytes:
+    body = {
+        "id": key,
+        "channel": channel,
+        "title": title,
+        "body_html": html,
+        "kind": "article",
+        "slug": "bai-viet",
+    }
     return json.dumps(body, ensure_ascii=False).encode()
 
 
@@ -386,28 +403,71 @@ def test_wordpress_future_date_trash_and_force_delete(box: Box) -> None:
 
 def test_webhook_signed_create_replay_conflict_and_lookup(box: Box) -> None:
     key = "0b9d6a7e-2f1c-4c55-9a53-5d8a3c0e7f11"
-    body = hook_body(key)
+    body = hook_body(key, channel="portal_pbgdpl")
     created = box.hook("POST", "/webhook/portal_pbgdpl", body, key)
     assert created.status_code == 201
     replay = box.hook("POST", "/webhook/portal_pbgdpl", body, key)
     assert replay.status_code == 200 and replay.json() == created.json()
-    other = box.hook("POST", "/webhook/portal_pbgdpl", hook_body(key, title="Khác"), key)
+    other = box.hook(
+        "POST", "/webhook/portal_pbgdpl", hook_body(key, "Khác", channel="portal_pbgdpl"), key
+    )
     assert other.status_code == 422
-    assert box.hook("POST", "/webhook/portal_pbgdpl", hook_body("k2"), None).status_code == 400
+    mismatched = box.hook(
+        "POST",
+        "/webhook/portal_pbgdpl",
+        hook_body("k2", channel="portal_pbgdpl"),
+        "k2",
+        headers={"Idempotency-Key": "k3"},
+    )
+    assert mismatched.status_code == 400
     found = box.hook("GET", f"/webhook/portal_pbgdpl/{key}")
     assert found.status_code == 200 and found.json() == created.json()
+    assert box.hook("GET", f"/webhook/portal_stp/{key}").status_code == 404  # another channel's
     assert box.hook("GET", "/webhook/portal_pbgdpl/unknown").status_code == 404
     assert box.hook("GET", "/webhook/portal_pbgdpl").json() == {"ok": True}
     assert len(box.sb.records()) == 1
 
 
+def test_webhook_ids_are_deduplicated_across_paths(box: Box) -> None:
+    assert box.hook("POST", "/webhook/a", hook_body("k1", channel="a"), "k1").status_code == 201
+    # the same message id on another endpoint, even with a body made for it, is not a new item
+    again = box.hook("POST", "/webhook/b", hook_body("k1", channel="b"), "k1")
+    assert again.status_code == 422
+    # and the body of one endpoint is refused at another
+    moved = box.hook("POST", "/webhook/b", hook_body("k2", channel="a"), "k2")
+    assert moved.status_code == 400 and moved.json()["error"] == "wrong_channel"
+    assert [r["remote_id"] for r in box.sb.records()] == ["1001"]
+
+
+def test_webhook_signed_gets_bind_their_path(box: Box) -> None:
+    box.hook("POST", "/webhook/p", hook_body("k1"), "k1")
+    box.hook("POST", "/webhook/p", hook_body("k2"), "k2")
+    stamp = int(box.clock.now.timestamp())
+    key = signing_key(cred.WEBHOOK_SIGNING_SECRET)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(key, "msg_1", stamp, b"GET /webhook/p/k1"),
+    }
+    assert box.http.get("/webhook/p/k1", headers=headers).status_code == 200
+    assert box.http.get("/webhook/p/k2", headers=headers).status_code == 401
+    assert box.http.get("/webhook/p", headers=headers).status_code == 401
+
+
 def test_webhook_rejects_bad_signatures_and_stale_timestamps(box: Box) -> None:
     body = hook_body("k1")
-    assert box.hook("POST", "/webhook/p", body, "k1", signer="wrong").status_code == 401
+    other = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    assert box.hook("POST", "/webhook/p", body, "k1", signer=other).status_code == 401
     stale = int((NOW - timedelta(seconds=301)).timestamp())
     assert box.hook("POST", "/webhook/p", body, "k1", stamp=stale).status_code == 401
     tampered = box.http.post("/webhook/p", content=body, headers={"Idempotency-Key": "k1"})
     assert tampered.status_code == 401
+    old_scheme = box.http.post(
+        "/webhook/p",
+        content=body,
+        headers={"X-Publisher-Timestamp": str(int(NOW.timestamp())), "Idempotency-Key": "k1"},
+    )
+    assert old_scheme.status_code == 401
     assert box.sb.records() == []
 
 
