@@ -166,8 +166,20 @@ def cli() -> None:
 
 
 def _print(*lines: str, err: bool = False) -> None:
+    """Print lines that may quote stored text: never a control code or bidi override."""
+    from publisher.text import clean
+
     for line in lines:
-        click.echo(line, err=err)
+        click.echo(clean(line), err=err)
+
+
+def _print_json(data: Any) -> None:
+    """Print stored data as indented JSON, every string cleaned (``text.clean``)."""
+    import json
+
+    from publisher.text import clean_all
+
+    click.echo(json.dumps(clean_all(data), ensure_ascii=False, indent=2))
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from publisher.cli import (
     _database,
     _now,
     _print,
+    _print_json,
     actor_option,
     cli,
     config_option,
@@ -183,7 +184,7 @@ def audit_command(
             }
             for e in rows
         ]
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        _print_json(data)
         return
     for e in rows:
         post = f" post {e.post_id}" if e.post_id else ""

@@ -5,7 +5,6 @@ Thin over publisher.editorial, publisher.intake and publisher.audit; registered 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from publisher.cli import (
     _date_arg,
     _now,
     _print,
+    _print_json,
     actor_option,
     approve,
     cli,
@@ -185,7 +185,7 @@ def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
         ],
     }
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        _print_json(info)
         return
     name = config.channels[p.channel].name if p.channel in config.channels else p.channel
     _print(f"Post {p.id} · {name} · {p.message.kind} · {p.state} · {info['due_at'] or 'no time'}")

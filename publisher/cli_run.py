@@ -76,7 +76,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     from publisher.channels import build, endpoint
     from publisher.channels.base import ChannelError, CheckResult
     from publisher.channels.graph_versions import version_note
-    from publisher.tokens import DatabaseTokenStore
+    from publisher.tokens import DatabaseTokenStore, token_keys
 
     config = _config(config_path)
     today = _now().astimezone(config.tz).date()
@@ -97,7 +97,9 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                 values = secrets.for_channel(cid)
                 tokens = None
                 if ch.adapter == "zalo":
-                    tokens = DatabaseTokenStore(db, key_material=values["app_secret"])
+                    tokens = DatabaseTokenStore(
+                        db, key_material=values["app_secret"], keys=token_keys(config)
+                    )
                 try:
                     result = build(ch, values, tokens=tokens).check()
                 except ChannelError as exc:
@@ -162,7 +164,7 @@ def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO)
 
 def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
     from publisher.channels import build
-    from publisher.tokens import DatabaseTokenStore
+    from publisher.tokens import DatabaseTokenStore, token_keys
 
     missing = [f"{cid}: {p}" for cid, ps in secrets.problems.items() for p in ps]
     if missing:
@@ -175,7 +177,7 @@ def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
             continue
         values = secrets.for_channel(cid)
         tokens = (
-            DatabaseTokenStore(db, key_material=values["app_secret"])
+            DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
             if ch.adapter == "zalo"
             else None
         )

@@ -72,6 +72,46 @@ ADAPTERS: dict[str, AdapterSpec] = {
 }
 
 
+# The settings that are addresses publisher talks to (or links to): https:// only, except on a
+# loopback host, so no credential ever crosses a network in clear.
+URL_SETTINGS = ("base_url", "api_base_url", "oauth_base_url", "url", "public_base_url")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (a bare host: no port, no brackets)."""
+    import ipaddress
+
+    host = host.strip().lower().removesuffix(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(value: str) -> tuple[str, str] | None:
+    """Why ``value`` may not be a channel address (problem, hint), or None if it may."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"{value!r} is not an http(s) URL", "e.g. https://example.gov.vn"
+    host = parts.hostname or ""
+    if not host:
+        return f"{value!r} has no host", "e.g. https://example.gov.vn"
+    if scheme == "http" and not is_loopback(host):
+        return (
+            f"'http://{host}' is plain http: credentials and posts would cross the network in "
+            "clear",
+            "use https:// (plain http:// is allowed only on localhost, 127.0.0.1 or [::1])",
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class QuietHours:
     """A daily span in local time when nothing may be sent; may cross midnight."""

@@ -20,6 +20,7 @@ from publisher.config import (
     DATABASE_URL_ENV,
     KINDS,
     ROLES,
+    URL_SETTINGS,
     Campaign,
     Channel,
     Config,
@@ -32,6 +33,7 @@ from publisher.config import (
     member_key,
     parse_duration,
     resolve_database_url,
+    url_problem,
 )
 from publisher.errors import ConfigError
 from publisher.text import nfc
@@ -259,10 +261,11 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
         settings[key] = t.get(key, types=(str,))
     for key, default in spec.optional.items():
         settings[key] = t.get(key, default, types=(type(default),))
-    for key in ("base_url", "api_base_url", "oauth_base_url", "url"):
+    for key in URL_SETTINGS:
         value = settings.get(key)
-        if value and not str(value).startswith(("http://", "https://")):
-            raise t.err(key, f"{value!r} is not an http(s) URL")
+        problem = url_problem(str(value)) if value else None
+        if problem:
+            raise t.err(key, *problem)
     if adapter == "zalo" and len(settings["author"]) > 50:
         raise t.err("author", "is longer than Zalo's 50 characters")
     cover = settings.get("default_cover") if adapter == "zalo" else ""

@@ -1,7 +1,8 @@
 """Content files in messages/ → Message values.
 
 Each file is Markdown with YAML front matter (parsed by python-frontmatter). Pure apart from
-reading the files: no clock, no network, no database. All text comes out NFC.
+reading the files: no clock, no network, no database. All text comes out NFC, without control
+characters or bidi overrides (``publisher.text.clean``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 
 from publisher.config import KINDS, Config
 from publisher.errors import ContentError
-from publisher.text import length, nfc
+from publisher.text import clean, length, nfc
 from publisher.vietnamese import LegacyEncodingError, check_text
 
 FIELDS = ("kind", "title", "summary", "channels", "pinned", "at", "cover", "draft")
@@ -131,7 +132,7 @@ def read_message(
     if kind not in KINDS:
         raise bad("kind", f"is {kind!r}", "one of: " + ", ".join(KINDS))
 
-    body = post.content.strip()
+    body = clean(post.content).strip()
     if not body:
         raise ContentError(where, "has an empty body", "write the text after the front matter")
 
@@ -199,7 +200,7 @@ def _text(meta: dict[str, Any], field: str, bad: Any) -> str:
     value = meta.get(field, "")
     if not isinstance(value, str):
         raise bad(field, "must be text", f'quote it: {field}: "…"')
-    return " ".join(value.split())
+    return " ".join(clean(value).split())
 
 
 def _pinned(value: Any, config: Config, bad: Any) -> date | None:

@@ -11,6 +11,8 @@ PublisherError
 
 from __future__ import annotations
 
+from publisher.text import clean
+
 
 class PublisherError(Exception):
     """A problem the user can fix; ``str()`` is a single line."""
@@ -25,7 +27,7 @@ class PublisherError(Exception):
         text = f"{self.where}: {self.problem}" if self.where else self.problem
         if self.hint:
             text += f" ({self.hint})"
-        return " ".join(text.split())
+        return " ".join(clean(text).split())  # it may quote a file or a platform
 
 
 class ConfigError(PublisherError):

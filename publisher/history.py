@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from publisher import audit
 from publisher.models import PostEvent, PostRow
 from publisher.states import State
+from publisher.text import clean
 
 SYSTEM = "daemon"
 _CHUNK = 500  # ids per IN (…) list
@@ -39,6 +40,8 @@ def transition(
 ) -> None:
     """Move ``post`` to ``to`` and record why; ``audit_as`` names the action for the audit
     trail (default: the outcome's, for the states in AUDITED; none for the rest)."""
+    cause = clean(cause)  # it may quote a platform: stored and printed without control codes
+    detail = None if detail is None else clean(detail)
     action = audit_as or AUDITED.get(to)
     if action:
         audit.record(

@@ -23,7 +23,7 @@ from publisher.content import FIELDS, read_message, write_atomic
 from publisher.db import Database
 from publisher.errors import ContentError, InputError, Problems, PublisherError
 from publisher.outbox import LoadReport, load
-from publisher.text import nfc, slugify
+from publisher.text import clean, nfc, slugify
 from publisher.vietnamese import LegacyEncodingError, check_text
 
 CSV_COLUMNS = ("kind", "title", "summary", "body", "channels", "pinned", "at", "cover")
@@ -31,10 +31,19 @@ _KIND_DIR = {"slogan": "slogans", "article": "articles"}
 
 
 def render_file(meta: Mapping[str, Any], body: str) -> str:
-    """Front matter (YAML, Unicode kept) and body, as a content file."""
-    clean = {k: v for k, v in meta.items() if v not in (None, "", [])}
-    front = yaml.safe_dump(clean, allow_unicode=True, sort_keys=False, width=1000)
-    return f"---\n{front}---\n{nfc(body).strip()}\n"
+    """Front matter (YAML, Unicode kept) and body, as a content file: the one place text typed
+    on the command line or in a CSV cell comes in, so controls and bidi overrides go here."""
+    kept = {k: _cleaned(v) for k, v in meta.items() if v not in (None, "", [])}
+    front = yaml.safe_dump(kept, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{front}---\n{clean(nfc(body)).strip()}\n"
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(nfc(value))
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    return value
 
 
 def validate(config: Config, path: Path, text: str, where: str) -> None:

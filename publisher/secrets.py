@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
+import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +33,36 @@ class Secrets:
         return [v for roles in self.values.values() for v in roles.values() if v]
 
 
+_WARNED: set[Path] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def warn_if_shared(path: Path) -> None:
+    """One line on stderr (once per process and file) when group or others may read or write
+    ``path``: a secrets file is for the publisher user alone."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        what = "readable"
+    elif mode & (stat.S_IWGRP | stat.S_IWOTH):
+        what = "writable"
+    else:
+        return
+    with _WARNED_LOCK:
+        if path in _WARNED:
+            return
+        _WARNED.add(path)
+    print(f"warning: {path} is {what} by other users: chmod 600 {path}", file=sys.stderr)
+
+
 def read_env_file(path: Path | None) -> dict[str, str]:
     if path is None or not path.exists():
         return {}
     from dotenv import dotenv_values
+
+    warn_if_shared(path)
 
     try:
         values = dotenv_values(path, encoding="utf-8")
@@ -71,10 +100,23 @@ def resolve(config: Config, environ: Mapping[str, str] | None = None) -> Secrets
                     f"the environment variable {name} ({role}) is empty or unset "
                     f"(export it, or add it to {where})"
                 )
+            elif problem := _secret_problem(ch.adapter, role, env[name]):
+                out.problems.setdefault(cid, []).append(
+                    f"the environment variable {name} ({role}) {problem}"
+                )
             else:
                 roles[role] = env[name]
         out.values[cid] = roles
     return out
+
+
+def _secret_problem(adapter: str, role: str, value: str) -> str | None:
+    """Why a secret's value cannot work (its format), or None; never quotes the value."""
+    if adapter == "webhook" and role == "signing_secret":
+        from publisher.channels.webhook import secret_problem
+
+        return secret_problem(value)
+    return None
 
 
 class Redactor(logging.Filter):

@@ -14,9 +14,11 @@ from publisher.db import Database
 from publisher.history import last_causes
 from publisher.models import ChannelState, DaemonRow, PostRow
 from publisher.states import State
+from publisher.text import clean_all
 
 
 def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) -> dict[str, Any]:
+    """Everything ``status`` shows; every string in it is safe to print (``text.clean``)."""
     tz = config.tz
     with db.read() as s:
         counts = {state.value: 0 for state in State}
@@ -84,23 +86,26 @@ def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) ->
         for b in blocks
         if b.paused or (b.blocked_until and b.blocked_until > now)
     ]
-    return {
-        "counts": counts,
-        "channels": channels,
-        "next": upcoming_list,
-        "problems": problem_list,
-        "blocked": blocked,
-        "daemon": {
-            "alive": bool(alive),
-            "workers": [
-                {
-                    "worker": d.worker,
-                    "mode": d.mode,
-                    "alive": d.worker in alive,
-                    "last_beat": local(d.beat_at),
-                    "stopped_at": local(d.stopped_at),
-                }
-                for d in daemons
-            ],
-        },
-    }
+    # Stored strings quote platforms and files: cleaned again, for rows older than the cleaning.
+    return clean_all(
+        {
+            "counts": counts,
+            "channels": channels,
+            "next": upcoming_list,
+            "problems": problem_list,
+            "blocked": blocked,
+            "daemon": {
+                "alive": bool(alive),
+                "workers": [
+                    {
+                        "worker": d.worker,
+                        "mode": d.mode,
+                        "alive": d.worker in alive,
+                        "last_beat": local(d.beat_at),
+                        "stopped_at": local(d.stopped_at),
+                    }
+                    for d in daemons
+                ],
+            },
+        }
+    )

@@ -1,12 +1,15 @@
-"""WebhookAdapter against a fake receiver that implements docs/webhook.md (no network)."""
+"""WebhookAdapter against a fake receiver that implements docs/webhook.md (no network), the
+Standard Webhooks library as a receiver would use it, and the sandbox's receiver over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import unicodedata
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from publisher.channels.base import (
     Ambiguous,
@@ -23,8 +27,9 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Throttled,
+    utcnow,
 )
-from publisher.channels.webhook import WebhookAdapter
+from publisher.channels.webhook import WebhookAdapter, secret_problem
 from publisher.config import Channel
 from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
 
@@ -32,6 +37,22 @@ NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
 KEY = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 TITLE = "Tháng hành động vì trẻ em năm 2024"
+OTHER_SECRET = "whsec_" + base64.b64encode(b"another-portal-webhook-key-32by!").decode()
+
+
+def expected_signature(secret: str, msg_id: str, stamp: str, content: bytes) -> str:
+    """docs/webhook.md: v1, + base64 HMAC-SHA256 of "{id}.{timestamp}.{content}" under the
+    base64-decoded part of the whsec_ secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_content(request: httpx.Request) -> bytes:
+    """What a request's signature covers: a POST's body; for a GET, "GET <path>"."""
+    if request.method == "GET":
+        return b"GET " + request.url.raw_path.split(b"?")[0]
+    return request.content
 
 
 @dataclass
@@ -52,14 +73,13 @@ class FakeReceiver:
         return httpx.MockTransport(self.handle)
 
     def verified(self, request: httpx.Request) -> bool:
-        stamp = request.headers.get("X-Publisher-Timestamp", "")
-        if not stamp.isdigit() or abs(int(stamp) - self.now.timestamp()) > 300:
+        msg_id = request.headers.get("webhook-id", "")
+        stamp = request.headers.get("webhook-timestamp", "")
+        if not msg_id or not stamp.isdigit() or abs(int(stamp) - self.now.timestamp()) > 300:
             return False
-        mac = hmac.new(
-            self.secret.encode(), stamp.encode() + b"." + request.content, hashlib.sha256
-        )
-        expected = "sha256=" + mac.hexdigest()
-        return hmac.compare_digest(expected, request.headers.get("X-Publisher-Signature", ""))
+        expected = expected_signature(self.secret, msg_id, stamp, signed_content(request))
+        given = request.headers.get("webhook-signature", "").split(" ")
+        return any(hmac.compare_digest(expected, g) for g in given)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -82,15 +102,13 @@ class FakeReceiver:
         return httpx.Response(404)
 
     def create(self, request: httpx.Request) -> httpx.Response:
-        key = request.headers.get("Idempotency-Key")
+        key = request.headers["webhook-id"]  # the Standard Webhooks id is the idempotency key
         try:
             body = json.loads(request.content.decode("utf-8"))
         except ValueError:
             return httpx.Response(400, json={"error": "malformed body"})
-        if not key or body.get("id") != key:
-            return httpx.Response(
-                400, json={"error": "Idempotency-Key missing or not the body's id"}
-            )
+        if body.get("id") != key or request.headers.get("Idempotency-Key", key) != key:
+            return httpx.Response(400, json={"error": "webhook-id, Idempotency-Key and id differ"})
         if key in self.processing:
             return httpx.Response(409, json={"error": "still processing"})
         if key in self.created:
@@ -157,7 +175,10 @@ def test_publish_posts_the_signed_body_of_the_contract() -> None:
     assert request.method == "POST" and str(request.url) == URL
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     assert request.headers["Idempotency-Key"] == KEY
-    assert request.headers["X-Publisher-Timestamp"] == str(int(NOW.timestamp()))
+    assert request.headers["webhook-id"] == KEY
+    assert request.headers["webhook-timestamp"] == str(int(NOW.timestamp()))
+    assert request.headers["webhook-signature"].startswith("v1,")
+    assert not any(h.lower().startswith("x-publisher") for h in request.headers)
     assert request.headers["User-Agent"].startswith("publisher/")
     assert json.loads(request.content) == {
         "id": KEY,
@@ -172,15 +193,95 @@ def test_publish_posts_the_signed_body_of_the_contract() -> None:
     }
 
 
-def test_the_signature_covers_the_exact_bytes() -> None:
+def test_the_signature_covers_the_id_the_timestamp_and_the_exact_bytes() -> None:
     fake = FakeReceiver()
     adapter(fake).publish(outgoing())
     request = fake.requests[0]
-    stamp = request.headers["X-Publisher-Timestamp"]
-    mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + request.content, hashlib.sha256)
-    assert request.headers["X-Publisher-Signature"] == "sha256=" + mac.hexdigest()
-    other = hmac.new(b"another secret", f"{stamp}.".encode() + request.content, hashlib.sha256)
-    assert request.headers["X-Publisher-Signature"] != "sha256=" + other.hexdigest()
+    stamp = request.headers["webhook-timestamp"]
+    expected = expected_signature(SECRET, KEY, stamp, request.content)
+    assert request.headers["webhook-signature"] == expected
+    assert request.headers["webhook-signature"] != expected_signature(
+        OTHER_SECRET, KEY, stamp, request.content
+    )
+    assert request.headers["webhook-signature"] != expected_signature(
+        SECRET, "another-id", stamp, request.content
+    )
+
+
+def live_adapter(fake: FakeReceiver) -> WebhookAdapter:
+    """An adapter on the real clock: the Standard Webhooks library checks the timestamp against
+    its own clock."""
+    client = httpx.Client(transport=fake.transport())
+    return WebhookAdapter(channel(), client, {"signing_secret": SECRET}, clock=utcnow)
+
+
+def test_a_post_verifies_with_the_standard_webhooks_library() -> None:
+    fake = FakeReceiver(now=utcnow())
+    live_adapter(fake).publish(outgoing())
+    request = fake.requests[0]
+    assert Webhook(SECRET).verify(request.content, dict(request.headers)) == json.loads(
+        request.content
+    )
+    with pytest.raises(WebhookVerificationError):
+        Webhook(OTHER_SECRET).verify(request.content, dict(request.headers))
+    with pytest.raises(WebhookVerificationError):  # the body cannot change under the signature
+        Webhook(SECRET).verify(request.content.replace(b"slogan", b"articl"), dict(request.headers))
+
+
+def test_a_signed_get_binds_its_path() -> None:
+    fake = FakeReceiver(now=utcnow())
+    wh = live_adapter(fake)
+    assert wh.lookup(outgoing(), NOW) is None
+    assert wh.check().ok
+    lookup, check = fake.requests
+    headers = dict(lookup.headers)
+    path = f"/api/publisher/posts/{KEY}"
+    Webhook(SECRET).verify(f"GET {path}".encode(), headers, json_parse=False)
+    Webhook(SECRET).verify(b"GET /api/publisher/posts", dict(check.headers), json_parse=False)
+    other = "/api/publisher/posts/0f0f0f0f-0000-4000-8000-000000000000"
+    for replayed in (f"GET {other}", "GET /api/publisher/posts", f"POST {path}", ""):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(SECRET).verify(replayed.encode(), headers, json_parse=False)
+    assert lookup.headers["webhook-id"] != check.headers["webhook-id"]  # one id per message
+    assert lookup.headers["webhook-id"] != KEY  # a read is not the post's message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sandbox-webhook-secret",  # a plain string: the scheme's receivers cannot verify it
+        "whsec_not*base64",
+        "whsec_" + base64.b64encode(b"short").decode(),  # under 24 bytes
+        "whsec_",
+    ],
+)
+def test_a_secret_that_is_not_a_whsec_key_of_24_bytes_is_refused(secret: str) -> None:
+    problem = secret_problem(secret)
+    assert problem is not None and "whsec_" in problem and "secrets.token_bytes" in problem
+    assert secret.removeprefix("whsec_") not in problem or not secret.removeprefix("whsec_")
+    with pytest.raises(ValueError, match="whsec_"):
+        adapter(FakeReceiver(), secret=secret)
+    assert secret_problem(SECRET) is None and secret_problem(OTHER_SECRET) is None
+
+
+def test_resolving_a_plain_webhook_secret_names_the_variable_and_the_fix(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from publisher.config import load_config
+    from publisher.secrets import resolve
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_config(root / "config.toml")
+    environ = {"PUBLISHER_PBGDPL_WEBHOOK_SECRET": "plain-old-secret-Qx7"}
+    found = resolve(config, environ)
+    (problem,) = found.problems["portal_pbgdpl"]
+    assert problem.startswith(
+        "the environment variable PUBLISHER_PBGDPL_WEBHOOK_SECRET (signing_secret) is not a "
+        "Standard Webhooks secret"
+    )
+    assert "plain-old-secret-Qx7" not in problem
+    environ["PUBLISHER_PBGDPL_WEBHOOK_SECRET"] = SECRET
+    assert "portal_pbgdpl" not in resolve(config, environ).problems
 
 
 def test_the_body_is_nfc_utf8_with_vietnamese_intact() -> None:
@@ -256,9 +357,9 @@ def test_500_after_create_is_ambiguous_and_the_lookup_finds_it() -> None:
     assert found is not None and found.remote_id == "bv-1"
     lookup = fake.requests[-1]
     assert lookup.method == "GET" and str(lookup.url) == f"{URL}/{KEY}" and lookup.content == b""
-    stamp = lookup.headers["X-Publisher-Timestamp"]
-    mac = hmac.new(SECRET.encode(), f"{stamp}.".encode(), hashlib.sha256)
-    assert lookup.headers["X-Publisher-Signature"] == "sha256=" + mac.hexdigest()
+    stamp, msg_id = lookup.headers["webhook-timestamp"], lookup.headers["webhook-id"]
+    expected = expected_signature(SECRET, msg_id, stamp, f"GET /api/publisher/posts/{KEY}".encode())
+    assert lookup.headers["webhook-signature"] == expected
 
 
 def test_lookup_of_a_post_never_created_is_none() -> None:
@@ -269,13 +370,13 @@ def test_lookup_errors_are_mapped() -> None:
     with pytest.raises(Temporary):
         adapter(FakeReceiver(answer=httpx.Response(503))).lookup(outgoing(), NOW)
     with pytest.raises(AuthError):
-        adapter(FakeReceiver(), secret="x" + SECRET).lookup(outgoing(), NOW)
+        adapter(FakeReceiver(), secret=OTHER_SECRET).lookup(outgoing(), NOW)
 
 
 def test_a_refused_signature_is_an_auth_error() -> None:
     fake = FakeReceiver()
     with pytest.raises(AuthError, match="signing secret was refused") as caught:
-        adapter(fake, secret="x" + SECRET).publish(outgoing())
+        adapter(fake, secret=OTHER_SECRET).publish(outgoing())
     assert caught.value.status == 401 and not fake.created
     fake.answer = httpx.Response(403, json={"error": "IP not allowed"})
     with pytest.raises(AuthError, match="IP not allowed"):
@@ -328,7 +429,7 @@ def test_check_is_a_signed_get_of_the_url() -> None:
     assert result.ok and URL in result.detail
     (request,) = fake.requests
     assert request.method == "GET" and str(request.url) == URL
-    refused = adapter(fake, secret="x" + SECRET).check()
+    refused = adapter(fake, secret=OTHER_SECRET).check()
     assert not refused.ok and "the signing secret was refused" in refused.detail
     assert not fake.created
 
@@ -337,7 +438,7 @@ def scenarios() -> list[FakeReceiver]:
     return [
         FakeReceiver(),
         FakeReceiver(fail_after_commit=1),
-        FakeReceiver(secret="x" + SECRET),
+        FakeReceiver(secret=OTHER_SECRET),
         FakeReceiver(processing={KEY}),
         FakeReceiver(answer=httpx.Response(429)),
         FakeReceiver(answer=httpx.Response(400, text="bad")),
@@ -365,3 +466,83 @@ def test_no_secret_in_messages_receipts_or_logs(caplog: pytest.LogCaptureFixture
     assert any("signing secret was refused" in text for text in seen)
     for text in seen:
         assert SECRET not in text
+
+
+# -- against the sandbox's receiver, over HTTP ----------------------------------------------------
+
+
+def sandbox_adapter(url: str, sent: list[httpx.Request]) -> WebhookAdapter:
+    from publisher.sandbox import credentials
+
+    client = httpx.Client(event_hooks={"request": [sent.append]}, timeout=10)
+    settings = credentials.settings_for("webhook", url, "portal_pbgdpl")
+    return WebhookAdapter(channel(**settings), client, credentials.SECRETS["webhook"])
+
+
+def replay(request: httpx.Request, url: str) -> httpx.Response:
+    """The captured request sent again, byte for byte and header for header, to ``url``."""
+    headers = {
+        k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+    }
+    return httpx.request(request.method, url, content=request.content, headers=headers, timeout=10)
+
+
+def test_a_post_replayed_to_another_channels_path_is_refused() -> None:
+    from publisher.sandbox.server import Sandbox
+
+    with Sandbox() as box:
+        sent: list[httpx.Request] = []
+        receipt = sandbox_adapter(box.url, sent).publish(outgoing())
+        (post,) = sent
+        again = replay(post, f"{box.url}/webhook/portal_pbgdpl")  # the same endpoint: deduplicated
+        assert again.status_code == 200 and again.json()["id"] == receipt.remote_id
+        moved = replay(post, f"{box.url}/webhook/portal_stp")
+        assert moved.status_code == 400 and "channel" in moved.json()["message"]
+        assert len(box.records()) == 1
+
+
+def test_a_signed_lookup_replayed_to_another_keys_path_is_refused() -> None:
+    from publisher.sandbox.server import Sandbox
+
+    with Sandbox() as box:
+        sent: list[httpx.Request] = []
+        wh = sandbox_adapter(box.url, sent)
+        mine = wh.publish(outgoing())
+        other = Outgoing(**{**outgoing().__dict__, "idempotency_key": str(uuid.uuid4())})
+        theirs = wh.publish(other)
+        assert theirs.remote_id != mine.remote_id
+        found = wh.lookup(outgoing(), NOW)
+        assert found is not None and found.remote_id == mine.remote_id
+        lookup = sent[-1]
+        assert lookup.method == "GET"
+        asked = replay(lookup, f"{box.url}/webhook/portal_pbgdpl/{other.idempotency_key}")
+        assert asked.status_code == 401, asked.text
+        check = wh.check()
+        assert check.ok
+        moved = replay(sent[-1], f"{box.url}/webhook/portal_stp")  # the check GET elsewhere
+        assert moved.status_code == 401
+
+
+def test_the_verification_examples_of_docs_webhook_md_accept_ours_and_refuse_replays() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "webhook.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
+    assert len(blocks) == 2
+    fake = FakeReceiver(now=utcnow())
+    wh = live_adapter(fake)
+    wh.publish(outgoing())
+    wh.lookup(outgoing(), NOW)
+    post, lookup = fake.requests
+    path = f"/api/publisher/posts/{KEY}"
+    for block in blocks:
+        scope: dict[str, Any] = {}
+        exec(block, scope)  # noqa: S102 - the documentation's own example code
+        verify = next(v for k, v in scope.items() if k.startswith("verify_with"))
+        ph, lh = dict(post.headers), {k.lower(): v for k, v in lookup.headers.items()}
+        assert verify(SECRET, "POST", "/api/publisher/posts", post.content, ph)
+        assert verify(SECRET, "GET", path, b"", lh)
+        assert not verify(OTHER_SECRET, "POST", "/api/publisher/posts", post.content, ph)
+        assert not verify(SECRET, "POST", "/x", post.content.replace(b"Th", b"th"), ph)
+        assert not verify(SECRET, "GET", path.replace(KEY[:8], "ffffffff"), b"", lh)

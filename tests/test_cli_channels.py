@@ -91,6 +91,32 @@ def test_check_with_an_in_process_sandbox_says_every_channel_is_ok(
         assert cid in result.stdout
 
 
+def test_check_encrypts_the_zalo_tokens_with_the_configured_token_key(
+    config: Config, no_secrets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import text
+
+    from publisher.db import Database
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("PUBLISHER_TOKEN_KEYS", key)
+    result = invoke("--sandbox")
+    assert_all_ok(result, config)
+    db = Database(config.database_url)
+    try:
+        with db.engine.connect() as conn:
+            (secret,) = conn.execute(text("SELECT secret FROM channel_token")).one()
+    finally:
+        db.close()
+    assert json.loads(Fernet(key).decrypt(secret.encode()))["access_token"]
+    monkeypatch.setenv("PUBLISHER_TOKEN_KEYS", f"{key},not-a-key")
+    bad = invoke("--sandbox")
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith("error: PUBLISHER_TOKEN_KEYS: key 2 of 2 is not a Fernet key")
+    assert key not in bad.output
+
+
 def test_check_without_secrets_names_every_missing_variable(
     config: Config, no_secrets: list[str]
 ) -> None:

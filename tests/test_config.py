@@ -166,3 +166,83 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
 def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
     line = error_for(tmp_path, "daily_cap = 1\nquiet", "daily_cap = true\nquiet")
     assert "channels.zalo.daily_cap: must be an integer, not a boolean" in line
+
+
+# -- https for every channel address (issue 12, item 22) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        (
+            'base_url = "https://stp.example.gov.vn"',
+            'base_url = "http://stp.example.gov.vn"',
+            "channels.portal_stp.base_url",
+        ),
+        (
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
+            'url = "http://pbgdpl.example.gov.vn/api/publisher/posts"',
+            "channels.portal_pbgdpl.url",
+        ),
+        (
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"\n'
+            'public_base_url = "http://pbgdpl.example.gov.vn"',
+            "channels.portal_pbgdpl.public_base_url",
+        ),
+        (
+            'page_id = "100000000000000"',
+            'page_id = "100000000000000"\nbase_url = "HTTP://graph.facebook.com"',
+            "channels.facebook.base_url",
+        ),
+        (
+            'app_id = "1000000000000000000"',
+            'app_id = "1000000000000000000"\napi_base_url = "http://openapi.zalo.me"',
+            "channels.zalo.api_base_url",
+        ),
+        (
+            'app_id = "1000000000000000000"',
+            'app_id = "1000000000000000000"\noauth_base_url = "http://127.0.0.1.nip.io"',
+            "channels.zalo.oauth_base_url",
+        ),
+        (
+            'base_url = "https://stp.example.gov.vn"',
+            'base_url = "http://localhost.example.org"',
+            "channels.portal_stp.base_url",
+        ),
+        (
+            'base_url = "https://stp.example.gov.vn"',
+            'base_url = "http://user@10.0.0.5:8080"',
+            "channels.portal_stp.base_url",
+        ),
+    ],
+)
+def test_plain_http_is_refused_for_a_real_channel(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    line = error_for(tmp_path, old, new)
+    assert f"{key}: " in line
+    assert "https://" in line  # says how to fix it
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8080",
+        "http://LOCALHOST/wp",
+        "http://127.0.0.1:8765/wordpress",
+        "http://127.9.8.7",
+        "http://[::1]:9000/",
+        "https://stp.example.gov.vn/sub/",
+    ],
+)
+def test_plain_http_is_allowed_on_loopback(tmp_path: Path, url: str) -> None:
+    text = SHIPPED.replace('base_url = "https://stp.example.gov.vn"', f'base_url = "{url}"', 1)
+    assert load_config(write(tmp_path, text)).channels["portal_stp"].settings["base_url"] == url
+
+
+def test_a_url_without_a_host_is_refused(tmp_path: Path) -> None:
+    line = error_for(
+        tmp_path, 'base_url = "https://stp.example.gov.vn"', 'base_url = "https:///wp-json"'
+    )
+    assert "channels.portal_stp.base_url: " in line and "host" in line

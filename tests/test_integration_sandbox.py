@@ -493,7 +493,10 @@ def test_wordpress_refuses_a_contributor_and_a_wrong_password(rig: Rig) -> None:
 
 
 def test_webhook_and_facebook_refuse_wrong_secrets(rig: Rig) -> None:
-    hook = rig.adapter("portal_pbgdpl", secrets={"signing_secret": "not-the-shared-secret"})
+    hook = rig.adapter(
+        "portal_pbgdpl",
+        secrets={"signing_secret": "whsec_" + "bm90LXRoZS1zaGFyZWQtc2VjcmV0LWtleS0zMmI="},
+    )
     post, _ = rig.post("portal_pbgdpl", rig.message("portal_pbgdpl", "slogan"))
     with pytest.raises(AuthError, match="signing secret was refused"):
         hook.publish(post)
@@ -769,7 +772,7 @@ def test_no_secret_in_any_log_line_record_receipt_or_error(
         caplog.set_level(logging.DEBUG, logger=name)
     wrong = {
         "portal_stp": {"password": "wxyz WRONG pass WORD abcd efgh"},
-        "portal_pbgdpl": {"signing_secret": "wrong-webhook-secret-123"},
+        "portal_pbgdpl": {"signing_secret": "whsec_d3Jvbmctd2ViaG9vay1zZWNyZXQtMTIzLTQ1Njc4"},
         "facebook": {"page_token": "wrong-page-token-456"},
         "zalo": {"app_secret": "wrong-zalo-secret-789"},
     }

@@ -4,8 +4,7 @@ the fault kinds, the record file and the follower page. Time is a fake clock; "s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
 import threading
 import unicodedata
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher.channels.webhook import sign, signing_key
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.server import Sandbox, main_serve
@@ -93,13 +93,21 @@ class Box:
     def hook(
         self, method: str, path: str, body: bytes = b"", key: str | None = None, **kw: Any
     ) -> httpx.Response:
-        stamp = str(kw.pop("stamp", int(self.clock.now.timestamp())))
-        signer = kw.pop("signer", cred.WEBHOOK_SIGNING_SECRET).encode()
-        sig = hmac.new(signer, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        headers = {"X-Publisher-Timestamp": stamp, "X-Publisher-Signature": "sha256=" + sig}
+        """A Standard Webhooks request: ``key`` is the webhook-id (and Idempotency-Key) of a
+        POST; a GET gets a fresh id and signs "GET <path>"."""
+        stamp = int(kw.pop("stamp", int(self.clock.now.timestamp())))
+        secret = kw.pop("signer", cred.WEBHOOK_SIGNING_SECRET)
+        msg_id = kw.pop("msg_id", key if method == "POST" else None) or f"msg_{stamp}_{path}"
+        content = body if method == "POST" else f"GET {path}".encode()
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(signing_key(secret), msg_id, stamp, content),
+            "Content-Type": "application/json; charset=utf-8",
+        }
         if key is not None:
             headers["Idempotency-Key"] = key
-        headers["Content-Type"] = "application/json; charset=utf-8"
+        headers.update(kw.pop("headers", {}))
         return self.http.request(method, path, content=body, headers=headers)
 
 
@@ -123,8 +131,17 @@ def article(title: str = "Tiêu đề", **more: Any) -> dict[str, Any]:
     }
 
 
-def hook_body(key: str, title: str = "Bài viết", html: str = "<p>Nội dung</p>") -> bytes:
-    body = {"id": key, "title": title, "body_html": html, "kind": "article", "slug": "bai-viet"}
+def hook_body(
+    key: str, title: str = "Bài viết", html: str = "<p>Nội dung</p>", channel: str = "p"
+) -> bytes:
+    body = {
+        "id": key,
+        "channel": channel,
+        "title": title,
+        "body_html": html,
+        "kind": "article",
+        "slug": "bai-viet",
+    }
     return json.dumps(body, ensure_ascii=False).encode()
 
 
@@ -393,28 +410,71 @@ def test_wordpress_future_date_trash_and_force_delete(box: Box) -> None:
 
 def test_webhook_signed_create_replay_conflict_and_lookup(box: Box) -> None:
     key = "0b9d6a7e-2f1c-4c55-9a53-5d8a3c0e7f11"
-    body = hook_body(key)
+    body = hook_body(key, channel="portal_pbgdpl")
     created = box.hook("POST", "/webhook/portal_pbgdpl", body, key)
     assert created.status_code == 201
     replay = box.hook("POST", "/webhook/portal_pbgdpl", body, key)
     assert replay.status_code == 200 and replay.json() == created.json()
-    other = box.hook("POST", "/webhook/portal_pbgdpl", hook_body(key, title="Khác"), key)
+    other = box.hook(
+        "POST", "/webhook/portal_pbgdpl", hook_body(key, "Khác", channel="portal_pbgdpl"), key
+    )
     assert other.status_code == 422
-    assert box.hook("POST", "/webhook/portal_pbgdpl", hook_body("k2"), None).status_code == 400
+    mismatched = box.hook(
+        "POST",
+        "/webhook/portal_pbgdpl",
+        hook_body("k2", channel="portal_pbgdpl"),
+        "k2",
+        headers={"Idempotency-Key": "k3"},
+    )
+    assert mismatched.status_code == 400
     found = box.hook("GET", f"/webhook/portal_pbgdpl/{key}")
     assert found.status_code == 200 and found.json() == created.json()
+    assert box.hook("GET", f"/webhook/portal_stp/{key}").status_code == 404  # another channel's
     assert box.hook("GET", "/webhook/portal_pbgdpl/unknown").status_code == 404
     assert box.hook("GET", "/webhook/portal_pbgdpl").json() == {"ok": True}
     assert len(box.sb.records()) == 1
 
 
+def test_webhook_ids_are_deduplicated_across_paths(box: Box) -> None:
+    assert box.hook("POST", "/webhook/a", hook_body("k1", channel="a"), "k1").status_code == 201
+    # the same message id on another endpoint, even with a body made for it, is not a new item
+    again = box.hook("POST", "/webhook/b", hook_body("k1", channel="b"), "k1")
+    assert again.status_code == 422
+    # and the body of one endpoint is refused at another
+    moved = box.hook("POST", "/webhook/b", hook_body("k2", channel="a"), "k2")
+    assert moved.status_code == 400 and moved.json()["error"] == "wrong_channel"
+    assert [r["remote_id"] for r in box.sb.records()] == ["1001"]
+
+
+def test_webhook_signed_gets_bind_their_path(box: Box) -> None:
+    box.hook("POST", "/webhook/p", hook_body("k1"), "k1")
+    box.hook("POST", "/webhook/p", hook_body("k2"), "k2")
+    stamp = int(box.clock.now.timestamp())
+    key = signing_key(cred.WEBHOOK_SIGNING_SECRET)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(key, "msg_1", stamp, b"GET /webhook/p/k1"),
+    }
+    assert box.http.get("/webhook/p/k1", headers=headers).status_code == 200
+    assert box.http.get("/webhook/p/k2", headers=headers).status_code == 401
+    assert box.http.get("/webhook/p", headers=headers).status_code == 401
+
+
 def test_webhook_rejects_bad_signatures_and_stale_timestamps(box: Box) -> None:
     body = hook_body("k1")
-    assert box.hook("POST", "/webhook/p", body, "k1", signer="wrong").status_code == 401
+    other = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    assert box.hook("POST", "/webhook/p", body, "k1", signer=other).status_code == 401
     stale = int((NOW - timedelta(seconds=301)).timestamp())
     assert box.hook("POST", "/webhook/p", body, "k1", stamp=stale).status_code == 401
     tampered = box.http.post("/webhook/p", content=body, headers={"Idempotency-Key": "k1"})
     assert tampered.status_code == 401
+    old_scheme = box.http.post(
+        "/webhook/p",
+        content=body,
+        headers={"X-Publisher-Timestamp": str(int(NOW.timestamp())), "Idempotency-Key": "k1"},
+    )
+    assert old_scheme.status_code == 401
     assert box.sb.records() == []
 
 
@@ -728,3 +788,163 @@ def test_main_serve_prints_the_url_and_the_test_credentials(
     out = capsys.readouterr().out
     assert "http://127.0.0.1:" in out and "facebook:throttle=0.1" in out
     assert cred.FACEBOOK_PAGE_TOKEN in out and cred.ZALO_FIRST_REFRESH_TOKEN in out
+
+
+# -- who may talk to the sandbox (issue 12, item 28) ---------------------------------------------
+
+
+def raw_request(
+    box: Box, head: str, body: bytes = b"", *, send_all: bool = True
+) -> tuple[int, bytes]:
+    """Send ``head`` (request line and headers, CRLF-joined, no blank line) and ``body`` over a
+    fresh socket; return the status and the whole answer. The socket gives up after 20 s, so a
+    server still waiting for a body it should have refused fails the test instead of hanging."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(box.sb.url)
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + (body if send_all else b""))
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        status = int(answer.split(b" ", 2)[1])
+        length = 0
+        for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(answer.split(b"\r\n\r\n", 1)[1]) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return status, answer
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:8765",
+        "127.0.0.1.evil.example",
+        "localhost.evil.example",
+        "10.0.0.5",
+        "[::2]:80",
+        "",
+    ],
+)
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET /_sandbox/records",
+        "GET /",
+        "GET /sandbox",
+        "POST /_sandbox/reset",
+        "POST /webhook/portal",
+        "GET /facebook/v21.0/me",
+    ],
+)
+def test_a_request_with_a_foreign_host_is_refused(box: Box, host: str, request_line: str) -> None:
+    box.fb_post("kept")
+    header = f"\r\nHost: {host}" if host else ""
+    status, answer = raw_request(
+        box, f"{request_line} HTTP/1.1{header}\r\nContent-Length: 0\r\nConnection: close"
+    )
+    assert status == 403, answer
+    assert b"loopback" in answer
+    assert len(box.sb.records()) == 1  # the reset did not happen
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:1", "localhost", "LOCALHOST:9", "[::1]:8765", "127.8.9.10"]
+)
+def test_a_loopback_host_on_any_port_is_served(box: Box, host: str) -> None:
+    status, answer = raw_request(
+        box, f"GET /_sandbox/records HTTP/1.1\r\nHost: {host}\r\nConnection: close"
+    )
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "https://127.0.0.1.evil.example", "null"]
+)
+@pytest.mark.parametrize("what", ["faults", "reset", "clock"])
+def test_control_posts_from_a_foreign_origin_are_refused(box: Box, origin: str, what: str) -> None:
+    box.fb_post("kept")
+    before = box.sb.now()
+    body = {"faults": {"spec": "*:error-before=1"}, "reset": {}, "clock": {"advance": 3600}}[what]
+    answer = box.http.post(f"/_sandbox/{what}", json=body, headers={"Origin": origin})
+    assert answer.status_code == 403, answer.text
+    assert box.sb.ctx.faults.spec() == "" and len(box.sb.records()) == 1
+    assert box.sb.now() == before
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://127.0.0.1:5173", "http://localhost", "http://[::1]:8000", None]
+)
+def test_control_posts_from_loopback_or_without_origin_are_served(
+    box: Box, origin: str | None
+) -> None:
+    headers = {"Origin": origin} if origin else {}
+    answer = box.http.post("/_sandbox/faults", json={"spec": "*:slow=1:1"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert box.sb.ctx.faults.spec() == "*:slow=1:1"
+
+
+def test_a_huge_body_is_refused_without_being_read(box: Box) -> None:
+    huge = 300 * 1024 * 1024
+    host = box.sb.url.removeprefix("http://")
+    status, answer = raw_request(
+        box,
+        f"POST /_sandbox/faults HTTP/1.1\r\nHost: {host}\r\nContent-Length: {huge}\r\n"
+        "Content-Type: application/json",
+        b'{"spec": "',  # the rest never comes: a server reading it would wait for 300 MB
+    )
+    assert status == 413, answer
+    assert box.sb.ctx.faults.spec() == ""
+    assert box.http.get("/_sandbox/records").status_code == 200  # still serving
+
+
+def test_a_huge_body_announced_with_expect_100_gets_no_continue(box: Box) -> None:
+    host = box.sb.url.removeprefix("http://")
+    status, answer = raw_request(
+        box,
+        f"POST /webhook/portal HTTP/1.1\r\nHost: {host}\r\nContent-Length: {50 * 1024 * 1024}\r\n"
+        "Expect: 100-continue",
+    )
+    assert status == 413, answer
+    assert b"100 Continue" not in answer
+
+
+def test_a_chunked_body_over_the_cap_is_refused(box: Box) -> None:
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for _ in range(40):  # 40 MB offered; the cap is far below
+            sent += 1
+            yield b"x" * (1024 * 1024)
+
+    try:
+        status = box.http.post("/webhook/portal", content=chunks()).status_code
+    except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
+        status = 413  # the server answered 413 and closed while the client was still writing
+    assert status == 413
+    assert sent < 40
+    assert box.sb.records() == []
+
+
+def test_bodies_under_the_cap_are_served(box: Box) -> None:
+    body = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    answer = box.http.post("/webhook/portal", content=body)
+    assert answer.status_code == 401  # read and judged: unsigned
+    bad = raw_request(
+        box,
+        f"POST /webhook/portal HTTP/1.1\r\nHost: {box.sb.url.removeprefix('http://')}\r\n"
+        "Content-Length: -5\r\nConnection: close",
+    )
+    assert bad[0] == 400

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import multiprocessing
 import os
@@ -11,17 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import text
 
 from publisher import tokens as tokens_module
 from publisher.channels.base import AuthError, Temporary, Tokens
 from publisher.db import Database, open_database
 from publisher.tokens import (
+    TOKEN_KEYS_ENV,
     DatabaseTokenStore,
     InMemoryTokenStore,
     RotatingTokenStore,
     TokenRotator,
     seed_digest,
+    token_keys,
 )
 
 NOW = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
@@ -322,3 +330,179 @@ def test_a_refresh_lease_of_a_killed_process_is_taken_over_at_once(db: Database)
     store.release_refresh("zalo@x", live_owner)
     assert store.claim_refresh("zalo@x", elsewhere, now=now, ttl=300)
     assert not store.claim_refresh("zalo@x", other, now=now, ttl=300)  # can't tell: wait it out
+
+
+# -- the encryption key (issue 12, item 25) ---------------------------------------------------------
+
+
+def _legacy_fernet(secret: str) -> Fernet:
+    """The first release's key: HKDF of the app secret with a fixed salt (168k guesses/s)."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=b"publisher.tokens",
+        info=b"channel_token fernet v1",
+    )
+    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode())))
+
+
+def _stored(db: Database, key: str = KEY) -> bytes:
+    with db.engine.connect() as conn:
+        secret = conn.execute(text("SELECT secret FROM channel_token WHERE key = :k"), {"k": key})
+        return str(secret.scalar_one()).encode()
+
+
+def _salt(db: Database) -> bytes:
+    with db.engine.connect() as conn:
+        value = conn.execute(text("SELECT value FROM meta WHERE key = 'tokens.salt'")).scalar_one()
+    return base64.urlsafe_b64decode(value)
+
+
+def _insert_legacy_row(db: Database, secret: str) -> None:
+    payload = json.dumps({"key": KEY, "access_token": ACCESS, "refresh_token": REFRESH})
+    token = _legacy_fernet(secret).encrypt(payload.encode()).decode()
+    with db.write() as s:
+        s.execute(
+            text(
+                "INSERT INTO channel_token (key, secret, access_expires_at, updated_at)"
+                " VALUES (:k, :s, :e, :u)"
+            ),
+            {"k": KEY, "s": token, "e": PAIR.access_expires_at, "u": NOW},
+        )
+
+
+def test_without_token_keys_the_key_is_scrypt_of_the_secret_and_a_salt_of_this_database(
+    db: Database,
+) -> None:
+    DatabaseTokenStore(db, KEY_MATERIAL).save(KEY, PAIR)
+    token = _stored(db)
+    with pytest.raises(InvalidToken):
+        _legacy_fernet(KEY_MATERIAL).decrypt(token)  # no longer the fast, fixed-salt derivation
+    salt = _salt(db)
+    assert len(salt) >= 16
+    kdf = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1)
+    key = base64.urlsafe_b64encode(kdf.derive(KEY_MATERIAL.encode()))
+    assert json.loads(Fernet(key).decrypt(token))["refresh_token"] == REFRESH
+
+
+def test_the_salt_is_per_database(tmp_path: Path) -> None:
+    dbs = [open_database(f"sqlite:///{tmp_path / f'{n}.db'}") for n in range(2)]
+    try:
+        for database in dbs:
+            DatabaseTokenStore(database, KEY_MATERIAL).save(KEY, PAIR)
+        assert _salt(dbs[0]) != _salt(dbs[1])
+        assert _salt(dbs[0]) == _salt(dbs[0])  # kept: a second store reads the same salt
+        # a row copied into the other database does not decrypt there with the same secret
+        with dbs[1].write() as s:
+            s.execute(
+                text("UPDATE channel_token SET secret = :s WHERE key = :k"),
+                {"s": _stored(dbs[0]).decode(), "k": KEY},
+            )
+        assert DatabaseTokenStore(dbs[1], KEY_MATERIAL).load(KEY) is None
+        assert DatabaseTokenStore(dbs[0], KEY_MATERIAL).load(KEY) == PAIR
+    finally:
+        for database in dbs:
+            database.close()
+
+
+def test_a_legacy_row_still_decrypts_and_is_reencrypted_when_the_store_opens(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    _insert_legacy_row(db, KEY_MATERIAL)
+    store = DatabaseTokenStore(db, KEY_MATERIAL)
+    token = _stored(db)
+    with pytest.raises(InvalidToken):
+        _legacy_fernet(KEY_MATERIAL).decrypt(token)  # re-encrypted at once, before any save
+    assert store.load(KEY) == PAIR
+    assert DatabaseTokenStore(db, KEY_MATERIAL).load(KEY) == PAIR
+    assert _stored(db) == token  # nothing left to re-encrypt: the row is not rewritten again
+    assert "re-encrypted 1 stored token row" in caplog.text
+    for clear in (ACCESS, REFRESH, KEY_MATERIAL):
+        assert clear not in caplog.text
+
+
+def test_a_legacy_row_under_another_secret_loads_as_absent_and_stays(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    _insert_legacy_row(db, "another-app-secret")
+    before = _stored(db)
+    assert DatabaseTokenStore(db, KEY_MATERIAL).load(KEY) is None
+    assert "cannot be decrypted" in caplog.text
+    assert _stored(db) == before
+
+
+def test_token_keys_encrypt_and_rotate_newest_first(db: Database) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    DatabaseTokenStore(db, KEY_MATERIAL, keys=[old]).save(KEY, PAIR)
+    assert json.loads(Fernet(old).decrypt(_stored(db)))["access_token"] == ACCESS
+    # rotation: the new key first, the old one still there; the row moves to the new key at once
+    store = DatabaseTokenStore(db, KEY_MATERIAL, keys=[new, old])
+    assert json.loads(Fernet(new).decrypt(_stored(db)))["access_token"] == ACCESS
+    assert store.load(KEY) == PAIR
+    third = Tokens("at-3", "rt-3", NOW)
+    store.save(KEY, third)
+    assert json.loads(Fernet(new).decrypt(_stored(db)))["refresh_token"] == third.refresh_token
+    # the old key dropped later: still readable with the new one alone
+    assert DatabaseTokenStore(db, KEY_MATERIAL, keys=[new]).load(KEY) == third
+    # a store with neither key (nor the scrypt key of the rows) cannot read it
+    other = Fernet.generate_key().decode()
+    assert DatabaseTokenStore(db, KEY_MATERIAL, keys=[other]).load(KEY) is None
+
+
+def test_rows_of_the_scrypt_key_move_to_a_token_key_when_one_is_configured(db: Database) -> None:
+    DatabaseTokenStore(db, KEY_MATERIAL).save(KEY, PAIR)
+    key = Fernet.generate_key().decode()
+    assert DatabaseTokenStore(db, KEY_MATERIAL, keys=[key]).load(KEY) == PAIR
+    assert json.loads(Fernet(key).decrypt(_stored(db)))["refresh_token"] == REFRESH
+
+
+def test_a_token_key_keeps_the_tokens_when_the_app_secret_changes(db: Database) -> None:
+    key = Fernet.generate_key().decode()
+    DatabaseTokenStore(db, KEY_MATERIAL, keys=[key]).save(KEY, PAIR)
+    assert DatabaseTokenStore(db, "a-new-app-secret", keys=[key]).load(KEY) == PAIR
+
+
+@pytest.mark.parametrize("mode", ["scrypt", "token-key", "legacy-rotated"])
+def test_no_token_in_clear_anywhere_in_the_database_files(
+    db: Database, tmp_path: Path, mode: str
+) -> None:
+    keys = [Fernet.generate_key().decode()] if mode == "token-key" else []
+    if mode == "legacy-rotated":
+        _insert_legacy_row(db, KEY_MATERIAL)
+    store = DatabaseTokenStore(db, KEY_MATERIAL, keys=keys)
+    store.save(KEY, PAIR, seed_hash=seed_digest(SEED))
+    assert store.load(KEY) == PAIR
+    db.close()  # checkpoint the WAL into the file as well
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert raw
+    for clear in (ACCESS, REFRESH, SEED, KEY_MATERIAL, *keys):
+        assert clear.encode() not in raw
+
+
+def test_token_keys_are_read_from_the_environment_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher.config import load_config
+    from publisher.errors import InputError
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "config.toml").write_text(
+        (root / "config.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    config = load_config(tmp_path / "config.toml")
+    monkeypatch.delenv(TOKEN_KEYS_ENV, raising=False)
+    assert token_keys(config) == ()
+    k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    env = tmp_path / ".env"
+    env.write_text(f"{TOKEN_KEYS_ENV}={k2},{k1}\n", encoding="utf-8")
+    env.chmod(0o600)
+    assert token_keys(config) == (k2, k1)
+    monkeypatch.setenv(TOKEN_KEYS_ENV, f" {k1} ,, ")  # the environment wins over .env
+    assert token_keys(config) == (k1,)
+    monkeypatch.setenv(TOKEN_KEYS_ENV, f"{k1},not-a-key-Qz9")
+    with pytest.raises(InputError) as info:
+        token_keys(config)
+    line = str(info.value)
+    assert line.startswith(f"{TOKEN_KEYS_ENV}: key 2 ") and "Fernet.generate_key()" in line
+    assert "not-a-key-Qz9" not in line and k1 not in line

@@ -9,7 +9,9 @@ ChannelError                  (base; never raised itself)
 ├── AuthError                 the channel stops until someone re-authorises
 └── Permanent                 this post cannot go as it is
 
-Lower errors (httpx, JSON) are re-raised ``from`` the original. No message ever contains a token.
+Lower errors (httpx, JSON) are re-raised ``from`` the original. No message ever contains a token,
+and none a control character or bidi override (``publisher.text.clean``): platforms' words are
+stored and printed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Protocol
 import httpx
 
 from publisher import __version__
+from publisher.text import clean
 
 USER_AGENT = f"publisher/{__version__} (+scheduled publishing for public bodies)"
 TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
@@ -41,7 +44,7 @@ class ChannelError(Exception):
     outcome = "error"
 
     def __init__(self, reason: str, *, status: int | None = None, code: str | None = None) -> None:
-        self.reason = " ".join(reason.split())
+        self.reason = " ".join(clean(reason).split())  # platforms' words: no control codes
         self.status = status
         self.code = code
         super().__init__(self.reason)
@@ -106,9 +109,16 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Receipt:
+    """What the platform gave back; its strings are stored and shown, so they come cleaned."""
+
     remote_id: str
     url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "remote_id", clean(self.remote_id))
+        object.__setattr__(self, "url", None if self.url is None else clean(self.url))
+        object.__setattr__(self, "extra", {k: clean(v) for k, v in self.extra.items()})
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,9 @@ class CheckResult:
 
     ok: bool
     detail: str  # what was checked, or what to fix
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", clean(self.detail))
 
 
 class Adapter(Protocol):

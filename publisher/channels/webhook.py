@@ -1,17 +1,22 @@
 """Signed JSON webhook adapter for portals that are not WordPress (contract: docs/webhook.md).
 
-Owns the body, the HMAC signature and the answer mapping; never reads the environment.
+Owns the body, the signature (Standard Webhooks: ``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``; a GET signs ``"GET <path>"`` in the body's place, binding its path) and
+the answer mapping; never reads the environment.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -43,6 +48,13 @@ logger = logging.getLogger(__name__)
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _BUSY_RETRY = 30.0  # 409: the receiver is still processing the same key
 _DEFAULT_THROTTLE = 60.0
+SECRET_PREFIX = "whsec_"  # noqa: S105 - Standard Webhooks: whsec_ + base64 of the key bytes
+MIN_KEY_BYTES = 24  # the scheme's recommended minimum (192 bits)
+# How to make a secret (not one): the command the errors and docs/webhook.md give.
+NEW_SECRET = (
+    'python -c "import base64, secrets; '  # noqa: S105
+    "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
+)
 
 
 def body_bytes(post: Outgoing) -> bytes:
@@ -62,10 +74,44 @@ def body_bytes(post: Outgoing) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=`` + hex HMAC-SHA256 of ``timestamp + "." + body`` under the shared secret."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, "sha256")
-    return "sha256=" + mac.hexdigest()
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret; ValueError (never quoting it) otherwise."""
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise ValueError(f"the webhook signing secret {problem}")
+    return _decode(secret)
+
+
+def _decode(secret: str) -> bytes:
+    encoded = secret.strip().removeprefix(SECRET_PREFIX)
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is not a Standard Webhooks secret publisher accepts (one line naming the
+    fix, never the secret), or None. A plain string is refused rather than guessed at: receivers
+    verifying with a Standard Webhooks library would read it as base64 and never agree."""
+    how = f"make one with: {NEW_SECRET}"
+    if not secret.strip().startswith(SECRET_PREFIX):
+        return f"is not a Standard Webhooks secret: it must be {SECRET_PREFIX}<base64> ({how})"
+    try:
+        key = _decode(secret)
+    except (binascii.Error, ValueError):
+        return f"is not valid base64 after {SECRET_PREFIX} ({how})"
+    if len(key) < MIN_KEY_BYTES:
+        return f"holds {len(key)} bytes, fewer than {MIN_KEY_BYTES} ({how})"
+    return None
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, content: bytes) -> str:
+    """``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 of ``"{id}.{timestamp}.{content}"``."""
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + content, "sha256").digest()
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def get_content(url: str) -> bytes:
+    """What a signed GET signs in the body's place: ``"GET <path>"``, the path as sent."""
+    return f"GET {urlsplit(url).path or '/'}".encode()
 
 
 class WebhookAdapter:
@@ -85,13 +131,13 @@ class WebhookAdapter:
         self.clock = clock
         self.url = str(channel.settings["url"]).rstrip("/")
         self.public_base_url = str(channel.settings.get("public_base_url") or "")
-        self._secret = secrets["signing_secret"]
+        self._key = signing_key(secrets["signing_secret"])
 
     def publish(self, post: Outgoing) -> Receipt:
         body = body_bytes(post)
-        headers = self._signed(body)
+        headers = self._signed(post.idempotency_key, body)
         headers["Content-Type"] = "application/json; charset=utf-8"
-        headers["Idempotency-Key"] = post.idempotency_key
+        headers["Idempotency-Key"] = post.idempotency_key  # the same as webhook-id
         try:
             resp = self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -115,7 +161,7 @@ class WebhookAdapter:
         # The key names the post, so a match is ours whenever it was made.
         url = f"{self.url}/{post.idempotency_key}"
         try:
-            resp = self.client.get(url, headers=self._signed(b""))
+            resp = self.client.get(url, headers=self._signed_get(url))
         except httpx.HTTPError as exc:
             raise transport_error(exc, sent=False) from exc  # a GET creates nothing
         if resp.status_code == 404:
@@ -129,7 +175,7 @@ class WebhookAdapter:
 
     def check(self) -> CheckResult:
         try:
-            resp = self.client.get(self.url, headers=self._signed(b""))
+            resp = self.client.get(self.url, headers=self._signed_get(self.url))
         except httpx.HTTPError as exc:
             return CheckResult(False, f"cannot reach {self.url}: {type(exc).__name__}")
         if resp.status_code == 200:
@@ -145,13 +191,18 @@ class WebhookAdapter:
     def pacing(self) -> float:
         return 0.0
 
-    def _signed(self, body: bytes) -> dict[str, str]:
-        timestamp = str(int(self.clock().timestamp()))
+    def _signed(self, msg_id: str, content: bytes) -> dict[str, str]:
+        timestamp = int(self.clock().timestamp())
         return {
             "User-Agent": USER_AGENT,
-            "X-Publisher-Timestamp": timestamp,
-            "X-Publisher-Signature": signature(self._secret, timestamp, body),
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._key, msg_id, timestamp, content),
         }
+
+    def _signed_get(self, url: str) -> dict[str, str]:
+        """A GET is a message of its own (a fresh id), signed over its path."""
+        return self._signed(f"msg_{uuid.uuid4().hex}", get_content(url))
 
     def _receipt(self, resp: httpx.Response, *, replay: bool) -> Receipt | None:
         try:

@@ -16,7 +16,9 @@ WORDPRESS_CONTRIBUTOR = "contributor"  # can create drafts but not publish
 FACEBOOK_PAGE_TOKEN = "sandbox-page-token"
 ZALO_APP_SECRET = "sandbox-zalo-app-secret"
 ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
-WEBHOOK_SIGNING_SECRET = "sandbox-webhook-secret"
+# Standard Webhooks' format: whsec_ + base64 of the key (here the 32 bytes of
+# b"publisher-sandbox-webhook-key-32").
+WEBHOOK_SIGNING_SECRET = "whsec_cHVibGlzaGVyLXNhbmRib3gtd2ViaG9vay1rZXktMzI="
 
 # adapter → secret role → value (the roles of publisher.config.ADAPTERS)
 SECRETS: dict[str, dict[str, str]] = {

@@ -2,11 +2,18 @@
 
 Owns the socket, the lock around all state, the control endpoints (``/_sandbox/…``) and the page.
 Standard library only; it never calls out to the network and never logs a token.
+
+It answers only requests whose ``Host`` is a loopback name (a web page elsewhere cannot reach it
+through DNS rebinding), refuses control POSTs from a web page of another origin (CSRF), and
+refuses bodies over ``MAX_BODY`` without reading them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from publisher.channels.base import utcnow
+from publisher.config import is_loopback
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
@@ -30,6 +38,9 @@ from publisher.sandbox.zalo import Zalo
 from publisher.sandbox.zalo_oauth import ZaloOAuth, ZaloTokens
 
 logger = logging.getLogger(__name__)
+
+MAX_BODY = 8 * 1024 * 1024  # bytes; no platform request of publisher's comes near it
+_DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the answer arrives
 
 
 class Sandbox:
@@ -178,6 +189,26 @@ class Sandbox:
         return answer
 
 
+class _TooLarge(Exception):
+    """A chunked body went past MAX_BODY."""
+
+
+def _loopback_host(value: str | None) -> bool:
+    """Whether a ``Host`` header names a loopback host (any port): ``127.0.0.1:8765``,
+    ``localhost``, ``[::1]:80``. A missing or malformed one does not."""
+    if not value:
+        return False
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+    else:
+        host, _, port = value.partition(":")
+        rest = f":{port}" if port else ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return False
+    return is_loopback(host)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a kept-alive connection must not hold stop() up
     sandbox: Sandbox
@@ -192,13 +223,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            body = self._read_chunked()
-        else:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = unquote(parts.path) or "/"
+        refused = self._refusal(path)
+        if refused is not None:
+            self._refuse(*refused)
+            return
+        try:
+            body = self._read_body()
+        except _TooLarge:
+            self._refuse(413, "too_large", f"request bodies over {MAX_BODY} bytes are refused")
+            return
         request = Request(
             method=self.command,
-            path=unquote(parts.path) or "/",
+            path=path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
@@ -213,16 +250,79 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(answer.body)
 
+    def _refusal(self, path: str) -> tuple[int, str, str] | None:
+        """Why this request is refused before its body is read (status, code, message), if so."""
+        if not _loopback_host(self.headers.get("Host")):
+            return (
+                403,
+                "forbidden_host",
+                "the sandbox answers a loopback Host only (127.0.0.1, localhost, [::1])",
+            )
+        origin = self.headers.get("Origin")
+        writes = self.command not in ("GET", "HEAD", "OPTIONS")
+        if path.startswith("/_sandbox/") and writes and origin is not None:
+            host = urlsplit(origin.strip()).hostname
+            if not host or not is_loopback(host):
+                return (
+                    403,
+                    "forbidden_origin",
+                    "control requests from a web page of another origin are refused",
+                )
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return 400, "bad_length", "Content-Length is not a number of bytes"
+            if int(length) > MAX_BODY:
+                return 413, "too_large", f"request bodies over {MAX_BODY} bytes are refused"
+        return None
+
+    def handle_expect_100(self) -> bool:
+        """Refuse before "100 Continue", so the client never sends a body that would be refused."""
+        refused = self._refusal(unquote(urlsplit(self.path).path) or "/")
+        if refused is not None:
+            self._refuse(*refused)
+            return False
+        return super().handle_expect_100()
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer ``status`` and close the connection, leaving the rest of the body unread."""
+        body = json.dumps({"error": code, "message": message}).encode()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            # End our side, then read a little of what is in flight, so closing does not reset
+            # the connection before the client has read the answer.
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            drained = 0
+            while drained < _DRAIN and (chunk := self.connection.recv(65536)):
+                drained += len(chunk)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
+        total = 0
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise _TooLarge
             chunks.append(self.rfile.read(size))
-            self.rfile.readline()
+            self.rfile.readline(1024)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 

@@ -1,19 +1,22 @@
 """The receiving side of publisher's signed JSON webhook (docs/webhook.md): ``/webhook/<channel>``.
 
-Checks the signature and the Idempotency-Key rules; stores items per channel. Never records secrets.
+Verifies Standard Webhooks signatures (a POST's over its body, a GET's over ``"GET <path>"``, so
+neither can be replayed to another path), deduplicates by ``webhook-id`` across every path,
+refuses a body whose ``channel`` is not the path's, and keeps the Idempotency-Key rules. Never
+records secrets.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
 
+from publisher.channels.webhook import sign, signing_key
 from publisher.sandbox import credentials
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
 
-MAX_SKEW = 300.0  # seconds between X-Publisher-Timestamp and the receiver's clock
+MAX_SKEW = 300.0  # seconds between webhook-timestamp and the receiver's clock
 
 
 @dataclass
@@ -28,9 +31,9 @@ class Item:
         return {"id": self.id, "url": f"{base}/sandbox#webhook-{self.id}"}
 
 
-def signature(timestamp: str, body: bytes) -> str:
-    key = credentials.WEBHOOK_SIGNING_SECRET.encode()
-    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def signed_content(req: Request) -> bytes:
+    """What the request's signature covers: a POST's raw body; a GET's ``"GET <path>"``."""
+    return req.body if req.method != "GET" else f"GET {req.path}".encode()
 
 
 def problem(status: int, code: str, message: str) -> Response:
@@ -40,7 +43,7 @@ def problem(status: int, code: str, message: str) -> Response:
 class Webhook:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.items: dict[tuple[str, str], Item] = {}  # (channel, idempotency key) → item
+        self.items: dict[str, Item] = {}  # webhook-id (= idempotency key) → item, any channel
         self.next_id = 1001
 
     def register(self, router: Router) -> None:
@@ -50,21 +53,26 @@ class Webhook:
         router.add("*", r"/webhook(?:/.*)?", lambda req, m: problem(405, "method", "not supported"))
 
     def unsigned(self, req: Request) -> Response | None:
-        """401 unless the timestamp is fresh and the signature matches (constant-time compare)."""
-        stamp = (req.header("x-publisher-timestamp") or "").strip()
-        given = (req.header("x-publisher-signature") or "").strip().lower()
-        if not stamp or not given:
+        """401 unless the timestamp is fresh and a v1 signature matches (constant-time compare)."""
+        msg_id = (req.header("webhook-id") or "").strip()
+        stamp = (req.header("webhook-timestamp") or "").strip()
+        given = (req.header("webhook-signature") or "").split()
+        if not msg_id or not stamp or not given:
             return problem(
-                401, "unsigned", "X-Publisher-Timestamp and X-Publisher-Signature needed"
+                401, "unsigned", "webhook-id, webhook-timestamp and webhook-signature needed"
             )
         try:
-            skew = abs(self.ctx.now().timestamp() - float(stamp))
+            timestamp = int(stamp)
         except ValueError:
-            return problem(401, "bad_timestamp", "X-Publisher-Timestamp is not UNIX seconds")
+            return problem(401, "bad_timestamp", "webhook-timestamp is not UNIX seconds")
+        skew = abs(self.ctx.now().timestamp() - timestamp)
         if skew > MAX_SKEW:
             return problem(401, "stale_timestamp", f"timestamp is {skew:.0f} s from the clock")
-        if not hmac.compare_digest(given.encode(), signature(stamp, req.body).encode()):
-            return problem(401, "bad_signature", "X-Publisher-Signature does not match the body")
+        key = signing_key(credentials.WEBHOOK_SIGNING_SECRET)
+        expected = sign(key, msg_id, timestamp, signed_content(req)).encode()
+        if not any(hmac.compare_digest(expected, g.encode()) for g in given):
+            what = "the body" if req.method != "GET" else f"GET {req.path}"
+            return problem(401, "bad_signature", f"webhook-signature does not match {what}")
         return None
 
     def check(self, req: Request, m: dict[str, str]) -> Response:
@@ -74,8 +82,8 @@ class Webhook:
         denied = self.unsigned(req)
         if denied is not None:
             return denied
-        item = self.items.get((m["channel"], m["key"]))
-        if item is None:
+        item = self.items.get(m["key"])
+        if item is None or item.channel != m["channel"]:
             return problem(404, "not_found", "no item was created with this Idempotency-Key")
         return Response.json(item.answer(self.ctx.base_url()))
 
@@ -83,9 +91,10 @@ class Webhook:
         denied = self.unsigned(req)
         if denied is not None:
             return denied
-        key = (req.header("idempotency-key") or "").strip()
-        if not key:
-            return problem(400, "missing_idempotency_key", "Idempotency-Key header is required")
+        key = (req.header("webhook-id") or "").strip()  # the message id is the idempotency key
+        given_key = (req.header("idempotency-key") or "").strip()
+        if given_key and given_key != key:
+            return problem(400, "malformed", "Idempotency-Key differs from webhook-id")
         try:
             body = req.json()
         except BadBody as exc:
@@ -94,14 +103,18 @@ class Webhook:
         if missing or not isinstance(body, dict):
             return problem(400, "malformed", "body must be a JSON object with title and body_html")
         if str(body.get("id", key)) != key:
-            return problem(400, "malformed", "body id differs from the Idempotency-Key")
+            return problem(400, "malformed", "body id differs from webhook-id")
         channel = m["channel"]
-        item = self.items.get((channel, key))
+        if body.get("channel") != channel:
+            return problem(
+                400, "wrong_channel", f"the body's channel is not {channel!r}, this endpoint's"
+            )
+        item = self.items.get(key)  # any channel: a message id is used once
         if item is not None:
-            if item.body != body:
-                return problem(422, "key_reused", "this Idempotency-Key came with another body")
+            if item.body != body or item.channel != channel:
+                return problem(422, "key_reused", "this webhook-id came with another body")
             if not item.done:
-                return problem(409, "in_progress", "the first request with this key is running")
+                return problem(409, "in_progress", "the first request with this id is running")
             return Response.json(item.answer(self.ctx.base_url()), 200)
         fired = self.ctx.faults.draw("webhook", "create")
         if "throttle" in fired:
@@ -112,7 +125,7 @@ class Webhook:
             return problem(503, "unavailable", "the CMS is unavailable")
         item = Item(str(self.next_id), key, channel, body)
         self.next_id += 1
-        self.items[(channel, key)] = item
+        self.items[key] = item
         title, text = str(body.get("title", "")), str(body.get("body_html", ""))
         self.ctx.record(
             ("webhook", channel, item.id), title, text, fields=body, kind=body.get("kind")
