@@ -98,6 +98,7 @@ def test_a_zalo_refresh_token_works_once_and_rotation_kills_the_old_access_token
     assert first["expires_in"] == "90000"  # a string, as Zalo documents it
     again = zalo_tokens(http, imitation.url, credentials.ZALO_FIRST_REFRESH_TOKEN)
     assert again["error"] == -14014
+    assert "zalo:refresh" in imitation.stats.snapshot()["last"]
     getoa = f"{imitation.url}/zalo/openapi/v2.0/oa/getoa"
     assert (
         http.get(getoa, headers={"access_token": str(first["access_token"])}).json()["error"] == 0

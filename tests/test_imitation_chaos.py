@@ -4,7 +4,8 @@
    5xx, 3 % ambiguous outcomes (created, then a 5xx or a dropped connection), throttle now and
    then, Zalo's access token dies early, and the whole imitation goes away for 10 seconds in the
    middle. Afterwards every approved post is on its platform exactly once, none early, and the
-   database owes nothing.
+   database owes nothing. (Kills are kept 1.5 s clear of a Zalo token refresh: see
+   ``clear_of_refresh``.)
 2. Every credential refused: the rehearsal stops every channel calmly (no traceback, a bounded
    number of requests and history rows), exits, and ``publisher status`` says why.
 
@@ -28,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,6 +54,7 @@ BUDGET = 170.0  # real seconds for every daemon of the first test, kills include
 # articles that Zalo keeps "being processed" for half a second (verify answers -214 meanwhile).
 # The test also injects one throttle on every platform and one token death at fixed moments.
 FAULTS = "*:5xx=0.05,*:ambiguous=0.03,*:throttle=0.02:1,zalo:token-expiry=0.05,zalo:processing=0.5"
+REFRESH_CLEAR = 1.5  # real seconds between a Zalo token refresh and the next SIGKILL
 CLOCK_SLACK = timedelta(milliseconds=2)  # one machine, two clocks: microsecond rounding only
 
 
@@ -158,6 +161,25 @@ def anchor(db_path: Path, daemons: Daemons, proc: subprocess.Popen[bytes]) -> Re
             pytest.fail(f"the daemon exited before anchoring\n{daemons.tail(proc)}")
         time.sleep(0.05)
     pytest.fail(f"no rehearsal anchor after 30 s\n{daemons.tail(proc)}")
+
+
+def clear_of_refresh(imitation: ImitationProcess) -> int:
+    """Wait until the last Zalo token refresh is REFRESH_CLEAR s old; 1 if it had to wait.
+
+    Zalo's refresh tokens are single-use and the old one dies the moment the new pair is minted
+    (platform-apis.md §2.2). A SIGKILL after Zalo answered and before publisher committed the new
+    pair loses the OA's authorisation for good (-14014 ever after): no client can close that
+    window, so this test keeps its kills out of it rather than fail at random."""
+    try:
+        last = imitation.stats()["last"].get("zalo:refresh")
+    except httpx.TransportError:
+        return 0  # the imitation is in its outage: no refresh can be under way
+
+    wait = 0.0 if last is None else last + REFRESH_CLEAR - time.time()
+    if wait <= 0:
+        return 0
+    time.sleep(wait)
+    return 1
 
 
 # -- the checks -------------------------------------------------------------------------------
@@ -283,6 +305,7 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
         deadline = time.monotonic() + BUDGET
         kills = 0
         killed_at: list[str] = []
+        deferred = 0
         try:
             proc = daemons.start()
             clock = anchor(db_path, daemons, proc)
@@ -299,6 +322,7 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
                 try:
                     proc.wait(timeout=rng.uniform(1.0, 4.0))
                 except subprocess.TimeoutExpired:
+                    deferred += clear_of_refresh(imitation)
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=10)
                     kills += 1
@@ -320,7 +344,7 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
             daemons.kill_all()
         imitation.wait_up()
         stats = imitation.stats()
-        print(f"{kills} SIGKILLs, {len(daemons.runs)} daemon runs, at {killed_at}")
+        print(f"{kills} SIGKILLs ({deferred} moved clear of a Zalo refresh), at {killed_at}")
         print(f"imitation: {stats['counts']}\noutages: {stats['outages']}")
         print("events:\n  " + "\n  ".join(stats["events"]))
         tracebacks = [log.name for p, log in daemons.runs if "Traceback" in daemons.output(p)]

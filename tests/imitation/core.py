@@ -261,9 +261,12 @@ class Stats:
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.outages: list[dict[str, str]] = []
         self.events: list[str] = []  # notable moments (a token refresh), the first 500
+        self.last: dict[str, float] = {}  # "zalo:refresh" → UNIX time it last happened
 
-    def event(self, platform: str, what: str) -> None:
+    def event(self, platform: str, what: str, mark: str | None = None) -> None:
         with self._lock:
+            if mark:
+                self.last[f"{platform}:{mark}"] = utcnow().timestamp()
             if len(self.events) < 500:
                 self.events.append(
                     f"{utcnow().isoformat(timespec='milliseconds')} {platform}: {what}"
@@ -279,4 +282,5 @@ class Stats:
                 "counts": {p: dict(c) for p, c in self.counts.items()},
                 "outages": list(self.outages),
                 "events": list(self.events),
+                "last": dict(self.last),
             }

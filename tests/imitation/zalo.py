@@ -181,7 +181,7 @@ class Zalo:
             refresh = _new("rt")
             self.state.refresh[refresh] = time.time() + REFRESH_LIFETIME
         self.env.stats.add(self.name, "refreshes")
-        self.env.stats.event(self.name, f"refresh with {old[:10]}… gave {refresh[:10]}…")
+        self.env.stats.event(self.name, f"refresh with {old[:10]}… gave {refresh[:10]}…", "refresh")
         return json_response(
             200,
             {
