@@ -1,0 +1,416 @@
+"""A WordPress site's REST API, the posts part (platform-apis.md §3).
+
+Paths are relative to the site root (``/wp-json/wp/v2/...``, or ``/?rest_route=/wp/v2/...``).
+Application passwords over Basic auth; ``rest_authorization_required_code()``: 401 when nobody
+is logged in, 403 when the user lacks the capability. Slugs are sanitised and made unique with
+``-2``, ``-3``… like ``wp_unique_post_slug``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from publisher.sandbox import credentials
+from tests.imitation.core import Request, Response, json_response, text_response, utcnow
+
+if TYPE_CHECKING:
+    from tests.imitation.server import Imitation
+
+STATUSES = ("publish", "future", "draft", "pending", "private")
+EDITOR = {"edit_posts", "publish_posts", "edit_others_posts", "edit_published_posts", "read"}
+CONTRIBUTOR = {"edit_posts", "read"}
+
+
+@dataclass
+class User:
+    id: int
+    login: str
+    name: str
+    role: str
+    caps: set[str]
+    password: str  # an application password, compared without its spaces
+
+
+@dataclass
+class WPPost:
+    id: int
+    slug: str
+    status: str
+    title: str
+    content: str
+    excerpt: str
+    author: int
+    date_gmt: datetime
+    modified_gmt: datetime
+    categories: list[int]
+
+
+def wp_error(status: int, code: str, message: str, **data: Any) -> Response:
+    return json_response(
+        status, {"code": code, "message": message, "data": {"status": status, **data}}
+    )
+
+
+def remove_accents(text: str) -> str:
+    text = unicodedata.normalize("NFC", text).replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def sanitize_title(text: str) -> str:
+    """``sanitize_title_with_dashes`` for what matters here: accents off, lower case, dashes."""
+    text = re.sub(r"<[^>]*>", "", remove_accents(text)).lower()
+    text = re.sub(r"[^a-z0-9_\-]+", "-", text)
+    return re.sub(r"-+", "-", text).strip("-")[:200]
+
+
+class WordPress:
+    name = "wordpress"
+
+    def __init__(self, env: Imitation) -> None:
+        self.env = env
+        password = credentials.WORDPRESS_PASSWORD
+        self.users = {
+            credentials.WORDPRESS_USER: User(
+                1, credentials.WORDPRESS_USER, "Ban biên tập", "editor", EDITOR, password
+            ),
+            credentials.WORDPRESS_CONTRIBUTOR: User(
+                2,
+                credentials.WORDPRESS_CONTRIBUTOR,
+                "Cộng tác viên",
+                "contributor",
+                CONTRIBUTOR,
+                password,
+            ),
+            "subscriber": User(3, "subscriber", "Bạn đọc", "subscriber", {"read"}, password),
+        }
+        self.posts: dict[int, WPPost] = {}
+        self._n = 100
+        self._lock = threading.Lock()
+
+    # -- the fault hooks -----------------------------------------------------------------------
+
+    def throttles(self, req: Request) -> bool:
+        return True
+
+    def expire_token(self, req: Request) -> bool:
+        return False
+
+    def expire_all(self) -> int:
+        return 0
+
+    def server_error(self, req: Request) -> Response:
+        if self.env.dice.choice("wp-5xx", self.name, req, [500, 503]) == 500:
+            return text_response(
+                500, "<p>There has been a critical error on this website.</p>"
+            )  # PHP's fatal-error page
+        answer = text_response(503, "<h1>Service Unavailable</h1>")
+        answer.headers["Retry-After"] = "1"
+        return answer
+
+    def throttled(self, req: Request, seconds: float) -> Response:
+        wait = max(1, math.ceil(seconds))
+        answer = text_response(429, "<h1>429 Too Many Requests</h1>")  # a host's limiter
+        answer.headers["Retry-After"] = str(wait)
+        answer.headers["X-Imitation-Hint"] = str(wait)
+        return answer
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        route = req.path.rstrip("/") or "/"
+        if route == "" or route == "/":
+            route = "/wp-json" + (req.q("rest_route") or "/")
+        if not route.startswith("/wp-json"):
+            return text_response(404, "<h1>Not Found</h1>")
+        route = route.removeprefix("/wp-json").rstrip("/") or "/"
+        user, refusal = self._login(req)
+        if refusal is not None:
+            refusal.headers["X-Imitation-Refused"] = "1"
+            return refusal
+        with self._lock:
+            return self._route(req, route, user)
+
+    def _route(self, req: Request, route: str, user: User | None) -> Response:
+        if route == "/" and req.method == "GET":
+            return json_response(
+                200,
+                {"name": "Cổng TTĐT (imitation)", "namespaces": ["wp/v2"], "url": self._site(req)},
+            )
+        if route == "/wp/v2/users/me" and req.method == "GET":
+            if user is None:
+                return wp_error(401, "rest_not_logged_in", "You are not currently logged in.")
+            me: dict[str, Any] = {"id": user.id, "name": user.name, "slug": user.login}
+            if req.q("context") == "edit":
+                me["roles"] = [user.role]
+                me["capabilities"] = {c: True for c in sorted(user.caps)} | (
+                    {} if "publish_posts" in user.caps else {"publish_posts": False}
+                )
+            return json_response(200, me)
+        if route == "/wp/v2/posts":
+            if req.method == "GET":
+                return self._list(req, user)
+            if req.method == "POST":
+                return self._create(req, user)
+        match = re.fullmatch(r"/wp/v2/posts/(\d+)", route)
+        if match:
+            post = self.posts.get(int(match.group(1)))
+            if post is None:
+                return wp_error(404, "rest_post_invalid_id", "Invalid post ID.")
+            if req.method == "GET":
+                if post.status != "publish" and (user is None or "edit_posts" not in user.caps):
+                    return wp_error(401, "rest_forbidden", "Sorry, you are not allowed to do that.")
+                return json_response(200, self._shape(post, req, edit=user is not None))
+            if req.method == "DELETE":
+                return self._delete(post, req, user)
+        return wp_error(
+            404, "rest_no_route", "No route was found matching the URL and request method."
+        )
+
+    def _login(self, req: Request) -> tuple[User | None, Response | None]:
+        auth = req.header("Authorization") or ""
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "basic":
+            return None, None  # anonymous: WordPress decides per route
+        try:
+            login, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, wp_error(401, "rest_not_logged_in", "You are not currently logged in.")
+        user = self.users.get(login)
+        if user is None:
+            return None, wp_error(
+                401, "invalid_username", "Unknown username. Check again or try your email address."
+            )
+        stripped = re.sub(r"[^A-Za-z0-9]", "", password)
+        if self.env.plan.flag(self.name, "bad-credentials") or stripped != re.sub(
+            r"[^A-Za-z0-9]", "", user.password
+        ):
+            return None, wp_error(
+                401,
+                "incorrect_password",
+                "The provided password is an invalid application password.",
+            )
+        return user, None
+
+    def _list(self, req: Request, user: User | None) -> Response:
+        can_edit = user is not None and "edit_posts" in user.caps
+        if req.q("context") == "edit" and not can_edit:
+            return wp_error(
+                401 if user is None else 403,
+                "rest_forbidden_context",
+                "Sorry, you are not allowed to edit posts in this post type.",
+            )
+        statuses = [s for s in (req.q("status") or "publish").split(",") if s]
+        for s in statuses:
+            if s not in (*STATUSES, "trash", "any"):
+                return wp_error(
+                    400,
+                    "rest_invalid_param",
+                    "Invalid parameter(s): status",
+                    params={
+                        "status": f"status[0] is not one of {', '.join(STATUSES)}, trash, and any."
+                    },
+                )
+        if any(s != "publish" for s in statuses) and not can_edit:
+            return wp_error(
+                401 if user is None else 403, "rest_forbidden_status", "Status is forbidden."
+            )
+        try:
+            per_page, page = int(req.q("per_page") or 10), int(req.q("page") or 1)
+        except ValueError:
+            return wp_error(400, "rest_invalid_param", "Invalid parameter(s): per_page, page")
+        if not 1 <= per_page <= 100 or page < 1:
+            return wp_error(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): per_page",
+                params={"per_page": "per_page must be between 1 (inclusive) and 100 (inclusive)"},
+            )
+        slugs = {s for s in (req.q("slug") or "").split(",") if s}
+        wanted = (set(STATUSES) if "any" in statuses else set()) | set(statuses) - {"any"}
+        rows = [
+            p
+            for p in sorted(self.posts.values(), key=lambda p: (p.date_gmt, p.id), reverse=True)
+            if p.status in wanted
+            and (not slugs or p.slug in slugs)
+            and p.status != "auto-draft"
+            and ("trash" in statuses or p.status != "trash")
+        ]
+        total = len(rows)
+        pages = max(1, math.ceil(total / per_page))
+        if page > pages and total:
+            return wp_error(
+                400,
+                "rest_post_invalid_page_number",
+                "The page number requested is larger than the number of pages available.",
+            )
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        body = [self._shape(p, req, edit=req.q("context") == "edit") for p in chunk]
+        answer = json_response(200, body, {"X-WP-Total": str(total), "X-WP-TotalPages": str(pages)})
+        if page < pages:
+            answer.headers["Link"] = (
+                f'<{self._site(req)}/wp-json/wp/v2/posts?page={page + 1}>; rel="next"'
+            )
+        return answer
+
+    def _create(self, req: Request, user: User | None) -> Response:
+        if user is None or "edit_posts" not in user.caps:
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_create",
+                "Sorry, you are not allowed to create posts as this user.",
+            )
+        p = req.form()
+        if "id" in p:
+            return wp_error(400, "rest_post_exists", "Cannot create existing post.")
+        status = str(p.get("status") or "draft")
+        if status not in STATUSES:
+            return wp_error(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): status",
+                params={"status": f"status is not one of {', '.join(STATUSES)}."},
+            )
+        if status in ("publish", "future", "private") and "publish_posts" not in user.caps:
+            return wp_error(
+                403,
+                "rest_cannot_publish",
+                "Sorry, you are not allowed to publish posts in this post type.",
+            )
+        now = utcnow().replace(microsecond=0)
+        when = now
+        raw_date = p.get("date_gmt")
+        if raw_date:
+            try:
+                when = datetime.fromisoformat(str(raw_date).removesuffix("Z")).replace(tzinfo=UTC)
+            except ValueError:
+                return wp_error(
+                    400,
+                    "rest_invalid_param",
+                    "Invalid parameter(s): date_gmt",
+                    params={"date_gmt": "Invalid date."},
+                )
+        if status == "publish" and when > now + timedelta(seconds=60):
+            status = "future"
+        elif status == "future" and when <= now + timedelta(seconds=60):
+            status = "publish"
+        categories = p.get("categories") or [1]
+        if not isinstance(categories, list) or not all(
+            isinstance(c, int) and c > 0 for c in categories
+        ):
+            return wp_error(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): categories",
+                params={"categories": "categories[0] is not of type integer."},
+            )
+        title, content, excerpt = (_raw(p.get(k)) for k in ("title", "content", "excerpt"))
+        slug = sanitize_title(str(p.get("slug") or "")) or (
+            sanitize_title(title) if status in ("publish", "future") else ""
+        )
+        if slug:
+            slug = self._unique(slug)
+        self._n += 1
+        post = WPPost(
+            self._n, slug, status, title, content, excerpt, user.id, when, now, categories
+        )
+        self.posts[post.id] = post
+        self.env.recorder.created(
+            self.name,
+            "site",
+            str(post.id),
+            title=title,
+            text=content,
+            kind="post",
+            slug=slug,
+            status=status,
+            asked_slug=str(p.get("slug") or ""),
+        )
+        answer = json_response(
+            201,
+            self._shape(post, req, edit=True),
+            {"Location": f"{self._site(req)}/wp-json/wp/v2/posts/{post.id}"},
+        )
+        answer.created = True
+        return answer
+
+    def _delete(self, post: WPPost, req: Request, user: User | None) -> Response:
+        if user is None or "edit_posts" not in user.caps:
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_delete",
+                "Sorry, you are not allowed to delete this post.",
+            )
+        force = (req.q("force") or "").lower() in ("true", "1")
+        if force:
+            previous = self._shape(post, req, edit=True)
+            del self.posts[post.id]
+            self.env.recorder.deleted(self.name, "site", str(post.id))
+            return json_response(200, {"deleted": True, "previous": previous})
+        if post.status == "trash":
+            return wp_error(410, "rest_already_trashed", "The post has already been deleted.")
+        post.status, post.slug = "trash", f"{post.slug}__trashed"
+        self.env.recorder.deleted(self.name, "site", str(post.id))
+        return json_response(200, self._shape(post, req, edit=True))
+
+    def _unique(self, slug: str) -> str:
+        taken = {p.slug for p in self.posts.values()}
+        if slug not in taken:
+            return slug
+        n = 2
+        while f"{slug[: 200 - len(str(n)) - 1]}-{n}" in taken:
+            n += 1
+        return f"{slug[: 200 - len(str(n)) - 1]}-{n}"
+
+    def _site(self, req: Request) -> str:
+        return f"{req.host_base()}/wordpress"
+
+    def _shape(self, post: WPPost, req: Request, *, edit: bool) -> dict[str, Any]:
+        link = (
+            f"{self._site(req)}/{post.slug}/"
+            if post.status == "publish"
+            else f"{self._site(req)}/?p={post.id}"
+        )
+        date = post.date_gmt.strftime("%Y-%m-%dT%H:%M:%S")
+        local = (post.date_gmt + timedelta(hours=7)).strftime("%Y-%m-%dT%H:%M:%S")
+        out: dict[str, Any] = {
+            "id": post.id,
+            "date": local,
+            "date_gmt": date,
+            "guid": {"rendered": f"{self._site(req)}/?p={post.id}"},
+            "modified": local,
+            "modified_gmt": post.modified_gmt.strftime("%Y-%m-%dT%H:%M:%S"),
+            "slug": post.slug,
+            "status": post.status,
+            "type": "post",
+            "link": link,
+            "title": {"rendered": post.title},
+            "content": {"rendered": post.content, "protected": False},
+            "excerpt": {"rendered": post.excerpt, "protected": False},
+            "author": post.author,
+            "categories": post.categories,
+            "tags": [],
+        }
+        if edit:
+            out["title"]["raw"] = post.title
+            out["content"]["raw"] = post.content
+            out["excerpt"]["raw"] = post.excerpt
+            out["generated_slug"] = sanitize_title(post.title)
+        wanted = req.q("_fields")
+        if wanted:
+            keep = {f.strip() for f in wanted.split(",")}
+            out = {k: v for k, v in out.items() if k in keep}
+        return out
+
+
+def _raw(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("raw", "")
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else ""
