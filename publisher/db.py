@@ -1,7 +1,8 @@
 """Engines and sessions for every process (CLI and daemon alike), and schema upgrades.
 
 SQLite gets WAL, synchronous=FULL, a 60 s busy timeout and ``BEGIN IMMEDIATE`` for writes;
-any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's.
+any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's, created and
+upgraded by one process at a time.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,16 +91,24 @@ class Database:
         return self.engine.url.render_as_string(hide_password=True)
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (a no-op when it is there already)."""
+        """Bring the schema to the newest migration (a no-op when it is there already).
+
+        One process at a time: PostgreSQL takes a transaction-level advisory lock, SQLite's
+        write transaction is ``BEGIN IMMEDIATE``; the version is read again under the lock, so
+        a process that waited finds the schema its predecessor made."""
         if self.schema_version() == SCHEMA_HEAD:
             return
         from alembic import command
         from alembic.config import Config as AlembicConfig
+        from alembic.migration import MigrationContext
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", "publisher:migrations")
         try:
             with self.write_engine.begin() as conn:
+                _lock(conn, "schema")
+                if MigrationContext.configure(conn).get_current_revision() == SCHEMA_HEAD:
+                    return
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
@@ -107,6 +116,16 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+
+
+def _lock(conn: Connection, name: str) -> None:
+    """Take the transaction-level lock ``name`` (PostgreSQL); SQLite's BEGIN IMMEDIATE is one."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
 
 
 def exclusive(session: Session, name: str) -> None:
@@ -117,8 +136,7 @@ def exclusive(session: Session, name: str) -> None:
     """
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
     else:
         session.execute(text("SELECT 1"))  # the session begins lazily: take BEGIN IMMEDIATE now
 
