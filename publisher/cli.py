@@ -40,9 +40,11 @@ class _Group(click.Group):
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
-            if isinstance(exc, SQLAlchemyError):
-                first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                click.echo(f"error: database: {first}", err=True)
+            if isinstance(exc, SQLAlchemyError):  # a failure publisher.db did not translate
+                from publisher.db import scrub
+
+                said = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""]
+                click.echo(f"error: database: {scrub(said[0])}", err=True)
                 sys.exit(1)
             raise
 
@@ -94,9 +96,18 @@ def _config(path: Path) -> Config:
 
 
 def _database(config: Config) -> Database:
+    """The queue for a command that writes: created or upgraded if need be."""
     from publisher.db import open_database
 
     return open_database(config.database_url)
+
+
+def _read_database(config: Config) -> Database:
+    """The queue for a command that only reads: one line, and nothing created, if none is
+    there (an SQLite file that does not exist, a database without the schema)."""
+    from publisher.db import open_existing
+
+    return open_existing(config.database_url)
 
 
 def _existing_database(config: Config) -> Database | None:
@@ -263,7 +274,7 @@ def preview(
     if fmt in ("html", "ics"):  # they also read the posts' links and history
         from publisher import calendar_ics, calendar_page
 
-        db = _database(config)
+        db = _read_database(config)
         entries = pv.items(db, config, **filters)
         extra = calendar_page.load_extra(db, [e.id for e in entries])
         generated = _now()
@@ -283,7 +294,7 @@ def preview(
     # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
     # take longer than the whole command should.
     fast = pv.items_sqlite(config, **filters)
-    entries = fast if fast is not None else pv.items(_database(config), config, **filters)
+    entries = fast if fast is not None else pv.items(_read_database(config), config, **filters)
     if fmt == "json":
         text = pv.to_json(entries, config)
         if output:
@@ -364,7 +375,7 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
     config = _config(config_path)
     if fmt == "docx" and output is None:
         raise InputError("--format docx", "needs -o FILE", "e.g. -o bao-cao.docx")
-    db = _database(config)
+    db = _read_database(config)
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task("Báo cáo", total=None)
 

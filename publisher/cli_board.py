@@ -16,6 +16,7 @@ from publisher.cli import (
     _database,
     _now,
     _print,
+    _read_database,
     actor_option,
     cli,
     config_option,
@@ -104,7 +105,7 @@ def audit_command(config_path: Path, post_id: int | None, as_json: bool, verify:
     from publisher import audit
 
     config = _config(config_path)
-    db = _database(config)
+    db = _read_database(config)
     if verify:
         result = audit.verify(db)
         if as_json:

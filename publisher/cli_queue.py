@@ -21,6 +21,7 @@ from publisher.cli import (
     _date_arg,
     _now,
     _print,
+    _read_database,
     actor_option,
     approve,
     cli,
@@ -102,7 +103,7 @@ def queue_list(
         raise InputError(
             "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
         )
-    db = _database(config)
+    db = _read_database(config)
     entries = pv.items(db, config, channel=channel, start=start, end=end, states=states, kind=kind)
     if as_json:
         click.echo(pv.to_json(entries, config), nl=False)
@@ -135,7 +136,7 @@ def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
     from publisher.outbox import RenderCheck
 
     config = _config(config_path)
-    db = _database(config)
+    db = _read_database(config)
     p = _post_or_fail(db, post_id)
     tz = config.tz
     current = RenderCheck(config)(p)

@@ -2,23 +2,77 @@
 
 SQLite gets WAL, synchronous=FULL, a 60 s busy timeout and ``BEGIN IMMEDIATE`` for writes;
 any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's, created and
-upgraded by one process at a time.
+upgraded by one process at a time. Failures of the database itself (unwritable, not a
+database, unreachable) become a DatabaseError naming the file or the URL, password hidden.
 """
 
 from __future__ import annotations
 
+import getpass
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import DatabaseError as SQLDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.errors import DatabaseError
 from publisher.migrations import SCHEMA_HEAD as SCHEMA_HEAD  # re-exported: its old home
 
 BUSY_TIMEOUT_S = 60
+SETTING = "[database] url / PUBLISHER_DATABASE_URL"
+NO_QUEUE = f"run 'publisher load' first, or set {SETTING}"
+_PASSWORD = re.compile(r"(://[^/@:\s]*:)([^/@\s]*)@")
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password shown as ``***``, whether SQLAlchemy can parse it or not."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+def scrub(message: str, url: str | None = None) -> str:
+    """``message`` without any password: the one in ``url`` (as typed or %-encoded) and any
+    ``scheme://user:password@`` in it."""
+    passwords: set[str] = set()
+    if url:
+        with suppress(ArgumentError, ValueError):
+            password = make_url(url).password
+            if password:
+                passwords |= {str(password), quote(str(password), safe="")}
+        typed = _PASSWORD.search(url)
+        if typed and typed.group(2):
+            passwords.add(typed.group(2))
+    for password in sorted(passwords, key=len, reverse=True):
+        message = message.replace(password, "***")
+    return _PASSWORD.sub(r"\1***@", message)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names; None for another backend, memory or a ``file:`` URI."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
 
 
 def make_engine(url: str) -> Engine:
@@ -28,8 +82,10 @@ def make_engine(url: str) -> Engine:
             _sqlite_setup(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, ImportError) as exc:
-        raise DatabaseError("database.url", f"{url!r} cannot be used: {exc}") from exc
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise DatabaseError(
+            "database.url", f"{safe_url(url)!r} cannot be used: {scrub(str(exc), url)}"
+        ) from None
     return engine
 
 
@@ -56,11 +112,19 @@ def _sqlite_setup(engine: Engine) -> None:
         )
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "the publisher user"
+
+
 class Database:
     """One engine, a session factory for reads and one for writes."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.file = sqlite_file(url)
         self.engine = make_engine(url)
         self.write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read = sessionmaker(self.engine, expire_on_commit=False)
@@ -68,27 +132,71 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read() as session:
-            yield session
+        try:
+            with self._read() as session:
+                yield session
+        except DBAPIError as exc:
+            raise self.failure(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any exception."""
-        with self._write() as session, session.begin():
-            yield session
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        except DBAPIError as exc:
+            raise self.failure(exc) from exc
 
     def schema_version(self) -> str | None:
         try:
             with self.engine.connect() as conn:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except (OperationalError, ProgrammingError) as exc:
-            if "alembic_version" in str(exc):
+        except DBAPIError as exc:
+            if isinstance(exc, (OperationalError, ProgrammingError)) and "alembic_version" in str(
+                exc.orig
+            ):
                 return None
-            raise DatabaseError(self.url_safe, f"cannot be opened: {exc.orig}") from exc
+            raise self.failure(exc, force=True) from exc
 
     @property
     def url_safe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def where(self) -> str:
+        """The database as errors name it: its file, or its URL without the password."""
+        return str(self.file) if self.file is not None else self.url_safe
+
+    def failure(self, exc: DBAPIError, *, force: bool = False, doing: str = "") -> Exception:
+        """The DatabaseError ``exc`` means for the operator, naming the database and the fix;
+        ``exc`` itself if it is no failure of the database (a constraint, a bug in a query),
+        unless ``force``. ``doing`` prefixes the problem (``cannot be migrated``)."""
+        raw = str(exc.orig if exc.orig is not None else exc).strip()
+        said = scrub(raw.splitlines()[0] if raw else type(exc).__name__, self.url)
+        environmental = (
+            isinstance(exc, OperationalError)
+            or type(exc) is SQLDatabaseError
+            or (isinstance(exc, ProgrammingError) and "permission denied" in said.lower())
+        )
+        if isinstance(exc, IntegrityError) or not (environmental or force):
+            return exc
+        problem = f"{doing}: {said}" if doing else said
+        return DatabaseError(self.where, problem, self._hint(said))
+
+    def _hint(self, said: str) -> str:
+        low = said.lower()
+        if self.file is None:
+            if "permission denied" in low:
+                return "grant the database user in [database] url the rights it needs"
+            return f"check {SETTING} and that the database server is reachable"
+        if "not a database" in low or "malformed" in low:
+            return f"point {SETTING} at the queue file"
+        if "locked" in low:
+            return f"another process held it over {BUSY_TIMEOUT_S} s; try again"
+        return (
+            f"make the file, its -wal and -shm and its folder writable by this user ({_user()}), "
+            f"or point {SETTING} at the queue file"
+        )
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is there already).
@@ -111,8 +219,8 @@ class Database:
                     return
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            raise DatabaseError(self.url_safe, f"cannot be migrated: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise self.failure(exc, force=True, doing="cannot be migrated") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -142,7 +250,23 @@ def exclusive(session: Session, name: str) -> None:
 
 
 def open_database(url: str) -> Database:
-    """Open ``url`` and upgrade its schema; the one way every command gets its database."""
+    """Open ``url`` and upgrade its schema (creating both if need be): for commands that write."""
     db = Database(url)
     db.upgrade()
+    return db
+
+
+def open_existing(url: str) -> Database:
+    """Open the queue at ``url`` for a command that only reads: a missing SQLite file is not
+    created and a database without the schema is refused (an older schema is upgraded)."""
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
+        raise DatabaseError(f"no queue at {file}", NO_QUEUE)
+    db = Database(url)
+    version = db.schema_version()
+    if version is None:
+        db.close()
+        raise DatabaseError(f"no queue at {db.where}", NO_QUEUE)
+    if version != SCHEMA_HEAD:
+        db.upgrade()
     return db

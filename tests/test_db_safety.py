@@ -3,14 +3,19 @@ behind a password, and private to its user."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS
+from click.testing import CliRunner, Result
+from conftest import BACKENDS, pg_schema
 
-from publisher.db import SCHEMA_HEAD, Database
+from publisher.cli import cli
+from publisher.db import SCHEMA_HEAD, Database, open_database
 
 OPENERS = 4
 
@@ -72,3 +77,180 @@ def test_the_schema_version_is_checked_inside_the_write_lock(tmp_path: Path) -> 
     reads = [i for i, st in enumerate(statements) if "alembic_version" in st]
     assert any(i > begin for i in reads)
     db.close()
+
+
+# --- a database that cannot be used: one line naming it and the fix --------------------------
+
+SECRET = "Sup3rS3cretPw"  # noqa: S105 - a made-up password that must never show
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_a_file_that_is_not_sqlite_is_named_with_the_fix(campaign: Path) -> None:
+    queue = campaign / "publisher.db"
+    queue.write_bytes(b"these are the minutes of the meeting, not a database\n" * 200)
+    for args in (["load"], ["status"], ["preview"], ["queue", "list"]):
+        line = one_line_error(run(*args))
+        assert line == (
+            f"error: {queue}: file is not a database "
+            "(point [database] url / PUBLISHER_DATABASE_URL at the queue file)"
+        ), args
+
+
+def test_a_database_this_user_cannot_write_is_named_with_the_fix(campaign: Path) -> None:
+    """A real unwritable file: as root, the command runs as nobody (root writes anything)."""
+    assert run("load").exit_code == 0
+    shared = Path(tempfile.mkdtemp(prefix="publisher-ro-"))
+    try:
+        shared.chmod(0o755)
+        for name in ("config.toml", "messages", "templates", "publisher.db"):
+            source = campaign / name
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, shared / name)
+        queue = shared / "publisher.db"
+        prefix: list[str] = []
+        if os.geteuid() == 0:
+            os.chown(queue, 0, 65534)
+            queue.chmod(0o640)  # nobody's group may read it, not write it or its folder
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        else:
+            queue.chmod(0o400)
+            shared.chmod(0o555)
+        env = {**os.environ, "PUBLISHER_AS": "tuan.la", "HOME": str(shared)}
+        env.pop("PUBLISHER_DATABASE_URL", None)
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "publisher", "approve", "--all"],
+            cwd=shared,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith(f"error: {queue}: "), lines[0]
+        assert "readonly database" in lines[0] or "unable to open" in lines[0]
+        assert "writable by this user" in lines[0]
+    finally:
+        shared.chmod(0o755)
+        shutil.rmtree(shared)
+
+
+UNREACHABLE = f"postgresql+psycopg://publisher:{SECRET}@127.0.0.1:1/queue"
+
+
+@pytest.mark.parametrize(
+    "args", [["load"], ["status"], ["queue", "list"], ["audit"], ["run", "--once"]]
+)
+def test_a_postgresql_password_appears_in_no_error(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", UNREACHABLE)
+    result = run(*args)
+    line = one_line_error(result)
+    assert SECRET not in result.output + result.stderr
+    assert line.startswith("error: postgresql+psycopg://publisher:***@127.0.0.1:1/queue: ")
+    assert "PUBLISHER_DATABASE_URL" in line
+
+
+def test_an_unparsable_url_hides_its_password(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"postgresql://publisher:{SECRET}@db:port/queue")
+    result = run("status")
+    one_line_error(result)
+    assert SECRET not in result.output + result.stderr
+
+
+def test_scrub_hides_passwords_as_typed_and_encoded() -> None:
+    from publisher.db import safe_url, scrub
+
+    url = "postgresql+psycopg://u:p%40ss%2Fw@h/db"
+    assert safe_url(url) == "postgresql+psycopg://u:***@h/db"
+    said = scrub("failed for postgresql+psycopg://u:p%40ss%2Fw@h/db with p@ss/w", url)
+    assert "p@ss/w" not in said and "p%40ss" not in said
+    assert scrub("see mysql://root:hunter2@10.0.0.1/x") == "see mysql://root:***@10.0.0.1/x"
+
+
+@pytest.mark.postgresql
+def test_the_rehearsal_summary_hides_the_password(
+    campaign: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from publisher.cli_run import _summary
+    from publisher.config import load_config
+
+    with pg_schema() as url:
+        secret_url = url.replace("://postgres@", f"://postgres:{SECRET}@")
+        assert secret_url != url
+        db = open_database(secret_url)
+        try:
+            _summary(load_config(campaign / "config.toml"), db, secret_url)
+        finally:
+            db.close()
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert "postgres:***@" in out.out
+    assert "password is hidden" in out.out
+
+
+# --- read-only commands never create a queue --------------------------------------------------
+
+READERS = [
+    ["status"],
+    ["preview"],
+    ["preview", "--format", "json"],
+    ["preview", "--format", "ics"],
+    ["queue", "list"],
+    ["queue", "show", "1"],
+    ["audit"],
+    ["audit", "--verify"],
+    ["report", "--format", "md"],
+]
+
+
+@pytest.mark.parametrize("args", READERS)
+def test_a_read_only_command_without_a_queue_says_so_and_creates_nothing(
+    campaign: Path, args: list[str]
+) -> None:
+    before = sorted(p.name for p in campaign.iterdir())
+    line = one_line_error(run(*args))
+    assert line == (
+        f"error: no queue at {campaign / 'publisher.db'}: run 'publisher load' first, "
+        "or set [database] url / PUBLISHER_DATABASE_URL"
+    )
+    assert sorted(p.name for p in campaign.iterdir()) == before  # no file, no -wal, no -shm
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("args", [["status"], ["preview"], ["queue", "list"], ["report"]])
+def test_a_read_only_command_on_an_empty_postgresql_says_so(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    from publisher.db import safe_url
+
+    with pg_schema() as url:
+        monkeypatch.setenv("PUBLISHER_DATABASE_URL", url)
+        line = one_line_error(run(*args, *(["--format", "md"] if args == ["report"] else [])))
+        assert line.startswith(f"error: no queue at {safe_url(url)}: run 'publisher load' first")
+        db = Database(url)
+        try:
+            assert db.schema_version() is None  # nothing was created
+        finally:
+            db.close()
+
+
+def test_commands_that_write_still_create_the_queue(campaign: Path) -> None:
+    assert run("load").exit_code == 0
+    assert (campaign / "publisher.db").is_file()
+    assert run("status").exit_code == 0
