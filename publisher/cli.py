@@ -99,7 +99,9 @@ def _database(config: Config) -> Database:
     """The queue for a command that writes: created or upgraded if need be."""
     from publisher.db import open_database
 
-    return open_database(config.database_url)
+    db = open_database(config.database_url)
+    _warn_exposure(db.file)
+    return db
 
 
 def _read_database(config: Config) -> Database:
@@ -107,7 +109,24 @@ def _read_database(config: Config) -> Database:
     there (an SQLite file that does not exist, a database without the schema)."""
     from publisher.db import open_existing
 
-    return open_existing(config.database_url)
+    db = open_existing(config.database_url)
+    _warn_exposure(db.file)
+    return db
+
+
+def _warn_exposure(file: Path | None) -> None:
+    """One line on stderr if the SQLite queue ``file`` is readable by other users (its mode is
+    the operator's to change: a group may share it on purpose)."""
+    try:
+        mode = file.stat().st_mode if file is not None else 0
+    except OSError:
+        return
+    if mode & 0o004:
+        click.echo(
+            f"warning: {file} is readable by other users (mode {mode & 0o777:o}): "
+            f"chmod 600 {file} and its -wal and -shm",
+            err=True,
+        )
 
 
 def _existing_database(config: Config) -> Database | None:
@@ -294,6 +313,8 @@ def preview(
     # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
     # take longer than the whole command should.
     fast = pv.items_sqlite(config, **filters)
+    if fast is not None:
+        _warn_exposure(pv.sqlite_path(config))
     entries = fast if fast is not None else pv.items(_read_database(config), config, **filters)
     if fmt == "json":
         text = pv.to_json(entries, config)

@@ -2,13 +2,15 @@
 
 SQLite gets WAL, synchronous=FULL, a 60 s busy timeout and ``BEGIN IMMEDIATE`` for writes;
 any other SQLAlchemy URL (PostgreSQL) is used as it is. The schema is Alembic's, created and
-upgraded by one process at a time. Failures of the database itself (unwritable, not a
+upgraded by one process at a time. An SQLite file is created private to its user (0600; SQLite
+gives its -wal and -shm the same mode). Failures of the database itself (unwritable, not a
 database, unreachable) become a DatabaseError naming the file or the URL, password hidden.
 """
 
 from __future__ import annotations
 
 import getpass
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -31,6 +33,7 @@ from publisher.errors import DatabaseError
 from publisher.migrations import SCHEMA_HEAD as SCHEMA_HEAD  # re-exported: its old home
 
 BUSY_TIMEOUT_S = 60
+PRIVATE_MODE = 0o600
 SETTING = "[database] url / PUBLISHER_DATABASE_URL"
 NO_QUEUE = f"run 'publisher load' first, or set {SETTING}"
 _PASSWORD = re.compile(r"(://[^/@:\s]*:)([^/@\s]*)@")
@@ -79,7 +82,7 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
-            _sqlite_setup(engine)
+            _sqlite_setup(engine, sqlite_file(url))
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (ArgumentError, ImportError, ValueError) as exc:
@@ -89,8 +92,26 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _create_private(file: Path) -> None:
+    """Create ``file`` empty with mode 0600 unless it exists: SQLite would make it 0644 (and its
+    -wal and -shm, which take the main file's mode, too). A folder that is missing or not
+    writable is left for SQLite to report."""
+    try:
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except OSError:
+        return
+    os.close(fd)
+
+
+def _sqlite_setup(engine: Engine, file: Path | None) -> None:
     """SQLAlchemy's recipe: pysqlite's own BEGIN handling off, ours on (IMMEDIATE for writers)."""
+
+    if file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _create(*_args: Any) -> None:
+            if not file.exists():
+                _create_private(file)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from conftest import BACKENDS, pg_schema
+from sqlalchemy import text
 
 from publisher.cli import cli
+from publisher.config import Config
 from publisher.db import SCHEMA_HEAD, Database, open_database
 
 OPENERS = 4
@@ -254,3 +258,73 @@ def test_commands_that_write_still_create_the_queue(campaign: Path) -> None:
     assert run("load").exit_code == 0
     assert (campaign / "publisher.db").is_file()
     assert run("status").exit_code == 0
+
+
+# --- the queue is private to its user ----------------------------------------------------------
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)  # the usual default: files 0644 unless created otherwise
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_a_new_sqlite_queue_and_its_wal_and_shm_are_0600(tmp_path: Path, umask_022: None) -> None:
+    queue = tmp_path / "queue.db"
+    db = open_database(f"sqlite:///{queue}")
+    try:
+        with db.write() as s:
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'v')"))
+        files = [queue, Path(f"{queue}-wal"), Path(f"{queue}-shm")]
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+            f.name: 0o600 for f in files
+        }
+    finally:
+        db.close()
+
+
+def test_an_existing_queue_keeps_its_mode_and_a_world_readable_one_is_warned_about(
+    campaign: Path, umask_022: None
+) -> None:
+    assert run("load").exit_code == 0
+    queue = campaign / "publisher.db"
+    assert stat.S_IMODE(queue.stat().st_mode) == 0o600
+    assert run("status").stderr == ""
+    queue.chmod(0o644)
+    result = run("status")
+    assert result.exit_code == 0
+    assert result.stderr.strip().splitlines() == [
+        f"warning: {queue} is readable by other users (mode 644): "
+        f"chmod 600 {queue} and its -wal and -shm"
+    ]
+    assert stat.S_IMODE(queue.stat().st_mode) == 0o644  # warned about, not changed
+
+
+@pytest.mark.parametrize("how", ["snapshot", "row by row"])
+def test_a_rehearsal_copy_is_0600(
+    campaign: Path, config: Config, umask_022: None, how: str
+) -> None:
+    from datetime import timedelta
+
+    from publisher.rehearsal import prepare
+
+    assert run("load").exit_code == 0
+    source = open_database(config.database_url)
+    target = campaign / "rehearsal.db"
+    r = prepare(
+        config,
+        source,
+        timedelta(minutes=1),
+        str(target) if how == "snapshot" else f"sqlite:///{target}",
+    )
+    try:
+        with r.db.write() as s:
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'v')"))
+        for f in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    finally:
+        r.db.close()
+        source.close()
