@@ -335,20 +335,20 @@ def queue_add(
     convert_legacy: bool,
 ) -> None:
     """Add a message (a one-off post with --at, or one the planner places) and load it."""
-    import frontmatter
-
+    from publisher.content import split_front_matter
     from publisher.intake import add
 
     config = _config(config_path)
     who = _authorize(config, actor, "add")
+    meta: dict[str, Any]
     if source:
         if any((kind, title, summary, body, channels, at, pinned)):
             raise InputError("add", "give --file or the content flags, not both")
-        post = frontmatter.loads(
-            _legacy(source.read_text(encoding="utf-8"), str(source), convert_legacy)
+        where = str(source)
+        meta, text = split_front_matter(
+            _legacy(source.read_text(encoding="utf-8").lstrip("\ufeff"), where, convert_legacy),
+            where,
         )
-        meta: dict[str, Any] = dict(post.metadata)
-        text = post.content
     else:
         if not kind or not body:
             raise InputError(

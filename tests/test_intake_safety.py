@@ -1,0 +1,145 @@
+"""Bad content coming in (front matter, folders and links in messages/, non-UTF-8 files, CSV),
+and paths that would leave messages/: one line each, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from publisher.cli import cli
+
+SLOGAN = "---\nkind: slogan\nchannels: [facebook]\n---\nTrẻ em hôm nay, thế giới ngày mai.\n"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (links not followed) and its bytes: to see nothing changed."""
+    out: dict[str, bytes] = {}
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            p = Path(root) / name
+            out[str(p.relative_to(folder))] = (
+                os.readlink(p).encode() if p.is_symlink() else p.read_bytes()
+            )
+    return out
+
+
+# --- 14: front matter that is not a mapping ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("front", "what"),
+    [("- kind: slogan\n- channels: [facebook]\n", "a list"), ("just a sentence\n", "text")],
+)
+def test_front_matter_that_is_not_a_mapping_is_refused(
+    campaign: Path, front: str, what: str
+) -> None:
+    bad = campaign / "messages" / "slogans" / "09-list.md"
+    bad.write_text(f"---\n{front}---\nTrẻ em hôm nay, thế giới ngày mai.\n", "utf-8")
+    expected = (
+        "error: messages/slogans/09-list.md: front matter must be a mapping of fields "
+        f"(key: value), not {what}"
+    )
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert any(line.startswith(expected) for line in checked.stderr.splitlines()), checked.stderr
+    assert one_line_error(run("load")).startswith(expected)
+    with sqlite3.connect(campaign / "publisher.db") as conn:
+        assert conn.execute("SELECT count(*) FROM message").fetchone() == (0,)
+
+
+def test_queue_add_refuses_a_file_whose_front_matter_is_a_list(campaign: Path) -> None:
+    assert run("load").exit_code == 0
+    source = campaign / "moi.md"
+    source.write_text("---\n- kind: slogan\n---\nTrẻ em hôm nay, thế giới ngày mai.\n", "utf-8")
+    before = tree(campaign / "messages")
+    line = one_line_error(run("queue", "add", "--file", str(source), "--as", "vanphong"))
+    assert line.startswith(
+        f"error: {source}: front matter must be a mapping of fields (key: value), not a list"
+    )
+    assert tree(campaign / "messages") == before
+
+
+# --- 15: folders and links named *.md ----------------------------------------------------------
+
+
+def test_a_folder_named_md_is_a_folder_and_its_files_are_content(campaign: Path) -> None:
+    folder = campaign / "messages" / "slogans" / "09-thu-muc.md"
+    folder.mkdir()
+    (folder / "01-ben-trong.md").write_text(SLOGAN, "utf-8")
+    checked = run("check")
+    assert checked.exit_code == 0, checked.stderr
+    assert run("load").exit_code == 0
+    posts = json.loads(run("preview", "--format", "json").stdout)
+    inner = [p for p in posts if p["message"] == "slogans/09-thu-muc.md/01-ben-trong"]
+    assert inner and {p["channel"] for p in inner} == {"facebook"}
+    assert not any(p["message"] == "slogans/09-thu-muc" for p in posts)
+
+
+def test_a_broken_link_is_one_problem_among_the_others(campaign: Path) -> None:
+    link = campaign / "messages" / "slogans" / "09-mat.md"
+    link.symlink_to("/nonexistent/bai-cu.md")
+    (campaign / "messages" / "slogans" / "10-sai.md").write_text(
+        "---\nkind: poem\n---\nx\n", "utf-8"
+    )
+    checked = run("check")
+    assert checked.exit_code == 1
+    assert "Traceback" not in checked.output + checked.stderr
+    errors = [line for line in checked.stderr.splitlines() if line.startswith("error: ")]
+    assert (
+        "error: messages/slogans/09-mat.md: is a broken symbolic link (to /nonexistent/bai-cu.md) "
+        "(point it at a content file or remove it)"
+    ) in errors
+    assert any(line.startswith("error: messages/slogans/10-sai.md:") for line in errors)
+    assert one_line_error(run("load")).startswith("error: messages/slogans/09-mat.md: is a broken")
+
+
+def test_an_unreadable_file_is_one_line(campaign: Path) -> None:
+    """A real permission problem: as root, the check runs as nobody (root reads anything)."""
+    shared = Path(tempfile.mkdtemp(prefix="publisher-unreadable-"))
+    try:
+        shared.chmod(0o755)
+        for name in ("config.toml", "messages", "templates"):
+            source = campaign / name
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, shared / name)
+        secret = shared / "messages" / "slogans" / "09-rieng.md"
+        secret.write_text(SLOGAN, "utf-8")
+        secret.chmod(0o000)
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        done = subprocess.run(
+            [*(prefix if os.geteuid() == 0 else []), sys.executable, "-m", "publisher", "check"],
+            cwd=shared,
+            env={**os.environ, "HOME": str(shared)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert (
+            "error: messages/slogans/09-rieng.md: cannot be read: Permission denied "
+            "(make it readable by this user)"
+        ) in done.stderr.splitlines()
+    finally:
+        shutil.rmtree(shared)
