@@ -215,17 +215,20 @@ def _editor_text(initial: str) -> str:
     import subprocess
     import tempfile
 
+    from publisher.content import read_text
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
+    command = shlex.split(editor)
     with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as fh:
         fh.write(initial)
         name = fh.name
     try:
-        code = subprocess.call([*shlex.split(editor), name])  # noqa: S603 - the user's own editor
+        code = subprocess.call([*command, name])  # noqa: S603 - the user's own editor
         if code != 0:
             raise InputError("edit", f"the editor exited with status {code}; nothing changed")
-        return Path(name).read_text(encoding="utf-8")
+        return read_text(Path(name), f"the text saved in the editor ({command[0]})")
     finally:
         Path(name).unlink(missing_ok=True)
 
@@ -268,14 +271,16 @@ def queue_edit(
     config_path: Path, actor: str | None, target: str, source: Path | None, convert_legacy: bool
 ) -> None:
     """Edit a post's message (its content file) from FILE or in $EDITOR, then load it."""
+    from publisher.content import read_text
     from publisher.intake import edit
 
     config = _config(config_path)
     who = _authorize(config, actor, "edit")
+    new_text = read_text(source, str(source)) if source else None  # refused before any change
     db = _database(config)
     path = _message_path(config, db, target)
-    old = path.read_text(encoding="utf-8")
-    new = source.read_text(encoding="utf-8") if source else _editor_text(old)
+    old = read_text(path, str(path))
+    new = new_text if new_text is not None else _editor_text(old)
     new = _legacy(new, str(source or path), convert_legacy)
     if new == old:
         _print("No change.")
@@ -335,7 +340,7 @@ def queue_add(
     convert_legacy: bool,
 ) -> None:
     """Add a message (a one-off post with --at, or one the planner places) and load it."""
-    from publisher.content import split_front_matter
+    from publisher.content import read_text, split_front_matter
     from publisher.intake import add
 
     config = _config(config_path)
@@ -346,8 +351,7 @@ def queue_add(
             raise InputError("add", "give --file or the content flags, not both")
         where = str(source)
         meta, text = split_front_matter(
-            _legacy(source.read_text(encoding="utf-8").lstrip("\ufeff"), where, convert_legacy),
-            where,
+            _legacy(read_text(source, where).lstrip("\ufeff"), where, convert_legacy), where
         )
     else:
         if not kind or not body:

@@ -143,3 +143,39 @@ def test_an_unreadable_file_is_one_line(campaign: Path) -> None:
         ) in done.stderr.splitlines()
     finally:
         shutil.rmtree(shared)
+
+
+# --- 16: queue add --file / queue edit --file / $EDITOR in Latin-1 ------------------------------
+
+LATIN1 = "---\nkind: slogan\nchannels: [facebook]\n---\nCafé à la crème.\n".encode("latin-1")
+BYTE = LATIN1.index(b"\xe9")
+
+
+def test_queue_add_refuses_a_latin1_file(campaign: Path) -> None:
+    assert run("load").exit_code == 0
+    source = campaign / "latin1.md"
+    source.write_bytes(LATIN1)
+    before = tree(campaign / "messages")
+    line = one_line_error(run("queue", "add", "--file", str(source), "--as", "vanphong"))
+    assert line == f"error: {source}: is not UTF-8 text (byte {BYTE}) (save it as UTF-8)"
+    assert tree(campaign / "messages") == before
+
+
+def test_queue_edit_refuses_a_latin1_file_and_editor_text(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("load").exit_code == 0
+    source = campaign / "latin1.md"
+    source.write_bytes(LATIN1)
+    before = tree(campaign / "messages")
+    target = "slogans/01-hanh-dong-thiet-thuc"
+    line = one_line_error(run("queue", "edit", target, "--file", str(source), "--as", "vanphong"))
+    assert line == f"error: {source}: is not UTF-8 text (byte {BYTE}) (save it as UTF-8)"
+    monkeypatch.setenv("EDITOR", f"cp {source}")  # an editor that saves Latin-1
+    monkeypatch.delenv("VISUAL", raising=False)
+    line = one_line_error(run("queue", "edit", target, "--as", "vanphong"))
+    assert line == (
+        f"error: the text saved in the editor ({os.environ['EDITOR'].split()[0]}): "
+        f"is not UTF-8 text (byte {BYTE}) (save it as UTF-8)"
+    )
+    assert tree(campaign / "messages") == before
