@@ -16,6 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import cli
+from publisher.config import Config
+from publisher.content import read_message
 
 SLOGAN = "---\nkind: slogan\nchannels: [facebook]\n---\nTrẻ em hôm nay, thế giới ngày mai.\n"
 
@@ -179,3 +181,59 @@ def test_queue_edit_refuses_a_latin1_file_and_editor_text(
         f"is not UTF-8 text (byte {BYTE}) (save it as UTF-8)"
     )
     assert tree(campaign / "messages") == before
+
+
+# --- 17: CSV import ----------------------------------------------------------------------------
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_named(campaign: Path) -> None:
+    assert run("load").exit_code == 0
+    csv_file = campaign / "bai.csv"
+    csv_file.write_text(
+        "kind,body,channels\n"
+        "slogan,Trẻ em hôm nay,facebook\n"
+        "slogan,Trẻ em, thế giới ngày mai,facebook\n"
+        "slogan,Một hai ba,facebook,,\n",  # empty extra cells carry nothing: accepted
+        "utf-8",
+    )
+    result = run("queue", "import", str(csv_file), "--as", "vanphong")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: bai.csv: row 3: has 4 fields, the header has 3 "
+        '(quote a cell that contains a comma: "…, …")',
+        "1 bad row(s): nothing was imported.",
+    ]
+    assert not (campaign / "messages" / "imported").exists()
+
+
+def test_a_failed_import_leaves_no_new_folder(campaign: Path) -> None:
+    assert run("load").exit_code == 0
+    csv_file = campaign / "bai.csv"
+    csv_file.write_text("kind,body\nslogan,Một\npoem,Hai\n", "utf-8")
+    before = tree(campaign / "messages")
+    result = run("queue", "import", str(csv_file), "--as", "vanphong")
+    assert result.exit_code == 1
+    assert not (campaign / "messages" / "imported").exists()
+    assert tree(campaign / "messages") == before
+
+
+def test_quoted_multi_line_cells_keep_their_line_breaks(campaign: Path, config: Config) -> None:
+    assert run("load").exit_code == 0
+    csv_file = campaign / "bai.csv"
+    body = "Dòng một\n---\nDòng hai\n\n- ý thứ nhất\n- ý thứ hai"
+    with csv_file.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("kind,title,summary,body,channels\r\n")
+        fh.write(
+            'article,"Bài nhiều dòng","Tóm tắt\r\nhai dòng","'
+            + body.replace("\n", "\r\n")
+            + '",facebook\r\n'
+        )
+    result = run("queue", "import", str(csv_file), "--as", "vanphong")
+    assert result.exit_code == 0, result.stderr
+    [written] = (campaign / "messages" / "imported").glob("*.md")
+    message = read_message(written, config.messages_dir, config)
+    assert message.body == body
+    assert message.title == "Bài nhiều dòng"
+    assert message.summary == "Tóm tắt hai dòng"
+    assert "\r" not in written.read_text("utf-8")
