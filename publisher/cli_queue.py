@@ -234,13 +234,16 @@ def _editor_text(initial: str) -> str:
 
 
 def _message_path(config: Config, db: Any, target: str) -> Path:
-    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file."""
+    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file, which must
+    be inside messages/ (after following links and ``..``)."""
+    from publisher.intake import inside
+
     if target.isdigit():
         post = _post_or_fail(db, int(target))
         key = str(post.message.key)
     else:
         key = target.removesuffix(".md").removeprefix("messages/")
-    path = config.messages_dir / f"{key}.md"
+    path = inside(config, config.messages_dir / f"{key}.md", "edit")
     if not path.exists():
         raise InputError("edit", f"{key!r} has no content file ({path} does not exist)")
     return path

@@ -86,6 +86,19 @@ def _folder(folder: Path) -> Iterator[None]:
         raise
 
 
+def inside(config: Config, path: Path, where: str) -> Path:
+    """``path`` if it resolves (links and ``..`` followed) inside messages/; else an InputError:
+    nothing is ever written outside it."""
+    root = config.messages_dir.resolve()
+    if not path.resolve().is_relative_to(root):
+        raise InputError(
+            where,
+            f"{path} is not inside {config.messages_dir.name}/",
+            "give a post id or a message key like articles/02-quyen-tre-em",
+        )
+    return path
+
+
 def new_path(config: Config, kind: str, title: str, folder: str | None = None) -> Path:
     """``messages/articles/09-tieu-de.md``: the next free number in its folder."""
     directory = config.messages_dir / (folder or _KIND_DIR[kind])
@@ -107,7 +120,7 @@ def add(
     kind = str(meta.get("kind", ""))
     if kind not in _KIND_DIR:
         raise InputError("--kind", f"{kind!r} is not a content kind", "slogan or article")
-    path = new_path(config, kind, str(meta.get("title") or body[:60]))
+    path = inside(config, new_path(config, kind, str(meta.get("title") or body[:60])), "add")
     text = render_file(meta, body)
     with _folder(path.parent):
         validate(config, path, text, _rel(config, path))
@@ -121,6 +134,7 @@ def edit(
     db: Database, config: Config, path: Path, text: str, *, actor: str, now: datetime
 ) -> LoadReport:
     """Replace a content file with ``text`` (validated first) and load it."""
+    inside(config, path, "edit")
     validate(config, path, nfc(text), _rel(config, path))
     with _rollback_files([path]):
         write_atomic(path, nfc(text))
@@ -210,7 +224,7 @@ def import_csv(
     rows = read_csv(path)
     if not rows:
         raise InputError(str(path), "has no rows")
-    folder = config.messages_dir / "imported"
+    folder = inside(config, config.messages_dir / "imported", "import")
     stem = slugify(path.stem, max_length=30) or "csv"
     with _folder(folder):
         planned = _plan_rows(config, rows, folder, stem, path.name, progress, convert_legacy)
@@ -255,7 +269,7 @@ def _plan_rows(
         target = folder / f"{stem}-{number:04d}-{slug}.md"
         while target in taken:
             target = target.with_name(target.stem + "-x.md")
-        taken.add(target)
+        taken.add(inside(config, target, where))
         try:
             text = check_text(render_file(meta, row.get("body", "")), where, convert=convert_legacy)
         except LegacyEncodingError as exc:

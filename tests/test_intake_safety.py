@@ -237,3 +237,48 @@ def test_quoted_multi_line_cells_keep_their_line_breaks(campaign: Path, config: 
     assert message.title == "Bài nhiều dòng"
     assert message.summary == "Tóm tắt hai dòng"
     assert "\r" not in written.read_text("utf-8")
+
+
+# --- 21: nothing written outside messages/ ------------------------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder beside the campaign, outside messages/, with a file an attacker would target."""
+    folder = tmp_path.parent / f"{tmp_path.name}-outside"
+    folder.mkdir()
+    (folder / "victim.md").write_text(SLOGAN, "utf-8")
+    return folder
+
+
+def test_queue_edit_never_writes_outside_messages(campaign: Path, outside: Path) -> None:
+    assert run("load").exit_code == 0
+    new = campaign / "new.md"
+    new.write_text(SLOGAN.replace("hôm nay", "ngày nay"), "utf-8")
+    victim = outside / "victim"
+    relative = os.path.relpath(victim, campaign / "messages")
+    (campaign / "messages" / "ngoai").symlink_to(outside, target_is_directory=True)
+    before = tree(outside)
+    for target in (relative, str(victim), f"{victim}.md", "ngoai/victim"):
+        line = one_line_error(run("queue", "edit", target, "--file", str(new), "--as", "vanphong"))
+        assert "is not inside messages/" in line, (target, line)
+    assert tree(outside) == before
+
+
+def test_queue_add_and_import_never_write_outside_messages(campaign: Path, outside: Path) -> None:
+    assert run("load").exit_code == 0
+    slogans = campaign / "messages" / "slogans"
+    shutil.move(slogans, outside / "slogans")
+    slogans.symlink_to(outside / "slogans", target_is_directory=True)
+    (campaign / "messages" / "imported").symlink_to(outside, target_is_directory=True)
+    before = tree(outside)
+    line = one_line_error(
+        run("queue", "add", "--kind", "slogan", "--text", "Trẻ em.", "--as", "vanphong")
+    )
+    assert "is not inside messages/" in line
+    csv_file = campaign / "bai.csv"
+    csv_file.write_text("kind,body,channels\nslogan,Một hai ba,facebook\n", "utf-8")
+    result = run("queue", "import", str(csv_file), "--as", "vanphong")
+    assert result.exit_code == 1
+    assert "is not inside messages/" in result.stderr
+    assert tree(outside) == before
