@@ -36,6 +36,9 @@ BUSY_TIMEOUT_S = 60
 PRIVATE_MODE = 0o600
 SETTING = "[database] url / PUBLISHER_DATABASE_URL"
 NO_QUEUE = f"run 'publisher load' first, or set {SETTING}"
+# SQLite reports a query that does not fit the schema as an OperationalError (PostgreSQL as a
+# ProgrammingError): a schema that is not there yet, not a failure of the database itself.
+_SCHEMA_ERRORS = ("no such table", "no such column")
 _PASSWORD = re.compile(r"(://[^/@:\s]*:)([^/@\s]*)@")
 
 
@@ -194,10 +197,11 @@ class Database:
         unless ``force``. ``doing`` prefixes the problem (``cannot be migrated``)."""
         raw = str(exc.orig if exc.orig is not None else exc).strip()
         said = scrub(raw.splitlines()[0] if raw else type(exc).__name__, self.url)
+        low = said.lower()
         environmental = (
-            isinstance(exc, OperationalError)
+            (isinstance(exc, OperationalError) and not low.startswith(_SCHEMA_ERRORS))
             or type(exc) is SQLDatabaseError
-            or (isinstance(exc, ProgrammingError) and "permission denied" in said.lower())
+            or (isinstance(exc, ProgrammingError) and "permission denied" in low)
         )
         if isinstance(exc, IntegrityError) or not (environmental or force):
             return exc

@@ -328,3 +328,21 @@ def test_a_rehearsal_copy_is_0600(
     finally:
         r.db.close()
         source.close()
+
+
+def test_a_query_that_does_not_fit_the_schema_is_no_database_failure(tmp_path: Path) -> None:
+    """SQLite says 'no such table' as an OperationalError: that stays SQLAlchemy's error (as it is
+    on PostgreSQL), for code that waits for a schema; a constraint violation does too."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    db = Database(f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        with pytest.raises(OperationalError), db.read() as s:
+            s.execute(text("SELECT * FROM meta"))
+        db.upgrade()
+        with db.write() as s:
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'v')"))
+        with pytest.raises(IntegrityError), db.write() as s:
+            s.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'again')"))
+    finally:
+        db.close()
