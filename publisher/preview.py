@@ -125,8 +125,9 @@ def items_sqlite(
         if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
             sql += f" AND p.due_at {op} ?"
             args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
-    try:  # mode=rw: never create the file (a read-only command creates nothing)
-        conn = sqlite3.connect(f"{file.as_uri()}?mode=rw", timeout=60, uri=True)  # db's timeout
+    uri = f"{file.absolute().as_uri()}?mode=rw"  # never create it: a reader creates nothing
+    try:
+        conn = sqlite3.connect(uri, timeout=60, uri=True)  # publisher.db's busy timeout
     except sqlite3.Error:
         return None
     try:
