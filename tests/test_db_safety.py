@@ -208,6 +208,28 @@ def test_the_rehearsal_summary_hides_the_password(
     assert "password is hidden" in out.out
 
 
+@pytest.mark.postgresql
+def test_a_rehearsal_on_postgresql_logs_and_prints_no_password(campaign: Path) -> None:
+    """The whole run as an operator sees it: its log lines (stderr) and its summary."""
+    assert run("load").exit_code == 0
+    assert run("approve", "--all", "--as", "tuan.la").exit_code == 0
+    with pg_schema() as url:
+        secret_url = url.replace("://postgres@", f"://postgres:{SECRET}@")
+        rehearse = ["run", "--rehearse", "5s", "--sandbox", "--rehearsal-db", secret_url]
+        done = subprocess.run(
+            [sys.executable, "-m", "publisher", *rehearse],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert "inspect it: PUBLISHER_DATABASE_URL=postgresql+psycopg://postgres:***@" in done.stdout
+    assert "password is hidden" in done.stdout
+
+
 # --- read-only commands never create a queue --------------------------------------------------
 
 READERS = [
