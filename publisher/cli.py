@@ -44,7 +44,8 @@ class _Group(click.Group):
                 from publisher.db import scrub
 
                 said = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""]
-                click.echo(f"error: database: {scrub(said[0])}", err=True)
+                url = os.environ.get("PUBLISHER_DATABASE_URL")
+                click.echo(f"error: database: {scrub(said[0], url)}", err=True)
                 sys.exit(1)
             raise
 

@@ -368,3 +368,28 @@ def test_a_query_that_does_not_fit_the_schema_is_no_database_failure(tmp_path: P
             s.execute(text("INSERT INTO meta (key, value) VALUES ('k', 'again')"))
     finally:
         db.close()
+
+
+def test_the_clis_fallback_for_database_errors_prints_no_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An SQLAlchemy error publisher.db did not translate is one line, the password hidden."""
+    import click
+    from sqlalchemy.exc import IntegrityError
+
+    from publisher.cli import _Group
+
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"postgresql://u:{SECRET}@db/q")
+
+    @click.group(cls=_Group)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def fail() -> None:
+        said = f"duplicate key (postgresql://u:{SECRET}@db/q, {SECRET})"
+        raise IntegrityError("INSERT …", {}, Exception(said))
+
+    result = CliRunner().invoke(group, ["fail"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr == "error: database: duplicate key (postgresql://u:***@db/q, ***)\n"
