@@ -259,7 +259,10 @@ def test_queue_edit_never_writes_outside_messages(campaign: Path, outside: Path)
     relative = os.path.relpath(victim, campaign / "messages")
     (campaign / "messages" / "ngoai").symlink_to(outside, target_is_directory=True)
     before = tree(outside)
-    for target in (relative, str(victim), f"{victim}.md", "ngoai/victim"):
+    with sqlite3.connect(campaign / "publisher.db") as conn:  # a key written into the queue
+        conn.execute("UPDATE message SET key = ? WHERE id = 1", (relative,))
+        [post_id] = conn.execute("SELECT id FROM post WHERE message_id = 1 LIMIT 1").fetchone()
+    for target in (relative, str(victim), f"{victim}.md", "ngoai/victim", str(post_id)):
         line = one_line_error(run("queue", "edit", target, "--file", str(new), "--as", "vanphong"))
         assert "is not inside messages/" in line, (target, line)
     assert tree(outside) == before
