@@ -12,6 +12,8 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -120,12 +122,9 @@ def _sqlite_setup(engine: Engine, file: Path | None) -> None:
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            f"busy_timeout={BUSY_TIMEOUT_S * 1000}",
-            "foreign_keys=ON",
-        ):
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        _wal(cur)
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
@@ -134,6 +133,21 @@ def _sqlite_setup(engine: Engine, file: Path | None) -> None:
         conn.exec_driver_sql(
             "BEGIN " + conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         )
+
+
+def _wal(cur: Any) -> None:
+    """Switch to WAL mode. Processes opening a new file at once can find it locked at once
+    (SQLite does not wait on the busy timeout for a journal mode change): retry, up to the busy
+    timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _user() -> str:
