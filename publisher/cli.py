@@ -40,9 +40,12 @@ class _Group(click.Group):
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
-            if isinstance(exc, SQLAlchemyError):
-                first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                click.echo(f"error: database: {first}", err=True)
+            if isinstance(exc, SQLAlchemyError):  # a failure publisher.db did not translate
+                from publisher.db import scrub
+
+                said = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""]
+                url = os.environ.get("PUBLISHER_DATABASE_URL")
+                click.echo(f"error: database: {scrub(said[0], url)}", err=True)
                 sys.exit(1)
             raise
 
@@ -101,8 +104,9 @@ def _config(path: Path) -> Config:
 
 
 def _database(config: Config) -> Database:
-    """The queue, upgraded, with the audit key from the environment / .env file; an unkeyed
-    trail first appended to with no key at all gets a new key in the .env file."""
+    """The queue for a command that writes: created or upgraded if need be, with the audit key
+    from the environment / .env file; an unkeyed trail first appended to with no key at all
+    gets a new key in the .env file."""
     from publisher import audit_key
     from publisher.db import open_database
 
@@ -116,11 +120,40 @@ def _database(config: Config) -> Database:
             )
         return key
 
-    return open_database(
+    db = open_database(
         config.database_url,
         audit_key=audit_key.from_environment(config),
         audit_key_maker=make,
     )
+    _warn_exposure(db.file)
+    return db
+
+
+def _read_database(config: Config) -> Database:
+    """The queue for a command that only reads: one line, and nothing created, if none is
+    there (an SQLite file that does not exist, a database without the schema). It carries the
+    audit key if there is one (``audit --verify`` needs it), but never makes one."""
+    from publisher import audit_key
+    from publisher.db import open_existing
+
+    db = open_existing(config.database_url, audit_key=audit_key.from_environment(config))
+    _warn_exposure(db.file)
+    return db
+
+
+def _warn_exposure(file: Path | None) -> None:
+    """One line on stderr if the SQLite queue ``file`` is readable by other users (its mode is
+    the operator's to change: a group may share it on purpose)."""
+    try:
+        mode = file.stat().st_mode if file is not None else 0
+    except OSError:
+        return
+    if mode & 0o004:
+        click.echo(
+            f"warning: {file} is readable by other users (mode {mode & 0o777:o}): "
+            f"chmod 600 {file} and its -wal and -shm",
+            err=True,
+        )
 
 
 def _existing_database(config: Config) -> Database | None:
@@ -300,7 +333,7 @@ def preview(
     if fmt in ("html", "ics"):  # they also read the posts' links and history
         from publisher import calendar_ics, calendar_page
 
-        db = _database(config)
+        db = _read_database(config)
         entries = pv.items(db, config, **filters)
         extra = calendar_page.load_extra(db, [e.id for e in entries])
         generated = _now()
@@ -320,7 +353,9 @@ def preview(
     # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
     # take longer than the whole command should.
     fast = pv.items_sqlite(config, **filters)
-    entries = fast if fast is not None else pv.items(_database(config), config, **filters)
+    if fast is not None:
+        _warn_exposure(pv.sqlite_path(config))
+    entries = fast if fast is not None else pv.items(_read_database(config), config, **filters)
     if fmt == "json":
         text = pv.to_json(entries, config)
         if output:
@@ -401,7 +436,7 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
     config = _config(config_path)
     if fmt == "docx" and output is None:
         raise InputError("--format docx", "needs -o FILE", "e.g. -o bao-cao.docx")
-    db = _database(config)
+    db = _read_database(config)
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task("Báo cáo", total=None)
 

@@ -18,6 +18,7 @@ from publisher.cli import (
     _now,
     _print,
     _print_json,
+    _read_database,
     actor_option,
     cli,
     config_option,
@@ -131,7 +132,7 @@ def audit_command(
 
     heads = [_expected_head(v) for v in expect]
     config = _config(config_path)
-    db = _database(config)
+    db = _read_database(config)
     if verify or heads:
         result = audit.verify(db, heads)
         if as_json:

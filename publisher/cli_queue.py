@@ -21,6 +21,7 @@ from publisher.cli import (
     _now,
     _print,
     _print_json,
+    _read_database,
     actor_option,
     approve,
     cli,
@@ -102,7 +103,7 @@ def queue_list(
         raise InputError(
             "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
         )
-    db = _database(config)
+    db = _read_database(config)
     entries = pv.items(db, config, channel=channel, start=start, end=end, states=states, kind=kind)
     if as_json:
         click.echo(pv.to_json(entries, config), nl=False)
@@ -135,7 +136,7 @@ def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
     from publisher.outbox import RenderCheck
 
     config = _config(config_path)
-    db = _database(config)
+    db = _read_database(config)
     p = _post_or_fail(db, post_id)
     tz = config.tz
     current = RenderCheck(config)(p)
@@ -214,29 +215,35 @@ def _editor_text(initial: str) -> str:
     import subprocess
     import tempfile
 
+    from publisher.content import read_text
+
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
         raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
+    command = shlex.split(editor)
     with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as fh:
         fh.write(initial)
         name = fh.name
     try:
-        code = subprocess.call([*shlex.split(editor), name])  # noqa: S603 - the user's own editor
+        code = subprocess.call([*command, name])  # noqa: S603 - the user's own editor
         if code != 0:
             raise InputError("edit", f"the editor exited with status {code}; nothing changed")
-        return Path(name).read_text(encoding="utf-8")
+        return read_text(Path(name), f"the text saved in the editor ({command[0]})")
     finally:
         Path(name).unlink(missing_ok=True)
 
 
 def _message_path(config: Config, db: Any, target: str) -> Path:
-    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file."""
+    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file, which must
+    be inside messages/ (after following links and ``..``)."""
+    from publisher.intake import inside
+
     if target.isdigit():
         post = _post_or_fail(db, int(target))
         key = str(post.message.key)
     else:
         key = target.removesuffix(".md").removeprefix("messages/")
-    path = config.messages_dir / f"{key}.md"
+    path = inside(config, config.messages_dir / f"{key}.md", "edit")
     if not path.exists():
         raise InputError("edit", f"{key!r} has no content file ({path} does not exist)")
     return path
@@ -267,14 +274,16 @@ def queue_edit(
     config_path: Path, actor: str | None, target: str, source: Path | None, convert_legacy: bool
 ) -> None:
     """Edit a post's message (its content file) from FILE or in $EDITOR, then load it."""
+    from publisher.content import read_text
     from publisher.intake import edit
 
     config = _config(config_path)
     who = _authorize(config, actor, "edit")
+    new_text = read_text(source, str(source)) if source else None  # refused before any change
     db = _database(config)
     path = _message_path(config, db, target)
-    old = path.read_text(encoding="utf-8")
-    new = source.read_text(encoding="utf-8") if source else _editor_text(old)
+    old = read_text(path, str(path))
+    new = new_text if new_text is not None else _editor_text(old)
     new = _legacy(new, str(source or path), convert_legacy)
     if new == old:
         _print("No change.")
@@ -334,20 +343,19 @@ def queue_add(
     convert_legacy: bool,
 ) -> None:
     """Add a message (a one-off post with --at, or one the planner places) and load it."""
-    import frontmatter
-
+    from publisher.content import read_text, split_front_matter
     from publisher.intake import add
 
     config = _config(config_path)
     who = _authorize(config, actor, "add")
+    meta: dict[str, Any]
     if source:
         if any((kind, title, summary, body, channels, at, pinned)):
             raise InputError("add", "give --file or the content flags, not both")
-        post = frontmatter.loads(
-            _legacy(source.read_text(encoding="utf-8"), str(source), convert_legacy)
+        where = str(source)
+        meta, text = split_front_matter(
+            _legacy(read_text(source, where).lstrip("\ufeff"), where, convert_legacy), where
         )
-        meta: dict[str, Any] = dict(post.metadata)
-        text = post.content
     else:
         if not kind or not body:
             raise InputError(

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from publisher.cli import F, _config, _database, _now, _print, cli, config_option
+from publisher.cli import (
+    F,
+    _config,
+    _database,
+    _now,
+    _print,
+    _read_database,
+    cli,
+    config_option,
+)
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
@@ -374,10 +383,15 @@ def _summary(config: Config, db: Database, path: str) -> None:
             markup=False,
             highlight=False,
         )
+    from publisher.db import safe_url
+
+    shown = safe_url(path) if "://" in path else path
     _print(
-        f"Rehearsal database: {path}\n  resume it: --rehearsal-db {path}\n"
-        f"  inspect it: PUBLISHER_DATABASE_URL={db.url} publisher status"
+        f"Rehearsal database: {shown}\n  resume it: --rehearsal-db {shown}\n"
+        f"  inspect it: PUBLISHER_DATABASE_URL={db.url_safe} publisher status"
     )
+    if db.engine.url.password or shown != path:
+        _print("  (the password is hidden as ***: put it back in to use these)")
 
 
 @cli.command()
@@ -395,7 +409,7 @@ def status(config_path: Path, as_json: bool) -> None:
     from publisher.status import gather
 
     config = _config(config_path)
-    db = _database(config)
+    db = _read_database(config)
     info = gather(db, config, _now())
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))

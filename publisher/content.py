@@ -17,8 +17,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import frontmatter
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from publisher.config import KINDS, Config
 from publisher.errors import ContentError
@@ -59,11 +59,82 @@ class Message:
 
 
 def message_files(directory: Path) -> list[Path]:
-    """Every content file, in a stable order; README files are documentation, not content."""
+    """Every content file, in a stable order; README files are documentation, not content. A
+    folder named ``*.md`` is a folder (the files in it are found); a broken link is kept, for
+    ``read_message`` to report."""
     if not directory.is_dir():
         return []
-    files = (p for p in directory.rglob("*.md") if p.name.lower() != "readme.md")
+    files = (p for p in directory.rglob("*.md") if p.name.lower() != "readme.md" and not p.is_dir())
     return sorted(f for f in files if not any(part.startswith(".") for part in f.parts))
+
+
+def read_text(path: Path, where: str) -> str:
+    """The text of a file given as content (UTF-8), or a ContentError naming ``where``: a broken
+    link, a folder, an unreadable file or bytes that are not UTF-8 are one line each."""
+    if path.is_symlink() and not path.exists():
+        raise ContentError(
+            where,
+            f"is a broken symbolic link (to {os.readlink(path)})",
+            "point it at a content file or remove it",
+        )
+    if path.is_dir():
+        raise ContentError(where, "is a folder, not a content file")
+    if path.exists() and not path.is_file():
+        raise ContentError(where, "is not a regular file", "remove it")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContentError(
+            where, f"cannot be read: {exc.strerror}", "make it readable by this user"
+        ) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError(
+            where, f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8"
+        ) from exc
+
+
+def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
+    """A content file's front matter (a mapping of fields) and body; ``({}, text)`` if it has
+    no front matter. Front matter that is not valid YAML, or is a list or a single value, is a
+    ContentError naming ``where`` (python-frontmatter would drop it without a word)."""
+    handler = YAMLHandler()
+    text = text.strip()
+    if not handler.detect(text):
+        return {}, text
+    try:
+        front, body = handler.split(text)
+    except ValueError:
+        return {}, text
+    try:
+        data = handler.load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ContentError(where, f"front matter is not valid YAML{line}: {problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ContentError(
+            where,
+            f"front matter must be a mapping of fields (key: value), not {_what(data)}",
+            "one field per line, e.g. 'kind: slogan', with no '- ' before it",
+        )
+    return dict(data), body.strip()
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__}"
 
 
 def read_messages(
@@ -85,35 +156,27 @@ def read_messages(
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the working folder if it is under it (the link itself, not what a
+    symbolic link points to)."""
+    cwd = Path.cwd()
+    for candidate in (Path(os.path.abspath(path)), path.parent.resolve() / path.name):
+        for base in (cwd, cwd.resolve()):
+            with contextlib.suppress(ValueError):
+                return str(candidate.relative_to(base))
+    return str(path)
 
 
 def read_message(
     path: Path, directory: Path, config: Config, *, convert_legacy: bool = False
 ) -> Message:
     where = _display(path)
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContentError(
-            where, f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8"
-        ) from exc
+    raw = read_text(path, where)
     try:
         text = check_text(raw.lstrip("\ufeff"), where, convert=convert_legacy)
     except LegacyEncodingError as exc:
         raise ContentError(where, exc.problem, exc.hint) from exc
     converted = text if text != nfc(raw.lstrip("\ufeff")) else None
-    try:
-        post = frontmatter.loads(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ContentError(where, f"front matter is not valid YAML{line}: {problem}") from exc
-    meta: dict[str, Any] = dict(post.metadata)
+    meta, content = split_front_matter(text, where)
     if not raw.lstrip("\ufeff").startswith("---"):
         raise ContentError(where, "has no front matter", "start the file with a '---' block")
 
@@ -132,7 +195,7 @@ def read_message(
     if kind not in KINDS:
         raise bad("kind", f"is {kind!r}", "one of: " + ", ".join(KINDS))
 
-    body = clean(post.content).strip()
+    body = clean(content).strip()
     if not body:
         raise ContentError(where, "has an empty body", "write the text after the front matter")
 

@@ -6,11 +6,12 @@ loads them in one transaction, and puts every file back as it was if anything fa
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,6 +76,38 @@ def _rollback_files(paths: Sequence[Path]) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _folder(folder: Path) -> Iterator[None]:
+    """``folder`` (and its missing parents) made for the block, and removed again if the block
+    fails: a refused add or import leaves no new, empty folder in messages/."""
+    made: list[Path] = []
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            break
+        made.append(parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for p in made:  # the deepest first
+            with suppress(OSError):
+                p.rmdir()
+        raise
+
+
+def inside(config: Config, path: Path, where: str) -> Path:
+    """``path`` if it resolves (links and ``..`` followed) inside messages/; else an InputError:
+    nothing is ever written outside it."""
+    root = config.messages_dir.resolve()
+    if not path.resolve().is_relative_to(root):
+        raise InputError(
+            where,
+            f"{path} is not inside {config.messages_dir.name}/",
+            "give a post id or a message key like articles/02-quyen-tre-em",
+        )
+    return path
+
+
 def new_path(config: Config, kind: str, title: str, folder: str | None = None) -> Path:
     """``messages/articles/09-tieu-de.md``: the next free number in its folder."""
     directory = config.messages_dir / (folder or _KIND_DIR[kind])
@@ -96,12 +129,13 @@ def add(
     kind = str(meta.get("kind", ""))
     if kind not in _KIND_DIR:
         raise InputError("--kind", f"{kind!r} is not a content kind", "slogan or article")
-    path = new_path(config, kind, str(meta.get("title") or body[:60]))
+    path = inside(config, new_path(config, kind, str(meta.get("title") or body[:60])), "add")
     text = render_file(meta, body)
-    validate(config, path, text, _rel(config, path))
-    with _rollback_files([path]):
-        write_atomic(path, text)
-        report = load(db, config, now, actor, action="add")
+    with _folder(path.parent):
+        validate(config, path, text, _rel(config, path))
+        with _rollback_files([path]):
+            write_atomic(path, text)
+            report = load(db, config, now, actor, action="add")
     return path, report
 
 
@@ -109,6 +143,7 @@ def edit(
     db: Database, config: Config, path: Path, text: str, *, actor: str, now: datetime
 ) -> LoadReport:
     """Replace a content file with ``text`` (validated first) and load it."""
+    inside(config, path, "edit")
     validate(config, path, nfc(text), _rel(config, path))
     with _rollback_files([path]):
         write_atomic(path, nfc(text))
@@ -128,7 +163,11 @@ class ImportResult:
     report: LoadReport
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
+def read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file: its row number (the header is row 1) and {column: cell}; a quoted
+    cell keeps its line breaks (as ``\n``).
+    A row with more cells than the header is a problem naming its row (empty extra cells are
+    ignored); every such row is reported at once."""
     try:
         raw = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -137,8 +176,12 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         raise InputError(
             str(path), f"is not UTF-8 (byte {exc.start})", "save it as CSV UTF-8"
         ) from exc
-    reader = csv.DictReader(raw.splitlines())
-    header = [h.strip() for h in reader.fieldnames or []]
+    reader = csv.reader(io.StringIO(raw, newline=""))
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise InputError(str(path), f"is not valid CSV (line {reader.line_num}): {exc}") from exc
+    header = [h.strip() for h in records[0]] if records else []
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
         raise InputError(
@@ -149,7 +192,31 @@ def read_csv(path: Path) -> list[dict[str, str]]:
             raise InputError(
                 str(path), f"has no {required!r} column", "columns: " + ", ".join(CSV_COLUMNS)
             )
-    return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    rows: list[tuple[int, dict[str, str]]] = []
+    problems: list[PublisherError] = []
+    for number, record in enumerate(records[1:], start=2):  # row 1 is the header
+        if not record:
+            continue  # a blank line
+        cells = [_cell(c) for c in record]
+        if any(cells[len(header) :]):
+            problems.append(
+                ContentError(
+                    f"{path.name}: row {number}",
+                    f"has {len(record)} fields, the header has {len(header)}",
+                    'quote a cell that contains a comma: "…, …"',
+                )
+            )
+            continue
+        cells += [""] * (len(header) - len(cells))
+        rows.append((number, dict(zip(header, cells, strict=False))))
+    if problems:
+        raise Problems(problems)
+    return rows
+
+
+def _cell(value: str) -> str:
+    """A cell's text, its line breaks ``\n`` whatever the spreadsheet wrote."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def import_csv(
@@ -166,13 +233,33 @@ def import_csv(
     rows = read_csv(path)
     if not rows:
         raise InputError(str(path), "has no rows")
-    folder = config.messages_dir / "imported"
+    folder = inside(config, config.messages_dir / "imported", "import")
     stem = slugify(path.stem, max_length=30) or "csv"
+    with _folder(folder):
+        planned = _plan_rows(config, rows, folder, stem, path.name, progress, convert_legacy)
+        files = [p for p, _ in planned]
+        with _rollback_files(files):
+            for p, text in planned:
+                write_atomic(p, text)
+            report = load(db, config, now, actor, action="import")
+    return ImportResult(files, report)
+
+
+def _plan_rows(
+    config: Config,
+    rows: list[tuple[int, dict[str, str]]],
+    folder: Path,
+    stem: str,
+    name: str,
+    progress: Any,
+    convert_legacy: bool,
+) -> list[tuple[Path, str]]:
+    """Each row's file and text, every one checked as ``load`` would; Problems if any is bad."""
     planned: list[tuple[Path, str]] = []
     problems: list[PublisherError] = []
     taken: set[Path] = set()
-    for number, row in enumerate(rows, start=2):  # row 1 is the header
-        where = f"{path.name}: row {number}"
+    for number, row in rows:
+        where = f"{name}: row {number}"
         meta: dict[str, Any] = {
             "kind": row.get("kind", ""),
             "title": row.get("title", ""),
@@ -187,11 +274,11 @@ def import_csv(
         if meta["kind"] not in _KIND_DIR:
             problems.append(ContentError(where, f"kind is {meta['kind']!r}", "slogan or article"))
             continue
-        name = slugify(str(meta["title"] or row.get("body", ""))[:60], 40) or "post"
-        target = folder / f"{stem}-{number:04d}-{name}.md"
+        slug = slugify(str(meta["title"] or row.get("body", ""))[:60], 40) or "post"
+        target = folder / f"{stem}-{number:04d}-{slug}.md"
         while target in taken:
             target = target.with_name(target.stem + "-x.md")
-        taken.add(target)
+        taken.add(inside(config, target, where))
         try:
             text = check_text(render_file(meta, row.get("body", "")), where, convert=convert_legacy)
         except LegacyEncodingError as exc:
@@ -199,7 +286,6 @@ def import_csv(
             problems.append(ContentError(where, problem, exc.hint))
             continue
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             validate(config, target, text, where)
         except ContentError as exc:
             problem = exc.problem.replace("front matter lacks", "lacks column").replace(
@@ -211,13 +297,8 @@ def import_csv(
         if progress:
             progress(len(planned), len(rows))
     if problems:
-        raise Problems(list(problems))
-    files = [p for p, _ in planned]
-    with _rollback_files(files):
-        for p, text in planned:
-            write_atomic(p, text)
-        report = load(db, config, now, actor, action="import")
-    return ImportResult(files, report)
+        raise Problems(problems)
+    return planned
 
 
 __all__ = ["CSV_COLUMNS", "FIELDS", "ImportResult", "add", "edit", "import_csv", "render_file"]

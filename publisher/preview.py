@@ -106,11 +106,8 @@ def items_sqlite(
 
     from publisher.migrations import SCHEMA_HEAD
 
-    url = config.database_url
-    path = url.removeprefix("sqlite:///")
-    if path == url or not path or "?" in path or path.startswith(":memory:"):
-        return None
-    if not Path(path).is_file():
+    file = sqlite_path(config)
+    if file is None or not file.is_file():
         return None
     sql = (
         "SELECT p.id, p.due_at, p.channel, m.key, m.kind, m.title, p.text, p.fields, p.state,"
@@ -128,8 +125,9 @@ def items_sqlite(
         if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
             sql += f" AND p.due_at {op} ?"
             args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    uri = f"{file.absolute().as_uri()}?mode=rw"  # never create it: a reader creates nothing
     try:
-        conn = sqlite3.connect(path, timeout=60)  # publisher.db's busy timeout
+        conn = sqlite3.connect(uri, timeout=60, uri=True)  # publisher.db's busy timeout
     except sqlite3.Error:
         return None
     try:
@@ -156,6 +154,16 @@ def items_sqlite(
         for pid, due, cid, key, kind, title, text, fields, state, note in rows
     ]
     return _calendar_order(out, config)
+
+
+def sqlite_path(config: Config) -> Path | None:
+    """The queue's SQLite file, read from the URL without SQLAlchemy; None for a URL it does
+    not simply name (another backend, memory, options)."""
+    url = config.database_url
+    path = url.removeprefix("sqlite:///")
+    if path == url or not path or "?" in path or path.startswith(":memory:"):
+        return None
+    return Path(path)
 
 
 def _bounds(

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Integer, delete, func, insert, select
 
 from publisher.clock import RehearsalClock
 from publisher.config import Config
-from publisher.db import SCHEMA_HEAD, Database, open_database
+from publisher.db import SCHEMA_HEAD, Database, open_database, safe_url
 from publisher.errors import DatabaseError, InputError
 from publisher.models import Base, MetaRow
 
@@ -32,7 +32,7 @@ ANCHOR_KEYS = ("rehearsal.real_start", "rehearsal.virtual_start", "rehearsal.spe
 @dataclass(frozen=True)
 class Rehearsal:
     db: Database
-    path: str  # the rehearsal database: a file path, or a URL for a server database
+    path: str  # the rehearsal database: a file path, or a URL (password hidden) for a server
     clock: RehearsalClock
     resumed: bool
     virtual_end: datetime  # the end of the campaign window, in virtual time
@@ -90,7 +90,7 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
     if target is None:
         target = str(Path(tempfile.mkdtemp(prefix="publisher-rehearsal-")) / "rehearsal.db")
     if "://" in target:
-        url = path = target
+        url, path = target, safe_url(target)  # the path is shown: never the password
         resumed = Database(url).schema_version() is not None
     else:
         file = Path(target).resolve()
