@@ -208,6 +208,13 @@ def run(
     from publisher.daemon import Daemon, limit_malloc_arenas, make_dispatcher, worker_name
 
     limit_malloc_arenas()  # before any thread: a month-long process stays small
+    if (sandbox or sandbox_url) and not rehearse:
+        raise InputError(
+            "--sandbox" if sandbox else "--sandbox-url",
+            "without --rehearse it would publish the real queue's posts to the sandbox and "
+            "mark them published",
+            "add --rehearse DURATION, e.g. --rehearse 3m, which works on a copy of the queue",
+        )
     if rehearsal_db and not rehearse:
         raise InputError("--rehearsal-db", "goes with --rehearse DURATION")
     if once and rehearse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -34,6 +35,13 @@ def approved(campaign: Path) -> Path:
     assert publisher("load").returncode == 0
     assert publisher("approve", "--all", "--as", "tuan.la").returncode == 0
     return campaign
+
+
+def dummy_secrets(campaign: Path) -> None:
+    """A .env with a made-up value for every secret the config names: enough for ``run`` to
+    start on the real queue (whose June 2024 posts are long past: none is ever sent)."""
+    names = re.findall(r'= "(PUBLISHER_[A-Z_]+)"', (campaign / "config.toml").read_text("utf-8"))
+    (campaign / ".env").write_text("".join(f"{n}=not-a-real-secret\n" for n in names), "utf-8")
 
 
 def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
@@ -89,9 +97,34 @@ def test_run_without_secrets_says_which_are_missing(approved: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--once", "--sandbox"),
+        ("--once", "--sandbox-url", "http://127.0.0.1:9"),
+        ("--sandbox",),
+        ("--sandbox-url", "http://127.0.0.1:9"),
+    ],
+)
+def test_a_sandbox_outside_a_rehearsal_is_refused(approved: Path, args: tuple[str, ...]) -> None:
+    """The sandbox's links in the real queue, its posts marked published: never."""
+    dummy_secrets(approved)
+    before = dump(approved / "publisher.db")
+    out = publisher("run", *args, timeout=30)
+    assert out.returncode == 1
+    flag = args[-2] if args[-1].startswith("http") else args[-1]
+    assert out.stderr.strip().splitlines() == [
+        f"error: {flag}: without --rehearse it would publish the real queue's posts to the "
+        "sandbox and mark them published (add --rehearse DURATION, e.g. --rehearse 3m, which "
+        "works on a copy of the queue)"
+    ]
+    assert dump(approved / "publisher.db") == before
+
+
 def test_once_marks_long_overdue_posts_missed(approved: Path) -> None:
     # June 2024 is long past: with a 2 h grace window every approved post is missed, not posted.
-    out = publisher("run", "--once", "--sandbox")
+    dummy_secrets(approved)
+    out = publisher("run", "--once")
     assert out.returncode == 0, out.stderr
     assert "72 missed" in out.stdout
     status = json.loads(publisher("status", "--json").stdout)
@@ -100,8 +133,9 @@ def test_once_marks_long_overdue_posts_missed(approved: Path) -> None:
 
 
 def test_sigterm_stops_the_daemon_promptly_with_status_zero(approved: Path) -> None:
+    dummy_secrets(approved)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "run", "--sandbox"],
+        [sys.executable, "-m", "publisher", "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
