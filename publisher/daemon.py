@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from publisher import workers
 from publisher.channels.base import Adapter
 from publisher.clock import Clock
 from publisher.config import Config
@@ -89,6 +90,7 @@ def make_dispatcher(
             grace=max(d.grace, floor),
             lease=max(d.lease, clock.virtual(timedelta(seconds=30))),
             concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+            tick=d.tick,
         ),
         rng=random.Random(seed),  # noqa: S311 - jitter
         render_check=RenderCheck(config),
@@ -239,12 +241,12 @@ class Daemon:
 
 
 def daemon_alive(db: Database, tick: timedelta, now: datetime | None = None) -> list[DaemonRow]:
-    """Daemons whose heartbeat is recent (three ticks, at least 30 s)."""
+    """Daemons whose heartbeat is recent (three ticks, at least 30 s) and whose process, if
+    it ran on this host, still exists (``publisher.workers``)."""
     now = now or datetime.now(UTC)
-    limit = now - max(tick * 3, timedelta(seconds=30))
     with db.read() as s:
         return [
             r
             for r in s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()))
-            if r.stopped_at is None and r.beat_at >= limit
+            if workers.alive(r, now, tick)
         ]

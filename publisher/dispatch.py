@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from publisher import workers
 from publisher.channels.base import (
     Adapter,
     ChannelError,
@@ -60,6 +61,8 @@ class DispatchSettings:
     # A pass keeps claiming newly due posts as calls answer for this many real seconds, then
     # lets the daemon start a fresh pass (recovery, the grace window, its heartbeat).
     pass_budget: float = 2.0
+    # The daemons' safety tick: a heartbeat older than three ticks (and 30 s) is a dead worker's.
+    tick: timedelta = timedelta(seconds=5)
 
 
 class Dispatcher(OutcomeRules):
@@ -90,6 +93,7 @@ class Dispatcher(OutcomeRules):
             threading.Event()
         )  # set on shutdown: claimed calls not yet started are released
         self._pool = ThreadPoolExecutor(max_workers=max(1, self._total_concurrency()))
+        workers.register(worker)
 
     def _total_concurrency(self) -> int:
         return sum(self._limit(c) for c in self.adapters)
@@ -99,6 +103,7 @@ class Dispatcher(OutcomeRules):
 
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        workers.unregister(self.worker)
 
     # -- one pass -------------------------------------------------------------------------
 
@@ -175,22 +180,37 @@ class Dispatcher(OutcomeRules):
                 report.missed += 1
 
     def _recover(self, now: datetime, report: PassReport) -> None:
-        """Leases that expired mean a worker died mid-call: the post may exist, so reconcile."""
+        """Claims of a dead worker (``publisher.workers``), or whose lease expired: the worker
+        died mid-call and the post may exist, so it is looked up (in this very pass) before
+        any resend. A live worker's claims are never touched before their lease ends."""
         with self.db.write() as s:
+            others = s.scalars(
+                select(PostRow.claimed_by)
+                .where(PostRow.state == State.SENDING, PostRow.claimed_by != self.worker)
+                .distinct()
+            )
+            dead = workers.dead_workers(
+                s, [w for w in others if w], datetime.now(UTC), self.settings.tick
+            )
             stale = s.scalars(
                 select(PostRow)
-                .where(PostRow.state == State.SENDING, PostRow.lease_until < now)
+                .where(
+                    PostRow.state == State.SENDING,
+                    or_(PostRow.lease_until < now, PostRow.claimed_by.in_(list(dead))),
+                )
                 .with_for_update(skip_locked=True)
             )
             for p in stale:
+                why = dead.get(p.claimed_by or "")
+                cause = (
+                    f"worker {p.claimed_by} is dead ({why}) mid-call"
+                    if why
+                    else f"lease of {p.claimed_by} expired mid-call"
+                )
                 p.next_attempt_at = now
                 p.claims += 1
                 transition(
-                    s,
-                    p,
-                    State.UNCONFIRMED,
-                    now,
-                    f"lease of {p.claimed_by} expired mid-call; looking it up before any resend",
+                    s, p, State.UNCONFIRMED, now, f"{cause}; looking it up before any resend"
                 )
                 report.recovered += 1
 

@@ -93,3 +93,31 @@ def test_the_allocator_is_asked_for_few_arenas(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is glibc
+
+
+def test_a_killed_daemon_is_not_alive_although_its_heartbeat_is_fresh(
+    db: Database, config: Config
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from publisher.models import DaemonRow
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = datetime.now(UTC)
+    worker = f"{socket.gethostname()}:{gone.pid}:abc123"
+    with db.write() as s:
+        s.add(
+            DaemonRow(
+                worker=worker,
+                host=socket.gethostname(),
+                pid=gone.pid,
+                mode="run",
+                started_at=now,
+                beat_at=now,
+            )
+        )
+    assert daemon_alive(db, timedelta(seconds=5)) == []
+    assert gather(db, config, now)["daemon"]["workers"][0]["alive"] is False

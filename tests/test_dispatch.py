@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +19,7 @@ from publisher.clock import FakeClock
 from publisher.config import Config
 from publisher.db import Database
 from publisher.dispatch import Dispatcher, DispatchSettings
-from publisher.models import ChannelState, PostEvent, PostRow
+from publisher.models import ChannelState, DaemonRow, PostEvent, PostRow
 from publisher.outbox import approve, load
 from publisher.retry import RetryPolicy
 from publisher.states import State
@@ -415,3 +419,73 @@ def test_two_dispatchers_on_one_database_never_double_post(
         keys = [k for k, _, _ in f.items]
         assert len(keys) == len(set(keys))
     assert sum(len(f.items) for f in platforms.values()) == len(all_posts)
+
+
+def test_a_dead_workers_claims_are_looked_up_at_the_next_pass(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """Claims of a worker known dead are settled at once, the lease (5 min) far from over;
+    a live worker's claims, or those of a worker nothing is known of, wait for their lease."""
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    real_now = datetime.now(UTC)
+    workers = {  # case → (worker, its heartbeat row: (beat_at, stopped_at) or None)
+        "process gone": (f"{host}:{gone.pid}:dead01", None),
+        "stopped": ("elsewhere:4242:stop01", (real_now, real_now)),
+        "heartbeat stale": ("elsewhere:4343:stal01", (real_now - timedelta(minutes=10), None)),
+        "pid reused": (f"{host}:{os.getpid()}:reus01", None),
+        "live process": (f"{host}:{live.pid}:live01", (real_now, None)),
+        "fresh heartbeat": ("elsewhere:4444:frsh01", (real_now, None)),
+        "nothing known": ("elsewhere:4545:once01", None),
+    }
+    dead = {"process gone", "stopped", "heartbeat stale", "pid reused"}
+    wide = dict.fromkeys(platforms, 10)
+    try:
+        chosen = posts(queue)[: len(workers)]
+        at(clock, chosen[-1])
+        claimer = dispatcher(queue, platforms, clock, worker="claimer", concurrency=wide)
+        with queue.write() as s:
+            for (case, (worker, beat)), p in zip(workers.items(), chosen, strict=True):
+                row = s.get_one(PostRow, p.id)
+                assert claimer._claim_one(s, row, clock.now()) is not None, case
+                row.claimed_by = worker  # as if that worker had claimed it
+                if beat is not None:
+                    s.add(
+                        DaemonRow(
+                            worker=worker,
+                            host=worker.split(":")[0],
+                            pid=int(worker.split(":")[1]),
+                            mode="run",
+                            started_at=real_now - timedelta(hours=1),
+                            beat_at=beat[0],
+                            stopped_at=beat[1],
+                        )
+                    )
+        claimer.close()
+        clock.advance(timedelta(minutes=1))  # the lease has 4 minutes to run
+        alive = dispatcher(queue, platforms, clock, worker="alive", concurrency=wide)
+        report = alive.run_once()
+        alive.close()
+    finally:
+        live.kill()
+        live.wait()
+    assert report.recovered == len(dead)
+    for (case, (worker, _)), p in zip(workers.items(), chosen, strict=True):
+        looked_up = p.idempotency_key in platforms[p.channel].lookups
+        state = posts(queue, id=p.id)[0].state
+        if case in dead:
+            assert looked_up and state != State.SENDING, case
+            with queue.read() as s:
+                causes = list(
+                    s.scalars(
+                        select(PostEvent.cause).where(
+                            PostEvent.post_id == p.id, PostEvent.to_state == State.UNCONFIRMED
+                        )
+                    )
+                )
+            assert len(causes) == 1 and worker in causes[0] and "dead" in causes[0], (case, causes)
+        else:
+            assert not looked_up and state == State.SENDING, case
+        assert platforms[p.channel].calls.count(p.idempotency_key) == 0  # never resent blindly
