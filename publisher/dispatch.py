@@ -24,17 +24,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from publisher import workers
-from publisher.channels.base import (
-    Adapter,
-    ChannelError,
-    Outgoing,
-    Receipt,
-)
+from publisher.blocks import ChannelRules
+from publisher.channels.base import Adapter, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.db import Database
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
-from publisher.outcomes import AUTH_RECHECK, Claim, OutcomeRules, PassReport
+from publisher.outcomes import Claim, OutcomeRules, PassReport
 from publisher.retry import RetryPolicy
 from publisher.states import State
 
@@ -65,7 +61,7 @@ class DispatchSettings:
     tick: timedelta = timedelta(seconds=5)
 
 
-class Dispatcher(OutcomeRules):
+class Dispatcher(OutcomeRules, ChannelRules):
     def __init__(
         self,
         db: Database,
@@ -88,6 +84,7 @@ class Dispatcher(OutcomeRules):
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.on_outcome = on_outcome
         self.render_check = render_check  # the current render's hash; None = cannot render
+        self.started: datetime | None = None  # the first pass, on this dispatcher's clock
         self._lock = threading.Lock()
         self.stopping = (
             threading.Event()
@@ -113,10 +110,12 @@ class Dispatcher(OutcomeRules):
         if not self._lock.acquire(blocking=False):
             return report  # a pass is already running (APScheduler may fire while we work)
         try:
+            self._probe_blocks()
             now = self.clock.now()
+            if self.started is None:
+                self.started = now
             self._recover(now, report)
             self._expire(now, report)
-            self._probe_auth_blocks(now)
             with self.db.write() as s:
                 claims = self._claim(s, now, report)
             self._stream(claims, report)
@@ -154,31 +153,6 @@ class Dispatcher(OutcomeRules):
                     self.on_outcome(p, outcome)
             running |= {self._pool.submit(self._attempt, c) for c in more}
 
-    def _expire(self, now: datetime, report: PassReport) -> None:
-        """Never-tried posts due longer ago than the grace window are missed, not posted late."""
-        with self.db.write() as s:
-            late = s.scalars(
-                select(PostRow)
-                .where(
-                    PostRow.state == State.APPROVED,
-                    PostRow.channel.in_(list(self.adapters)),
-                    PostRow.due_at < now - self.settings.grace,
-                )
-                .with_for_update(skip_locked=True)
-            )
-            for p in late:
-                assert p.due_at is not None  # noqa: S101 - filtered on it
-                transition(
-                    s,
-                    p,
-                    State.MISSED,
-                    now,
-                    f"due {_ago(now - p.due_at)} ago, past the {_ago(self.settings.grace)} "
-                    "grace window (daemon down or channel stopped); reschedule it to publish",
-                )
-                p.last_error = "missed: due while nothing could publish it"
-                report.missed += 1
-
     def _recover(self, now: datetime, report: PassReport) -> None:
         """Claims of a dead worker (``publisher.workers``), or whose lease expired: the worker
         died mid-call and the post may exist, so it is looked up (in this very pass) before
@@ -213,40 +187,6 @@ class Dispatcher(OutcomeRules):
                     s, p, State.UNCONFIRMED, now, f"{cause}; looking it up before any resend"
                 )
                 report.recovered += 1
-
-    def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
-        rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
-        return {
-            r.channel: r for r in rows if r.paused or (r.blocked_until and r.blocked_until > now)
-        }
-
-    def _probe_auth_blocks(self, now: datetime) -> None:
-        """A channel stopped for its credentials is re-checked now and then; ok → it goes on."""
-        with self.db.read() as s:
-            due = [
-                r.channel
-                for r in s.scalars(select(ChannelState).where(ChannelState.block_kind == "auth"))
-                if r.blocked_until is not None
-                and r.blocked_until <= now
-                and r.channel in self.adapters
-            ]
-        for channel in due:
-            try:
-                result = self.adapters[channel].check()
-                ok, detail = result.ok, result.detail
-            except ChannelError as exc:
-                ok, detail = False, exc.reason
-            with self.db.write() as s:
-                row = s.get(ChannelState, channel)
-                if row is None:
-                    continue
-                if ok:
-                    logger.info("channel %s: credentials work again, unblocked", channel)
-                    row.blocked_until, row.block_kind, row.block_reason = None, None, None
-                else:
-                    row.blocked_until = now + AUTH_RECHECK
-                    row.block_reason = f"auth: {detail}"
-                row.updated_at = now
 
     def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
         """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
@@ -393,17 +333,24 @@ class Dispatcher(OutcomeRules):
     # -- scheduling help ------------------------------------------------------------------
 
     def next_wake(self) -> datetime | None:
-        """The earliest time anything could become due (for the waker)."""
+        """The earliest time anything could become due (for the waker). Posts of a blocked or
+        paused channel count from the block's end (or its next probe), not from their own
+        time: a post waiting for its channel must not wake the daemon again and again."""
         with self.db.read() as s:
+            blocked = self._blocked(s, self.clock.now())
+            free = [c for c in self.adapters if c not in blocked]
             due = s.scalars(
                 select(PostRow.due_at)
-                .where(PostRow.state == State.APPROVED)
+                .where(PostRow.state == State.APPROVED, PostRow.channel.in_(free))
                 .order_by(PostRow.due_at)
                 .limit(1)
             ).first()
             retry = s.scalars(
                 select(PostRow.next_attempt_at)
-                .where(PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]))
+                .where(
+                    PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                    PostRow.channel.in_(free),
+                )
                 .order_by(PostRow.next_attempt_at)
                 .limit(1)
             ).first()
@@ -413,10 +360,13 @@ class Dispatcher(OutcomeRules):
                 .order_by(PostRow.lease_until)
                 .limit(1)
             ).first()
-            blocks = [
+            now = self.clock.now()
+            blocks = [  # an ended throttle is no reason to wake; an outage's probe is
                 r.blocked_until
                 for r in s.scalars(select(ChannelState))
                 if r.blocked_until is not None
+                and not r.paused
+                and (r.blocked_until > now or r.block_kind == "outage")
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None
@@ -438,12 +388,3 @@ def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
 
 class _Released(Exception):
     """Marks a claim that was given back without calling the platform."""
-
-
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 86400:
-        return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 60} min {seconds % 60} s"

@@ -489,3 +489,75 @@ def test_a_dead_workers_claims_are_looked_up_at_the_next_pass(
         else:
             assert not looked_up and state == State.SENDING, case
         assert platforms[p.channel].calls.count(p.idempotency_key) == 0  # never resent blindly
+
+
+def last_cause(db: Database, post_id: int) -> str:
+    with db.read() as s:
+        cause = s.scalars(
+            select(PostEvent.cause)
+            .where(PostEvent.post_id == post_id)
+            .order_by(PostEvent.id.desc())
+            .limit(1)
+        ).first()
+    assert cause is not None
+    return cause
+
+
+def test_a_missed_post_says_the_channel_was_paused_and_by_whom(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    with queue.write() as s:
+        s.add(ChannelState(channel="zalo", paused=True, paused_by="bientap", updated_at=T0))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, zalo[0], -timedelta(minutes=1))
+    d.run_once()  # the daemon runs from before the post's time
+    at(clock, zalo[0], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=zalo[0].id)[0].state == State.MISSED
+    cause = last_cause(queue, zalo[0].id)
+    assert "grace window: channel zalo paused by bientap; reschedule it" in cause, cause
+
+
+def test_a_missed_post_says_its_channel_was_stopped_and_why(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    fb = posts(queue, channel="facebook")
+    platforms["facebook"].then(fb[0].idempotency_key, fail(AuthError("code 190: re-authorise")))
+    platforms["facebook"].check_ok = False
+    d = dispatcher(queue, platforms, clock)
+    at(clock, fb[0])
+    d.run_once()
+    at(clock, fb[1], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=fb[1].id)[0].state == State.MISSED
+    cause = last_cause(queue, fb[1].id)
+    assert "grace window: channel facebook stopped: auth: fake;" in cause, cause  # its check said
+
+
+def test_a_missed_post_says_no_daemon_ran_when_it_fell_due(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    at(clock, zalo[0], timedelta(hours=3))  # the daemon starts 3 h after the post's time
+    dispatcher(queue, platforms, clock).run_once()
+    cause = last_cause(queue, zalo[0].id)
+    started = f"{zalo[0].due_at + timedelta(hours=3):%Y-%m-%d %H:%M} UTC"  # type: ignore[operator]
+    assert f"no daemon was running when it fell due (this one started {started})" in cause, cause
+
+
+def test_a_missed_post_says_its_channel_was_busy_with_earlier_posts(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    at(clock, zalo[0])
+    slow = dispatcher(queue, platforms, clock, worker="other", lease=timedelta(days=10))
+    with queue.write() as s:  # another worker's call that never ends (its lease holds)
+        assert slow._claim_one(s, s.get_one(PostRow, zalo[0].id), clock.now()) is not None
+    d = dispatcher(queue, platforms, clock)
+    d.run_once()  # this daemon runs from the first post's time on
+    at(clock, zalo[1], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=zalo[1].id)[0].state == State.MISSED
+    cause = last_cause(queue, zalo[1].id)
+    assert "grace window: channel zalo was busy with 1 earlier post(s) (concurrency 1);" in cause
