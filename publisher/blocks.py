@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+CHECKED = ("auth", "outage")  # blocks that only a successful check ends
+
 
 class ChannelRules:
     """Mixed into the dispatcher, which owns these."""
@@ -46,14 +48,15 @@ class ChannelRules:
     _pool: ThreadPoolExecutor
 
     def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
-        """Channels that may not publish now. An unreachable one stays blocked until a probe
-        reaches it, whatever its ``blocked_until`` (the time of its next probe) says."""
+        """Channels that may not publish now. One stopped for its credentials or unreachable
+        stays blocked until its check succeeds, whatever its ``blocked_until`` (the time of
+        that check) says: a pass that streams past it must not claim a post before the check."""
         rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
         return {
             r.channel: r
             for r in rows
             if r.paused
-            or r.block_kind == "outage"
+            or r.block_kind in CHECKED
             or (r.blocked_until is not None and r.blocked_until > now)
         }
 
@@ -66,9 +69,7 @@ class ChannelRules:
         with self.db.read() as s:
             due = [
                 (r.channel, r.block_kind)
-                for r in s.scalars(
-                    select(ChannelState).where(ChannelState.block_kind.in_(["auth", "outage"]))
-                )
+                for r in s.scalars(select(ChannelState).where(ChannelState.block_kind.in_(CHECKED)))
                 if r.blocked_until is not None
                 and r.blocked_until <= now
                 and r.channel in self.adapters
@@ -128,6 +129,7 @@ class ChannelRules:
                     select(ChannelState).where(ChannelState.channel.in_(list(self.adapters)))
                 )
             }
+            self._give_up_late(s, now, states, report)
             down = {c: r for c, r in states.items() if r.block_kind == "outage"}
             if down:
                 self._wait_for_channels(s, now, down, report)
@@ -158,36 +160,52 @@ class ChannelRules:
     def _wait_for_channels(
         self, s: Session, now: datetime, down: dict[str, ChannelState], report: PassReport
     ) -> None:
-        """Due posts of unreachable channels wait for them; too late ones fail."""
-        lateness = self.policy.max_lateness
+        """Due never-tried posts of unreachable channels wait for them (one history row
+        each), as retries: only lateness ends their wait, not the grace window."""
         waiting = s.scalars(
             select(PostRow)
             .where(
                 PostRow.channel.in_(list(down)),
-                (
-                    (PostRow.state == State.APPROVED) & (PostRow.due_at <= now)
-                    | (PostRow.state == State.RETRYING)
-                ),
+                PostRow.state == State.APPROVED,
+                PostRow.due_at <= now,
             )
             .order_by(PostRow.due_at, PostRow.id)
             .with_for_update(skip_locked=True)
         )
         for p in waiting:
-            assert p.due_at is not None  # noqa: S101 - approved and retrying posts have times
             row = down[p.channel]
-            if now - p.due_at > lateness:
-                hours = lateness.total_seconds() / 3600
-                transition(
-                    s,
-                    p,
-                    State.FAILED,
-                    now,
-                    f"gave up: more than {hours:g} h past its time; {waits_for(row)} in vain",
-                )
-                report.failed += 1
-            elif p.state == State.APPROVED:
-                p.next_attempt_at = row.blocked_until or now
-                transition(s, p, State.RETRYING, now, waits_for(row))
+            p.next_attempt_at = row.blocked_until or now
+            transition(s, p, State.RETRYING, now, waits_for(row))
+
+    def _give_up_late(
+        self, s: Session, now: datetime, states: dict[str, ChannelState], report: PassReport
+    ) -> None:
+        """Retries end ``max_lateness`` past the post's time, also when no attempt fails
+        then (its channel unreachable, stopped or throttled): never sent that late."""
+        lateness = self.policy.max_lateness
+        late = s.scalars(
+            select(PostRow)
+            .where(
+                PostRow.state == State.RETRYING,
+                PostRow.channel.in_(list(self.adapters)),
+                PostRow.due_at < now - lateness,
+            )
+            .order_by(PostRow.due_at, PostRow.id)
+            .with_for_update(skip_locked=True)
+        )
+        hours = lateness.total_seconds() / 3600
+        for p in late:
+            row = states.get(p.channel)
+            if row is not None and row.block_kind == "outage":
+                why = f"{waits_for(row)} in vain"
+            elif row is not None and row.block_kind and row.blocked_until:
+                why = f"channel {p.channel} stopped: {row.block_reason or row.block_kind}"
+            else:
+                why = f"last: {p.last_error or 'no answer recorded'}"
+            transition(
+                s, p, State.FAILED, now, f"gave up: more than {hours:g} h past its time; {why}"
+            )
+            report.failed += 1
 
     def _why_missed(self, s: Session, p: PostRow, now: datetime, row: ChannelState | None) -> str:
         """What truly kept never-tried post ``p`` from going out in its grace window."""

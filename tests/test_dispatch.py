@@ -148,7 +148,8 @@ def test_throttling_blocks_the_whole_channel_until_its_time(
     nxt = fb[1]
     until = nxt.due_at + timedelta(minutes=30)  # type: ignore[operator]
     platforms["facebook"].then(fb[0].idempotency_key, fail(Throttled("code 4", until=until)))
-    d = dispatcher(queue, platforms, clock)
+    late = {"max_lateness": timedelta(days=2)}  # the block lasts a day: not past lateness
+    d = dispatcher(queue, platforms, clock, policy=late)
     at(clock, fb[0])
     d.run_once()
     with queue.read() as s:
@@ -156,7 +157,7 @@ def test_throttling_blocks_the_whole_channel_until_its_time(
         assert block.blocked_until == until and block.block_kind == "throttled"
     # the next facebook post falls due while blocked: it waits, other channels go on
     at(clock, nxt)
-    d2 = dispatcher(queue, platforms, clock, worker="restarted")  # the block survives a restart
+    d2 = dispatcher(queue, platforms, clock, worker="restarted", policy=late)  # block survives
     d2.run_once()
     assert posts(queue, id=nxt.id)[0].state == State.APPROVED
     assert posts(queue, id=fb[0].id)[0].attempt == 0  # throttling is not the post's fault
@@ -561,3 +562,25 @@ def test_a_missed_post_says_its_channel_was_busy_with_earlier_posts(
     assert posts(queue, id=zalo[1].id)[0].state == State.MISSED
     cause = last_cause(queue, zalo[1].id)
     assert "grace window: channel zalo was busy with 1 earlier post(s) (concurrency 1);" in cause
+
+
+def test_a_retry_waiting_on_a_stopped_channel_fails_at_max_lateness_not_later(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """Retries end max_lateness past the post's time even when no attempt fails then (its
+    channel throttled for a day): it is never sent that late."""
+    fb = posts(queue, channel="facebook")
+    until = fb[0].due_at + timedelta(days=1)  # type: ignore[operator]
+    platforms["facebook"].then(fb[0].idempotency_key, fail(Throttled("code 4", until=until)))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, fb[0])
+    d.run_once()
+    at(clock, fb[0], timedelta(hours=6, minutes=1))
+    d.run_once()
+    assert posts(queue, id=fb[0].id)[0].state == State.FAILED
+    assert last_cause(queue, fb[0].id).startswith(
+        "gave up: more than 6 h past its time; channel facebook stopped: throttled: code 4"
+    )
+    clock.set(until)
+    d.run_once()
+    assert platforms["facebook"].calls.count(fb[0].idempotency_key) == 1
