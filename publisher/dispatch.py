@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from publisher import workers
-from publisher.blocks import ChannelRules
+from publisher.blocks import CHECKED, ChannelRules
 from publisher.channels.base import Adapter, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.db import Database
@@ -86,10 +86,15 @@ class Dispatcher(OutcomeRules, ChannelRules):
         self.render_check = render_check  # the current render's hash; None = cannot render
         self.started: datetime | None = None  # the first pass, on this dispatcher's clock
         self._lock = threading.Lock()
-        self.stopping = (
-            threading.Event()
-        )  # set on shutdown: claimed calls not yet started are released
-        self._pool = ThreadPoolExecutor(max_workers=max(1, self._total_concurrency()))
+        # Set on shutdown: claimed calls not yet started are released.
+        self.stopping = threading.Event()
+        # Set when the daemon stops without waiting for calls still in flight: their answers
+        # are not recorded (as after kill -9); the next start looks them up.
+        self.abandoned = threading.Event()
+        # The calls, and a thread per channel for the probes of blocked channels.
+        self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
+        self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
+        self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
         workers.register(worker)
 
     def _total_concurrency(self) -> int:
@@ -98,6 +103,10 @@ class Dispatcher(OutcomeRules, ChannelRules):
     def _limit(self, channel: str) -> int:
         return self.settings.concurrency.get(channel, self.settings.default_concurrency)
 
+    def abandon(self) -> None:
+        self.stopping.set()
+        self.abandoned.set()
+
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
         workers.unregister(self.worker)
@@ -105,10 +114,15 @@ class Dispatcher(OutcomeRules, ChannelRules):
     # -- one pass -------------------------------------------------------------------------
 
     def run_once(self) -> PassReport:
-        """Do everything that is due now; return what happened. Never raises for one post."""
+        """Do everything that is due now; return what happened. Never raises for one post.
+
+        A pass streams for ``pass_budget`` real seconds at most: calls still in flight then
+        go on while the pass ends (a slow platform must not hold up the other channels, nor
+        the grace window); a later pass records their answers (``on_answer`` says when).
+        """
         report = PassReport()
         if not self._lock.acquire(blocking=False):
-            return report  # a pass is already running (APScheduler may fire while we work)
+            return report  # a pass is already running
         try:
             self._probe_blocks()
             now = self.clock.now()
@@ -118,27 +132,56 @@ class Dispatcher(OutcomeRules, ChannelRules):
             self._expire(now, report)
             with self.db.write() as s:
                 claims = self._claim(s, now, report)
-            self._stream(claims, report)
+            self._stream(claims, report, self.settings.pass_budget)
         finally:
             self._lock.release()
         return report
 
-    def _stream(self, claims: list[Claim], report: PassReport) -> None:
-        """Call the platforms for ``claims``; as calls answer, record their outcomes and claim
-        what has fallen due since on the channels that have room, in one transaction a round."""
+    def in_flight(self) -> int:
+        """How many of this dispatcher's calls have not been recorded yet."""
+        return len(self._running)
+
+    def drain(self, timeout: float | None = None, report: PassReport | None = None) -> bool:
+        """Wait up to ``timeout`` real seconds (None: for ever) for the calls in flight and
+        record their answers, claiming nothing more; True when none is left."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
+            self._stream([], report or PassReport(), timeout, refill=False)
+            return not self._running
+        finally:
+            self._lock.release()
+
+    def _submit(self, claims: list[Claim]) -> None:
+        for c in claims:
+            future = self._pool.submit(self._attempt, c)
+            if self.on_answer is not None:
+                future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
+            self._running.add(future)
+
+    def _stream(
+        self, claims: list[Claim], report: PassReport, budget: float | None, *, refill: bool = True
+    ) -> None:
+        """Call the platforms for ``claims``; as calls answer (these, or earlier passes'),
+        record their outcomes and claim what has fallen due since on the channels that have
+        room, in one transaction a round, for ``budget`` real seconds (None: until none is
+        left in flight)."""
         started = time.monotonic()
-        running: set[Future[Attempt]] = {self._pool.submit(self._attempt, c) for c in claims}
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+        self._submit(claims)
+        while self._running:
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            done, _ = wait(self._running, timeout=left, return_when=FIRST_COMPLETED)
+            if self.abandoned.is_set():
+                return  # the daemon stopped without us: the next start reconciles them
+            if not done:
+                return  # the budget is spent: calls still in flight are recorded later
+            self._running -= done
             answered = [f.result() for f in done]
-            refill = (
-                not self.stopping.is_set()
-                and time.monotonic() - started < self.settings.pass_budget
-            )
+            more_wanted = refill and not self.stopping.is_set() and left != 0.0
             more: list[Claim] = []
             with self.db.write() as s:
                 recorded = self._complete(s, answered, report)
-                if refill:
+                if more_wanted:
                     try:
                         with s.begin_nested():
                             # every channel: one with no call in flight may have a post due now
@@ -151,7 +194,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 report.outcomes.append((p.id, p.channel, outcome))
                 if self.on_outcome:
                     self.on_outcome(p, outcome)
-            running |= {self._pool.submit(self._attempt, c) for c in more}
+            self._submit(more)
 
     def _recover(self, now: datetime, report: PassReport) -> None:
         """Claims of a dead worker (``publisher.workers``), or whose lease expired: the worker
@@ -361,12 +404,12 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 .limit(1)
             ).first()
             now = self.clock.now()
-            blocks = [  # an ended throttle is no reason to wake; an outage's probe is
+            blocks = [  # an ended throttle is no reason to wake; a due check is
                 r.blocked_until
                 for r in s.scalars(select(ChannelState))
                 if r.blocked_until is not None
                 and not r.paused
-                and (r.blocked_until > now or r.block_kind == "outage")
+                and (r.blocked_until > now or r.block_kind in CHECKED)
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None

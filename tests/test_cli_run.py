@@ -50,6 +50,8 @@ def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
     out = publisher("run", "--rehearse", "20s", "--sandbox", "--rehearsal-db", str(copy))
     assert out.returncode == 0, out.stderr
     assert f"Rehearsal database: {copy}" in out.stdout
+    assert "maximum number of running instances" not in out.stderr  # wakes coalesce
+    assert out.stderr.count("attempt post=") >= 72  # one line per attempt, as `run` logs
     assert dump(approved / "publisher.db") == before  # the real queue is untouched
     env = {**os.environ, "PUBLISHER_DATABASE_URL": f"sqlite:///{copy}"}
     status = subprocess.run(
@@ -156,3 +158,120 @@ def test_sigterm_stops_the_daemon_promptly_with_status_zero(approved: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert json.loads(publisher("status", "--json").stdout)["daemon"]["alive"] is False
+
+
+def test_a_rehearsal_that_ends_with_a_call_in_flight_says_so_and_resuming_settles_it(
+    approved: Path,
+) -> None:
+    """Zalo's creates and verifies take 15 s each: at the rehearsal's end (2 s + the 20 s
+    real floor of max_lateness) one Zalo call is still in flight (and Zalo's later posts
+    wait behind it); the other channels publish meanwhile."""
+    from publisher.sandbox.faults import FaultPlan
+    from publisher.sandbox.server import Sandbox
+
+    copy = approved / "rehearsal.db"
+    args = ("run", "--rehearse", "2s", "--rehearsal-db", str(copy))
+    with Sandbox(faults=FaultPlan.parse("zalo:slow=1:15", 1)) as box:
+        out = publisher(*args, "--sandbox-url", box.url)
+        assert out.returncode == 1, out.stdout + out.stderr
+        owed = re.findall(r"post (\d+) \(zalo\) sending: claimed by (\S+)", out.stdout)
+        assert len(owed) == 1, out.stdout
+        ended = re.search(
+            r"^error: the rehearsal reached its end with (\d+) post\(s\) still owed an "
+            rf"outcome \(listed above\); resume it to settle them: --rehearsal-db {copy}$",
+            out.stderr,
+            re.MULTILINE,
+        )
+        assert ended, out.stderr[-2000:]
+        listed = re.findall(
+            r"^  post \d+ \(\w+\) (?:approved|sending|retrying|unconfirmed):",
+            out.stdout,
+            re.MULTILINE,
+        )
+        assert len(listed) == int(ended.group(1))  # each one listed, with its state and cause
+        assert "published" in out.stdout
+        again = publisher(*args, "--sandbox-url", box.url)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Resuming" in again.stdout
+    post = owed[0][0]
+    with sqlite3.connect(copy) as conn:
+        (state,) = conn.execute("SELECT state FROM post WHERE id = ?", (post,)).fetchone()
+        causes = [
+            c for (c,) in conn.execute("SELECT cause FROM post_event WHERE post_id = ?", (post,))
+        ]
+    assert state == "published", causes  # looked up, found: the slow call had created it
+    assert any(c.startswith(f"worker {owed[0][1]} is dead") for c in causes), causes
+
+
+BAD_CREDENTIALS = """
+import sys
+import publisher.sandbox.credentials as c
+for adapter, values in c.SECRETS.items():
+    c.SECRETS[adapter] = {role: "wrong-" + value for role, value in values.items()}
+from publisher.cli import main
+sys.argv = ["publisher", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_rehearsal_with_bad_credentials_stops_every_channel_calmly(approved: Path) -> None:
+    """Each channel is stopped once, then re-checked (at most every 5 real seconds) with no
+    post claimed until a check passes; each post gets a few history rows, none per re-check; status on the copy shows every channel blocked
+    on the rehearsal's clock; every missed post says which channel stopped and why."""
+    copy = approved / "rehearsal.db"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BAD_CREDENTIALS,
+            "run",
+            "--rehearse",
+            "5s",
+            "--sandbox",
+            "--rehearsal-db",
+            str(copy),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    with sqlite3.connect(copy) as conn:
+        per_post = dict(
+            conn.execute(
+                "SELECT post_id, count(*) FROM post_event WHERE actor = 'daemon' GROUP BY post_id"
+            ).fetchall()
+        )
+        per_channel = dict(
+            conn.execute(
+                "SELECT p.channel, count(*) FROM post_event e JOIN post p ON p.id = e.post_id "
+                "WHERE e.actor = 'daemon' GROUP BY p.channel"
+            ).fetchall()
+        )
+        posts = dict(conn.execute("SELECT channel, count(*) FROM post GROUP BY channel").fetchall())
+        missed = [
+            c for (c,) in conn.execute("SELECT cause FROM post_event WHERE to_state = 'missed'")
+        ]
+    assert max(per_post.values()) <= 3, per_post  # claimed, stopped, missed
+    for channel, rows in per_channel.items():
+        assert rows <= posts[channel] + 2, (channel, rows)  # one claim stopped it
+    assert missed and all("stopped: auth: " in c for c in missed), missed[:3]
+    env = {**os.environ, "PUBLISHER_DATABASE_URL": f"sqlite:///{copy}"}
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "publisher", "status", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    )
+    assert sorted(b["channel"] for b in status["blocked"]) == sorted(posts)
+    assert {b["kind"] for b in status["blocked"]} == {"auth"}
+    assert status["rehearsal"]["running"] is False
+    assert status["rehearsal"]["campaign_time"].startswith("2024-")  # not today
+    text = subprocess.run(
+        [sys.executable, "-m", "publisher", "status"], capture_output=True, text=True, env=env
+    ).stdout
+    assert "rehearsal database: campaign time 2024-" in text
+    assert "channel facebook stopped since 2024-06-" in text
