@@ -216,10 +216,10 @@ class ChannelRules:
             row is not None
             and row.block_kind
             and row.blocked_until
-            and row.blocked_until > p.due_at
+            and (row.block_kind in CHECKED or row.blocked_until > p.due_at)
         ):
             reason = row.block_reason or row.block_kind
-            if row.blocked_until > now or row.block_kind == "auth":
+            if row.blocked_until > now or row.block_kind in CHECKED:
                 return f"channel {p.channel} stopped: {reason}"
             until = f"{row.blocked_until:%Y-%m-%d %H:%M} UTC"
             return f"channel {p.channel} was blocked until {until}: {reason}"

@@ -433,9 +433,9 @@ def status(config_path: Path, as_json: bool) -> None:
         if b["paused"]:
             what = "paused"
         elif b["kind"] == "outage":
-            what = f"unreachable since {b['since']} (next probe at {b['until']})"
+            what = f"unreachable since {b['since'] or '?'} (next probe at {b['until']})"
         elif b["kind"] == "auth":
-            what = f"stopped since {b['since']} (credentials; next check at {b['until']})"
+            what = f"stopped since {b['since'] or '?'} (credentials; next check at {b['until']})"
         else:
             what = f"blocked until {b['until']}"
         console.print(

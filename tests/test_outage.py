@@ -310,3 +310,52 @@ def test_an_unclear_post_waits_for_its_channel_without_spending_lookups(
     d.run_once()
     row = post_of(queue, fb.id)
     assert row.state == State.PUBLISHED and down.count(fb.idempotency_key) == 1
+
+
+def test_a_real_adapter_through_an_outage_publishes_each_post_once_it_returns(
+    queue: Database, config: Config
+) -> None:
+    """The webhook adapter over a transport that refuses connections for a day, then answers."""
+    state = {"down": True}
+    created: list[str] = []
+
+    def portal(request: httpx.Request) -> httpx.Response:
+        if state["down"]:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if request.method == "POST":
+            created.append(request.headers["Idempotency-Key"])
+            return httpx.Response(201, json={"id": str(len(created)), "url": "/p"})
+        return httpx.Response(200, json={})
+
+    ch = config.channels["portal_pbgdpl"]
+    client = httpx.Client(transport=httpx.MockTransport(portal))
+    adapter = build(ch, credentials.SECRETS["webhook"], client=client)
+    with queue.read() as s:
+        mine = list(
+            s.scalars(
+                select(PostRow).where(PostRow.channel == "portal_pbgdpl").order_by(PostRow.due_at)
+            )
+        )[:2]
+    assert mine[0].due_at is not None and mine[1].due_at is not None
+    clock = FakeClock(mine[0].due_at)
+    d = Dispatcher(
+        queue,
+        {"portal_pbgdpl": adapter},
+        clock,
+        worker="w1",
+        policy=RetryPolicy(max_lateness=mine[1].due_at - mine[0].due_at + timedelta(hours=6)),
+        rng=random.Random(1),  # noqa: S311 - jitter in tests
+    )
+    while clock.now() < mine[1].due_at + timedelta(hours=3):
+        d.run_once()
+        clock.advance(timedelta(minutes=20))
+    for p in mine:
+        row = post_of(queue, p.id)
+        assert (row.state, row.attempt) == (State.RETRYING, 0), row.state
+    with queue.read() as s:
+        assert s.get_one(ChannelState, "portal_pbgdpl").block_kind == "outage"
+    state["down"] = False
+    d.run_once()
+    d.close()
+    assert [post_of(queue, p.id).state for p in mine] == [State.PUBLISHED] * 2
+    assert created == [p.idempotency_key for p in mine]
