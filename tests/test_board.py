@@ -82,7 +82,14 @@ def test_a_board_session(campaign: Path) -> None:
     assert run("pause", "zalo", "--as", "bientap").exit_code == 0
     status = json.loads(run("status", "--json").stdout)
     assert status["blocked"] == [
-        {"channel": "zalo", "paused": True, "until": None, "reason": "paused"}
+        {
+            "channel": "zalo",
+            "paused": True,
+            "kind": None,
+            "since": None,
+            "until": None,
+            "reason": "paused",
+        }
     ]
     assert run("resume", "zalo", "--as", "bientap").exit_code == 0
     assert json.loads(run("status", "--json").stdout)["blocked"] == []
