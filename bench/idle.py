@@ -1,8 +1,9 @@
 """Item 4: the daemon as a process. Idle: ``publisher run`` on a queue with nothing due, its CPU
 seconds (/proc/<pid>/stat), wake-ups (context switches) and RSS (/proc/<pid>/status) over the
 idle period. Memory: RSS of ``publisher run --rehearse`` from the start to the end of a
-rehearsed month of 3,000 posts. Both against a sandbox served from this process
-(``--sandbox-url``), so the figures are the daemon's alone.
+rehearsed month of 3,000 posts. Both against a sandbox served from this process (the idle
+daemon's config points its channels there, the rehearsal takes ``--sandbox-url``), so the
+figures are the daemon's alone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bench.common import (
     cpu_seconds,
     make_campaign,
     rss_mb,
+    shipped_config,
     synthetic,
     verdict,
     wide_config,
@@ -131,14 +133,24 @@ class _Idle:
         from publisher.config import load_config
         from publisher.db import open_database
         from publisher.outbox import load
+        from publisher.sandbox import credentials
 
         self.sizes = sizes
-        config = load_config(make_campaign(folder))
+        # A real run (``--sandbox-url`` goes with a rehearsal only): its channels pointed at the
+        # sandbox in its config, the sandbox's test credentials in its .env.
+        raw = shipped_config()
+        env_lines = []
+        for cid, ch in raw["channels"].items():
+            ch.update(credentials.settings_for(ch["adapter"], url, cid))
+            values = credentials.SECRETS[ch["adapter"]]
+            env_lines += [f"{name}={values[role]}\n" for role, name in ch["secrets"].items()]
+        config = load_config(make_campaign(folder, raw))
+        (folder / ".env").write_text("".join(env_lines), encoding="utf-8")
         db = open_database(config.database_url)
         load(db, config, datetime.now(UTC), "vanphong")
         db.close()
         self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [PYTHON, "-m", "publisher", "run", "--sandbox-url", url],
+            [PYTHON, "-m", "publisher", "run"],
             cwd=folder,
             env=child_env(folder),
             stdin=subprocess.DEVNULL,

@@ -227,6 +227,13 @@ def run(
     from publisher.daemon import Daemon, limit_malloc_arenas, make_dispatcher, worker_name
 
     limit_malloc_arenas()  # before any thread: a month-long process stays small
+    if (sandbox or sandbox_url) and not rehearse:
+        raise InputError(
+            "--sandbox" if sandbox else "--sandbox-url",
+            "without --rehearse it would publish the real queue's posts to the sandbox and "
+            "mark them published",
+            "add --rehearse DURATION, e.g. --rehearse 3m, which works on a copy of the queue",
+        )
     if rehearsal_db and not rehearse:
         raise InputError("--rehearsal-db", "goes with --rehearse DURATION")
     if once and rehearse:
@@ -254,6 +261,7 @@ def run(
         dispatcher = make_dispatcher(source, cfg, adapters, clock, worker=worker_name(), seed=seed)
         if once:
             report = dispatcher.run_once()
+            dispatcher.drain(None, report)  # the calls that outlived the pass
             dispatcher.close()
             _print(
                 f"One pass: {report.claimed} claimed, {report.published} published, "
@@ -287,7 +295,7 @@ def _rehearse(
     r = prepare(config, source, duration, path)
     db, clock = r.db, r.clock
     console = Console(stderr=True)
-    _logging(secrets.all_values(), console=console, level=logging.WARNING)
+    _logging(secrets.all_values(), console=console)  # one line per attempt, above the bar
     with db.read() as s:
         total = (
             s.scalar(
@@ -365,19 +373,29 @@ def _rehearse(
             on_pass=on_pass,
         )
         daemon.run()
-    _summary(config, db, r.path)
+    owed = _summary(config, db, r.path)
+    if owed and clock.now() > deadline:
+        _print(
+            f"error: the rehearsal reached its end with {owed} post(s) still owed an outcome "
+            f"(listed above); resume it to settle them: --rehearsal-db {r.path}",
+            err=True,
+        )
+        sys.exit(1)
+    if owed:
+        _print(f"Stopped before its end with {owed} post(s) to go; resume it to go on.")
 
 
-def _summary(config: Config, db: Database, path: str) -> None:
+def _summary(config: Config, db: Database, path: str) -> int:
+    """Print the rehearsal's outcome; return how many posts are still owed an outcome."""
     from rich.console import Console
 
     from publisher.status import gather
 
-    info = gather(db, config, _now())
+    info = gather(db, config, _now(), unfinished=True)
     table = _state_table("Rehearsal summary", info)
     console = Console()
     console.print(table)
-    for p in info["problems"]:
+    for p in [*info["problems"], *info["unfinished"]]:
         console.print(
             f"  post {p['id']} ({p['channel']}) {p['state']}: {p['reason']}",
             markup=False,
@@ -392,6 +410,7 @@ def _summary(config: Config, db: Database, path: str) -> None:
     )
     if db.engine.url.password or shown != path:
         _print("  (the password is hidden as ***: put it back in to use these)")
+    return len(info["unfinished"])
 
 
 @cli.command()
@@ -435,9 +454,23 @@ def status(config_path: Path, as_json: bool) -> None:
             highlight=False,
         )
     for b in info["blocked"]:
-        what = "paused" if b["paused"] else f"blocked until {b['until']}"
+        if b["paused"]:
+            what = "paused"
+        elif b["kind"] == "outage":
+            what = f"unreachable since {b['since'] or '?'} (next probe at {b['until']})"
+        elif b["kind"] == "auth":
+            what = f"stopped since {b['since'] or '?'} (credentials; next check at {b['until']})"
+        else:
+            what = f"blocked until {b['until']}"
         console.print(
             f"channel {b['channel']} {what}: {b['reason']}", markup=False, highlight=False
+        )
+    if info["rehearsal"]:
+        r = info["rehearsal"]
+        how = "running" if r["running"] else "stopped; at its last heartbeat"
+        _print(
+            f"rehearsal database: campaign time {r['campaign_time']} ({how}); "
+            "blocks are on the rehearsal's clock"
         )
     d = info["daemon"]
     if d["alive"]:

@@ -13,6 +13,12 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    @property
+    def speed(self) -> float:
+        """How many seconds pass on this clock per real second: 1 unless compressed (a
+        rehearsal), where anything touching a real resource needs a real-time floor."""
+        ...
+
     def now(self) -> datetime:
         """The current (possibly virtual) time, aware, in UTC."""
         ...
@@ -30,7 +36,16 @@ class Clock(Protocol):
         ...
 
 
+def real_floor(clock: Clock, campaign: timedelta, real: timedelta) -> timedelta:
+    """``campaign`` on ``clock``, but never less than ``real`` of real time: a periodic action
+    that touches a real resource (a platform, the database) must not run every few
+    milliseconds when the clock is compressed (a month rehearsed in minutes)."""
+    return max(campaign, clock.virtual(real))
+
+
 class SystemClock:
+    speed = 1.0
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -49,6 +64,8 @@ class SystemClock:
 
 class FakeClock:
     """A clock tests move by hand; sleeping advances it instantly."""
+
+    speed = 1.0  # the adapters' real time and this clock move alike (tests move both)
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
@@ -88,7 +105,10 @@ class RehearsalClock:
     speed: float
 
     def now(self) -> datetime:
-        real = datetime.now(UTC)
+        return self.at(datetime.now(UTC))
+
+    def at(self, real: datetime) -> datetime:
+        """The virtual time at the real instant ``real``."""
         return self.virtual_start + (real - self.real_start) * self.speed
 
     def to_real(self, virtual: datetime) -> datetime:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from publisher import audit
+from publisher import audit, workers
 from publisher.channels.base import Adapter
 from publisher.clock import Clock
 from publisher.config import Config
@@ -93,6 +93,7 @@ def make_dispatcher(
             grace=max(d.grace, floor),
             lease=max(d.lease, clock.virtual(timedelta(seconds=30))),
             concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+            tick=d.tick,
         ),
         rng=random.Random(seed),  # noqa: S311 - jitter
         render_check=RenderCheck(config),
@@ -100,7 +101,14 @@ def make_dispatcher(
 
 
 class Daemon:
-    """Runs passes of a dispatcher when due; stops on a signal or when ``until`` says so."""
+    """Runs passes of a dispatcher when due; stops on a signal or when ``until`` says so.
+
+    One thread runs the passes, one at a time. APScheduler's jobs (the safety tick and the
+    one-shot wake at the next due time) only ask for a pass: a request that arrives while a
+    pass runs makes exactly one more pass after it, however many arrive, so jobs never pile
+    up. The heartbeat (and ``until``) is written by a thread of its own every tick, in real
+    time, whatever a pass is waiting for: a slow call never makes this daemon look dead.
+    """
 
     def __init__(
         self,
@@ -123,10 +131,14 @@ class Daemon:
         self.on_pass = on_pass
         self.stop_timeout = stop_timeout
         self.stopping = threading.Event()
+        self.passes = 0
+        # Set while no pass runs and none is asked for.
+        self.idle = threading.Event()
+        self._wanted = False
+        self._cond = threading.Condition()
         self._scheduler: Any = None
-        self._idle = threading.Event()
-        self._idle.set()
         self._head_logged = 0.0  # time.monotonic() when the audit head was last logged
+        dispatcher.on_answer = self.wake  # a call that outlived its pass: record it soon
 
     # -- heartbeat -------------------------------------------------------------------------
 
@@ -162,18 +174,44 @@ class Daemon:
             logger.error("audit head: %s", exc.line())
         self._head_logged = time.monotonic()
 
-    # -- one wake-up -----------------------------------------------------------------------
+    # -- heartbeat thread --------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.tick):
+            try:
+                self._beat()
+                if self.until and self.until():
+                    self.stop("finished")
+            except Exception:
+                logger.exception("could not write the heartbeat; trying again next tick")
+
+    # -- passes ----------------------------------------------------------------------------
 
     def wake(self) -> None:
+        """Ask for a pass (all APScheduler's jobs do). Never waits, never runs one itself."""
+        with self._cond:
+            self._wanted = True
+            self.idle.clear()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._wanted and not self.stopping.is_set():
+                    self.idle.set()
+                    self._cond.wait()
+                if self.stopping.is_set():
+                    return
+                self._wanted = False
+            self._pass()
+
+    def _pass(self) -> None:
         """One pass, then re-arm the one-shot wake at the next due time."""
-        if self.stopping.is_set():
-            return
-        self._idle.clear()
         claimed = 0
         try:
             report = self.dispatcher.run_once()
+            self.passes += 1
             claimed = report.claimed
-            self._beat()
             if time.monotonic() - self._head_logged >= HEAD_EVERY:
                 self.log_audit_head()
             if self.on_pass:
@@ -183,21 +221,24 @@ class Daemon:
                 return
         except Exception:
             logger.exception("dispatch pass failed; the next tick tries again")
-        finally:
-            self._idle.set()
         self._arm(progressed=claimed > 0)
 
     def _arm(self, *, progressed: bool = False) -> None:
-        """Re-arm the one-shot wake. A pass that claimed posts may have left more due (each
+        """Ask for the next pass. A pass that claimed posts may have left more due (each
         channel claims at most its concurrency): the next pass then starts at once, as every
-        claim moves its post on, so this cannot spin; otherwise not sooner than MIN_WAKE."""
-        if self._scheduler is None or self.stopping.is_set():
+        claim moves its post on, so this cannot spin; otherwise at the next due time (the
+        one-shot wake job), not sooner than MIN_WAKE, unless the tick comes first."""
+        if self.stopping.is_set():
+            return
+        if progressed:
+            self.wake()
+            return
+        if self._scheduler is None:
             return
         nxt = self.dispatcher.next_wake()
         if nxt is None:
             return
-        floor = 0.0 if progressed else MIN_WAKE
-        wait = max(floor, self.clock.real_seconds(nxt - self.clock.now()))
+        wait = max(MIN_WAKE, self.clock.real_seconds(nxt - self.clock.now()))
         if wait >= self.tick:
             return  # the tick comes first
         run_at = datetime.now(UTC) + timedelta(seconds=wait)
@@ -211,11 +252,13 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
 
     def stop(self, why: str = "signal") -> None:
-        if self.stopping.is_set():
-            return
-        logger.info("stopping (%s)", why)
-        self.stopping.set()
-        self.dispatcher.stopping.set()
+        with self._cond:
+            if self.stopping.is_set():
+                return
+            logger.info("stopping (%s)", why)
+            self.stopping.set()
+            self.dispatcher.stopping.set()
+            self._cond.notify_all()
         if self._scheduler is not None:
             threading.Thread(
                 target=self._scheduler.shutdown, kwargs={"wait": False}, daemon=True
@@ -228,7 +271,7 @@ class Daemon:
         self.log_audit_head(start=True)
         self._scheduler = BlockingScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(2)},
+            executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._scheduler.add_job(
@@ -238,22 +281,31 @@ class Daemon:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
         self._beat()
+        passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        beats = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        passes.start()
+        beats.start()
         logger.info(
             "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
         )
         try:
-            self._scheduler.start()
+            if not self.stopping.is_set():
+                self._scheduler.start()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.stopping.set()
-            self.dispatcher.stopping.set()
-            if not self._idle.wait(self.stop_timeout):
+            self.stop("shutting down")
+            deadline = time.monotonic() + self.stop_timeout
+            passes.join(self.stop_timeout)
+            left = max(0.0, deadline - time.monotonic())
+            if passes.is_alive() or not self.dispatcher.drain(left):
                 logger.warning(
                     "calls still in flight after %.0fs; they are reconciled on the next start",
                     self.stop_timeout,
                 )
+                self.dispatcher.abandon()
             self.dispatcher.close(wait=False)
+            beats.join(self.stop_timeout)
             self._beat(stopped=True)
             self.log_audit_head()
             logger.info("daemon %s stopped", self.dispatcher.worker)
@@ -263,12 +315,12 @@ class Daemon:
 
 
 def daemon_alive(db: Database, tick: timedelta, now: datetime | None = None) -> list[DaemonRow]:
-    """Daemons whose heartbeat is recent (three ticks, at least 30 s)."""
+    """Daemons whose heartbeat is recent (three ticks, at least 30 s) and whose process, if
+    it ran on this host, still exists (``publisher.workers``)."""
     now = now or datetime.now(UTC)
-    limit = now - max(tick * 3, timedelta(seconds=30))
     with db.read() as s:
         return [
             r
             for r in s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()))
-            if r.stopped_at is None and r.beat_at >= limit
+            if workers.alive(r, now, tick)
         ]

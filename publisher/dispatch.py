@@ -18,23 +18,19 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from publisher import audit
-from publisher.channels.base import (
-    Adapter,
-    ChannelError,
-    Outgoing,
-    Receipt,
-)
+from publisher import audit, workers
+from publisher.blocks import CHECKED, ChannelRules
+from publisher.channels.base import Adapter, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.db import Database
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
-from publisher.outcomes import AUTH_RECHECK, Claim, OutcomeRules, PassReport
+from publisher.outcomes import Claim, OutcomeRules, PassReport
 from publisher.render import fields_hash
 from publisher.retry import RetryPolicy
 from publisher.states import State
@@ -62,9 +58,11 @@ class DispatchSettings:
     # A pass keeps claiming newly due posts as calls answer for this many real seconds, then
     # lets the daemon start a fresh pass (recovery, the grace window, its heartbeat).
     pass_budget: float = 2.0
+    # The daemons' safety tick: a heartbeat older than three ticks (and 30 s) is a dead worker's.
+    tick: timedelta = timedelta(seconds=5)
 
 
-class Dispatcher(OutcomeRules):
+class Dispatcher(OutcomeRules, ChannelRules):
     def __init__(
         self,
         db: Database,
@@ -87,11 +85,18 @@ class Dispatcher(OutcomeRules):
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.on_outcome = on_outcome
         self.render_check = render_check  # the current render's hash; None = cannot render
+        self.started: datetime | None = None  # the first pass, on this dispatcher's clock
         self._lock = threading.Lock()
-        self.stopping = (
-            threading.Event()
-        )  # set on shutdown: claimed calls not yet started are released
-        self._pool = ThreadPoolExecutor(max_workers=max(1, self._total_concurrency()))
+        # Set on shutdown: claimed calls not yet started are released.
+        self.stopping = threading.Event()
+        # Set when the daemon stops without waiting for calls still in flight: their answers
+        # are not recorded (as after kill -9); the next start looks them up.
+        self.abandoned = threading.Event()
+        # The calls, and a thread per channel for the probes of blocked channels.
+        self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
+        self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
+        self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
+        workers.register(worker)
 
     def _total_concurrency(self) -> int:
         return sum(self._limit(c) for c in self.adapters)
@@ -99,44 +104,85 @@ class Dispatcher(OutcomeRules):
     def _limit(self, channel: str) -> int:
         return self.settings.concurrency.get(channel, self.settings.default_concurrency)
 
+    def abandon(self) -> None:
+        self.stopping.set()
+        self.abandoned.set()
+
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        workers.unregister(self.worker)
 
     # -- one pass -------------------------------------------------------------------------
 
     def run_once(self) -> PassReport:
-        """Do everything that is due now; return what happened. Never raises for one post."""
+        """Do everything that is due now; return what happened. Never raises for one post.
+
+        A pass streams for ``pass_budget`` real seconds at most: calls still in flight then
+        go on while the pass ends (a slow platform must not hold up the other channels, nor
+        the grace window); a later pass records their answers (``on_answer`` says when).
+        """
         report = PassReport()
         if not self._lock.acquire(blocking=False):
-            return report  # a pass is already running (APScheduler may fire while we work)
+            return report  # a pass is already running
         try:
+            self._probe_blocks()
             now = self.clock.now()
+            if self.started is None:
+                self.started = now
             self._recover(now, report)
             self._expire(now, report)
-            self._probe_auth_blocks(now)
             with self.db.write() as s:
                 claims = self._claim(s, now, report)
-            self._stream(claims, report)
+            self._stream(claims, report, self.settings.pass_budget)
         finally:
             self._lock.release()
         return report
 
-    def _stream(self, claims: list[Claim], report: PassReport) -> None:
-        """Call the platforms for ``claims``; as calls answer, record their outcomes and claim
-        what has fallen due since on the channels that have room, in one transaction a round."""
+    def in_flight(self) -> int:
+        """How many of this dispatcher's calls have not been recorded yet."""
+        return len(self._running)
+
+    def drain(self, timeout: float | None = None, report: PassReport | None = None) -> bool:
+        """Wait up to ``timeout`` real seconds (None: for ever) for the calls in flight and
+        record their answers, claiming nothing more; True when none is left."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
+            self._stream([], report or PassReport(), timeout, refill=False)
+            return not self._running
+        finally:
+            self._lock.release()
+
+    def _submit(self, claims: list[Claim]) -> None:
+        for c in claims:
+            future = self._pool.submit(self._attempt, c)
+            if self.on_answer is not None:
+                future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
+            self._running.add(future)
+
+    def _stream(
+        self, claims: list[Claim], report: PassReport, budget: float | None, *, refill: bool = True
+    ) -> None:
+        """Call the platforms for ``claims``; as calls answer (these, or earlier passes'),
+        record their outcomes and claim what has fallen due since on the channels that have
+        room, in one transaction a round, for ``budget`` real seconds (None: until none is
+        left in flight)."""
         started = time.monotonic()
-        running: set[Future[Attempt]] = {self._pool.submit(self._attempt, c) for c in claims}
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
+        self._submit(claims)
+        while self._running:
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            done, _ = wait(self._running, timeout=left, return_when=FIRST_COMPLETED)
+            if self.abandoned.is_set():
+                return  # the daemon stopped without us: the next start reconciles them
+            if not done:
+                return  # the budget is spent: calls still in flight are recorded later
+            self._running -= done
             answered = [f.result() for f in done]
-            refill = (
-                not self.stopping.is_set()
-                and time.monotonic() - started < self.settings.pass_budget
-            )
+            more_wanted = refill and not self.stopping.is_set() and left != 0.0
             more: list[Claim] = []
             with self.db.write() as s:
                 recorded = self._complete(s, answered, report)
-                if refill:
+                if more_wanted:
                     try:
                         with s.begin_nested():
                             # every channel: one with no call in flight may have a post due now
@@ -149,86 +195,42 @@ class Dispatcher(OutcomeRules):
                 report.outcomes.append((p.id, p.channel, outcome))
                 if self.on_outcome:
                     self.on_outcome(p, outcome)
-            running |= {self._pool.submit(self._attempt, c) for c in more}
-
-    def _expire(self, now: datetime, report: PassReport) -> None:
-        """Never-tried posts due longer ago than the grace window are missed, not posted late."""
-        with self.db.write() as s:
-            late = s.scalars(
-                select(PostRow)
-                .where(
-                    PostRow.state == State.APPROVED,
-                    PostRow.channel.in_(list(self.adapters)),
-                    PostRow.due_at < now - self.settings.grace,
-                )
-                .with_for_update(skip_locked=True)
-            )
-            for p in late:
-                assert p.due_at is not None  # noqa: S101 - filtered on it
-                transition(
-                    s,
-                    p,
-                    State.MISSED,
-                    now,
-                    f"due {_ago(now - p.due_at)} ago, past the {_ago(self.settings.grace)} "
-                    "grace window (daemon down or channel stopped); reschedule it to publish",
-                )
-                p.last_error = "missed: due while nothing could publish it"
-                report.missed += 1
+            self._submit(more)
 
     def _recover(self, now: datetime, report: PassReport) -> None:
-        """Leases that expired mean a worker died mid-call: the post may exist, so reconcile."""
+        """Claims of a dead worker (``publisher.workers``), or whose lease expired: the worker
+        died mid-call and the post may exist, so it is looked up (in this very pass) before
+        any resend. A live worker's claims are never touched before their lease ends."""
         with self.db.write() as s:
+            others = s.scalars(
+                select(PostRow.claimed_by)
+                .where(PostRow.state == State.SENDING, PostRow.claimed_by != self.worker)
+                .distinct()
+            )
+            dead = workers.dead_workers(
+                s, [w for w in others if w], datetime.now(UTC), self.settings.tick
+            )
             stale = s.scalars(
                 select(PostRow)
-                .where(PostRow.state == State.SENDING, PostRow.lease_until < now)
+                .where(
+                    PostRow.state == State.SENDING,
+                    or_(PostRow.lease_until < now, PostRow.claimed_by.in_(list(dead))),
+                )
                 .with_for_update(skip_locked=True)
             )
             for p in stale:
+                why = dead.get(p.claimed_by or "")
+                cause = (
+                    f"worker {p.claimed_by} is dead ({why}) mid-call"
+                    if why
+                    else f"lease of {p.claimed_by} expired mid-call"
+                )
                 p.next_attempt_at = now
                 p.claims += 1
                 transition(
-                    s,
-                    p,
-                    State.UNCONFIRMED,
-                    now,
-                    f"lease of {p.claimed_by} expired mid-call; looking it up before any resend",
+                    s, p, State.UNCONFIRMED, now, f"{cause}; looking it up before any resend"
                 )
                 report.recovered += 1
-
-    def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
-        rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
-        return {
-            r.channel: r for r in rows if r.paused or (r.blocked_until and r.blocked_until > now)
-        }
-
-    def _probe_auth_blocks(self, now: datetime) -> None:
-        """A channel stopped for its credentials is re-checked now and then; ok → it goes on."""
-        with self.db.read() as s:
-            due = [
-                r.channel
-                for r in s.scalars(select(ChannelState).where(ChannelState.block_kind == "auth"))
-                if r.blocked_until is not None
-                and r.blocked_until <= now
-                and r.channel in self.adapters
-            ]
-        for channel in due:
-            try:
-                result = self.adapters[channel].check()
-                ok, detail = result.ok, result.detail
-            except ChannelError as exc:
-                ok, detail = False, exc.reason
-            with self.db.write() as s:
-                row = s.get(ChannelState, channel)
-                if row is None:
-                    continue
-                if ok:
-                    logger.info("channel %s: credentials work again, unblocked", channel)
-                    row.blocked_until, row.block_kind, row.block_reason = None, None, None
-                else:
-                    row.blocked_until = now + AUTH_RECHECK
-                    row.block_reason = f"auth: {detail}"
-                row.updated_at = now
 
     def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
         """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
@@ -396,17 +398,24 @@ class Dispatcher(OutcomeRules):
     # -- scheduling help ------------------------------------------------------------------
 
     def next_wake(self) -> datetime | None:
-        """The earliest time anything could become due (for the waker)."""
+        """The earliest time anything could become due (for the waker). Posts of a blocked or
+        paused channel count from the block's end (or its next probe), not from their own
+        time: a post waiting for its channel must not wake the daemon again and again."""
         with self.db.read() as s:
+            blocked = self._blocked(s, self.clock.now())
+            free = [c for c in self.adapters if c not in blocked]
             due = s.scalars(
                 select(PostRow.due_at)
-                .where(PostRow.state == State.APPROVED)
+                .where(PostRow.state == State.APPROVED, PostRow.channel.in_(free))
                 .order_by(PostRow.due_at)
                 .limit(1)
             ).first()
             retry = s.scalars(
                 select(PostRow.next_attempt_at)
-                .where(PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]))
+                .where(
+                    PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                    PostRow.channel.in_(free),
+                )
                 .order_by(PostRow.next_attempt_at)
                 .limit(1)
             ).first()
@@ -416,10 +425,13 @@ class Dispatcher(OutcomeRules):
                 .order_by(PostRow.lease_until)
                 .limit(1)
             ).first()
-            blocks = [
+            now = self.clock.now()
+            blocks = [  # an ended throttle is no reason to wake; a due check is
                 r.blocked_until
                 for r in s.scalars(select(ChannelState))
                 if r.blocked_until is not None
+                and not r.paused
+                and (r.blocked_until > now or r.block_kind in CHECKED)
             ]
         times = [t for t in (due, retry, lease, *blocks) if t is not None]
         return min(times) if times else None
@@ -441,12 +453,3 @@ def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
 
 class _Released(Exception):
     """Marks a claim that was given back without calling the platform."""
-
-
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 86400:
-        return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 60} min {seconds % 60} s"

@@ -1,6 +1,6 @@
 """What an answer does to a claimed post: published, retried with backoff, looked up before
-any resend, given up, or its channel blocked (throttled, credentials). The rules the
-dispatcher applies inside the transaction that records the outcome; no I/O of their own.
+any resend, given up, or its channel blocked (throttled, credentials, unreachable). The rules
+the dispatcher applies inside the transaction that records the outcome; no I/O of their own.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from publisher.channels.base import (
     Receipt,
     Temporary,
     Throttled,
+    Unreachable,
 )
-from publisher.clock import Clock
+from publisher.clock import Clock, real_floor
 from publisher.history import transition
 from publisher.models import ChannelState, PostRow
 from publisher.render import fields_hash
@@ -33,7 +34,22 @@ from publisher.states import State
 logger = logging.getLogger(__name__)
 
 AUTH_RECHECK = timedelta(minutes=10)
+AUTH_RECHECK_REAL = timedelta(seconds=5)  # real time: the floor of the re-check on any clock
 MIN_BLOCK = timedelta(seconds=5)  # real time: the shortest a throttled channel waits
+# An unreachable channel is probed after 1, 2, 4, 8 … real seconds, at most PROBE_CAP apart.
+PROBE_BASE = timedelta(seconds=1)
+PROBE_CAP = timedelta(seconds=15)
+
+
+def probe_wait(clock: Clock, failed_probes: int) -> timedelta:
+    """How long an unreachable channel waits before its next probe, on ``clock``: real seconds
+    (on a compressed clock too: a probe is a request to a real address)."""
+    return clock.virtual(min(PROBE_CAP, PROBE_BASE * 2 ** min(failed_probes, 10)))
+
+
+def auth_recheck(clock: Clock) -> timedelta:
+    """How long a channel whose credentials were refused waits before they are checked again."""
+    return real_floor(clock, AUTH_RECHECK, AUTH_RECHECK_REAL)
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class OutcomeRules:
                 f"published as {receipt.remote_id}{found}",
                 content_hash=fields_hash(claim.outgoing.fields),  # what went out
             )
+            self._reached(s, p.channel, now)
             report.published += 1
             return "published"
         if claim.mode == "lookup" and error is None:
@@ -121,6 +138,17 @@ class OutcomeRules:
             )
         assert error is not None  # noqa: S101
         p.last_error = str(error)[:500]
+        if isinstance(error, Unreachable):
+            # Nothing reached the platform: the channel waits for it, not the post, which
+            # keeps its tries and goes out when the channel is back (see publisher.blocks).
+            row = self._outage(s, p.channel, error.reason, now)
+            if claim.mode == "send":
+                p.attempt -= 1
+            p.next_attempt_at = row.blocked_until
+            to = State.UNCONFIRMED if claim.mode == "lookup" else State.RETRYING
+            transition(s, p, to, now, f"{waits_for(row)}: nothing was sent")
+            report.retrying += 1
+            return "unreachable"
         if isinstance(error, Throttled):
             # Never a block that has already ended ("Retry-After: 0", a past date): the post,
             # whose attempt is given back, would be claimed again at once, in a loop.
@@ -140,7 +168,7 @@ class OutcomeRules:
             report.retrying += 1
             return "throttled"
         if isinstance(error, AuthError):
-            self._block(s, p.channel, now + AUTH_RECHECK, "auth", error.reason, now)
+            self._block(s, p.channel, now + auth_recheck(self.clock), "auth", error.reason, now)
             if claim.mode == "send":
                 p.attempt -= 1
             p.next_attempt_at = now
@@ -203,7 +231,7 @@ class OutcomeRules:
         beyond the virtual now and would block the channel for the rest of the rehearsal, so
         there the platform's wait is kept as a duration of campaign time, as retry hints are.
         """
-        if self.clock.virtual(timedelta(seconds=1)) == timedelta(seconds=1):
+        if self.clock.speed == 1:
             return when  # the adapters share this clock (real time, or a test's fake clock)
         return now + max(timedelta(0), when - datetime.now(UTC))
 
@@ -242,13 +270,60 @@ class OutcomeRules:
     def _block(
         self, s: Session, channel: str, until: datetime, kind: str, reason: str, now: datetime
     ) -> None:
-        row = s.get(ChannelState, channel)
-        if row is None:
-            row = ChannelState(channel=channel, paused=False, updated_at=now)
-            s.add(row)
+        row = _state(s, channel, now)
+        if row.block_kind != kind or row.blocked_until is None or row.blocked_until <= now:
+            row.blocked_since, row.probes = now, 0  # a new block begins
         if row.blocked_until is None or row.blocked_until < until or row.block_kind != kind:
             row.blocked_until = until
         row.block_kind, row.block_reason, row.updated_at = kind, f"{kind}: {reason}", now
+
+    def _outage(self, s: Session, channel: str, reason: str, now: datetime) -> ChannelState:
+        """Block ``channel`` as unreachable (``block_kind`` "outage") until its first probe,
+        unless it is already blocked: by this outage (calls that were in flight when it
+        began), or by a throttle or refused credentials, which must not be cut short."""
+        row = _state(s, channel, now)
+        if row.block_kind == "outage":
+            return row
+        if row.block_kind is not None and row.blocked_until is not None and row.blocked_until > now:
+            return row
+        row.block_kind, row.block_reason = "outage", f"outage: {reason}"
+        row.blocked_since, row.probes = now, 0
+        row.blocked_until = now + probe_wait(self.clock, 0)
+        row.updated_at = now
+        logger.warning("channel %s: unreachable (%s); probing it", channel, reason)
+        return row
+
+    def _reached(self, s: Session, channel: str, now: datetime) -> None:
+        """A call to ``channel`` was answered: an outage it was in is over."""
+        row = s.get(ChannelState, channel)
+        if row is not None and row.block_kind == "outage":
+            end_outage(row, now)
+
+
+def _state(s: Session, channel: str, now: datetime) -> ChannelState:
+    row = s.get(ChannelState, channel)
+    if row is None:
+        row = ChannelState(channel=channel, paused=False, probes=0, updated_at=now)
+        s.add(row)
+    return row
+
+
+def end_outage(row: ChannelState, now: datetime) -> None:
+    logger.info(
+        "channel %s: reachable again (unreachable since %s, %s failed probes)",
+        row.channel,
+        f"{row.blocked_since:%Y-%m-%d %H:%M:%S} UTC" if row.blocked_since else "?",
+        row.probes,
+    )
+    row.blocked_until = row.block_kind = row.block_reason = row.blocked_since = None
+    row.probes, row.updated_at = 0, now
+
+
+def waits_for(row: ChannelState) -> str:
+    """What a post on the unreachable channel of ``row`` waits for (a history cause)."""
+    since = f"{row.blocked_since:%Y-%m-%d %H:%M:%S} UTC" if row.blocked_since else "?"
+    reason = (row.block_reason or "").removeprefix("outage: ")
+    return f"channel {row.channel} unreachable since {since} ({reason}); waiting for it"
 
 
 def _taken(s: Session, p: PostRow, remote_id: str) -> bool:

@@ -1,4 +1,9 @@
-"""``publisher status``: what the queue and the daemon are doing, from the database alone."""
+"""``publisher status``: what the queue and the daemon are doing, from the database alone.
+
+On a rehearsal's database (its meta rows hold the rehearsal's clock) blocks are compared on
+the rehearsal's clock: its campaign time now while a rehearsal daemon runs, else the campaign
+time of the last heartbeat (when it stopped).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,32 @@ from publisher.config import Config
 from publisher.daemon import daemon_alive
 from publisher.db import Database
 from publisher.history import last_causes
-from publisher.models import ChannelState, DaemonRow, PostRow
-from publisher.states import State
+from publisher.models import ChannelState, DaemonRow, MetaRow, PostRow
+from publisher.states import PENDING, State
 from publisher.text import clean_all
 
 
-def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) -> dict[str, Any]:
-    """Everything ``status`` shows; every string in it is safe to print (``text.clean``)."""
+def gather(
+    db: Database, config: Config, now: datetime, *, upcoming: int = 5, unfinished: bool = False
+) -> dict[str, Any]:
+    """What ``publisher status`` shows; ``unfinished`` also lists every post still owed an
+    outcome (approved, sending, retrying, unconfirmed) with why, as a rehearsal's summary.
+    Every string in it is safe to print (``text.clean``)."""
+    from publisher.rehearsal import ANCHOR_KEYS, clock_of
+
     tz = config.tz
+    alive = {r.worker: r for r in daemon_alive(db, config.daemon.tick)}
     with db.read() as s:
+        meta = {
+            m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
+        }
+        rehearsal: dict[str, Any] | None = None
+        if len(meta) == len(ANCHOR_KEYS):
+            clock = clock_of(meta)
+            running = any(r.mode == "rehearse" for r in alive.values())
+            last = s.scalar(select(func.max(DaemonRow.beat_at)))
+            now = clock.now() if running or last is None else clock.at(last)
+            rehearsal = {"campaign_time": now.astimezone(tz).isoformat(), "running": running}
         counts = {state.value: 0 for state in State}
         channels: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
         for channel, state, n in s.execute(
@@ -47,7 +69,19 @@ def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) ->
             .unique()
             .all()
         )
-        causes = last_causes(s, [p.id for p in problems])
+        owed = (
+            s.scalars(
+                select(PostRow)
+                .options(joinedload(PostRow.message))
+                .where(PostRow.state.in_(list(PENDING)))
+                .order_by(PostRow.due_at, PostRow.id)
+            )
+            .unique()
+            .all()
+            if unfinished
+            else []
+        )
+        causes = last_causes(s, [p.id for p in [*problems, *owed]])
         blocks = list(s.scalars(select(ChannelState)))
         daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
 
@@ -75,37 +109,53 @@ def gather(db: Database, config: Config, now: datetime, *, upcoming: int = 5) ->
             }
             for p in problems
         ]
-    alive = {r.worker for r in daemon_alive(db, config.daemon.tick)}
+        owed_list = [
+            {
+                "id": p.id,
+                "channel": p.channel,
+                "title": p.message.title,
+                "state": p.state,
+                "due_at": local(p.due_at),
+                "reason": causes.get(p.id) or p.last_error or "",
+            }
+            for p in owed
+        ]
     blocked = [
         {
             "channel": b.channel,
             "paused": b.paused,
+            "kind": b.block_kind,
+            "since": local(b.blocked_since),
             "until": local(b.blocked_until),
             "reason": b.block_reason or ("paused" if b.paused else ""),
         }
         for b in blocks
-        if b.paused or (b.blocked_until and b.blocked_until > now)
+        if b.paused
+        or b.block_kind in ("auth", "outage")  # until a check says otherwise
+        or (b.blocked_until and b.blocked_until > now)
     ]
+    info: dict[str, Any] = {
+        "counts": counts,
+        "channels": channels,
+        "next": upcoming_list,
+        "problems": problem_list,
+        "blocked": blocked,
+        "daemon": {
+            "alive": bool(alive),
+            "workers": [
+                {
+                    "worker": d.worker,
+                    "mode": d.mode,
+                    "alive": d.worker in alive,
+                    "last_beat": local(d.beat_at),
+                    "stopped_at": local(d.stopped_at),
+                }
+                for d in daemons
+            ],
+        },
+        "rehearsal": rehearsal,
+    }
+    if unfinished:
+        info["unfinished"] = owed_list
     # Stored strings quote platforms and files: cleaned again, for rows older than the cleaning.
-    return clean_all(
-        {
-            "counts": counts,
-            "channels": channels,
-            "next": upcoming_list,
-            "problems": problem_list,
-            "blocked": blocked,
-            "daemon": {
-                "alive": bool(alive),
-                "workers": [
-                    {
-                        "worker": d.worker,
-                        "mode": d.mode,
-                        "alive": d.worker in alive,
-                        "last_beat": local(d.beat_at),
-                        "stopped_at": local(d.stopped_at),
-                    }
-                    for d in daemons
-                ],
-            },
-        }
-    )
+    return clean_all(info)

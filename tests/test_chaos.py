@@ -61,7 +61,8 @@ FAULTS_TWO = (
 TROUBLE = {
     "temporary": r"^temporary failure",
     "unclear": r"^outcome unclear",
-    "lease expired (killed mid-call)": r"^lease of .* expired",
+    "lease expired": r"^lease of .* expired",
+    "dead worker (killed mid-call)": r"^worker .* is dead",
     "found after unclear": r"found on the platform after",
     "throttled": r"^throttled until",
     "auth": r"^channel stopped until re-authorised",

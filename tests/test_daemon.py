@@ -14,6 +14,7 @@ from publisher.daemon import Daemon, daemon_alive, make_dispatcher
 from publisher.db import Database
 from publisher.models import PostRow
 from publisher.outbox import approve, load
+from publisher.outcomes import PassReport
 from publisher.states import State
 from publisher.status import gather
 from tests.fakes import FakePlatform
@@ -93,3 +94,91 @@ def test_the_allocator_is_asked_for_few_arenas(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is glibc
+
+
+def test_a_killed_daemon_is_not_alive_although_its_heartbeat_is_fresh(
+    db: Database, config: Config
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from publisher.models import DaemonRow
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = datetime.now(UTC)
+    worker = f"{socket.gethostname()}:{gone.pid}:abc123"
+    with db.write() as s:
+        s.add(
+            DaemonRow(
+                worker=worker,
+                host=socket.gethostname(),
+                pid=gone.pid,
+                mode="run",
+                started_at=now,
+                beat_at=now,
+            )
+        )
+    assert daemon_alive(db, timedelta(seconds=5)) == []
+    assert gather(db, config, now)["daemon"]["workers"][0]["alive"] is False
+
+
+class _SlowDispatcher:
+    """A dispatcher whose passes wait until the test lets them finish."""
+
+    worker = "slow"
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.passes = 0
+
+    def run_once(self) -> PassReport:
+        self.passes += 1
+        self.entered.release()
+        assert self.release.acquire(timeout=30)
+        return PassReport()
+
+    def next_wake(self) -> None:
+        return None
+
+    def abandon(self) -> None:
+        self.stopping.set()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, wait: bool = True) -> None:
+        pass
+
+
+def test_wakes_during_a_pass_make_exactly_one_more_pass(db: Database) -> None:
+    """APScheduler's jobs only ask for a pass: three asks while one runs make one more pass,
+    never a pass of their own beside it (nor the 'maximum number of running instances'
+    warning)."""
+    stub = _SlowDispatcher()
+    daemon = Daemon(db, stub, SystemClock(), tick=60.0)  # type: ignore[arg-type]
+    seen: list[int] = []
+
+    def drive() -> None:
+        try:
+            assert stub.entered.acquire(timeout=30)  # the first pass (the tick at start) runs
+            for _ in range(3):
+                daemon.wake()
+            assert not daemon.idle.is_set()
+            stub.release.release()
+            assert stub.entered.acquire(timeout=30)  # exactly one more pass …
+            stub.release.release()
+            assert daemon.idle.wait(30)  # … and then nothing is asked for
+            seen.append(stub.passes)
+        finally:
+            stub.release.release()
+            daemon.stop("test")
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    daemon.run()
+    driver.join()
+    assert seen == [2] and daemon.passes == 2

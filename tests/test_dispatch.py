@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +19,7 @@ from publisher.clock import FakeClock
 from publisher.config import Config
 from publisher.db import Database
 from publisher.dispatch import Dispatcher, DispatchSettings
-from publisher.models import ChannelState, PostEvent, PostRow
+from publisher.models import ChannelState, DaemonRow, PostEvent, PostRow
 from publisher.outbox import approve, load
 from publisher.retry import RetryPolicy
 from publisher.states import State
@@ -144,7 +148,8 @@ def test_throttling_blocks_the_whole_channel_until_its_time(
     nxt = fb[1]
     until = nxt.due_at + timedelta(minutes=30)  # type: ignore[operator]
     platforms["facebook"].then(fb[0].idempotency_key, fail(Throttled("code 4", until=until)))
-    d = dispatcher(queue, platforms, clock)
+    late = {"max_lateness": timedelta(days=2)}  # the block lasts a day: not past lateness
+    d = dispatcher(queue, platforms, clock, policy=late)
     at(clock, fb[0])
     d.run_once()
     with queue.read() as s:
@@ -152,7 +157,7 @@ def test_throttling_blocks_the_whole_channel_until_its_time(
         assert block.blocked_until == until and block.block_kind == "throttled"
     # the next facebook post falls due while blocked: it waits, other channels go on
     at(clock, nxt)
-    d2 = dispatcher(queue, platforms, clock, worker="restarted")  # the block survives a restart
+    d2 = dispatcher(queue, platforms, clock, worker="restarted", policy=late)  # block survives
     d2.run_once()
     assert posts(queue, id=nxt.id)[0].state == State.APPROVED
     assert posts(queue, id=fb[0].id)[0].attempt == 0  # throttling is not the post's fault
@@ -415,3 +420,167 @@ def test_two_dispatchers_on_one_database_never_double_post(
         keys = [k for k, _, _ in f.items]
         assert len(keys) == len(set(keys))
     assert sum(len(f.items) for f in platforms.values()) == len(all_posts)
+
+
+def test_a_dead_workers_claims_are_looked_up_at_the_next_pass(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """Claims of a worker known dead are settled at once, the lease (5 min) far from over;
+    a live worker's claims, or those of a worker nothing is known of, wait for their lease."""
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    real_now = datetime.now(UTC)
+    workers = {  # case → (worker, its heartbeat row: (beat_at, stopped_at) or None)
+        "process gone": (f"{host}:{gone.pid}:dead01", None),
+        "stopped": ("elsewhere:4242:stop01", (real_now, real_now)),
+        "heartbeat stale": ("elsewhere:4343:stal01", (real_now - timedelta(minutes=10), None)),
+        "pid reused": (f"{host}:{os.getpid()}:reus01", None),
+        "live process": (f"{host}:{live.pid}:live01", (real_now, None)),
+        "fresh heartbeat": ("elsewhere:4444:frsh01", (real_now, None)),
+        "nothing known": ("elsewhere:4545:once01", None),
+    }
+    dead = {"process gone", "stopped", "heartbeat stale", "pid reused"}
+    wide = dict.fromkeys(platforms, 10)
+    try:
+        chosen = posts(queue)[: len(workers)]
+        at(clock, chosen[-1])
+        claimer = dispatcher(queue, platforms, clock, worker="claimer", concurrency=wide)
+        with queue.write() as s:
+            for (case, (worker, beat)), p in zip(workers.items(), chosen, strict=True):
+                row = s.get_one(PostRow, p.id)
+                assert claimer._claim_one(s, row, clock.now()) is not None, case
+                row.claimed_by = worker  # as if that worker had claimed it
+                if beat is not None:
+                    s.add(
+                        DaemonRow(
+                            worker=worker,
+                            host=worker.split(":")[0],
+                            pid=int(worker.split(":")[1]),
+                            mode="run",
+                            started_at=real_now - timedelta(hours=1),
+                            beat_at=beat[0],
+                            stopped_at=beat[1],
+                        )
+                    )
+        claimer.close()
+        clock.advance(timedelta(minutes=1))  # the lease has 4 minutes to run
+        alive = dispatcher(queue, platforms, clock, worker="alive", concurrency=wide)
+        report = alive.run_once()
+        alive.close()
+    finally:
+        live.kill()
+        live.wait()
+    assert report.recovered == len(dead)
+    for (case, (worker, _)), p in zip(workers.items(), chosen, strict=True):
+        looked_up = p.idempotency_key in platforms[p.channel].lookups
+        state = posts(queue, id=p.id)[0].state
+        if case in dead:
+            assert looked_up and state != State.SENDING, case
+            with queue.read() as s:
+                causes = list(
+                    s.scalars(
+                        select(PostEvent.cause).where(
+                            PostEvent.post_id == p.id, PostEvent.to_state == State.UNCONFIRMED
+                        )
+                    )
+                )
+            assert len(causes) == 1 and worker in causes[0] and "dead" in causes[0], (case, causes)
+        else:
+            assert not looked_up and state == State.SENDING, case
+        assert platforms[p.channel].calls.count(p.idempotency_key) == 0  # never resent blindly
+
+
+def last_cause(db: Database, post_id: int) -> str:
+    with db.read() as s:
+        cause = s.scalars(
+            select(PostEvent.cause)
+            .where(PostEvent.post_id == post_id)
+            .order_by(PostEvent.id.desc())
+            .limit(1)
+        ).first()
+    assert cause is not None
+    return cause
+
+
+def test_a_missed_post_says_the_channel_was_paused_and_by_whom(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    with queue.write() as s:
+        s.add(ChannelState(channel="zalo", paused=True, paused_by="bientap", updated_at=T0))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, zalo[0], -timedelta(minutes=1))
+    d.run_once()  # the daemon runs from before the post's time
+    at(clock, zalo[0], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=zalo[0].id)[0].state == State.MISSED
+    cause = last_cause(queue, zalo[0].id)
+    assert "grace window: channel zalo paused by bientap; reschedule it" in cause, cause
+
+
+def test_a_missed_post_says_its_channel_was_stopped_and_why(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    fb = posts(queue, channel="facebook")
+    platforms["facebook"].then(fb[0].idempotency_key, fail(AuthError("code 190: re-authorise")))
+    platforms["facebook"].check_ok = False
+    d = dispatcher(queue, platforms, clock)
+    at(clock, fb[0])
+    d.run_once()
+    at(clock, fb[1], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=fb[1].id)[0].state == State.MISSED
+    cause = last_cause(queue, fb[1].id)
+    assert "grace window: channel facebook stopped: auth: fake;" in cause, cause  # its check said
+
+
+def test_a_missed_post_says_no_daemon_ran_when_it_fell_due(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    at(clock, zalo[0], timedelta(hours=3))  # the daemon starts 3 h after the post's time
+    dispatcher(queue, platforms, clock).run_once()
+    cause = last_cause(queue, zalo[0].id)
+    started = f"{zalo[0].due_at + timedelta(hours=3):%Y-%m-%d %H:%M} UTC"  # type: ignore[operator]
+    assert f"no daemon was running when it fell due (this one started {started})" in cause, cause
+
+
+def test_a_missed_post_says_its_channel_was_busy_with_earlier_posts(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    zalo = posts(queue, channel="zalo")
+    at(clock, zalo[0])
+    slow = dispatcher(queue, platforms, clock, worker="other", lease=timedelta(days=10))
+    with queue.write() as s:  # another worker's call that never ends (its lease holds)
+        assert slow._claim_one(s, s.get_one(PostRow, zalo[0].id), clock.now()) is not None
+    d = dispatcher(queue, platforms, clock)
+    d.run_once()  # this daemon runs from the first post's time on
+    at(clock, zalo[1], timedelta(hours=3))
+    d.run_once()
+    assert posts(queue, id=zalo[1].id)[0].state == State.MISSED
+    cause = last_cause(queue, zalo[1].id)
+    assert "grace window: channel zalo was busy with 1 earlier post(s) (concurrency 1);" in cause
+
+
+def test_a_retry_waiting_on_a_stopped_channel_fails_at_max_lateness_not_later(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """Retries end max_lateness past the post's time even when no attempt fails then (its
+    channel throttled for a day): it is never sent that late."""
+    fb = posts(queue, channel="facebook")
+    until = fb[0].due_at + timedelta(days=1)  # type: ignore[operator]
+    platforms["facebook"].then(fb[0].idempotency_key, fail(Throttled("code 4", until=until)))
+    d = dispatcher(queue, platforms, clock)
+    at(clock, fb[0])
+    d.run_once()
+    at(clock, fb[0], timedelta(hours=6, minutes=1))
+    d.run_once()
+    assert posts(queue, id=fb[0].id)[0].state == State.FAILED
+    assert last_cause(queue, fb[0].id).startswith(
+        "gave up: more than 6 h past its time; channel facebook stopped: throttled: code 4"
+    )
+    clock.set(until)
+    d.run_once()
+    assert platforms["facebook"].calls.count(fb[0].idempotency_key) == 1

@@ -94,3 +94,53 @@ def test_a_rehearsal_made_meanwhile_by_another_process_is_joined(
     assert joined.resumed and joined.clock == made[0].clock
     joined.db.close()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_status_reads_a_rehearsal_on_its_own_clock(
+    queue: Database, config: Config, tmp_path: Path
+) -> None:
+    """A channel throttled for a campaign day of a running rehearsal is blocked in status (its
+    2024 block is compared with the rehearsal's time, not today's); once the rehearsal stopped,
+    with the campaign time of its last heartbeat."""
+    from publisher.models import ChannelState, DaemonRow
+    from publisher.status import gather
+
+    r = prepare(config, queue, timedelta(minutes=2), str(tmp_path / "june.db"))
+    real_now = datetime.now(UTC)
+    virtual_now = r.clock.now()
+    with r.db.write() as s:
+        s.add(
+            ChannelState(
+                channel="facebook",
+                paused=False,
+                blocked_until=virtual_now + timedelta(days=1),
+                block_kind="throttled",
+                block_reason="throttled: code 4",
+                updated_at=virtual_now,
+            )
+        )
+        s.add(
+            DaemonRow(
+                worker="rehearsing",
+                host="here",
+                pid=1,
+                mode="rehearse",
+                started_at=real_now,
+                beat_at=real_now,
+            )
+        )
+    info = gather(r.db, config, real_now)
+    assert [b["channel"] for b in info["blocked"]] == ["facebook"]
+    assert info["rehearsal"]["running"] is True
+    shown = datetime.fromisoformat(info["rehearsal"]["campaign_time"])
+    assert virtual_now <= shown <= r.clock.now()
+    with r.db.write() as s:
+        row = s.get_one(DaemonRow, "rehearsing")
+        row.stopped_at = row.beat_at
+    info = gather(r.db, config, datetime.now(UTC))
+    assert info["rehearsal"] == {
+        "campaign_time": r.clock.at(real_now).astimezone(config.tz).isoformat(),
+        "running": False,
+    }
+    assert [b["channel"] for b in info["blocked"]] == ["facebook"]
+    r.db.close()

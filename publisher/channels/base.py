@@ -4,6 +4,7 @@ An adapter turns its platform's answers into a receipt or one of these exception
 
 ChannelError                  (base; never raised itself)
 ├── Temporary                 retry later, not before ``retry_after`` seconds
+│   └── Unreachable           the request never reached the platform: the channel waits
 ├── Throttled                 the whole channel waits until ``until``
 ├── Ambiguous                 the post may exist: ``lookup`` before any retry
 ├── AuthError                 the channel stops until someone re-authorises
@@ -63,6 +64,14 @@ class Temporary(ChannelError):
     ) -> None:
         self.retry_after = retry_after  # seconds; the earliest sensible retry, if the platform said
         super().__init__(reason, status=status, code=code)
+
+
+class Unreachable(Temporary):
+    """The request never reached the platform (connection refused, DNS failure, TLS handshake,
+    connect or pool timeout, a bad URL scheme): nothing was sent. The channel is down, not the
+    post: the dispatcher pauses the channel and probes it, spending none of the post's tries."""
+
+    outcome = "unreachable"
 
 
 class Throttled(ChannelError):
@@ -127,6 +136,7 @@ class CheckResult:
 
     ok: bool
     detail: str  # what was checked, or what to fix
+    reachable: bool = True  # False: no request reached the platform (an outage's probe failed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detail", clean(self.detail))
@@ -206,12 +216,33 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# Failures before any byte of the request left: DNS, refused, TLS handshake (all ConnectError),
+# the connect or pool timeouts, a URL scheme httpx cannot speak.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether the network failure ``exc`` happened before the request reached the platform."""
+    return isinstance(exc, NOT_SENT)
+
+
 def transport_error(exc: httpx.HTTPError, *, sent: bool) -> ChannelError:
-    """A network failure: before the request was sent it is temporary, after it ambiguous."""
+    """A network failure. Before the request reached the platform: Unreachable (the channel is
+    down). After: ambiguous for a request that may create something (``sent``), else temporary."""
     name = type(exc).__name__
-    if not sent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return Temporary(f"network: {name} before the request reached the platform")
+    if never_sent(exc):
+        return Unreachable(f"network: {name} before the request reached {_host(exc)}")
+    if not sent:
+        return Temporary(f"network: {name} on a request that creates nothing")
     return Ambiguous(f"network: {name} after the request was sent; the post may exist")
+
+
+def _host(exc: httpx.HTTPError) -> str:
+    try:
+        host = exc.request.url.host
+    except RuntimeError:  # an error raised without its request
+        host = ""
+    return host or "the platform"
 
 
 def until(now: datetime, seconds: float) -> datetime:

@@ -27,6 +27,7 @@ from publisher.channels.base import (
     Temporary,
     Throttled,
     TokenStore,
+    Unreachable,
     retry_after_seconds,
     transport_error,
     utcnow,
@@ -131,7 +132,9 @@ class FacebookAdapter:
             )
         except ChannelError as exc:
             if exc.status is None:  # no answer at all
-                return CheckResult(False, f"cannot reach {self.base_url}: {exc.reason}")
+                reachable = not isinstance(exc, Unreachable)
+                detail = f"cannot reach {self.base_url}: {exc.reason}"
+                return CheckResult(False, detail, reachable=reachable)
             return CheckResult(False, f"{self.base_url} answered: {exc.reason}")
         name = body.get("name") or "?"
         return CheckResult(True, f"Page “{name}” ({body.get('id', self.page_id)}): token accepted")
@@ -150,9 +153,7 @@ class FacebookAdapter:
         try:
             response = self.client.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
-            # UnsupportedProtocol (a bad base_url) fails before anything is sent
-            sent = write and not isinstance(exc, httpx.UnsupportedProtocol)
-            raise transport_error(exc, sent=sent) from exc
+            raise transport_error(exc, sent=write) from exc  # never sent → Unreachable
         self._note_usage(response)
         try:
             body = response.json()

@@ -34,6 +34,7 @@ from publisher.channels.base import (
     Temporary,
     Throttled,
     TokenStore,
+    never_sent,
     retry_after_seconds,
     transport_error,
     until,
@@ -177,7 +178,8 @@ class WebhookAdapter:
         try:
             resp = self.client.get(self.url, headers=self._signed_get(self.url))
         except httpx.HTTPError as exc:
-            return CheckResult(False, f"cannot reach {self.url}: {type(exc).__name__}")
+            detail = f"cannot reach {self.url}: {type(exc).__name__}"
+            return CheckResult(False, detail, reachable=not never_sent(exc))
         if resp.status_code == 200:
             return CheckResult(True, f"{self.url} accepted the signature")
         if resp.status_code == 401:

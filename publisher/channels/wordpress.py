@@ -26,6 +26,7 @@ from publisher.channels.base import (
     Temporary,
     Throttled,
     TokenStore,
+    never_sent,
     retry_after_seconds,
     transport_error,
     until,
@@ -132,7 +133,8 @@ class WordPressAdapter:
         try:
             resp = self.client.get(url, params={"context": "edit"}, auth=self.auth)
         except httpx.HTTPError as exc:
-            return CheckResult(False, f"cannot reach {self.base}: {type(exc).__name__}")
+            detail = f"cannot reach {self.base}: {type(exc).__name__}"
+            return CheckResult(False, detail, reachable=not never_sent(exc))
         if resp.status_code == 200:
             try:
                 me = resp.json()

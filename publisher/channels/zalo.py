@@ -31,6 +31,8 @@ from publisher.channels.base import (
     Throttled,
     Tokens,
     TokenStore,
+    Unreachable,
+    never_sent,
     retry_after_seconds,
     transport_error,
     until,
@@ -138,7 +140,7 @@ class ZaloAdapter:
         try:
             data = self._request("GET", "/v2.0/oa/getoa", op="read")
         except ChannelError as exc:
-            return CheckResult(False, exc.reason)
+            return CheckResult(False, exc.reason, reachable=not isinstance(exc, Unreachable))
         name = str(data.get("name") or "?")
         oaid = str(data.get("oaid") or data.get("oa_id") or "")
         if self.oa_id and oaid and oaid != self.oa_id:
@@ -276,9 +278,7 @@ class ZaloAdapter:
                 method, self.api + path, json=json, params=params, headers={"access_token": token}
             )
         except httpx.HTTPError as exc:
-            if op == "read":
-                raise Temporary(f"network: {type(exc).__name__} talking to Zalo") from exc
-            raise transport_error(exc, sent=True) from exc
+            raise transport_error(exc, sent=op != "read") from exc
         self._note_rate(resp)
         try:
             body = resp.json()
@@ -353,6 +353,8 @@ class ZaloAdapter:
         except httpx.HTTPError as exc:
             # If Zalo rotated meanwhile, the next refresh is refused and asks for re-authorisation.
             name = type(exc).__name__
+            if never_sent(exc):
+                raise Unreachable(f"network: {name} reaching Zalo's token endpoint") from exc
             raise Temporary(f"network: {name} refreshing the Zalo access token") from exc
         try:
             body = resp.json()
