@@ -200,8 +200,10 @@ class ChannelRules:
                 why = f"{waits_for(row)} in vain"
             elif row is not None and row.block_kind and row.blocked_until:
                 why = f"channel {p.channel} stopped: {row.block_reason or row.block_kind}"
-            else:
-                why = f"last: {p.last_error or 'no answer recorded'}"
+            elif p.last_error:
+                why = f"last: {p.last_error}"
+            else:  # it waited its turn, never tried again: say what held it
+                why = self._busy(s, p) or "no pass claimed it in time (the daemon fell behind)"
             transition(
                 s, p, State.FAILED, now, f"gave up: more than {hours:g} h past its time; {why}"
             )
@@ -229,6 +231,12 @@ class ChannelRules:
                 "no daemon was running when it fell due "
                 f"(this one started {started:%Y-%m-%d %H:%M} UTC)"
             )
+        return self._busy(s, p) or "no pass claimed it in time (the daemon fell behind)"
+
+    def _busy(self, s: Session, p: PostRow) -> str | None:
+        """ "channel … was busy with N earlier post(s)" if posts due before ``p`` (or in flight)
+        held its channel, else None."""
+        assert p.due_at is not None  # noqa: S101
         ahead = (
             s.scalar(
                 select(func.count())
@@ -245,12 +253,10 @@ class ChannelRules:
             )
             or 0
         )
-        if ahead:
-            limit = self.settings.concurrency.get(p.channel, self.settings.default_concurrency)
-            return (
-                f"channel {p.channel} was busy with {ahead} earlier post(s) (concurrency {limit})"
-            )
-        return "no pass claimed it in time (the daemon fell behind)"
+        if not ahead:
+            return None
+        limit = self.settings.concurrency.get(p.channel, self.settings.default_concurrency)
+        return f"channel {p.channel} was busy with {ahead} earlier post(s) (concurrency {limit})"
 
     def _daemon_ran_at(self, s: Session, due: datetime, now: datetime) -> bool:
         """Whether another daemon was alive when ``due`` (on this clock) came. Heartbeats are

@@ -36,15 +36,20 @@ logger = logging.getLogger(__name__)
 AUTH_RECHECK = timedelta(minutes=10)
 AUTH_RECHECK_REAL = timedelta(seconds=5)  # real time: the floor of the re-check on any clock
 MIN_BLOCK = timedelta(seconds=5)  # real time: the shortest a throttled channel waits
-# An unreachable channel is probed after 1, 2, 4, 8 … real seconds, at most PROBE_CAP apart.
+# An unreachable channel is probed after 1, 2, 4, 8 … real seconds, at most PROBE_CAP apart
+# (REHEARSAL_PROBE_CAP on a compressed clock, where each real second is hours of campaign time:
+# a probe 15 s late would eat most of the real lag a rehearsal tolerates, and the posts held up
+# would fail there although production, 15 s late against hours of lateness, would send them).
 PROBE_BASE = timedelta(seconds=1)
 PROBE_CAP = timedelta(seconds=15)
+REHEARSAL_PROBE_CAP = timedelta(seconds=2)
 
 
 def probe_wait(clock: Clock, failed_probes: int) -> timedelta:
     """How long an unreachable channel waits before its next probe, on ``clock``: real seconds
     (on a compressed clock too: a probe is a request to a real address)."""
-    return clock.virtual(min(PROBE_CAP, PROBE_BASE * 2 ** min(failed_probes, 10)))
+    cap = PROBE_CAP if clock.speed == 1 else REHEARSAL_PROBE_CAP
+    return clock.virtual(min(cap, PROBE_BASE * 2 ** min(failed_probes, 10)))
 
 
 def auth_recheck(clock: Clock) -> timedelta:
