@@ -207,7 +207,8 @@ def ensure_keyed(db: Database, at: datetime) -> None:
 
 def approves(s: Session, post_id: int, content_hash: str | None) -> bool:
     """Whether the audit trail's last approval of post ``post_id`` is of ``content_hash`` (and,
-    on a keyed chain, that entry is authentic under the session's key)."""
+    on a keyed chain, that entry is authentic under the session's key). On a keyed chain with
+    no key, or another key, raises AuditKeyError: the post is neither sent nor sent back."""
     e = s.scalars(
         select(AuditEntry)
         .where(AuditEntry.post_id == post_id, AuditEntry.action == "approve")
@@ -217,9 +218,11 @@ def approves(s: Session, post_id: int, content_hash: str | None) -> bool:
     if e is None or content_hash is None or e.content_hash != content_hash:
         return False
     key: bytes | None = s.info.get(AUDIT_KEY)
-    scheme = s.execute(select(AuditHead.scheme, AuditHead.key_id).where(AuditHead.id == 1)).first()
-    if key is None or scheme is None or scheme[0] != HMAC_SHA256 or scheme[1] != key_id(key):
-        return True  # unkeyed (or the key is wrong, which appending the outcome will say)
+    head = s.get(AuditHead, 1)
+    if head is None or head.scheme != HMAC_SHA256:
+        return True  # unkeyed: the chain's own check is all there is
+    _check_key(head, key)  # no key, or not the trail's: nothing is sent that can't be recorded
+    assert key is not None  # noqa: S101 - _check_key raised otherwise
     return _digest_of(e, key) == e.hash
 
 

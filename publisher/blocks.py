@@ -9,8 +9,8 @@ probes, the grace window and lateness, and why a post that was never sent is mis
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHECKED = ("auth", "outage")  # blocks that only a successful check ends
+PROBE_WAIT = 1.0  # real seconds a pass waits for its channels' checks before going on
 
 
 class ChannelRules:
@@ -46,6 +47,8 @@ class ChannelRules:
     worker: str
     started: datetime | None  # this dispatcher's first pass, on its clock
     _pool: ThreadPoolExecutor
+    _probing: dict[str, tuple[str, Future[CheckResult]]]  # channel → (block kind, its check)
+    on_answer: Callable[[], None] | None
 
     def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
         """Channels that may not publish now. One stopped for its credentials or unreachable
@@ -64,7 +67,10 @@ class ChannelRules:
 
     def _probe_blocks(self) -> None:
         """Check the channels whose credentials were refused, or which were unreachable, once
-        their time comes (in parallel, no transaction open): ok → they go on in this pass."""
+        their time comes (in parallel, no transaction open): ok → they go on in this pass.
+        A check that takes longer than PROBE_WAIT goes on while the pass does (a slow or
+        hanging channel must not hold up the others); a later pass records its answer, and
+        ``on_answer`` asks for that pass as soon as it comes."""
         now = self.clock.now()
         with self.db.read() as s:
             due = [
@@ -73,12 +79,21 @@ class ChannelRules:
                 if r.blocked_until is not None
                 and r.blocked_until <= now
                 and r.channel in self.adapters
+                and r.channel not in self._probing
                 and not r.paused
             ]
-        if not due:
+        for cid, kind in due:
+            future = self._pool.submit(self._check, cid)
+            if self.on_answer is not None:
+                future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
+            self._probing[cid] = (str(kind), future)
+        if not self._probing:
             return
-        checks = [(cid, kind, self._pool.submit(self._check, cid)) for cid, kind in due]
-        for channel, kind, future in checks:
+        wait([f for _k, f in self._probing.values()], timeout=PROBE_WAIT)
+        for channel, (kind, future) in list(self._probing.items()):
+            if not future.done():
+                continue
+            del self._probing[channel]
             result = future.result()
             now = self.clock.now()
             with self.db.write() as s:

@@ -190,7 +190,12 @@ def _adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Any]:
             if ch.adapter == "zalo"
             else None
         )
-        adapters[cid] = build(ch, values, tokens=tokens)
+        try:
+            adapters[cid] = build(ch, values, tokens=tokens)
+        except ValueError as exc:  # a secret of the wrong shape, e.g. a webhook secret
+            raise InputError(
+                f"secrets: {cid}", str(exc), "see 'publisher channels check'"
+            ) from None
     return adapters
 
 
@@ -222,6 +227,7 @@ def run(
     seed: int | None,
 ) -> None:
     """Run the publishing daemon (until SIGTERM/SIGINT), or one pass, or a rehearsal."""
+    from publisher import audit
     from publisher.clock import Clock, SystemClock
     from publisher.config import parse_duration
     from publisher.daemon import Daemon, limit_malloc_arenas, make_dispatcher, worker_name
@@ -258,6 +264,8 @@ def run(
         _logging(secrets.all_values())
         adapters = _adapters(cfg, secrets, source)
         clock: Clock = SystemClock()
+        if once:  # as the daemon does at start: a missing or wrong audit key stops us before
+            audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
         dispatcher = make_dispatcher(source, cfg, adapters, clock, worker=worker_name(), seed=seed)
         if once:
             report = dispatcher.run_once()
@@ -473,8 +481,8 @@ def status(config_path: Path, as_json: bool) -> None:
             "blocks are on the rehearsal's clock"
         )
     d = info["daemon"]
-    if d["alive"]:
-        w = next(w for w in d["workers"] if w["alive"])
+    w = next((w for w in d["workers"] if w["alive"]), None)
+    if d["alive"] and w is not None:
         _print(f"daemon: alive ({w['worker']}, {w['mode']}, last beat {w['last_beat']})")
     elif d["workers"]:
         w = d["workers"][0]

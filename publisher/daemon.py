@@ -221,7 +221,10 @@ class Daemon:
                 return
         except Exception:
             logger.exception("dispatch pass failed; the next tick tries again")
-        self._arm(progressed=claimed > 0)
+        try:
+            self._arm(progressed=claimed > 0)
+        except Exception:  # e.g. the database is away: the tick wakes the next pass
+            logger.exception("could not plan the next pass; the next tick tries again")
 
     def _arm(self, *, progressed: bool = False) -> None:
         """Ask for the next pass. A pass that claimed posts may have left more due (each
@@ -306,7 +309,14 @@ class Daemon:
                 self.dispatcher.abandon()
             self.dispatcher.close(wait=False)
             beats.join(self.stop_timeout)
-            self._beat(stopped=True)
+            try:
+                # Calls abandoned in flight may still reach their platforms: this worker is
+                # not marked stopped, or another daemon would take their posts over at once
+                # and, finding nothing yet, send them again. It counts as dead once its
+                # process has exited (the calls end first) or its heartbeat is stale.
+                self._beat(stopped=not self.dispatcher.abandoned.is_set())
+            except Exception:
+                logger.exception("could not record the stop; the heartbeat goes stale instead")
             self.log_audit_head()
             logger.info("daemon %s stopped", self.dispatcher.worker)
 

@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from publisher import audit, workers
 from publisher.blocks import CHECKED, ChannelRules
-from publisher.channels.base import Adapter, Outgoing, Receipt
+from publisher.channels.base import Adapter, CheckResult, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.db import Database
 from publisher.history import transition
@@ -34,6 +35,7 @@ from publisher.outcomes import Claim, OutcomeRules, PassReport
 from publisher.render import fields_hash
 from publisher.retry import RetryPolicy
 from publisher.states import State
+from publisher.text import clean
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
         # The calls, and a thread per channel for the probes of blocked channels.
         self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
         self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
+        self._probing: dict[str, tuple[str, Future[CheckResult]]] = {}  # checks in flight
         self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
         workers.register(worker)
 
@@ -280,6 +283,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
                 return None
         mode = "lookup" if p.state == State.UNCONFIRMED else "send"
+        was = State(p.state)
         p.claims += 1
         p.lease_until = now + self.settings.lease
         p.claimed_by = self.worker
@@ -298,7 +302,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
             )
             exclude = frozenset(str(r) for r in s.scalars(owned))
-        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since)
+        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since, was)
 
     def _unapproved(self, s: Session, p: PostRow) -> tuple[str, str | None] | None:
         """Why ``p`` may not be sent (its cause and the hash found), or None: the fields it
@@ -390,9 +394,9 @@ class Dispatcher(OutcomeRules, ChannelRules):
             a.claim.mode,
             p.attempt,
             outcome,
-            a.receipt.remote_id if a.receipt else "-",
+            clean(a.receipt.remote_id) if a.receipt else "-",
             a.seconds,
-            f" reason={a.error}" if a.error else "",
+            f" reason={clean(str(a.error))}" if a.error else "",
         )
 
     # -- scheduling help ------------------------------------------------------------------
@@ -403,7 +407,12 @@ class Dispatcher(OutcomeRules, ChannelRules):
         time: a post waiting for its channel must not wake the daemon again and again."""
         with self.db.read() as s:
             blocked = self._blocked(s, self.clock.now())
-            free = [c for c in self.adapters if c not in blocked]
+            # a channel at its concurrency (calls in flight, whichever worker made them) claims
+            # nothing until one answers, which wakes its daemon (on_answer) or ends in a lease
+            sending = Counter(
+                s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING))
+            )
+            free = [c for c in self.adapters if c not in blocked and sending[c] < self._limit(c)]
             due = s.scalars(
                 select(PostRow.due_at)
                 .where(PostRow.state == State.APPROVED, PostRow.channel.in_(free))
@@ -430,6 +439,8 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 r.blocked_until
                 for r in s.scalars(select(ChannelState))
                 if r.blocked_until is not None
+                and r.channel in self.adapters
+                and r.channel not in self._probing  # its answer wakes us (on_answer)
                 and not r.paused
                 and (r.blocked_until > now or r.block_kind in CHECKED)
             ]

@@ -30,6 +30,7 @@ from publisher.models import ChannelState, PostRow
 from publisher.render import fields_hash
 from publisher.retry import RetryPolicy
 from publisher.states import State
+from publisher.text import clean
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Claim:
     channel: str
     outgoing: Outgoing
     since: datetime | None  # for a lookup: when the unclear send started
+    was: State = State.APPROVED  # the post's state before the claim (given back on release)
 
 
 @dataclass
@@ -142,7 +144,7 @@ class OutcomeRules:
                 report,
             )
         assert error is not None  # noqa: S101
-        p.last_error = str(error)[:500]
+        p.last_error = clean(str(error))[:500]
         if isinstance(error, Unreachable):
             # Nothing reached the platform: the channel waits for it, not the post, which
             # keeps its tries and goes out when the channel is back (see publisher.blocks).
@@ -247,8 +249,11 @@ class OutcomeRules:
             transition(s, p, State.UNCONFIRMED, now, "released unstarted at shutdown")
             return
         p.attempt -= 1
+        p.sent_at = claim.since  # nothing was sent: the last real send (if any) stays
         p.next_attempt_at = now
-        to = State.APPROVED if p.attempt == 0 else State.RETRYING
+        # back to where it was: a post that waited for its channel (an outage, a throttle)
+        # with no attempt yet is RETRYING at attempt 0, and must stay a waiting post
+        to = claim.was if claim.was in (State.APPROVED, State.RETRYING) else State.RETRYING
         transition(s, p, to, now, "released unstarted at shutdown")
 
     def _retry(

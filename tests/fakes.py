@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from publisher.channels.base import CheckResult, Outgoing, Receipt
 from publisher.db import Database
@@ -78,3 +81,18 @@ def set_state(
         transition(s, p, state, at, cause, "t")
         for name, value in values.items():
             setattr(p, name, value)
+
+
+DUMMY_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"not-a-real-secret-but-well-formed").decode()
+
+
+def dummy_env(campaign: Path, value: str = "not-a-real-secret") -> None:
+    """A ``.env`` (mode 0600) with a made-up value for every secret ``config.toml`` names, each of
+    the shape its platform requires (webhook signing secrets are ``whsec_<base64>``): enough for
+    ``run`` to start on the real queue without any real credentials."""
+    names = re.findall(r'= "(PUBLISHER_[A-Z_]+)"', (campaign / "config.toml").read_text("utf-8"))
+    lines = [f"{n}={DUMMY_WEBHOOK_SECRET if 'WEBHOOK_SECRET' in n else value}\n" for n in names]
+    env = campaign / ".env"
+    env.touch(mode=0o600)
+    env.chmod(0o600)
+    env.write_text("".join(lines), "utf-8")

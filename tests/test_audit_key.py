@@ -328,11 +328,11 @@ def test_the_daemon_logs_the_head_once_a_day_from_its_passes(
     daemon = Daemon(db, dispatcher, clock, tick=30.0)
     daemon._head_logged = time.monotonic()  # as run() sets it at start
     with caplog.at_level(logging.INFO, logger="publisher.daemon"):
-        daemon.wake()
+        daemon._pass()
         assert not [r for r in caplog.records if "audit head" in r.getMessage()]
         daemon._head_logged -= HEAD_EVERY  # a day later
-        daemon.wake()
-        daemon.wake()
+        daemon._pass()
+        daemon._pass()
     dispatcher.close()
     assert len([r for r in caplog.records if "audit head" in r.getMessage()]) == 1
 

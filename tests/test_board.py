@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.cli import cli
+from tests.fakes import dummy_env
 
 
 def run(*args: str) -> Result:
@@ -169,8 +170,7 @@ def cli_process(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_twenty_concurrent_edits_while_the_daemon_runs(campaign: Path) -> None:
     assert cli_process("load", "--as", "vanphong").returncode == 0
-    names = re.findall(r'= "(PUBLISHER_[A-Z_]+)"', (campaign / "config.toml").read_text("utf-8"))
-    (campaign / ".env").write_text("".join(f"{n}=unused\n" for n in names), "utf-8")
+    dummy_env(campaign, "unused")
     daemon = subprocess.Popen(  # nothing is approved: it sends nothing, it only ticks
         [sys.executable, "-m", "publisher", "run"],
         stdout=subprocess.DEVNULL,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import dummy_env
+
 
 def publisher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -40,8 +42,7 @@ def approved(campaign: Path) -> Path:
 def dummy_secrets(campaign: Path) -> None:
     """A .env with a made-up value for every secret the config names: enough for ``run`` to
     start on the real queue (whose June 2024 posts are long past: none is ever sent)."""
-    names = re.findall(r'= "(PUBLISHER_[A-Z_]+)"', (campaign / "config.toml").read_text("utf-8"))
-    (campaign / ".env").write_text("".join(f"{n}=not-a-real-secret\n" for n in names), "utf-8")
+    dummy_env(campaign)
 
 
 def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
@@ -207,7 +208,10 @@ BAD_CREDENTIALS = """
 import sys
 import publisher.sandbox.credentials as c
 for adapter, values in c.SECRETS.items():
-    c.SECRETS[adapter] = {role: "wrong-" + value for role, value in values.items()}
+    c.SECRETS[adapter] = {
+        role: "whsec_d3JvbmctYnV0LXdlbGwtZm9ybWVkLXNlY3JldC0zMmI=" if value.startswith("whsec_") else "wrong-" + value
+        for role, value in values.items()
+    }
 from publisher.cli import main
 sys.argv = ["publisher", *sys.argv[1:]]
 main()
