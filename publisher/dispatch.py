@@ -97,6 +97,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
         # The calls, and a thread per channel for the probes of blocked channels.
         self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
         self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
+        self._posts: dict[Future[Attempt], int] = {}  # each of those calls' post
         self._probing: dict[str, tuple[str, Future[CheckResult]]] = {}  # checks in flight
         self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
         workers.register(worker)
@@ -141,10 +142,6 @@ class Dispatcher(OutcomeRules, ChannelRules):
             self._lock.release()
         return report
 
-    def in_flight(self) -> int:
-        """How many of this dispatcher's calls have not been recorded yet."""
-        return len(self._running)
-
     def drain(self, timeout: float | None = None, report: PassReport | None = None) -> bool:
         """Wait up to ``timeout`` real seconds (None: for ever) for the calls in flight and
         record their answers, claiming nothing more; True when none is left."""
@@ -162,6 +159,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
             if self.on_answer is not None:
                 future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
             self._running.add(future)
+            self._posts[future] = c.post_id
 
     def _stream(
         self, claims: list[Claim], report: PassReport, budget: float | None, *, refill: bool = True
@@ -180,6 +178,8 @@ class Dispatcher(OutcomeRules, ChannelRules):
             if not done:
                 return  # the budget is spent: calls still in flight are recorded later
             self._running -= done
+            for f in done:
+                self._posts.pop(f, None)
             answered = [f.result() for f in done]
             more_wanted = refill and not self.stopping.is_set() and left != 0.0
             more: list[Claim] = []
@@ -213,6 +213,10 @@ class Dispatcher(OutcomeRules, ChannelRules):
             dead = workers.dead_workers(
                 s, [w for w in others if w], datetime.now(UTC), self.settings.tick
             )
+            # this dispatcher's own calls still in flight are not stale, whatever their lease
+            # says (a slow call on a rehearsal's fast clock): their answers are recorded as
+            # they come, and taking them over would look them up before they exist
+            mine = set(self._posts.values())
             stale = s.scalars(
                 select(PostRow)
                 .where(
@@ -222,6 +226,8 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 .with_for_update(skip_locked=True)
             )
             for p in stale:
+                if p.claimed_by == self.worker and p.id in mine:
+                    continue
                 why = dead.get(p.claimed_by or "")
                 cause = (
                     f"worker {p.claimed_by} is dead ({why}) mid-call"

@@ -317,3 +317,47 @@ def test_run_once_without_the_audit_key_stops_before_sending(campaign: Path) -> 
     with sqlite3.connect(campaign / "publisher.db") as conn:
         states = {s for (s,) in conn.execute("SELECT DISTINCT state FROM post")}
     assert states <= {"approved", "draft"}, states  # nothing claimed, nothing missed
+
+
+def test_a_slow_call_outliving_its_lease_is_not_taken_over_by_its_own_dispatcher(
+    queue: Database,
+) -> None:
+    """On a rehearsal's fast clock a slow call outlives its lease in a blink: its own
+    dispatcher must not look it up before it exists (and then send it again)."""
+    fb = posts_of(queue, "facebook")
+    assert fb[0].due_at is not None
+    clock = FakeClock(fb[0].due_at)
+    platform = FakePlatform("facebook", clock.now)
+    slow = threading.Event()
+
+    def hold(_post: Outgoing) -> None:
+        slow.wait(60)
+
+    platform.then(fb[0].idempotency_key, hold)
+    d = Dispatcher(
+        queue,
+        {"facebook": platform},
+        clock,
+        worker="w1",
+        settings=DispatchSettings(lease=timedelta(minutes=5), pass_budget=0.2),
+        rng=random.Random(1),  # noqa: S311 - jitter in tests
+    )
+    try:
+        d.run_once()  # the call goes on after the pass
+        clock.advance(timedelta(hours=1))  # far past its lease
+        d.run_once()
+        with queue.read() as s:
+            assert s.get_one(PostRow, fb[0].id).state == State.SENDING
+        assert platform.lookups == []
+        slow.set()
+        for _ in range(50):
+            d.run_once()
+            with queue.read() as s:
+                if s.get_one(PostRow, fb[0].id).state == State.PUBLISHED:
+                    break
+        with queue.read() as s:
+            assert s.get_one(PostRow, fb[0].id).state == State.PUBLISHED
+        assert platform.count(fb[0].idempotency_key) == 1 and platform.lookups == []
+    finally:
+        slow.set()
+        d.close()
