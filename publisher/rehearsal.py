@@ -91,7 +91,11 @@ def prepare(config: Config, source: Database, duration: timedelta, target: str |
         target = str(Path(tempfile.mkdtemp(prefix="publisher-rehearsal-")) / "rehearsal.db")
     if "://" in target:
         url, path = target, safe_url(target)  # the path is shown: never the password
-        resumed = Database(url).schema_version() is not None
+        probe = Database(url)
+        try:
+            resumed = probe.schema_version() is not None
+        finally:
+            probe.close()
     else:
         file = Path(target).resolve()
         url, path, resumed = f"sqlite:///{file}", str(file), file.exists()
