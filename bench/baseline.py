@@ -173,12 +173,12 @@ class _Accepting:
 def _publisher_schedule_and_restart(folder: Path, n: int) -> tuple[float, float, int]:
     from sqlalchemy import func, select
 
+    from publisher.app import make_dispatcher
     from publisher.clock import FakeClock
     from publisher.config import load_config
-    from publisher.daemon import make_dispatcher
-    from publisher.db import open_database
-    from publisher.models import PostRow
-    from publisher.outbox import approve, load
+    from publisher.editorial.load import approve, load
+    from publisher.store.db import open_database
+    from publisher.store.models import PostRow
 
     path = make_campaign(folder, wide_config(every_min=10), with_messages=False)
     write_messages(folder / "messages", synthetic(n // len(CHANNELS), CHANNELS))
@@ -209,9 +209,9 @@ def _publisher_schedule_and_restart(folder: Path, n: int) -> tuple[float, float,
 def _publisher_outage(folder: Path, n: int) -> tuple[int, int]:
     from sqlalchemy import func, select
 
+    from publisher.app import make_dispatcher
     from publisher.clock import FakeClock
-    from publisher.daemon import make_dispatcher
-    from publisher.models import PostRow
+    from publisher.store.models import PostRow
 
     config, db = approved_queue(folder, wide_config(every_min=10), synthetic(n // 4, CHANNELS))
     restart = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)

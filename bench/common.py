@@ -413,8 +413,8 @@ def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]
     """A campaign in ``folder`` holding ``messages`` as files, loaded into its SQLite queue and
     every post approved, through publisher's own load and approve; returns (config, database)."""
     from publisher.config import load_config
-    from publisher.db import open_database
-    from publisher.outbox import approve, load
+    from publisher.editorial.load import approve, load
+    from publisher.store.db import open_database
 
     path = make_campaign(folder, raw, with_messages=False)
     write_messages(folder / "messages", messages)
@@ -429,8 +429,9 @@ def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]
 def sandbox_adapters(config: Any, db: Any, url: str) -> tuple[Any, dict[str, Any]]:
     """The config pointed at the sandbox at ``url`` and a real adapter per enabled channel, as
     ``publisher run --sandbox-url`` builds them (Zalo with its database token store)."""
-    from publisher.channels import build, use_sandbox
-    from publisher.tokens import DatabaseTokenStore
+    from publisher.app import use_sandbox
+    from publisher.channels import build
+    from publisher.store.tokens import DatabaseTokenStore
 
     cfg, secrets = use_sandbox(config, url)
     adapters = {}

@@ -43,8 +43,8 @@ against 116–134 ms in the first), old code (commit 50f7b06) and new run back t
   by `publisher preview` for the table and JSON formats only when the queue is an existing
   SQLite file at the current schema; otherwise (another database, no file yet, an older schema
   to upgrade) the command opens the queue with `open_database` as before. `preview.py` imports
-  SQLAlchemy only inside `items`; `SCHEMA_HEAD` moved to `publisher/migrations/__init__.py`
-  (still importable from `publisher.db`) so the schema check needs no SQLAlchemy.
+  SQLAlchemy only inside `items`; `SCHEMA_HEAD` moved to `publisher/store/migrations/__init__.py`
+  (still importable from `publisher.store.db`) so the schema check needs no SQLAlchemy.
 - Left: rich's table layout (~0.25 s of CPU in the first round): Vietnamese text takes rich's
   per-grapheme path (`rich.cells.split_graphemes` under `Text.truncate`). Changing it would
   change the output.

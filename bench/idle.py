@@ -131,9 +131,9 @@ class _Idle:
 
     def __init__(self, sizes: Sizes, folder: Path, url: str) -> None:
         from publisher.config import load_config
-        from publisher.db import open_database
-        from publisher.outbox import load
+        from publisher.editorial.load import load
         from publisher.sandbox import credentials
+        from publisher.store.db import open_database
 
         self.sizes = sizes
         # A real run (``--sandbox-url`` goes with a rehearsal only): its channels pointed at the

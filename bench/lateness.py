@@ -89,11 +89,12 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
     """Publish ``n`` posts due at ``T`` (+ ``i × spacing``) and return their lateness."""
     from sqlalchemy import select
 
+    from publisher.app import make_dispatcher
     from publisher.clock import SystemClock
-    from publisher.daemon import Daemon, make_dispatcher
-    from publisher.models import PostEvent, PostRow
+    from publisher.dispatch.daemon import Daemon
     from publisher.sandbox.server import Sandbox
     from publisher.states import PENDING
+    from publisher.store.models import PostEvent, PostRow
 
     name = f"lateness-{concurrency or 'cfg'}-{n}-{spacing}"
     raw = wide_config(every_min=10, concurrency=concurrency)
@@ -172,9 +173,9 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     at a time per channel as the dispatcher would call: the calls alone, no database work."""
     from sqlalchemy import select
 
-    from publisher.dispatch import outgoing_of
-    from publisher.models import PostRow
+    from publisher.dispatch.dispatcher import outgoing_of
     from publisher.sandbox.server import Sandbox
+    from publisher.store.models import PostRow
 
     name = f"floor-{concurrency or 'cfg'}-{n}"
     raw = wide_config(every_min=10, concurrency=concurrency)

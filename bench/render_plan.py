@@ -62,7 +62,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
 
 def _publisher(config: Any, messages: list[Any]) -> tuple[float, float, int]:
     """Render every post as ``publisher load`` does (with its hash), then plan them all."""
-    from publisher.outbox import demands_for, render_all
+    from publisher.editorial.load import demands_for, render_all
     from publisher.plan import plan, rules_from_config
     from publisher.render import Renderer, markdown_html, markdown_plain
 

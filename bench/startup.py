@@ -27,8 +27,8 @@ HELP_TARGET = 0.3
 
 def run(sizes: Sizes, tmp: Path) -> list[Row]:
     from publisher.config import load_config
-    from publisher.db import open_database
-    from publisher.outbox import load
+    from publisher.editorial.load import load
+    from publisher.store.db import open_database
 
     folder = tmp / "startup"
     config = load_config(make_campaign(folder))

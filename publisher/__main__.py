@@ -1,5 +1,5 @@
 """``python -m publisher`` runs the command line."""
 
-from publisher.cli import main
+from publisher.cli import entry
 
-main()
+entry()

@@ -1,64 +1,33 @@
-"""Rotating channel tokens (Zalo OA): encrypted durable storage and the single-flight refresh.
-
-Owns the ``channel_token`` rows and the refresh protocol; no HTTP here. Never logs or raises with
-a token. The rows are Fernet tokens under, newest first (a MultiFernet: the first key encrypts,
-every key decrypts):
-
-1. the keys of ``PUBLISHER_TOKEN_KEYS`` (random Fernet keys, comma-separated, newest first);
-2. scrypt (n=2**15, r=8, p=1) of the app secret with a random salt of this database (the ``meta``
-   row ``tokens.salt``), the key when no token key is configured;
-3. the first release's key (HKDF of the app secret, fixed salt), only to read old rows.
-
-A row readable only by a later key of the list is re-encrypted with the first when the store
-opens, so a rotated-out key or the legacy derivation is never needed twice.
-"""
+"""Rotating OAuth tokens (Zalo OA), as the rotator (``channels.tokens``) and their durable store
+(``store.tokens``) both speak of them: the token pair, the store's protocol, and the rule of a
+refresh lease (who holds it, and whether its holder is still alive)."""
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import json
-import logging
 import os
 import socket
-import threading
-import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from publisher.channels.base import AuthError, Clock, Temporary, Tokens, TokenStore, utcnow
-from publisher.db import Database
-from publisher.errors import InputError
-from publisher.models import ChannelTokenRow, MetaRow
+@dataclass
+class Tokens:
+    """A rotating OAuth token pair (Zalo OA). ``refresh_token`` is single-use."""
 
-if TYPE_CHECKING:
-    from publisher.config import Config
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
 
-logger = logging.getLogger(__name__)
 
-TOKEN_KEYS_ENV = "PUBLISHER_TOKEN_KEYS"  # noqa: S105 - the variable's name
-SALT_META_KEY = "tokens.salt"
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-_NEW_KEY = (
-    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-)
-_HKDF_SALT = b"publisher.tokens"  # the first release's derivation: read-only now
-_HKDF_INFO = b"channel_token fernet v1"
-REFRESH_MARGIN = timedelta(hours=1)  # refresh proactively when less than this remains
-LEASE_S = 300.0  # far beyond a refresh request (30 s timeouts): a live holder keeps its lease
-LEASE_WAITS = 30  # one-second waits for another process's refresh before giving up
+class TokenStore(Protocol):
+    """Durable storage for a channel's rotating tokens (the database in production)."""
+
+    def load(self, channel: str) -> Tokens | None: ...
+
+    def save(self, channel: str, tokens: Tokens) -> None:
+        """Persist durably (committed) before returning."""
+        ...
 
 
 @runtime_checkable
@@ -83,203 +52,14 @@ class RotatingTokenStore(TokenStore, Protocol):
         ...
 
 
-@dataclass
-class _Entry:
-    tokens: Tokens | None = None
-    seed_hash: str | None = None
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-
-
-class InMemoryTokenStore:
-    """A RotatingTokenStore for tests and one-off commands: one process, nothing survives it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self._mutex = threading.Lock()
-
-    def load(self, channel: str) -> Tokens | None:
-        with self._mutex:
-            entry = self._entries.get(channel)
-            return replace(entry.tokens) if entry and entry.tokens else None
-
-    def save(self, channel: str, tokens: Tokens, *, seed_hash: str | None = None) -> None:
-        with self._mutex:
-            entry = self._entries.setdefault(channel, _Entry())
-            entry.tokens = replace(tokens)
-            entry.seed_hash = seed_hash or entry.seed_hash
-            entry.lease_owner = entry.lease_until = None
-
-    def seed_hash(self, channel: str) -> str | None:
-        with self._mutex:
-            entry = self._entries.get(channel)
-            return entry.seed_hash if entry else None
-
-    def claim_refresh(self, channel: str, owner: str, *, now: datetime, ttl: float) -> bool:
-        with self._mutex:
-            entry = self._entries.setdefault(channel, _Entry())
-            if _held_by_other(entry.lease_owner, entry.lease_until, owner, now):
-                return False
-            entry.lease_owner, entry.lease_until = owner, now + timedelta(seconds=ttl)
-            return True
-
-    def release_refresh(self, channel: str, owner: str) -> None:
-        with self._mutex:
-            entry = self._entries.get(channel)
-            if entry and entry.lease_owner == owner:
-                entry.lease_owner = entry.lease_until = None
-
-
-class DatabaseTokenStore:
-    """A RotatingTokenStore on the publisher database; every write commits before returning.
-
-    ``keys`` (``PUBLISHER_TOKEN_KEYS``, see ``token_keys``) and ``key_material`` (the Zalo app
-    secret) key the encryption (the module's docstring), so a copied database alone does not give
-    the tokens away. Rows that cannot be decrypted (other keys) load as absent, with a warning.
-    """
-
-    def __init__(
-        self,
-        db: Database,
-        key_material: str,
-        *,
-        keys: Sequence[str] = (),
-        clock: Clock = utcnow,
-    ) -> None:
-        if not key_material:
-            raise ValueError("DatabaseTokenStore needs key material (the channel's app secret)")
-        self.db = db
-        self.clock = clock
-        fernets = [Fernet(k) for k in keys]
-        fernets.append(Fernet(_scrypt_key(key_material, self._salt())))
-        fernets.append(Fernet(_legacy_key(key_material)))
-        self._current = fernets[0]
-        self._fernet = MultiFernet(fernets)
-        self.reencrypted = self._reencrypt()
-
-    def _salt(self) -> bytes:
-        """This database's random salt for the scrypt key, made on first use."""
-        for _ in range(2):
-            with self.db.read() as session:
-                row = session.get(MetaRow, SALT_META_KEY)
-                if row is not None:
-                    return base64.urlsafe_b64decode(row.value)
-            try:
-                with self.db.write() as session:
-                    if session.get(MetaRow, SALT_META_KEY) is None:
-                        value = base64.urlsafe_b64encode(os.urandom(16)).decode("ascii")
-                        session.add(MetaRow(key=SALT_META_KEY, value=value))
-            except IntegrityError:  # another process made it first (PostgreSQL): read theirs
-                continue
-        raise RuntimeError("the token salt could not be stored")  # pragma: no cover
-
-    def _stale(self, secret: str | None) -> bool:
-        """Whether ``secret`` is readable only by a key after the first (so worth re-encrypting)."""
-        if not secret:
-            return False
-        token = secret.encode("ascii")
-        try:
-            self._current.decrypt(token)
-            return False
-        except InvalidToken:
-            pass
-        try:
-            self._fernet.decrypt(token)
-            return True
-        except InvalidToken:
-            return False  # another secret's row: it loads as absent, and is left as it is
-
-    def _reencrypt(self) -> int:
-        """Re-encrypt with the first key every row only a later key reads; the count."""
-        with self.db.read() as session:
-            stale = [
-                r.key for r in session.scalars(select(ChannelTokenRow)) if self._stale(r.secret)
-            ]
-        done = 0
-        for key in stale:
-            with self.db.write() as session:
-                row = session.get(ChannelTokenRow, key, with_for_update=True)
-                if row is not None and row.secret and self._stale(row.secret):
-                    row.secret = self._fernet.rotate(row.secret.encode("ascii")).decode("ascii")
-                    done += 1
-        if done:
-            logger.info("re-encrypted %d stored token row(s) with the current key", done)
-        return done
-
-    def load(self, channel: str) -> Tokens | None:
-        with self.db.read() as session:
-            row = session.get(ChannelTokenRow, channel)
-            if row is None or row.secret is None or row.access_expires_at is None:
-                return None
-            secret, expires = row.secret, row.access_expires_at
-        try:
-            data = json.loads(self._fernet.decrypt(secret.encode("ascii")))
-        except (InvalidToken, ValueError):
-            logger.warning("stored tokens for %s cannot be decrypted with this key", channel)
-            return None
-        if data.get("key") != channel:  # a row copied under another key is not trusted
-            logger.warning("stored tokens for %s belong to another key", channel)
-            return None
-        return Tokens(data["access_token"], data["refresh_token"], expires)
-
-    def save(self, channel: str, tokens: Tokens, *, seed_hash: str | None = None) -> None:
-        payload = {
-            "key": channel,
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-        }
-        secret = self._fernet.encrypt(json.dumps(payload).encode("utf-8")).decode("ascii")
-        with self.db.write() as session:
-            row = self._row_for_update(session, channel)
-            row.secret = secret
-            row.access_expires_at = tokens.access_expires_at
-            row.seed_hash = seed_hash or row.seed_hash
-            row.lease_owner = row.lease_until = None
-            row.updated_at = self.clock()
-
-    def seed_hash(self, channel: str) -> str | None:
-        with self.db.read() as session:
-            row = session.get(ChannelTokenRow, channel)
-            return row.seed_hash if row else None
-
-    def claim_refresh(self, channel: str, owner: str, *, now: datetime, ttl: float) -> bool:
-        try:
-            with self.db.write() as session:
-                row = self._row_for_update(session, channel)
-                if _held_by_other(row.lease_owner, row.lease_until, owner, now):
-                    return False
-                row.lease_owner = owner
-                row.lease_until = now + timedelta(seconds=ttl)
-                row.updated_at = self.clock()
-                return True
-        except IntegrityError:  # another process inserted the row first (PostgreSQL): it leads
-            return False
-
-    def release_refresh(self, channel: str, owner: str) -> None:
-        with self.db.write() as session:
-            row = session.get(ChannelTokenRow, channel, with_for_update=True)
-            if row is not None and row.lease_owner == owner:
-                row.lease_owner = row.lease_until = None
-
-    def _row_for_update(self, session: Session, channel: str) -> ChannelTokenRow:
-        row = session.scalars(
-            select(ChannelTokenRow).where(ChannelTokenRow.key == channel).with_for_update()
-        ).one_or_none()
-        if row is None:
-            row = ChannelTokenRow(key=channel, updated_at=self.clock())
-            session.add(row)
-            session.flush()
-        return row
-
-
-def _held_by_other(
+def held_by_other(
     lease_owner: str | None, lease_until: datetime | None, owner: str, now: datetime
 ) -> bool:
     held = lease_owner is not None and lease_owner != owner and (lease_until or now) > now
-    return held and _owner_alive(lease_owner or "")
+    return held and owner_alive(lease_owner or "")
 
 
-def _owner_alive(owner: str) -> bool:
+def owner_alive(owner: str) -> bool:
     """False only when the lease's owner is a process of this host that no longer exists (it
     was killed mid-refresh): its lease may be taken over at once instead of waiting it out."""
     host, _, rest = owner.rpartition(":")
@@ -293,136 +73,3 @@ def _owner_alive(owner: str) -> bool:
     except OSError:
         return True
     return True
-
-
-@functools.lru_cache(maxsize=8)
-def _scrypt_key(key_material: str, salt: bytes) -> bytes:
-    """The Fernet key without token keys: memory-hard, salted per database (once per process)."""
-    kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return base64.urlsafe_b64encode(kdf.derive(key_material.encode("utf-8")))
-
-
-def _legacy_key(key_material: str) -> bytes:
-    """The first release's key (fast HKDF, fixed salt): only to read and re-encrypt old rows."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO)
-    return base64.urlsafe_b64encode(hkdf.derive(key_material.encode("utf-8")))
-
-
-def parse_token_keys(raw: str) -> tuple[str, ...]:
-    """``PUBLISHER_TOKEN_KEYS``: Fernet keys separated by commas, newest first; each checked."""
-    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
-    for number, key in enumerate(keys, start=1):
-        try:
-            Fernet(key)
-        except ValueError:
-            raise InputError(
-                TOKEN_KEYS_ENV,
-                f"key {number} of {len(keys)} is not a Fernet key (32 url-safe base64 bytes)",
-                f"make one with: {_NEW_KEY}",
-            ) from None
-    return keys
-
-
-def token_keys(config: Config) -> tuple[str, ...]:
-    """The token keys from the environment or the .env file (``()`` when none are set)."""
-    from publisher.secrets import environment
-
-    return parse_token_keys(environment(config).get(TOKEN_KEYS_ENV, ""))
-
-
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _refresh_lock(key: str) -> threading.Lock:
-    """The process-wide lock of one token key, shared by every rotator of that key."""
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
-
-
-def seed_digest(token: str) -> str:
-    """How a configured first refresh token is recorded (never the token itself)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class TokenRotator:
-    """Hands out a valid access token, refreshing single-use refresh tokens one at a time.
-
-    One refresh per key at a time: a lock in this process, a lease in the store across processes.
-    The new pair is saved (committed) before the new access token is handed out, because the old
-    refresh token died when it was minted. ``seed`` is the first refresh token the operator
-    configured; a seed other than the recorded one means they re-authorised: it is used again.
-    ``mint(refresh_token)`` calls the platform and raises a ChannelError if it refuses.
-    """
-
-    def __init__(
-        self,
-        store: RotatingTokenStore,
-        key: str,
-        mint: Callable[[str], Tokens],
-        *,
-        seed: str | None,
-        hint: str,
-        clock: Clock = utcnow,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store, self.key, self.mint, self.hint = store, key, mint, hint
-        self.clock, self.sleep = clock, sleep
-        self._seed = seed or None
-        self._seed_hash = seed_digest(seed) if seed else None
-
-    def current(self) -> Tokens | None:
-        return self.store.load(self.key)
-
-    def access_token(self, rejected: str | None = None) -> str:
-        """A token valid for over REFRESH_MARGIN and not ``rejected`` (which the API refused)."""
-        token = self._usable(self.store.load(self.key), rejected)
-        if token:
-            return token
-        with _refresh_lock(self.key):
-            owner = f"{socket.gethostname()}:{os.getpid()}-{uuid.uuid4().hex[:12]}"
-            for _ in range(LEASE_WAITS):
-                if self.store.claim_refresh(self.key, owner, now=self.clock(), ttl=LEASE_S):
-                    try:
-                        return self._refresh_claimed(rejected)
-                    finally:
-                        self.store.release_refresh(self.key, owner)
-                logger.info("%s: another process is refreshing the tokens; waiting", self.key)
-                self.sleep(1.0)
-                token = self._usable(self.store.load(self.key), rejected)
-                if token:
-                    return token
-        raise Temporary("another process has been refreshing the tokens for too long")
-
-    def _usable(self, tokens: Tokens | None, rejected: str | None) -> str | None:
-        if tokens is None or tokens.access_token == rejected or self._reseeded():
-            return None
-        if tokens.access_expires_at - self.clock() <= REFRESH_MARGIN:
-            return None
-        return tokens.access_token
-
-    def _reseeded(self) -> bool:
-        recorded = self.store.seed_hash(self.key)
-        return bool(self._seed_hash and recorded and recorded != self._seed_hash)
-
-    def _refresh_claimed(self, rejected: str | None) -> str:
-        """Refresh while holding the lease: what is stored cannot change under us now."""
-        stored = self.store.load(self.key)
-        token = self._usable(stored, rejected)
-        if token:
-            return token  # another thread or process refreshed before we got the lease
-        if stored is None or self._reseeded():
-            if not self._seed:
-                raise AuthError(f"no tokens are stored for this channel: {self.hint}")
-            spend, seed_hash, source = self._seed, self._seed_hash, "the configured seed"
-        else:
-            spend, seed_hash, source = stored.refresh_token, None, "the stored token"
-        logger.info("%s: refreshing the access token from %s", self.key, source)
-        fresh = self.mint(spend)
-        try:
-            self.store.save(self.key, fresh, seed_hash=seed_hash)
-        except Exception as exc:
-            logger.critical("%s: rotated tokens could not be saved", self.key)
-            raise AuthError(f"the new tokens could not be saved: {self.hint}") from exc
-        logger.info("%s: tokens rotated; access valid until %s", self.key, fresh.access_expires_at)
-        return fresh.access_token

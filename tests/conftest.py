@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from publisher.config import Config, load_config
-from publisher.db import Database, open_database
+from publisher.store.db import Database, open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from publisher.channels.base import CheckResult, Outgoing, Receipt
-from publisher.db import Database
-from publisher.history import transition
-from publisher.models import PostRow
+from publisher.store.db import Database
+from publisher.store.history import transition
+from publisher.store.models import PostRow
 
 Script = Callable[[Outgoing], Receipt | None]
 

@@ -14,17 +14,17 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
-from publisher import audit
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.db import Database
-from publisher.dispatch import Dispatcher
-from publisher.history import last_causes
-from publisher.models import AuditEntry, MessageRow, PostRow
-from publisher.outbox import RenderCheck, approve, load, message_of
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.editorial.load import RenderCheck, approve, load, message_of
 from publisher.render import Renderer, fields_hash
 from publisher.states import State
+from publisher.store import audit
+from publisher.store.db import Database
+from publisher.store.history import last_causes
+from publisher.store.models import AuditEntry, MessageRow, PostRow
 from tests.fakes import FakePlatform
 
 T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)

@@ -20,16 +20,17 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from publisher import audit
-from publisher.audit_key import KEY_ENV, key_id, parse_key
-from publisher.cli import cli
+from publisher.app import make_dispatcher
+from publisher.cli.main import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.daemon import HEAD_EVERY, Daemon, make_dispatcher
-from publisher.db import Database, open_database
+from publisher.dispatch.daemon import HEAD_EVERY, Daemon
+from publisher.editorial.load import approve, load
 from publisher.errors import PublisherError
-from publisher.models import AuditEntry, AuditHead, PostRow
-from publisher.outbox import approve, load
+from publisher.store import audit
+from publisher.store.audit_key import KEY_ENV, key_id, parse_key
+from publisher.store.db import Database, open_database
+from publisher.store.models import AuditEntry, AuditHead, PostRow
 from tests.fakes import FakePlatform
 
 KEY = "a1" * 32
@@ -300,7 +301,7 @@ def test_the_daemon_logs_the_head_at_start_and_shutdown(
     daemon = Daemon(db, dispatcher, clock, tick=30.0, until=lambda: True)
     watchdog = threading.Timer(15, daemon.stop, args=("watchdog",))
     watchdog.start()
-    with caplog.at_level(logging.INFO, logger="publisher.daemon"):
+    with caplog.at_level(logging.INFO, logger="publisher.dispatch.daemon"):
         daemon.run()
     watchdog.cancel()
     lines = [r.getMessage() for r in caplog.records if "audit head" in r.getMessage()]
@@ -327,7 +328,7 @@ def test_the_daemon_logs_the_head_once_a_day_from_its_passes(
     dispatcher = make_dispatcher(db, config, platforms, clock, worker="w")  # type: ignore[arg-type]
     daemon = Daemon(db, dispatcher, clock, tick=30.0)
     daemon._head_logged = time.monotonic()  # as run() sets it at start
-    with caplog.at_level(logging.INFO, logger="publisher.daemon"):
+    with caplog.at_level(logging.INFO, logger="publisher.dispatch.daemon"):
         daemon._pass()
         assert not [r for r in caplog.records if "audit head" in r.getMessage()]
         daemon._head_logged -= HEAD_EVERY  # a day later

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 from tests.fakes import dummy_env
 
 
@@ -238,7 +238,7 @@ def test_a_converted_file_that_cannot_be_rewritten_is_one_line(
     def read_only(_path: Path, _text: str) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("publisher.outbox.write_atomic", read_only)
+    monkeypatch.setattr("publisher.editorial.load.write_atomic", read_only)
     out = run("load", "--as", "vanphong", "--convert-legacy")
     assert out.exit_code == 1
     assert out.stderr.strip().splitlines() == [

@@ -11,13 +11,13 @@ from pathlib import Path
 from icalendar import Calendar, Event
 from sqlalchemy import select
 
-from publisher.calendar_ics import plain_text, post_uid, render_ics, shorten
-from publisher.calendar_page import load_extra
 from publisher.config import Config
-from publisher.db import Database, open_database
-from publisher.models import PostRow
-from publisher.outbox import load
-from publisher.preview import Item, items, to_json
+from publisher.documents.calendar_html import load_extra
+from publisher.documents.calendar_ics import plain_text, post_uid, render_ics, shorten
+from publisher.documents.preview import Item, items, to_json
+from publisher.editorial.load import load
+from publisher.store.db import Database, open_database
+from publisher.store.models import PostRow
 from tests.fakes import set_state
 
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
@@ -186,7 +186,7 @@ def test_unplanned_posts_and_unsafe_links_are_left_out(config: Config) -> None:
     base = Item(1, due, "facebook", "slogans/x", "slogan", "Tiêu đề", "Nội dung", {}, "draft", None)
     unplanned = dataclasses.replace(base, id=2, due_at=None, note="không còn chỗ trống")
     evil = dataclasses.replace(base, id=3, state="published")
-    from publisher.calendar_page import PostExtra
+    from publisher.documents.calendar_html import PostExtra
 
     extra = {3: PostExtra(remote_url="javascript:alert(1)", occurrence=2)}
     data = render_ics([base, unplanned, evil], config, generated_at=GENERATED, extra=extra)

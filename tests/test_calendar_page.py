@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from publisher.calendar_page import PostExtra, load_extra, render_calendar
 from publisher.config import Config
-from publisher.db import Database, open_database
-from publisher.models import PostRow
-from publisher.outbox import load
-from publisher.preview import WEEKDAYS_VI, Item, items
+from publisher.documents.calendar_html import PostExtra, load_extra, render_calendar
+from publisher.documents.preview import WEEKDAYS_VI, Item, items
+from publisher.editorial.load import load
+from publisher.store.db import Database, open_database
+from publisher.store.models import PostRow
 from tests.fakes import set_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -516,7 +516,7 @@ def test_every_explained_state_is_explained_in_vietnamese() -> None:
 
 def test_a_reschedule_does_not_hide_why_a_post_is_held(db: Database, config: Config) -> None:
     """An event that keeps the state (a reschedule, a time set in the file) is not the reason."""
-    from publisher.history import transition
+    from publisher.store.history import transition
 
     load(db, config, NOW, "t")
     post = first_of(db, "facebook")

@@ -29,9 +29,10 @@ from publisher.channels.base import (
     Throttled,
     utcnow,
 )
-from publisher.channels.webhook import WebhookAdapter, secret_problem
+from publisher.channels.webhook import WebhookAdapter
 from publisher.config import Channel
 from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
+from publisher.signing import secret_problem
 
 NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
@@ -268,7 +269,7 @@ def test_resolving_a_plain_webhook_secret_names_the_variable_and_the_fix(tmp_pat
     from pathlib import Path
 
     from publisher.config import load_config
-    from publisher.secrets import resolve
+    from publisher.config.env import resolve
 
     root = Path(__file__).resolve().parents[1]
     config = load_config(root / "config.toml")

@@ -21,12 +21,13 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Throttled,
-    Tokens,
 )
+from publisher.channels.tokens import InMemoryTokenStore, seed_digest
 from publisher.channels.zalo import ZaloAdapter
 from publisher.config import Channel
-from publisher.db import open_database
-from publisher.tokens import DatabaseTokenStore, InMemoryTokenStore, seed_digest
+from publisher.store.db import open_database
+from publisher.store.tokens import DatabaseTokenStore
+from publisher.tokens import Tokens
 
 NOW = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
 API = "https://openapi.zalo.test"

@@ -28,20 +28,21 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.channels import build, use_sandbox
+from publisher.app import use_sandbox
+from publisher.channels import build
 from publisher.channels.base import Outgoing
 from publisher.channels.wordpress import post_slug
 from publisher.clock import FakeClock, RehearsalClock
 from publisher.config import load_config
-from publisher.db import Database, open_database
-from publisher.dispatch import Dispatcher
-from publisher.models import DaemonRow, MetaRow, PostEvent, PostRow
-from publisher.outbox import approve, load
-from publisher.rehearsal import ANCHOR_KEYS, clock_of
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.editorial.load import approve, load
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.server import Sandbox
 from publisher.states import State
-from publisher.tokens import DatabaseTokenStore
+from publisher.store.db import Database, open_database
+from publisher.store.models import DaemonRow, MetaRow, PostEvent, PostRow
+from publisher.store.status import ANCHOR_KEYS, clock_of
+from publisher.store.tokens import DatabaseTokenStore
 
 SEED = 20240601
 KILLS = 12  # SIGKILLs in the chaos test (the requirement is at least 10)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOGANS = [
@@ -285,11 +285,11 @@ def test_check_leaves_a_queue_at_an_older_schema_alone(campaign: Path) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from publisher.db import Database
+    from publisher.store.db import Database
 
     path = campaign / "publisher.db"
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "publisher:migrations")
+    cfg.set_main_option("script_location", "publisher.store:migrations")
     db = Database(f"sqlite:///{path}")
     with db.write_engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -25,9 +25,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import publisher
-from publisher.channels import build, endpoint, use_sandbox
+from publisher.app import use_sandbox
+from publisher.channels import build, endpoint
 from publisher.channels.base import Outgoing
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import Config
 from publisher.content import read_messages
 from publisher.render import Renderer
@@ -97,7 +98,7 @@ def test_check_encrypts_the_zalo_tokens_with_the_configured_token_key(
     from cryptography.fernet import Fernet
     from sqlalchemy import text
 
-    from publisher.db import Database
+    from publisher.store.db import Database
 
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PUBLISHER_TOKEN_KEYS", key)

@@ -16,15 +16,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from publisher import intake
 from publisher.channels import build
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
 from publisher.content import read_messages
-from publisher.db import Database
-from publisher.models import AuditEntry, MessageRow, PostEvent, PostRow
-from publisher.outbox import approve, load
+from publisher.editorial import intake
+from publisher.editorial.load import approve, load
+from publisher.store.db import Database
+from publisher.store.models import AuditEntry, MessageRow, PostEvent, PostRow
 from publisher.text import clean
 
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
@@ -174,7 +174,7 @@ def publish_portal(
 ) -> tuple[PostRow, str, str]:
     """Publish the first portal_pbgdpl post through the webhook adapter on ``client`` and
     return it (reloaded) with what ``status`` and ``status --json`` print afterwards."""
-    from publisher.dispatch import Dispatcher
+    from publisher.dispatch.dispatcher import Dispatcher
 
     load(db, config, NOW, "vanphong")
     approve(db, [], everything=True, actor="tuan.la", now=NOW)

@@ -8,15 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from publisher.app import make_dispatcher
 from publisher.clock import SystemClock
 from publisher.config import Config
-from publisher.daemon import Daemon, daemon_alive, make_dispatcher
-from publisher.db import Database
-from publisher.models import PostRow
-from publisher.outbox import approve, load
-from publisher.outcomes import PassReport
+from publisher.dispatch.daemon import Daemon
+from publisher.dispatch.outcomes import PassReport
+from publisher.editorial.load import approve, load
 from publisher.states import State
-from publisher.status import gather
+from publisher.store.db import Database
+from publisher.store.models import PostRow
+from publisher.store.status import gather
+from publisher.store.workers import daemon_alive
 from tests.fakes import FakePlatform
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
@@ -87,7 +89,7 @@ def test_status_reports_counts_problems_blocks_and_heartbeat(db: Database, confi
 def test_the_allocator_is_asked_for_few_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
     import platform
 
-    from publisher.daemon import limit_malloc_arenas
+    from publisher.dispatch.daemon import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False  # the operator's own setting wins
@@ -103,7 +105,7 @@ def test_a_killed_daemon_is_not_alive_although_its_heartbeat_is_fresh(
     import subprocess
     import sys
 
-    from publisher.models import DaemonRow
+    from publisher.store.models import DaemonRow
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -11,13 +11,13 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 
-from publisher.db import SCHEMA_HEAD, Database, open_database
-from publisher.models import Base, MessageRow
+from publisher.store.db import SCHEMA_HEAD, Database, open_database
+from publisher.store.models import Base, MessageRow
 
 
 def test_schema_head_constant_matches_the_newest_migration() -> None:
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "publisher:migrations")
+    cfg.set_main_option("script_location", "publisher.store:migrations")
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
 
 
@@ -116,7 +116,7 @@ def test_upgrading_mid_campaign_keeps_the_queue(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "publisher:migrations")
+    cfg.set_main_option("script_location", "publisher.store:migrations")
     engine = Database(url).write_engine
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

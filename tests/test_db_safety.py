@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 from conftest import BACKENDS, pg_schema
 from sqlalchemy import text
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import Config
-from publisher.db import SCHEMA_HEAD, Database, open_database
+from publisher.store.db import SCHEMA_HEAD, Database, open_database
 
 OPENERS = 4
 
@@ -27,7 +27,7 @@ OPENERS = 4
 OPENER = """
 import sys
 import alembic.command  # imported before the start line, so every opener starts at once
-from publisher.db import Database
+from publisher.store.db import Database
 db = Database(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()
@@ -178,7 +178,7 @@ def test_an_unparsable_url_hides_its_password(
 
 
 def test_scrub_hides_passwords_as_typed_and_encoded() -> None:
-    from publisher.db import safe_url, scrub
+    from publisher.store.db import safe_url, scrub
 
     url = "postgresql+psycopg://u:p%40ss%2Fw@h/db"
     assert safe_url(url) == "postgresql+psycopg://u:***@h/db"
@@ -191,7 +191,7 @@ def test_scrub_hides_passwords_as_typed_and_encoded() -> None:
 def test_the_rehearsal_summary_hides_the_password(
     campaign: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from publisher.cli_run import _summary
+    from publisher.cli.run import _summary
     from publisher.config import load_config
 
     with pg_schema() as url:
@@ -263,7 +263,7 @@ def test_a_read_only_command_without_a_queue_says_so_and_creates_nothing(
 def test_a_read_only_command_on_an_empty_postgresql_says_so(
     campaign: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
-    from publisher.db import safe_url
+    from publisher.store.db import safe_url
 
     with pg_schema() as url:
         monkeypatch.setenv("PUBLISHER_DATABASE_URL", url)
@@ -331,7 +331,7 @@ def test_a_rehearsal_copy_is_0600(
 ) -> None:
     from datetime import timedelta
 
-    from publisher.rehearsal import prepare
+    from publisher.dispatch.rehearsal import prepare
 
     assert run("load").exit_code == 0
     source = open_database(config.database_url)
@@ -373,11 +373,11 @@ def test_a_query_that_does_not_fit_the_schema_is_no_database_failure(tmp_path: P
 def test_the_clis_fallback_for_database_errors_prints_no_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An SQLAlchemy error publisher.db did not translate is one line, the password hidden."""
+    """An SQLAlchemy error publisher.store.db did not translate is one line, the password hidden."""
     import click
     from sqlalchemy.exc import IntegrityError
 
-    from publisher.cli import _Group
+    from publisher.cli.common import _Group
 
     monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"postgresql://u:{SECRET}@db/q")
 

@@ -17,12 +17,13 @@ from sqlalchemy import select
 from publisher.channels.base import Ambiguous, AuthError, Outgoing, Permanent, Temporary, Throttled
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.db import Database
-from publisher.dispatch import Dispatcher, DispatchSettings
-from publisher.models import ChannelState, DaemonRow, PostEvent, PostRow
-from publisher.outbox import approve, load
-from publisher.retry import RetryPolicy
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.dispatch.retry import RetryPolicy
+from publisher.dispatch.settings import DispatchSettings
+from publisher.editorial.load import approve, load
 from publisher.states import State
+from publisher.store.db import Database
+from publisher.store.models import ChannelState, DaemonRow, PostEvent, PostRow
 from tests.fakes import FakePlatform
 
 T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)
@@ -322,7 +323,7 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     p = first(queue, "portal_pbgdpl")
     dead = dispatcher(queue, platforms, clock, worker="dead", lease=timedelta(minutes=5))
     at(clock, p)
-    from publisher.outcomes import PassReport
+    from publisher.dispatch.outcomes import PassReport
 
     dead._expire(clock.now(), PassReport())  # (earlier posts of other channels: missed)
     with queue.write() as s:
@@ -341,7 +342,7 @@ def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     assert f.count(p.idempotency_key) == 1 and f.calls == []
     # the dead worker's late completion is fenced off
     from publisher.channels.base import Receipt
-    from publisher.dispatch import Attempt
+    from publisher.dispatch.dispatcher import Attempt
 
     report = PassReport()
     with queue.write() as s:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

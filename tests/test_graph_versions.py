@@ -13,9 +13,9 @@ from click.testing import CliRunner, Result
 
 from publisher.channels import graph_versions as gv
 from publisher.channels.facebook import FacebookAdapter
-from publisher.check import run_check
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import ADAPTERS, Config, load_config
+from publisher.editorial.check import run_check
 
 TODAY = date(2026, 12, 6)
 
@@ -96,8 +96,8 @@ def _set_version(campaign: Path, version: str) -> None:
 
 def _clock(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
     moment = datetime(day.year, day.month, day.day, 3, 0, tzinfo=UTC)
-    monkeypatch.setattr("publisher.cli._now", lambda: moment)
-    monkeypatch.setattr("publisher.cli_run._now", lambda: moment)
+    monkeypatch.setattr("publisher.cli.main.now", lambda: moment)
+    monkeypatch.setattr("publisher.cli.run.now", lambda: moment)
 
 
 def run(*args: str) -> Result:

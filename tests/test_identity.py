@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher import cli as cli_module
-from publisher.cli import cli
+from publisher.cli import common as cli_module
+from publisher.cli.main import cli
 from publisher.config import load_config
 from publisher.errors import ConfigError
 
@@ -42,7 +42,7 @@ def edit_config(campaign: Path, changes: dict[str, str]) -> Path:
 
 
 def as_os_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    monkeypatch.setattr(cli_module, "_os_user", lambda: name)
+    monkeypatch.setattr(cli_module, "os_user", lambda: name)
 
 
 def approvers(campaign: Path) -> list[str]:
@@ -65,7 +65,7 @@ def mapped(campaign: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_os_user_comes_from_the_password_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USER", "tuanla")
     monkeypatch.setenv("LOGNAME", "tuanla")
-    assert cli_module._os_user() == pwd.getpwuid(os.geteuid()).pw_name
+    assert cli_module.os_user() == pwd.getpwuid(os.geteuid()).pw_name
 
 
 def test_an_unmapped_os_user_is_refused_even_naming_a_member(

@@ -36,10 +36,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.clock import RehearsalClock
 from publisher.config import load_config
-from publisher.db import Database
-from publisher.models import MetaRow, PostEvent, PostRow
-from publisher.rehearsal import ANCHOR_KEYS, clock_of
 from publisher.states import State
+from publisher.store.db import Database
+from publisher.store.models import MetaRow, PostEvent, PostRow
+from publisher.store.status import ANCHOR_KEYS, clock_of
 from tests.imitation import ImitationProcess
 
 pytestmark = pytest.mark.chaos

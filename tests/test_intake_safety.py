@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import Config
 from publisher.content import read_message
 

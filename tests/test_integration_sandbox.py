@@ -34,7 +34,8 @@ import httpx
 import pytest
 
 import publisher
-from publisher.channels import adapter_class, build, use_sandbox
+from publisher.app import use_sandbox
+from publisher.channels import adapter_class, build
 from publisher.channels.base import (
     USER_AGENT,
     Ambiguous,
@@ -47,15 +48,16 @@ from publisher.channels.base import (
     Throttled,
     utcnow,
 )
+from publisher.channels.tokens import REFRESH_MARGIN
 from publisher.channels.zalo import ZaloAdapter
 from publisher.config import Config
+from publisher.config.env import Secrets
 from publisher.content import Message, read_messages
-from publisher.db import Database, open_database
 from publisher.render import Render, Renderer
 from publisher.sandbox import credentials
 from publisher.sandbox.server import Sandbox
-from publisher.secrets import Secrets
-from publisher.tokens import REFRESH_MARGIN, DatabaseTokenStore
+from publisher.store.db import Database, open_database
+from publisher.store.tokens import DatabaseTokenStore
 
 CHANNELS = {"portal_stp": "wordpress", "portal_pbgdpl": "webhook", "facebook": "facebook"}
 PLATFORM = {**CHANNELS, "zalo": "zalo"}
@@ -639,14 +641,15 @@ import json, sys, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from publisher.channels import build, use_sandbox
+from publisher.channels import build
+from publisher.app import use_sandbox
 from publisher.channels.base import Outgoing
 from publisher.config import load_config
 from publisher.content import read_messages
-from publisher.db import Database, open_database
+from publisher.store.db import Database, open_database
 from publisher.render import Renderer
 from publisher.sandbox import credentials
-from publisher.tokens import DatabaseTokenStore
+from publisher.store.tokens import DatabaseTokenStore
 
 args = json.loads(sys.argv[1])
 shift = timedelta(seconds=args["shift"])

@@ -15,18 +15,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from publisher.audit_key import AuditKeyError, parse_key
 from publisher.channels.base import CheckResult, Outgoing
 from publisher.clock import FakeClock, SystemClock
 from publisher.config import Config
-from publisher.daemon import Daemon
-from publisher.db import Database
-from publisher.dispatch import Dispatcher, DispatchSettings
-from publisher.models import ChannelState, DaemonRow, PostRow
-from publisher.outbox import approve, load
-from publisher.outcomes import PassReport
-from publisher.retry import RetryPolicy
+from publisher.dispatch.daemon import Daemon
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.dispatch.outcomes import PassReport
+from publisher.dispatch.retry import RetryPolicy
+from publisher.dispatch.settings import DispatchSettings
+from publisher.editorial.load import approve, load
 from publisher.states import State
+from publisher.store.audit_key import AuditKeyError, parse_key
+from publisher.store.db import Database
+from publisher.store.models import ChannelState, DaemonRow, PostRow
 from tests.fakes import FakePlatform, dummy_env, set_state
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)

@@ -18,16 +18,17 @@ from sqlalchemy.orm import joinedload
 
 from publisher.channels import build
 from publisher.channels.base import CheckResult, Outgoing, Temporary, Unreachable
+from publisher.channels.tokens import InMemoryTokenStore
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.db import Database, open_database
-from publisher.dispatch import Dispatcher, DispatchSettings, outgoing_of
-from publisher.models import ChannelState, PostEvent, PostRow
-from publisher.outbox import approve, load
-from publisher.retry import RetryPolicy
+from publisher.dispatch.dispatcher import Dispatcher, outgoing_of
+from publisher.dispatch.retry import RetryPolicy
+from publisher.dispatch.settings import DispatchSettings
+from publisher.editorial.load import approve, load
 from publisher.sandbox import credentials
 from publisher.states import State
-from publisher.tokens import InMemoryTokenStore
+from publisher.store.db import Database, open_database
+from publisher.store.models import ChannelState, PostEvent, PostRow
 from tests.fakes import FakePlatform
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
@@ -270,7 +271,7 @@ def test_an_outage_longer_than_max_lateness_fails_the_post_naming_it(
 
 def test_probes_back_off_in_real_time_on_a_compressed_clock() -> None:
     from publisher.clock import RehearsalClock
-    from publisher.outcomes import probe_wait
+    from publisher.dispatch.outcomes import probe_wait
 
     rehearsal = RehearsalClock(T0, T0, 21600.0)  # June in two minutes
     assert [probe_wait(rehearsal, n) for n in range(6)] == [

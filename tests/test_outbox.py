@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import select, text
 
 from publisher.config import Config
-from publisher.db import Database
+from publisher.editorial.load import approve, load
 from publisher.errors import InputError, Problems
-from publisher.models import MessageRow, PostEvent, PostRow
-from publisher.outbox import approve, load
 from publisher.states import State
+from publisher.store.db import Database
+from publisher.store.models import MessageRow, PostEvent, PostRow
 
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import select
 
-from publisher import preview as pv
 from publisher.config import Config
-from publisher.db import Database
-from publisher.models import PostRow
-from publisher.outbox import approve, load
+from publisher.documents import preview as pv
+from publisher.editorial.load import approve, load
 from publisher.states import State
+from publisher.store.db import Database
+from publisher.store.models import PostRow
 
 NOW = datetime(2024, 5, 20, tzinfo=UTC)
 
@@ -29,7 +29,7 @@ NOW = datetime(2024, 5, 20, tzinfo=UTC)
     ],
 )
 def test_both_read_paths_agree(config: Config, filters: dict[str, object]) -> None:
-    from publisher.db import open_database
+    from publisher.store.db import open_database
 
     db: Database = open_database(config.database_url)  # the campaign's SQLite file
     load(db, config, NOW, "t")

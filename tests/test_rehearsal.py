@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from publisher.config import Config
-from publisher.db import Database, open_database
-from publisher.outbox import approve, load
-from publisher.rehearsal import ANCHOR_KEYS, Rehearsal, prepare
+from publisher.dispatch.rehearsal import Rehearsal, prepare
+from publisher.editorial.load import approve, load
+from publisher.store.db import Database, open_database
+from publisher.store.status import ANCHOR_KEYS
 
 T0 = datetime(2024, 5, 20, tzinfo=UTC)
 
@@ -62,7 +63,7 @@ def test_the_row_by_row_copy_gives_the_same_rehearsal(
     """The path other databases take (a migrated target filled row by row) agrees."""
     fast = prepare(config, queue, timedelta(minutes=2), str(tmp_path / "fast.db"))
     fast.db.close()
-    monkeypatch.setattr("publisher.rehearsal._sqlite_file", lambda _db: None)
+    monkeypatch.setattr("publisher.dispatch.rehearsal._sqlite_file", lambda _db: None)
     slow = prepare(config, queue, timedelta(minutes=2), str(tmp_path / "slow.db"))
     slow.db.close()
     assert rows(tmp_path / "fast.db") == rows(tmp_path / "slow.db")
@@ -73,7 +74,7 @@ def test_a_rehearsal_made_meanwhile_by_another_process_is_joined(
 ) -> None:
     """Two daemons started at once on one new --rehearsal-db: the one that finishes its copy
     second does not replace the first's; it joins the first's timeline."""
-    import publisher.rehearsal as rehearsal
+    import publisher.dispatch.rehearsal as rehearsal
 
     target = tmp_path / "june.db"
     real_snapshot = rehearsal._snapshot
@@ -102,8 +103,8 @@ def test_status_reads_a_rehearsal_on_its_own_clock(
     """A channel throttled for a campaign day of a running rehearsal is blocked in status (its
     2024 block is compared with the rehearsal's time, not today's); once the rehearsal stopped,
     with the campaign time of its last heartbeat."""
-    from publisher.models import ChannelState, DaemonRow
-    from publisher.status import gather
+    from publisher.store.models import ChannelState, DaemonRow
+    from publisher.store.status import gather
 
     r = prepare(config, queue, timedelta(minutes=2), str(tmp_path / "june.db"))
     real_now = datetime.now(UTC)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from publisher import render
-from publisher.check import run_check
 from publisher.config import load_config
+from publisher.editorial.check import run_check
 
 MEMORY_CAP = 1 << 30  # 1 GiB: far more than a render needs, far less than an attack takes
 TIMEOUT = 120  # seconds: a safety net for a regression, not a speed requirement

@@ -21,14 +21,14 @@ from sqlalchemy import select
 from publisher.channels.base import Outgoing, Permanent
 from publisher.clock import FakeClock
 from publisher.config import Config, load_config
-from publisher.db import Database, open_database
-from publisher.dispatch import Dispatcher
+from publisher.dispatch.dispatcher import Dispatcher
+from publisher.documents.report import COLUMNS, Report, build_report, long_date
+from publisher.documents.report_text import render, to_html, to_json, to_markdown
+from publisher.editorial.load import approve, load
 from publisher.errors import ConfigError
-from publisher.models import MessageRow, PostRow
-from publisher.outbox import approve, load
-from publisher.report import COLUMNS, Report, build_report, long_date, render
-from publisher.report_text import to_html, to_json, to_markdown
-from publisher.status import gather
+from publisher.store.db import Database, open_database
+from publisher.store.models import MessageRow, PostRow
+from publisher.store.status import gather
 from tests.fakes import FakePlatform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ class Snapshot:
     now: datetime
     report: Report
     data: dict[str, Any]  # to_json, parsed
-    status: dict[str, Any]  # publisher.status.gather
+    status: dict[str, Any]  # publisher.store.status.gather
     rows: list[tuple[int, str, str, str, str | None]]  # (id, channel, title, state, remote_url)
     docx: bytes
 

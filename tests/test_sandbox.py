@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from publisher.channels.webhook import sign, signing_key
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.server import Sandbox, main_serve
+from publisher.signing import sign, signing_key
 
 NOW = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"

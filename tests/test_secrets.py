@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import Config
-from publisher.secrets import environment
+from publisher.config.env import environment
 
 VALUE = "EAAB-not-real"
 

@@ -19,18 +19,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import text
 
-from publisher import tokens as tokens_module
-from publisher.channels.base import AuthError, Temporary, Tokens
-from publisher.db import Database, open_database
-from publisher.tokens import (
-    TOKEN_KEYS_ENV,
-    DatabaseTokenStore,
-    InMemoryTokenStore,
-    RotatingTokenStore,
-    TokenRotator,
-    seed_digest,
-    token_keys,
-)
+from publisher.channels import tokens as tokens_module
+from publisher.channels.base import AuthError, Temporary
+from publisher.channels.tokens import InMemoryTokenStore, TokenRotator, seed_digest
+from publisher.store.db import Database, open_database
+from publisher.store.tokens import TOKEN_KEYS_ENV, DatabaseTokenStore, token_keys
+from publisher.tokens import RotatingTokenStore, Tokens
 
 NOW = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
 KEY = "zalo@https://oauth.zaloapp.com"
@@ -340,7 +334,7 @@ def _legacy_fernet(secret: str) -> Fernet:
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
-        salt=b"publisher.tokens",
+        salt=b"publisher.channels.tokens",
         info=b"channel_token fernet v1",
     )
     return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode())))

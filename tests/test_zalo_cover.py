@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from publisher.channels.zalo import LIMITS
-from publisher.cli import cli
+from publisher.cli.main import cli
 from publisher.config import Config, load_config
 from publisher.content import Message, read_messages
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError

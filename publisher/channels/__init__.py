@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from publisher.channels.base import Adapter, Clock, TokenStore, new_client, utcnow
+from publisher.channels.base import Adapter, Clock, new_client, utcnow
+from publisher.tokens import TokenStore
 
 if TYPE_CHECKING:
     import httpx
 
-    from publisher.config import Channel, Config
-    from publisher.secrets import Secrets
+    from publisher.config import Channel
 
 ADAPTERS: dict[str, str] = {
     "wordpress": "publisher.channels.wordpress:WordPressAdapter",
@@ -53,19 +52,3 @@ def endpoint(channel: Channel) -> str:
     """Where a channel publishes, for messages (no credentials in it)."""
     s = channel.settings
     return str(s.get("base_url") or s.get("url") or s.get("api_base_url") or "")
-
-
-def use_sandbox(config: Config, url: str) -> tuple[Config, Secrets]:
-    """The config with every enabled channel pointed at the sandbox at ``url``, and its secrets."""
-    from publisher.sandbox import credentials
-    from publisher.secrets import Secrets
-
-    channels = {}
-    secrets = Secrets()
-    for cid, ch in config.channels.items():
-        if ch.enabled:
-            settings = {**ch.settings, **credentials.settings_for(ch.adapter, url, cid)}
-            ch = replace(ch, settings=settings)
-            secrets.values[cid] = dict(credentials.SECRETS[ch.adapter])
-        channels[cid] = ch
-    return replace(config, channels=channels), secrets

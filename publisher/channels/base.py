@@ -163,25 +163,6 @@ class Adapter(Protocol):
         ...
 
 
-@dataclass
-class Tokens:
-    """A rotating OAuth token pair (Zalo OA). ``refresh_token`` is single-use."""
-
-    access_token: str
-    refresh_token: str
-    access_expires_at: datetime
-
-
-class TokenStore(Protocol):
-    """Durable storage for a channel's rotating tokens (the database in production)."""
-
-    def load(self, channel: str) -> Tokens | None: ...
-
-    def save(self, channel: str, tokens: Tokens) -> None:
-        """Persist durably (committed) before returning."""
-        ...
-
-
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """httpx's default TLS context, built once for every client: each build loads the CA bundle,

@@ -26,7 +26,6 @@ from publisher.channels.base import (
     Receipt,
     Temporary,
     Throttled,
-    TokenStore,
     Unreachable,
     retry_after_seconds,
     transport_error,
@@ -34,6 +33,7 @@ from publisher.channels.base import (
 )
 from publisher.channels.graph_versions import CURRENT
 from publisher.config import Channel
+from publisher.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from publisher.channels.base import (
     Receipt,
     Temporary,
     Throttled,
-    TokenStore,
     never_sent,
     retry_after_seconds,
     transport_error,
@@ -34,6 +33,7 @@ from publisher.channels.base import (
 )
 from publisher.config import Channel
 from publisher.text import slugify
+from publisher.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 

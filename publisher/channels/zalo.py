@@ -1,7 +1,7 @@
 """Zalo Official Account adapter: article create → verify → optional broadcast, and OAuth v4.
 
-Owns the Zalo wire format and the OAuth v4 refresh call; publisher.tokens.TokenRotator makes the
-refresh single-flight and durable. Never reads the environment, never logs a token.
+Owns the Zalo wire format and the OAuth v4 refresh call; ``channels.tokens.TokenRotator`` makes
+the refresh single-flight and durable. Never reads the environment, never logs a token.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from publisher.channels.base import (
     Receipt,
     Temporary,
     Throttled,
-    Tokens,
-    TokenStore,
     Unreachable,
     never_sent,
     retry_after_seconds,
@@ -38,9 +36,10 @@ from publisher.channels.base import (
     until,
     utcnow,
 )
+from publisher.channels.tokens import InMemoryTokenStore, TokenRotator
 from publisher.config import Channel
 from publisher.render import FIELDS
-from publisher.tokens import InMemoryTokenStore, RotatingTokenStore, TokenRotator
+from publisher.tokens import RotatingTokenStore, Tokens, TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +84,9 @@ class ZaloAdapter:
             logger.warning("Zalo tokens of %s are kept in memory only", channel.id)
             tokens = InMemoryTokenStore()
         if not isinstance(tokens, RotatingTokenStore):
-            raise TypeError("the Zalo adapter needs a RotatingTokenStore (publisher.tokens)")
+            raise TypeError(
+                "the Zalo adapter needs a RotatingTokenStore (publisher.channels.tokens)"
+            )
         self.tokens = TokenRotator(
             tokens,
             f"{channel.id}@{self.oauth}",  # sandbox tokens never overwrite real ones

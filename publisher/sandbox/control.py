@@ -6,14 +6,34 @@ Reads platform state to mark what became of an item; changes state only through 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from publisher.sandbox.faults import FaultSpecError
+from publisher.sandbox.facebook import Facebook
+from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
-from publisher.sandbox.routing import BadBody, Request, Response
+from publisher.sandbox.routing import BadBody, Context, Request, Response
+from publisher.sandbox.wordpress import WordPress
+from publisher.sandbox.zalo import Zalo
 
-if TYPE_CHECKING:
-    from publisher.sandbox.server import Sandbox
+
+class Sandbox(Protocol):
+    """What these endpoints use of ``server.Sandbox`` (which imports this module)."""
+
+    ctx: Context
+    facebook: Facebook
+    wordpress: WordPress
+    zalo: Zalo
+
+    def now(self) -> datetime: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+    def records(self) -> list[dict[str, Any]]: ...
+
+    def set_faults(self, faults: FaultPlan | str | None, seed: int | None = None) -> FaultPlan: ...
+
+    def reset(self) -> None: ...
 
 
 def status_of(sb: Sandbox, record: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,7 +25,6 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from publisher.channels.base import utcnow
 from publisher.config import is_loopback
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
@@ -43,6 +42,10 @@ MAX_BODY = 8 * 1024 * 1024  # bytes; no platform request of publisher's comes ne
 _DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the answer arrives
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Sandbox:
     """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL."""
 
@@ -53,7 +56,7 @@ class Sandbox:
         seed: int = 0,
         faults: FaultPlan | None = None,
         access_token_ttl: float = 90000.0,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], None] = time.sleep,
         host: str = "127.0.0.1",
         port: int = 0,

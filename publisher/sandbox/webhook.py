@@ -12,9 +12,9 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from publisher.channels.webhook import sign, signing_key
 from publisher.sandbox import credentials
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
+from publisher.signing import sign, signing_key
 
 MAX_SKEW = 300.0  # seconds between webhook-timestamp and the receiver's clock
 

@@ -1,0 +1,112 @@
+"""The composition root: channel adapters and the dispatcher, built from the config.
+
+Every face of publisher (the command line, the daemon, the benchmarks and, next, the web app)
+assembles the pipeline here, so the layers below never need to know of each other: the channels
+know no database, the dispatcher knows no editorial rules, the sandbox is only wired in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.channels.base import Adapter
+    from publisher.clock import Clock
+    from publisher.config import Channel, Config
+    from publisher.config.env import Secrets
+    from publisher.dispatch.dispatcher import Dispatcher
+    from publisher.store.db import Database
+
+
+def build_adapter(
+    config: Config, channel: Channel, values: Mapping[str, str], db: Database
+) -> Adapter:
+    """One channel's adapter with its secrets; a Zalo adapter keeps its rotating tokens in
+    ``db`` (encrypted). ValueError for a secret of the wrong shape (the adapter says which)."""
+    from publisher.channels import build
+    from publisher.store.tokens import DatabaseTokenStore, token_keys
+
+    tokens = None
+    if channel.adapter == "zalo":
+        tokens = DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
+    return build(channel, values, tokens=tokens)
+
+
+def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Adapter]:
+    """Every enabled channel's adapter; one line naming the first missing or malformed secret."""
+    missing = [f"{cid}: {p}" for cid, ps in secrets.problems.items() for p in ps]
+    if missing:
+        raise InputError(
+            "secrets", missing[0], f"{len(missing)} missing; see 'publisher channels check'"
+        )
+    adapters = {}
+    for cid, ch in config.channels.items():
+        if not ch.enabled:
+            continue
+        try:
+            adapters[cid] = build_adapter(config, ch, secrets.for_channel(cid), db)
+        except ValueError as exc:  # a secret of the wrong shape, e.g. a webhook secret
+            raise InputError(
+                f"secrets: {cid}", str(exc), "see 'publisher channels check'"
+            ) from None
+    return adapters
+
+
+def use_sandbox(config: Config, url: str) -> tuple[Config, Secrets]:
+    """The config with every enabled channel pointed at the sandbox at ``url``, and its secrets."""
+    from publisher.config.env import Secrets
+    from publisher.sandbox import credentials
+
+    channels = {}
+    secrets = Secrets()
+    for cid, ch in config.channels.items():
+        if ch.enabled:
+            settings = {**ch.settings, **credentials.settings_for(ch.adapter, url, cid)}
+            ch = replace(ch, settings=settings)
+            secrets.values[cid] = dict(credentials.SECRETS[ch.adapter])
+        channels[cid] = ch
+    return replace(config, channels=channels), secrets
+
+
+def make_dispatcher(
+    db: Database,
+    config: Config,
+    adapters: Mapping[str, Adapter],
+    clock: Clock,
+    *,
+    worker: str,
+    seed: int | None = None,
+) -> Dispatcher:
+    """A dispatcher with the config's rules, checking every post against today's render of its
+    message before it is sent. On a compressed clock (a rehearsal) the windows are never shorter
+    than ``rehearsal_grace`` / 30 s of real time, so real overheads (an fsync, a slow answer)
+    multiplied by the speed cannot turn into missed posts or stolen leases."""
+    import random
+
+    from publisher.dispatch.dispatcher import Dispatcher
+    from publisher.dispatch.retry import RetryPolicy
+    from publisher.dispatch.settings import DispatchSettings
+    from publisher.editorial.load import RenderCheck
+
+    d = config.daemon
+    floor = clock.virtual(d.rehearsal_grace)
+    return Dispatcher(
+        db,
+        adapters,
+        clock,
+        worker=worker,
+        policy=RetryPolicy(max_attempts=d.max_attempts, max_lateness=max(d.max_lateness, floor)),
+        settings=DispatchSettings(
+            grace=max(d.grace, floor),
+            lease=max(d.lease, clock.virtual(timedelta(seconds=30))),
+            concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+            tick=d.tick,
+        ),
+        rng=random.Random(seed),  # noqa: S311 - jitter
+        render_check=RenderCheck(config),
+    )

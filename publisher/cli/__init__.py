@@ -1,0 +1,16 @@
+"""The ``publisher`` command line: a thin shell over the library.
+
+``common`` holds the command group and what every command shares; ``main`` the pipeline's own
+commands (load, check, preview, approve, report); ``queue``, ``board`` and ``run`` the rest.
+Importing this package registers them all.
+"""
+
+from publisher.cli import board, main, queue, run
+from publisher.cli.common import cli
+
+__all__ = ["board", "cli", "main", "queue", "run"]
+
+
+def entry() -> None:
+    """The ``publisher`` script."""
+    cli(prog_name="publisher")

@@ -1,0 +1,222 @@
+"""What every ``publisher`` command shares: the command group (one line on stderr and exit 1
+for a PublisherError), the --config and --as options, who acts, the queue opened for writing or
+reading, the clock, and printing that never passes a control code through.
+
+Heavy modules are imported inside functions so ``publisher --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from publisher import __version__
+from publisher.errors import InputError, PublisherError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.store.db import Database
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Group(click.Group):
+    """Turns every PublisherError (and database failure) into one line on stderr, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PublisherError as exc:
+            click.echo(f"error: {exc.line()}", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):  # a failure publisher.store.db did not translate
+                from publisher.store.db import scrub
+
+                said = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""]
+                url = os.environ.get("PUBLISHER_DATABASE_URL")
+                click.echo(f"error: database: {scrub(said[0], url)}", err=True)
+                sys.exit(1)
+            raise
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        default="config.toml",
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The campaign's config file.",
+    )(func)
+
+
+def actor_option(func: F) -> F:
+    return click.option(
+        "--as",
+        "actor",
+        default=None,
+        metavar="NAME",
+        help="Who does this (a board member; recorded in the history and audit trail); "
+        "default: $PUBLISHER_AS, else the OS user. When the config maps OS users to members, "
+        "you act as your own member and NAME may only name them.",
+    )(func)
+
+
+def os_user() -> str:
+    """The calling OS user, from the password database by effective uid — never $USER,
+    $LOGNAME or getpass, which anyone can set."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no account (a container): its number
+        return str(uid)
+
+
+def actor_of(config: Config, name: str | None) -> str:
+    """Who acts: see ``board.identify`` (--as, $PUBLISHER_AS, the OS user and its mapping)."""
+    from publisher.config.board import identify
+
+    return identify(config, name, os.environ.get("PUBLISHER_AS"), os_user())
+
+
+def authorize(config: Config, actor: str | None, action: str) -> str:
+    """The acting member's name, or a one-line refusal saying who may."""
+    from publisher.config import board
+
+    return board.authorize(config, actor_of(config, actor), action)
+
+
+def read_config(path: Path) -> Config:
+    from publisher.config import load_config
+
+    return load_config(path)
+
+
+def open_queue(config: Config) -> Database:
+    """The queue for a command that writes: created or upgraded if need be, with the audit key
+    from the environment / .env file; an unkeyed trail first appended to with no key at all
+    gets a new key in the .env file."""
+    from publisher.store import audit_key
+    from publisher.store.db import open_database
+
+    def make() -> bytes:
+        key, path, made = audit_key.create(config)
+        if made:
+            click.echo(
+                f"publisher: created the audit key {audit_key.KEY_ENV} in {path}; keep a copy "
+                "somewhere safe and offline: without it the audit trail cannot be verified",
+                err=True,
+            )
+        return key
+
+    db = open_database(
+        config.database_url,
+        audit_key=audit_key.from_environment(config),
+        audit_key_maker=make,
+    )
+    warn_exposure(db.file)
+    return db
+
+
+def read_queue(config: Config) -> Database:
+    """The queue for a command that only reads: one line, and nothing created, if none is
+    there (an SQLite file that does not exist, a database without the schema). It carries the
+    audit key if there is one (``audit --verify`` needs it), but never makes one."""
+    from publisher.store import audit_key
+    from publisher.store.db import open_existing
+
+    db = open_existing(config.database_url, audit_key=audit_key.from_environment(config))
+    warn_exposure(db.file)
+    return db
+
+
+def warn_exposure(file: Path | None) -> None:
+    """One line on stderr if the SQLite queue ``file`` is readable by other users (its mode is
+    the operator's to change: a group may share it on purpose)."""
+    try:
+        mode = file.stat().st_mode if file is not None else 0
+    except OSError:
+        return
+    if mode & 0o004:
+        click.echo(
+            f"warning: {file} is readable by other users (mode {mode & 0o777:o}): "
+            f"chmod 600 {file} and its -wal and -shm",
+            err=True,
+        )
+
+
+def existing_queue(config: Config) -> Database | None:
+    """The queue if there is one at the current schema, opened without changing anything (a
+    missing SQLite file is not created, an older schema not upgraded); else None."""
+    from publisher.store.db import SCHEMA_HEAD, Database
+
+    url = config.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        db = Database(url)
+        version = db.schema_version()
+    except PublisherError:
+        return None
+    return db if version == SCHEMA_HEAD else None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def date_arg(option: str) -> Callable[[click.Context, click.Parameter, str | None], date | None]:
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+        if value is None:
+            return None
+        m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value.strip())
+        try:
+            if m:
+                return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        raise click.BadParameter(f"{value!r} is not a date (use 2024-06-12 or 12/6/2024)")
+
+    return parse
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="publisher")
+def cli() -> None:
+    """Scheduled publishing of a campaign to portals, a Facebook Page and a Zalo OA."""
+
+
+def say(*lines: str, err: bool = False) -> None:
+    """Print lines that may quote stored text: never a control code or bidi override."""
+    from publisher.text import clean
+
+    for line in lines:
+        click.echo(clean(line), err=err)
+
+
+def say_json(data: Any) -> None:
+    """Print stored data as indented JSON, every string cleaned (``text.clean``)."""
+    import json
+
+    from publisher.text import clean_all
+
+    click.echo(json.dumps(clean_all(data), ensure_ascii=False, indent=2))
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write an -o FILE, or say in one line why it cannot be written."""
+    try:
+        path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    except OSError as exc:
+        raise InputError(str(path), f"cannot be written: {exc.strerror}") from exc

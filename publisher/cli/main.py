@@ -1,0 +1,262 @@
+"""The pipeline's own commands: ``load``, ``check``, ``preview``, ``approve`` and ``report``.
+
+Only the command line (and the daemon) reads the clock or prints. User mistakes print one line,
+exit 1 (see ``common``).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    pass
+from publisher.cli.common import (
+    actor_option,
+    authorize,
+    cli,
+    config_option,
+    date_arg,
+    existing_queue,
+    now,
+    open_queue,
+    read_config,
+    read_queue,
+    say,
+    warn_exposure,
+    write_file,
+)
+
+
+@cli.command()
+@config_option
+@actor_option
+@click.option(
+    "--convert-legacy",
+    is_flag=True,
+    help="Convert files typed in TCVN3/VNI (old fonts) to Unicode, rewriting them.",
+)
+def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
+    """Read messages/ into the queue and plan the calendar (one transaction).
+
+    Running it twice changes nothing. An edited file updates its unpublished posts (an
+    approved post whose text changed goes back to draft); a removed file cancels them.
+    """
+    from publisher.editorial.load import load as do_load
+
+    config = read_config(config_path)
+    who = authorize(config, actor, "load")
+    db = open_queue(config)
+    report = do_load(db, config, now(), who, convert_legacy=convert_legacy)
+    for path in report.converted:
+        say(f"Converted {path} from a legacy Vietnamese encoding to Unicode.")
+    files = len(report.added) + len(report.updated) + report.unchanged
+    say(
+        f"Loaded {files} content files from {config.messages_dir.name}/: "
+        f"{len(report.added)} new, {len(report.updated)} changed, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged."
+    )
+    if not report.changed:
+        say("Nothing changed in the queue.")
+    else:
+        say(
+            f"Posts: {report.created} created, {report.rerendered} re-rendered, "
+            f"{report.moved} (re)planned, {report.revived} restored, "
+            f"{len(report.cancelled)} cancelled."
+        )
+    for pid, cause in report.cancelled:
+        say(f"  cancelled post {pid}: {cause.removeprefix('load: ')}")
+    if report.revoked:
+        ids = ", ".join(map(str, report.revoked))
+        say(f"Approval revoked, the text changed: posts {ids} are drafts again; approve them anew.")
+    for pid, reason in report.unplaced:
+        say(f"warning: post {pid} did not fit the calendar: {reason}", err=True)
+
+
+@cli.command()
+@config_option
+def check(config_path: Path) -> None:
+    """Validate config, content and templates; render and plan every post; list all problems."""
+    from publisher.editorial.check import run_check
+
+    config = read_config(config_path)
+    today = now().astimezone(config.tz).date()
+    result = run_check(config, existing_queue(config), today=today)
+    for problem in result.problems:
+        say(f"error: {problem}", err=True)
+    for line in [*result.revoked, *result.warnings]:
+        say(f"warning: {line}", err=True)
+    for line in result.summary:
+        say(line)
+    if result.problems:
+        say(f"{len(result.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    say("OK: no problems found.")
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "html", "ics"]),
+    default="table",
+    show_default=True,
+    help="A table grouped by day; a JSON array (one object per post); a standalone HTML "
+    "month calendar; an iCalendar (RFC 5545) file.",
+)
+@click.option("--channel", metavar="ID", help="Only this channel.")
+@click.option(
+    "--from", "start", callback=date_arg("--from"), metavar="DATE", help="From this local date."
+)
+@click.option(
+    "--to", "end", callback=date_arg("--to"), metavar="DATE", help="Up to this local date."
+)
+@click.option("--include-cancelled", is_flag=True, help="Also list cancelled posts.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+def preview(
+    config_path: Path,
+    fmt: str,
+    channel: str | None,
+    start: date | None,
+    end: date | None,
+    include_cancelled: bool,
+    output: Path | None,
+) -> None:
+    """Show the posting calendar from the queue, rendered per channel. No network is used."""
+    from publisher.documents import preview as pv
+
+    config = read_config(config_path)
+    if channel and channel not in config.channels:
+        raise InputError(
+            "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
+        )
+    if start and end and end < start:
+        raise InputError("--to", f"{end} is before --from {start}")
+    filters: dict[str, Any] = {
+        "channel": channel,
+        "start": start,
+        "end": end,
+        "include_cancelled": include_cancelled,
+    }
+    if fmt in ("html", "ics"):  # they also read the posts' links and history
+        from publisher.documents import calendar_html, calendar_ics
+
+        db = read_queue(config)
+        entries = pv.items(db, config, **filters)
+        extra = calendar_html.load_extra(db, [e.id for e in entries])
+        generated = now()
+        if fmt == "html":
+            page = calendar_html.render_calendar(
+                entries, config, generated_at=generated, extra=extra
+            )
+            data = page.encode("utf-8")
+        else:
+            data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
+        if output:
+            write_file(output, data)
+            say(f"Wrote {output} ({len(entries)} posts).")
+        else:
+            sys.stdout.buffer.write(data)
+        return
+    # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
+    # take longer than the whole command should.
+    fast = pv.items_sqlite(config, **filters)
+    if fast is not None:
+        warn_exposure(pv.sqlite_path(config))
+    entries = fast if fast is not None else pv.items(read_queue(config), config, **filters)
+    if fmt == "json":
+        text = pv.to_json(entries, config)
+        if output:
+            write_file(output, text)
+        else:
+            click.echo(text, nl=False)
+        return
+    from rich.console import Console
+
+    if not entries and not (channel or start or end):
+        say("The queue is empty: run 'publisher load' first.", err=True)
+    if output:
+        buffer = io.StringIO()
+        pv.render_table(entries, config, Console(file=buffer, width=160, color_system=None))
+        write_file(output, buffer.getvalue())
+    else:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
+        pv.render_table(entries, config, console)
+
+
+@cli.command()
+@config_option
+@actor_option
+@click.argument("post_ids", nargs=-1, type=int, metavar="POST_ID...")
+@click.option("--all", "everything", is_flag=True, help="Approve every draft that has a time.")
+def approve(
+    config_path: Path, actor: str | None, post_ids: tuple[int, ...], everything: bool
+) -> None:
+    """Approve posts for publishing, recording who approved which exact text and when."""
+    from publisher.editorial.load import approve as do_approve
+
+    if bool(post_ids) == everything:
+        raise InputError(
+            "approve", "give POST_ID... or --all (not both)", "e.g. publisher approve 3 4"
+        )
+    config = read_config(config_path)
+    who = authorize(config, actor, "approve")
+    db = open_queue(config)
+    report = do_approve(db, post_ids, everything=everything, actor=who, now=now())
+    say(f"Approved {len(report.approved)} post(s) as {who}.")
+    for pid, why in report.refused:
+        say(f"post {pid} not approved: {why}", err=True)
+    if report.refused and not everything:
+        sys.exit(1)
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["docx", "html", "md", "json"]),
+    default="docx",
+    show_default=True,
+    help="Word (administrative layout), standalone HTML, Markdown or JSON.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+def report(config_path: Path, fmt: str, output: Path | None) -> None:
+    """The results report for Sở LĐ-TB&XH, from the delivery records (a progress report
+    before the campaign window ends)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from publisher.documents.report import build_report
+    from publisher.documents.report_text import render
+
+    config = read_config(config_path)
+    if fmt == "docx" and output is None:
+        raise InputError("--format docx", "needs -o FILE", "e.g. -o bao-cao.docx")
+    db = read_queue(config)
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("Báo cáo", total=None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        data = render(build_report(db, config, now(), progress=step), fmt, progress=step)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    write_file(output, data)
+    say(f"Wrote {output}.")

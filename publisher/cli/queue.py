@@ -1,0 +1,460 @@
+"""The editorial board's commands: ``publisher queue …`` (list, show, add, edit, hold, approve …).
+
+Thin over ``editorial.actions``, ``editorial.intake`` and ``store.audit``; registered on the
+command group.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from publisher.cli.common import (
+    actor_option,
+    authorize,
+    cli,
+    config_option,
+    date_arg,
+    now,
+    open_queue,
+    read_config,
+    read_queue,
+    say,
+    say_json,
+)
+from publisher.cli.main import approve
+from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+
+STATE_CHOICES = (
+    "draft",
+    "approved",
+    "held",
+    "rejected",
+    "sending",
+    "retrying",
+    "unconfirmed",
+    "needs_review",
+    "published",
+    "failed",
+    "missed",
+    "cancelled",
+)
+
+
+@cli.group()
+def queue() -> None:
+    """The editorial queue: list, show, add, edit, approve, reject, hold, release, cancel,
+    reschedule and import posts."""
+
+
+queue.add_command(approve, "approve")
+
+
+def _report(done: list[int], refused: list[tuple[int, str]], verb: str, who: str) -> None:
+    if done:
+        say(f"{verb} {len(done)} post(s) as {who}: {', '.join(map(str, done))}.")
+    for pid, why in refused:
+        say(f"post {pid} not {verb.lower()}: {why}", err=True)
+    if refused:
+        sys.exit(1)
+
+
+@queue.command("list")
+@config_option
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATE_CHOICES),
+    help="Only posts in this state (repeatable).",
+)
+@click.option("--channel", metavar="ID", help="Only this channel.")
+@click.option("--kind", type=click.Choice(["slogan", "article"]), help="Only slogans or articles.")
+@click.option(
+    "--from", "start", callback=date_arg("--from"), metavar="DATE", help="From this local date."
+)
+@click.option(
+    "--to", "end", callback=date_arg("--to"), metavar="DATE", help="Up to this local date."
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array (as preview --format json).")
+def queue_list(
+    config_path: Path,
+    states: tuple[str, ...],
+    channel: str | None,
+    kind: str | None,
+    start: date | None,
+    end: date | None,
+    as_json: bool,
+) -> None:
+    """List posts, filtered by state, channel, kind and date range."""
+    from rich.console import Console
+
+    from publisher.documents import preview as pv
+
+    config = read_config(config_path)
+    if channel and channel not in config.channels:
+        raise InputError(
+            "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
+        )
+    db = read_queue(config)
+    entries = pv.items(db, config, channel=channel, start=start, end=end, states=states, kind=kind)
+    if as_json:
+        click.echo(pv.to_json(entries, config), nl=False)
+        return
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    pv.render_table(entries, config, console)
+
+
+def _post_or_fail(db: Any, post_id: int) -> Any:
+    from publisher.store.models import PostRow
+
+    with db.read() as s:
+        post = s.get(PostRow, post_id)
+        if post is None:
+            raise InputError("queue", f"no post has id {post_id}", "see 'publisher queue list'")
+        post.message  # noqa: B018 - load it before the session closes
+        post.events  # noqa: B018
+        return post
+
+
+@queue.command("show")
+@config_option
+@click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
+    """Show one post: its render for its channel, its history and its approval."""
+    from publisher.editorial.load import RenderCheck
+    from publisher.store import audit
+
+    config = read_config(config_path)
+    db = read_queue(config)
+    p = _post_or_fail(db, post_id)
+    tz = config.tz
+    current = RenderCheck(config)(p)
+    approval: dict[str, Any] | None = None
+    if p.approved_by:
+        approval = {
+            "by": p.approved_by,
+            "at": p.approved_at.astimezone(tz).isoformat() if p.approved_at else None,
+            "hash": p.approved_hash,
+            "matches_current_render": p.approved_hash == current,
+        }
+    info = {
+        "id": p.id,
+        "message": p.message.key,
+        "file": p.message.source_path,
+        "kind": p.message.kind,
+        "channel": p.channel,
+        "occurrence": p.occurrence,
+        "state": p.state,
+        "due_at": p.due_at.astimezone(tz).isoformat() if p.due_at else None,
+        "due_source": p.due_source,
+        "fields": dict(p.fields),
+        "render_hash": p.render_hash,
+        "approval": approval,
+        "remote": {"id": p.remote_id, "url": p.remote_url} if p.remote_id else None,
+        "attempts": p.attempt,
+        "last_error": p.last_error,
+        "history": [
+            {
+                "at": e.at.astimezone(tz).isoformat(),
+                "actor": e.actor,
+                "from": e.from_state,
+                "to": e.to_state,
+                "cause": e.cause,
+            }
+            for e in p.events
+        ],
+        "audit": [
+            {
+                "id": a.id,
+                "at": a.at.astimezone(tz).isoformat(),
+                "actor": a.actor,
+                "action": a.action,
+                "detail": a.detail,
+            }
+            for a in audit.entries(db, post_id=p.id)
+        ],
+    }
+    if as_json:
+        say_json(info)
+        return
+    name = config.channels[p.channel].name if p.channel in config.channels else p.channel
+    say(f"Post {p.id} · {name} · {p.message.kind} · {p.state} · {info['due_at'] or 'no time'}")
+    say(f"Message: {p.message.key} ({p.message.source_path}), occurrence {p.occurrence}")
+    if approval:
+        ok = (
+            "matches the current render"
+            if approval["matches_current_render"]
+            else "DOES NOT match the current render"
+        )
+        say(f"Approved by {approval['by']} at {approval['at']} ({ok})")
+    if p.remote_id:
+        say(f"Published: {p.remote_id} {p.remote_url or ''}")
+    if p.last_error:
+        say(f"Last error: {p.last_error}")
+    for field_name, value in info["fields"].items():
+        if value:
+            say(f"--- {field_name} ---", value)
+    say("--- history ---")
+    for h in info["history"]:
+        say(f"{h['at']}  {h['actor']}: {h['from'] or '∅'} → {h['to']}  {h['cause']}")
+
+
+def _editor_text(initial: str) -> str:
+    import shlex
+    import subprocess
+    import tempfile
+
+    from publisher.content import read_text
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if not editor:
+        raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
+    command = shlex.split(editor)
+    with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as fh:
+        fh.write(initial)
+        name = fh.name
+    try:
+        code = subprocess.call([*command, name])  # noqa: S603 - the user's own editor
+        if code != 0:
+            raise InputError("edit", f"the editor exited with status {code}; nothing changed")
+        return read_text(Path(name), f"the text saved in the editor ({command[0]})")
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _message_path(config: Config, db: Any, target: str) -> Path:
+    """A post id or a message key (``articles/02-quyen-tre-em``) → its content file, which must
+    be inside messages/ (after following links and ``..``)."""
+    from publisher.editorial.intake import inside
+
+    if target.isdigit():
+        post = _post_or_fail(db, int(target))
+        key = str(post.message.key)
+    else:
+        key = target.removesuffix(".md").removeprefix("messages/")
+    path = inside(config, config.messages_dir / f"{key}.md", "edit")
+    if not path.exists():
+        raise InputError("edit", f"{key!r} has no content file ({path} does not exist)")
+    return path
+
+
+def print_load(report: Any) -> None:
+    if report.revoked:
+        ids = ", ".join(map(str, report.revoked))
+        say(f"Approval revoked, the text changed: posts {ids} need a new approval.")
+    for pid, reason in report.unplaced:
+        say(f"warning: post {pid} did not fit the calendar: {reason}", err=True)
+
+
+@queue.command("edit")
+@config_option
+@actor_option
+@click.argument("target", metavar="POST_ID|MESSAGE")
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The new content file (front matter and body).",
+)
+@click.option(
+    "--convert-legacy", is_flag=True, help="Convert TCVN3/VNI text pasted from old documents."
+)
+def queue_edit(
+    config_path: Path, actor: str | None, target: str, source: Path | None, convert_legacy: bool
+) -> None:
+    """Edit a post's message (its content file) from FILE or in $EDITOR, then load it."""
+    from publisher.content import read_text
+    from publisher.editorial.intake import edit
+
+    config = read_config(config_path)
+    who = authorize(config, actor, "edit")
+    new_text = read_text(source, str(source)) if source else None  # refused before any change
+    db = open_queue(config)
+    path = _message_path(config, db, target)
+    old = read_text(path, str(path))
+    new = new_text if new_text is not None else _editor_text(old)
+    new = _legacy(new, str(source or path), convert_legacy)
+    if new == old:
+        say("No change.")
+        return
+    report = edit(db, config, path, new, actor=who, now=now())
+    say(f"Edited {path.name} as {who}: {report.rerendered} post(s) re-rendered.")
+    print_load(report)
+
+
+def _legacy(text: str, where: str, convert: bool) -> str:
+    from publisher.vietnamese import check_text
+
+    return check_text(text, where, convert=convert)
+
+
+@queue.command("add")
+@config_option
+@actor_option
+@click.option(
+    "--file",
+    "source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A content file to add (front matter and body).",
+)
+@click.option("--kind", type=click.Choice(["slogan", "article"]), help="Without --file: the kind.")
+@click.option("--title", help="Without --file: the title.")
+@click.option("--summary", help="Without --file: the summary (articles).")
+@click.option("--text", "body", help="Without --file: the body text (Markdown).")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    metavar="ID",
+    help="A channel (repeatable; default: the kind's channels).",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="'YYYY-MM-DD HH:MM'",
+    help="A time set by hand (local), instead of planning.",
+)
+@click.option("--pinned", metavar="DATE", help="Pin to a day (a date or a key date id).")
+@click.option(
+    "--convert-legacy", is_flag=True, help="Convert TCVN3/VNI text pasted from old documents."
+)
+def queue_add(
+    config_path: Path,
+    actor: str | None,
+    source: Path | None,
+    kind: str | None,
+    title: str | None,
+    summary: str | None,
+    body: str | None,
+    channels: tuple[str, ...],
+    at: str | None,
+    pinned: str | None,
+    convert_legacy: bool,
+) -> None:
+    """Add a message (a one-off post with --at, or one the planner places) and load it."""
+    from publisher.content import read_text, split_front_matter
+    from publisher.editorial.intake import add
+
+    config = read_config(config_path)
+    who = authorize(config, actor, "add")
+    meta: dict[str, Any]
+    if source:
+        if any((kind, title, summary, body, channels, at, pinned)):
+            raise InputError("add", "give --file or the content flags, not both")
+        where = str(source)
+        meta, text = split_front_matter(
+            _legacy(read_text(source, where).lstrip("\ufeff"), where, convert_legacy), where
+        )
+    else:
+        if not kind or not body:
+            raise InputError(
+                "add",
+                "give --file FILE, or at least --kind and --text",
+                "e.g. --kind slogan --text '…'",
+            )
+        meta = {
+            "kind": kind,
+            "title": title,
+            "summary": summary,
+            "channels": list(channels) or None,
+            "pinned": pinned,
+            "at": at,
+            "draft": True,
+        }
+        meta = {
+            k: _legacy(v, f"--{k}", convert_legacy) if isinstance(v, str) else v
+            for k, v in meta.items()
+        }
+        text = _legacy(body, "--text", convert_legacy)
+    db = open_queue(config)
+    path, report = add(db, config, meta, text, actor=who, now=now())
+    say(
+        f"Added {path.relative_to(config.messages_dir.parent)} as {who}: "
+        f"{report.created} post(s) created."
+    )
+    print_load(report)
+
+
+IDS_HELP = {
+    "hold": "Hold posts back: nothing goes out until they are released.",
+    "release": "Release held posts to where they were.",
+    "cancel": "Cancel posts that have not gone out (they stay in the history).",
+    "reject": "Reject posts, with --reason; editing the content makes them drafts again.",
+}
+
+
+def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) -> None:
+    @queue.command(name, help=IDS_HELP[action])
+    @config_option
+    @actor_option
+    @click.argument("post_ids", nargs=-1, type=int, required=True, metavar="POST_ID...")
+    @click.option(
+        "--reason",
+        default="",
+        help="Why (recorded in the history and audit trail)."
+        + (" Required." if needs_reason else ""),
+    )
+    def command(
+        config_path: Path, actor: str | None, post_ids: tuple[int, ...], reason: str
+    ) -> None:
+        from publisher.editorial import actions as editorial
+
+        config = read_config(config_path)
+        who = authorize(config, actor, action)
+        db = open_queue(config)
+        fn = getattr(editorial, action)
+        kwargs: dict[str, Any] = {"actor": who, "now": now()}
+        if action != "release":
+            kwargs["reason"] = reason
+        out = fn(db, post_ids, **kwargs)
+        _report(out.done, out.refused, verb, who)
+
+
+_ids_command("hold", "Held", "hold")
+_ids_command("release", "Released", "release")
+_ids_command("cancel", "Cancelled", "cancel")
+_ids_command("reject", "Rejected", "reject", needs_reason=True)
+
+
+@queue.command("reschedule")
+@config_option
+@actor_option
+@click.argument("post_id", type=int)
+@click.argument("when", metavar="'YYYY-MM-DD HH:MM'")
+@click.option(
+    "--force", is_flag=True, help="Allow a time off the channel's slots or over its daily cap."
+)
+def queue_reschedule(
+    config_path: Path, actor: str | None, post_id: int, when: str, force: bool
+) -> None:
+    """Move a post to WHEN (local time), checked against the window, slots and quiet hours."""
+    from publisher.editorial import actions as editorial
+
+    config = read_config(config_path)
+    who = authorize(config, actor, "reschedule")
+    try:
+        moment = datetime.fromisoformat(when.strip().replace("T", " "))
+    except ValueError:
+        raise InputError(
+            "WHEN", f"{when!r} is not a date and time", "e.g. '2024-06-15 08:00'"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.tz)
+    db = open_queue(config)
+    state = editorial.reschedule(db, config, post_id, moment, actor=who, now=now(), force=force)
+    say(
+        f"Post {post_id} rescheduled to {moment.astimezone(config.tz):%d/%m/%Y %H:%M} "
+        f"by {who} ({state})."
+    )

@@ -1,0 +1,473 @@
+"""The daemon's commands: ``publisher run`` (and rehearsals), ``status``, ``channels check``
+and ``sandbox``; registered on the main group like the board's commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from publisher.cli.common import (
+    F,
+    cli,
+    config_option,
+    now,
+    open_queue,
+    read_config,
+    read_queue,
+    say,
+)
+from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.config.env import Secrets
+    from publisher.store.db import Database
+
+
+def sandbox_options(func: F) -> F:
+    func = click.option(
+        "--sandbox-url",
+        metavar="URL",
+        help="Use the sandbox already running at URL (see 'publisher sandbox').",
+    )(func)
+    return click.option(
+        "--sandbox",
+        "sandbox",
+        is_flag=True,
+        help="Start a local sandbox of every platform and point every enabled channel at it.",
+    )(func)
+
+
+@contextmanager
+def _platforms(
+    config: Config, sandbox: bool, sandbox_url: str | None
+) -> Iterator[tuple[Config, Secrets, str | None]]:
+    """The config and secrets to talk to: the real platforms, or a sandbox (started if asked)."""
+    from publisher.app import use_sandbox
+    from publisher.config.env import resolve
+
+    if sandbox and sandbox_url:
+        raise InputError("--sandbox", "give --sandbox or --sandbox-url, not both")
+    if sandbox_url:
+        if not sandbox_url.startswith(("http://", "https://")):
+            raise InputError("--sandbox-url", f"{sandbox_url!r} is not an http(s) URL")
+        yield (*use_sandbox(config, sandbox_url), sandbox_url)
+    elif sandbox:
+        from publisher.sandbox.server import Sandbox
+
+        with Sandbox() as box:
+            yield (*use_sandbox(config, box.url), box.url)
+    else:
+        yield config, resolve(config), None
+
+
+@cli.group()
+def channels() -> None:
+    """Check the channels' credentials and reachability."""
+
+
+@channels.command("check")
+@config_option
+@sandbox_options
+def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) -> None:
+    """Check every enabled channel's credentials and reachability; say what to fix."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from publisher.app import build_adapter
+    from publisher.channels import endpoint
+    from publisher.channels.base import ChannelError, CheckResult
+    from publisher.channels.graph_versions import version_note
+
+    config = read_config(config_path)
+    today = now().astimezone(config.tz).date()
+    db = open_queue(config)
+    failed = 0
+    table = Table(title="Channels", title_justify="left")
+    for column in ("channel", "adapter", "endpoint", "result"):
+        table.add_column(column)
+    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
+        for cid, ch in cfg.channels.items():
+            if not ch.enabled:
+                table.add_row(cid, ch.adapter, endpoint(ch), "disabled")
+                continue
+            problems = secrets.problems.get(cid)
+            if problems:
+                result = CheckResult(False, "; ".join(problems))
+            else:
+                try:
+                    result = build_adapter(config, ch, secrets.for_channel(cid), db).check()
+                except ChannelError as exc:
+                    result = CheckResult(False, exc.reason)
+            if ch.adapter == "facebook":  # a Graph API version that ends soon, or has ended
+                version = str(ch.settings.get("api_version", ""))
+                note = version_note(version, today, config.campaign.end)
+                if note is not None:
+                    detail = f"{result.detail}; {'' if note.dead else 'warning: '}{note.text}"
+                    result = CheckResult(result.ok and not note.dead, detail)
+            failed += not result.ok
+            mark = "[green]ok[/green]" if result.ok else "[red]FAILED[/red]"
+            table.add_row(cid, ch.adapter, endpoint(ch), f"{mark}: {result.detail}")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
+    if failed:
+        say(f"{failed} channel(s) failed the check.", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append every accepted item to FILE (JSON lines).",
+)
+@click.option(
+    "--faults",
+    metavar="SPEC",
+    help="Inject faults, e.g. 'facebook:create-then-fail=0.1,*:slow=0.05:2'.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
+def sandbox(port: int, record: Path | None, faults: str | None, seed: int) -> None:
+    """Serve local imitations of Facebook, Zalo OA, WordPress and the webhook on 127.0.0.1."""
+    from publisher.sandbox.server import main_serve
+
+    main_serve(port, record, faults, seed)
+
+
+def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO) -> None:
+    """One place configures logging: to stderr (or the live view), secrets redacted."""
+    from publisher.config.env import Redactor
+
+    if console is not None:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=console, show_path=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redactor(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+@config_option
+@click.option("--once", is_flag=True, help="Publish what is due now, then exit.")
+@click.option(
+    "--rehearse",
+    metavar="DURATION",
+    help="Map the campaign window onto DURATION (e.g. 3m), starting now, on a copy of the queue.",
+)
+@click.option(
+    "--rehearsal-db",
+    metavar="PATH|URL",
+    help="Keep the rehearsal's copy at PATH (or in the empty database at URL); "
+    "given again, resume it.",
+)
+@sandbox_options
+@click.option(
+    "--seed", type=int, default=None, help="Seed the retry jitter (for reproducible runs)."
+)
+def run(
+    config_path: Path,
+    once: bool,
+    rehearse: str | None,
+    rehearsal_db: str | None,
+    sandbox: bool,
+    sandbox_url: str | None,
+    seed: int | None,
+) -> None:
+    """Run the publishing daemon (until SIGTERM/SIGINT), or one pass, or a rehearsal."""
+    from publisher.app import build_adapters, make_dispatcher
+    from publisher.clock import Clock, SystemClock
+    from publisher.config import parse_duration
+    from publisher.dispatch.daemon import Daemon, limit_malloc_arenas, worker_name
+    from publisher.store import audit
+
+    limit_malloc_arenas()  # before any thread: a month-long process stays small
+    if (sandbox or sandbox_url) and not rehearse:
+        raise InputError(
+            "--sandbox" if sandbox else "--sandbox-url",
+            "without --rehearse it would publish the real queue's posts to the sandbox and "
+            "mark them published",
+            "add --rehearse DURATION, e.g. --rehearse 3m, which works on a copy of the queue",
+        )
+    if rehearsal_db and not rehearse:
+        raise InputError("--rehearsal-db", "goes with --rehearse DURATION")
+    if once and rehearse:
+        raise InputError("--once", "give --once or --rehearse, not both")
+    duration = None
+    if rehearse:
+        duration = parse_duration(rehearse)
+        if duration is None:
+            raise InputError("--rehearse", f"{rehearse!r} is not a duration", "e.g. 90s, 3m, 1h")
+        if not (sandbox or sandbox_url):
+            raise InputError(
+                "--rehearse",
+                "a rehearsal publishes to the channels it is pointed at",
+                "add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms",
+            )
+    config = read_config(config_path)
+    source = open_queue(config)
+    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, url):
+        if duration is not None:
+            _rehearse(cfg, source, secrets, duration, rehearsal_db, url, seed)
+            return
+        _logging(secrets.all_values())
+        adapters = build_adapters(cfg, secrets, source)
+        clock: Clock = SystemClock()
+        if once:  # as the daemon does at start: a missing or wrong audit key stops us before
+            audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
+        dispatcher = make_dispatcher(source, cfg, adapters, clock, worker=worker_name(), seed=seed)
+        if once:
+            report = dispatcher.run_once()
+            dispatcher.drain(None, report)  # the calls that outlived the pass
+            dispatcher.close()
+            say(
+                f"One pass: {report.claimed} claimed, {report.published} published, "
+                f"{report.retrying} retrying, {report.unconfirmed} unconfirmed, "
+                f"{report.failed} failed, {report.missed} missed, "
+                f"{report.needs_review} need review."
+            )
+            return
+        Daemon(source, dispatcher, clock, tick=cfg.daemon.tick.total_seconds()).run()
+
+
+def _rehearse(
+    config: Config,
+    source: Database,
+    secrets: Secrets,
+    duration: timedelta,
+    path: str | None,
+    sandbox_url: str | None,
+    seed: int | None,
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import func, select
+
+    from publisher.app import build_adapters, make_dispatcher
+    from publisher.dispatch.daemon import Daemon, worker_name
+    from publisher.dispatch.outcomes import PassReport
+    from publisher.dispatch.rehearsal import prepare
+    from publisher.states import PENDING, State
+    from publisher.store.models import PostRow
+
+    r = prepare(config, source, duration, path)
+    db, clock = r.db, r.clock
+    console = Console(stderr=True)
+    _logging(secrets.all_values(), console=console)  # one line per attempt, above the bar
+    with db.read() as s:
+        total = (
+            s.scalar(
+                select(func.count())
+                .select_from(PostRow)
+                .where(PostRow.state.not_in([State.DRAFT, State.CANCELLED]))
+            )
+            or 0
+        )
+    verb = "Resuming" if r.resumed else "Rehearsing"
+    say(
+        f"{verb} {config.campaign.name}: {config.campaign.start:%d/%m}–"
+        f"{config.campaign.end:%d/%m} in {duration} (×{clock.speed:,.0f}), on {r.path}"
+    )
+    if sandbox_url:
+        say(f"Sandbox: {sandbox_url}/ (what a follower sees)")
+    if total == 0:
+        say("No approved posts to publish: approve them first (publisher approve --all).", err=True)
+    adapters = build_adapters(config, secrets, db)
+    dispatcher = make_dispatcher(db, config, adapters, clock, worker=worker_name(), seed=seed)
+    deadline = r.virtual_end + dispatcher.policy.max_lateness
+
+    def pending() -> int:
+        with db.read() as s:
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(PostRow)
+                    .where(PostRow.state.in_(list(PENDING)))
+                )
+                or 0
+            )
+
+    with Progress(
+        TextColumn("[bold]{task.fields[day]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("rehearsal", total=total, day="", detail="")
+
+        def on_pass(_report: PassReport) -> None:
+            with db.read() as s:
+                counts = dict(
+                    s.execute(select(PostRow.state, func.count()).group_by(PostRow.state)).all()
+                )
+            done = total - sum(counts.get(st, 0) for st in PENDING)
+            virtual = clock.now().astimezone(config.tz)
+            detail = ", ".join(
+                f"{counts[st]} {st}"
+                for st in (
+                    State.PUBLISHED,
+                    State.RETRYING,
+                    State.UNCONFIRMED,
+                    State.FAILED,
+                    State.MISSED,
+                    State.NEEDS_REVIEW,
+                )
+                if counts.get(st)
+            )
+            progress.update(task, completed=done, day=f"{virtual:%d/%m %H:%M}", detail=detail)
+
+        daemon = Daemon(
+            db,
+            dispatcher,
+            clock,
+            tick=min(1.0, config.daemon.tick.total_seconds()),
+            mode="rehearse",
+            until=lambda: pending() == 0 or clock.now() > deadline,
+            on_pass=on_pass,
+        )
+        daemon.run()
+    owed = _summary(config, db, r.path)
+    if owed and clock.now() > deadline:
+        say(
+            f"error: the rehearsal reached its end with {owed} post(s) still owed an outcome "
+            f"(listed above); resume it to settle them: --rehearsal-db {r.path}",
+            err=True,
+        )
+        sys.exit(1)
+    if owed:
+        say(f"Stopped before its end with {owed} post(s) to go; resume it to go on.")
+
+
+def _summary(config: Config, db: Database, path: str) -> int:
+    """Print the rehearsal's outcome; return how many posts are still owed an outcome."""
+    from rich.console import Console
+
+    from publisher.store.status import gather
+
+    info = gather(db, config, now(), unfinished=True)
+    table = _state_table("Rehearsal summary", info)
+    console = Console()
+    console.print(table)
+    for p in [*info["problems"], *info["unfinished"]]:
+        console.print(
+            f"  post {p['id']} ({p['channel']}) {p['state']}: {p['reason']}",
+            markup=False,
+            highlight=False,
+        )
+    from publisher.store.db import safe_url
+
+    shown = safe_url(path) if "://" in path else path
+    say(
+        f"Rehearsal database: {shown}\n  resume it: --rehearsal-db {shown}\n"
+        f"  inspect it: PUBLISHER_DATABASE_URL={db.url_safe} publisher status"
+    )
+    if db.engine.url.password or shown != path:
+        say("  (the password is hidden as ***: put it back in to use these)")
+    return len(info["unfinished"])
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON object (counts maps each state to its number).",
+)
+def status(config_path: Path, as_json: bool) -> None:
+    """Counts per state and channel, next posts, problems with reasons, blocks, daemon heartbeat."""
+    import json
+
+    from publisher.store.status import gather
+
+    config = read_config(config_path)
+    db = read_queue(config)
+    info = gather(db, config, now())
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    table = _state_table("Posts by state and channel", info)
+    table.add_row("all", *[str(n) for n in info["counts"].values() if n], style="bold")
+    console.print(table)
+    for n in info["next"]:
+        console.print(
+            f"next: post {n['id']} {n['channel']} {n['state']} at {n['at']}: {n['title']}",
+            markup=False,
+            highlight=False,
+        )
+    for p in info["problems"]:
+        console.print(
+            f"{p['state']}: post {p['id']} {p['channel']} (due {p['due_at']}): {p['reason']}",
+            markup=False,
+            highlight=False,
+        )
+    for b in info["blocked"]:
+        if b["paused"]:
+            what = "paused"
+        elif b["kind"] == "outage":
+            what = f"unreachable since {b['since'] or '?'} (next probe at {b['until']})"
+        elif b["kind"] == "auth":
+            what = f"stopped since {b['since'] or '?'} (credentials; next check at {b['until']})"
+        else:
+            what = f"blocked until {b['until']}"
+        console.print(
+            f"channel {b['channel']} {what}: {b['reason']}", markup=False, highlight=False
+        )
+    if info["rehearsal"]:
+        r = info["rehearsal"]
+        how = "running" if r["running"] else "stopped; at its last heartbeat"
+        say(
+            f"rehearsal database: campaign time {r['campaign_time']} ({how}); "
+            "blocks are on the rehearsal's clock"
+        )
+    d = info["daemon"]
+    w = next((w for w in d["workers"] if w["alive"]), None)
+    if d["alive"] and w is not None:
+        say(f"daemon: alive ({w['worker']}, {w['mode']}, last beat {w['last_beat']})")
+    elif d["workers"]:
+        w = d["workers"][0]
+        say(f"daemon: NOT RUNNING (last seen {w['last_beat']}, {w['worker']})")
+    else:
+        say("daemon: NOT RUNNING (never started on this database)")
+
+
+def _state_table(title: str, info: dict[str, Any]) -> Any:
+    """A table of ``store.status.gather``'s counts: a row per channel, a column per state any post
+    is in (in the order of the states)."""
+    from rich.table import Table
+
+    states = [st for st, n in info["counts"].items() if n]
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("channel")
+    for st in states:
+        table.add_column(st, justify="right")
+    for cid, counts in info["channels"].items():
+        table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
+    return table

@@ -1,0 +1,96 @@
+"""The editorial board: who acts, and who may do what. Pure: reads the config, nothing else
+(the caller passes the OS user and the names given)."""
+
+from __future__ import annotations
+
+from publisher.config.model import Config, Member, member_key
+from publisher.errors import PublisherError
+
+DRAFTER = frozenset({"load", "add", "edit", "import"})
+EDITOR = DRAFTER | {"reschedule", "hold", "release", "cancel", "reject", "pause", "resume"}
+APPROVER = EDITOR | {"approve"}
+PERMISSIONS = {"drafter": DRAFTER, "editor": EDITOR, "approver": APPROVER}
+VERBS = {
+    "load": "loading content",
+    "add": "adding posts",
+    "edit": "editing posts",
+    "import": "importing a CSV",
+    "reschedule": "rescheduling",
+    "hold": "holding posts",
+    "release": "releasing held posts",
+    "cancel": "cancelling posts",
+    "reject": "rejecting posts",
+    "pause": "pausing channels",
+    "resume": "resuming channels",
+    "approve": "approving posts",
+}
+
+
+class NotAllowed(PublisherError):
+    """The actor's role may not do this."""
+
+
+def maps_os_users(config: Config) -> bool:
+    """Whether the config ties members to OS users (then the OS user says who acts)."""
+    return any(m.os_user for m in config.board.values())
+
+
+def identify(config: Config, given: str | None, env_as: str | None, os_user: str) -> str:
+    """Who runs this command: ``given`` (--as), else ``env_as`` (PUBLISHER_AS), else the OS
+    user — unless the config maps OS users: then the member mapped to ``os_user``, whom --as and
+    PUBLISHER_AS may only name again; a service account must name the member it acts for."""
+    requested, source = next(
+        ((v.strip(), s) for v, s in ((given, "--as"), (env_as, "PUBLISHER_AS")) if v and v.strip()),
+        (None, ""),
+    )
+    if not maps_os_users(config):
+        return requested or os_user
+    if os_user in config.service_accounts:
+        if requested is None:
+            raise NotAllowed(
+                f"OS user {os_user}",
+                "is a service account: it must name the member it acts for",
+                "with --as NAME or PUBLISHER_AS",
+            )
+        return requested
+    mine = next((m for m in config.board.values() if m.os_user == os_user), None)
+    if mine is None:
+        raise NotAllowed(
+            f"OS user {os_user}",
+            "is not mapped to a member of the board",
+            f'add os_user = "{os_user}" to their entry in [board] members of '
+            f"{config.path.name}, or run it from a member's own OS account",
+        )
+    if requested is not None and config.board.get(member_key(requested)) != mine:
+        raise NotAllowed(
+            f"{source} {requested}",
+            f"OS user {os_user} is {mine.name}: {source} may only name them",
+            "run it from the OS account of the member you mean",
+        )
+    return mine.name
+
+
+def authorize(config: Config, actor: str, action: str) -> str:
+    """The actor's name as the board knows it, or NotAllowed saying why and who may."""
+    if not config.board:
+        return actor  # no board configured: a single-user setup, anyone may do anything
+    member = config.board.get(member_key(actor))
+    if member is None:
+        raise NotAllowed(
+            f"--as {actor}",
+            "is not a member of the editorial board",
+            f"add them to [board] members in {config.path.name}, or act as a member",
+        )
+    if action not in PERMISSIONS[member.role]:
+        who = sorted({m.name for m in config.board.values() if action in PERMISSIONS[m.role]})
+        needs = next(r for r in ("drafter", "editor", "approver") if action in PERMISSIONS[r])
+        raise NotAllowed(
+            f"--as {actor}",
+            f"{member.name} is a {member.role}: {VERBS.get(action, action)} needs the {needs} role",
+            "members who may: " + ", ".join(who),
+        )
+    return member.name
+
+
+def member(config: Config, actor: str) -> Member | None:
+    return config.board.get(member_key(actor))

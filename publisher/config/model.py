@@ -1,0 +1,260 @@
+"""What a config.toml says, as frozen dataclasses, and the small rules they share with the
+parser (``parse``): names, durations, URLs, the database URL's folder."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+KINDS = ("slogan", "article")
+DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
+ID = re.compile(r"^[a-z][a-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``"2h"``, ``"90s"``, ``"1h30m"``, ``"3m"``, ``"1d"`` → timedelta; None if not a duration."""
+    m = _DURATION.match(text.strip().lower())
+    if not m or not any(m.groups()):
+        return None
+    d, h, mins, s = m.groups()
+    return timedelta(
+        days=int(d or 0), hours=int(h or 0), minutes=int(mins or 0), seconds=float(s or 0)
+    )
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """The settings and secrets one adapter kind accepts."""
+
+    required: tuple[str, ...]
+    optional: Mapping[str, Any]
+    secrets: tuple[str, ...]
+    html: bool = False
+
+
+# Adapter kinds and their settings; the channel adapters themselves live in publisher/channels/.
+ADAPTERS: dict[str, AdapterSpec] = {
+    "wordpress": AdapterSpec(("base_url", "username"), {"category_ids": []}, ("password",), True),
+    "webhook": AdapterSpec(("url",), {"public_base_url": ""}, ("signing_secret",), True),
+    "facebook": AdapterSpec(
+        ("page_id",),
+        {"base_url": "https://graph.facebook.com", "api_version": "v26.0"},  # graph_versions
+        ("page_token",),
+    ),
+    "zalo": AdapterSpec(
+        ("app_id",),
+        {
+            "api_base_url": "https://openapi.zalo.me",
+            "oauth_base_url": "https://oauth.zaloapp.com",
+            "oa_id": "",
+            "author": "",
+            "default_cover": "",
+            "broadcast": False,
+        },
+        ("app_secret", "refresh_token"),
+    ),
+}
+
+
+# The settings that are addresses publisher talks to (or links to): https:// only, except on a
+# loopback host, so no credential ever crosses a network in clear.
+URL_SETTINGS = ("base_url", "api_base_url", "oauth_base_url", "url", "public_base_url")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (a bare host: no port, no brackets)."""
+    import ipaddress
+
+    host = host.strip().lower().removesuffix(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(value: str) -> tuple[str, str] | None:
+    """Why ``value`` may not be a channel address (problem, hint), or None if it may."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return f"{value!r} is not an http(s) URL", "e.g. https://example.gov.vn"
+    host = parts.hostname or ""
+    if not host:
+        return f"{value!r} has no host", "e.g. https://example.gov.vn"
+    if scheme == "http" and not is_loopback(host):
+        return (
+            f"'http://{host}' is plain http: credentials and posts would cross the network in "
+            "clear",
+            "use https:// (plain http:// is allowed only on localhost, 127.0.0.1 or [::1])",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily span in local time when nothing may be sent; may cross midnight."""
+
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+    enabled: bool
+    adapter: str
+    templates: str
+    slots: tuple[time, ...]
+    daily_cap: int
+    quiet_hours: QuietHours | None
+    repeats: Mapping[str, int]
+    settings: Mapping[str, Any]
+    secrets: Mapping[str, str]  # secret role → name of the environment variable holding it
+    concurrency: int = 1  # posts published at once on this channel
+
+    @property
+    def html(self) -> bool:
+        return ADAPTERS[self.adapter].html
+
+
+@dataclass(frozen=True)
+class KeyDate:
+    id: str
+    date: date
+    name: str
+
+
+@dataclass(frozen=True)
+class KindRules:
+    repeats: int
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    theme: str
+    organisation: str
+    parent_organisation: str
+    start: date
+    end: date
+    timezone: ZoneInfo
+    hashtags: tuple[str, ...]
+
+
+ROLES = ("drafter", "editor", "approver")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A person of the editorial board: ``name`` is what ``--as`` gives (or the OS user)."""
+
+    name: str
+    role: str  # drafter | editor | approver (each may do what the ones before it may)
+    title: str = ""
+    aliases: tuple[str, ...] = ()
+    os_user: str | None = None  # their OS account: the CLI run by it acts as them, only them
+
+
+def member_key(name: str) -> str:
+    """How names on the board compare: NFC, whitespace collapsed, case-folded — so an NFD
+    "Lê Anh Tuấn" is Lê Anh Tuấn, and " TUAN.LA " is tuan.la."""
+    folded = " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+    return unicodedata.normalize("NFC", folded)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
+    tick: timedelta = timedelta(seconds=5)  # the safety-net wake-up
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    max_lateness: timedelta = timedelta(hours=6)
+    rehearsal_grace: timedelta = timedelta(seconds=20)  # real lag a rehearsal tolerates
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The report's administrative layout: issuer, number, place, recipients and signer.
+
+    Defaults follow the 2024 plan; names change (ministries, merged provinces), so the shipped
+    config spells every one out in ``[report]`` and the report code holds none of them.
+    """
+
+    authority: str = "UBND TỈNH BẮC GIANG"  # the header's first line: the governing body
+    issuer: str = "SỞ TƯ PHÁP"  # the header's second line, bold: the issuing body
+    symbol: str = "BC-STP"  # the number line reads "Số: <number>/<symbol>"
+    number: str = ""  # left blank for the clerk, who numbers the signed report
+    place: str = "Bắc Giang"  # "<place>, ngày … tháng … năm …"
+    basis: str = (
+        "Thực hiện Kế hoạch của Sở Tư pháp về triển khai Tháng hành động vì trẻ em năm 2024, "
+        "Sở Tư pháp báo cáo kết quả tuyên truyền các thông điệp và tin, bài về bảo vệ, chăm sóc "
+        "trẻ em trên Cổng thông tin điện tử và mạng xã hội như sau:"
+    )
+    proposals: tuple[str, ...] = ()  # section IV; empty: a marked line for the drafter
+    recipients: tuple[str, ...] = ("Sở LĐ-TB&XH", "Lãnh đạo Sở", "Lưu: VT, PB&TDTHPL")
+    signature: tuple[str, ...] = ("KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC")
+    signer: str = "Lê Anh Tuấn"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    campaign: Campaign
+    channels: Mapping[str, Channel]
+    kinds: Mapping[str, KindRules]
+    key_dates: Mapping[str, KeyDate]
+    database_url: str
+    messages_dir: Path
+    templates_dir: Path
+    env_file: Path | None
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    board: Mapping[str, Member] = field(default_factory=dict)  # member_key(name/alias) → member
+    service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.campaign.timezone
+
+    def repeats(self, channel: str, kind: str) -> int:
+        """How many times one message of ``kind`` goes out on ``channel`` in the window."""
+        return self.channels[channel].repeats.get(kind, self.kinds[kind].repeats)
+
+    def key_date_on(self, day: date) -> KeyDate | None:
+        return next((k for k in self.key_dates.values() if k.date == day), None)
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """Make a relative SQLite file path relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        rest = url[len(prefix) :]
+        if rest and not rest.startswith(":memory:"):
+            return prefix + str((base / rest).resolve())
+    return url

@@ -1,0 +1,423 @@
+"""Validation of a parsed config.toml into ``publisher.config``'s dataclasses: every error
+names the file, the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.config.model import (
+    ADAPTERS,
+    DATABASE_URL_ENV,
+    ENV_NAME,
+    HHMM,
+    ID,
+    KINDS,
+    ROLES,
+    URL_SETTINGS,
+    Campaign,
+    Channel,
+    Config,
+    DaemonSettings,
+    KeyDate,
+    KindRules,
+    Member,
+    QuietHours,
+    ReportSettings,
+    member_key,
+    parse_duration,
+    resolve_database_url,
+    url_problem,
+)
+from publisher.errors import ConfigError
+from publisher.text import nfc
+
+
+class _Table:
+    """Reads one TOML table, remembering the key path; ``done()`` rejects unknown keys."""
+
+    def __init__(self, path: str, key: str, data: Any) -> None:
+        self.path, self.key = path, key
+        if not isinstance(data, dict):
+            raise ConfigError(path, key, f"must be a table, not {_kind(data)}")
+        self.data: dict[str, Any] = dict(data)
+        self.allowed: list[str] = []
+
+    def sub(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def err(self, name: str, problem: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(self.path, self.sub(name), problem, hint)
+
+    def get(self, name: str, default: Any = ..., *, types: tuple[type, ...] = ()) -> Any:
+        self.allowed.append(name)
+        if name not in self.data:
+            if default is ...:
+                typo = difflib.get_close_matches(name, [k for k in self.data if isinstance(k, str)])
+                if typo:
+                    raise self.err(typo[0], "is not a known key", f"did you mean '{name}'?")
+                raise self.err(name, "is missing")
+            return default
+        value = self.data.pop(name)
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if types and (not isinstance(value, types) or wrong_bool):
+            expected = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise self.err(name, f"must be {expected}, not {_kind(value)}")
+        return value
+
+    def text(self, name: str, default: Any = ...) -> str:
+        value = self.get(name, default, types=(str,))
+        if default is ... and not value.strip():
+            raise self.err(name, "must not be empty")
+        return str(value)
+
+    def table(self, name: str, default: Any = ...) -> _Table:
+        return _Table(self.path, self.sub(name), self.get(name, default))
+
+    def done(self) -> None:
+        if self.data:
+            name = sorted(self.data)[0]
+            allowed = ", ".join(self.allowed) or "none"
+            raise self.err(name, "is not a known key", f"allowed here: {allowed}")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+
+
+def _kind(value: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_hhmm(value: Any, where: ConfigError) -> time:
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str) and (m := HHMM.match(value.strip())):
+        return time(int(m.group(1)), int(m.group(2)))
+    raise where
+
+
+def _date(t: _Table, name: str) -> date:
+    value = t.get(name)
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise t.err(name, f"{value!r} is not a date", "write it as 2024-06-01")
+
+
+def _time(t: _Table, key: str, value: Any) -> time:
+    problem = f"{value!r} is not a time"
+    return parse_hhmm(value, t.err(key, problem, "write local times as 'HH:MM', e.g. '08:00'"))
+
+
+def _positive_int(t: _Table, name: str, default: Any = ..., minimum: int = 1) -> int:
+    value = t.get(name, default, types=(int,))
+    if value < minimum:
+        raise t.err(name, f"must be at least {minimum}, not {value}")
+    return int(value)
+
+
+def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...]]:
+    """The members (by ``member_key`` of each name and alias) and the service accounts."""
+    members = t.get("members", [], types=(list,))
+    accounts = t.get("service_accounts", [], types=(list,))
+    t.done()
+    out: dict[str, Member] = {}
+    os_users: dict[str, Member] = {}
+    for i, raw in enumerate(members):
+        m = _Table(t.path, f"board.members[{i}]", raw)
+        name = " ".join(nfc(m.text("name")).split())
+        role = m.text("role")
+        if role not in ROLES:
+            raise m.err("role", f"{role!r} is not a role", "one of: " + ", ".join(ROLES))
+        aliases = m.get("aliases", [], types=(list,))
+        if not all(isinstance(a, str) and a.strip() for a in aliases):
+            raise m.err("aliases", "must be a list of names")
+        os_user = m.get("os_user", None, types=(str,))
+        if os_user is not None:
+            os_user = os_user.strip()
+            if not os_user:
+                raise m.err("os_user", "must not be empty", 'their OS login name, e.g. "tuanla"')
+            if os_user in os_users:
+                raise m.err(
+                    "os_user",
+                    f"{os_user!r} is mapped twice (to {os_users[os_user].name} and {name})",
+                    "one OS user is one member",
+                )
+        member = Member(name, role, m.text("title", ""), tuple(a.strip() for a in aliases), os_user)
+        m.done()
+        if os_user is not None:
+            os_users[os_user] = member
+        for key in (name, *member.aliases):
+            if member_key(key) in out:
+                raise m.err("name", f"{key!r} is given twice on the board")
+            out[member_key(key)] = member
+    seen: set[str] = set()
+    for i, account in enumerate(accounts):
+        where = f"service_accounts[{i}]"
+        if not isinstance(account, str) or not account.strip():
+            raise t.err(where, "must be an OS user name", 'e.g. service_accounts = ["publisher"]')
+        account = account.strip()
+        if account in seen:
+            raise t.err(where, f"{account!r} is given twice")
+        if account in os_users:
+            raise t.err(
+                where,
+                f"{account!r} is {os_users[account].name}'s os_user",
+                "an OS user is either one member or a service account",
+            )
+        seen.add(account)
+    if seen and not os_users:
+        raise t.err(
+            "service_accounts",
+            "has no effect while no member has an os_user",
+            'map members to their OS users first (os_user = "…" in [board] members)',
+        )
+    return out, tuple(a.strip() for a in accounts)
+
+
+def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
+    value = t.get(name, None, types=(str,))
+    if value is None:
+        return default
+    parsed = parse_duration(value)
+    if parsed is None or parsed <= timedelta(0):
+        raise t.err(name, f"{value!r} is not a duration", "e.g. '90s', '15m', '2h', '1d'")
+    return parsed
+
+
+def _channel(path: str, cid: str, data: Any) -> Channel:
+    if not ID.match(cid):
+        raise ConfigError(path, f"channels.{cid}", "is not a valid channel id", "use a-z, 0-9, _")
+    t = _Table(path, f"channels.{cid}", data)
+    adapter = t.text("adapter")
+    if adapter not in ADAPTERS:
+        raise t.err(
+            "adapter", f"{adapter!r} is not a known adapter", "one of: " + ", ".join(ADAPTERS)
+        )
+    spec = ADAPTERS[adapter]
+    name = t.text("name")
+    enabled = t.get("enabled", True, types=(bool,))
+    templates = t.text("templates", cid)
+    raw_slots = t.get("slots", types=(list,))
+    if not raw_slots:
+        raise t.err("slots", "must list at least one posting time", "e.g. slots = ['08:00']")
+    slots = tuple(sorted({_time(t, f"slots[{i}]", s) for i, s in enumerate(raw_slots)}))
+    daily_cap = _positive_int(t, "daily_cap", len(slots))
+    concurrency = _positive_int(t, "concurrency", 1)
+    quiet = None
+    if "quiet_hours" in t.data:
+        q = t.table("quiet_hours")
+        quiet = QuietHours(_time(q, "start", q.get("start")), _time(q, "end", q.get("end")))
+        q.done()
+        if quiet.start == quiet.end:
+            raise t.err("quiet_hours", "start and end are equal", "omit quiet_hours for none")
+    else:
+        t.allowed.append("quiet_hours")
+    for i, s in enumerate(raw_slots):
+        slot = _time(t, f"slots[{i}]", s)
+        if quiet and quiet.contains(slot):
+            raise t.err(f"slots[{i}]", f"{slot:%H:%M} falls in the quiet hours {quiet}")
+    rep = t.table("repeats", {})
+    repeats = {}
+    for kind in list(rep.data):
+        if kind not in KINDS:
+            raise rep.err(kind, "is not a content kind", "one of: " + ", ".join(KINDS))
+        repeats[kind] = _positive_int(rep, kind, minimum=0)
+    sec = t.table("secrets", {})
+    secrets: dict[str, str] = {}
+    for role in list(sec.data):
+        if role not in spec.secrets:
+            allowed = ", ".join(spec.secrets)
+            raise sec.err(role, f"is not a secret of the {adapter} adapter", f"allowed: {allowed}")
+        env_name = sec.text(role)
+        if not ENV_NAME.match(env_name):
+            raise sec.err(
+                role,
+                "must name an environment variable, never hold the secret itself",
+                "e.g. PUBLISHER_FACEBOOK_PAGE_TOKEN",
+            )
+        secrets[role] = env_name
+    settings: dict[str, Any] = {}
+    for key in spec.required:
+        settings[key] = t.get(key, types=(str,))
+    for key, default in spec.optional.items():
+        settings[key] = t.get(key, default, types=(type(default),))
+    for key in URL_SETTINGS:
+        value = settings.get(key)
+        problem = url_problem(str(value)) if value else None
+        if problem:
+            raise t.err(key, *problem)
+    if adapter == "zalo" and len(settings["author"]) > 50:
+        raise t.err("author", "is longer than Zalo's 50 characters")
+    cover = settings.get("default_cover") if adapter == "zalo" else ""
+    if cover and not str(cover).startswith("https://"):
+        raise t.err(
+            "default_cover",
+            f"{cover!r} is not an https:// URL",
+            "Zalo takes covers as public https:// image URLs (JPEG or PNG, at most 1 MB)",
+        )
+    t.done()
+    return Channel(
+        cid,
+        name,
+        enabled,
+        adapter,
+        templates,
+        slots,
+        daily_cap,
+        quiet,
+        repeats,
+        settings,
+        secrets,
+        concurrency,
+    )
+
+
+def parse(raw: Mapping[str, Any], p: Path) -> Config:
+    where = str(p)
+    base = p.resolve().parent
+    top = _Table(where, "", raw)
+
+    c = top.table("campaign")
+    name, theme = c.text("name"), c.text("theme")
+    organisation = c.text("organisation")
+    parent = c.text("parent_organisation", "")
+    start, end = _date(c, "start"), _date(c, "end")
+    if end < start:
+        raise c.err(
+            "end", f"{end} is before the start {start}", "the window end must not precede it"
+        )
+    tz_name = c.text("timezone", "Asia/Ho_Chi_Minh")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise c.err(
+            "timezone", f"{tz_name!r} is not a known time zone", "e.g. Asia/Ho_Chi_Minh"
+        ) from None
+    tags = c.get("hashtags", [], types=(list,))
+    if not all(isinstance(h, str) and h.strip() for h in tags):
+        raise c.err("hashtags", "must be a list of non-empty strings")
+    c.done()
+    campaign = Campaign(name, theme, organisation, parent, start, end, tz, tuple(tags))
+
+    rp = top.table("report", {})
+    rd = ReportSettings()
+
+    def lines(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        items = rp.get(key, list(default), types=(list,))
+        if not all(isinstance(i, str) and i.strip() for i in items):
+            raise rp.err(key, "must be a list of non-empty strings", "one line each")
+        return tuple(i.strip() for i in items)
+
+    report = ReportSettings(
+        authority=rp.text("authority", rd.authority),
+        issuer=rp.text("issuer", rd.issuer),
+        symbol=rp.text("symbol", rd.symbol),
+        number=rp.text("number", rd.number),
+        place=rp.text("place", rd.place),
+        basis=rp.text("basis", rd.basis),
+        proposals=lines("proposals", rd.proposals),
+        recipients=lines("recipients", rd.recipients),
+        signature=lines("signature", rd.signature),
+        signer=rp.text("signer", rd.signer),
+    )
+    rp.done()
+
+    paths = top.table("paths", {})
+    messages_dir = base / paths.text("messages", "messages")
+    templates_dir = base / paths.text("templates", "templates")
+    paths.done()
+
+    db = top.table("database", {})
+    url = db.text("url", "sqlite:///publisher.db")
+    url = os.environ.get(DATABASE_URL_ENV) or url
+    db.done()
+
+    board, service_accounts = _board(top.table("board", {}))
+
+    dm = top.table("daemon", {})
+    defaults = DaemonSettings()
+    daemon = DaemonSettings(
+        grace=_duration(dm, "grace", defaults.grace),
+        tick=_duration(dm, "tick", defaults.tick),
+        lease=_duration(dm, "lease", defaults.lease),
+        max_attempts=_positive_int(dm, "max_attempts", defaults.max_attempts),
+        max_lateness=_duration(dm, "max_lateness", defaults.max_lateness),
+        rehearsal_grace=_duration(dm, "rehearsal_grace", defaults.rehearsal_grace),
+    )
+    dm.done()
+
+    env = top.table("environment", {})
+    env_name = env.text("file", "")
+    env.done()
+
+    ch = top.table("channels")
+    if not ch.data:
+        raise ch.err("", "must define at least one channel")
+    channels = {cid: _channel(where, cid, ch.data[cid]) for cid in ch.data}
+
+    kd = top.table("key_dates", {})
+    key_dates: dict[str, KeyDate] = {}
+    for kid in list(kd.data):
+        k = kd.table(kid)
+        day = _date(k, "date")
+        if not start <= day <= end:
+            raise k.err("date", f"{day} is outside the campaign window {start}..{end}")
+        key_dates[kid] = KeyDate(kid, day, k.text("name"))
+        k.done()
+
+    kt = top.table("kinds", {})
+    kinds: dict[str, KindRules] = {}
+    for kind in list(kt.data):
+        if kind not in KINDS:
+            raise kt.err(kind, "is not a content kind", "one of: " + ", ".join(KINDS))
+    for kind in KINDS:
+        k = kt.table(kind, {})
+        repeats = _positive_int(k, "repeats", 1, minimum=0)
+        default_channels = k.get("channels", [], types=(list,))
+        for i, cid in enumerate(default_channels):
+            if cid not in channels:
+                raise k.err(
+                    f"channels[{i}]",
+                    f"{cid!r} is not a channel",
+                    "channels defined: " + ", ".join(channels),
+                )
+        kinds[kind] = KindRules(repeats, tuple(default_channels))
+        k.done()
+    top.done()
+
+    return Config(
+        path=p,
+        campaign=campaign,
+        channels=channels,
+        kinds=kinds,
+        key_dates=key_dates,
+        database_url=resolve_database_url(url, base),
+        messages_dir=messages_dir,
+        templates_dir=templates_dir,
+        env_file=(base / env_name) if env_name else None,
+        daemon=daemon,
+        board=board,
+        service_accounts=service_accounts,
+        report=report,
+        raw=raw,
+    )

@@ -1,0 +1,460 @@
+"""The dispatcher: claims due posts with a lease, publishes them, records the outcome.
+
+One pass (``run_once``) is: recover expired leases, claim what is due per channel (within each
+channel's concurrency), call the adapters with no transaction open, and, as calls answer,
+record their outcomes (each fenced on its claim number) and claim the next due posts in one
+short transaction, so a burst streams through each channel with its calls always busy and one
+commit per round instead of one per post. Its collaborators (database, adapters, clock,
+policy, random source) are arguments; it never reads the environment. What each answer does to
+its post (retry, look up, give up, block the channel) is ``publisher.dispatch.outcomes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from publisher.channels.base import Adapter, CheckResult, Outgoing, Receipt
+from publisher.clock import Clock
+from publisher.dispatch.blocks import CHECKED, ChannelRules
+from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport
+from publisher.dispatch.retry import RetryPolicy
+from publisher.dispatch.settings import DispatchSettings
+from publisher.render import fields_hash
+from publisher.states import State
+from publisher.store import audit, workers
+from publisher.store.db import Database
+from publisher.store.history import transition
+from publisher.store.models import ChannelState, PostRow
+from publisher.text import clean
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claim's call and its answer: a receipt, or the error it raised."""
+
+    claim: Claim
+    receipt: Receipt | None
+    error: BaseException | None
+    seconds: float  # how long the call took
+    at: datetime  # when it answered, on the dispatcher's clock
+
+
+class Dispatcher(OutcomeRules, ChannelRules):
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, Adapter],
+        clock: Clock,
+        *,
+        worker: str,
+        policy: RetryPolicy | None = None,
+        settings: DispatchSettings | None = None,
+        rng: random.Random | None = None,
+        on_outcome: Callable[[PostRow, str], None] | None = None,
+        render_check: Callable[[PostRow], str | None] | None = None,
+    ) -> None:
+        self.db = db
+        self.adapters = dict(adapters)
+        self.clock = clock
+        self.worker = worker
+        self.policy = policy or RetryPolicy()
+        self.settings = settings or DispatchSettings()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.on_outcome = on_outcome
+        self.render_check = render_check  # the current render's hash; None = cannot render
+        self.started: datetime | None = None  # the first pass, on this dispatcher's clock
+        self._lock = threading.Lock()
+        # Set on shutdown: claimed calls not yet started are released.
+        self.stopping = threading.Event()
+        # Set when the daemon stops without waiting for calls still in flight: their answers
+        # are not recorded (as after kill -9); the next start looks them up.
+        self.abandoned = threading.Event()
+        # The calls, and a thread per channel for the probes of blocked channels.
+        self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
+        self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
+        self._posts: dict[Future[Attempt], int] = {}  # each of those calls' post
+        self._probing: dict[str, tuple[str, Future[CheckResult]]] = {}  # checks in flight
+        self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
+        workers.register(worker)
+
+    def _total_concurrency(self) -> int:
+        return sum(self._limit(c) for c in self.adapters)
+
+    def _limit(self, channel: str) -> int:
+        return self.settings.concurrency.get(channel, self.settings.default_concurrency)
+
+    def abandon(self) -> None:
+        self.stopping.set()
+        self.abandoned.set()
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        workers.unregister(self.worker)
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def run_once(self) -> PassReport:
+        """Do everything that is due now; return what happened. Never raises for one post.
+
+        A pass streams for ``pass_budget`` real seconds at most: calls still in flight then
+        go on while the pass ends (a slow platform must not hold up the other channels, nor
+        the grace window); a later pass records their answers (``on_answer`` says when).
+        """
+        report = PassReport()
+        if not self._lock.acquire(blocking=False):
+            return report  # a pass is already running
+        try:
+            self._probe_blocks()
+            now = self.clock.now()
+            if self.started is None:
+                self.started = now
+            self._recover(now, report)
+            self._expire(now, report)
+            with self.db.write() as s:
+                claims = self._claim(s, now, report)
+            self._stream(claims, report, self.settings.pass_budget)
+        finally:
+            self._lock.release()
+        return report
+
+    def drain(self, timeout: float | None = None, report: PassReport | None = None) -> bool:
+        """Wait up to ``timeout`` real seconds (None: for ever) for the calls in flight and
+        record their answers, claiming nothing more; True when none is left."""
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
+            self._stream([], report or PassReport(), timeout, refill=False)
+            return not self._running
+        finally:
+            self._lock.release()
+
+    def _submit(self, claims: list[Claim]) -> None:
+        for c in claims:
+            future = self._pool.submit(self._attempt, c)
+            if self.on_answer is not None:
+                future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
+            self._running.add(future)
+            self._posts[future] = c.post_id
+
+    def _stream(
+        self, claims: list[Claim], report: PassReport, budget: float | None, *, refill: bool = True
+    ) -> None:
+        """Call the platforms for ``claims``; as calls answer (these, or earlier passes'),
+        record their outcomes and claim what has fallen due since on the channels that have
+        room, in one transaction a round, for ``budget`` real seconds (None: until none is
+        left in flight)."""
+        started = time.monotonic()
+        self._submit(claims)
+        while self._running:
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            done, _ = wait(self._running, timeout=left, return_when=FIRST_COMPLETED)
+            if self.abandoned.is_set():
+                return  # the daemon stopped without us: the next start reconciles them
+            if not done:
+                return  # the budget is spent: calls still in flight are recorded later
+            self._running -= done
+            for f in done:
+                self._posts.pop(f, None)
+            answered = [f.result() for f in done]
+            more_wanted = refill and not self.stopping.is_set() and left != 0.0
+            more: list[Claim] = []
+            with self.db.write() as s:
+                recorded = self._complete(s, answered, report)
+                if more_wanted:
+                    try:
+                        with s.begin_nested():
+                            # every channel: one with no call in flight may have a post due now
+                            more = self._claim(s, self.clock.now(), report)
+                    except Exception:  # the outcomes above still count; the next pass claims
+                        logger.exception("could not claim more posts in this pass")
+                        more = []
+            for attempt, p, outcome in recorded:
+                self._log(attempt, p, outcome)
+                report.outcomes.append((p.id, p.channel, outcome))
+                if self.on_outcome:
+                    self.on_outcome(p, outcome)
+            self._submit(more)
+
+    def _recover(self, now: datetime, report: PassReport) -> None:
+        """Claims of a dead worker (``publisher.store.workers``), or whose lease expired: the worker
+        died mid-call and the post may exist, so it is looked up (in this very pass) before
+        any resend. A live worker's claims are never touched before their lease ends."""
+        with self.db.write() as s:
+            others = s.scalars(
+                select(PostRow.claimed_by)
+                .where(PostRow.state == State.SENDING, PostRow.claimed_by != self.worker)
+                .distinct()
+            )
+            dead = workers.dead_workers(
+                s, [w for w in others if w], datetime.now(UTC), self.settings.tick
+            )
+            # this dispatcher's own calls still in flight are not stale, whatever their lease
+            # says (a slow call on a rehearsal's fast clock): their answers are recorded as
+            # they come, and taking them over would look them up before they exist
+            mine = set(self._posts.values())
+            stale = s.scalars(
+                select(PostRow)
+                .where(
+                    PostRow.state == State.SENDING,
+                    or_(PostRow.lease_until < now, PostRow.claimed_by.in_(list(dead))),
+                )
+                .with_for_update(skip_locked=True)
+            )
+            for p in stale:
+                if p.claimed_by == self.worker and p.id in mine:
+                    continue
+                why = dead.get(p.claimed_by or "")
+                cause = (
+                    f"worker {p.claimed_by} is dead ({why}) mid-call"
+                    if why
+                    else f"lease of {p.claimed_by} expired mid-call"
+                )
+                p.next_attempt_at = now
+                p.claims += 1
+                transition(
+                    s, p, State.UNCONFIRMED, now, f"{cause}; looking it up before any resend"
+                )
+                report.recovered += 1
+
+    def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
+        """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
+        the calls in flight, whichever worker made them)."""
+        claims: list[Claim] = []
+        blocked = self._blocked(s, now)
+        in_flight = dict.fromkeys(self.adapters, 0)
+        for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
+            if cid in in_flight:
+                in_flight[cid] += 1
+        for channel in self.adapters:
+            if channel in blocked:
+                continue
+            room = self._limit(channel) - in_flight[channel]
+            if room <= 0:
+                continue
+            rows = s.scalars(
+                select(PostRow)
+                .options(joinedload(PostRow.message))
+                .where(
+                    PostRow.channel == channel,
+                    or_(
+                        and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
+                        and_(
+                            PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                            PostRow.next_attempt_at <= now,
+                        ),
+                    ),
+                )
+                .order_by(PostRow.due_at, PostRow.id)
+                .limit(room)
+                .with_for_update(skip_locked=True, of=PostRow)
+            ).unique()
+            for p in rows:
+                claim = self._claim_one(s, p, now)
+                if claim:
+                    claims.append(claim)
+        report.claimed += len(claims)
+        return claims
+
+    def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
+        assert p.due_at is not None  # noqa: S101 - approved posts always have a time
+        if p.state in (State.APPROVED, State.RETRYING):  # a send: only the approved bytes
+            refused = self._unapproved(s, p)
+            if refused is not None:
+                cause, found = refused
+                transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
+                return None
+        mode = "lookup" if p.state == State.UNCONFIRMED else "send"
+        was = State(p.state)
+        p.claims += 1
+        p.lease_until = now + self.settings.lease
+        p.claimed_by = self.worker
+        p.claimed_at = now
+        p.claim_mode = mode
+        since = p.sent_at
+        if mode == "send":
+            p.attempt += 1
+            p.sent_at = now
+        transition(
+            s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
+        )
+        exclude: frozenset[str] = frozenset()
+        if mode == "lookup":  # ids other posts own: a lookup by content must skip them
+            owned = select(PostRow.remote_id).where(
+                PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
+            )
+            exclude = frozenset(str(r) for r in s.scalars(owned))
+        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since, was)
+
+    def _unapproved(self, s: Session, p: PostRow) -> tuple[str, str | None] | None:
+        """Why ``p`` may not be sent (its cause and the hash found), or None: the fields it
+        would send must hash to the approved hash, the audit trail must hold that approval,
+        and the current render must still be that text."""
+        stored = fields_hash(p.fields)
+        if stored != p.approved_hash:
+            p.render_hash = stored  # truthful again: the next load re-renders it from its file
+            return (
+                f"{audit.ALTERED}: the stored text no longer matches the approved text; nothing "
+                "was sent (find out who changed the database, then approve it again)"
+            ), stored
+        if not audit.approves(s, p.id, stored):
+            return (
+                f"{audit.ALTERED}: the audit trail holds no approval of this text; nothing was "
+                "sent (find out who changed the database, then approve it again)"
+            ), stored
+        current = self.render_check(p) if self.render_check else p.render_hash
+        if current is None or current != p.approved_hash:
+            return (
+                "approval revoked: the text it would send now differs from the approved text "
+                "(content, template or config changed); approve it again"
+            ), current
+        return None
+
+    # -- the call, outside any transaction ------------------------------------------------
+
+    def _attempt(self, claim: Claim) -> Attempt:
+        adapter = self.adapters[claim.channel]
+        if self.stopping.is_set():
+            return Attempt(claim, None, _Released(), 0.0, self.clock.now())
+        started = time.monotonic()
+        receipt: Receipt | None = None
+        error: BaseException | None = None
+        try:
+            if claim.mode == "lookup":
+                receipt = adapter.lookup(claim.outgoing, claim.since or claim.outgoing.due_at)
+            else:
+                receipt = adapter.publish(claim.outgoing)
+        except Exception as exc:
+            error = exc
+        return Attempt(claim, receipt, error, time.monotonic() - started, self.clock.now())
+
+    # -- completion, fenced ---------------------------------------------------------------
+
+    def _complete(
+        self, s: Session, answered: list[Attempt], report: PassReport
+    ) -> list[tuple[Attempt, PostRow, str]]:
+        """Record each answer in ``s`` (one savepoint each): only if its post still carries
+        the claim; a claim lost to lease expiry meanwhile is another worker's now."""
+        ids = [a.claim.post_id for a in answered]
+        rows = {
+            p.id: p
+            for p in s.scalars(
+                select(PostRow).where(PostRow.id.in_(ids)).with_for_update(of=PostRow)
+            )
+        }
+        recorded = []
+        for a in answered:
+            claim = a.claim
+            p = rows.get(claim.post_id)
+            if p is None or p.claims != claim.claims or p.state != State.SENDING:
+                report.fenced_off += 1
+                logger.warning(
+                    "post %s: claim %s lost its lease before completing; not recording",
+                    claim.post_id,
+                    claim.claims,
+                )
+                continue
+            try:
+                with s.begin_nested():
+                    if isinstance(a.error, _Released):
+                        self._release(s, p, claim, a.at)
+                        continue
+                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report)
+            except Exception:
+                # A bug recording one post must not lose the others' outcomes: this one stays
+                # "sending" and is looked up once its lease expires.
+                logger.exception("post %s: could not record its outcome", claim.post_id)
+                continue
+            recorded.append((a, p, outcome))
+        return recorded
+
+    def _log(self, a: Attempt, p: PostRow, outcome: str) -> None:
+        logger.info(
+            "attempt post=%s channel=%s mode=%s attempt=%s outcome=%s remote_id=%s seconds=%.3f%s",
+            p.id,
+            p.channel,
+            a.claim.mode,
+            p.attempt,
+            outcome,
+            clean(a.receipt.remote_id) if a.receipt else "-",
+            a.seconds,
+            f" reason={clean(str(a.error))}" if a.error else "",
+        )
+
+    # -- scheduling help ------------------------------------------------------------------
+
+    def next_wake(self) -> datetime | None:
+        """The earliest time anything could become due (for the waker). Posts of a blocked or
+        paused channel count from the block's end (or its next probe), not from their own
+        time: a post waiting for its channel must not wake the daemon again and again."""
+        with self.db.read() as s:
+            blocked = self._blocked(s, self.clock.now())
+            # a channel at its concurrency (calls in flight, whichever worker made them) claims
+            # nothing until one answers, which wakes its daemon (on_answer) or ends in a lease
+            sending = Counter(
+                s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING))
+            )
+            free = [c for c in self.adapters if c not in blocked and sending[c] < self._limit(c)]
+            due = s.scalars(
+                select(PostRow.due_at)
+                .where(PostRow.state == State.APPROVED, PostRow.channel.in_(free))
+                .order_by(PostRow.due_at)
+                .limit(1)
+            ).first()
+            retry = s.scalars(
+                select(PostRow.next_attempt_at)
+                .where(
+                    PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
+                    PostRow.channel.in_(free),
+                )
+                .order_by(PostRow.next_attempt_at)
+                .limit(1)
+            ).first()
+            lease = s.scalars(
+                select(PostRow.lease_until)
+                .where(PostRow.state == State.SENDING)
+                .order_by(PostRow.lease_until)
+                .limit(1)
+            ).first()
+            now = self.clock.now()
+            blocks = [  # an ended throttle is no reason to wake; a due check is
+                r.blocked_until
+                for r in s.scalars(select(ChannelState))
+                if r.blocked_until is not None
+                and r.channel in self.adapters
+                and r.channel not in self._probing  # its answer wakes us (on_answer)
+                and not r.paused
+                and (r.blocked_until > now or r.block_kind in CHECKED)
+            ]
+        times = [t for t in (due, retry, lease, *blocks) if t is not None]
+        return min(times) if times else None
+
+
+def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
+    """What an adapter gets of post ``p`` (its message loaded): its rendered fields and keys."""
+    assert p.due_at is not None  # noqa: S101 - a post due for sending has a time
+    return Outgoing(
+        post_id=p.id,
+        idempotency_key=p.idempotency_key,
+        channel=p.channel,
+        kind=p.message.kind,
+        fields=dict(p.fields),
+        due_at=p.due_at,
+        exclude=exclude,
+    )
+
+
+class _Released(Exception):
+    """Marks a claim that was given back without calling the platform."""

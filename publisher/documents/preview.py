@@ -1,0 +1,249 @@
+"""The dry-run calendar: reads the queue, writes a table or JSON. Never opens a network socket.
+
+SQLAlchemy is imported only by ``items``: ``publisher preview`` reads an SQLite queue with the
+standard library (``items_sqlite``), as importing SQLAlchemy alone costs more than a whole
+preview may take (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from publisher.config import Config
+from publisher.states import KIND_LABELS_VI, LABELS_VI, State
+from publisher.text import first_words
+
+if TYPE_CHECKING:
+    from publisher.store.db import Database
+
+_TAG = re.compile(r"<[^>]+>")
+WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    due_at: datetime | None
+    channel: str
+    message: str
+    kind: str
+    title: str
+    text: str
+    fields: dict[str, Any]
+    state: str
+    note: str | None
+
+
+def items(
+    db: Database,
+    config: Config,
+    *,
+    channel: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    include_cancelled: bool = False,
+    states: Sequence[str] | None = None,
+    kind: str | None = None,
+) -> list[Item]:
+    """Posts in calendar order (unplanned ones last), filtered by channel and local dates."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from publisher.store.models import MessageRow, PostRow
+
+    q = select(PostRow).options(joinedload(PostRow.message))
+    if channel:
+        q = q.where(PostRow.channel == channel)
+    if states:
+        q = q.where(PostRow.state.in_(list(states)))
+    elif not include_cancelled:
+        q = q.where(PostRow.state != State.CANCELLED)
+    if kind:
+        q = q.join(PostRow.message).where(MessageRow.kind == kind)
+    low, high = _bounds(config, start, end)
+    if low:
+        q = q.where(PostRow.due_at >= low)
+    if high:
+        q = q.where(PostRow.due_at < high)
+    with db.read() as s:
+        rows = list(s.scalars(q))
+        out = [
+            Item(
+                p.id,
+                p.due_at,
+                p.channel,
+                p.message.key,
+                p.message.kind,
+                p.message.title,
+                p.text,
+                dict(p.fields),
+                p.state,
+                p.plan_note,
+            )
+            for p in rows
+        ]
+    return _calendar_order(out, config)
+
+
+def items_sqlite(
+    config: Config,
+    *,
+    channel: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    include_cancelled: bool = False,
+) -> list[Item] | None:
+    """``items`` read from an SQLite queue with the standard library's sqlite3, the same rows in
+    the same order; None unless the queue is an existing SQLite file at the current schema
+    (then the caller opens it with ``open_database``, which creates or upgrades it)."""
+    import sqlite3
+
+    from publisher.store.migrations import SCHEMA_HEAD
+
+    file = sqlite_path(config)
+    if file is None or not file.is_file():
+        return None
+    sql = (
+        "SELECT p.id, p.due_at, p.channel, m.key, m.kind, m.title, p.text, p.fields, p.state,"
+        " p.plan_note FROM post AS p JOIN message AS m ON m.id = p.message_id WHERE 1 = 1"
+    )
+    args: list[Any] = []
+    if channel:
+        sql += " AND p.channel = ?"
+        args.append(channel)
+    if not include_cancelled:
+        sql += " AND p.state != ?"
+        args.append(str(State.CANCELLED))
+    low, high = _bounds(config, start, end)
+    for op, bound in ((">=", low), ("<", high)):
+        if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
+            sql += f" AND p.due_at {op} ?"
+            args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    uri = f"{file.absolute().as_uri()}?mode=rw"  # never create it: a reader creates nothing
+    try:
+        conn = sqlite3.connect(uri, timeout=60, uri=True)  # publisher.store.db's busy timeout
+    except sqlite3.Error:
+        return None
+    try:
+        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
+            return None
+        rows = conn.execute(sql, args).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    out = [
+        Item(
+            pid,
+            datetime.fromisoformat(due).replace(tzinfo=UTC) if due else None,
+            cid,
+            key,
+            kind,
+            title,
+            text,
+            json.loads(fields),
+            state,
+            note,
+        )
+        for pid, due, cid, key, kind, title, text, fields, state, note in rows
+    ]
+    return _calendar_order(out, config)
+
+
+def sqlite_path(config: Config) -> Path | None:
+    """The queue's SQLite file, read from the URL without SQLAlchemy; None for a URL it does
+    not simply name (another backend, memory, options)."""
+    url = config.database_url
+    path = url.removeprefix("sqlite:///")
+    if path == url or not path or "?" in path or path.startswith(":memory:"):
+        return None
+    return Path(path)
+
+
+def _bounds(
+    config: Config, start: date | None, end: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """The instants of ``--from`` (inclusive) and the day after ``--to``, local midnight."""
+    tz = config.tz
+    low = datetime.combine(start, datetime.min.time(), tz) if start else None
+    high = datetime.combine(end + timedelta(1), datetime.min.time(), tz) if end else None
+    return low, high
+
+
+def _calendar_order(out: list[Item], config: Config) -> list[Item]:
+    order = {cid: i for i, cid in enumerate(config.channels)}
+    far = datetime.max.replace(tzinfo=config.tz)
+    out.sort(key=lambda i: (i.due_at or far, order.get(i.channel, len(order)), i.id))
+    return out
+
+
+def to_json(entries: Sequence[Item], config: Config) -> str:
+    tz = config.tz
+    data = [
+        {
+            "id": i.id,
+            "due_at": i.due_at.astimezone(tz).isoformat() if i.due_at else None,
+            "channel": i.channel,
+            "message": i.message,
+            "kind": i.kind,
+            "title": i.title,
+            "text": i.text,
+            "state": i.state,
+            "fields": i.fields,
+            "note": i.note,
+        }
+        for i in entries
+    ]
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def day_heading(day: date, config: Config) -> str:
+    heading = f"{WEEKDAYS_VI[day.weekday()]}, {day:%d/%m/%Y}"
+    key = config.key_date_on(day)
+    return heading + (f" · {key.name}" if key else "")
+
+
+def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
+    """Print the calendar grouped by day, in Vietnamese, for the editorial board."""
+    from rich.table import Table
+
+    tz = config.tz
+    names = {cid: ch.name for cid, ch in config.channels.items()}
+    camp = config.campaign
+    console.print(f"[bold]Lịch đăng bài · {camp.name}[/bold]")
+    console.print(f"{camp.organisation} · {camp.start:%d/%m/%Y}–{camp.end:%d/%m/%Y} · giờ {tz.key}")
+    days: dict[date | None, list[Item]] = {}
+    for i in entries:
+        days.setdefault(i.due_at.astimezone(tz).date() if i.due_at else None, []).append(i)
+    for day, group in days.items():
+        title = day_heading(day, config) if day else "Chưa xếp được lịch"
+        table = Table(title=title, title_justify="left", title_style="bold cyan", expand=True)
+        table.add_column("Mã", justify="right", no_wrap=True)
+        table.add_column("Giờ", no_wrap=True)
+        table.add_column("Kênh", no_wrap=True, max_width=24, overflow="ellipsis")
+        table.add_column("Loại", no_wrap=True)
+        table.add_column("Tiêu đề", no_wrap=True, overflow="ellipsis", ratio=2)
+        table.add_column("Nội dung" if day else "Lý do", no_wrap=bool(day), ratio=3)
+        table.add_column("Trạng thái", no_wrap=True)
+        for i in group:
+            table.add_row(
+                str(i.id),
+                f"{i.due_at.astimezone(tz):%H:%M}" if i.due_at else "–",
+                names.get(i.channel, i.channel),
+                KIND_LABELS_VI.get(i.kind, i.kind),
+                i.title,
+                first_words(_TAG.sub(" ", i.text), 16) if day else (i.note or ""),
+                LABELS_VI.get(i.state, i.state),
+            )
+        console.print(table)
+    counts: dict[str, int] = {}
+    for i in entries:
+        counts[i.kind] = counts.get(i.kind, 0) + 1
+    parts = ", ".join(f"{n} {KIND_LABELS_VI.get(k, k).lower()}" for k, n in sorted(counts.items()))
+    console.print(f"Tổng cộng {len(entries)} bài đăng" + (f" ({parts})" if parts else "") + ".")

@@ -1,0 +1,114 @@
+"""``publisher check``: every problem in content, templates, renders and the plan, at once.
+
+Reads files, and the queue (read-only) if there is one to compare approvals with; never the
+network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from publisher.channels.graph_versions import version_note
+from publisher.config import Config
+from publisher.content import read_messages
+from publisher.editorial.load import demands_for, holds_approval, render_all
+from publisher.errors import PublisherError
+from publisher.plan import plan, rules_from_config
+from publisher.render import Render, Renderer, template_problem, template_where
+from publisher.states import State
+from publisher.store.db import Database
+from publisher.store.models import PostRow
+
+
+@dataclass
+class CheckResult:
+    problems: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # approvals today's render no longer matches
+    warnings: list[str] = field(default_factory=list)  # worth acting on, but not a problem
+
+
+def stale_approvals(db: Database, renders: dict[tuple[str, str], Render]) -> list[str]:
+    """Standing approvals whose text, rendered now, differs from the text that was approved."""
+    out = []
+    with db.read() as s:
+        rows = s.scalars(
+            select(PostRow)
+            .options(joinedload(PostRow.message))
+            .where(PostRow.state.in_([State.APPROVED, State.HELD]))
+            .order_by(PostRow.id)
+        )
+        for p in rows:
+            if not holds_approval(p):
+                continue
+            render = renders.get((p.message.key, p.channel))
+            if render is None or render.hash != p.approved_hash:
+                why = "its message is gone" if render is None else "the render changed"
+                out.append(
+                    f"post {p.id} ({p.message.key} on {p.channel}): approval by {p.approved_by} "
+                    f"no longer matches ({why}); 'publisher load' revokes it"
+                )
+    return out
+
+
+def _template_syntax(config: Config) -> list[PublisherError]:
+    """Compile every template file of every enabled channel, used by content or not."""
+    problems: list[PublisherError] = []
+    seen: set[str] = set()
+    for ch in config.channels.values():
+        folder = config.templates_dir / ch.templates
+        if not ch.enabled or ch.templates in seen:
+            continue
+        seen.add(ch.templates)
+        env = jinja2.Environment(autoescape=True)  # parsing only: escaping is irrelevant
+        for path in sorted(folder.glob("*.j2")):
+            try:
+                env.parse(path.read_text(encoding="utf-8"))
+            except MemoryError:
+                raise
+            except Exception as exc:  # syntax, encoding, nesting: named as the renderer names it
+                problems.append(template_problem(template_where(config, path), exc))
+    return problems
+
+
+def version_warnings(config: Config, today: date) -> list[str]:
+    """Enabled Facebook channels whose Graph API version ends before the campaign or soon."""
+    out = []
+    for cid, ch in config.channels.items():
+        if ch.enabled and ch.adapter == "facebook":
+            note = version_note(str(ch.settings.get("api_version", "")), today, config.campaign.end)
+            if note is not None:
+                out.append(f"{config.path}: channels.{cid}.api_version: {note.text}")
+    return out
+
+
+def run_check(config: Config, db: Database | None = None, *, today: date) -> CheckResult:
+    """Every problem, plus warnings; ``today`` (the caller's clock) dates the version warnings."""
+    result = CheckResult(warnings=version_warnings(config, today))
+    messages, content_problems = read_messages(config)
+    problems: list[PublisherError] = [*content_problems, *_template_syntax(config)]
+    renders, render_problems = render_all(config, messages, Renderer(config))
+    problems += [p for p in render_problems if p.line() not in {q.line() for q in problems}]
+    demands = demands_for(config, messages)
+    result.problems = [p.line() for p in problems]
+    fitted = plan(rules_from_config(config), demands)
+    for u in fitted.unplaced:
+        d = u.demand
+        result.problems.append(
+            f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
+        )
+    if db is not None:
+        result.revoked = stale_approvals(db, renders)
+    enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
+    result.summary = [
+        f"config: {config.path} ({len(enabled)} enabled channels: {', '.join(enabled)})",
+        f"content: {len(messages)} messages read, {len(content_problems)} bad file(s)",
+        f"renders: {len(renders)} (message × channel), {len(render_problems)} problem(s)",
+        f"plan: {len(fitted.times)} of {len(demands)} posts fit the calendar",
+    ]
+    return result

@@ -1,0 +1,419 @@
+"""The queue as the board and the loader change it: load content, approve posts.
+
+Each operation is one write transaction; the current time and the actor are parameters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from publisher.config import Config
+from publisher.content import Message, read_messages, write_atomic
+from publisher.errors import InputError, Problems, PublisherError
+from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
+from publisher.render import Render, Renderer, fields_hash
+from publisher.states import MOVABLE, UNPUBLISHED, State
+from publisher.store import audit
+from publisher.store.db import Database, exclusive
+from publisher.store.history import transition
+from publisher.store.models import MessageRow, PostEvent, PostRow
+
+LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
+
+
+@dataclass
+class LoadReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    created: int = 0
+    rerendered: int = 0
+    moved: int = 0
+    cancelled: list[tuple[int, str]] = field(default_factory=list)  # (post id, cause)
+    revived: int = 0
+    revoked: list[int] = field(default_factory=list)  # approvals revoked: the text changed
+    unplaced: list[tuple[int, str]] = field(default_factory=list)  # (post id, reason)
+    converted: list[str] = field(default_factory=list)  # files rewritten from TCVN3/VNI
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.added
+            or self.updated
+            or self.removed
+            or self.created
+            or self.rerendered
+            or self.moved
+            or self.cancelled
+            or self.revived
+            or self.revoked
+        )
+
+
+def render_all(
+    config: Config, messages: Sequence[Message], renderer: Renderer
+) -> tuple[dict[tuple[str, str], Render], list[PublisherError]]:
+    """Render every message for each of its enabled channels; collect every problem."""
+    renders: dict[tuple[str, str], Render] = {}
+    problems: list[PublisherError] = []
+    for m in messages:
+        for cid in m.channels:
+            if not config.channels[cid].enabled:
+                continue
+            try:
+                renders[(m.key, cid)] = renderer.render(m, cid)
+            except PublisherError as exc:
+                if exc.line() not in {p.line() for p in problems}:
+                    problems.append(exc)
+    return renders, problems
+
+
+def demands_for(config: Config, messages: Iterable[Message]) -> list[Demand]:
+    """One demand per (message, enabled channel, occurrence), in a stable order."""
+    order = list(config.channels)
+    out = []
+    for m in sorted(messages, key=lambda m: m.key):
+        for cid in sorted(m.channels, key=order.index):
+            if config.channels[cid].enabled:
+                for occ in range(1, config.repeats(cid, m.kind) + 1):
+                    out.append(Demand(m.key, cid, occ, m.kind, m.pinned))
+    return out
+
+
+def read_and_render(
+    config: Config, *, convert_legacy: bool = False
+) -> tuple[list[Message], dict[tuple[str, str], Render]]:
+    """Every message and its renders, or Problems listing every bad file and template."""
+    messages, content_problems = read_messages(config, convert_legacy=convert_legacy)
+    if content_problems:
+        raise Problems(list(content_problems))
+    renders, render_problems = render_all(config, messages, Renderer(config))
+    if render_problems:
+        raise Problems(render_problems)
+    return messages, renders
+
+
+def load(
+    db: Database,
+    config: Config,
+    now: datetime,
+    actor: str,
+    *,
+    action: str = "load",
+    convert_legacy: bool = False,
+) -> LoadReport:
+    """Read messages/ into the queue in one transaction; nothing is written on any problem.
+
+    The files are read while the write lock is held, so two loads (e.g. two editors' edits at
+    once) serialise and the later one sees both files: no edit is lost.
+    """
+    report = LoadReport()
+    with db.write() as s:
+        exclusive(s, "load")
+        messages, renders = read_and_render(config, convert_legacy=convert_legacy)
+        _sync(s, config, messages, renders, now, actor, report, action)
+    for m in messages:  # committed: now the files themselves become Unicode
+        if m.converted is not None:
+            path = config.messages_dir / f"{m.key}.md"
+            try:
+                write_atomic(path, m.converted)
+            except OSError as exc:
+                raise InputError(
+                    m.path,
+                    f"loaded in Unicode, but the file could not be rewritten: {exc.strerror}",
+                    "make it writable and run 'publisher load --convert-legacy' again",
+                ) from exc
+            report.converted.append(m.path)
+    return report
+
+
+def _sync(
+    s: Session,
+    config: Config,
+    messages: list[Message],
+    renders: dict[tuple[str, str], Render],
+    now: datetime,
+    actor: str,
+    report: LoadReport,
+    action: str = "load",
+) -> None:
+    rows = {r.key: r for r in s.scalars(select(MessageRow).options(selectinload(MessageRow.posts)))}
+    by_key = {m.key: m for m in messages}
+    for m in messages:
+        row = rows.get(m.key)
+        if row is None:
+            row = MessageRow(key=m.key, created_at=now, status="active")
+            s.add(row)
+            rows[m.key] = row
+            report.added.append(m.path)
+            change = "added"
+        elif (
+            row.content_hash != m.content_hash
+            or row.status != "active"
+            or row.source_path != m.path
+        ):
+            report.updated.append(m.path)
+            change = "changed" if row.status == "active" else "restored"
+        else:
+            report.unchanged += 1
+            continue
+        row.kind, row.title, row.summary, row.body = m.kind, m.title, m.summary, m.body
+        row.channels, row.pinned, row.cover, row.draft = (
+            list(m.channels),
+            m.pinned,
+            m.cover,
+            m.draft,
+        )
+        row.content_hash, row.source_path, row.status, row.updated_at = (
+            m.content_hash,
+            m.path,
+            "active",
+            now,
+        )
+        audit.record(
+            s,
+            at=now,
+            actor=actor,
+            action=action,
+            subject=m.key,
+            content_hash=m.content_hash,
+            detail=f"{m.path} {change}",
+        )
+    for key, row in rows.items():
+        if key not in by_key and row.status != "removed":
+            row.status, row.updated_at = "removed", now
+            report.removed.append(row.source_path)
+            audit.record(
+                s,
+                at=now,
+                actor=actor,
+                action=action,
+                subject=key,
+                content_hash=row.content_hash,
+                detail=f"{row.source_path} removed",
+            )
+    s.flush()
+
+    demands = demands_for(config, messages)
+    wanted = {d.key for d in demands}
+    posts: dict[PostKey, PostRow] = {}
+    for row in rows.values():
+        for p in row.posts:
+            posts[(row.key, p.channel, p.occurrence)] = p
+
+    for (mkey, cid, _occ), p in posts.items():
+        if (mkey, cid, _occ) in wanted or p.state not in UNPUBLISHED:
+            continue
+        message = by_key.get(mkey)
+        if message is None:
+            cause = f"{LOADER}: {rows[mkey].source_path} was removed"
+        elif cid not in message.channels:
+            cause = f"{LOADER}: {cid} was removed from the message's channels"
+        elif not config.channels[cid].enabled:
+            cause = f"{LOADER}: channel {cid} is disabled in the config"
+        else:
+            cause = f"{LOADER}: {cid} repeats a {message.kind} fewer times"
+        p.cancel_cause = cause
+        transition(s, p, State.CANCELLED, now, cause, actor, audit_as="cancel")
+        report.cancelled.append((p.id, cause))
+
+    for d in demands:
+        render = renders[(d.message, d.channel)]
+        existing = posts.get(d.key)
+        if existing is None:
+            p = PostRow(
+                message=rows[d.message],
+                channel=d.channel,
+                occurrence=d.occurrence,
+                state=State.DRAFT,
+                due_source="plan",
+                text=render.text,
+                fields=dict(render.fields),
+                render_hash=render.hash,
+                idempotency_key=str(uuid.uuid4()),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(p)
+            s.add(
+                PostEvent(
+                    post=p,
+                    at=now,
+                    actor=actor,
+                    from_state=None,
+                    to_state=State.DRAFT,
+                    cause=f"{LOADER}: created from {by_key[d.message].path}",
+                )
+            )
+            posts[d.key] = p
+            report.created += 1
+            continue
+        p = existing
+        if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
+            p.cancel_cause = None
+            transition(s, p, State.DRAFT, now, f"{LOADER}: wanted again by the content", actor)
+            report.revived += 1
+        if p.state not in UNPUBLISHED or p.render_hash == render.hash:
+            continue
+        p.text, p.fields, p.render_hash, p.updated_at = (
+            render.text,
+            dict(render.fields),
+            render.hash,
+            now,
+        )
+        report.rerendered += 1
+        if p.state == State.REJECTED:
+            transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
+        if holds_approval(p) and p.state == State.HELD and p.approved_hash != render.hash:
+            p.held_from = State.DRAFT  # its release will need a new approval
+            report.revoked.append(p.id)
+        if p.state == State.APPROVED and p.approved_hash != render.hash:
+            cause = f"{LOADER}: approval revoked, the text changed"
+            transition(s, p, State.DRAFT, now, cause, actor, audit_as="revoke")
+            report.revoked.append(p.id)
+    s.flush()
+
+    for m in messages:  # a time set by hand in the file: kept, never planned
+        if m.at is None:
+            continue
+        for cid in m.channels:
+            hand = posts.get((m.key, cid, 1))
+            if hand is None or hand.state not in UNPUBLISHED:
+                continue
+            if hand.due_at != m.at or hand.due_source != "manual":
+                hand.due_at, hand.due_source, hand.plan_note = m.at, "manual", None
+                hand.updated_at = now
+                cause = f"{LOADER}: time set in the file: {m.at:%Y-%m-%d %H:%M %z}"
+                s.add(
+                    PostEvent(
+                        post=hand,
+                        at=now,
+                        actor=actor,
+                        from_state=hand.state,
+                        to_state=hand.state,
+                        cause=cause,
+                    )
+                )
+                report.moved += 1
+
+    live = [(d, posts[d.key]) for d in demands if posts[d.key].state != State.CANCELLED]
+    movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != "manual"]
+    moving = {d.key for d, _ in movable}  # a set: "in movable" made large loads quadratic
+    fixed = [
+        Fixed(d.message, d.channel, d.occurrence, d.kind, p.due_at)
+        for d, p in live
+        if d.key not in moving and p.due_at is not None
+    ]
+    preferred = {d.key: p.due_at for d, p in movable if p.due_at is not None}
+    result = plan(rules_from_config(config), [d for d, _ in movable], fixed, preferred)
+    reasons = {u.demand.key: u.reason for u in result.unplaced}
+    for d, p in movable:
+        due = result.times.get(d.key)
+        if due != p.due_at:
+            cause = (
+                f"{LOADER}: planned for {due:%Y-%m-%d %H:%M} UTC"
+                if due
+                else f"{LOADER}: not planned"
+            )
+            s.add(
+                PostEvent(
+                    post=p, at=now, actor=actor, from_state=p.state, to_state=p.state, cause=cause
+                )
+            )
+            p.due_at, p.updated_at = due, now
+            report.moved += 1
+        note = reasons.get(d.key)
+        if note != p.plan_note:
+            p.plan_note = note
+        if note:
+            report.unplaced.append((p.id, note))
+
+
+@dataclass
+class ApproveReport:
+    approved: list[int] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (post id, why)
+
+
+def approve(
+    db: Database, ids: Sequence[int], *, everything: bool, actor: str, now: datetime
+) -> ApproveReport:
+    """Approve drafts: records who, when and the hash of the exact text approved."""
+    report = ApproveReport()
+    with db.write() as s:
+        if everything:
+            posts = list(
+                s.scalars(select(PostRow).where(PostRow.state == State.DRAFT).order_by(PostRow.id))
+            )
+        else:
+            found = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(ids)))}
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise InputError(
+                    "approve", f"no post has id {missing[0]}", "see 'publisher preview'"
+                )
+            posts = [found[i] for i in dict.fromkeys(ids)]
+        for p in posts:
+            if p.state != State.DRAFT:
+                report.refused.append((p.id, f"it is {p.state}, only a draft can be approved"))
+            elif p.due_at is None:
+                report.refused.append((p.id, f"it has no time: {p.plan_note or 'not planned'}"))
+            else:
+                # the hash of the very bytes stored, which the approver sees and which are sent
+                p.approved_by, p.approved_at, p.approved_hash = actor, now, fields_hash(p.fields)
+                cause = f"approved by {actor}"
+                transition(
+                    s,
+                    p,
+                    State.APPROVED,
+                    now,
+                    cause,
+                    actor,
+                    audit_as="approve",
+                    detail="",
+                    content_hash=p.approved_hash,
+                )
+                report.approved.append(p.id)
+    return report
+
+
+def message_of(row: MessageRow) -> Message:
+    return Message(
+        row.key,
+        row.source_path,
+        row.kind,
+        row.title,
+        row.summary,
+        row.body,
+        tuple(row.channels),
+        row.pinned,
+        row.cover,
+        row.draft,
+    )
+
+
+def holds_approval(p: PostRow) -> bool:
+    """Whether ``p`` still stands on its approval (approved, or held back from approved): the
+    approvals a changed render revokes."""
+    return p.state == State.APPROVED or (p.state == State.HELD and p.held_from == State.APPROVED)
+
+
+class RenderCheck:
+    """The hash of what would be sent now, from the stored message and today's templates."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.renderer = Renderer(config)
+
+    def __call__(self, post: PostRow) -> str | None:
+        try:
+            return self.renderer.render(message_of(post.message), post.channel).hash
+        except PublisherError:
+            return None

@@ -1,0 +1,222 @@
+"""The queue's tables (SQLAlchemy 2): messages, posts and the post history.
+
+Times are aware datetimes in Python and UTC in the database. Rows are never deleted: a removed
+message is marked removed and its unpublished posts cancelled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes only; stored as UTC (naive on SQLite, timestamptz elsewhere)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: publisher stores aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}  # noqa: RUF012 - SQLAlchemy reads it from the class
+
+
+class MessageRow(Base):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(JSON)
+    pinned: Mapped[date | None] = mapped_column(Date)
+    cover: Mapped[str | None] = mapped_column(Text)
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | removed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    posts: Mapped[list[PostRow]] = relationship(back_populates="message")
+
+
+class PostRow(Base):
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("message_id", "channel", "occurrence", name="uq_post_occurrence"),
+        Index("ix_post_state_due", "state", "due_at"),
+        Index("ix_post_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))
+    channel: Mapped[str] = mapped_column(String(64))
+    occurrence: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime | None]
+    due_source: Mapped[str] = mapped_column(String(16), default="plan")  # plan | manual
+    plan_note: Mapped[str | None] = mapped_column(Text)  # why the planner could not place it
+    text: Mapped[str] = mapped_column(Text)  # the main field of the render
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)  # every rendered field
+    render_hash: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    approved_at: Mapped[datetime | None]
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    remote_id: Mapped[str | None] = mapped_column(String(255))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    cancel_cause: Mapped[str | None] = mapped_column(Text)
+    held_from: Mapped[str | None] = mapped_column(String(20))  # the state a release returns to
+    # Dispatch: sends made, claims made (the fencing token), unclear lookups of the last send.
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]
+    claim_mode: Mapped[str | None] = mapped_column(String(8))  # send | lookup
+    sent_at: Mapped[datetime | None]  # when the last send started: lookups search from here
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    message: Mapped[MessageRow] = relationship(back_populates="posts")
+    events: Mapped[list[PostEvent]] = relationship(back_populates="post", order_by="PostEvent.id")
+
+
+class PostEvent(Base):
+    """Append-only history: every state change, time change and approval of a post."""
+
+    __tablename__ = "post_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str] = mapped_column(Text)
+
+    post: Mapped[PostRow] = relationship(back_populates="events")
+
+
+class ChannelTokenRow(Base):
+    """A channel's rotating OAuth tokens (Zalo OA), encrypted at rest; see channels.tokens.
+
+    ``secret`` is a Fernet token (no plaintext token is ever stored); ``seed_hash`` is the
+    SHA-256 of the first refresh token the operator configured; the lease serialises refreshes
+    across processes.
+    """
+
+    __tablename__ = "channel_token"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # "<channel>@<oauth url>"
+    secret: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None]
+    seed_hash: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class ChannelState(Base):
+    """Whether a channel may publish: paused by a person, or blocked (throttled, auth) until."""
+
+    __tablename__ = "channel_state"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[str | None] = mapped_column(String(255))
+    blocked_until: Mapped[datetime | None]
+    block_kind: Mapped[str | None] = mapped_column(String(16))  # throttled | auth | outage
+    block_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_since: Mapped[datetime | None]  # when the current block began
+    probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed probes
+    updated_at: Mapped[datetime]
+
+
+class DaemonRow(Base):
+    """A running (or stopped) daemon's heartbeat, so ``status`` can say whether one is alive."""
+
+    __tablename__ = "daemon"
+
+    worker: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))  # run | rehearse | once
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class MetaRow(Base):
+    """Small facts about this database, e.g. a rehearsal's clock anchor."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """The append-only audit trail; each entry's hash covers its fields and the previous hash."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    post_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")  # message key, channel, file …
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the last entry's id and hash, so a removed tail is detected and appends queue up."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    # "sha256" (unkeyed, the first release) or "hmac-sha256" (keyed; key_id names the key).
+    scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
+    key_id: Mapped[str | None] = mapped_column(String(16))
