@@ -93,7 +93,7 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
     from publisher.clock import SystemClock
     from publisher.dispatch.daemon import Daemon
     from publisher.sandbox.server import Sandbox
-    from publisher.states import PENDING
+    from publisher.states import PENDING, RunMode
     from publisher.store.models import PostEvent, PostRow
 
     name = f"lateness-{concurrency or 'cfg'}-{n}-{spacing}"
@@ -127,7 +127,7 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
             dispatcher,
             clock,
             tick=cfg.daemon.tick.total_seconds(),
-            mode="bench",
+            mode=RunMode.RUN,  # the production path, measured
             until=lambda: pending() == 0,
             on_pass=count,
         )

@@ -66,8 +66,8 @@ def use_sandbox(config: Config, url: str) -> tuple[Config, Secrets]:
     secrets = Secrets()
     for cid, ch in config.channels.items():
         if ch.enabled:
-            settings = {**ch.settings, **credentials.settings_for(ch.adapter, url, cid)}
-            ch = replace(ch, settings=settings)
+            sandbox = credentials.settings_for(ch.adapter, url, cid)
+            ch = replace(ch, settings=replace(ch.settings, **sandbox))
             secrets.values[cid] = dict(credentials.SECRETS[ch.adapter])
         channels[cid] = ch
     return replace(config, channels=channels), secrets

@@ -1,6 +1,7 @@
 """Clocks: the system clock, a fake one for tests and the rehearsal clock that compresses June.
 
-The dispatcher only ever asks a Clock for the time; nothing else in the core reads it.
+The one Clock of publisher: the dispatcher, the adapters, the token rotator and store and the
+sandbox all ask one for the time (``now()``); nothing else in the core reads it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class SystemClock:
             wake.wait(max(0.0, seconds))
         else:
             time.sleep(max(0.0, seconds))
+
+
+SYSTEM_CLOCK = SystemClock()  # stateless: every part that reads real time shares it
 
 
 class FakeClock:

@@ -271,7 +271,7 @@ class Renderer:
                 "parent_organisation": camp.parent_organisation,
                 "hashtags": [h if h.startswith("#") else hashtag(h) for h in camp.hashtags],
             },
-            "channel": {"id": channel.id, "name": channel.name, **dict(channel.settings)},
+            "channel": {"id": channel.id, "name": channel.name, **channel.settings_dict()},
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
@@ -301,7 +301,7 @@ class Renderer:
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
             raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
         for spec in specs:
-            value = fields.get(spec.name) or nfc(str(channel.settings.get(spec.default) or ""))
+            value = fields.get(spec.name) or nfc(str(channel.setting(spec.default) or ""))
             fields[spec.name] = value
             if spec.required and not value:
                 raise self._missing(message, channel, spec, where)

@@ -1,4 +1,6 @@
-"""Post states, which are final, and their Vietnamese labels. Pure.
+"""Post states, the moves allowed between them, which are final, and their Vietnamese labels;
+and every other status publisher stores or decides on (claim modes, outcomes, channel blocks,
+where a due time came from, how a daemon runs), as ``str`` enums. Pure.
 
 draft → approved → sending → published        (held ⇄ draft/approved; draft → rejected → draft)
                       ↘ retrying → sending …         (temporary failure, throttling)
@@ -27,6 +29,99 @@ class State(StrEnum):
     FAILED = "failed"  # refused by the platform or given up, with the reason
     MISSED = "missed"  # fell due while nothing could publish it, past the grace window
     CANCELLED = "cancelled"
+
+
+S = State
+# Every allowed move, as one table: ``store.history.transition`` refuses any other. A move to the
+# same state records an event that keeps it (a reschedule).
+MOVES: dict[State, frozenset[State]] = {
+    # the board: approve, hold, reject, cancel; a reschedule keeps the state
+    S.DRAFT: frozenset({S.DRAFT, S.APPROVED, S.HELD, S.REJECTED, S.CANCELLED}),
+    # the board as above, or a changed text revokes the approval (to draft); the dispatcher
+    # claims it, misses it past the grace window, or sets it waiting for an unreachable channel
+    S.APPROVED: frozenset(
+        {S.APPROVED, S.DRAFT, S.HELD, S.REJECTED, S.CANCELLED, S.SENDING, S.MISSED, S.RETRYING}
+    ),
+    # a release returns to where it was held from (an approval only if the text is unchanged)
+    S.HELD: frozenset({S.HELD, S.DRAFT, S.APPROVED, S.RETRYING, S.REJECTED, S.CANCELLED}),
+    # an edit (or the loader, on a changed file) makes a rejected post a draft again
+    S.REJECTED: frozenset({S.REJECTED, S.DRAFT, S.HELD, S.CANCELLED}),
+    # what the call's answer decides; a claim released unstarted goes back (approved, retrying,
+    # or unconfirmed for a lookup)
+    S.SENDING: frozenset(
+        {S.PUBLISHED, S.RETRYING, S.UNCONFIRMED, S.NEEDS_REVIEW, S.FAILED, S.APPROVED}
+    ),
+    # claimed again, given up, its approval revoked at the claim, held, cancelled, rescheduled
+    S.RETRYING: frozenset({S.SENDING, S.FAILED, S.DRAFT, S.APPROVED, S.HELD, S.CANCELLED}),
+    # only a lookup claim (which may resend) takes an unclear outcome further
+    S.UNCONFIRMED: frozenset({S.SENDING}),
+    S.NEEDS_REVIEW: frozenset(),
+    S.PUBLISHED: frozenset(),
+    # a reschedule gives a failed or missed post a new time (approved again only if it was)
+    S.FAILED: frozenset({S.APPROVED, S.DRAFT, S.CANCELLED}),
+    S.MISSED: frozenset({S.APPROVED, S.DRAFT, S.CANCELLED}),
+    # the loader revives a post it cancelled when the content wants it again
+    S.CANCELLED: frozenset({S.DRAFT}),
+}
+del S
+
+
+class IllegalMove(ValueError):
+    """A state change the table of MOVES does not allow: a bug, never a user's mistake."""
+
+
+def check_move(before: State | None, after: State) -> None:
+    """Raise IllegalMove unless ``before`` → ``after`` is in MOVES (``None``: a new post, which
+    starts as a draft)."""
+    allowed = frozenset({State.DRAFT}) if before is None else MOVES[State(before)]
+    if State(after) not in allowed:
+        raise IllegalMove(f"a post cannot move from {before} to {after}")
+
+
+class Mode(StrEnum):
+    """What a claim does: send the post, or look up whether an unclear send went out."""
+
+    SEND = "send"
+    LOOKUP = "lookup"
+
+
+class Outcome(StrEnum):
+    """What the dispatcher decided from a call's answer (logged, and counted in a pass)."""
+
+    PUBLISHED = "published"
+    NOT_FOUND_YET = "not-found-yet"  # a lookup found nothing yet: look again later
+    UNREACHABLE = "unreachable"  # nothing reached the platform: the channel waits
+    THROTTLED = "throttled"
+    AUTH = "auth"  # credentials refused: the channel stops until they work
+    NEEDS_REVIEW = "needs-review"
+    LOOKUP_FAILED = "lookup-failed"
+    PERMANENT = "permanent"  # refused by the platform
+    AMBIGUOUS = "ambiguous"  # unclear: looked up before any resend
+    FAILED = "failed"  # retries exhausted
+    TEMPORARY = "temporary"  # retried with backoff
+
+
+class BlockKind(StrEnum):
+    """Why a channel may not publish for now (``channel_state.block_kind``)."""
+
+    THROTTLED = "throttled"
+    AUTH = "auth"
+    OUTAGE = "outage"
+
+
+class DueSource(StrEnum):
+    """Where a post's time came from: the planner, or a person (kept by every re-plan)."""
+
+    PLAN = "plan"
+    MANUAL = "manual"
+
+
+class RunMode(StrEnum):
+    """How a daemon runs (``daemon.mode``)."""
+
+    RUN = "run"
+    REHEARSE = "rehearse"
+    ONCE = "once"
 
 
 # A post in these states has not gone out and may be re-rendered, re-planned or cancelled.

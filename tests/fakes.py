@@ -9,8 +9,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from publisher.channels.base import CheckResult, Outgoing, Receipt
+from publisher.config import ADAPTERS, Channel
+from publisher.states import MOVES, State
 from publisher.store.db import Database
 from publisher.store.history import transition
 from publisher.store.models import PostRow
@@ -71,14 +74,31 @@ class FakePlatform:
         return sum(1 for k, _, _ in self.items if k == key)
 
 
+def path_to(start: State, goal: State) -> list[State]:
+    """The shortest walk of allowed moves (``states.MOVES``) from ``start`` to ``goal``."""
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        if here == goal:
+            return paths[here][1:] or [goal]
+        for there in sorted(MOVES[here]):
+            if there not in paths:
+                paths[there] = [*paths[here], there]
+                queue.append(there)
+    raise ValueError(f"no allowed moves lead from {start} to {goal}")
+
+
 def set_state(
     db: Database, post_id: int, at: datetime, state: str, cause: str, **values: object
 ) -> None:
-    """Move a post to ``state`` as the dispatcher would (its history event, and the audit entry
-    of an audited outcome), setting ``values`` on the row too."""
+    """Move a post to ``state`` as the board and the dispatcher would, through allowed moves
+    only (draft → approved → sending → published: an event each, ``cause`` on the last, and the
+    audit entry of an audited outcome), setting ``values`` on the row too."""
     with db.write() as s:
         p = s.get_one(PostRow, post_id)
-        transition(s, p, state, at, cause, "t")
+        for step in path_to(p.state, State(state)):
+            transition(s, p, step, at, cause if step == state else f"(test) to {step}", "t")
         for name, value in values.items():
             setattr(p, name, value)
 
@@ -96,3 +116,32 @@ def dummy_env(campaign: Path, value: str = "not-a-real-secret") -> None:
     env.touch(mode=0o600)
     env.chmod(0o600)
     env.write_text("".join(lines), "utf-8")
+
+
+# The secrets' variable names each adapter kind's test channels use (never real values).
+SECRET_NAMES = {
+    "wordpress": {"password": "PUBLISHER_STP_WP_APP_PASSWORD"},
+    "webhook": {"signing_secret": "PUBLISHER_PBGDPL_WEBHOOK_SECRET"},
+    "facebook": {"page_token": "PUBLISHER_FACEBOOK_PAGE_TOKEN"},
+    "zalo": {"app_secret": "PUBLISHER_ZALO_APP_SECRET", "refresh_token": "PUBLISHER_ZALO_RT"},
+}
+
+
+def make_channel(
+    cid: str, adapter: str, name: str, *, templates: str, daily_cap: int = 1, **settings: Any
+) -> Channel:
+    """A channel of ``adapter``'s kind with typed ``settings`` (the rest at their defaults), as
+    config.toml would give it: the one factory the adapters' tests share."""
+    return Channel(
+        id=cid,
+        name=name,
+        enabled=True,
+        adapter=adapter,
+        templates=templates,
+        slots=(),
+        daily_cap=daily_cap,
+        quiet_hours=None,
+        repeats={},
+        settings=ADAPTERS[adapter].settings(**settings),
+        secrets=SECRET_NAMES[adapter],
+    )

@@ -22,7 +22,9 @@ from publisher.channels.base import (
     Throttled,
 )
 from publisher.channels.facebook import FacebookAdapter, pacing_delay
+from publisher.clock import FakeClock
 from publisher.config import Channel
+from tests.fakes import make_channel
 
 NOW = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
@@ -131,19 +133,9 @@ class FakeGraph:
 
 
 def channel(**settings: Any) -> Channel:
-    return Channel(
-        id="facebook",
-        name="Trang Facebook Sở Tư pháp",
-        enabled=True,
-        adapter="facebook",
-        templates="facebook",
-        slots=(),
-        daily_cap=2,
-        quiet_hours=None,
-        repeats={},
-        settings={"page_id": PAGE, "base_url": BASE, "api_version": "v21.0", **settings},
-        secrets={"page_token": "PUBLISHER_FACEBOOK_PAGE_TOKEN"},
-    )
+    given = {"page_id": PAGE, "base_url": BASE, "api_version": "v21.0", **settings}
+    name = "Trang Facebook Sở Tư pháp"
+    return make_channel("facebook", "facebook", name, templates="facebook", daily_cap=2, **given)
 
 
 def outgoing(**fields: str) -> Outgoing:
@@ -159,7 +151,7 @@ def outgoing(**fields: str) -> Outgoing:
 
 def adapter(fake: Callable[[httpx.Request], httpx.Response], token: str = TOKEN) -> FacebookAdapter:
     client = httpx.Client(transport=httpx.MockTransport(fake))
-    return FacebookAdapter(channel(), client, {"page_token": token}, clock=lambda: NOW)
+    return FacebookAdapter(channel(), client, {"page_token": token}, clock=FakeClock(NOW))
 
 
 def form(request: httpx.Request) -> dict[str, str]:

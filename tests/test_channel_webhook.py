@@ -27,12 +27,13 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Throttled,
-    utcnow,
 )
 from publisher.channels.webhook import WebhookAdapter
+from publisher.clock import SYSTEM_CLOCK, FakeClock
 from publisher.config import Channel
 from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
 from publisher.signing import secret_problem
+from tests.fakes import make_channel
 
 NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
@@ -131,18 +132,9 @@ class FakeReceiver:
 
 
 def channel(**settings: Any) -> Channel:
-    return Channel(
-        id="portal_pbgdpl",
-        name="Cổng TTĐT Phổ biến, giáo dục pháp luật",
-        enabled=True,
-        adapter="webhook",
-        templates="portal",
-        slots=(),
-        daily_cap=1,
-        quiet_hours=None,
-        repeats={},
-        settings={"url": URL, "public_base_url": "", **settings},
-        secrets={"signing_secret": "PUBLISHER_PBGDPL_WEBHOOK_SECRET"},
+    name = "Cổng TTĐT Phổ biến, giáo dục pháp luật"
+    return make_channel(
+        "portal_pbgdpl", "webhook", name, templates="portal", **{"url": URL, **settings}
     )
 
 
@@ -160,7 +152,7 @@ def outgoing(title: str = TITLE, content: str = "<p>Toàn dân chăm sóc trẻ 
 def adapter(fake: FakeReceiver, secret: str = SECRET, **settings: Any) -> WebhookAdapter:
     client = httpx.Client(transport=fake.transport())
     return WebhookAdapter(
-        channel(**settings), client, {"signing_secret": secret}, clock=lambda: NOW
+        channel(**settings), client, {"signing_secret": secret}, clock=FakeClock(NOW)
     )
 
 
@@ -213,11 +205,11 @@ def live_adapter(fake: FakeReceiver) -> WebhookAdapter:
     """An adapter on the real clock: the Standard Webhooks library checks the timestamp against
     its own clock."""
     client = httpx.Client(transport=fake.transport())
-    return WebhookAdapter(channel(), client, {"signing_secret": SECRET}, clock=utcnow)
+    return WebhookAdapter(channel(), client, {"signing_secret": SECRET}, clock=SYSTEM_CLOCK)
 
 
 def test_a_post_verifies_with_the_standard_webhooks_library() -> None:
-    fake = FakeReceiver(now=utcnow())
+    fake = FakeReceiver(now=SYSTEM_CLOCK.now())
     live_adapter(fake).publish(outgoing())
     request = fake.requests[0]
     assert Webhook(SECRET).verify(request.content, dict(request.headers)) == json.loads(
@@ -230,7 +222,7 @@ def test_a_post_verifies_with_the_standard_webhooks_library() -> None:
 
 
 def test_a_signed_get_binds_its_path() -> None:
-    fake = FakeReceiver(now=utcnow())
+    fake = FakeReceiver(now=SYSTEM_CLOCK.now())
     wh = live_adapter(fake)
     assert wh.lookup(outgoing(), NOW) is None
     assert wh.check().ok
@@ -531,7 +523,7 @@ def test_the_verification_examples_of_docs_webhook_md_accept_ours_and_refuse_rep
     doc = (Path(__file__).resolve().parents[1] / "docs" / "webhook.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.DOTALL)
     assert len(blocks) == 2
-    fake = FakeReceiver(now=utcnow())
+    fake = FakeReceiver(now=SYSTEM_CLOCK.now())
     wh = live_adapter(fake)
     wh.publish(outgoing())
     wh.lookup(outgoing(), NOW)

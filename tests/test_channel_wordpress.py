@@ -24,8 +24,10 @@ from publisher.channels.base import (
     Throttled,
 )
 from publisher.channels.wordpress import WordPressAdapter, post_slug
+from publisher.clock import FakeClock
 from publisher.config import Channel
 from publisher.sandbox.credentials import WORDPRESS_PASSWORD as PASSWORD
+from tests.fakes import make_channel
 
 NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 BASE = "https://stp.example.gov.vn"
@@ -178,19 +180,9 @@ class FakeWordPress:
 
 
 def channel(**settings: Any) -> Channel:
-    return Channel(
-        id="portal_stp",
-        name="Cổng TTĐT Sở Tư pháp",
-        enabled=True,
-        adapter="wordpress",
-        templates="portal",
-        slots=(),
-        daily_cap=2,
-        quiet_hours=None,
-        repeats={},
-        settings={"base_url": BASE + "/", "username": "publisher", "category_ids": [], **settings},
-        secrets={"password": "PUBLISHER_STP_WP_APP_PASSWORD"},
-    )
+    given = {"base_url": BASE + "/", "username": "publisher", **settings}
+    name = "Cổng TTĐT Sở Tư pháp"
+    return make_channel("portal_stp", "wordpress", name, templates="portal", daily_cap=2, **given)
 
 
 def outgoing(title: str = "Tháng hành động vì trẻ em năm 2024", key: str = KEY) -> Outgoing:
@@ -210,7 +202,9 @@ def outgoing(title: str = "Tháng hành động vì trẻ em năm 2024", key: st
 
 def adapter(fake: FakeWordPress, password: str = PASSWORD, **settings: Any) -> WordPressAdapter:
     client = httpx.Client(transport=fake.transport())
-    return WordPressAdapter(channel(**settings), client, {"password": password}, clock=lambda: NOW)
+    return WordPressAdapter(
+        channel(**settings), client, {"password": password}, clock=FakeClock(NOW)
+    )
 
 
 def creates(fake: FakeWordPress) -> list[httpx.Request]:
@@ -228,7 +222,7 @@ def test_slug_is_ascii_title_words_and_the_key() -> None:
 
 def test_publish_creates_the_post_with_its_slug_and_basic_auth() -> None:
     fake = FakeWordPress()
-    receipt = adapter(fake, category_ids=[3, 7]).publish(outgoing())
+    receipt = adapter(fake, category_ids=(3, 7)).publish(outgoing())
     assert receipt.remote_id == "101"
     assert receipt.url == f"{BASE}/{SLUG}/"
     assert receipt.extra["slug"] == SLUG
@@ -356,7 +350,7 @@ def test_a_contributor_cannot_publish() -> None:
             channel(username="contributor"),
             httpx.Client(transport=fake.transport()),
             {"password": PASSWORD},
-            clock=lambda: NOW,
+            clock=FakeClock(NOW),
         ).publish(outgoing())
     assert caught.value.status == 403 and caught.value.code == "rest_cannot_publish"
     assert not fake.posts
@@ -371,7 +365,7 @@ def test_a_firewall_403_stops_the_channel() -> None:
 def test_an_invalid_parameter_is_permanent_with_wordpress_words() -> None:
     fake = FakeWordPress()
     with pytest.raises(Permanent, match=r"rest_invalid_param: Invalid parameter\(s\): categories"):
-        adapter(fake, category_ids=[999]).publish(outgoing())
+        adapter(fake, category_ids=(999,)).publish(outgoing())
 
 
 def test_other_4xx_and_redirects_are_permanent() -> None:
@@ -498,7 +492,7 @@ def scenarios() -> list[Callable[[], object]]:
         run(FakeWordPress(fail_after_commit=1)),
         run(FakeWordPress(), password=PASSWORD.replace("a", "z")),
         run(FakeWordPress(strip_auth=True)),
-        run(FakeWordPress(), category_ids=[999]),
+        run(FakeWordPress(), category_ids=(999,)),
         run(FakeWordPress(answer_post=httpx.Response(429))),
         run(FakeWordPress(post_error=httpx.ReadTimeout("timed out"))),
         run(FakeWordPress(reserved={SLUG})),

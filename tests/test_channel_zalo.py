@@ -24,10 +24,12 @@ from publisher.channels.base import (
 )
 from publisher.channels.tokens import InMemoryTokenStore, seed_digest
 from publisher.channels.zalo import ZaloAdapter
+from publisher.clock import FakeClock
 from publisher.config import Channel
 from publisher.store.db import open_database
 from publisher.store.tokens import DatabaseTokenStore
 from publisher.tokens import Tokens
+from tests.fakes import make_channel
 
 NOW = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
 API = "https://openapi.zalo.test"
@@ -135,28 +137,14 @@ class FakeZalo:
 
 
 def channel(**settings: Any) -> Channel:
-    return Channel(
-        id="zalo",
-        name="Zalo OA Sở Tư pháp",
-        enabled=True,
-        adapter="zalo",
-        templates="zalo",
-        slots=(),
-        daily_cap=1,
-        quiet_hours=None,
-        repeats={},
-        settings={
-            "app_id": APP_ID,
-            "oa_id": "",
-            "api_base_url": API,
-            "oauth_base_url": OAUTH,
-            "author": "Sở Tư pháp tỉnh Bắc Giang",
-            "default_cover": "",
-            "broadcast": False,
-            **settings,
-        },
-        secrets={"app_secret": "PUBLISHER_ZALO_APP_SECRET", "refresh_token": "PUBLISHER_ZALO_RT"},
-    )
+    given = {
+        "app_id": APP_ID,
+        "api_base_url": API,
+        "oauth_base_url": OAUTH,
+        "author": "Sở Tư pháp tỉnh Bắc Giang",
+        **settings,
+    }
+    return make_channel("zalo", "zalo", "Zalo OA Sở Tư pháp", templates="zalo", **given)
 
 
 def outgoing(**fields: str) -> Outgoing:
@@ -197,7 +185,7 @@ def make(
         channel(**settings),
         client,
         {"app_secret": APP_SECRET, "refresh_token": seed},
-        clock=lambda: clock,
+        clock=FakeClock(clock),
         tokens=live_store() if store is None else store,
         sleep=(sleeps if sleeps is not None else []).append,
     )

@@ -238,7 +238,7 @@ def test_plain_http_is_refused_for_a_real_channel(
 )
 def test_plain_http_is_allowed_on_loopback(tmp_path: Path, url: str) -> None:
     text = SHIPPED.replace('base_url = "https://stp.example.gov.vn"', f'base_url = "{url}"', 1)
-    assert load_config(write(tmp_path, text)).channels["portal_stp"].settings["base_url"] == url
+    assert load_config(write(tmp_path, text)).channels["portal_stp"].setting("base_url") == url
 
 
 def test_a_url_without_a_host_is_refused(tmp_path: Path) -> None:

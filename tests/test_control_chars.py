@@ -185,9 +185,7 @@ def publish_portal(
     assert post is not None and post.due_at is not None
     channel = config.channels["portal_pbgdpl"]
     clock = FakeClock(post.due_at)
-    adapter = build(
-        channel, {"signing_secret": "whsec_" + "QUJD" * 8}, client=client, clock=clock.now
-    )
+    adapter = build(channel, {"signing_secret": "whsec_" + "QUJD" * 8}, client=client, clock=clock)
     Dispatcher(db, {"portal_pbgdpl": adapter}, clock, worker="w1").run_once()
     with db.read() as s:
         done = s.get_one(PostRow, post.id)

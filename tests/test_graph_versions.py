@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from publisher.channels import graph_versions as gv
 from publisher.channels.facebook import FacebookAdapter
 from publisher.cli.main import cli
-from publisher.config import ADAPTERS, Config, load_config
+from publisher.config import ADAPTERS, Config, FacebookSettings, load_config
+from publisher.config import graph_versions as gv
 from publisher.editorial.check import run_check
 
 TODAY = date(2026, 12, 6)
@@ -22,7 +22,7 @@ TODAY = date(2026, 12, 6)
 
 def with_version(config: Config, version: str, end: date | None = None) -> Config:
     fb = config.channels["facebook"]
-    fb = replace(fb, settings={**fb.settings, "api_version": version})
+    fb = replace(fb, settings=replace(fb.settings, api_version=version))
     campaign = replace(config.campaign, end=end) if end else config.campaign
     return replace(config, channels={**config.channels, "facebook": fb}, campaign=campaign)
 
@@ -42,9 +42,9 @@ def test_the_table_is_dated_and_ordered() -> None:
 
 def test_the_default_version_is_the_current_one(config: Config) -> None:
     assert ADAPTERS["facebook"].optional["api_version"] == "v26.0"
-    assert config.channels["facebook"].settings["api_version"] == "v26.0"
+    assert config.channels["facebook"].setting("api_version") == "v26.0"
     fb = config.channels["facebook"]
-    settings = {k: v for k, v in fb.settings.items() if k != "api_version"}
+    settings = FacebookSettings(page_id=fb.setting("page_id"))  # api_version left to its default
     adapter = FacebookAdapter(replace(fb, settings=settings), None, {})  # type: ignore[arg-type]
     assert adapter.root.endswith("/v26.0")
 
@@ -162,6 +162,6 @@ def test_channels_check_fails_a_dead_version(
 
 
 def test_shipped_config_loads_v26(campaign: Path) -> None:
-    assert load_config(campaign / "config.toml").channels["facebook"].settings["api_version"] == (
+    assert load_config(campaign / "config.toml").channels["facebook"].setting("api_version") == (
         "v26.0"
     )

@@ -46,10 +46,10 @@ from publisher.channels.base import (
     Receipt,
     Temporary,
     Throttled,
-    utcnow,
 )
 from publisher.channels.tokens import REFRESH_MARGIN
 from publisher.channels.zalo import ZaloAdapter
+from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Config
 from publisher.config.env import Secrets
 from publisher.content import Message, read_messages
@@ -112,12 +112,12 @@ class Rig:
         timeout: float = 10.0,
         secrets: dict[str, str] | None = None,
         settings: dict[str, Any] | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] | None = None,
     ) -> Any:
         channel = self.config.channels[cid]
         if settings:
-            channel = replace(channel, settings={**channel.settings, **settings})
+            channel = replace(channel, settings=replace(channel.settings, **settings))
         values = {**self.secrets.for_channel(cid), **(secrets or {})}
         client = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, verify=TLS)
         self.clients.append(client)
@@ -187,7 +187,7 @@ def sqlite_db(config: Config) -> Iterator[Database]:
     database.close()
 
 
-def zalo_store(db: Database, clock: Callable[[], datetime] = utcnow) -> DatabaseTokenStore:
+def zalo_store(db: Database, clock: Clock = SYSTEM_CLOCK) -> DatabaseTokenStore:
     return DatabaseTokenStore(db, key_material=credentials.ZALO_APP_SECRET, clock=clock)
 
 
@@ -279,7 +279,7 @@ def publish_all(rig: Rig, cid: str, adapter: Any) -> int:
         if cid not in message.channels:
             continue
         post, render = rig.post(cid, message)
-        since = utcnow()
+        since = SYSTEM_CLOCK.now()
         receipt = adapter.publish(post)
         assert_published(rig, cid, post, render, receipt)
         if message.kind == "slogan":  # the plan's wording, from the file to the follower
@@ -334,7 +334,7 @@ def test_markup_characters_and_line_breaks_survive_every_channel(
         adapter = rig.adapter(cid, tokens=zalo_store(sqlite_db) if cid == "zalo" else None)
         post, render = rig.post(cid, message)
         assert "&" in render.text and "<" in render.text
-        since = utcnow()
+        since = SYSTEM_CLOCK.now()
         receipt = adapter.publish(post)
         assert_published(rig, cid, post, render, receipt)
         assert adapter.lookup(post, since).remote_id == receipt.remote_id
@@ -399,7 +399,7 @@ def run_case(rig: Rig, case: Case, make: Callable[[float], Any]) -> None:
     adapter, patient = make(case.timeout), make(10.0)
     post, render = rig.post(cid, rig.message(cid, "slogan"))
     rig.sandbox.set_faults(case.spec)
-    since = before = utcnow()
+    since = before = SYSTEM_CLOCK.now()
     if case.outcome is None:
         receipt = adapter.publish(post)
         assert_published(rig, cid, post, render, receipt)
@@ -504,7 +504,7 @@ def test_webhook_and_facebook_refuse_wrong_secrets(rig: Rig) -> None:
         hook.publish(post)
     assert not hook.check().ok
     with pytest.raises(AuthError):
-        hook.lookup(post, utcnow())
+        hook.lookup(post, SYSTEM_CLOCK.now())
     page = rig.adapter("facebook", secrets={"page_token": "not-the-page-token"})
     post, _ = rig.post("facebook", rig.message("facebook", "slogan"))
     with pytest.raises(AuthError, match="190"):
@@ -542,7 +542,7 @@ def test_zalo_lookup_skips_articles_other_posts_own(rig: Rig, sqlite_db: Databas
     receipt = adapter.publish(first)
     repeat, _ = rig.post("zalo", slogan)  # the same slogan again: same title and body
     rig.sandbox.set_faults("zalo:error-before=x1")  # refused before anything was created
-    since = utcnow()
+    since = SYSTEM_CLOCK.now()
     with pytest.raises(Ambiguous):
         adapter.publish(repeat)
     assert len(rig.records("zalo")) == 1
@@ -561,8 +561,19 @@ class ShiftedClock:
     def __init__(self) -> None:
         self.shift = timedelta(0)
 
-    def __call__(self) -> datetime:
-        return utcnow() + self.shift
+    speed = 1.0
+
+    def now(self) -> datetime:
+        return SYSTEM_CLOCK.now() + self.shift
+
+    def real_seconds(self, virtual: timedelta) -> float:
+        return virtual.total_seconds()
+
+    def virtual(self, real: timedelta) -> timedelta:
+        return real
+
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> None:
+        SYSTEM_CLOCK.sleep(seconds, wake)
 
 
 def slow_mint(adapter: Any, seconds: float) -> None:
@@ -650,12 +661,16 @@ from publisher.store.db import Database, open_database
 from publisher.render import Renderer
 from publisher.sandbox import credentials
 from publisher.store.tokens import DatabaseTokenStore
+from publisher.clock import SystemClock
 
 args = json.loads(sys.argv[1])
 shift = timedelta(seconds=args["shift"])
 
-def clock():
-    return datetime.now(UTC) + shift
+class Shifted(SystemClock):
+    def now(self):
+        return datetime.now(UTC) + shift
+
+clock = Shifted()
 
 config, secrets = use_sandbox(load_config(Path(args["config"])), args["url"])
 message = next(m for m in read_messages(config)[0] if m.key == args["message"])
@@ -676,7 +691,7 @@ def counted_sleep(seconds):
     sleep(min(seconds, 0.1))  # the lease holder is watched closely: no need to wait a second
 
 rotator.mint, rotator.sleep = slow_mint, counted_sleep
-post = Outgoing(args["post_id"], args["key"], "zalo", message.kind, render.fields, clock())
+post = Outgoing(args["post_id"], args["key"], "zalo", message.kind, render.fields, clock.now())
 Path(args["ready"]).touch()
 deadline = time.monotonic() + 30
 while not Path(args["go"]).exists() and time.monotonic() < deadline:
@@ -786,7 +801,7 @@ def test_no_secret_in_any_log_line_record_receipt_or_error(
 
     def attempt(adapter: Any, post: Outgoing, spec: str = "") -> None:
         rig.sandbox.set_faults(spec)
-        since = utcnow()
+        since = SYSTEM_CLOCK.now()
         try:
             receipts.append(adapter.publish(post))
         except ChannelError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from publisher.clock import FakeClock
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.server import Sandbox, main_serve
@@ -27,19 +28,11 @@ WP_AUTH = (cred.WORDPRESS_USER, cred.WORDPRESS_PASSWORD)
 VIETNAMESE = unicodedata.normalize("NFC", "Tháng hành động vì trẻ em: “Quyền được bảo vệ” – đủ dấu")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Box:
     """A started sandbox, its fake clock, a client at its URL and the sleeps it asked for."""
 
     def __init__(self, tmp: Path, faults: str = "", **kw: Any) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock(NOW)
         self.sleeps: list[float] = []
         self.record = tmp / "record.jsonl"
         plan = FaultPlan.parse(faults, seed=7)
@@ -95,7 +88,7 @@ class Box:
     ) -> httpx.Response:
         """A Standard Webhooks request: ``key`` is the webhook-id (and Idempotency-Key) of a
         POST; a GET gets a fresh id and signs "GET <path>"."""
-        stamp = int(kw.pop("stamp", int(self.clock.now.timestamp())))
+        stamp = int(kw.pop("stamp", int(self.clock.now().timestamp())))
         secret = kw.pop("signer", cred.WEBHOOK_SIGNING_SECRET)
         msg_id = kw.pop("msg_id", key if method == "POST" else None) or f"msg_{stamp}_{path}"
         content = body if method == "POST" else f"GET {path}".encode()
@@ -222,7 +215,7 @@ def test_facebook_scheduling_window_and_conflict(box: Box) -> None:
     token = {"access_token": cred.FACEBOOK_PAGE_TOKEN}
     assert box.http.get(f"/facebook/{PAGE}/published_posts", params=token).json()["data"] == []
     assert len(box.http.get(f"/facebook/{PAGE}/scheduled_posts", params=token).json()["data"]) == 1
-    box.clock.now = NOW + timedelta(hours=2)
+    box.clock.set(NOW + timedelta(hours=2))
     assert len(box.http.get(f"/facebook/{PAGE}/published_posts", params=token).json()["data"]) == 1
 
 
@@ -232,7 +225,7 @@ def test_facebook_duplicate_message_is_506_only_with_duplicate_check(box: Box) -
     box.faults("facebook:duplicate-check")
     dup = box.fb_post("cùng nội dung")
     assert dup.status_code == 400 and dup.json()["error"]["code"] == 506
-    box.clock.now = NOW + timedelta(minutes=6)
+    box.clock.set(NOW + timedelta(minutes=6))
     assert box.fb_post("cùng nội dung").status_code == 200
 
 
@@ -321,9 +314,9 @@ def test_zalo_access_token_dies_after_its_ttl(tmp_path: Path) -> None:
     try:
         first = b.zalo_refresh(cred.ZALO_FIRST_REFRESH_TOKEN).json()
         assert first["expires_in"] == "3600"
-        b.clock.now = NOW + timedelta(seconds=3599)
+        b.clock.set(NOW + timedelta(seconds=3599))
         assert b.zalo(first["access_token"], "oa/getoa")["error"] == 0
-        b.clock.now = NOW + timedelta(seconds=3600)
+        b.clock.set(NOW + timedelta(seconds=3600))
         assert b.zalo(first["access_token"], "oa/getoa")["error"] == -220
     finally:
         b.close()
@@ -449,7 +442,7 @@ def test_webhook_ids_are_deduplicated_across_paths(box: Box) -> None:
 def test_webhook_signed_gets_bind_their_path(box: Box) -> None:
     box.hook("POST", "/webhook/p", hook_body("k1"), "k1")
     box.hook("POST", "/webhook/p", hook_body("k2"), "k2")
-    stamp = int(box.clock.now.timestamp())
+    stamp = int(box.clock.now().timestamp())
     key = signing_key(cred.WEBHOOK_SIGNING_SECRET)
     headers = {
         "webhook-id": "msg_1",

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from publisher.channels import tokens as tokens_module
 from publisher.channels.base import AuthError, Temporary
 from publisher.channels.tokens import InMemoryTokenStore, TokenRotator, seed_digest
+from publisher.clock import FakeClock
 from publisher.store.db import Database, open_database
 from publisher.store.tokens import TOKEN_KEYS_ENV, DatabaseTokenStore, token_keys
 from publisher.tokens import RotatingTokenStore, Tokens
@@ -54,7 +55,7 @@ def stores(db: Database) -> dict[str, RotatingTokenStore]:
 
 
 def test_database_store_round_trip_is_committed(db: Database, url: str) -> None:
-    store = DatabaseTokenStore(db, KEY_MATERIAL, clock=lambda: NOW)
+    store = DatabaseTokenStore(db, KEY_MATERIAL, clock=FakeClock(NOW))
     assert store.load(KEY) is None and store.seed_hash(KEY) is None
     store.save(KEY, PAIR, seed_hash=seed_digest(SEED))
     other = Database(url)  # another connection sees it: save committed before returning
@@ -175,7 +176,7 @@ class Minter:
 
 def rotator(store: RotatingTokenStore, mint: Callable[[str], Tokens], **kw: Any) -> TokenRotator:
     kw.setdefault("seed", SEED)
-    return TokenRotator(store, KEY, mint, hint="re-authorise", clock=lambda: NOW, **kw)
+    return TokenRotator(store, KEY, mint, hint="re-authorise", clock=FakeClock(NOW), **kw)
 
 
 def test_a_refused_refresh_keeps_the_stored_tokens_and_frees_the_lease(db: Database) -> None:
@@ -269,7 +270,7 @@ def _rotate_in_child(url: str, spent: str, result: str, barrier: Any) -> None:
         pid = os.getpid()
         return Tokens(f"at-{pid}", f"rt-{pid}", NOW + timedelta(hours=25))
 
-    store = DatabaseTokenStore(database, KEY_MATERIAL, clock=lambda: NOW)
+    store = DatabaseTokenStore(database, KEY_MATERIAL, clock=FakeClock(NOW))
     r = rotator(store, mint, sleep=lambda s: time.sleep(0.05))
     barrier.wait(10)
     Path(result).write_text(r.access_token(), encoding="utf-8")
@@ -334,7 +335,7 @@ def _legacy_fernet(secret: str) -> Fernet:
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
-        salt=b"publisher.channels.tokens",
+        salt=b"publisher.tokens",
         info=b"channel_token fernet v1",
     )
     return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret.encode())))

@@ -31,7 +31,7 @@ def run(*args: str) -> Result:
 
 def with_default(config: Config, cover: str) -> Config:
     zalo = config.channels["zalo"]
-    settings = {**zalo.settings, "default_cover": cover}
+    settings = replace(zalo.settings, default_cover=cover)
     return replace(config, channels={**config.channels, "zalo": replace(zalo, settings=settings)})
 
 
@@ -50,7 +50,7 @@ def drop_default_cover(campaign: Path) -> None:
 
 
 def test_the_shipped_config_gives_zalo_an_https_default_cover(config: Config) -> None:
-    cover = str(config.channels["zalo"].settings["default_cover"])
+    cover = str(config.channels["zalo"].setting("default_cover"))
     assert cover.startswith("https://stp.example.gov.vn/")
 
 
@@ -160,7 +160,7 @@ def test_the_shipped_campaign_loads_with_the_default_cover_in_every_zalo_post(
     campaign: Path,
 ) -> None:
     assert run("load", "--as", "vanphong").exit_code == 0
-    cover = str(load_config(campaign / "config.toml").channels["zalo"].settings["default_cover"])
+    cover = str(load_config(campaign / "config.toml").channels["zalo"].setting("default_cover"))
     items = json.loads(run("preview", "--format", "json", "--channel", "zalo").stdout)
     assert len(items) == 20
     assert {i["fields"]["cover"] for i in items} == {cover}

@@ -1,7 +1,8 @@
 """Channel adapters: one file per platform behind the interface in ``base``.
 
-``ADAPTERS`` maps the config's adapter names to their classes, imported only when used so the
-command line starts fast. ``build`` makes one adapter with its own ``httpx.Client``.
+``adapter_class`` finds an adapter kind's class through the one registry of kinds
+(``config.ADAPTERS``), importing it only when used so the command line starts fast. ``build``
+makes one adapter with its own ``httpx.Client``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from publisher.channels.base import Adapter, Clock, new_client, utcnow
+from publisher.channels.base import Adapter, new_client
+from publisher.clock import SYSTEM_CLOCK, Clock
+from publisher.config.model import ADAPTERS
 from publisher.tokens import TokenStore
 
 if TYPE_CHECKING:
@@ -18,18 +21,11 @@ if TYPE_CHECKING:
 
     from publisher.config import Channel
 
-ADAPTERS: dict[str, str] = {
-    "wordpress": "publisher.channels.wordpress:WordPressAdapter",
-    "webhook": "publisher.channels.webhook:WebhookAdapter",
-    "facebook": "publisher.channels.facebook:FacebookAdapter",
-    "zalo": "publisher.channels.zalo:ZaloAdapter",
-}
-
 
 def adapter_class(name: str) -> Any:
     if name not in ADAPTERS:
         raise ValueError(f"unknown adapter {name!r}; known: {', '.join(ADAPTERS)}")
-    module, _, cls = ADAPTERS[name].partition(":")
+    module, _, cls = ADAPTERS[name].factory.partition(":")
     return getattr(importlib.import_module(module), cls)
 
 
@@ -38,7 +34,7 @@ def build(
     secrets: Mapping[str, str],
     *,
     client: httpx.Client | None = None,
-    clock: Clock = utcnow,
+    clock: Clock = SYSTEM_CLOCK,
     tokens: TokenStore | None = None,
 ) -> Adapter:
     """One adapter for ``channel``, with a client of its own unless one is given (tests)."""
@@ -50,5 +46,7 @@ def build(
 
 def endpoint(channel: Channel) -> str:
     """Where a channel publishes, for messages (no credentials in it)."""
-    s = channel.settings
-    return str(s.get("base_url") or s.get("url") or s.get("api_base_url") or "")
+    for name in ("base_url", "url", "api_base_url"):
+        if value := channel.setting(name):
+            return str(value)
+    return ""

@@ -20,7 +20,8 @@ from __future__ import annotations
 import email.utils
 import functools
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -32,11 +33,6 @@ from publisher.text import clean
 
 USER_AGENT = f"publisher/{__version__} (+scheduled publishing for public bodies)"
 TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ChannelError(Exception):
@@ -207,15 +203,30 @@ def never_sent(exc: BaseException) -> bool:
     return isinstance(exc, NOT_SENT)
 
 
-def transport_error(exc: httpx.HTTPError, *, sent: bool) -> ChannelError:
-    """A network failure. Before the request reached the platform: Unreachable (the channel is
-    down). After: ambiguous for a request that may create something (``sent``), else temporary."""
-    name = type(exc).__name__
-    if never_sent(exc):
-        return Unreachable(f"network: {name} before the request reached {_host(exc)}")
-    if not sent:
-        return Temporary(f"network: {name} on a request that creates nothing")
-    return Ambiguous(f"network: {name} after the request was sent; the post may exist")
+@contextmanager
+def calling(*, creates: bool) -> Iterator[None]:
+    """Around one HTTP call of an adapter: a network failure (any ``httpx.HTTPError``) becomes
+    our outcome. Before the request reached the platform: Unreachable (the channel is down).
+    After: Ambiguous for a request that may create something (``creates``: the post may exist,
+    so it is looked up before any resend), else Temporary. The httpx error is its cause."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        name = type(exc).__name__
+        if never_sent(exc):
+            raise Unreachable(f"network: {name} before the request reached {_host(exc)}") from exc
+        if not creates:
+            raise Temporary(f"network: {name} on a request that creates nothing") from exc
+        raise Ambiguous(f"network: {name} after the request was sent; the post may exist") from exc
+
+
+def unreachable(where: str, exc: ChannelError) -> CheckResult:
+    """A check whose call failed on the network (``calling``): which failure, and whether the
+    platform was reached at all."""
+    name = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.reason
+    return CheckResult(
+        False, f"cannot reach {where}: {name}", reachable=not isinstance(exc, Unreachable)
+    )
 
 
 def _host(exc: httpx.HTTPError) -> str:

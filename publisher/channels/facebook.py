@@ -20,19 +20,17 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
-    Clock,
     Outgoing,
     Permanent,
     Receipt,
     Temporary,
     Throttled,
     Unreachable,
+    calling,
     retry_after_seconds,
-    transport_error,
-    utcnow,
 )
-from publisher.channels.graph_versions import CURRENT
-from publisher.config import Channel
+from publisher.clock import SYSTEM_CLOCK, Clock
+from publisher.config import Channel, FacebookSettings, settings_as
 from publisher.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -65,15 +63,16 @@ class FacebookAdapter:
         client: httpx.Client,
         secrets: Mapping[str, str],
         *,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         tokens: TokenStore | None = None,  # unused: Page tokens do not rotate
     ) -> None:
         self.channel = channel
         self.client = client
         self.clock = clock
-        self.page_id = str(channel.settings["page_id"])
-        self.base_url = str(channel.settings.get("base_url", "https://graph.facebook.com"))
-        version = str(channel.settings.get("api_version", CURRENT)).strip("/")
+        s = settings_as(channel, FacebookSettings)
+        self.page_id = s.page_id
+        self.base_url = s.base_url
+        version = s.api_version.strip("/")
         self.root = self.base_url.rstrip("/") + (f"/{version}" if version else "")
         self._token = secrets.get("page_token", "")
         self._usage = 0.0  # highest usage % in the latest response's headers
@@ -150,10 +149,8 @@ class FacebookAdapter:
         if not self._token:
             raise AuthError(self._no_token())
         headers = {"Authorization": f"Bearer {self._token}"}
-        try:
+        with calling(creates=write):  # never sent → Unreachable
             response = self.client.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=write) from exc  # never sent → Unreachable
         self._note_usage(response)
         try:
             body = response.json()
@@ -198,7 +195,7 @@ class FacebookAdapter:
         return outcome
 
     def _throttled_until(self, response: httpx.Response) -> datetime:
-        now = self.clock()
+        now = self.clock.now()
         waits = [retry_after_seconds(response.headers.get("Retry-After"), now) or 0.0]
         for name in USAGE_HEADERS:
             for figures in self._usage_entries(response, name, page_only=True):

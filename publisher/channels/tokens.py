@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from publisher.channels.base import AuthError, Clock, Temporary, utcnow
+from publisher.channels.base import AuthError, Temporary
+from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.tokens import RotatingTokenStore, Tokens, held_by_other
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class TokenRotator:
         *,
         seed: str | None,
         hint: str,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store, self.key, self.mint, self.hint = store, key, mint, hint
@@ -126,7 +127,7 @@ class TokenRotator:
         with _refresh_lock(self.key):
             owner = f"{socket.gethostname()}:{os.getpid()}-{uuid.uuid4().hex[:12]}"
             for _ in range(LEASE_WAITS):
-                if self.store.claim_refresh(self.key, owner, now=self.clock(), ttl=LEASE_S):
+                if self.store.claim_refresh(self.key, owner, now=self.clock.now(), ttl=LEASE_S):
                     try:
                         return self._refresh_claimed(rejected)
                     finally:
@@ -141,7 +142,7 @@ class TokenRotator:
     def _usable(self, tokens: Tokens | None, rejected: str | None) -> str | None:
         if tokens is None or tokens.access_token == rejected or self._reseeded():
             return None
-        if tokens.access_expires_at - self.clock() <= REFRESH_MARGIN:
+        if tokens.access_expires_at - self.clock.now() <= REFRESH_MARGIN:
             return None
         return tokens.access_token
 

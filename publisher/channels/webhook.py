@@ -24,20 +24,19 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
-    Clock,
     Outgoing,
     Permanent,
     Receipt,
     Temporary,
     Throttled,
-    never_sent,
+    calling,
     retry_after_seconds,
-    transport_error,
+    unreachable,
     until,
-    utcnow,
 )
 from publisher.channels.wordpress import post_slug
-from publisher.config import Channel
+from publisher.clock import SYSTEM_CLOCK, Clock
+from publisher.config import Channel, WebhookSettings, settings_as
 from publisher.signing import sign, signing_key
 from publisher.text import nfc
 from publisher.tokens import TokenStore
@@ -80,14 +79,15 @@ class WebhookAdapter:
         client: httpx.Client,
         secrets: Mapping[str, str],
         *,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         tokens: TokenStore | None = None,
     ) -> None:
         self.channel = channel
         self.client = client
         self.clock = clock
-        self.url = str(channel.settings["url"]).rstrip("/")
-        self.public_base_url = str(channel.settings.get("public_base_url") or "")
+        s = settings_as(channel, WebhookSettings)
+        self.url = s.url.rstrip("/")
+        self.public_base_url = s.public_base_url
         self._key = signing_key(secrets["signing_secret"])
 
     def publish(self, post: Outgoing) -> Receipt:
@@ -95,10 +95,8 @@ class WebhookAdapter:
         headers = self._signed(post.idempotency_key, body)
         headers["Content-Type"] = "application/json; charset=utf-8"
         headers["Idempotency-Key"] = post.idempotency_key  # the same as webhook-id
-        try:
+        with calling(creates=True):
             resp = self.client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=True) from exc
         if resp.status_code >= 500:
             raise Ambiguous(
                 f"the webhook answered {resp.status_code}; the post may exist",
@@ -117,10 +115,8 @@ class WebhookAdapter:
     def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
         # The key names the post, so a match is ours whenever it was made.
         url = f"{self.url}/{post.idempotency_key}"
-        try:
+        with calling(creates=False):  # a GET creates nothing
             resp = self.client.get(url, headers=self._signed_get(url))
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=False) from exc  # a GET creates nothing
         if resp.status_code == 404:
             return None
         if resp.status_code == 200:
@@ -132,10 +128,10 @@ class WebhookAdapter:
 
     def check(self) -> CheckResult:
         try:
-            resp = self.client.get(self.url, headers=self._signed_get(self.url))
-        except httpx.HTTPError as exc:
-            detail = f"cannot reach {self.url}: {type(exc).__name__}"
-            return CheckResult(False, detail, reachable=not never_sent(exc))
+            with calling(creates=False):
+                resp = self.client.get(self.url, headers=self._signed_get(self.url))
+        except ChannelError as exc:
+            return unreachable(self.url, exc)
         if resp.status_code == 200:
             return CheckResult(True, f"{self.url} accepted the signature")
         if resp.status_code == 401:
@@ -150,7 +146,7 @@ class WebhookAdapter:
         return 0.0
 
     def _signed(self, msg_id: str, content: bytes) -> dict[str, str]:
-        timestamp = int(self.clock().timestamp())
+        timestamp = int(self.clock.now().timestamp())
         return {
             "User-Agent": USER_AGENT,
             "webhook-id": msg_id,
@@ -180,7 +176,7 @@ class WebhookAdapter:
         """Map any answer other than 200/201/5xx to one outcome (docs/webhook.md's table)."""
         status = resp.status_code
         said = f"{status}: {_said(resp)}"
-        now = self.clock()
+        now = self.clock.now()
         wait = retry_after_seconds(resp.headers.get("Retry-After"), now)
         if status in (401, 403):
             what = "the signing secret was refused" if status == 401 else "the portal refused us"

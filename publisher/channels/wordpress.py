@@ -19,19 +19,18 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
-    Clock,
     Outgoing,
     Permanent,
     Receipt,
     Temporary,
     Throttled,
-    never_sent,
+    calling,
     retry_after_seconds,
-    transport_error,
+    unreachable,
     until,
-    utcnow,
 )
-from publisher.config import Channel
+from publisher.clock import SYSTEM_CLOCK, Clock
+from publisher.config import Channel, WordPressSettings, settings_as
 from publisher.text import slugify
 from publisher.tokens import TokenStore
 
@@ -73,15 +72,16 @@ class WordPressAdapter:
         client: httpx.Client,
         secrets: Mapping[str, str],
         *,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         tokens: TokenStore | None = None,
     ) -> None:
         self.channel = channel
         self.client = client
         self.clock = clock
-        self.base = str(channel.settings["base_url"]).rstrip("/")
-        self.username = str(channel.settings["username"])
-        self.categories = [int(c) for c in channel.settings.get("category_ids") or []]
+        s = settings_as(channel, WordPressSettings)
+        self.base = s.base_url.rstrip("/")
+        self.username = s.username
+        self.categories = list(s.category_ids)
         self.auth = httpx.BasicAuth(self.username, secrets["password"])
         self.posts_url = f"{self.base}/wp-json/wp/v2/posts"
 
@@ -100,10 +100,8 @@ class WordPressAdapter:
         }
         if self.categories:
             payload["categories"] = self.categories
-        try:
+        with calling(creates=True):
             resp = self.client.post(self.posts_url, json=payload, auth=self.auth)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=True) from exc
         if resp.status_code >= 500:
             raise Ambiguous(
                 f"WordPress answered {resp.status_code} to the create; the post may exist",
@@ -131,10 +129,10 @@ class WordPressAdapter:
     def check(self) -> CheckResult:
         url = f"{self.base}/wp-json/wp/v2/users/me"
         try:
-            resp = self.client.get(url, params={"context": "edit"}, auth=self.auth)
-        except httpx.HTTPError as exc:
-            detail = f"cannot reach {self.base}: {type(exc).__name__}"
-            return CheckResult(False, detail, reachable=not never_sent(exc))
+            with calling(creates=False):
+                resp = self.client.get(url, params={"context": "edit"}, auth=self.auth)
+        except ChannelError as exc:
+            return unreachable(self.base, exc)
         if resp.status_code == 200:
             try:
                 me = resp.json()
@@ -159,14 +157,12 @@ class WordPressAdapter:
     def _find(self, slug: str) -> Receipt | None:
         """The post with exactly this slug in any status but trash, or None. Sends nothing new."""
         params = {"slug": slug, "status": "any", "context": "edit", "_fields": _FIELDS}
-        try:
+        with calling(creates=False):
             resp = self.client.get(self.posts_url, params=params, auth=self.auth)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=False) from exc
         if resp.status_code >= 500:
             raise Temporary(
                 f"WordPress answered {resp.status_code} to the slug lookup",
-                retry_after=retry_after_seconds(resp.headers.get("Retry-After"), self.clock()),
+                retry_after=retry_after_seconds(resp.headers.get("Retry-After"), self.clock.now()),
                 status=resp.status_code,
             )
         if not resp.is_success:
@@ -201,12 +197,14 @@ class WordPressAdapter:
             )
             return _receipt(created)
         try:
-            resp = self.client.delete(
-                f"{self.posts_url}/{dup_id}", params={"force": "true"}, auth=self.auth
-            )
-        except httpx.HTTPError as exc:
+            with calling(creates=False):
+                resp = self.client.delete(
+                    f"{self.posts_url}/{dup_id}", params={"force": "true"}, auth=self.auth
+                )
+        except ChannelError as exc:
+            name = type(exc.__cause__).__name__
             raise Ambiguous(
-                f"duplicate {where} could not be deleted ({type(exc).__name__}); the original is "
+                f"duplicate {where} could not be deleted ({name}); the original is "
                 f"post {original.remote_id}: delete the duplicate by hand"
             ) from exc
         if not (resp.is_success or resp.status_code in (404, 410)):  # 404/410: already gone
@@ -252,10 +250,10 @@ class WordPressAdapter:
         if status == 404 and code in ("rest_no_route", ""):
             return Permanent(f"no WordPress REST API at {self.base}/wp-json/ ({said})", **kw)
         if status == 429:
-            wait = retry_after_seconds(resp.headers.get("Retry-After"), self.clock())
+            wait = retry_after_seconds(resp.headers.get("Retry-After"), self.clock.now())
             return Throttled(
                 f"WordPress is rate-limiting ({said})",
-                until=until(self.clock(), _DEFAULT_THROTTLE if wait is None else wait),
+                until=until(self.clock.now(), _DEFAULT_THROTTLE if wait is None else wait),
                 **kw,
             )
         if status >= 500:

@@ -23,21 +23,19 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
-    Clock,
     Outgoing,
     Permanent,
     Receipt,
     Temporary,
     Throttled,
     Unreachable,
-    never_sent,
+    calling,
     retry_after_seconds,
-    transport_error,
     until,
-    utcnow,
 )
 from publisher.channels.tokens import InMemoryTokenStore, TokenRotator
-from publisher.config import Channel
+from publisher.clock import SYSTEM_CLOCK, Clock
+from publisher.config import Channel, ZaloSettings, settings_as
 from publisher.render import FIELDS
 from publisher.tokens import RotatingTokenStore, Tokens, TokenStore
 
@@ -66,19 +64,19 @@ class ZaloAdapter:
         client: httpx.Client,
         secrets: Mapping[str, str],
         *,
-        clock: Clock = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         tokens: TokenStore | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        s = channel.settings
+        s = settings_as(channel, ZaloSettings)
         self.channel, self.client, self.clock, self._sleep = channel, client, clock, sleep
-        self.api = str(s.get("api_base_url") or "https://openapi.zalo.me").rstrip("/")
-        self.oauth = str(s.get("oauth_base_url") or "https://oauth.zaloapp.com").rstrip("/")
-        self.app_id = str(s.get("app_id", ""))
-        self.oa_id = str(s.get("oa_id") or "")
-        self.author = str(s.get("author") or "")
-        self.default_cover = str(s.get("default_cover") or "")
-        self.broadcast = bool(s.get("broadcast", False))
+        self.api = s.api_base_url.rstrip("/")
+        self.oauth = s.oauth_base_url.rstrip("/")
+        self.app_id = s.app_id
+        self.oa_id = s.oa_id
+        self.author = s.author
+        self.default_cover = s.default_cover
+        self.broadcast = s.broadcast
         self._app_secret = secrets.get("app_secret", "")
         if tokens is None:
             logger.warning("Zalo tokens of %s are kept in memory only", channel.id)
@@ -274,12 +272,10 @@ class ZaloAdapter:
     def _send(
         self, method: str, path: str, token: str, *, op: str, json: Any, params: Any
     ) -> tuple[dict[str, Any], httpx.Response]:
-        try:
+        with calling(creates=op != "read"):
             resp = self.client.request(
                 method, self.api + path, json=json, params=params, headers={"access_token": token}
             )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, sent=op != "read") from exc
         self._note_rate(resp)
         try:
             body = resp.json()
@@ -287,7 +283,7 @@ class ZaloAdapter:
             body = None
         if isinstance(body, dict) and _code(body) is not None:
             return body, resp  # Zalo's verdict is in the body, whatever the HTTP status
-        status, now = resp.status_code, self.clock()
+        status, now = resp.status_code, self.clock.now()
         wait = retry_after_seconds(resp.headers.get("Retry-After"), now)
         said = f"Zalo answered HTTP {status} without an error code"
         if status == 429:
@@ -305,7 +301,7 @@ class ZaloAdapter:
     ) -> ChannelError:
         message = " ".join(str(body.get("message") or "").split())[:200]
         said = f"Zalo error {code}" + (f": {message}" if message else "")
-        now, c = self.clock(), str(code)
+        now, c = self.clock.now(), str(code)
         if code == -32:
             wait = retry_after_seconds(resp.headers.get("Retry-After"), now) or THROTTLE_S
             return Throttled(said, until=until(now, wait), code=c)
@@ -345,18 +341,14 @@ class ZaloAdapter:
             "app_id": self.app_id,
             "grant_type": "refresh_token",
         }
-        try:
+        # A request that creates nothing: if Zalo rotated meanwhile and the answer was lost, the
+        # next refresh is refused and asks for re-authorisation.
+        with calling(creates=False):
             resp = self.client.post(
                 self.oauth + "/v4/oa/access_token",
                 data=form,
                 headers={"secret_key": self._app_secret},
             )
-        except httpx.HTTPError as exc:
-            # If Zalo rotated meanwhile, the next refresh is refused and asks for re-authorisation.
-            name = type(exc).__name__
-            if never_sent(exc):
-                raise Unreachable(f"network: {name} reaching Zalo's token endpoint") from exc
-            raise Temporary(f"network: {name} refreshing the Zalo access token") from exc
         try:
             body = resp.json()
         except ValueError:
@@ -376,7 +368,7 @@ class ZaloAdapter:
         if not (isinstance(access, str) and access and isinstance(refresh, str) and refresh):
             raise Temporary(f"Zalo's token endpoint answered HTTP {status} without a token pair")
         seconds = _int(body.get("expires_in")) or DEFAULT_EXPIRES_S  # a string in Zalo's docs
-        return Tokens(access, refresh, self.clock() + timedelta(seconds=seconds))
+        return Tokens(access, refresh, self.clock.now() + timedelta(seconds=seconds))
 
 
 def _nfc(text: str) -> str:

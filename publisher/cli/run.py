@@ -85,7 +85,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     from publisher.app import build_adapter
     from publisher.channels import endpoint
     from publisher.channels.base import ChannelError, CheckResult
-    from publisher.channels.graph_versions import version_note
+    from publisher.config.graph_versions import version_note
 
     config = read_config(config_path)
     today = now().astimezone(config.tz).date()
@@ -108,7 +108,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                 except ChannelError as exc:
                     result = CheckResult(False, exc.reason)
             if ch.adapter == "facebook":  # a Graph API version that ends soon, or has ended
-                version = str(ch.settings.get("api_version", ""))
+                version = str(ch.setting("api_version", ""))
                 note = version_note(version, today, config.campaign.end)
                 if note is not None:
                     detail = f"{result.detail}; {'' if note.dead else 'warning: '}{note.text}"
@@ -265,7 +265,7 @@ def _rehearse(
     from publisher.dispatch.daemon import Daemon, worker_name
     from publisher.dispatch.outcomes import PassReport
     from publisher.dispatch.rehearsal import prepare
-    from publisher.states import PENDING, State
+    from publisher.states import PENDING, RunMode, State
     from publisher.store.models import PostRow
 
     r = prepare(config, source, duration, path)
@@ -342,7 +342,7 @@ def _rehearse(
             dispatcher,
             clock,
             tick=min(1.0, config.daemon.tick.total_seconds()),
-            mode="rehearse",
+            mode=RunMode.REHEARSE,
             until=lambda: pending() == 0 or clock.now() > deadline,
             on_pass=on_pass,
         )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+from publisher.config.graph_versions import CURRENT
 
 KINDS = ("slogan", "article")
 DATABASE_URL_ENV = "PUBLISHER_DATABASE_URL"
@@ -31,38 +33,88 @@ def parse_duration(text: str) -> timedelta | None:
     )
 
 
+# Each adapter kind's settings in config.toml, typed: validated once when the config loads
+# (``parse``), and the only place their defaults are written.
+
+
+@dataclass(frozen=True)
+class WordPressSettings:
+    base_url: str
+    username: str
+    category_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    public_base_url: str = ""
+
+
+@dataclass(frozen=True)
+class FacebookSettings:
+    page_id: str
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = CURRENT  # Facebook's current Graph API version
+
+
+@dataclass(frozen=True)
+class ZaloSettings:
+    app_id: str
+    api_base_url: str = "https://openapi.zalo.me"
+    oauth_base_url: str = "https://oauth.zaloapp.com"
+    oa_id: str = ""
+    author: str = ""
+    default_cover: str = ""
+    broadcast: bool = False
+
+
+AdapterSettings = WordPressSettings | WebhookSettings | FacebookSettings | ZaloSettings
+
+
 @dataclass(frozen=True)
 class AdapterSpec:
-    """The settings and secrets one adapter kind accepts."""
+    """One adapter kind: its settings and secrets, whether it publishes HTML, and where its
+    class is (``module:Class``, imported only when a channel of the kind is built)."""
 
-    required: tuple[str, ...]
-    optional: Mapping[str, Any]
+    settings: type[AdapterSettings]
     secrets: tuple[str, ...]
+    factory: str
     html: bool = False
 
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.settings) if f.default is MISSING)
 
-# Adapter kinds and their settings; the channel adapters themselves live in publisher/channels/.
+    @property
+    def optional(self) -> dict[str, Any]:
+        return {f.name: f.default for f in fields(self.settings) if f.default is not MISSING}
+
+
+# The one registry of adapter kinds; the adapters themselves live in publisher/channels/.
 ADAPTERS: dict[str, AdapterSpec] = {
-    "wordpress": AdapterSpec(("base_url", "username"), {"category_ids": []}, ("password",), True),
-    "webhook": AdapterSpec(("url",), {"public_base_url": ""}, ("signing_secret",), True),
+    "wordpress": AdapterSpec(
+        WordPressSettings, ("password",), "publisher.channels.wordpress:WordPressAdapter", True
+    ),
+    "webhook": AdapterSpec(
+        WebhookSettings, ("signing_secret",), "publisher.channels.webhook:WebhookAdapter", True
+    ),
     "facebook": AdapterSpec(
-        ("page_id",),
-        {"base_url": "https://graph.facebook.com", "api_version": "v26.0"},  # graph_versions
-        ("page_token",),
+        FacebookSettings, ("page_token",), "publisher.channels.facebook:FacebookAdapter"
     ),
     "zalo": AdapterSpec(
-        ("app_id",),
-        {
-            "api_base_url": "https://openapi.zalo.me",
-            "oauth_base_url": "https://oauth.zaloapp.com",
-            "oa_id": "",
-            "author": "",
-            "default_cover": "",
-            "broadcast": False,
-        },
-        ("app_secret", "refresh_token"),
+        ZaloSettings, ("app_secret", "refresh_token"), "publisher.channels.zalo:ZaloAdapter"
     ),
 }
+
+
+S = TypeVar("S", WordPressSettings, WebhookSettings, FacebookSettings, ZaloSettings)
+
+
+def settings_as(channel: Channel, kind: type[S]) -> S:
+    """``channel``'s settings as the ``kind`` its adapter needs (TypeError for another kind)."""
+    if not isinstance(channel.settings, kind):
+        raise TypeError(f"channel {channel.id} has {channel.adapter} settings, not {kind.__name__}")
+    return channel.settings
 
 
 # The settings that are addresses publisher talks to (or links to): https:// only, except on a
@@ -132,13 +184,21 @@ class Channel:
     daily_cap: int
     quiet_hours: QuietHours | None
     repeats: Mapping[str, int]
-    settings: Mapping[str, Any]
+    settings: AdapterSettings  # typed per adapter kind (see ADAPTERS)
     secrets: Mapping[str, str]  # secret role → name of the environment variable holding it
     concurrency: int = 1  # posts published at once on this channel
 
     @property
     def html(self) -> bool:
         return ADAPTERS[self.adapter].html
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """One setting by its config.toml name (``default`` if this adapter has none such)."""
+        return getattr(self.settings, name, default)
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The settings as config.toml names them (templates see them as ``channel``)."""
+        return asdict(self.settings)
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,13 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
     for key in spec.required:
         settings[key] = t.get(key, types=(str,))
     for key, default in spec.optional.items():
-        settings[key] = t.get(key, default, types=(type(default),))
+        if isinstance(default, tuple):  # a TOML array of whole numbers (category_ids)
+            value = t.get(key, [], types=(list,))
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise t.err(key, "must be a list of whole numbers", f"e.g. {key} = [3, 7]")
+            settings[key] = tuple(value)
+        else:
+            settings[key] = t.get(key, default, types=(type(default),))
     for key in URL_SETTINGS:
         value = settings.get(key)
         problem = url_problem(str(value)) if value else None
@@ -286,7 +292,7 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
         daily_cap,
         quiet,
         repeats,
-        settings,
+        spec.settings(**settings),
         secrets,
         concurrency,
     )

@@ -21,7 +21,7 @@ from publisher.channels.base import Adapter, ChannelError, CheckResult, Unreacha
 from publisher.clock import Clock
 from publisher.dispatch.outcomes import PassReport, auth_recheck, end_outage, probe_wait, waits_for
 from publisher.dispatch.retry import RetryPolicy
-from publisher.states import State
+from publisher.states import BlockKind, State
 from publisher.store import workers
 from publisher.store.db import Database
 from publisher.store.history import transition
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHECKED = ("auth", "outage")  # blocks that only a successful check ends
+CHECKED = (BlockKind.AUTH, BlockKind.OUTAGE)  # blocks that only a successful check ends
 PROBE_WAIT = 1.0  # real seconds a pass waits for its channels' checks before going on
 
 
@@ -47,7 +47,7 @@ class ChannelRules:
     worker: str
     started: datetime | None  # this dispatcher's first pass, on its clock
     _pool: ThreadPoolExecutor
-    _probing: dict[str, tuple[str, Future[CheckResult]]]  # channel → (block kind, its check)
+    _probing: dict[str, tuple[BlockKind, Future[CheckResult]]]  # channel → (block kind, its check)
     on_answer: Callable[[], None] | None
 
     def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
@@ -76,7 +76,8 @@ class ChannelRules:
             due = [
                 (r.channel, r.block_kind)
                 for r in s.scalars(select(ChannelState).where(ChannelState.block_kind.in_(CHECKED)))
-                if r.blocked_until is not None
+                if r.block_kind is not None
+                and r.blocked_until is not None
                 and r.blocked_until <= now
                 and r.channel in self.adapters
                 and r.channel not in self._probing
@@ -86,7 +87,7 @@ class ChannelRules:
             future = self._pool.submit(self._check, cid)
             if self.on_answer is not None:
                 future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
-            self._probing[cid] = (str(kind), future)
+            self._probing[cid] = (kind, future)
         if not self._probing:
             return
         wait([f for _k, f in self._probing.values()], timeout=PROBE_WAIT)
@@ -100,7 +101,7 @@ class ChannelRules:
                 row = s.get(ChannelState, channel)
                 if row is None or row.block_kind != kind:
                     continue  # settled meanwhile (a published post, a person)
-                if kind == "outage":
+                if kind == BlockKind.OUTAGE:
                     self._after_probe(row, result, now)
                 elif result.ok:
                     logger.info("channel %s: credentials work again, unblocked", channel)
@@ -145,7 +146,7 @@ class ChannelRules:
                 )
             }
             self._give_up_late(s, now, states, report)
-            down = {c: r for c, r in states.items() if r.block_kind == "outage"}
+            down = {c: r for c, r in states.items() if r.block_kind == BlockKind.OUTAGE}
             if down:
                 self._wait_for_channels(s, now, down, report)
             late = s.scalars(
@@ -211,7 +212,7 @@ class ChannelRules:
         hours = lateness.total_seconds() / 3600
         for p in late:
             row = states.get(p.channel)
-            if row is not None and row.block_kind == "outage":
+            if row is not None and row.block_kind == BlockKind.OUTAGE:
                 why = f"{waits_for(row)} in vain"
             elif row is not None and row.block_kind and row.blocked_until:
                 why = f"channel {p.channel} stopped: {row.block_reason or row.block_kind}"

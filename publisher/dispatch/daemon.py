@@ -23,6 +23,7 @@ from publisher.clock import Clock
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.outcomes import PassReport
 from publisher.errors import PublisherError
+from publisher.states import RunMode
 from publisher.store import audit
 from publisher.store.db import Database
 from publisher.store.models import DaemonRow
@@ -77,7 +78,7 @@ class Daemon:
         clock: Clock,
         *,
         tick: float,
-        mode: str = "run",
+        mode: RunMode = RunMode.RUN,
         until: Callable[[], bool] | None = None,
         on_pass: Callable[[PassReport], None] | None = None,
         stop_timeout: float = 4.0,

@@ -31,7 +31,7 @@ from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.render import fields_hash
-from publisher.states import State
+from publisher.states import BlockKind, Mode, Outcome, State
 from publisher.store import audit, workers
 from publisher.store.db import Database
 from publisher.store.history import transition
@@ -86,7 +86,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
         self._pool = ThreadPoolExecutor(max_workers=self._total_concurrency() + len(self.adapters))
         self._running: set[Future[Attempt]] = set()  # calls not recorded yet (under _lock)
         self._posts: dict[Future[Attempt], int] = {}  # each of those calls' post
-        self._probing: dict[str, tuple[str, Future[CheckResult]]] = {}  # checks in flight
+        self._probing: dict[str, tuple[BlockKind, Future[CheckResult]]] = {}  # checks in flight
         self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
         workers.register(worker)
 
@@ -276,7 +276,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 cause, found = refused
                 transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
                 return None
-        mode = "lookup" if p.state == State.UNCONFIRMED else "send"
+        mode = Mode.LOOKUP if p.state == State.UNCONFIRMED else Mode.SEND
         was = State(p.state)
         p.claims += 1
         p.lease_until = now + self.settings.lease
@@ -284,14 +284,14 @@ class Dispatcher(OutcomeRules, ChannelRules):
         p.claimed_at = now
         p.claim_mode = mode
         since = p.sent_at
-        if mode == "send":
+        if mode == Mode.SEND:
             p.attempt += 1
             p.sent_at = now
         transition(
             s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
         )
         exclude: frozenset[str] = frozenset()
-        if mode == "lookup":  # ids other posts own: a lookup by content must skip them
+        if mode == Mode.LOOKUP:  # ids other posts own: a lookup by content must skip them
             owned = select(PostRow.remote_id).where(
                 PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
             )
@@ -332,7 +332,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
         receipt: Receipt | None = None
         error: BaseException | None = None
         try:
-            if claim.mode == "lookup":
+            if claim.mode == Mode.LOOKUP:
                 receipt = adapter.lookup(claim.outgoing, claim.since or claim.outgoing.due_at)
             else:
                 receipt = adapter.publish(claim.outgoing)
@@ -344,7 +344,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
 
     def _complete(
         self, s: Session, answered: list[Attempt], report: PassReport
-    ) -> list[tuple[Attempt, PostRow, str]]:
+    ) -> list[tuple[Attempt, PostRow, Outcome]]:
         """Record each answer in ``s`` (one savepoint each): only if its post still carries
         the claim; a claim lost to lease expiry meanwhile is another worker's now."""
         ids = [a.claim.post_id for a in answered]

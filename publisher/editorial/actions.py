@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from publisher.config import Config
 from publisher.errors import InputError
-from publisher.states import State
+from publisher.states import DueSource, State
 from publisher.store import audit
 from publisher.store.db import Database
 from publisher.store.history import transition
@@ -213,7 +213,7 @@ def reschedule(
         if problems:
             raise InputError("reschedule", problems[0])
         old = p.due_at
-        p.due_at, p.due_source, p.plan_note = when, "manual", None
+        p.due_at, p.due_source, p.plan_note = when, DueSource.MANUAL, None
         was = old.astimezone(config.tz).strftime("%d/%m/%Y %H:%M") if old else "no time"
         to = p.state
         if p.state in (State.MISSED, State.FAILED, State.RETRYING):

@@ -13,8 +13,8 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from publisher.channels.graph_versions import version_note
 from publisher.config import Config
+from publisher.config.graph_versions import version_note
 from publisher.content import read_messages
 from publisher.editorial.load import demands_for, holds_approval, render_all
 from publisher.errors import PublisherError
@@ -81,7 +81,7 @@ def version_warnings(config: Config, today: date) -> list[str]:
     out = []
     for cid, ch in config.channels.items():
         if ch.enabled and ch.adapter == "facebook":
-            note = version_note(str(ch.settings.get("api_version", "")), today, config.campaign.end)
+            note = version_note(str(ch.setting("api_version", "")), today, config.campaign.end)
             if note is not None:
                 out.append(f"{config.path}: channels.{cid}.api_version: {note.text}")
     return out

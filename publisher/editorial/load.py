@@ -18,11 +18,11 @@ from publisher.content import Message, read_messages, write_atomic
 from publisher.errors import InputError, Problems, PublisherError
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer, fields_hash
-from publisher.states import MOVABLE, UNPUBLISHED, State
+from publisher.states import MOVABLE, UNPUBLISHED, DueSource, State
 from publisher.store import audit
 from publisher.store.db import Database, exclusive
-from publisher.store.history import transition
-from publisher.store.models import MessageRow, PostEvent, PostRow
+from publisher.store.history import created, noted, transition
+from publisher.store.models import MessageRow, PostRow
 
 LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
 
@@ -144,14 +144,46 @@ def _sync(
     report: LoadReport,
     action: str = "load",
 ) -> None:
-    rows = {r.key: r for r in s.scalars(select(MessageRow).options(selectinload(MessageRow.posts)))}
+    """Bring the queue in line with the files, phase by phase: the messages, the posts no
+    longer wanted, the posts wanted (new, revived, re-rendered), the times set in the files,
+    and the plan of the rest."""
+    rows = _sync_messages(s, messages, now, actor, report, action)
     by_key = {m.key: m for m in messages}
+    demands = demands_for(config, messages)
+    posts: dict[PostKey, PostRow] = {
+        (row.key, p.channel, p.occurrence): p for row in rows.values() for p in row.posts
+    }
+    wanted = {d.key for d in demands}
+    for key, p in posts.items():
+        if key not in wanted and p.state in UNPUBLISHED:
+            cause = _unwanted(config, key, rows, by_key)
+            p.cancel_cause = cause
+            transition(s, p, State.CANCELLED, now, cause, actor, audit_as="cancel")
+            report.cancelled.append((p.id, cause))
+    for d in demands:
+        render = renders[(d.message, d.channel)]
+        existing = posts.get(d.key)
+        if existing is None:
+            posts[d.key] = _new_post(s, d, rows[d.message], render, now, actor)
+            report.created += 1
+        else:
+            _rerender(s, existing, render, now, actor, report)
+    s.flush()
+    _hand_times(s, messages, posts, now, actor, report)
+    _replan(s, config, demands, posts, now, actor, report)
+
+
+def _sync_messages(
+    s: Session, messages: list[Message], now: datetime, actor: str, report: LoadReport, action: str
+) -> dict[str, MessageRow]:
+    """The message rows: added, changed, restored or removed as the files are (audited)."""
+    rows = {r.key: r for r in s.scalars(select(MessageRow).options(selectinload(MessageRow.posts)))}
+    keys = {m.key for m in messages}
     for m in messages:
         row = rows.get(m.key)
         if row is None:
-            row = MessageRow(key=m.key, created_at=now, status="active")
+            row = rows[m.key] = MessageRow(key=m.key, created_at=now, status="active")
             s.add(row)
-            rows[m.key] = row
             report.added.append(m.path)
             change = "added"
         elif (
@@ -171,12 +203,9 @@ def _sync(
             m.cover,
             m.draft,
         )
-        row.content_hash, row.source_path, row.status, row.updated_at = (
-            m.content_hash,
-            m.path,
-            "active",
-            now,
-        )
+        row.content_hash, row.source_path, row.status = m.content_hash, m.path, "active"
+        row.updated_at = now
+        detail = f"{m.path} {change}"
         audit.record(
             s,
             at=now,
@@ -184,12 +213,13 @@ def _sync(
             action=action,
             subject=m.key,
             content_hash=m.content_hash,
-            detail=f"{m.path} {change}",
+            detail=detail,
         )
     for key, row in rows.items():
-        if key not in by_key and row.status != "removed":
+        if key not in keys and row.status != "removed":
             row.status, row.updated_at = "removed", now
             report.removed.append(row.source_path)
+            detail = f"{row.source_path} removed"
             audit.record(
                 s,
                 at=now,
@@ -197,114 +227,114 @@ def _sync(
                 action=action,
                 subject=key,
                 content_hash=row.content_hash,
-                detail=f"{row.source_path} removed",
+                detail=detail,
             )
     s.flush()
+    return rows
 
-    demands = demands_for(config, messages)
-    wanted = {d.key for d in demands}
-    posts: dict[PostKey, PostRow] = {}
-    for row in rows.values():
-        for p in row.posts:
-            posts[(row.key, p.channel, p.occurrence)] = p
 
-    for (mkey, cid, _occ), p in posts.items():
-        if (mkey, cid, _occ) in wanted or p.state not in UNPUBLISHED:
-            continue
-        message = by_key.get(mkey)
-        if message is None:
-            cause = f"{LOADER}: {rows[mkey].source_path} was removed"
-        elif cid not in message.channels:
-            cause = f"{LOADER}: {cid} was removed from the message's channels"
-        elif not config.channels[cid].enabled:
-            cause = f"{LOADER}: channel {cid} is disabled in the config"
-        else:
-            cause = f"{LOADER}: {cid} repeats a {message.kind} fewer times"
-        p.cancel_cause = cause
-        transition(s, p, State.CANCELLED, now, cause, actor, audit_as="cancel")
-        report.cancelled.append((p.id, cause))
+def _unwanted(
+    config: Config, key: PostKey, rows: dict[str, MessageRow], by_key: dict[str, Message]
+) -> str:
+    """Why the content no longer wants the post ``key`` (its cancellation's cause)."""
+    mkey, cid, _occurrence = key
+    message = by_key.get(mkey)
+    if message is None:
+        return f"{LOADER}: {rows[mkey].source_path} was removed"
+    if cid not in message.channels:
+        return f"{LOADER}: {cid} was removed from the message's channels"
+    if not config.channels[cid].enabled:
+        return f"{LOADER}: channel {cid} is disabled in the config"
+    return f"{LOADER}: {cid} repeats a {message.kind} fewer times"
 
-    for d in demands:
-        render = renders[(d.message, d.channel)]
-        existing = posts.get(d.key)
-        if existing is None:
-            p = PostRow(
-                message=rows[d.message],
-                channel=d.channel,
-                occurrence=d.occurrence,
-                state=State.DRAFT,
-                due_source="plan",
-                text=render.text,
-                fields=dict(render.fields),
-                render_hash=render.hash,
-                idempotency_key=str(uuid.uuid4()),
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(p)
-            s.add(
-                PostEvent(
-                    post=p,
-                    at=now,
-                    actor=actor,
-                    from_state=None,
-                    to_state=State.DRAFT,
-                    cause=f"{LOADER}: created from {by_key[d.message].path}",
-                )
-            )
-            posts[d.key] = p
-            report.created += 1
-            continue
-        p = existing
-        if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
-            p.cancel_cause = None
-            transition(s, p, State.DRAFT, now, f"{LOADER}: wanted again by the content", actor)
-            report.revived += 1
-        if p.state not in UNPUBLISHED or p.render_hash == render.hash:
-            continue
-        p.text, p.fields, p.render_hash, p.updated_at = (
-            render.text,
-            dict(render.fields),
-            render.hash,
-            now,
-        )
-        report.rerendered += 1
-        if p.state == State.REJECTED:
-            transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
-        if holds_approval(p) and p.state == State.HELD and p.approved_hash != render.hash:
-            p.held_from = State.DRAFT  # its release will need a new approval
-            report.revoked.append(p.id)
-        if p.state == State.APPROVED and p.approved_hash != render.hash:
-            cause = f"{LOADER}: approval revoked, the text changed"
-            transition(s, p, State.DRAFT, now, cause, actor, audit_as="revoke")
-            report.revoked.append(p.id)
-    s.flush()
 
-    for m in messages:  # a time set by hand in the file: kept, never planned
+def _new_post(
+    s: Session, d: Demand, row: MessageRow, render: Render, now: datetime, actor: str
+) -> PostRow:
+    p = PostRow(
+        message=row,
+        channel=d.channel,
+        occurrence=d.occurrence,
+        state=State.DRAFT,
+        due_source=DueSource.PLAN,
+        text=render.text,
+        fields=dict(render.fields),
+        render_hash=render.hash,
+        idempotency_key=str(uuid.uuid4()),
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(p)
+    created(s, p, now, f"{LOADER}: created from {row.source_path}", actor)
+    return p
+
+
+def _rerender(
+    s: Session, p: PostRow, render: Render, now: datetime, actor: str, report: LoadReport
+) -> None:
+    """A wanted post that exists: revived if the loader cancelled it; given the new render if
+    it has not gone out, which revokes an approval of a different text."""
+    if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
+        p.cancel_cause = None
+        transition(s, p, State.DRAFT, now, f"{LOADER}: wanted again by the content", actor)
+        report.revived += 1
+    if p.state not in UNPUBLISHED or p.render_hash == render.hash:
+        return
+    p.text, p.fields, p.render_hash, p.updated_at = (
+        render.text,
+        dict(render.fields),
+        render.hash,
+        now,
+    )
+    report.rerendered += 1
+    if p.state == State.REJECTED:
+        transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
+    if holds_approval(p) and p.state == State.HELD and p.approved_hash != render.hash:
+        p.held_from = State.DRAFT  # its release will need a new approval
+        report.revoked.append(p.id)
+    if p.state == State.APPROVED and p.approved_hash != render.hash:
+        cause = f"{LOADER}: approval revoked, the text changed"
+        transition(s, p, State.DRAFT, now, cause, actor, audit_as="revoke")
+        report.revoked.append(p.id)
+
+
+def _hand_times(
+    s: Session,
+    messages: list[Message],
+    posts: dict[PostKey, PostRow],
+    now: datetime,
+    actor: str,
+    report: LoadReport,
+) -> None:
+    """A time set by hand in a file: kept, never planned."""
+    for m in messages:
         if m.at is None:
             continue
         for cid in m.channels:
             hand = posts.get((m.key, cid, 1))
             if hand is None or hand.state not in UNPUBLISHED:
                 continue
-            if hand.due_at != m.at or hand.due_source != "manual":
-                hand.due_at, hand.due_source, hand.plan_note = m.at, "manual", None
+            if hand.due_at != m.at or hand.due_source != DueSource.MANUAL:
+                hand.due_at, hand.due_source, hand.plan_note = m.at, DueSource.MANUAL, None
                 hand.updated_at = now
-                cause = f"{LOADER}: time set in the file: {m.at:%Y-%m-%d %H:%M %z}"
-                s.add(
-                    PostEvent(
-                        post=hand,
-                        at=now,
-                        actor=actor,
-                        from_state=hand.state,
-                        to_state=hand.state,
-                        cause=cause,
-                    )
+                noted(
+                    s, hand, now, f"{LOADER}: time set in the file: {m.at:%Y-%m-%d %H:%M %z}", actor
                 )
                 report.moved += 1
 
+
+def _replan(
+    s: Session,
+    config: Config,
+    demands: list[Demand],
+    posts: dict[PostKey, PostRow],
+    now: datetime,
+    actor: str,
+    report: LoadReport,
+) -> None:
+    """Plan the drafts whose time no person set, around the posts whose time is fixed."""
     live = [(d, posts[d.key]) for d in demands if posts[d.key].state != State.CANCELLED]
-    movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != "manual"]
+    movable = [(d, p) for d, p in live if p.state in MOVABLE and p.due_source != DueSource.MANUAL]
     moving = {d.key for d, _ in movable}  # a set: "in movable" made large loads quadratic
     fixed = [
         Fixed(d.message, d.channel, d.occurrence, d.kind, p.due_at)
@@ -317,16 +347,8 @@ def _sync(
     for d, p in movable:
         due = result.times.get(d.key)
         if due != p.due_at:
-            cause = (
-                f"{LOADER}: planned for {due:%Y-%m-%d %H:%M} UTC"
-                if due
-                else f"{LOADER}: not planned"
-            )
-            s.add(
-                PostEvent(
-                    post=p, at=now, actor=actor, from_state=p.state, to_state=p.state, cause=cause
-                )
-            )
+            when = f"planned for {due:%Y-%m-%d %H:%M} UTC" if due else "not planned"
+            noted(s, p, now, f"{LOADER}: {when}", actor)
             p.due_at, p.updated_at = due, now
             report.moved += 1
         note = reasons.get(d.key)

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import is_loopback
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
@@ -42,10 +43,6 @@ MAX_BODY = 8 * 1024 * 1024  # bytes; no platform request of publisher's comes ne
 _DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the answer arrives
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Sandbox:
     """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL."""
 
@@ -56,7 +53,7 @@ class Sandbox:
         seed: int = 0,
         faults: FaultPlan | None = None,
         access_token_ttl: float = 90000.0,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] = time.sleep,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -150,7 +147,7 @@ class Sandbox:
 
     # -- state -------------------------------------------------------------------------------
     def now(self) -> datetime:
-        return self._clock() + self._offset
+        return self._clock.now() + self._offset
 
     def advance(self, seconds: float) -> None:
         """Move this sandbox's clock (``POST /_sandbox/clock``); the injected clock is untouched."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from publisher.states import State
+from publisher.states import State, check_move
 from publisher.store import audit
 from publisher.store.models import PostEvent, PostRow
 from publisher.text import clean
@@ -29,7 +29,7 @@ AUDITED: dict[str, str] = {
 def transition(
     s: Session,
     post: PostRow,
-    to: str,
+    to: State,
     now: datetime,
     cause: str,
     actor: str = SYSTEM,
@@ -39,7 +39,9 @@ def transition(
     content_hash: str | None = None,
 ) -> None:
     """Move ``post`` to ``to`` and record why; ``audit_as`` names the action for the audit
-    trail (default: the outcome's, for the states in AUDITED; none for the rest)."""
+    trail (default: the outcome's, for the states in AUDITED; none for the rest). A move the
+    table of ``states.MOVES`` does not allow raises IllegalMove, and nothing is recorded."""
+    check_move(post.state, to)
     cause = clean(cause)  # it may quote a platform: stored and printed without control codes
     detail = None if detail is None else clean(detail)
     action = audit_as or AUDITED.get(to)
@@ -61,6 +63,23 @@ def transition(
     )
     post.state = to
     post.updated_at = now
+
+
+def created(s: Session, post: PostRow, now: datetime, cause: str, actor: str = SYSTEM) -> None:
+    """Record the birth of ``post`` (a draft) in its history."""
+    check_move(None, post.state)
+    s.add(
+        PostEvent(post=post, at=now, actor=actor, from_state=None, to_state=post.state, cause=cause)
+    )
+
+
+def noted(s: Session, post: PostRow, now: datetime, cause: str, actor: str = SYSTEM) -> None:
+    """Record an event that keeps ``post``'s state (its time planned, or set in its file)."""
+    s.add(
+        PostEvent(
+            post=post, at=now, actor=actor, from_state=post.state, to_state=post.state, cause=cause
+        )
+    )
 
 
 def last_causes(s: Session, post_ids: Iterable[int]) -> dict[int, str]:

@@ -7,7 +7,8 @@ message is marked removed and its unpublished posts cancelled.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +25,28 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from publisher.states import BlockKind, DueSource, RunMode, State
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A ``str`` enum stored as its value in a plain string column (no database enum type, so
+    the schema stays as it was); read back as the enum. An unknown value is refused both ways."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -84,9 +107,9 @@ class PostRow(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id"))
     channel: Mapped[str] = mapped_column(String(64))
     occurrence: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[State] = mapped_column(EnumText(State, 20))
     due_at: Mapped[datetime | None]
-    due_source: Mapped[str] = mapped_column(String(16), default="plan")  # plan | manual
+    due_source: Mapped[DueSource] = mapped_column(EnumText(DueSource, 16), default=DueSource.PLAN)
     plan_note: Mapped[str | None] = mapped_column(Text)  # why the planner could not place it
     text: Mapped[str] = mapped_column(Text)  # the main field of the render
     fields: Mapped[dict[str, Any]] = mapped_column(JSON)  # every rendered field
@@ -99,7 +122,7 @@ class PostRow(Base):
     remote_url: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     cancel_cause: Mapped[str | None] = mapped_column(Text)
-    held_from: Mapped[str | None] = mapped_column(String(20))  # the state a release returns to
+    held_from: Mapped[State | None] = mapped_column(EnumText(State, 20))  # where a release returns
     # Dispatch: sends made, claims made (the fencing token), unclear lookups of the last send.
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -127,8 +150,8 @@ class PostEvent(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(255))
-    from_state: Mapped[str | None] = mapped_column(String(20))
-    to_state: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[State | None] = mapped_column(EnumText(State, 20))
+    to_state: Mapped[State] = mapped_column(EnumText(State, 20))
     cause: Mapped[str] = mapped_column(Text)
 
     post: Mapped[PostRow] = relationship(back_populates="events")
@@ -162,7 +185,7 @@ class ChannelState(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_by: Mapped[str | None] = mapped_column(String(255))
     blocked_until: Mapped[datetime | None]
-    block_kind: Mapped[str | None] = mapped_column(String(16))  # throttled | auth | outage
+    block_kind: Mapped[BlockKind | None] = mapped_column(EnumText(BlockKind, 16))
     block_reason: Mapped[str | None] = mapped_column(Text)
     blocked_since: Mapped[datetime | None]  # when the current block began
     probes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # failed probes
@@ -177,7 +200,7 @@ class DaemonRow(Base):
     worker: Mapped[str] = mapped_column(String(255), primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
-    mode: Mapped[str] = mapped_column(String(16))  # run | rehearse | once
+    mode: Mapped[RunMode] = mapped_column(EnumText(RunMode, 16))
     started_at: Mapped[datetime]
     beat_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]

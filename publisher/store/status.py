@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from publisher.clock import RehearsalClock
 from publisher.config import Config
-from publisher.states import PENDING, State
+from publisher.states import PENDING, RunMode, State
 from publisher.store.db import Database
 from publisher.store.history import last_causes
 from publisher.store.models import ChannelState, DaemonRow, MetaRow, PostRow
@@ -50,7 +50,7 @@ def gather(
         rehearsal: dict[str, Any] | None = None
         if len(meta) == len(ANCHOR_KEYS):
             clock = clock_of(meta)
-            running = any(r.mode == "rehearse" for r in alive.values())
+            running = any(r.mode == RunMode.REHEARSE for r in alive.values())
             last = s.scalar(select(func.max(DaemonRow.beat_at)))
             now = clock.now() if running or last is None else clock.at(last)
             rehearsal = {"campaign_time": now.astimezone(tz).isoformat(), "running": running}

@@ -19,8 +19,8 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.errors import InputError
 from publisher.store.db import Database
 from publisher.store.models import ChannelTokenRow, MetaRow
@@ -51,10 +52,6 @@ _HKDF_SALT = b"publisher.tokens"  # the first release's derivation: read-only no
 _HKDF_INFO = b"channel_token fernet v1"
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class DatabaseTokenStore:
     """A RotatingTokenStore on the publisher database; every write commits before returning.
 
@@ -69,7 +66,7 @@ class DatabaseTokenStore:
         key_material: str,
         *,
         keys: Sequence[str] = (),
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not key_material:
             raise ValueError("DatabaseTokenStore needs key material (the channel's app secret)")
@@ -160,7 +157,7 @@ class DatabaseTokenStore:
             row.access_expires_at = tokens.access_expires_at
             row.seed_hash = seed_hash or row.seed_hash
             row.lease_owner = row.lease_until = None
-            row.updated_at = self.clock()
+            row.updated_at = self.clock.now()
 
     def seed_hash(self, channel: str) -> str | None:
         with self.db.read() as session:
@@ -175,7 +172,7 @@ class DatabaseTokenStore:
                     return False
                 row.lease_owner = owner
                 row.lease_until = now + timedelta(seconds=ttl)
-                row.updated_at = self.clock()
+                row.updated_at = self.clock.now()
                 return True
         except IntegrityError:  # another process inserted the row first (PostgreSQL): it leads
             return False
@@ -191,7 +188,7 @@ class DatabaseTokenStore:
             select(ChannelTokenRow).where(ChannelTokenRow.key == channel).with_for_update()
         ).one_or_none()
         if row is None:
-            row = ChannelTokenRow(key=channel, updated_at=self.clock())
+            row = ChannelTokenRow(key=channel, updated_at=self.clock.now())
             session.add(row)
             session.flush()
         return row
