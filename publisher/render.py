@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -24,7 +24,7 @@ from markupsafe import Markup
 from publisher.config import Channel, Config
 from publisher.content import Message
 from publisher.errors import ContentError, LimitError, TemplateError
-from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, too_big
+from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, bounded_join
 from publisher.text import hashtag, length, nfc, slugify
 
 __all__ = [
@@ -176,18 +176,6 @@ def _said(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}{'…' if len(text) > 300 else ''}"
 
 
-def _collect(chunks: Iterator[str]) -> str:
-    """A block's output, stopped as soon as it passes the size limit."""
-    out: list[str] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > SIZE_LIMIT:
-            too_big("this field", size)
-        out.append(chunk)
-    return "".join(out)
-
-
 class Renderer:
     """Compiles each channel's templates once and renders messages for channels."""
 
@@ -286,7 +274,9 @@ class Renderer:
             ctx = tmpl.new_context(self.context(message, channel))
             for spec in specs:
                 if spec.name in tmpl.blocks:
-                    fields[spec.name] = nfc(_collect(tmpl.blocks[spec.name](ctx)).strip())
+                    fields[spec.name] = nfc(
+                        bounded_join(tmpl.blocks[spec.name](ctx), "this field").strip()
+                    )
         except jinja2.TemplateError as exc:
             said = " ".join(str(exc.message or exc).split())[:300]
             raise TemplateError(where, f"{said} {rendering}") from exc

@@ -46,6 +46,18 @@ def too_big(what: str, size: int, unit: str = "characters") -> NoReturn:
     )
 
 
+def bounded_join(parts: Iterable[str], what: str) -> str:
+    """``parts`` joined, stopped (``too_big``) as soon as they pass SIZE_LIMIT."""
+    out: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part)
+        if size > SIZE_LIMIT:
+            too_big(what, size)
+        out.append(part)
+    return "".join(out)
+
+
 def estimate(value: Any) -> int:
     """About ``len(str(value))``: exact for text, an upper guess for containers and numbers.
 
@@ -231,14 +243,7 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     @staticmethod
     def _concat(parts: Iterable[str]) -> str:
-        out: list[str] = []
-        size = 0
-        for part in parts:
-            size += len(part)
-            if size > SIZE_LIMIT:
-                too_big("this output", size)
-            out.append(part)
-        return "".join(out)
+        return bounded_join(parts, "this output")
 
     @staticmethod
     def bounded_concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:

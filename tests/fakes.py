@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from click.testing import CliRunner, Result
+
 from publisher.channels.base import CheckResult, Outgoing, Receipt
+from publisher.cli import cli
 from publisher.config import ADAPTERS, Channel
 from publisher.states import MOVES, State
 from publisher.store.db import Database
@@ -145,3 +154,71 @@ def make_channel(
         settings=ADAPTERS[adapter].settings(**settings),
         secrets=SECRET_NAMES[adapter],
     )
+
+
+def run(*args: str) -> Result:
+    """``publisher ARGS`` in this process (click's runner), exceptions not caught."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_error(result: Result) -> str:
+    """The one ``error: …`` line a refused command printed (exit 1, nothing else on stderr)."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def daemon_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``python -m publisher`` child: no database override, unbuffered."""
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+class Daemons:
+    """``publisher run --rehearse`` subprocesses on one rehearsal database (``target``: a path
+    or a URL), each run's output kept in a log of its own."""
+
+    def __init__(self, campaign: Path, url: str, target: str | Path, rehearse: str) -> None:
+        self.campaign, self.url, self.target, self.rehearse = campaign, url, str(target), rehearse
+        self.runs: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.campaign / f"daemon-{len(self.runs) + 1}.log"
+        args = ["run", "--rehearse", self.rehearse, "--sandbox-url", self.url]
+        args += ["--rehearsal-db", self.target, "--seed", "1"]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "publisher", *args],
+                cwd=self.campaign,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=daemon_env(),
+            )
+        self.runs.append((proc, log))
+        return proc
+
+    def output(self, proc: subprocess.Popen[bytes] | None = None) -> str:
+        """Everything ``proc`` (default: the last run) printed."""
+        log = next(log for p, log in reversed(self.runs) if proc is None or p is proc)
+        return log.read_text(encoding="utf-8", errors="replace")
+
+    def tail(self, proc: subprocess.Popen[bytes], lines: int = 40) -> str:
+        text = "\n".join(self.output(proc).splitlines()[-lines:])
+        return f"--- daemon output (exit {proc.returncode}) ---\n{text}"
+
+    def wait(self, proc: subprocess.Popen[bytes], deadline: float, what: str) -> None:
+        """Let ``proc`` finish by itself (status 0) before ``deadline`` (monotonic)."""
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{what}: still running at the deadline\n{self.tail(proc)}", pytrace=False)
+        assert proc.returncode == 0, f"{what} failed\n{self.tail(proc)}"
+
+    def kill_all(self) -> None:
+        for proc, _log in self.runs:
+            if proc.poll() is None:
+                proc.kill()
+                with suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)

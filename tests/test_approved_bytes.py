@@ -11,10 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import select, text
 
-from publisher.cli.main import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
 from publisher.dispatch.dispatcher import Dispatcher
@@ -25,7 +23,7 @@ from publisher.store import audit
 from publisher.store.db import Database
 from publisher.store.history import last_causes
 from publisher.store.models import AuditEntry, MessageRow, PostRow
-from tests.fakes import FakePlatform
+from tests.fakes import FakePlatform, run
 
 T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)
 FORGED = "Nội dung chưa từng được duyệt: chuyển khoản vào tài khoản 0123456789."
@@ -188,10 +186,6 @@ def test_the_publish_entry_carries_the_hash_of_what_was_sent(
         ).one()
     assert entry.content_hash == fields_hash(p.fields) == p.approved_hash
     assert audit.verify(queue).ok
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_audit_verify_names_a_post_whose_text_was_updated_in_the_database(

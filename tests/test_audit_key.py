@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import select
 
 from publisher.app import make_dispatcher
-from publisher.cli.main import cli
 from publisher.clock import FakeClock
 from publisher.config import Config
 from publisher.dispatch.daemon import HEAD_EVERY, Daemon
@@ -31,15 +30,11 @@ from publisher.store import audit
 from publisher.store.audit_key import KEY_ENV, key_id, parse_key
 from publisher.store.db import Database, open_database
 from publisher.store.models import AuditEntry, AuditHead, PostRow
-from tests.fakes import FakePlatform
+from tests.fakes import FakePlatform, run
 
 KEY = "a1" * 32
 OTHER = "b2" * 32
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def url(campaign: Path) -> str:

@@ -12,14 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from publisher.cli.main import cli
-from tests.fakes import dummy_env
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+from tests.fakes import dummy_env, run
 
 
 def db_dump(campaign: Path) -> str:

@@ -9,7 +9,6 @@ none left owing an outcome.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -18,7 +17,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ from publisher.store.db import Database, open_database
 from publisher.store.models import DaemonRow, MetaRow, PostEvent, PostRow
 from publisher.store.status import ANCHOR_KEYS, clock_of
 from publisher.store.tokens import DatabaseTokenStore
+from tests.fakes import Daemons, daemon_env
 
 SEED = 20240601
 KILLS = 12  # SIGKILLs in the chaos test (the requirement is at least 10)
@@ -82,15 +82,10 @@ def publisher(campaign: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env=_env(),
+        env=daemon_env(),
     )
     assert out.returncode == 0, f"publisher {' '.join(args)}: {out.stdout}{out.stderr}"
     return out
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
-    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 def approved_campaign(campaign: Path) -> int:
@@ -138,63 +133,6 @@ def sandbox(tmp: Path, spec: str) -> Iterator[Box]:
         sb.stop()
 
 
-class Daemons:
-    """``publisher run --rehearse`` subprocesses on one rehearsal database, logs kept per run."""
-
-    def __init__(self, campaign: Path, url: str, target: str, rehearse: str) -> None:
-        self.campaign, self.url, self.target, self.rehearse = campaign, url, target, rehearse
-        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.campaign / f"daemon-{len(self.procs) + 1}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "publisher",
-                    "run",
-                    "--rehearse",
-                    self.rehearse,
-                    "--sandbox-url",
-                    self.url,
-                    "--rehearsal-db",
-                    self.target,
-                    "--seed",
-                    "1",
-                ],
-                cwd=self.campaign,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=_env(),
-            )
-        self.procs.append((proc, log))
-        return proc
-
-    def log(self, proc: subprocess.Popen[bytes], lines: int = 40) -> str:
-        path = next(log for p, log in self.procs if p is proc)
-        tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-        return f"--- {path.name} (exit {proc.returncode}) ---\n" + "\n".join(tail)
-
-    def wait(self, proc: subprocess.Popen[bytes], deadline: float, what: str) -> None:
-        """Let ``proc`` finish by itself (status 0) before ``deadline`` (monotonic)."""
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pytest.fail(
-                f"{what}: still running after the {BUDGET:.0f} s budget\n{self.log(proc)}",
-                pytrace=False,
-            )
-        assert proc.returncode == 0, f"{what} failed\n{self.log(proc)}"
-
-    def kill_all(self) -> None:
-        for proc, _log in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                with suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-
-
 def rehearsal_target(backend_url: str, tmp: Path) -> tuple[str, str]:
     """(--rehearsal-db argument, database URL): a new SQLite file, or the fresh PG schema."""
     if backend_url.startswith("sqlite"):
@@ -229,9 +167,9 @@ def wait_for_anchor(
         if anchor is not None:
             return anchor
         if proc.poll() is not None:
-            pytest.fail(f"the first daemon exited before anchoring\n{daemons.log(proc)}")
+            pytest.fail(f"the first daemon exited before anchoring\n{daemons.tail(proc)}")
         time.sleep(0.05)
-    pytest.fail(f"no rehearsal anchor in {target} after 30 s\n{daemons.log(proc)}")
+    pytest.fail(f"no rehearsal anchor in {target} after 30 s\n{daemons.tail(proc)}")
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -370,7 +308,7 @@ def test_sigkilled_daemon_posts_every_approved_post_exactly_once_and_on_time(
                     kills += 1
                 else:
                     pytest.fail(
-                        f"the daemon exited by itself after {kills} kills\n{daemons.log(proc)}"
+                        f"the daemon exited by itself after {kills} kills\n{daemons.tail(proc)}"
                     )
                 if time.monotonic() > deadline:
                     pytest.fail(f"only {kills} kills within the {BUDGET:.0f} s budget")
@@ -378,7 +316,7 @@ def test_sigkilled_daemon_posts_every_approved_post_exactly_once_and_on_time(
             daemons.wait(proc, deadline, f"the daemon restarted after {kills} SIGKILLs")
         finally:
             daemons.kill_all()
-        print(f"{kills} SIGKILLs, {len(daemons.procs)} daemon runs")
+        print(f"{kills} SIGKILLs, {len(daemons.runs)} daemon runs")
         check_every_post_once_on_time(campaign, url, box, approved)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from publisher.cli.main import cli
+from tests.fakes import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOGANS = [
@@ -25,10 +26,6 @@ SLOGANS = [
     "Phòng ngừa và chấm dứt lao động trẻ em vì sự phát triển bền vững.",
     "Phòng, chống tai nạn, thương tích để bảo đảm quyền được sống của trẻ em.",
 ]
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def db_bytes(campaign: Path) -> bytes:

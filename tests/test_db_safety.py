@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from conftest import BACKENDS, pg_schema
 from sqlalchemy import text
 
-from publisher.cli.main import cli
 from publisher.config import Config
 from publisher.store.db import SCHEMA_HEAD, Database, open_database
+from tests.fakes import one_line_error, run
 
 OPENERS = 4
 
@@ -86,18 +86,6 @@ def test_the_schema_version_is_checked_inside_the_write_lock(tmp_path: Path) -> 
 # --- a database that cannot be used: one line naming it and the fix --------------------------
 
 SECRET = "Sup3rS3cretPw"  # noqa: S105 - a made-up password that must never show
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_a_file_that_is_not_sqlite_is_named_with_the_fix(campaign: Path) -> None:

@@ -6,15 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from publisher.cli.main import cli
+from tests.fakes import run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from publisher.channels.facebook import FacebookAdapter
 from publisher.cli.main import cli
 from publisher.config import ADAPTERS, Config, FacebookSettings, load_config
 from publisher.config import graph_versions as gv
 from publisher.editorial.check import run_check
+from tests.fakes import run
 
 TODAY = date(2026, 12, 6)
 
@@ -98,10 +99,6 @@ def _clock(monkeypatch: pytest.MonkeyPatch, day: date) -> None:
     moment = datetime(day.year, day.month, day.day, 3, 0, tzinfo=UTC)
     monkeypatch.setattr("publisher.cli.main.now", lambda: moment)
     monkeypatch.setattr("publisher.cli.run.now", lambda: moment)
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_publisher_check_prints_the_warning_and_exits_0(

@@ -12,12 +12,11 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from publisher.cli import common as cli_module
-from publisher.cli.main import cli
 from publisher.config import load_config
 from publisher.errors import ConfigError
+from tests.fakes import run
 
 TUAN = "Lê Anh Tuấn"
 MAPPED = {
@@ -25,10 +24,6 @@ MAPPED = {
     'aliases = ["bientap"] }': 'aliases = ["bientap"], os_user = "btv" }',
     "[board]\n": '[board]\nservice_accounts = ["publisher-bot"]\n',
 }
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def edit_config(campaign: Path, changes: dict[str, str]) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 import signal
@@ -40,6 +39,7 @@ from publisher.states import State
 from publisher.store.db import Database
 from publisher.store.models import MetaRow, PostEvent, PostRow
 from publisher.store.status import ANCHOR_KEYS, clock_of
+from tests.fakes import Daemons, daemon_env
 from tests.imitation import ImitationProcess
 
 pytestmark = pytest.mark.chaos
@@ -61,11 +61,6 @@ CLOCK_SLACK = timedelta(milliseconds=2)  # one machine, two clocks: microsecond 
 # -- the campaign and the daemons -------------------------------------------------------------
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
 def cli(campaign: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "publisher", *args],
@@ -73,7 +68,7 @@ def cli(campaign: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
         capture_output=True,
         text=True,
         timeout=120,
-        env=_env(**env),
+        env=daemon_env(**env),
     )
 
 
@@ -87,51 +82,6 @@ def approved(campaign: Path) -> int:
     n = int(re.search(r"Approved (\d+) post", out.stdout).group(1))  # type: ignore[union-attr]
     assert n == 72, f"the shipped June campaign has 72 posts, {n} approved"
     return n
-
-
-class Daemons:
-    """``publisher run --rehearse`` on one rehearsal database, each run's output kept."""
-
-    def __init__(self, campaign: Path, url: str, db_path: Path, rehearse: str) -> None:
-        self.campaign, self.url, self.db_path, self.rehearse = campaign, url, db_path, rehearse
-        self.runs: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.campaign / f"daemon-{len(self.runs) + 1}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "publisher", "run", "--rehearse", self.rehearse),
-                    *(
-                        "--sandbox-url",
-                        self.url,
-                        "--rehearsal-db",
-                        str(self.db_path),
-                        "--seed",
-                        "1",
-                    ),
-                ],
-                cwd=self.campaign,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=_env(),
-            )
-        self.runs.append((proc, log))
-        return proc
-
-    def output(self, proc: subprocess.Popen[bytes] | None = None) -> str:
-        log = next(log for p, log in reversed(self.runs) if proc is None or p is proc)
-        return log.read_text(encoding="utf-8", errors="replace")
-
-    def tail(self, proc: subprocess.Popen[bytes], lines: int = 30) -> str:
-        text = "\n".join(self.output(proc).splitlines()[-lines:])
-        return f"--- daemon output (exit {proc.returncode}) ---\n{text}"
-
-    def kill_all(self) -> None:
-        for proc, _ in self.runs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 def anchor(db_path: Path, daemons: Daemons, proc: subprocess.Popen[bytes]) -> RehearsalClock:

@@ -13,25 +13,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from publisher.cli.main import cli
 from publisher.config import Config
 from publisher.content import read_message
+from tests.fakes import one_line_error, run
 
 SLOGAN = "---\nkind: slogan\nchannels: [facebook]\n---\nTrẻ em hôm nay, thế giới ngày mai.\n"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def tree(folder: Path) -> dict[str, bytes]:

@@ -182,3 +182,36 @@ def test_the_package_layout() -> None:
     top = ROOT / "publisher"
     assert {p.stem for p in top.glob("*.py")} == TOP_LEVEL
     assert {p.name for p in top.iterdir() if (p / "__init__.py").is_file()} == PACKAGES
+
+
+def _long_functions(root: Path, limit: int = 60) -> list[str]:
+    """Functions over ``limit`` lines (``def`` to last line) with no ``# Long on purpose:``
+    comment on the line above them (or above their decorators)."""
+    import ast
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            top = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            reason = top >= 2 and lines[top - 2].strip().startswith("# Long on purpose:")
+            if length > limit and not reason:
+                found.append(f"{path}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_is_over_sixty_lines_without_a_reason() -> None:
+    assert _long_functions(ROOT / "publisher") == []
+
+
+def test_long_function_finder(tmp_path: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(60))
+    (tmp_path / "m.py").write_text(
+        f"def long():\n{body}\n\n# Long on purpose: a table\ndef table():\n{body}\n"
+    )
+    assert [f.split(" ", 1)[1] for f in _long_functions(tmp_path)] == ["long (61 lines)"]

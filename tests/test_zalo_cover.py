@@ -10,23 +10,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from publisher.channels.zalo import LIMITS
-from publisher.cli.main import cli
 from publisher.config import Config, load_config
 from publisher.content import Message, read_messages
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
 from publisher.render import FIELDS, Renderer
+from tests.fakes import run
 
 DATA = Path(__file__).resolve().parent / "data" / "messages"
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "https://stp.example.gov.vn/documents/anh-bia.jpg"
 ARTICLE = "messages/articles/01-thang-hanh-dong-2024.md"
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def with_default(config: Config, cover: str) -> Config:
