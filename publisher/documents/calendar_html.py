@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import jinja2
 from sqlalchemy import select
@@ -196,84 +197,10 @@ def render_calendar(
     extra: Mapping[int, PostExtra] | None = None,
 ) -> str:
     """The calendar of ``entries`` as one self-contained HTML document (Vietnamese labels)."""
-    tz, camp, extra = config.tz, config.campaign, extra or {}
+    tz, camp = config.tz, config.campaign
     now = generated_at.astimezone(tz)
-    channels = {
-        cid: _Channel(ch.name, i % len(PALETTE), PREVIEW_FAMILY.get(ch.adapter))
-        for i, (cid, ch) in enumerate(config.channels.items())
-    }
-    for cid in sorted({i.channel for i in entries} - set(channels)):  # a channel since removed
-        channels[cid] = _Channel(cid, len(channels) % len(PALETTE), None)
-
-    cards: dict[date | None, list[_Card]] = {}
-    posts: dict[str, dict[str, Any]] = {}
-    for item in entries:
-        more = extra.get(item.id, PostExtra())
-        local = item.due_at.astimezone(tz) if item.due_at else None
-        ch = channels[item.channel]
-        published = more.published_at.astimezone(tz) if more.published_at else None
-        card = _Card(
-            id=item.id,
-            channel=item.channel,
-            ch=ch.colour,
-            channel_name=ch.name,
-            time=f"{local:%H:%M}" if local else "",
-            kind=KIND_LABELS_VI.get(item.kind, item.kind),
-            title=item.title,
-            state=item.state,
-            state_label=LABELS_VI.get(item.state, item.state),
-            tone=STATE_TONES.get(item.state, "neutral"),
-            live_url=live_url(more.remote_url),
-            reason=_reason(item, more),
-            published=f"{published:%H:%M %d/%m/%Y}" if published else None,
-        )
-        cards.setdefault(local.date() if local else None, []).append(card)
-        posts[str(item.id)] = {
-            "id": item.id,
-            "channel": item.channel,
-            "family": ch.family,
-            "title": item.title,
-            "kind": card.kind,
-            "when": _when(local) if local else UNPLANNED,
-            "date": f"{local.day} tháng {local.month} lúc {local:%H:%M}" if local else "",
-            "state": card.state_label,
-            "tone": card.tone,
-            "text": item.text,
-            "fields": {k: v for k, v in item.fields.items() if isinstance(v, str)},
-            "reason": card.reason,
-            "live": card.live_url,
-            "published": card.published,
-        }
-
-    planned = [d for d in cards if d is not None]
-    first, last = min([camp.start, *planned]), max([camp.end, *planned])
-    grid = stdlib_calendar.Calendar(firstweekday=0)
-    months = [
-        _Month(
-            f"Tháng {m} năm {y}",
-            [
-                [
-                    _Day(
-                        day=d,
-                        in_month=d.month == m,
-                        in_window=camp.start <= d <= camp.end,
-                        today=d == now.date(),
-                        key_name=k.name if (k := config.key_date_on(d)) else None,
-                        cards=cards.get(d, []) if d.month == m else [],
-                    )
-                    for d in week
-                ]
-                for week in grid.monthdatescalendar(y, m)
-            ],
-        )
-        for y, m in _months(first, last)
-    ]
-    used = Counter(i.channel for i in entries)
-    legend = [
-        {"id": cid, "name": c.name, "ch": c.colour, "count": used[cid]}
-        for cid, c in channels.items()
-        if used[cid] or (cid in config.channels and config.channels[cid].enabled)
-    ]
+    channels = _channels(entries, config)
+    cards, posts = _lay_out(entries, channels, tz, extra or {})
     states = Counter(i.state for i in entries)
     kinds = Counter(i.kind for i in entries)
     script = _asset("calendar.js")
@@ -283,10 +210,10 @@ def render_calendar(
         tz_name=tz.key,
         generated=f"{now:%H:%M} ngày {now:%d/%m/%Y}",
         weekdays=WEEKDAYS_VI,
-        months=months,
+        months=_month_grids(cards, config, now.date()),
         unplanned=cards.get(None, []),
         unplanned_title=UNPLANNED,
-        legend=legend,
+        legend=_legend(entries, channels, config),
         palette=[(i, c, _mix_white(c, 0.1)) for i, c in enumerate(PALETTE)],
         total=len(entries),
         kinds=[(KIND_LABELS_VI.get(k, k), n) for k, n in sorted(kinds.items())],
@@ -300,3 +227,115 @@ def render_calendar(
         script=script,
         script_hash=f"sha256-{digest}",
     )
+
+
+def _channels(entries: Sequence[Item], config: Config) -> dict[str, _Channel]:
+    """The configured channels in config order, then any channel since removed that has posts."""
+    channels = {
+        cid: _Channel(ch.name, i % len(PALETTE), PREVIEW_FAMILY.get(ch.adapter))
+        for i, (cid, ch) in enumerate(config.channels.items())
+    }
+    for cid in sorted({i.channel for i in entries} - set(channels)):  # a channel since removed
+        channels[cid] = _Channel(cid, len(channels) % len(PALETTE), None)
+    return channels
+
+
+def _lay_out(
+    entries: Sequence[Item],
+    channels: Mapping[str, _Channel],
+    tz: ZoneInfo,
+    extra: Mapping[int, PostExtra],
+) -> tuple[dict[date | None, list[_Card]], dict[str, dict[str, Any]]]:
+    """Each entry's card under its local day (None: unplanned), and its preview data by id."""
+    cards: dict[date | None, list[_Card]] = {}
+    posts: dict[str, dict[str, Any]] = {}
+    for item in entries:
+        local = item.due_at.astimezone(tz) if item.due_at else None
+        ch = channels[item.channel]
+        card = _card(item, ch, local, extra.get(item.id, PostExtra()), tz)
+        cards.setdefault(local.date() if local else None, []).append(card)
+        posts[str(item.id)] = _preview(item, ch, card, local)
+    return cards, posts
+
+
+def _card(item: Item, ch: _Channel, local: datetime | None, more: PostExtra, tz: ZoneInfo) -> _Card:
+    """The card of ``item`` due at ``local`` (None: unplanned) on channel ``ch``."""
+    published = more.published_at.astimezone(tz) if more.published_at else None
+    return _Card(
+        id=item.id,
+        channel=item.channel,
+        ch=ch.colour,
+        channel_name=ch.name,
+        time=f"{local:%H:%M}" if local else "",
+        kind=KIND_LABELS_VI.get(item.kind, item.kind),
+        title=item.title,
+        state=item.state,
+        state_label=LABELS_VI.get(item.state, item.state),
+        tone=STATE_TONES.get(item.state, "neutral"),
+        live_url=live_url(more.remote_url),
+        reason=_reason(item, more),
+        published=f"{published:%H:%M %d/%m/%Y}" if published else None,
+    )
+
+
+def _preview(item: Item, ch: _Channel, card: _Card, local: datetime | None) -> dict[str, Any]:
+    """What the page's script needs to preview ``item`` as its channel would show it."""
+    return {
+        "id": item.id,
+        "channel": item.channel,
+        "family": ch.family,
+        "title": item.title,
+        "kind": card.kind,
+        "when": _when(local) if local else UNPLANNED,
+        "date": f"{local.day} tháng {local.month} lúc {local:%H:%M}" if local else "",
+        "state": card.state_label,
+        "tone": card.tone,
+        "text": item.text,
+        "fields": {k: v for k, v in item.fields.items() if isinstance(v, str)},
+        "reason": card.reason,
+        "live": card.live_url,
+        "published": card.published,
+    }
+
+
+def _month_grids(
+    cards: Mapping[date | None, list[_Card]], config: Config, today: date
+) -> list[_Month]:
+    """Monday-first grids of every month from the campaign's start, or an earlier planned card,
+    to its end, or a later one; each day holds its cards."""
+    camp = config.campaign
+    planned = [d for d in cards if d is not None]
+    first, last = min([camp.start, *planned]), max([camp.end, *planned])
+    grid = stdlib_calendar.Calendar(firstweekday=0)
+    return [
+        _Month(
+            f"Tháng {m} năm {y}",
+            [
+                [
+                    _Day(
+                        day=d,
+                        in_month=d.month == m,
+                        in_window=camp.start <= d <= camp.end,
+                        today=d == today,
+                        key_name=k.name if (k := config.key_date_on(d)) else None,
+                        cards=cards.get(d, []) if d.month == m else [],
+                    )
+                    for d in week
+                ]
+                for week in grid.monthdatescalendar(y, m)
+            ],
+        )
+        for y, m in _months(first, last)
+    ]
+
+
+def _legend(
+    entries: Sequence[Item], channels: Mapping[str, _Channel], config: Config
+) -> list[dict[str, Any]]:
+    """The channels with posts, or enabled in the config, and how many posts each has."""
+    used = Counter(i.channel for i in entries)
+    return [
+        {"id": cid, "name": c.name, "ch": c.colour, "count": used[cid]}
+        for cid, c in channels.items()
+        if used[cid] or (cid in config.channels and config.channels[cid].enabled)
+    ]

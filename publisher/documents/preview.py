@@ -102,42 +102,13 @@ def items_sqlite(
     """``items`` read from an SQLite queue with the standard library's sqlite3, the same rows in
     the same order; None unless the queue is an existing SQLite file at the current schema
     (then the caller opens it with ``open_database``, which creates or upgrades it)."""
-    import sqlite3
-
-    from publisher.store.migrations import SCHEMA_HEAD
-
     file = sqlite_path(config)
     if file is None or not file.is_file():
         return None
-    sql = (
-        "SELECT p.id, p.due_at, p.channel, m.key, m.kind, m.title, p.text, p.fields, p.state,"
-        " p.plan_note FROM post AS p JOIN message AS m ON m.id = p.message_id WHERE 1 = 1"
-    )
-    args: list[Any] = []
-    if channel:
-        sql += " AND p.channel = ?"
-        args.append(channel)
-    if not include_cancelled:
-        sql += " AND p.state != ?"
-        args.append(str(State.CANCELLED))
-    low, high = _bounds(config, start, end)
-    for op, bound in ((">=", low), ("<", high)):
-        if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
-            sql += f" AND p.due_at {op} ?"
-            args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
-    uri = f"{file.absolute().as_uri()}?mode=rw"  # never create it: a reader creates nothing
-    try:
-        conn = sqlite3.connect(uri, timeout=60, uri=True)  # publisher.store.db's busy timeout
-    except sqlite3.Error:
+    sql, args = _sqlite_query(config, channel, start, end, include_cancelled)
+    rows = _sqlite_rows(file, sql, args)
+    if rows is None:
         return None
-    try:
-        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
-            return None
-        rows = conn.execute(sql, args).fetchall()
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
     out = [
         Item(
             pid,
@@ -154,6 +125,56 @@ def items_sqlite(
         for pid, due, cid, key, kind, title, text, fields, state, note in rows
     ]
     return _calendar_order(out, config)
+
+
+def _sqlite_query(
+    config: Config,
+    channel: str | None,
+    start: date | None,
+    end: date | None,
+    include_cancelled: bool,
+) -> tuple[str, list[Any]]:
+    """The SQL of ``items``'s query for sqlite3, and its arguments."""
+    sql = (
+        "SELECT p.id, p.due_at, p.channel, m.key, m.kind, m.title, p.text, p.fields, p.state,"
+        " p.plan_note FROM post AS p JOIN message AS m ON m.id = p.message_id WHERE 1 = 1"
+    )
+    args: list[Any] = []
+    if channel:
+        sql += " AND p.channel = ?"
+        args.append(channel)
+    if not include_cancelled:
+        sql += " AND p.state != ?"
+        args.append(str(State.CANCELLED))
+    low, high = _bounds(config, start, end)
+    for op, bound in ((">=", low), ("<", high)):
+        if bound:  # stored as SQLAlchemy stores them on SQLite: naive UTC text
+            sql += f" AND p.due_at {op} ?"
+            args.append(bound.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+    return sql, args
+
+
+def _sqlite_rows(file: Path, sql: str, args: list[Any]) -> list[Any] | None:
+    """The rows of ``sql`` in the SQLite file ``file``, opened read-write but never created;
+    None if it cannot be read or is not at the current schema."""
+    import sqlite3
+
+    from publisher.store.migrations import SCHEMA_HEAD
+
+    uri = f"{file.absolute().as_uri()}?mode=rw"  # never create it: a reader creates nothing
+    try:
+        conn = sqlite3.connect(uri, timeout=60, uri=True)  # publisher.store.db's busy timeout
+    except sqlite3.Error:
+        return None
+    try:
+        if conn.execute("SELECT version_num FROM alembic_version").fetchone() != (SCHEMA_HEAD,):
+            return None
+        rows: list[Any] = conn.execute(sql, args).fetchall()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return rows
 
 
 def sqlite_path(config: Config) -> Path | None:

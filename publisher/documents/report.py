@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -186,6 +187,46 @@ def build_report(
     """Read the delivery records as they are at ``now`` (aware) into a Report."""
     if now.tzinfo is None:
         raise ValueError("build_report needs an aware datetime")
+    messages, posts, causes = _read(db, config, now, progress)
+    tally = _tally(messages, posts, causes, config, now, progress)
+    tz = config.tz
+    order = {cid: i for i, cid in enumerate(config.channels)}
+    tally.published.sort(key=lambda x: (x.at, order.get(x.channel, len(order)), x.id))
+    far = datetime.max.replace(tzinfo=tz)
+    tally.problems.sort(key=lambda x: (x.due_at or far, x.id))
+    kinds = {k: i for i, k in enumerate(KINDS)}
+    items = sorted(
+        (messages[mid] for mid in tally.by_message),
+        key=lambda m: (kinds.get(m.kind, len(kinds)), m.key),
+    )
+    return Report(
+        final=now >= datetime.combine(config.campaign.end + timedelta(days=1), time(0), tz),
+        as_of=now.astimezone(tz),
+        campaign=config.campaign,
+        layout=config.report,
+        counts=tally.counts,
+        channels=tuple(
+            Line(cid, tally.names.get(cid, cid), "channel", {k: n for k, n in c.items() if n})
+            for cid, c in tally.by_channel.items()
+        ),
+        messages=tuple(
+            Line(m.key, m.title, m.kind, tally.by_message[m.id], m.status == "removed")
+            for m in items
+        ),
+        published=tuple(tally.published),
+        problems=tuple(tally.problems),
+    )
+
+
+# A row of ``_read``'s selects: its columns are read by name, which SQLAlchemy types as Any.
+_Record = Any
+
+
+def _read(
+    db: Database, config: Config, now: datetime, progress: Progress | None
+) -> tuple[dict[int, _Record], Sequence[_Record], dict[int, str]]:
+    """The messages by id, the posts in id order and the troubled posts' last causes, in one
+    read; reports the first of ``len(posts) + 1`` steps."""
     with db.read() as s:
         messages = {
             r.id: r
@@ -218,22 +259,46 @@ def build_report(
             progress(1, total)
         troubled = [p.id for p in posts if _trouble(p.state, p.due_at, now, config) is not None]
         causes = last_causes(s, troubled)
+    return messages, posts, causes
+
+
+@dataclass
+class _Tally:
+    """The posts counted by state, channel and message, and the published and troubled ones."""
+
+    names: dict[str, str]  # channel id → name
+    counts: dict[str, int]
+    by_channel: dict[str, dict[str, int]]
+    by_message: dict[int, dict[str, int]] = field(default_factory=dict)
+    published: list[Published] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _tally(
+    messages: Mapping[int, _Record],
+    posts: Sequence[_Record],
+    causes: Mapping[int, str],
+    config: Config,
+    now: datetime,
+    progress: Progress | None,
+) -> _Tally:
+    """Count every post, in order, reporting each as one more step after the read."""
     tz = config.tz
-    names = {cid: ch.name for cid, ch in config.channels.items()}
-    counts = {state.value: 0 for state in State}
-    by_channel: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
-    by_message: dict[int, dict[str, int]] = {}
-    published: list[Published] = []
-    problems: list[Problem] = []
+    t = _Tally(
+        names={cid: ch.name for cid, ch in config.channels.items()},
+        counts={state.value: 0 for state in State},
+        by_channel={cid: {} for cid in config.channels},
+    )
+    total = len(posts) + 1
     for done, p in enumerate(posts, 2):
         m = messages[p.message_id]
-        counts[p.state] = counts.get(p.state, 0) + 1
-        for table in (by_channel.setdefault(p.channel, {}), by_message.setdefault(m.id, {})):
+        t.counts[p.state] = t.counts.get(p.state, 0) + 1
+        for table in (t.by_channel.setdefault(p.channel, {}), t.by_message.setdefault(m.id, {})):
             table[p.state] = table.get(p.state, 0) + 1
-        name = names.get(p.channel, p.channel)
+        name = t.names.get(p.channel, p.channel)
         if p.state == State.PUBLISHED:
             at = (p.published_at or p.due_at or now).astimezone(tz)
-            published.append(
+            t.published.append(
                 Published(
                     p.id, at, p.channel, name, m.key, m.kind, m.title, p.remote_url, p.remote_id
                 )
@@ -242,37 +307,14 @@ def build_report(
         if why is not None:
             detail = p.plan_note if why == "unplanned" else causes.get(p.id, p.last_error or "")
             due = p.due_at.astimezone(tz) if p.due_at else None
-            problems.append(
+            t.problems.append(
                 Problem(
                     p.id, due, p.channel, name, m.key, m.title, p.state, _WHY_VI[why], detail or ""
                 )
             )
         if progress:
             progress(done, total)
-    order = {cid: i for i, cid in enumerate(config.channels)}
-    published.sort(key=lambda x: (x.at, order.get(x.channel, len(order)), x.id))
-    far = datetime.max.replace(tzinfo=tz)
-    problems.sort(key=lambda x: (x.due_at or far, x.id))
-    kinds = {k: i for i, k in enumerate(KINDS)}
-    items = sorted(
-        (messages[mid] for mid in by_message), key=lambda m: (kinds.get(m.kind, len(kinds)), m.key)
-    )
-    return Report(
-        final=now >= datetime.combine(config.campaign.end + timedelta(days=1), time(0), tz),
-        as_of=now.astimezone(tz),
-        campaign=config.campaign,
-        layout=config.report,
-        counts=counts,
-        channels=tuple(
-            Line(cid, names.get(cid, cid), "channel", {k: n for k, n in c.items() if n})
-            for cid, c in by_channel.items()
-        ),
-        messages=tuple(
-            Line(m.key, m.title, m.kind, by_message[m.id], m.status == "removed") for m in items
-        ),
-        published=tuple(published),
-        problems=tuple(problems),
-    )
+    return t
 
 
 def _trouble(state: str, due: datetime | None, now: datetime, config: Config) -> str | None:
@@ -346,6 +388,17 @@ def _totals_table(first: str, lines: Sequence[Line]) -> Table:
 
 def body(r: Report) -> list[Block]:
     """Sections I–IV and the closing sentence, as neutral blocks every renderer lays out."""
+    blocks: list[Block] = [Para(r.layout.basis), *_results(r), *_published(r), *_problems(r)]
+    blocks.append(Heading("IV. ĐỀ XUẤT, KIẾN NGHỊ", 1))
+    blocks += [Para(p) for p in r.layout.proposals] or [Para(TODO_VI, "todo")]
+    what = "kết quả" if r.final else "tiến độ"
+    org = r.campaign.organisation
+    blocks.append(Para(f"Trên đây là báo cáo {what} thực hiện {r.campaign.name} của {org}./."))
+    return blocks
+
+
+def _results(r: Report) -> list[Block]:
+    """Section I: the summary sentences, then the totals per channel and per content item."""
     t = r.totals
     parts = []
     for kind in KINDS:
@@ -364,7 +417,6 @@ def body(r: Report) -> list[Block]:
         f"{getattr(t, k)} lượt {COLUMNS[k].lower()}" for k in list(COLUMNS)[2:] if getattr(t, k)
     ]
     blocks: list[Block] = [
-        Para(r.layout.basis),
         Heading("I. KẾT QUẢ ĐĂNG TẢI THÔNG ĐIỆP VÀ BÀI VIẾT", 1),
         Para(lead),
         Para(("Số lượt còn lại: " + "; ".join(rest) + ".") if rest else "Không có lượt nào lỗi."),
@@ -381,42 +433,44 @@ def body(r: Report) -> list[Block]:
         label = KIND_LABELS_VI.get(kind, kind)
         if lines:
             blocks += [Heading(f"{n}. Theo từng {label.lower()}", 2), _totals_table(label, lines)]
-    blocks.append(Heading("II. DANH SÁCH BÀI ĐÃ ĐĂNG", 1))
-    if r.published:
-        rows: tuple[tuple[Cell, ...], ...] = tuple(
-            (str(i), f"{p.at:%d/%m/%Y %H:%M}", p.channel_name, p.title, _link(p.url))
-            for i, p in enumerate(r.published, 1)
-        )
-        headers: tuple[str, ...] = ("STT", "Thời gian đăng", "Kênh", "Tiêu đề", "Đường dẫn")
-        blocks.append(Table(headers, rows, (1.0, 2.3, 3.0, 5.2, 4.5), left=(2, 3, 4)))
-    else:
-        blocks.append(Para("Chưa có bài nào được đăng."))
-    blocks.append(Heading("III. TỒN TẠI, VƯỚNG MẮC", 1))
-    if r.problems:
-        blocks.append(
-            Para(f"Có {len(r.problems)} lượt đăng chưa thực hiện được hoặc cần kiểm tra:")
-        )
-        rows = tuple(
-            (
-                str(i),
-                f"{p.due_at:%d/%m/%Y %H:%M}" if p.due_at else "–",
-                p.channel_name,
-                p.title,
-                LABELS_VI.get(p.state, p.state),
-                p.reason + (f" ({p.detail})" if p.detail and p.state != State.MISSED else ""),
-            )
-            for i, p in enumerate(r.problems, 1)
-        )
-        headers = ("STT", "Thời gian dự kiến", "Kênh", "Tiêu đề", "Tình trạng", "Lý do")
-        blocks.append(Table(headers, rows, (1.0, 2.3, 2.6, 4.0, 1.7, 4.4), left=(2, 3, 5)))
-    else:
-        blocks.append(Para("Không có."))
-    blocks.append(Heading("IV. ĐỀ XUẤT, KIẾN NGHỊ", 1))
-    blocks += [Para(p) for p in r.layout.proposals] or [Para(TODO_VI, "todo")]
-    what = "kết quả" if r.final else "tiến độ"
-    org = r.campaign.organisation
-    blocks.append(Para(f"Trên đây là báo cáo {what} thực hiện {r.campaign.name} của {org}./."))
     return blocks
+
+
+def _published(r: Report) -> list[Block]:
+    """Section II: every published post with its link."""
+    heading = Heading("II. DANH SÁCH BÀI ĐÃ ĐĂNG", 1)
+    if not r.published:
+        return [heading, Para("Chưa có bài nào được đăng.")]
+    rows: tuple[tuple[Cell, ...], ...] = tuple(
+        (str(i), f"{p.at:%d/%m/%Y %H:%M}", p.channel_name, p.title, _link(p.url))
+        for i, p in enumerate(r.published, 1)
+    )
+    headers = ("STT", "Thời gian đăng", "Kênh", "Tiêu đề", "Đường dẫn")
+    return [heading, Table(headers, rows, (1.0, 2.3, 3.0, 5.2, 4.5), left=(2, 3, 4))]
+
+
+def _problems(r: Report) -> list[Block]:
+    """Section III: the posts not made or to be checked, each with its reason."""
+    heading = Heading("III. TỒN TẠI, VƯỚNG MẮC", 1)
+    if not r.problems:
+        return [heading, Para("Không có.")]
+    rows: tuple[tuple[Cell, ...], ...] = tuple(
+        (
+            str(i),
+            f"{p.due_at:%d/%m/%Y %H:%M}" if p.due_at else "–",
+            p.channel_name,
+            p.title,
+            LABELS_VI.get(p.state, p.state),
+            p.reason + (f" ({p.detail})" if p.detail and p.state != State.MISSED else ""),
+        )
+        for i, p in enumerate(r.problems, 1)
+    )
+    headers = ("STT", "Thời gian dự kiến", "Kênh", "Tiêu đề", "Tình trạng", "Lý do")
+    return [
+        heading,
+        Para(f"Có {len(r.problems)} lượt đăng chưa thực hiện được hoặc cần kiểm tra:"),
+        Table(headers, rows, (1.0, 2.3, 2.6, 4.0, 1.7, 4.4), left=(2, 3, 5)),
+    ]
 
 
 def _link(url: str | None) -> Link:

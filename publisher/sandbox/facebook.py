@@ -11,7 +11,7 @@ import re
 import string
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -159,21 +159,12 @@ class Facebook:
             refused = self.refused(edge, message, link, params.get("url"), headers)
             if refused is not None:
                 return refused
-        scheduled = None
-        if params.get("scheduled_publish_time") not in (None, ""):
-            if published:
-                msg = "(#100) You cannot specify a scheduled publish time on a published post"
-                return self.error(400, 100, msg, headers)
-            scheduled = parse_time(params["scheduled_publish_time"])
-            lo, hi = now + timedelta(minutes=10), now + timedelta(days=30)
-            if scheduled is None or not lo <= scheduled <= hi:
-                msg = "(#100) The specified scheduled publish time is invalid."
-                return self.error(400, 100, msg, headers)
-        if self.ctx.faults.flag("facebook", "duplicate-check") and message:
-            for p in self.posts.values():
-                recent = now - p.created <= timedelta(minutes=5)
-                if p.page == page and p.message == message and recent and not p.deleted:
-                    return self.error(400, 506, "(#506) Duplicate status message", headers)
+        scheduled, refused = self._schedule(params, published, now, headers)
+        if refused is not None:
+            return refused
+        checks = self.ctx.faults.flag("facebook", "duplicate-check")
+        if checks and self._repeats(page, message, now):
+            return self.error(400, 506, "(#506) Duplicate status message", headers)
         self.seq += 1
         post_id = f"{page}_{POST_BASE + self.seq}"
         kind = "photo" if edge == "photos" else "post"
@@ -202,6 +193,34 @@ class Facebook:
         if "slow" in fired:
             answer.delay = fired.seconds("slow", 1.0)
         return answer
+
+    def _schedule(
+        self, params: dict[str, Any], published: bool, now: datetime, headers: Headers
+    ) -> tuple[datetime | None, Response | None]:
+        """The post's ``scheduled_publish_time`` (None: none asked), or the error Graph answers
+        for one asked of a published post or outside 10 minutes to 30 days from ``now``."""
+        if params.get("scheduled_publish_time") in (None, ""):
+            return None, None
+        if published:
+            msg = "(#100) You cannot specify a scheduled publish time on a published post"
+            return None, self.error(400, 100, msg, headers)
+        scheduled = parse_time(params["scheduled_publish_time"])
+        lo, hi = now + timedelta(minutes=10), now + timedelta(days=30)
+        if scheduled is None or not lo <= scheduled <= hi:
+            msg = "(#100) The specified scheduled publish time is invalid."
+            return None, self.error(400, 100, msg, headers)
+        return scheduled, None
+
+    def _repeats(self, page: str, message: str, now: datetime) -> bool:
+        """Whether ``message`` repeats a post of ``page`` made, and not deleted, in the last five
+        minutes (never for an empty one)."""
+        if not message:
+            return False
+        for p in self.posts.values():
+            recent = now - p.created <= timedelta(minutes=5)
+            if p.page == page and p.message == message and recent and not p.deleted:
+                return True
+        return False
 
     def refused(
         self, edge: str, message: str, link: str | None, url: Any, headers: Headers

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -191,34 +192,14 @@ class WordPress:
     def list(self, req: Request, _: dict[str, str]) -> Response:
         user = self.user(req)
         self.promote()
-
-        def multi(name: str) -> list[str]:
-            values = req.query.get(name, []) + req.query.get(name + "[]", [])
-            return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-        statuses = multi("status") or ["publish"]
-        if any(s not in (*STATUSES, "trash", "any") for s in statuses):
-            allowed = ", ".join((*STATUSES, "trash", "any"))
-            raise store.invalid_param(
-                "status", f"status[0] is not one of {allowed}.", "rest_not_in_enum"
-            )
-        if user is None and statuses != ["publish"]:
-            raise WpError("rest_forbidden_status", 401)
+        statuses = _statuses(req, user)
         context = req.arg("context") or "view"
         if context == "edit" and user is None:
             raise WpError("rest_forbidden_context", 401)
-        try:
-            per_page, page = int(req.arg("per_page") or 10), int(req.arg("page") or 1)
-        except ValueError as exc:
-            raise store.invalid_param("per_page", "per_page is not of type integer.") from exc
-        if not 1 <= per_page <= 100 or page < 1:
-            raise store.invalid_param("per_page", "per_page must be between 1 and 100 (inclusive)")
+        per_page, page = _paging(req)
         wanted = set(statuses) if "any" not in statuses else set(STATUSES)
-        slugs, search = set(multi("slug")), (req.arg("search") or "").lower()
-        bounds = {k: store.parse_wp_date(req.arg(k) or "", utc=False) for k in ("after", "before")}
-        for name, when in bounds.items():
-            if req.arg(name) and when is None:
-                raise store.invalid_param(name, "Invalid date.", "rest_invalid_date")
+        slugs, search = set(_multi(req, "slug")), (req.arg("search") or "").lower()
+        bounds = _date_bounds(req)
         found = [
             p
             for p in sorted(self.posts.values(), key=lambda p: (p.date_gmt, p.id), reverse=True)
@@ -240,13 +221,7 @@ class WordPress:
             [store.only_fields(p.to_json(self.site, context), fields) for p in chunk]
         )
         answer.headers += [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
-        query = {k: v[-1] for k, v in req.query.items()}
-        links = [
-            f"<{self.site}/wp-json/wp/v2/posts?{urlencode(query | {'page': page + step})}>;"
-            f' rel="{rel}"'
-            for step, rel in ((-1, "prev"), (1, "next"))
-            if 1 <= page + step <= pages
-        ]
+        links = _page_links(self.site, req, page, pages)
         if links:
             answer.headers.append(("Link", ", ".join(links)))
         return answer
@@ -301,3 +276,53 @@ class WordPress:
             caps = {"edit_posts": True, "publish_posts": user.can_publish}
             body |= {"username": user.login, "roles": [user.role], "capabilities": caps}
         return Response.json(store.only_fields(body, req.arg("_fields")))
+
+
+def _multi(req: Request, name: str) -> list[str]:
+    """The values of query argument ``name`` (or ``name[]``), repeated or comma-separated."""
+    values = req.query.get(name, []) + req.query.get(name + "[]", [])
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _statuses(req: Request, user: User | None) -> list[str]:
+    """The statuses a post list asks for (``publish`` unless told); only a user may ask others."""
+    statuses = _multi(req, "status") or ["publish"]
+    if any(s not in (*STATUSES, "trash", "any") for s in statuses):
+        allowed = ", ".join((*STATUSES, "trash", "any"))
+        raise store.invalid_param(
+            "status", f"status[0] is not one of {allowed}.", "rest_not_in_enum"
+        )
+    if user is None and statuses != ["publish"]:
+        raise WpError("rest_forbidden_status", 401)
+    return statuses
+
+
+def _paging(req: Request) -> tuple[int, int]:
+    """A post list's ``per_page`` (1 to 100, 10 unless told) and ``page`` (from 1)."""
+    try:
+        per_page, page = int(req.arg("per_page") or 10), int(req.arg("page") or 1)
+    except ValueError as exc:
+        raise store.invalid_param("per_page", "per_page is not of type integer.") from exc
+    if not 1 <= per_page <= 100 or page < 1:
+        raise store.invalid_param("per_page", "per_page must be between 1 and 100 (inclusive)")
+    return per_page, page
+
+
+def _date_bounds(req: Request) -> dict[str, datetime | None]:
+    """A post list's ``after`` and ``before`` instants (site time unless an offset is given),
+    None where not given."""
+    bounds = {k: store.parse_wp_date(req.arg(k) or "", utc=False) for k in ("after", "before")}
+    for name, when in bounds.items():
+        if req.arg(name) and when is None:
+            raise store.invalid_param(name, "Invalid date.", "rest_invalid_date")
+    return bounds
+
+
+def _page_links(site: str, req: Request, page: int, pages: int) -> list[str]:
+    """The ``Link`` header's entries for the pages before and after ``page`` that exist."""
+    query = {k: v[-1] for k, v in req.query.items()}
+    return [
+        f'<{site}/wp-json/wp/v2/posts?{urlencode(query | {"page": page + step})}>; rel="{rel}"'
+        for step, rel in ((-1, "prev"), (1, "next"))
+        if 1 <= page + step <= pages
+    ]
