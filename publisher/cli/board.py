@@ -8,6 +8,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -25,6 +26,10 @@ from publisher.cli.common import (
 )
 from publisher.cli.queue import print_load, queue
 from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.store.db import Database
 
 
 @queue.command("import")
@@ -128,46 +133,60 @@ def audit_command(
     config_path: Path, post_id: int | None, as_json: bool, verify: bool, expect: tuple[str, ...]
 ) -> None:
     """The audit trail: who did what, when, to which content (hash-chained, append-only)."""
-    from publisher.store import audit
-
     heads = [_expected_head(v) for v in expect]
     config = read_config(config_path)
     db = read_queue(config)
     if verify or heads:
-        result = audit.verify(db, heads)
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "ok": result.ok,
-                        "entries": result.entries,
-                        "problems": result.problems,
-                        "head": result.head,
-                        "head_id": result.head_id,
-                        "scheme": result.scheme,
-                        "key_id": result.key_id,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-        for problem in result.problems if not as_json else []:
-            say(f"error: audit: {problem}", err=True)
-        if not result.ok:
-            sys.exit(1)
-        if as_json:
-            return
-        say(
-            f"Audit trail intact: {result.entries} entries, head entry {result.head_id} "
-            f"{result.head[:16]}… ({result.scheme})"
-        )
-        if result.scheme != audit.HMAC_SHA256:
-            say(
-                "warning: audit: the trail is not keyed yet (no PUBLISHER_AUDIT_KEY): whoever "
-                "can write the database could rewrite it; the next command that changes the "
-                "queue creates a key",
-                err=True,
-            )
+        _verify_audit(db, heads, as_json)
         return
+    _list_audit(config, db, post_id, as_json)
+
+
+def _verify_audit(db: Database, heads: list[tuple[int, str]], as_json: bool) -> None:
+    """Check the trail (and that each of ``heads`` is still in it); say so, or name each problem
+    and exit 1. A trail without a key passes with a warning."""
+    from publisher.store import audit
+
+    result = audit.verify(db, heads)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "entries": result.entries,
+                    "problems": result.problems,
+                    "head": result.head,
+                    "head_id": result.head_id,
+                    "scheme": result.scheme,
+                    "key_id": result.key_id,
+                },
+                ensure_ascii=False,
+            )
+        )
+    for problem in result.problems if not as_json else []:
+        say(f"error: audit: {problem}", err=True)
+    if not result.ok:
+        sys.exit(1)
+    if as_json:
+        return
+    say(
+        f"Audit trail intact: {result.entries} entries, head entry {result.head_id} "
+        f"{result.head[:16]}… ({result.scheme})"
+    )
+    if result.scheme != audit.HMAC_SHA256:
+        say(
+            "warning: audit: the trail is not keyed yet (no PUBLISHER_AUDIT_KEY): whoever "
+            "can write the database could rewrite it; the next command that changes the "
+            "queue creates a key",
+            err=True,
+        )
+
+
+def _list_audit(config: Config, db: Database, post_id: int | None, as_json: bool) -> None:
+    """The trail's entries (only post ``post_id``'s, if given) in order, in local time: a
+    line each, or a JSON array."""
+    from publisher.store import audit
+
     tz = config.tz
     rows = audit.entries(db, post_id=post_id)
     if as_json:

@@ -14,10 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from publisher.errors import InputError
-
-if TYPE_CHECKING:
-    pass
 from publisher.cli.common import (
     actor_option,
     authorize,
@@ -33,6 +29,11 @@ from publisher.cli.common import (
     warn_exposure,
     write_file,
 )
+from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.documents.preview import Item
 
 
 @cli.command()
@@ -149,31 +150,9 @@ def preview(
         "include_cancelled": include_cancelled,
     }
     if fmt in ("html", "ics"):  # they also read the posts' links and history
-        from publisher.documents import calendar_html, calendar_ics
-
-        db = read_queue(config)
-        entries = pv.items(db, config, **filters)
-        extra = calendar_html.load_extra(db, [e.id for e in entries])
-        generated = now()
-        if fmt == "html":
-            page = calendar_html.render_calendar(
-                entries, config, generated_at=generated, extra=extra
-            )
-            data = page.encode("utf-8")
-        else:
-            data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
-        if output:
-            write_file(output, data)
-            say(f"Wrote {output} ({len(entries)} posts).")
-        else:
-            sys.stdout.buffer.write(data)
+        _preview_calendar(config, fmt, filters, output)
         return
-    # The table and JSON read an SQLite queue without SQLAlchemy, whose import alone would
-    # take longer than the whole command should.
-    fast = pv.items_sqlite(config, **filters)
-    if fast is not None:
-        warn_exposure(pv.sqlite_path(config))
-    entries = fast if fast is not None else pv.items(read_queue(config), config, **filters)
+    entries = _preview_items(config, filters)
     if fmt == "json":
         text = pv.to_json(entries, config)
         if output:
@@ -181,10 +160,52 @@ def preview(
         else:
             click.echo(text, nl=False)
         return
-    from rich.console import Console
-
     if not entries and not (channel or start or end):
         say("The queue is empty: run 'publisher load' first.", err=True)
+    _preview_table(config, entries, output)
+
+
+def _preview_calendar(
+    config: Config, fmt: str, filters: dict[str, Any], output: Path | None
+) -> None:
+    """The posts as a standalone HTML month calendar or an iCalendar file, to ``output`` (saying
+    so) or to stdout."""
+    from publisher.documents import calendar_html, calendar_ics
+    from publisher.documents import preview as pv
+
+    db = read_queue(config)
+    entries = pv.items(db, config, **filters)
+    extra = calendar_html.load_extra(db, [e.id for e in entries])
+    generated = now()
+    if fmt == "html":
+        page = calendar_html.render_calendar(entries, config, generated_at=generated, extra=extra)
+        data = page.encode("utf-8")
+    else:
+        data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
+    if output:
+        write_file(output, data)
+        say(f"Wrote {output} ({len(entries)} posts).")
+    else:
+        sys.stdout.buffer.write(data)
+
+
+def _preview_items(config: Config, filters: dict[str, Any]) -> list[Item]:
+    """The posts for the table and JSON, read from an SQLite queue without SQLAlchemy (whose
+    import alone would take longer than the whole command should), else through it."""
+    from publisher.documents import preview as pv
+
+    fast = pv.items_sqlite(config, **filters)
+    if fast is not None:
+        warn_exposure(pv.sqlite_path(config))
+    return fast if fast is not None else pv.items(read_queue(config), config, **filters)
+
+
+def _preview_table(config: Config, entries: list[Item], output: Path | None) -> None:
+    """The posts as a table grouped by day: to ``output`` (plain, 160 columns) or the terminal."""
+    from rich.console import Console
+
+    from publisher.documents import preview as pv
+
     if output:
         buffer = io.StringIO()
         pv.render_table(entries, config, Console(file=buffer, width=160, color_system=None))

@@ -133,23 +133,38 @@ def _post_or_fail(db: Any, post_id: int) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
     """Show one post: its render for its channel, its history and its approval."""
-    from publisher.editorial.load import RenderCheck
-    from publisher.store import audit
-
     config = read_config(config_path)
     db = read_queue(config)
     p = _post_or_fail(db, post_id)
-    tz = config.tz
+    info = _post_info(config, db, p)
+    if as_json:
+        say_json(info)
+        return
+    _print_post(config, p, info)
+
+
+def _approval(config: Config, p: Any) -> dict[str, Any] | None:
+    """Who approved post ``p``, when, which text, and whether that is still its render."""
+    from publisher.editorial.load import RenderCheck
+
     current = RenderCheck(config)(p)
-    approval: dict[str, Any] | None = None
-    if p.approved_by:
-        approval = {
-            "by": p.approved_by,
-            "at": p.approved_at.astimezone(tz).isoformat() if p.approved_at else None,
-            "hash": p.approved_hash,
-            "matches_current_render": p.approved_hash == current,
-        }
-    info = {
+    if not p.approved_by:
+        return None
+    return {
+        "by": p.approved_by,
+        "at": p.approved_at.astimezone(config.tz).isoformat() if p.approved_at else None,
+        "hash": p.approved_hash,
+        "matches_current_render": p.approved_hash == current,
+    }
+
+
+def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
+    """``queue show``'s record of post ``p``: as printed by --json, times in local time."""
+    from publisher.store import audit
+
+    tz = config.tz
+    approval = _approval(config, p)
+    return {
         "id": p.id,
         "message": p.message.key,
         "file": p.message.source_path,
@@ -186,12 +201,14 @@ def queue_show(config_path: Path, post_id: int, as_json: bool) -> None:
             for a in audit.entries(db, post_id=p.id)
         ],
     }
-    if as_json:
-        say_json(info)
-        return
+
+
+def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
+    """``queue show``'s text: a heading, the approval, the outcome, each field and the history."""
     name = config.channels[p.channel].name if p.channel in config.channels else p.channel
     say(f"Post {p.id} · {name} · {p.message.kind} · {p.state} · {info['due_at'] or 'no time'}")
     say(f"Message: {p.message.key} ({p.message.source_path}), occurrence {p.occurrence}")
+    approval = info["approval"]
     if approval:
         ok = (
             "matches the current render"

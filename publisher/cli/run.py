@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,9 @@ from publisher.errors import InputError
 if TYPE_CHECKING:
     from publisher.config import Config
     from publisher.config.env import Secrets
+    from publisher.dispatch.dispatcher import Dispatcher
+    from publisher.dispatch.outcomes import PassReport
+    from publisher.dispatch.rehearsal import Rehearsal
     from publisher.store.db import Database
 
 
@@ -193,13 +196,30 @@ def run(
     seed: int | None,
 ) -> None:
     """Run the publishing daemon (until SIGTERM/SIGINT), or one pass, or a rehearsal."""
-    from publisher.app import build_adapters, make_dispatcher
-    from publisher.clock import Clock, SystemClock
-    from publisher.config import parse_duration
-    from publisher.dispatch.daemon import Daemon, limit_malloc_arenas, worker_name
-    from publisher.store import audit
+    from publisher.dispatch.daemon import limit_malloc_arenas
 
     limit_malloc_arenas()  # before any thread: a month-long process stays small
+    duration = _run_options(once, rehearse, rehearsal_db, sandbox, sandbox_url)
+    config = read_config(config_path)
+    source = open_queue(config)
+    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, url):
+        if duration is not None:
+            _rehearse(cfg, source, secrets, duration, rehearsal_db, url, seed)
+            return
+        _publish(cfg, source, secrets, once, seed)
+
+
+def _run_options(
+    once: bool,
+    rehearse: str | None,
+    rehearsal_db: str | None,
+    sandbox: bool,
+    sandbox_url: str | None,
+) -> timedelta | None:
+    """Refuse ``run``'s options that do not go together (one line each, in this order); return
+    the rehearsal's duration, or None when it is not a rehearsal."""
+    from publisher.config import parse_duration
+
     if (sandbox or sandbox_url) and not rehearse:
         raise InputError(
             "--sandbox" if sandbox else "--sandbox-url",
@@ -211,41 +231,48 @@ def run(
         raise InputError("--rehearsal-db", "goes with --rehearse DURATION")
     if once and rehearse:
         raise InputError("--once", "give --once or --rehearse, not both")
-    duration = None
-    if rehearse:
-        duration = parse_duration(rehearse)
-        if duration is None:
-            raise InputError("--rehearse", f"{rehearse!r} is not a duration", "e.g. 90s, 3m, 1h")
-        if not (sandbox or sandbox_url):
-            raise InputError(
-                "--rehearse",
-                "a rehearsal publishes to the channels it is pointed at",
-                "add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms",
-            )
-    config = read_config(config_path)
-    source = open_queue(config)
-    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, url):
-        if duration is not None:
-            _rehearse(cfg, source, secrets, duration, rehearsal_db, url, seed)
-            return
-        _logging(secrets.all_values())
-        adapters = build_adapters(cfg, secrets, source)
-        clock: Clock = SystemClock()
-        if once:  # as the daemon does at start: a missing or wrong audit key stops us before
-            audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
-        dispatcher = make_dispatcher(source, cfg, adapters, clock, worker=worker_name(), seed=seed)
-        if once:
-            report = dispatcher.run_once()
-            dispatcher.drain(None, report)  # the calls that outlived the pass
-            dispatcher.close()
-            say(
-                f"One pass: {report.claimed} claimed, {report.published} published, "
-                f"{report.retrying} retrying, {report.unconfirmed} unconfirmed, "
-                f"{report.failed} failed, {report.missed} missed, "
-                f"{report.needs_review} need review."
-            )
-            return
-        Daemon(source, dispatcher, clock, tick=cfg.daemon.tick.total_seconds()).run()
+    if not rehearse:
+        return None
+    duration = parse_duration(rehearse)
+    if duration is None:
+        raise InputError("--rehearse", f"{rehearse!r} is not a duration", "e.g. 90s, 3m, 1h")
+    if not (sandbox or sandbox_url):
+        raise InputError(
+            "--rehearse",
+            "a rehearsal publishes to the channels it is pointed at",
+            "add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms",
+        )
+    return duration
+
+
+def _publish(
+    config: Config, source: Database, secrets: Secrets, once: bool, seed: int | None
+) -> None:
+    """Publish the queue on the real clock: one pass (``--once``), or the daemon until
+    SIGTERM/SIGINT."""
+    from publisher.app import build_adapters, make_dispatcher
+    from publisher.clock import Clock, SystemClock
+    from publisher.dispatch.daemon import Daemon, worker_name
+    from publisher.store import audit
+
+    _logging(secrets.all_values())
+    adapters = build_adapters(config, secrets, source)
+    clock: Clock = SystemClock()
+    if once:  # as the daemon does at start: a missing or wrong audit key stops us before
+        audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
+    dispatcher = make_dispatcher(source, config, adapters, clock, worker=worker_name(), seed=seed)
+    if once:
+        report = dispatcher.run_once()
+        dispatcher.drain(None, report)  # the calls that outlived the pass
+        dispatcher.close()
+        say(
+            f"One pass: {report.claimed} claimed, {report.published} published, "
+            f"{report.retrying} retrying, {report.unconfirmed} unconfirmed, "
+            f"{report.failed} failed, {report.missed} missed, "
+            f"{report.needs_review} need review."
+        )
+        return
+    Daemon(source, dispatcher, clock, tick=config.daemon.tick.total_seconds()).run()
 
 
 def _rehearse(
@@ -257,23 +284,45 @@ def _rehearse(
     sandbox_url: str | None,
     seed: int | None,
 ) -> None:
+    """Rehearse the campaign on a copy of the queue at ``path`` (made, or resumed), its window
+    mapped onto ``duration``, with a progress bar; then its summary, and exit 1 if it reached
+    its end with posts still owed an outcome."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from sqlalchemy import func, select
 
     from publisher.app import build_adapters, make_dispatcher
-    from publisher.dispatch.daemon import Daemon, worker_name
-    from publisher.dispatch.outcomes import PassReport
+    from publisher.dispatch.daemon import worker_name
     from publisher.dispatch.rehearsal import prepare
-    from publisher.states import PENDING, RunMode, State
-    from publisher.store.models import PostRow
 
     r = prepare(config, source, duration, path)
-    db, clock = r.db, r.clock
     console = Console(stderr=True)
     _logging(secrets.all_values(), console=console)  # one line per attempt, above the bar
+    total = _to_publish(r.db)
+    _announce(config, r, duration, sandbox_url, total)
+    adapters = build_adapters(config, secrets, r.db)
+    dispatcher = make_dispatcher(r.db, config, adapters, r.clock, worker=worker_name(), seed=seed)
+    deadline = r.virtual_end + dispatcher.policy.max_lateness
+    _play(config, r, dispatcher, total, deadline, console)
+    owed = _summary(config, r.db, r.path)
+    if owed and r.clock.now() > deadline:
+        say(
+            f"error: the rehearsal reached its end with {owed} post(s) still owed an outcome "
+            f"(listed above); resume it to settle them: --rehearsal-db {r.path}",
+            err=True,
+        )
+        sys.exit(1)
+    if owed:
+        say(f"Stopped before its end with {owed} post(s) to go; resume it to go on.")
+
+
+def _to_publish(db: Database) -> int:
+    """How many posts the rehearsal is to settle: all but drafts and cancelled ones."""
+    from sqlalchemy import func, select
+
+    from publisher.states import State
+    from publisher.store.models import PostRow
+
     with db.read() as s:
-        total = (
+        return (
             s.scalar(
                 select(func.count())
                 .select_from(PostRow)
@@ -281,30 +330,55 @@ def _rehearse(
             )
             or 0
         )
+
+
+def _pending(db: Database) -> int:
+    """How many posts are still owed an outcome (in a pending state)."""
+    from sqlalchemy import func, select
+
+    from publisher.states import PENDING
+    from publisher.store.models import PostRow
+
+    with db.read() as s:
+        return (
+            s.scalar(
+                select(func.count()).select_from(PostRow).where(PostRow.state.in_(list(PENDING)))
+            )
+            or 0
+        )
+
+
+def _announce(
+    config: Config, r: Rehearsal, duration: timedelta, sandbox_url: str | None, total: int
+) -> None:
+    """Say what is rehearsed (or resumed), where, how fast, and if there is nothing to publish."""
     verb = "Resuming" if r.resumed else "Rehearsing"
     say(
         f"{verb} {config.campaign.name}: {config.campaign.start:%d/%m}–"
-        f"{config.campaign.end:%d/%m} in {duration} (×{clock.speed:,.0f}), on {r.path}"
+        f"{config.campaign.end:%d/%m} in {duration} (×{r.clock.speed:,.0f}), on {r.path}"
     )
     if sandbox_url:
         say(f"Sandbox: {sandbox_url}/ (what a follower sees)")
     if total == 0:
         say("No approved posts to publish: approve them first (publisher approve --all).", err=True)
-    adapters = build_adapters(config, secrets, db)
-    dispatcher = make_dispatcher(db, config, adapters, clock, worker=worker_name(), seed=seed)
-    deadline = r.virtual_end + dispatcher.policy.max_lateness
 
-    def pending() -> int:
-        with db.read() as s:
-            return (
-                s.scalar(
-                    select(func.count())
-                    .select_from(PostRow)
-                    .where(PostRow.state.in_(list(PENDING)))
-                )
-                or 0
-            )
 
+def _play(
+    config: Config,
+    r: Rehearsal,
+    dispatcher: Dispatcher,
+    total: int,
+    deadline: datetime,
+    console: Any,
+) -> None:
+    """Run the rehearsal's daemon until no post is pending or its clock passes ``deadline``,
+    a progress bar (the campaign day, the posts settled, the outcomes so far) following it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from publisher.dispatch.daemon import Daemon
+    from publisher.states import PENDING, RunMode
+
+    db, clock = r.db, r.clock
     with Progress(
         TextColumn("[bold]{task.fields[day]}"),
         BarColumn(),
@@ -317,24 +391,10 @@ def _rehearse(
         task = progress.add_task("rehearsal", total=total, day="", detail="")
 
         def on_pass(_report: PassReport) -> None:
-            with db.read() as s:
-                counts = dict(
-                    s.execute(select(PostRow.state, func.count()).group_by(PostRow.state)).all()
-                )
+            counts = _state_counts(db)
             done = total - sum(counts.get(st, 0) for st in PENDING)
             virtual = clock.now().astimezone(config.tz)
-            detail = ", ".join(
-                f"{counts[st]} {st}"
-                for st in (
-                    State.PUBLISHED,
-                    State.RETRYING,
-                    State.UNCONFIRMED,
-                    State.FAILED,
-                    State.MISSED,
-                    State.NEEDS_REVIEW,
-                )
-                if counts.get(st)
-            )
+            detail = _outcomes(counts)
             progress.update(task, completed=done, day=f"{virtual:%d/%m %H:%M}", detail=detail)
 
         daemon = Daemon(
@@ -343,20 +403,38 @@ def _rehearse(
             clock,
             tick=min(1.0, config.daemon.tick.total_seconds()),
             mode=RunMode.REHEARSE,
-            until=lambda: pending() == 0 or clock.now() > deadline,
+            until=lambda: _pending(db) == 0 or clock.now() > deadline,
             on_pass=on_pass,
         )
         daemon.run()
-    owed = _summary(config, db, r.path)
-    if owed and clock.now() > deadline:
-        say(
-            f"error: the rehearsal reached its end with {owed} post(s) still owed an outcome "
-            f"(listed above); resume it to settle them: --rehearsal-db {r.path}",
-            err=True,
+
+
+def _state_counts(db: Database) -> dict[Any, int]:
+    """How many posts are in each state (the states no post is in left out)."""
+    from sqlalchemy import func, select
+
+    from publisher.store.models import PostRow
+
+    with db.read() as s:
+        return dict(s.execute(select(PostRow.state, func.count()).group_by(PostRow.state)).all())
+
+
+def _outcomes(counts: dict[Any, int]) -> str:
+    """The progress bar's detail: the number of posts in each outcome any post has reached."""
+    from publisher.states import State
+
+    return ", ".join(
+        f"{counts[st]} {st}"
+        for st in (
+            State.PUBLISHED,
+            State.RETRYING,
+            State.UNCONFIRMED,
+            State.FAILED,
+            State.MISSED,
+            State.NEEDS_REVIEW,
         )
-        sys.exit(1)
-    if owed:
-        say(f"Stopped before its end with {owed} post(s) to go; resume it to go on.")
+        if counts.get(st)
+    )
 
 
 def _summary(config: Config, db: Database, path: str) -> int:
