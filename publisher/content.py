@@ -169,16 +169,9 @@ def _display(path: Path) -> str:
 def read_message(
     path: Path, directory: Path, config: Config, *, convert_legacy: bool = False
 ) -> Message:
+    """One file of ``directory`` as a Message; a ContentError names the first problem."""
     where = _display(path)
-    raw = read_text(path, where)
-    try:
-        text = check_text(raw.lstrip("\ufeff"), where, convert=convert_legacy)
-    except LegacyEncodingError as exc:
-        raise ContentError(where, exc.problem, exc.hint) from exc
-    converted = text if text != nfc(raw.lstrip("\ufeff")) else None
-    meta, content = split_front_matter(text, where)
-    if not raw.lstrip("\ufeff").startswith("---"):
-        raise ContentError(where, "has no front matter", "start the file with a '---' block")
+    meta, content, converted = _front_matter(path, where, convert_legacy)
 
     def bad(field: str, problem: str, hint: str | None = None) -> ContentError:
         return ContentError(where, f"front matter '{field}' {problem}", hint, field=field)
@@ -189,16 +182,60 @@ def read_message(
 
     rel = path.relative_to(directory)
     key = rel.with_suffix("").as_posix()
-    kind = meta.get("kind", _KIND_DIRS.get(rel.parts[0]) if len(rel.parts) > 1 else None)
-    if kind is None:
-        raise ContentError(where, "front matter lacks 'kind'", "kind: slogan or kind: article")
-    if kind not in KINDS:
-        raise bad("kind", f"is {kind!r}", "one of: " + ", ".join(KINDS))
+    kind = _kind(meta, rel, where, bad)
 
     body = clean(content).strip()
     if not body:
         raise ContentError(where, "has an empty body", "write the text after the front matter")
 
+    channels = _channels(meta, kind, config, where, bad)
+    title, summary = _title_summary(meta, kind, body, where, bad)
+
+    pinned = _pinned(meta.get("pinned"), config, bad)
+    cover = meta.get("cover")
+    if cover is not None and (not isinstance(cover, str) or not cover.startswith("https://")):
+        raise bad("cover", "must be an https:// URL of an image", "or remove the field")
+    draft = meta.get("draft", False)
+    if not isinstance(draft, bool):
+        raise bad("draft", "must be true or false")
+    at = _at(meta.get("at"), config, bad)
+    return Message(
+        key, where, kind, title, summary, body, channels, pinned, cover, draft, at, converted
+    )
+
+
+def _front_matter(
+    path: Path, where: str, convert_legacy: bool
+) -> tuple[dict[str, Any], str, str | None]:
+    """The file's front matter, its body and, if legacy text was converted, the converted
+    text (None if not); the file must start with a front matter block."""
+    raw = read_text(path, where)
+    try:
+        text = check_text(raw.lstrip("\ufeff"), where, convert=convert_legacy)
+    except LegacyEncodingError as exc:
+        raise ContentError(where, exc.problem, exc.hint) from exc
+    converted = text if text != nfc(raw.lstrip("\ufeff")) else None
+    meta, content = split_front_matter(text, where)
+    if not raw.lstrip("\ufeff").startswith("---"):
+        raise ContentError(where, "has no front matter", "start the file with a '---' block")
+    return meta, content, converted
+
+
+def _kind(meta: dict[str, Any], rel: Path, where: str, bad: Any) -> str:
+    """The message's kind: its ``kind`` field, else its folder's (``slogans/``, ``articles/``)."""
+    kind = meta.get("kind", _KIND_DIRS.get(rel.parts[0]) if len(rel.parts) > 1 else None)
+    if kind is None:
+        raise ContentError(where, "front matter lacks 'kind'", "kind: slogan or kind: article")
+    if kind not in KINDS:
+        raise bad("kind", f"is {kind!r}", "one of: " + ", ".join(KINDS))
+    return str(kind)
+
+
+def _channels(
+    meta: dict[str, Any], kind: str, config: Config, where: str, bad: Any
+) -> tuple[str, ...]:
+    """The channels the message goes to: its ``channels`` field, else its kind's default;
+    each a configured channel, duplicates dropped."""
     channels_value = meta.get("channels", list(config.kinds[kind].channels))
     if not channels_value:
         example = ", ".join(list(config.channels)[:2])
@@ -210,8 +247,14 @@ def read_message(
             raise bad(
                 "channels", f"names {cid!r}, not a channel", "one of: " + ", ".join(config.channels)
             )
-    channels = tuple(dict.fromkeys(channels_value))
+    return tuple(dict.fromkeys(channels_value))
 
+
+def _title_summary(
+    meta: dict[str, Any], kind: str, body: str, where: str, bad: Any
+) -> tuple[str, str]:
+    """The title and summary: both required of an article; a slogan without a title is
+    titled by its body."""
     title = _text(meta, "title", bad)
     summary = _text(meta, "summary", bad)
     if kind == "article":
@@ -225,18 +268,7 @@ def read_message(
         title = " ".join(body.split())  # a slogan is its own title
     if length(summary) > SUMMARY_LIMIT:
         raise bad("summary", f"is {length(summary)} characters, the limit is {SUMMARY_LIMIT}")
-
-    pinned = _pinned(meta.get("pinned"), config, bad)
-    cover = meta.get("cover")
-    if cover is not None and (not isinstance(cover, str) or not cover.startswith("https://")):
-        raise bad("cover", "must be an https:// URL of an image", "or remove the field")
-    draft = meta.get("draft", False)
-    if not isinstance(draft, bool):
-        raise bad("draft", "must be true or false")
-    at = _at(meta.get("at"), config, bad)
-    return Message(
-        key, where, kind, title, summary, body, channels, pinned, cover, draft, at, converted
-    )
+    return title, summary
 
 
 def _at(value: Any, config: Config, bad: Any) -> datetime | None:

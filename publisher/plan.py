@@ -319,9 +319,52 @@ def _arrange(
     slogans between and around them; each message's occurrences in order, and the rotation
     order (``queue``) wherever the rule allows. A bounded depth-first search; None if it finds
     no such order."""
+    n = len(times)
+    before, after = _neighbours(times, placed)
+    left = _Rotation(queue)
+    order: list[Demand] = []
+    failed: set[tuple[int, str | None, tuple[int, ...]]] = set()
+    budget = 20_000
+
+    def frame(i: int) -> tuple[int, str | None, Iterator[Demand]]:
+        prev = before[i] if before[i] is not None or not order else order[-1].message
+        skip = (prev, after[i])
+        return i, prev, (d for d in tuple(left.heads) if d.message not in skip)
+
+    def state(i: int, prev: str | None) -> tuple[int, str | None, tuple[int, ...]]:
+        """A frame's search state; ``taken`` is as it was when the frame was made."""
+        return (i, prev, tuple(left.taken.values()))
+
+    if n == 0:
+        return []
+    stack = [frame(0)]  # one frame per position being filled
+    while stack and budget > 0:
+        budget -= 1
+        i, prev, candidates = stack[-1]
+        if len(order) == len(stack):  # back in this frame: undo its last pick
+            left.untake(order.pop())
+        pick = next(candidates, None)
+        if pick is None:
+            failed.add(state(i, prev))
+            stack.pop()
+            continue
+        order.append(pick)
+        left.take(pick)
+        if len(order) == n:
+            return order
+        nxt = frame(len(order))
+        if not failed or state(nxt[0], nxt[1]) not in failed:
+            stack.append(nxt)
+    return None
+
+
+def _neighbours(
+    times: Sequence[datetime], placed: Iterable[tuple[datetime, str]]
+) -> tuple[list[str | None], list[str | None]]:
+    """For each of the sorted ``times``, the ``placed`` slogan right before it (after the time
+    before it) and the one right after it (before the time after it); None where none is."""
     anchors = sorted(placed)
     n = len(times)
-    # The placed slogan right before times[i] (after times[i-1]) and right after it.
     before: list[str | None] = []
     after: list[str | None] = []
     for i, t in enumerate(times):
@@ -331,61 +374,39 @@ def _arrange(
         before.append(between[-1] if between else None)
         between = [m for at, m in anchors if at > t and (high is None or at < high)]
         after.append(between[0] if between else None)
-    queues: dict[str, list[Demand]] = defaultdict(list)
-    for d in sorted(queue, key=_order):
-        queues[d.message].append(d)
-    taken = dict.fromkeys(sorted(queues), 0)
-    # The next untaken occurrence of each message, kept sorted as picks are made and undone
-    # (sorting them anew at every position made long rotations quadratic: bench/RESULTS.md).
-    heads = sorted((q[0] for q in queues.values()), key=_order)
-    order: list[Demand] = []
-    failed: set[tuple[int, str | None, tuple[int, ...]]] = set()
-    budget = 20_000
+    return before, after
 
-    def take(d: Demand) -> None:
+
+class _Rotation:
+    """The slogans ``_arrange`` picks from: each message's occurrences in rotation order, how
+    many of each are ``taken``, and the next untaken occurrence of each (``heads``)."""
+
+    def __init__(self, queue: Sequence[Demand]) -> None:
+        self.queues: dict[str, list[Demand]] = defaultdict(list)
+        for d in sorted(queue, key=_order):
+            self.queues[d.message].append(d)
+        self.taken = dict.fromkeys(sorted(self.queues), 0)
+        # Kept sorted as picks are made and undone (sorting them anew at every position made
+        # long rotations quadratic: bench/RESULTS.md).
+        self.heads = sorted((q[0] for q in self.queues.values()), key=_order)
+
+    def take(self, d: Demand) -> None:
+        """Pick ``d``, the head of its message: the message's next occurrence becomes head."""
+        heads, taken = self.heads, self.taken
         del heads[bisect_left(heads, _order(d), key=_order)]
         taken[d.message] += 1
-        q = queues[d.message]
+        q = self.queues[d.message]
         if taken[d.message] < len(q):
             insort(heads, q[taken[d.message]], key=_order)
 
-    def untake(d: Demand) -> None:
-        q = queues[d.message]
+    def untake(self, d: Demand) -> None:
+        """Undo ``take(d)``: ``d`` is its message's head again."""
+        heads, taken = self.heads, self.taken
+        q = self.queues[d.message]
         if taken[d.message] < len(q):
             del heads[bisect_left(heads, _order(q[taken[d.message]]), key=_order)]
         taken[d.message] -= 1
         insort(heads, d, key=_order)
-
-    def frame(i: int) -> tuple[int, str | None, Iterator[Demand]]:
-        prev = before[i] if before[i] is not None or not order else order[-1].message
-        skip = (prev, after[i])
-        return i, prev, (d for d in tuple(heads) if d.message not in skip)
-
-    def state(i: int, prev: str | None) -> tuple[int, str | None, tuple[int, ...]]:
-        """A frame's search state; ``taken`` is as it was when the frame was made."""
-        return (i, prev, tuple(taken.values()))
-
-    if n == 0:
-        return []
-    stack = [frame(0)]  # one frame per position being filled
-    while stack and budget > 0:
-        budget -= 1
-        i, prev, candidates = stack[-1]
-        if len(order) == len(stack):  # back in this frame: undo its last pick
-            untake(order.pop())
-        pick = next(candidates, None)
-        if pick is None:
-            failed.add(state(i, prev))
-            stack.pop()
-            continue
-        order.append(pick)
-        take(pick)
-        if len(order) == n:
-            return order
-        nxt = frame(len(order))
-        if not failed or state(nxt[0], nxt[1]) not in failed:
-            stack.append(nxt)
-    return None
 
 
 @lru_cache(maxsize=1024)

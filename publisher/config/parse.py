@@ -21,6 +21,7 @@ from publisher.config.model import (
     KINDS,
     ROLES,
     URL_SETTINGS,
+    AdapterSpec,
     Campaign,
     Channel,
     Config,
@@ -205,6 +206,7 @@ def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
 
 
 def _channel(path: str, cid: str, data: Any) -> Channel:
+    """The ``[channels.<cid>]`` table: its rules, secrets and adapter settings."""
     if not ID.match(cid):
         raise ConfigError(path, f"channels.{cid}", "is not a valid channel id", "use a-z, 0-9, _")
     t = _Table(path, f"channels.{cid}", data)
@@ -223,6 +225,29 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
     slots = tuple(sorted({_time(t, f"slots[{i}]", s) for i, s in enumerate(raw_slots)}))
     daily_cap = _positive_int(t, "daily_cap", len(slots))
     concurrency = _positive_int(t, "concurrency", 1)
+    quiet = _quiet_hours(t, raw_slots)
+    repeats = _repeats(t.table("repeats", {}))
+    secrets = _secrets(t.table("secrets", {}), adapter, spec)
+    settings = _settings(t, adapter, spec)
+    t.done()
+    return Channel(
+        cid,
+        name,
+        enabled,
+        adapter,
+        templates,
+        slots,
+        daily_cap,
+        quiet,
+        repeats,
+        spec.settings(**settings),
+        secrets,
+        concurrency,
+    )
+
+
+def _quiet_hours(t: _Table, raw_slots: list[Any]) -> QuietHours | None:
+    """A channel's ``quiet_hours`` (None if it has none), which none of its slots may fall in."""
     quiet = None
     if "quiet_hours" in t.data:
         q = t.table("quiet_hours")
@@ -236,13 +261,21 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
         slot = _time(t, f"slots[{i}]", s)
         if quiet and quiet.contains(slot):
             raise t.err(f"slots[{i}]", f"{slot:%H:%M} falls in the quiet hours {quiet}")
-    rep = t.table("repeats", {})
+    return quiet
+
+
+def _repeats(rep: _Table) -> dict[str, int]:
+    """A channel's ``repeats``: how many times a message of each kind goes out on it."""
     repeats = {}
     for kind in list(rep.data):
         if kind not in KINDS:
             raise rep.err(kind, "is not a content kind", "one of: " + ", ".join(KINDS))
         repeats[kind] = _positive_int(rep, kind, minimum=0)
-    sec = t.table("secrets", {})
+    return repeats
+
+
+def _secrets(sec: _Table, adapter: str, spec: AdapterSpec) -> dict[str, str]:
+    """A channel's ``secrets``: the environment variable holding each of its adapter's."""
     secrets: dict[str, str] = {}
     for role in list(sec.data):
         if role not in spec.secrets:
@@ -256,6 +289,12 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
                 "e.g. PUBLISHER_FACEBOOK_PAGE_TOKEN",
             )
         secrets[role] = env_name
+    return secrets
+
+
+def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
+    """A channel's settings for its adapter: the required ones, then the optional ones with
+    their defaults; URLs checked, and Zalo's author and default cover."""
     settings: dict[str, Any] = {}
     for key in spec.required:
         settings[key] = t.get(key, types=(str,))
@@ -281,29 +320,65 @@ def _channel(path: str, cid: str, data: Any) -> Channel:
             f"{cover!r} is not an https:// URL",
             "Zalo takes covers as public https:// image URLs (JPEG or PNG, at most 1 MB)",
         )
-    t.done()
-    return Channel(
-        cid,
-        name,
-        enabled,
-        adapter,
-        templates,
-        slots,
-        daily_cap,
-        quiet,
-        repeats,
-        spec.settings(**settings),
-        secrets,
-        concurrency,
-    )
+    return settings
 
 
 def parse(raw: Mapping[str, Any], p: Path) -> Config:
+    """A parsed config.toml read from ``p`` as a Config; a ConfigError names the first
+    problem (the file, the key path and what is allowed)."""
     where = str(p)
     base = p.resolve().parent
     top = _Table(where, "", raw)
 
-    c = top.table("campaign")
+    campaign = _campaign(top.table("campaign"))
+    report = _report(top.table("report", {}))
+
+    paths = top.table("paths", {})
+    messages_dir = base / paths.text("messages", "messages")
+    templates_dir = base / paths.text("templates", "templates")
+    paths.done()
+
+    db = top.table("database", {})
+    url = db.text("url", "sqlite:///publisher.db")
+    url = os.environ.get(DATABASE_URL_ENV) or url
+    db.done()
+
+    board, service_accounts = _board(top.table("board", {}))
+    daemon = _daemon(top.table("daemon", {}))
+
+    env = top.table("environment", {})
+    env_name = env.text("file", "")
+    env.done()
+
+    ch = top.table("channels")
+    if not ch.data:
+        raise ch.err("", "must define at least one channel")
+    channels = {cid: _channel(where, cid, ch.data[cid]) for cid in ch.data}
+
+    key_dates = _key_dates(top.table("key_dates", {}), campaign.start, campaign.end)
+    kinds = _kinds(top.table("kinds", {}), channels)
+    top.done()
+
+    return Config(
+        path=p,
+        campaign=campaign,
+        channels=channels,
+        kinds=kinds,
+        key_dates=key_dates,
+        database_url=resolve_database_url(url, base),
+        messages_dir=messages_dir,
+        templates_dir=templates_dir,
+        env_file=(base / env_name) if env_name else None,
+        daemon=daemon,
+        board=board,
+        service_accounts=service_accounts,
+        report=report,
+        raw=raw,
+    )
+
+
+def _campaign(c: _Table) -> Campaign:
+    """The ``[campaign]`` table: who runs it, its window, its time zone and hashtags."""
     name, theme = c.text("name"), c.text("theme")
     organisation = c.text("organisation")
     parent = c.text("parent_organisation", "")
@@ -323,17 +398,20 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     if not all(isinstance(h, str) and h.strip() for h in tags):
         raise c.err("hashtags", "must be a list of non-empty strings")
     c.done()
-    campaign = Campaign(name, theme, organisation, parent, start, end, tz, tuple(tags))
+    return Campaign(name, theme, organisation, parent, start, end, tz, tuple(tags))
 
-    rp = top.table("report", {})
+
+def _lines(rp: _Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of lines of ``[report]``, each stripped."""
+    items = rp.get(key, list(default), types=(list,))
+    if not all(isinstance(i, str) and i.strip() for i in items):
+        raise rp.err(key, "must be a list of non-empty strings", "one line each")
+    return tuple(i.strip() for i in items)
+
+
+def _report(rp: _Table) -> ReportSettings:
+    """The ``[report]`` table: the report's letterhead and closing, defaults where omitted."""
     rd = ReportSettings()
-
-    def lines(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        items = rp.get(key, list(default), types=(list,))
-        if not all(isinstance(i, str) and i.strip() for i in items):
-            raise rp.err(key, "must be a list of non-empty strings", "one line each")
-        return tuple(i.strip() for i in items)
-
     report = ReportSettings(
         authority=rp.text("authority", rd.authority),
         issuer=rp.text("issuer", rd.issuer),
@@ -341,26 +419,17 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         number=rp.text("number", rd.number),
         place=rp.text("place", rd.place),
         basis=rp.text("basis", rd.basis),
-        proposals=lines("proposals", rd.proposals),
-        recipients=lines("recipients", rd.recipients),
-        signature=lines("signature", rd.signature),
+        proposals=_lines(rp, "proposals", rd.proposals),
+        recipients=_lines(rp, "recipients", rd.recipients),
+        signature=_lines(rp, "signature", rd.signature),
         signer=rp.text("signer", rd.signer),
     )
     rp.done()
+    return report
 
-    paths = top.table("paths", {})
-    messages_dir = base / paths.text("messages", "messages")
-    templates_dir = base / paths.text("templates", "templates")
-    paths.done()
 
-    db = top.table("database", {})
-    url = db.text("url", "sqlite:///publisher.db")
-    url = os.environ.get(DATABASE_URL_ENV) or url
-    db.done()
-
-    board, service_accounts = _board(top.table("board", {}))
-
-    dm = top.table("daemon", {})
+def _daemon(dm: _Table) -> DaemonSettings:
+    """The ``[daemon]`` table: its timings and attempts, defaults where omitted."""
     defaults = DaemonSettings()
     daemon = DaemonSettings(
         grace=_duration(dm, "grace", defaults.grace),
@@ -371,17 +440,11 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         rehearsal_grace=_duration(dm, "rehearsal_grace", defaults.rehearsal_grace),
     )
     dm.done()
+    return daemon
 
-    env = top.table("environment", {})
-    env_name = env.text("file", "")
-    env.done()
 
-    ch = top.table("channels")
-    if not ch.data:
-        raise ch.err("", "must define at least one channel")
-    channels = {cid: _channel(where, cid, ch.data[cid]) for cid in ch.data}
-
-    kd = top.table("key_dates", {})
+def _key_dates(kd: _Table, start: date, end: date) -> dict[str, KeyDate]:
+    """The ``[key_dates]`` table: each key date named and inside the window ``start..end``."""
     key_dates: dict[str, KeyDate] = {}
     for kid in list(kd.data):
         k = kd.table(kid)
@@ -390,8 +453,11 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
             raise k.err("date", f"{day} is outside the campaign window {start}..{end}")
         key_dates[kid] = KeyDate(kid, day, k.text("name"))
         k.done()
+    return key_dates
 
-    kt = top.table("kinds", {})
+
+def _kinds(kt: _Table, channels: Mapping[str, Channel]) -> dict[str, KindRules]:
+    """The ``[kinds]`` table: every content kind's repeats and default channels."""
     kinds: dict[str, KindRules] = {}
     for kind in list(kt.data):
         if kind not in KINDS:
@@ -409,21 +475,4 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
                 )
         kinds[kind] = KindRules(repeats, tuple(default_channels))
         k.done()
-    top.done()
-
-    return Config(
-        path=p,
-        campaign=campaign,
-        channels=channels,
-        kinds=kinds,
-        key_dates=key_dates,
-        database_url=resolve_database_url(url, base),
-        messages_dir=messages_dir,
-        templates_dir=templates_dir,
-        env_file=(base / env_name) if env_name else None,
-        daemon=daemon,
-        board=board,
-        service_accounts=service_accounts,
-        report=report,
-        raw=raw,
-    )
+    return kinds

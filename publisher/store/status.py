@@ -7,11 +7,13 @@ time of the last heartbeat (when it stopped).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from publisher.clock import RehearsalClock
 from publisher.config import Config
@@ -44,125 +46,26 @@ def gather(
     tz = config.tz
     alive = {r.worker: r for r in daemon_alive(db, config.daemon.tick)}
     with db.read() as s:
-        meta = {
-            m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
-        }
-        rehearsal: dict[str, Any] | None = None
-        if len(meta) == len(ANCHOR_KEYS):
-            clock = clock_of(meta)
-            running = any(r.mode == RunMode.REHEARSE for r in alive.values())
-            last = s.scalar(select(func.max(DaemonRow.beat_at)))
-            now = clock.now() if running or last is None else clock.at(last)
-            rehearsal = {"campaign_time": now.astimezone(tz).isoformat(), "running": running}
-        counts = {state.value: 0 for state in State}
-        channels: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
-        for channel, state, n in s.execute(
-            select(PostRow.channel, PostRow.state, func.count()).group_by(
-                PostRow.channel, PostRow.state
-            )
-        ):
-            counts[state] = counts.get(state, 0) + n
-            channels.setdefault(channel, {})[state] = n
-        nxt = s.scalars(
-            select(PostRow)
-            .options(joinedload(PostRow.message))
-            .where(PostRow.state.in_([State.APPROVED, State.RETRYING, State.UNCONFIRMED]))
-            .order_by(func.coalesce(PostRow.next_attempt_at, PostRow.due_at))
-            .limit(upcoming)
-        ).all()
-        problems = (
-            s.scalars(
-                select(PostRow)
-                .options(joinedload(PostRow.message))
-                .where(PostRow.state.in_([State.FAILED, State.NEEDS_REVIEW, State.MISSED]))
-                .order_by(PostRow.due_at, PostRow.id)
-            )
-            .unique()
-            .all()
-        )
-        owed = (
-            s.scalars(
-                select(PostRow)
-                .options(joinedload(PostRow.message))
-                .where(PostRow.state.in_(list(PENDING)))
-                .order_by(PostRow.due_at, PostRow.id)
-            )
-            .unique()
-            .all()
-            if unfinished
-            else []
-        )
+        now, rehearsal = _rehearsal(s, alive, now, tz)
+        counts, channels = _counts(s, config)
+        nxt = _next_posts(s, upcoming)
+        problems = _posts_in(s, [State.FAILED, State.NEEDS_REVIEW, State.MISSED])
+        owed = _posts_in(s, list(PENDING)) if unfinished else []
         causes = last_causes(s, [p.id for p in [*problems, *owed]])
         blocks = list(s.scalars(select(ChannelState)))
         daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
-
-        def local(t: datetime | None) -> str | None:
-            return t.astimezone(tz).isoformat() if t else None
-
-        upcoming_list = [
-            {
-                "id": p.id,
-                "channel": p.channel,
-                "title": p.message.title,
-                "state": p.state,
-                "at": local(p.next_attempt_at if p.state != State.APPROVED else p.due_at),
-            }
-            for p in nxt
-        ]
-        problem_list = [
-            {
-                "id": p.id,
-                "channel": p.channel,
-                "title": p.message.title,
-                "state": p.state,
-                "due_at": local(p.due_at),
-                "reason": causes.get(p.id) or p.last_error or "",
-            }
-            for p in problems
-        ]
-        owed_list = [
-            {
-                "id": p.id,
-                "channel": p.channel,
-                "title": p.message.title,
-                "state": p.state,
-                "due_at": local(p.due_at),
-                "reason": causes.get(p.id) or p.last_error or "",
-            }
-            for p in owed
-        ]
-    blocked = [
-        {
-            "channel": b.channel,
-            "paused": b.paused,
-            "kind": b.block_kind,
-            "since": local(b.blocked_since),
-            "until": local(b.blocked_until),
-            "reason": b.block_reason or ("paused" if b.paused else ""),
-        }
-        for b in blocks
-        if b.paused
-        or b.block_kind in ("auth", "outage")  # until a check says otherwise
-        or (b.blocked_until and b.blocked_until > now)
-    ]
+        upcoming_list = [_upcoming_row(p, tz) for p in nxt]
+        problem_list = [_owed_row(p, causes, tz) for p in problems]
+        owed_list = [_owed_row(p, causes, tz) for p in owed]
     info: dict[str, Any] = {
         "counts": counts,
         "channels": channels,
         "next": upcoming_list,
         "problems": problem_list,
-        "blocked": blocked,
+        "blocked": _blocked(blocks, now, tz),
         "daemon": {
             "alive": bool(alive),
-            "workers": [
-                {
-                    "worker": d.worker,
-                    "mode": d.mode,
-                    "alive": d.worker in alive,
-                    "last_beat": local(d.beat_at),
-                    "stopped_at": local(d.stopped_at),
-                }
-                for d in daemons
-            ],
+            "workers": [_worker_row(d, alive, tz) for d in daemons],
         },
         "rehearsal": rehearsal,
     }
@@ -170,3 +73,115 @@ def gather(
         info["unfinished"] = owed_list
     # Stored strings quote platforms and files: cleaned again, for rows older than the cleaning.
     return clean_all(info)
+
+
+def _local(t: datetime | None, tz: ZoneInfo) -> str | None:
+    """``t`` as an ISO local time in ``tz``; None if there is no time."""
+    return t.astimezone(tz).isoformat() if t else None
+
+
+def _rehearsal(
+    s: Session, alive: Mapping[str, DaemonRow], now: datetime, tz: ZoneInfo
+) -> tuple[datetime, dict[str, Any] | None]:
+    """The time blocks are compared on and the rehearsal's summary: on a rehearsal's database
+    its campaign time (now while a rehearsal daemon runs, else at the last heartbeat); else
+    ``now`` unchanged and None."""
+    meta = {m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))}
+    if len(meta) != len(ANCHOR_KEYS):
+        return now, None
+    clock = clock_of(meta)
+    running = any(r.mode == RunMode.REHEARSE for r in alive.values())
+    last = s.scalar(select(func.max(DaemonRow.beat_at)))
+    now = clock.now() if running or last is None else clock.at(last)
+    return now, {"campaign_time": now.astimezone(tz).isoformat(), "running": running}
+
+
+def _counts(s: Session, config: Config) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Posts by state, in all and per channel (every configured channel listed)."""
+    counts = {state.value: 0 for state in State}
+    channels: dict[str, dict[str, int]] = {cid: {} for cid in config.channels}
+    for channel, state, n in s.execute(
+        select(PostRow.channel, PostRow.state, func.count()).group_by(
+            PostRow.channel, PostRow.state
+        )
+    ):
+        counts[state] = counts.get(state, 0) + n
+        channels.setdefault(channel, {})[state] = n
+    return counts, channels
+
+
+def _next_posts(s: Session, upcoming: int) -> Sequence[PostRow]:
+    """The first ``upcoming`` posts waiting to go out, by their next attempt or due time."""
+    return s.scalars(
+        select(PostRow)
+        .options(joinedload(PostRow.message))
+        .where(PostRow.state.in_([State.APPROVED, State.RETRYING, State.UNCONFIRMED]))
+        .order_by(func.coalesce(PostRow.next_attempt_at, PostRow.due_at))
+        .limit(upcoming)
+    ).all()
+
+
+def _posts_in(s: Session, states: list[State]) -> Sequence[PostRow]:
+    """Every post in one of ``states``, with its message, by due time."""
+    return (
+        s.scalars(
+            select(PostRow)
+            .options(joinedload(PostRow.message))
+            .where(PostRow.state.in_(states))
+            .order_by(PostRow.due_at, PostRow.id)
+        )
+        .unique()
+        .all()
+    )
+
+
+def _upcoming_row(p: PostRow, tz: ZoneInfo) -> dict[str, Any]:
+    """One post of ``next``: when it goes out (its due time, or its next attempt's)."""
+    return {
+        "id": p.id,
+        "channel": p.channel,
+        "title": p.message.title,
+        "state": p.state,
+        "at": _local(p.next_attempt_at if p.state != State.APPROVED else p.due_at, tz),
+    }
+
+
+def _owed_row(p: PostRow, causes: Mapping[int, str], tz: ZoneInfo) -> dict[str, Any]:
+    """One post of ``problems`` or ``unfinished``, with the reason it is there."""
+    return {
+        "id": p.id,
+        "channel": p.channel,
+        "title": p.message.title,
+        "state": p.state,
+        "due_at": _local(p.due_at, tz),
+        "reason": causes.get(p.id) or p.last_error or "",
+    }
+
+
+def _blocked(blocks: Iterable[ChannelState], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The channels paused or blocked at ``now``."""
+    return [
+        {
+            "channel": b.channel,
+            "paused": b.paused,
+            "kind": b.block_kind,
+            "since": _local(b.blocked_since, tz),
+            "until": _local(b.blocked_until, tz),
+            "reason": b.block_reason or ("paused" if b.paused else ""),
+        }
+        for b in blocks
+        if b.paused
+        or b.block_kind in ("auth", "outage")  # until a check says otherwise
+        or (b.blocked_until and b.blocked_until > now)
+    ]
+
+
+def _worker_row(d: DaemonRow, alive: Mapping[str, DaemonRow], tz: ZoneInfo) -> dict[str, Any]:
+    """One daemon's heartbeat row: its mode, whether it is alive, its last beat and stop."""
+    return {
+        "worker": d.worker,
+        "mode": d.mode,
+        "alive": d.worker in alive,
+        "last_beat": _local(d.beat_at, tz),
+        "stopped_at": _local(d.stopped_at, tz),
+    }
