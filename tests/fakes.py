@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,35 @@ class Daemons:
                 proc.kill()
                 with suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=10)
+
+
+def load_and_approve(campaign: Path, approver: str = "tuan.la") -> None:
+    """What ``publisher load`` then ``approve --all --as APPROVER`` do to the campaign's queue,
+    as library calls in this process (a test's setup, not what it tests)."""
+    from publisher.config import load_config
+    from publisher.config.board import authorize
+    from publisher.editorial.load import approve, load
+    from publisher.store import audit_key
+    from publisher.store.db import open_database
+
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url, audit_key=audit_key.from_environment(config))
+    try:
+        now = datetime.now(UTC)
+        load(db, config, now, "vanphong")
+        actor = authorize(config, approver, "approve")
+        approve(db, [], everything=True, actor=actor, now=now)
+    finally:
+        db.close()
+
+
+def post_count(db: Database, **where: object) -> int:
+    """How many posts the queue holds (``where``: column=value filters): what a test compares
+    with, rather than the shipped campaign's numbers."""
+    from sqlalchemy import func, select
+
+    query = select(func.count()).select_from(PostRow)
+    for column, value in where.items():
+        query = query.where(getattr(PostRow, column) == value)
+    with db.read() as s:
+        return int(s.scalar(query) or 0)

@@ -28,7 +28,7 @@ from publisher.documents.preview import WEEKDAYS_VI, Item, items
 from publisher.editorial.load import load
 from publisher.store.db import Database, open_database
 from publisher.store.models import PostRow
-from tests.fakes import set_state
+from tests.fakes import post_count, set_state
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
@@ -136,10 +136,10 @@ def test_one_card_per_post_in_its_local_day(db: Database, config: Config) -> Non
     load(db, config, NOW, "t")
     entries = items(db, config)
     page = Page(build(db, config, entries))
-    assert len(entries) == 72
+    assert len(entries) == post_count(db) > 0
     assert sorted(page.card_day) == sorted(i.id for i in entries)
     cards = [a for a in page.attrs("button") if "card" in (a.get("class") or "")]
-    assert len(cards) == 72
+    assert len(cards) == len(entries)
     for item in entries:
         assert item.due_at is not None
         assert page.card_day[item.id] == item.due_at.astimezone(config.tz).date().isoformat()

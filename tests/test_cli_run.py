@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import dummy_env
+from tests.fakes import dummy_env, load_and_approve
 
 
 def publisher(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -34,9 +34,13 @@ def dump(path: Path) -> str:
 
 @pytest.fixture
 def approved(campaign: Path) -> Path:
-    assert publisher("load").returncode == 0
-    assert publisher("approve", "--all", "--as", "tuan.la").returncode == 0
+    load_and_approve(campaign)
     return campaign
+
+
+def approved_posts(campaign: Path) -> int:
+    with sqlite3.connect(campaign / "publisher.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM post WHERE state = 'approved'").fetchone()[0])
 
 
 def dummy_secrets(campaign: Path) -> None:
@@ -46,13 +50,13 @@ def dummy_secrets(campaign: Path) -> None:
 
 
 def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
-    before = dump(approved / "publisher.db")
+    before, n = dump(approved / "publisher.db"), approved_posts(approved)
     copy = approved / "rehearsal.db"
     out = publisher("run", "--rehearse", "20s", "--sandbox", "--rehearsal-db", str(copy))
     assert out.returncode == 0, out.stderr
     assert f"Rehearsal database: {copy}" in out.stdout
     assert "maximum number of running instances" not in out.stderr  # wakes coalesce
-    assert out.stderr.count("attempt post=") >= 72  # one line per attempt, as `run` logs
+    assert out.stderr.count("attempt post=") >= n > 0  # a line per attempt, as `run` logs
     assert dump(approved / "publisher.db") == before  # the real queue is untouched
     env = {**os.environ, "PUBLISHER_DATABASE_URL": f"sqlite:///{copy}"}
     status = subprocess.run(
@@ -63,7 +67,7 @@ def test_rehearsal_publishes_everything_once_on_a_copy(approved: Path) -> None:
         check=True,
     )
     counts = json.loads(status.stdout)["counts"]
-    assert counts["published"] == 72
+    assert counts["published"] == n
     assert sum(n for state, n in counts.items() if state != "published") == 0
     again = publisher("run", "--rehearse", "20s", "--sandbox", "--rehearsal-db", str(copy))
     assert again.returncode == 0 and "Resuming" in again.stdout
@@ -127,11 +131,12 @@ def test_a_sandbox_outside_a_rehearsal_is_refused(approved: Path, args: tuple[st
 def test_once_marks_long_overdue_posts_missed(approved: Path) -> None:
     # June 2024 is long past: with a 2 h grace window every approved post is missed, not posted.
     dummy_secrets(approved)
+    n = approved_posts(approved)
     out = publisher("run", "--once")
     assert out.returncode == 0, out.stderr
-    assert "72 missed" in out.stdout
+    assert f"{n} missed" in out.stdout
     status = json.loads(publisher("status", "--json").stdout)
-    assert status["counts"]["missed"] == 72
+    assert status["counts"]["missed"] == n > 0
     assert "grace window" in status["problems"][0]["reason"]
 
 

@@ -28,7 +28,7 @@ from publisher.states import State
 from publisher.store.audit_key import AuditKeyError, parse_key
 from publisher.store.db import Database
 from publisher.store.models import ChannelState, DaemonRow, PostRow
-from tests.fakes import FakePlatform, dummy_env, set_state
+from tests.fakes import FakePlatform, dummy_env, load_and_approve, set_state
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
 KEY = "a1" * 32
@@ -296,11 +296,7 @@ def test_an_unexpected_error_is_stored_without_control_characters(queue: Databas
 
 def test_run_once_without_the_audit_key_stops_before_sending(campaign: Path) -> None:
     env = dict(os.environ)
-    assert subprocess.run([sys.executable, "-m", "publisher", "load"], env=env).returncode == 0
-    approved = subprocess.run(
-        [sys.executable, "-m", "publisher", "approve", "--all", "--as", "tuan.la"], env=env
-    )
-    assert approved.returncode == 0
+    load_and_approve(campaign)
     dummy_env(campaign)
     env.pop("PUBLISHER_AUDIT_KEY", None)
     out = subprocess.run(

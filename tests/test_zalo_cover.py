@@ -157,5 +157,6 @@ def test_the_shipped_campaign_loads_with_the_default_cover_in_every_zalo_post(
     assert run("load", "--as", "vanphong").exit_code == 0
     cover = str(load_config(campaign / "config.toml").channels["zalo"].setting("default_cover"))
     items = json.loads(run("preview", "--format", "json", "--channel", "zalo").stdout)
-    assert len(items) == 20
+    every = json.loads(run("preview", "--format", "json").stdout)
+    assert len(items) == sum(i["channel"] == "zalo" for i in every) > 0
     assert {i["fields"]["cover"] for i in items} == {cover}
