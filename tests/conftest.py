@@ -79,10 +79,23 @@ def config(campaign: Path) -> Config:
     return load_config(campaign / "config.toml")
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty queue at the newest schema, migrated once per test session (the migrations
+    themselves are tested in tests/test_db.py); each test's SQLite queue starts as a copy."""
+    path = tmp_path_factory.mktemp("template") / "queue.db"
+    open_database(f"sqlite:///{path}").close()  # closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, config: Config, tmp_path: Path) -> Iterator[Database]:
-    """The queue of the test campaign, on SQLite and (when configured) on PostgreSQL."""
+def db(request: pytest.FixtureRequest, config: Config, sqlite_template: Path) -> Iterator[Database]:
+    """The queue of the test campaign, on SQLite (a copy of the migrated template) and (when
+    configured) on PostgreSQL (a new schema, migrated)."""
     if request.param == "sqlite":
+        target = Path(config.database_url.removeprefix("sqlite:///"))
+        shutil.copyfile(sqlite_template, target)
+        target.chmod(0o600)
         database = open_database(config.database_url)
         yield database
         database.close()

@@ -21,6 +21,7 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Throttled,
+    Unreachable,
 )
 from publisher.channels.tokens import InMemoryTokenStore, seed_digest
 from publisher.channels.zalo import ZaloAdapter
@@ -325,6 +326,22 @@ def test_network_errors_on_create() -> None:
         make(timeout).publish(outgoing())  # type: ignore[arg-type]
     with pytest.raises(Temporary):
         make(refused).publish(outgoing())  # type: ignore[arg-type]
+
+
+def test_network_errors_on_the_token_refresh_say_it_was_the_refresh() -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def dropped(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("reset", request=request)
+
+    expired = live_store(NOW - timedelta(minutes=1))  # the refresh comes first
+    with pytest.raises(Unreachable, match="ConnectError reaching Zalo's token endpoint"):
+        make(refused, expired).publish(outgoing())  # type: ignore[arg-type]
+    expired = live_store(NOW - timedelta(minutes=1))
+    with pytest.raises(Temporary, match="ReadError refreshing the Zalo access token") as info:
+        make(dropped, expired).publish(outgoing())  # type: ignore[arg-type]
+    assert not isinstance(info.value, Unreachable)
 
 
 def test_throttling_pauses_the_channel_for_a_minute() -> None:

@@ -246,3 +246,31 @@ def test_a_url_without_a_host_is_refused(tmp_path: Path) -> None:
         tmp_path, 'base_url = "https://stp.example.gov.vn"', 'base_url = "https:///wp-json"'
     )
     assert "channels.portal_stp.base_url: " in line and "host" in line
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"), [("[3, 7]", (3, 7)), ('["3", "7"]', (3, 7)), ("[]", ())]
+)
+def test_wordpress_category_ids_are_whole_numbers(
+    tmp_path: Path, given: str, taken: tuple[int, ...]
+) -> None:
+    text = SHIPPED.replace(
+        'base_url = "https://stp.example.gov.vn"',
+        f'base_url = "https://stp.example.gov.vn"\ncategory_ids = {given}',
+        1,
+    )
+    channel = load_config(write(tmp_path, text)).channels["portal_stp"]
+    assert channel.setting("category_ids") == taken
+    assert channel.settings_dict()["category_ids"] == list(taken)  # as templates see it
+
+
+@pytest.mark.parametrize("bad", ['["news"]', "[3.5]", "[true]"])
+def test_wordpress_category_ids_that_are_not_whole_numbers_are_refused(
+    tmp_path: Path, bad: str
+) -> None:
+    line = error_for(
+        tmp_path,
+        'base_url = "https://stp.example.gov.vn"',
+        f'base_url = "https://stp.example.gov.vn"\ncategory_ids = {bad}',
+    )
+    assert "channels.portal_stp.category_ids: must be a list of whole numbers" in line

@@ -341,14 +341,21 @@ class ZaloAdapter:
             "app_id": self.app_id,
             "grant_type": "refresh_token",
         }
-        # A request that creates nothing: if Zalo rotated meanwhile and the answer was lost, the
-        # next refresh is refused and asks for re-authorisation.
-        with calling(creates=False):
-            resp = self.client.post(
-                self.oauth + "/v4/oa/access_token",
-                data=form,
-                headers={"secret_key": self._app_secret},
-            )
+        # Nothing is created: if Zalo rotated meanwhile and the answer was lost, the next refresh
+        # is refused and asks for re-authorisation. Said as a refresh, not as a post.
+        try:
+            with calling(creates=False):
+                resp = self.client.post(
+                    self.oauth + "/v4/oa/access_token",
+                    data=form,
+                    headers={"secret_key": self._app_secret},
+                )
+        except Unreachable as exc:
+            name = type(exc.__cause__).__name__
+            raise Unreachable(f"network: {name} reaching Zalo's token endpoint") from exc
+        except Temporary as exc:
+            name = type(exc.__cause__).__name__
+            raise Temporary(f"network: {name} refreshing the Zalo access token") from exc
         try:
             body = resp.json()
         except ValueError:

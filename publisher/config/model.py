@@ -197,8 +197,9 @@ class Channel:
         return getattr(self.settings, name, default)
 
     def settings_dict(self) -> dict[str, Any]:
-        """The settings as config.toml names them (templates see them as ``channel``)."""
-        return asdict(self.settings)
+        """The settings as config.toml names them (templates see them as ``channel``; lists as
+        lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()}
 
 
 @dataclass(frozen=True)

@@ -301,9 +301,11 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
     for key, default in spec.optional.items():
         if isinstance(default, tuple):  # a TOML array of whole numbers (category_ids)
             value = t.get(key, [], types=(list,))
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            whole = [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+            digits = [v for v in value if isinstance(v, str) and v.strip().isdigit()]
+            if len(whole) + len(digits) != len(value):  # "3" is taken as 3, as it always was
                 raise t.err(key, "must be a list of whole numbers", f"e.g. {key} = [3, 7]")
-            settings[key] = tuple(value)
+            settings[key] = tuple(int(v) for v in value)
         else:
             settings[key] = t.get(key, default, types=(type(default),))
     for key in URL_SETTINGS:

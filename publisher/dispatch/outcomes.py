@@ -114,7 +114,7 @@ class Facts:
 @dataclass(frozen=True)
 class Decision:
     """What becomes of a claimed post and its channel. ``None`` keeps a counter or time as it
-    was."""
+    was (no rule needs to clear one: an outage's block always has an end)."""
 
     outcome: Outcome
     to: State
@@ -343,9 +343,8 @@ def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> N
     if d.block is not None:
         row = _state(s, p.channel, now)
         if d.block.block_kind == BlockKind.OUTAGE and row.block_kind != BlockKind.OUTAGE:
-            logger.warning(
-                "channel %s: unreachable (%s); probing it", p.channel, d.block.block_reason
-            )
+            why = (d.block.block_reason or "").removeprefix("outage: ")
+            logger.warning("channel %s: unreachable (%s); probing it", p.channel, why)
         row.block_kind, row.blocked_until = d.block.block_kind, d.block.blocked_until
         row.block_reason, row.blocked_since = d.block.block_reason, d.block.blocked_since
         row.probes, row.updated_at = d.block.probes, now
