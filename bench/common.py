@@ -429,17 +429,7 @@ def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]
 def sandbox_adapters(config: Any, db: Any, url: str) -> tuple[Any, dict[str, Any]]:
     """The config pointed at the sandbox at ``url`` and a real adapter per enabled channel, as
     ``publisher run --sandbox-url`` builds them (Zalo with its database token store)."""
-    from publisher.app import use_sandbox
-    from publisher.channels import build
-    from publisher.store.tokens import DatabaseTokenStore
+    from publisher.app import build_adapters, use_sandbox
 
     cfg, secrets = use_sandbox(config, url)
-    adapters = {}
-    for cid, ch in cfg.channels.items():
-        if ch.enabled:
-            values = secrets.for_channel(cid)
-            tokens = None
-            if ch.adapter == "zalo":
-                tokens = DatabaseTokenStore(db, key_material=values["app_secret"])
-            adapters[cid] = build(ch, values, tokens=tokens)
-    return cfg, adapters
+    return cfg, build_adapters(cfg, secrets, db)

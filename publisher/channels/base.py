@@ -204,19 +204,26 @@ def never_sent(exc: BaseException) -> bool:
 
 
 @contextmanager
-def calling(*, creates: bool) -> Iterator[None]:
+def calling(*, creates: bool, doing: str = "") -> Iterator[None]:
     """Around one HTTP call of an adapter: a network failure (any ``httpx.HTTPError``) becomes
     our outcome. Before the request reached the platform: Unreachable (the channel is down).
     After: Ambiguous for a request that may create something (``creates``: the post may exist,
-    so it is looked up before any resend), else Temporary. The httpx error is its cause."""
+    so it is looked up before any resend), else Temporary. ``doing`` names a call that is not
+    a post's (e.g. "refreshing the Zalo access token") in the message. The httpx error is its
+    cause."""
     try:
         yield
     except httpx.HTTPError as exc:
         name = type(exc).__name__
+        about = f" ({doing})" if doing else ""
         if never_sent(exc):
-            raise Unreachable(f"network: {name} before the request reached {_host(exc)}") from exc
+            raise Unreachable(
+                f"network: {name} before the request reached {_host(exc)}{about}"
+            ) from exc
         if not creates:
-            raise Temporary(f"network: {name} on a request that creates nothing") from exc
+            raise Temporary(
+                f"network: {name} {doing or 'on a request that creates nothing'}"
+            ) from exc
         raise Ambiguous(f"network: {name} after the request was sent; the post may exist") from exc
 
 

@@ -342,20 +342,13 @@ class ZaloAdapter:
             "grant_type": "refresh_token",
         }
         # Nothing is created: if Zalo rotated meanwhile and the answer was lost, the next refresh
-        # is refused and asks for re-authorisation. Said as a refresh, not as a post.
-        try:
-            with calling(creates=False):
-                resp = self.client.post(
-                    self.oauth + "/v4/oa/access_token",
-                    data=form,
-                    headers={"secret_key": self._app_secret},
-                )
-        except Unreachable as exc:
-            name = type(exc.__cause__).__name__
-            raise Unreachable(f"network: {name} reaching Zalo's token endpoint") from exc
-        except Temporary as exc:
-            name = type(exc.__cause__).__name__
-            raise Temporary(f"network: {name} refreshing the Zalo access token") from exc
+        # is refused and asks for re-authorisation.
+        with calling(creates=False, doing="refreshing the Zalo access token"):
+            resp = self.client.post(
+                self.oauth + "/v4/oa/access_token",
+                data=form,
+                headers={"secret_key": self._app_secret},
+            )
         try:
             body = resp.json()
         except ValueError:

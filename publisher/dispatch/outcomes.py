@@ -298,11 +298,10 @@ def blocked(block: Block, kind: BlockKind, until: datetime, reason: str, now: da
     """``block`` after the platform stopped the channel (throttled, credentials) until
     ``until``: a new block begins unless it is the same kind still running, and an earlier
     end is never brought forward."""
-    same = block.block_kind == kind and block.blocked_until is not None
-    ongoing = same and block.blocked_until is not None and block.blocked_until > now
+    running = block.blocked_until if block.block_kind == kind else None  # the same block's end
+    ongoing = running is not None and running > now
     since, probes = (block.blocked_since, block.probes) if ongoing else (now, 0)
-    later = same and block.blocked_until is not None and block.blocked_until >= until
-    end = block.blocked_until if later and block.blocked_until is not None else until
+    end = running if running is not None and running >= until else until
     return Block(block.channel, kind, end, f"{kind}: {reason}", since, probes)
 
 
@@ -312,11 +311,8 @@ def outage(block: Block, reason: str, now: datetime, clock: Clock) -> Block:
     by a throttle or refused credentials, which must not be cut short."""
     if block.block_kind == BlockKind.OUTAGE:
         return block
-    if (
-        block.block_kind is not None
-        and block.blocked_until is not None
-        and block.blocked_until > now
-    ):
+    other = block.blocked_until if block.block_kind is not None else None  # throttle, auth
+    if other is not None and other > now:
         return block
     until = now + probe_wait(clock, 0)
     return Block(block.channel, BlockKind.OUTAGE, until, f"outage: {reason}", now, 0)
