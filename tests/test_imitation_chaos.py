@@ -48,6 +48,7 @@ SEED = 20240612
 KILLS = 20
 REHEARSAL = "60s"  # June in a minute: one real second is half a campaign day
 OUTAGE_S, OUTAGE_AT = 10.0, 25.0  # real seconds; the outage starts 25 s into the rehearsal
+REHEARSAL_GRACE = "45s"  # real lag tolerated (see ``approved``)
 BUDGET = 170.0  # real seconds for every daemon of the first test, kills included
 # 5 % 5xx, 3 % ambiguous creates, throttling now and then (the imitation keeps throttling for
 # 1 s; Graph's hint is in whole minutes, so it says 1), Zalo's access token killed early, and
@@ -75,7 +76,19 @@ def cli(campaign: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def approved(campaign: Path) -> int:
     """Load and approve the shipped campaign as it ships (as $PUBLISHER_AS, the board's
     approver): its own grace window and lateness, which a rehearsal floors at
-    ``rehearsal_grace`` of real time, must absorb the restarts and the outage."""
+    ``rehearsal_grace`` of real time, must absorb the restarts and the outage.
+
+    That floor is raised from the shipped 20 s to REHEARSAL_GRACE: here June lasts a minute, so
+    a post queued behind the 10 s outage, twenty restarts (each a second or two of real time,
+    more on a loaded CI machine: half a campaign day) and Zalo's half-second "processing" can
+    lag 20 s of real time although in production the same lag would be minutes against a
+    six-hour lateness. (A CI run saw two posts fail "more than 240 h past its time" so.)"""
+    config = campaign / "config.toml"
+    text = config.read_text("utf-8")
+    assert 'rehearsal_grace = "20s"' in text
+    config.write_text(
+        text.replace('rehearsal_grace = "20s"', f'rehearsal_grace = "{REHEARSAL_GRACE}"'), "utf-8"
+    )
     for args in (("load",), ("approve", "--all")):
         out = cli(campaign, *args)
         assert out.returncode == 0, f"publisher {' '.join(args)}: {out.stdout}{out.stderr}"
