@@ -156,9 +156,9 @@ def make_channel(
     )
 
 
-def run(*args: str) -> Result:
+def run(*args: str, input: str | None = None) -> Result:
     """``publisher ARGS`` in this process (click's runner), exceptions not caught."""
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
 def one_line_error(result: Result) -> str:

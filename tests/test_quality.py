@@ -175,7 +175,17 @@ TOP_LEVEL = {
     "signing",
     "tokens",  # shared, small
 }
-PACKAGES = {"cli", "config", "store", "editorial", "dispatch", "channels", "documents", "sandbox"}
+PACKAGES = {
+    "cli",
+    "web",
+    "config",
+    "store",
+    "editorial",
+    "dispatch",
+    "channels",
+    "documents",
+    "sandbox",
+}
 
 
 def test_the_package_layout() -> None:

@@ -1,14 +1,15 @@
 """The ``publisher`` command line: a thin shell over the library.
 
 ``common`` holds the command group and what every command shares; ``main`` the pipeline's own
-commands (load, check, preview, approve, report); ``queue``, ``board`` and ``run`` the rest.
+commands (load, check, preview, approve, report); ``queue``, ``board``, ``run`` and
+``users`` the rest.
 Importing this package registers them all.
 """
 
-from publisher.cli import board, main, queue, run
+from publisher.cli import board, main, queue, run, users
 from publisher.cli.common import cli
 
-__all__ = ["board", "cli", "main", "queue", "run"]
+__all__ = ["board", "cli", "main", "queue", "run", "users"]
 
 
 def entry() -> None:

@@ -92,5 +92,18 @@ def authorize(config: Config, actor: str, action: str) -> str:
     return member.name
 
 
+def authorize_account(config: Config, name: str, role: str, action: str) -> str:
+    """For a logged-in account (web app, API): the board's rules when the config has a board
+    (the account bears its member's name), else the account's own role."""
+    if config.board:
+        return authorize(config, name, action)
+    if action not in PERMISSIONS.get(role, frozenset()):
+        needs = next(r for r in ("drafter", "editor", "approver") if action in PERMISSIONS[r])
+        raise NotAllowed(
+            name, f"{name} is a {role}: {VERBS.get(action, action)} needs the {needs} role"
+        )
+    return name
+
+
 def member(config: Config, actor: str) -> Member | None:
     return config.board.get(member_key(actor))

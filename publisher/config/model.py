@@ -249,6 +249,29 @@ def member_key(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class ApprovalRules:
+    """How posts are approved (``[board]`` of config.toml).
+
+    ``four_eyes``: nobody approves a post whose text they changed last (``PostRow.text_by``).
+    ``steps``: the roles whose approvals of the current text a post needs, in order, before it
+    is approved (and may go out); ``("approver",)`` is the one-step default."""
+
+    four_eyes: bool = True
+    steps: tuple[str, ...] = ("approver",)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]`` of config.toml: the board's app (``publisher web``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    idle: timedelta = timedelta(minutes=30)  # a session unused this long is logged out
+    secure_cookies: bool = False  # Secure cookies (behind TLS); True whenever behind https
+    base_url: str = ""  # the app's public address, for links in mail and the report
+
+
+@dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
     tick: timedelta = timedelta(seconds=5)  # the safety-net wake-up
@@ -295,6 +318,8 @@ class Config:
     env_file: Path | None
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     board: Mapping[str, Member] = field(default_factory=dict)  # member_key(name/alias) → member
+    approval: ApprovalRules = field(default_factory=ApprovalRules)
+    web: WebSettings = field(default_factory=WebSettings)
     service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
     report: ReportSettings = field(default_factory=ReportSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)

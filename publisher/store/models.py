@@ -134,6 +134,9 @@ class PostRow(Base):
     claim_mode: Mapped[str | None] = mapped_column(String(8))  # send | lookup
     sent_at: Mapped[datetime | None]  # when the last send started: lookups search from here
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Who last changed its text (the one whose load created or re-rendered it): four eyes
+    # refuse them its approval.
+    text_by: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -243,3 +246,72 @@ class AuditHead(Base):
     # "sha256" (unkeyed, the first release) or "hmac-sha256" (keyed; key_id names the key).
     scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
     key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class Approval(Base):
+    """One step of a post's approval (``[board] approval_steps``): who approved which text as
+    which step. Only approvals of the post's current text count."""
+
+    __tablename__ = "approval"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"), index=True)
+    step: Mapped[str] = mapped_column(String(16))  # a role: editor | approver
+    actor: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class UserRow(Base):
+    """A board member's account for the web app and the API (``publisher user``)."""
+
+    __tablename__ = "board_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255), unique=True)  # config.member_key(name)
+    role: Mapped[str] = mapped_column(String(16))  # drafter | editor | approver
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; None: cannot log in
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A logged-in browser: the cookie holds a random token, the database only its hash."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("board_user.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A member's token for /api/v1 (``publisher user token``); the database keeps its hash."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("board_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A refused login, for the rate limits per account and per address."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(255), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
