@@ -1,11 +1,12 @@
 """Chaos against the independent imitation of the platforms (tests/imitation), in its own process.
 
-1. The June campaign rehearsed while its daemon is SIGKILLed 20 times, the platforms answer 5 %
-   5xx, 3 % ambiguous outcomes (created, then a 5xx or a dropped connection), throttle now and
-   then, Zalo's access token dies early, and the whole imitation goes away for 10 seconds in the
-   middle. Afterwards every approved post is on its platform exactly once, none early, and the
-   database owes nothing. (Kills are kept 1.5 s clear of a Zalo token refresh: see
-   ``clear_of_refresh``.)
+1. The June campaign rehearsed while its daemon is SIGKILLed 20 times (at least 12, should the
+   rehearsal settle first; each kill 0.5–3 s after the daemon says it started), the platforms
+   answer 5 % 5xx, 3 % ambiguous outcomes (created, then a 5xx or a dropped connection),
+   throttle now and then, Zalo's access token dies early, and the whole imitation goes away for
+   10 seconds in the middle. Afterwards every approved post is on its platform exactly once,
+   none early, and the database owes nothing. (Kills are kept 1.5 s clear of a Zalo token
+   refresh: see ``clear_of_refresh``.)
 2. Every credential refused: the rehearsal stops every channel calmly (no traceback, a bounded
    number of requests and history rows), exits, and ``publisher status`` says why.
 
@@ -46,6 +47,7 @@ pytestmark = pytest.mark.chaos
 
 SEED = 20240612
 KILLS = 20
+MIN_KILLS = 12  # kills that must land before the rehearsal has settled every post
 REHEARSAL = "60s"  # June in a minute: one real second is half a campaign day
 OUTAGE_S, OUTAGE_AT = 10.0, 25.0  # real seconds; the outage starts 25 s into the rehearsal
 REHEARSAL_GRACE = "45s"  # real lag tolerated (see ``approved``)
@@ -56,6 +58,7 @@ BUDGET = 170.0  # real seconds for every daemon of the first test, kills include
 # The test also injects one throttle on every platform and one token death at fixed moments.
 FAULTS = "*:5xx=0.05,*:ambiguous=0.03,*:throttle=0.02:1,zalo:token-expiry=0.05,zalo:processing=0.5"
 REFRESH_CLEAR = 1.5  # real seconds between a Zalo token refresh and the next SIGKILL
+STARTED = re.compile(r"daemon\s+\S+\s+started\s+\(")  # its log line "daemon W started (…)"
 CLOCK_SLACK = timedelta(milliseconds=2)  # one machine, two clocks: microsecond rounding only
 
 
@@ -135,6 +138,17 @@ def clear_of_refresh(imitation: ImitationProcess) -> int:
         return 0
     time.sleep(wait)
     return 1
+
+
+def started_up(daemons: Daemons, proc: subprocess.Popen[bytes]) -> None:
+    """Wait (at most 20 s) until the daemon ``proc`` says it started: the kill that follows
+    lands 1–4 s into its work, not into its start-up, which on a loaded machine can take
+    seconds — a daemon killed before it ever dispatched tests nothing but lateness."""
+    limit = time.monotonic() + 20
+    while time.monotonic() < limit and proc.poll() is None:
+        if STARTED.search(daemons.output(proc)):  # the log may wrap anywhere between words
+            return
+        time.sleep(0.05)
 
 
 # -- the checks -------------------------------------------------------------------------------
@@ -267,8 +281,9 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
             imitation.inject("token-expiry", "zalo", after=at(12.0))
             imitation.inject("throttle", "*", after=at(18.0), hold=1.0)
             while kills < KILLS:
+                started_up(daemons, proc)
                 try:
-                    proc.wait(timeout=rng.uniform(1.0, 4.0))
+                    proc.wait(timeout=rng.uniform(0.5, 3.0))
                 except subprocess.TimeoutExpired:
                     deferred += clear_of_refresh(imitation)
                     proc.send_signal(signal.SIGKILL)
@@ -276,9 +291,12 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
                     kills += 1
                     killed_at.append(datetime.now(UTC).isoformat(timespec="milliseconds"))
                 else:
-                    pytest.fail(
+                    # the rehearsal may settle everything before the last kills (a fast
+                    # machine): enough kills landed for the test to mean something
+                    assert kills >= MIN_KILLS, (
                         f"the daemon exited by itself after {kills} kills\n{daemons.tail(proc)}"
                     )
+                    break
                 if time.monotonic() > deadline:
                     pytest.fail(f"only {kills} kills within {BUDGET:.0f} s")
                 proc = daemons.start()  # the same arguments: it resumes the same timeline
