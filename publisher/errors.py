@@ -11,6 +11,7 @@ PublisherError
 
 from __future__ import annotations
 
+from publisher.i18n import _
 from publisher.text import clean
 
 
@@ -87,6 +88,6 @@ class Problems(PublisherError):
 
     def __init__(self, problems: list[PublisherError]) -> None:
         self.problems = problems
-        first = problems[0].line() if problems else "no problems"
-        more = f" (and {len(problems) - 1} more; run 'publisher check' to list them)"
+        first = problems[0].line() if problems else _("no problems")
+        more = _(" (and {n} more; run 'publisher check' to list them)").format(n=len(problems) - 1)
         super().__init__("", first + (more if len(problems) > 1 else ""))

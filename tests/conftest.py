@@ -17,6 +17,11 @@ from sqlalchemy import create_engine, text
 from publisher.config import Config, load_config
 from publisher.store.db import Database, open_database
 
+# The suite reads the interface in English (PUBLISHER_LANG=en), whatever the developer's own
+# setting: its assertions quote the English text. This process's and every child's (they inherit
+# os.environ); tests/test_i18n.py unsets it to see the Vietnamese a user sees by default.
+os.environ["PUBLISHER_LANG"] = "en"
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)

@@ -171,9 +171,10 @@ def one_line_error(result: Result) -> str:
 
 
 def daemon_env(**extra: str) -> dict[str, str]:
-    """The environment of a ``python -m publisher`` child: no database override, unbuffered."""
+    """The environment of a ``python -m publisher`` child: no database override, unbuffered,
+    English (as the suite's assertions are, unless ``extra`` says otherwise)."""
     env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+    return {**env, "PYTHONUNBUFFERED": "1", "PUBLISHER_LANG": "en", **extra}
 
 
 class Daemons:

@@ -26,6 +26,7 @@ from publisher.cli.common import (
 )
 from publisher.cli.queue import print_load, queue
 from publisher.errors import InputError
+from publisher.i18n import _
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -52,7 +53,7 @@ def queue_import(
     db = open_queue(config)
     try:
         with Progress(transient=True) as progress:
-            task = progress.add_task("Checking rows", total=None)
+            task = progress.add_task(_("Checking rows"), total=None)
             result = import_csv(
                 db,
                 config,
@@ -64,12 +65,13 @@ def queue_import(
             )
     except Problems as exc:
         for problem in exc.problems:
-            say(f"error: {problem.line()}", err=True)
-        say(f"{len(exc.problems)} bad row(s): nothing was imported.", err=True)
+            say(_("error: {problem}").format(problem=problem.line()), err=True)
+        say(_("{n} bad row(s): nothing was imported.").format(n=len(exc.problems)), err=True)
         sys.exit(1)
     say(
-        f"Imported {len(result.files)} message(s) from {csv_file.name} as {who}: "
-        f"{result.report.created} post(s) created."
+        _("Imported {n} message(s) from {file} as {who}: {created} post(s) created.").format(
+            n=len(result.files), file=csv_file.name, who=who, created=result.report.created
+        )
     )
     print_load(result.report)
 
@@ -93,8 +95,8 @@ def _pause_command(paused: bool) -> None:
         who = authorize(config, actor, name)
         db = open_queue(config)
         done = editorial.pause(db, config, channel, actor=who, now=now(), paused=paused)
-        verb = "Paused" if paused else "Resumed"
-        say(f"{verb} {', '.join(done)} ({who}).")
+        said = _("Paused {channels} ({who}).") if paused else _("Resumed {channels} ({who}).")
+        say(said.format(channels=", ".join(done), who=who))
 
 
 _pause_command(True)
@@ -106,8 +108,8 @@ def _expected_head(value: str) -> tuple[int, str]:
     if m is None:
         raise InputError(
             "--expect",
-            f"{value!r} is not ID:HASH",
-            "a head as the daemon logs it: the entry id, a colon and its 64-character hash",
+            _("{value!r} is not ID:HASH").format(value=value),
+            _("a head as the daemon logs it: the entry id, a colon and its 64-character hash"),
         )
     return int(m.group(1)), m.group(2).lower()
 
@@ -164,20 +166,23 @@ def _verify_audit(db: Database, heads: list[tuple[int, str]], as_json: bool) -> 
             )
         )
     for problem in result.problems if not as_json else []:
-        say(f"error: audit: {problem}", err=True)
+        say(_("error: audit: {problem}").format(problem=problem), err=True)
     if not result.ok:
         sys.exit(1)
     if as_json:
         return
     say(
-        f"Audit trail intact: {result.entries} entries, head entry {result.head_id} "
-        f"{result.head[:16]}… ({result.scheme})"
+        _("Audit trail intact: {n} entries, head entry {id} {hash}… ({scheme})").format(
+            n=result.entries, id=result.head_id, hash=result.head[:16], scheme=result.scheme
+        )
     )
     if result.scheme != audit.HMAC_SHA256:
         say(
-            "warning: audit: the trail is not keyed yet (no PUBLISHER_AUDIT_KEY): whoever "
-            "can write the database could rewrite it; the next command that changes the "
-            "queue creates a key",
+            _(
+                "warning: audit: the trail is not keyed yet (no PUBLISHER_AUDIT_KEY): whoever "
+                "can write the database could rewrite it; the next command that changes the "
+                "queue creates a key"
+            ),
             err=True,
         )
 
@@ -207,7 +212,7 @@ def _list_audit(config: Config, db: Database, post_id: int | None, as_json: bool
         say_json(data)
         return
     for e in rows:
-        post = f" post {e.post_id}" if e.post_id else ""
+        post = _(" post {id}").format(id=e.post_id) if e.post_id else ""
         what = f" {e.subject}" if e.subject else ""
         detail = f": {e.detail}" if e.detail else ""
         say(

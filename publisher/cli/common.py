@@ -20,6 +20,7 @@ import click
 
 from publisher import __version__
 from publisher.errors import InputError, PublisherError
+from publisher.i18n import LanguageError, _, current_language
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -33,8 +34,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except LanguageError as exc:  # PUBLISHER_LANG itself: said in English
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
         except PublisherError as exc:
-            click.echo(f"error: {exc.line()}", err=True)
+            click.echo(_("error: {problem}").format(problem=exc.line()), err=True)
             sys.exit(1)
         except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
@@ -44,7 +48,8 @@ class _Group(click.Group):
 
                 said = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""]
                 url = os.environ.get("PUBLISHER_DATABASE_URL")
-                click.echo(f"error: database: {scrub(said[0], url)}", err=True)
+                said_line = scrub(said[0], url)
+                click.echo(_("error: database: {problem}").format(problem=said_line), err=True)
                 sys.exit(1)
             raise
 
@@ -113,8 +118,10 @@ def open_queue(config: Config) -> Database:
         key, path, made = audit_key.create(config)
         if made:
             click.echo(
-                f"publisher: created the audit key {audit_key.KEY_ENV} in {path}; keep a copy "
-                "somewhere safe and offline: without it the audit trail cannot be verified",
+                _(
+                    "publisher: created the audit key {name} in {path}; keep a copy "
+                    "somewhere safe and offline: without it the audit trail cannot be verified"
+                ).format(name=audit_key.KEY_ENV, path=path),
                 err=True,
             )
         return key
@@ -149,8 +156,10 @@ def warn_exposure(file: Path | None) -> None:
         return
     if mode & 0o004:
         click.echo(
-            f"warning: {file} is readable by other users (mode {mode & 0o777:o}): "
-            f"chmod 600 {file} and its -wal and -shm",
+            _(
+                "warning: {file} is readable by other users (mode {mode}): "
+                "chmod 600 {file} and its -wal and -shm"
+            ).format(file=file, mode=f"{mode & 0o777:o}"),
             err=True,
         )
 
@@ -186,7 +195,9 @@ def date_arg(option: str) -> Callable[[click.Context, click.Parameter, str | Non
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-        raise click.BadParameter(f"{value!r} is not a date (use 2024-06-12 or 12/6/2024)")
+        raise click.BadParameter(
+            _("{value!r} is not a date (use 2024-06-12 or 12/6/2024)").format(value=value)
+        )
 
     return parse
 
@@ -195,6 +206,28 @@ def date_arg(option: str) -> Callable[[click.Context, click.Parameter, str | Non
 @click.version_option(__version__, prog_name="publisher")
 def cli() -> None:
     """Scheduled publishing of a campaign to portals, a Facebook Page and a Zalo OA."""
+    current_language()  # a PUBLISHER_LANG publisher does not speak stops every command here
+
+
+def state_label(state: str) -> str:
+    """A post state as the user reads it: its identifier in English, the board's word for it
+    (``states.LABELS_VI``, the calendar's and the report's, in lower case) in Vietnamese."""
+    from publisher.states import LABELS_VI
+
+    if current_language() == "en":
+        return state
+    label = LABELS_VI.get(state)
+    return label[:1].lower() + label[1:] if label else state
+
+
+def kind_label(kind: str) -> str:
+    """A message kind ("slogan", "article") as the user reads it, as ``state_label``."""
+    from publisher.states import KIND_LABELS_VI
+
+    if current_language() == "en":
+        return kind
+    label = KIND_LABELS_VI.get(kind)
+    return label.lower() if label else kind
 
 
 def say(*lines: str, err: bool = False) -> None:
@@ -219,4 +252,6 @@ def write_file(path: Path, data: str | bytes) -> None:
     try:
         path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as exc:
-        raise InputError(str(path), f"cannot be written: {exc.strerror}") from exc
+        raise InputError(
+            str(path), _("cannot be written: {reason}").format(reason=exc.strerror)
+        ) from exc

@@ -30,6 +30,7 @@ from publisher.cli.common import (
     write_file,
 )
 from publisher.errors import InputError
+from publisher.i18n import _
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -57,28 +58,53 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
     db = open_queue(config)
     report = do_load(db, config, now(), who, convert_legacy=convert_legacy)
     for path in report.converted:
-        say(f"Converted {path} from a legacy Vietnamese encoding to Unicode.")
+        say(_("Converted {path} from a legacy Vietnamese encoding to Unicode.").format(path=path))
     files = len(report.added) + len(report.updated) + report.unchanged
     say(
-        f"Loaded {files} content files from {config.messages_dir.name}/: "
-        f"{len(report.added)} new, {len(report.updated)} changed, "
-        f"{len(report.removed)} removed, {report.unchanged} unchanged."
+        _(
+            "Loaded {files} content files from {folder}/: {new} new, {changed} changed, "
+            "{removed} removed, {unchanged} unchanged."
+        ).format(
+            files=files,
+            folder=config.messages_dir.name,
+            new=len(report.added),
+            changed=len(report.updated),
+            removed=len(report.removed),
+            unchanged=report.unchanged,
+        )
     )
     if not report.changed:
-        say("Nothing changed in the queue.")
+        say(_("Nothing changed in the queue."))
     else:
         say(
-            f"Posts: {report.created} created, {report.rerendered} re-rendered, "
-            f"{report.moved} (re)planned, {report.revived} restored, "
-            f"{len(report.cancelled)} cancelled."
+            _(
+                "Posts: {created} created, {rerendered} re-rendered, {moved} (re)planned, "
+                "{revived} restored, {cancelled} cancelled."
+            ).format(
+                created=report.created,
+                rerendered=report.rerendered,
+                moved=report.moved,
+                revived=report.revived,
+                cancelled=len(report.cancelled),
+            )
         )
     for pid, cause in report.cancelled:
-        say(f"  cancelled post {pid}: {cause.removeprefix('load: ')}")
+        say(_("  cancelled post {id}: {cause}").format(id=pid, cause=cause.removeprefix("load: ")))
     if report.revoked:
         ids = ", ".join(map(str, report.revoked))
-        say(f"Approval revoked, the text changed: posts {ids} are drafts again; approve them anew.")
+        say(
+            _(
+                "Approval revoked, the text changed: posts {ids} are drafts again; "
+                "approve them anew."
+            ).format(ids=ids)
+        )
     for pid, reason in report.unplaced:
-        say(f"warning: post {pid} did not fit the calendar: {reason}", err=True)
+        say(
+            _("warning: post {id} did not fit the calendar: {reason}").format(
+                id=pid, reason=reason
+            ),
+            err=True,
+        )
 
 
 @cli.command()
@@ -91,15 +117,15 @@ def check(config_path: Path) -> None:
     today = now().astimezone(config.tz).date()
     result = run_check(config, existing_queue(config), today=today)
     for problem in result.problems:
-        say(f"error: {problem}", err=True)
+        say(_("error: {problem}").format(problem=problem), err=True)
     for line in [*result.revoked, *result.warnings]:
-        say(f"warning: {line}", err=True)
+        say(_("warning: {problem}").format(problem=line), err=True)
     for line in result.summary:
         say(line)
     if result.problems:
-        say(f"{len(result.problems)} problem(s) found.", err=True)
+        say(_("{n} problem(s) found.").format(n=len(result.problems)), err=True)
         sys.exit(1)
-    say("OK: no problems found.")
+    say(_("OK: no problems found."))
 
 
 @cli.command()
@@ -139,10 +165,12 @@ def preview(
     config = read_config(config_path)
     if channel and channel not in config.channels:
         raise InputError(
-            "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
+            "--channel",
+            _("{channel!r} is not a channel").format(channel=channel),
+            _("one of: {channels}").format(channels=", ".join(config.channels)),
         )
     if start and end and end < start:
-        raise InputError("--to", f"{end} is before --from {start}")
+        raise InputError("--to", _("{end} is before --from {start}").format(end=end, start=start))
     filters: dict[str, Any] = {
         "channel": channel,
         "start": start,
@@ -161,7 +189,7 @@ def preview(
             click.echo(text, nl=False)
         return
     if not entries and not (channel or start or end):
-        say("The queue is empty: run 'publisher load' first.", err=True)
+        say(_("The queue is empty: run 'publisher load' first."), err=True)
     _preview_table(config, entries, output)
 
 
@@ -184,7 +212,7 @@ def _preview_calendar(
         data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)
     if output:
         write_file(output, data)
-        say(f"Wrote {output} ({len(entries)} posts).")
+        say(_("Wrote {file} ({n} posts).").format(file=output, n=len(entries)))
     else:
         sys.stdout.buffer.write(data)
 
@@ -230,15 +258,15 @@ def approve(
 
     if bool(post_ids) == everything:
         raise InputError(
-            "approve", "give POST_ID... or --all (not both)", "e.g. publisher approve 3 4"
+            "approve", _("give POST_ID... or --all (not both)"), _("e.g. publisher approve 3 4")
         )
     config = read_config(config_path)
     who = authorize(config, actor, "approve")
     db = open_queue(config)
     report = do_approve(db, post_ids, everything=everything, actor=who, now=now())
-    say(f"Approved {len(report.approved)} post(s) as {who}.")
+    say(_("Approved {n} post(s) as {who}.").format(n=len(report.approved), who=who))
     for pid, why in report.refused:
-        say(f"post {pid} not approved: {why}", err=True)
+        say(_("post {id} not approved: {why}").format(id=pid, why=why), err=True)
     if report.refused and not everything:
         sys.exit(1)
 
@@ -267,10 +295,10 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
 
     config = read_config(config_path)
     if fmt == "docx" and output is None:
-        raise InputError("--format docx", "needs -o FILE", "e.g. -o bao-cao.docx")
+        raise InputError("--format docx", _("needs -o FILE"), _("e.g. -o bao-cao.docx"))
     db = read_queue(config)
     with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("Báo cáo", total=None)
+        task = progress.add_task(_("Report"), total=None)
 
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -280,4 +308,4 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
         click.echo(data.decode("utf-8"), nl=False)
         return
     write_file(output, data)
-    say(f"Wrote {output}.")
+    say(_("Wrote {file}.").format(file=output))

@@ -20,15 +20,18 @@ from publisher.cli.common import (
     cli,
     config_option,
     date_arg,
+    kind_label,
     now,
     open_queue,
     read_config,
     read_queue,
     say,
     say_json,
+    state_label,
 )
 from publisher.cli.main import approve
 from publisher.errors import InputError
+from publisher.i18n import N_, _
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -58,11 +61,26 @@ def queue() -> None:
 queue.add_command(approve, "approve")
 
 
-def _report(done: list[int], refused: list[tuple[int, str]], verb: str, who: str) -> None:
+# What the board's commands on post ids say: the posts done, and each post refused.
+DONE = {
+    "hold": N_("Held {n} post(s) as {who}: {ids}."),
+    "release": N_("Released {n} post(s) as {who}: {ids}."),
+    "cancel": N_("Cancelled {n} post(s) as {who}: {ids}."),
+    "reject": N_("Rejected {n} post(s) as {who}: {ids}."),
+}
+REFUSED = {
+    "hold": N_("post {id} not held: {why}"),
+    "release": N_("post {id} not released: {why}"),
+    "cancel": N_("post {id} not cancelled: {why}"),
+    "reject": N_("post {id} not rejected: {why}"),
+}
+
+
+def _report(done: list[int], refused: list[tuple[int, str]], action: str, who: str) -> None:
     if done:
-        say(f"{verb} {len(done)} post(s) as {who}: {', '.join(map(str, done))}.")
+        say(_(DONE[action]).format(n=len(done), who=who, ids=", ".join(map(str, done))))
     for pid, why in refused:
-        say(f"post {pid} not {verb.lower()}: {why}", err=True)
+        say(_(REFUSED[action]).format(id=pid, why=why), err=True)
     if refused:
         sys.exit(1)
 
@@ -102,7 +120,9 @@ def queue_list(
     config = read_config(config_path)
     if channel and channel not in config.channels:
         raise InputError(
-            "--channel", f"{channel!r} is not a channel", "one of: " + ", ".join(config.channels)
+            "--channel",
+            _("{channel!r} is not a channel").format(channel=channel),
+            _("one of: {channels}").format(channels=", ".join(config.channels)),
         )
     db = read_queue(config)
     entries = pv.items(db, config, channel=channel, start=start, end=end, states=states, kind=kind)
@@ -121,7 +141,11 @@ def _post_or_fail(db: Any, post_id: int) -> Any:
     with db.read() as s:
         post = s.get(PostRow, post_id)
         if post is None:
-            raise InputError("queue", f"no post has id {post_id}", "see 'publisher queue list'")
+            raise InputError(
+                "queue",
+                _("no post has id {id}").format(id=post_id),
+                _("see 'publisher queue list'"),
+            )
         post.message  # noqa: B018 - load it before the session closes
         post.events  # noqa: B018
         return post
@@ -206,26 +230,43 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
 def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
     """``queue show``'s text: a heading, the approval, the outcome, each field and the history."""
     name = config.channels[p.channel].name if p.channel in config.channels else p.channel
-    say(f"Post {p.id} · {name} · {p.message.kind} · {p.state} · {info['due_at'] or 'no time'}")
-    say(f"Message: {p.message.key} ({p.message.source_path}), occurrence {p.occurrence}")
+    say(
+        _("Post {id} · {channel} · {kind} · {state} · {due}").format(
+            id=p.id,
+            channel=name,
+            kind=kind_label(p.message.kind),
+            state=state_label(p.state),
+            due=info["due_at"] or _("no time"),
+        )
+    )
+    say(
+        _("Message: {key} ({file}), occurrence {occurrence}").format(
+            key=p.message.key, file=p.message.source_path, occurrence=p.occurrence
+        )
+    )
     approval = info["approval"]
     if approval:
         ok = (
-            "matches the current render"
+            _("matches the current render")
             if approval["matches_current_render"]
-            else "DOES NOT match the current render"
+            else _("DOES NOT match the current render")
         )
-        say(f"Approved by {approval['by']} at {approval['at']} ({ok})")
+        say(
+            _("Approved by {who} at {at} ({match})").format(
+                who=approval["by"], at=approval["at"], match=ok
+            )
+        )
     if p.remote_id:
-        say(f"Published: {p.remote_id} {p.remote_url or ''}")
+        say(_("Published: {id} {url}").format(id=p.remote_id, url=p.remote_url or ""))
     if p.last_error:
-        say(f"Last error: {p.last_error}")
+        say(_("Last error: {error}").format(error=p.last_error))
     for field_name, value in info["fields"].items():
         if value:
             say(f"--- {field_name} ---", value)
-    say("--- history ---")
+    say(_("--- history ---"))
     for h in info["history"]:
-        say(f"{h['at']}  {h['actor']}: {h['from'] or '∅'} → {h['to']}  {h['cause']}")
+        moved = f"{state_label(h['from']) if h['from'] else '∅'} → {state_label(h['to'])}"
+        say(f"{h['at']}  {h['actor']}: {moved}  {h['cause']}")
 
 
 def _editor_text(initial: str) -> str:
@@ -237,7 +278,7 @@ def _editor_text(initial: str) -> str:
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
     if not editor:
-        raise InputError("edit", "no editor: set $EDITOR or give --file FILE")
+        raise InputError("edit", _("no editor: set $EDITOR or give --file FILE"))
     command = shlex.split(editor)
     with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as fh:
         fh.write(initial)
@@ -245,7 +286,10 @@ def _editor_text(initial: str) -> str:
     try:
         code = subprocess.call([*command, name])  # noqa: S603 - the user's own editor
         if code != 0:
-            raise InputError("edit", f"the editor exited with status {code}; nothing changed")
+            raise InputError(
+                "edit",
+                _("the editor exited with status {code}; nothing changed").format(code=code),
+            )
         return read_text(Path(name), f"the text saved in the editor ({command[0]})")
     finally:
         Path(name).unlink(missing_ok=True)
@@ -263,16 +307,28 @@ def _message_path(config: Config, db: Any, target: str) -> Path:
         key = target.removesuffix(".md").removeprefix("messages/")
     path = inside(config, config.messages_dir / f"{key}.md", "edit")
     if not path.exists():
-        raise InputError("edit", f"{key!r} has no content file ({path} does not exist)")
+        raise InputError(
+            "edit",
+            _("{key!r} has no content file ({path} does not exist)").format(key=key, path=path),
+        )
     return path
 
 
 def print_load(report: Any) -> None:
     if report.revoked:
         ids = ", ".join(map(str, report.revoked))
-        say(f"Approval revoked, the text changed: posts {ids} need a new approval.")
+        say(
+            _("Approval revoked, the text changed: posts {ids} need a new approval.").format(
+                ids=ids
+            )
+        )
     for pid, reason in report.unplaced:
-        say(f"warning: post {pid} did not fit the calendar: {reason}", err=True)
+        say(
+            _("warning: post {id} did not fit the calendar: {reason}").format(
+                id=pid, reason=reason
+            ),
+            err=True,
+        )
 
 
 @queue.command("edit")
@@ -304,10 +360,14 @@ def queue_edit(
     new = new_text if new_text is not None else _editor_text(old)
     new = _legacy(new, str(source or path), convert_legacy)
     if new == old:
-        say("No change.")
+        say(_("No change."))
         return
     report = edit(db, config, path, new, actor=who, now=now())
-    say(f"Edited {path.name} as {who}: {report.rerendered} post(s) re-rendered.")
+    say(
+        _("Edited {file} as {who}: {n} post(s) re-rendered.").format(
+            file=path.name, who=who, n=report.rerendered
+        )
+    )
     print_load(report)
 
 
@@ -369,7 +429,7 @@ def queue_add(
     meta: dict[str, Any]
     if source:
         if any((kind, title, summary, body, channels, at, pinned)):
-            raise InputError("add", "give --file or the content flags, not both")
+            raise InputError("add", _("give --file or the content flags, not both"))
         where = str(source)
         meta, text = split_front_matter(
             _legacy(read_text(source, where).lstrip("\ufeff"), where, convert_legacy), where
@@ -378,8 +438,8 @@ def queue_add(
         if not kind or not body:
             raise InputError(
                 "add",
-                "give --file FILE, or at least --kind and --text",
-                "e.g. --kind slogan --text '…'",
+                _("give --file FILE, or at least --kind and --text"),
+                _("e.g. --kind slogan --text '…'"),
             )
         meta = {
             "kind": kind,
@@ -398,8 +458,9 @@ def queue_add(
     db = open_queue(config)
     path, report = add(db, config, meta, text, actor=who, now=now())
     say(
-        f"Added {path.relative_to(config.messages_dir.parent)} as {who}: "
-        f"{report.created} post(s) created."
+        _("Added {file} as {who}: {n} post(s) created.").format(
+            file=path.relative_to(config.messages_dir.parent), who=who, n=report.created
+        )
     )
     print_load(report)
 
@@ -412,7 +473,7 @@ IDS_HELP = {
 }
 
 
-def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) -> None:
+def _ids_command(name: str, action: str, needs_reason: bool = False) -> None:
     @queue.command(name, help=IDS_HELP[action])
     @config_option
     @actor_option
@@ -436,13 +497,13 @@ def _ids_command(name: str, verb: str, action: str, needs_reason: bool = False) 
         if action != "release":
             kwargs["reason"] = reason
         out = fn(db, post_ids, **kwargs)
-        _report(out.done, out.refused, verb, who)
+        _report(out.done, out.refused, action, who)
 
 
-_ids_command("hold", "Held", "hold")
-_ids_command("release", "Released", "release")
-_ids_command("cancel", "Cancelled", "cancel")
-_ids_command("reject", "Rejected", "reject", needs_reason=True)
+_ids_command("hold", "hold")
+_ids_command("release", "release")
+_ids_command("cancel", "cancel")
+_ids_command("reject", "reject", needs_reason=True)
 
 
 @queue.command("reschedule")
@@ -465,13 +526,19 @@ def queue_reschedule(
         moment = datetime.fromisoformat(when.strip().replace("T", " "))
     except ValueError:
         raise InputError(
-            "WHEN", f"{when!r} is not a date and time", "e.g. '2024-06-15 08:00'"
+            "WHEN",
+            _("{when!r} is not a date and time").format(when=when),
+            _("e.g. '2024-06-15 08:00'"),
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=config.tz)
     db = open_queue(config)
     state = editorial.reschedule(db, config, post_id, moment, actor=who, now=now(), force=force)
     say(
-        f"Post {post_id} rescheduled to {moment.astimezone(config.tz):%d/%m/%Y %H:%M} "
-        f"by {who} ({state})."
+        _("Post {id} rescheduled to {when} by {who} ({state}).").format(
+            id=post_id,
+            when=f"{moment.astimezone(config.tz):%d/%m/%Y %H:%M}",
+            who=who,
+            state=state_label(state),
+        )
     )

@@ -23,8 +23,10 @@ from publisher.cli.common import (
     read_config,
     read_queue,
     say,
+    state_label,
 )
 from publisher.errors import InputError
+from publisher.i18n import _
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -58,10 +60,12 @@ def _platforms(
     from publisher.config.env import resolve
 
     if sandbox and sandbox_url:
-        raise InputError("--sandbox", "give --sandbox or --sandbox-url, not both")
+        raise InputError("--sandbox", _("give --sandbox or --sandbox-url, not both"))
     if sandbox_url:
         if not sandbox_url.startswith(("http://", "https://")):
-            raise InputError("--sandbox-url", f"{sandbox_url!r} is not an http(s) URL")
+            raise InputError(
+                "--sandbox-url", _("{url!r} is not an http(s) URL").format(url=sandbox_url)
+            )
         yield (*use_sandbox(config, sandbox_url), sandbox_url)
     elif sandbox:
         from publisher.sandbox.server import Sandbox
@@ -94,13 +98,13 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     today = now().astimezone(config.tz).date()
     db = open_queue(config)
     failed = 0
-    table = Table(title="Channels", title_justify="left")
-    for column in ("channel", "adapter", "endpoint", "result"):
+    table = Table(title=_("Channels"), title_justify="left")
+    for column in (_("channel"), _("adapter"), _("endpoint"), _("result")):
         table.add_column(column)
     with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
         for cid, ch in cfg.channels.items():
             if not ch.enabled:
-                table.add_row(cid, ch.adapter, endpoint(ch), "disabled")
+                table.add_row(cid, ch.adapter, endpoint(ch), _("disabled"))
                 continue
             problems = secrets.problems.get(cid)
             if problems:
@@ -114,17 +118,20 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                 version = str(ch.setting("api_version", ""))
                 note = version_note(version, today, config.campaign.end)
                 if note is not None:
-                    detail = f"{result.detail}; {'' if note.dead else 'warning: '}{note.text}"
+                    warn = "" if note.dead else _("warning: ")
+                    detail = f"{result.detail}; {warn}{note.text}"
                     result = CheckResult(result.ok and not note.dead, detail)
             failed += not result.ok
-            mark = "[green]ok[/green]" if result.ok else "[red]FAILED[/red]"
+            mark = (
+                "[green]" + _("ok") + "[/green]" if result.ok else "[red]" + _("FAILED") + "[/red]"
+            )
             table.add_row(cid, ch.adapter, endpoint(ch), f"{mark}: {result.detail}")
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     console.print(table)
     if failed:
-        say(f"{failed} channel(s) failed the check.", err=True)
+        say(_("{n} channel(s) failed the check.").format(n=failed), err=True)
         sys.exit(1)
 
 
@@ -223,24 +230,30 @@ def _run_options(
     if (sandbox or sandbox_url) and not rehearse:
         raise InputError(
             "--sandbox" if sandbox else "--sandbox-url",
-            "without --rehearse it would publish the real queue's posts to the sandbox and "
-            "mark them published",
-            "add --rehearse DURATION, e.g. --rehearse 3m, which works on a copy of the queue",
+            _(
+                "without --rehearse it would publish the real queue's posts to the sandbox and "
+                "mark them published"
+            ),
+            _("add --rehearse DURATION, e.g. --rehearse 3m, which works on a copy of the queue"),
         )
     if rehearsal_db and not rehearse:
-        raise InputError("--rehearsal-db", "goes with --rehearse DURATION")
+        raise InputError("--rehearsal-db", _("goes with --rehearse DURATION"))
     if once and rehearse:
-        raise InputError("--once", "give --once or --rehearse, not both")
+        raise InputError("--once", _("give --once or --rehearse, not both"))
     if not rehearse:
         return None
     duration = parse_duration(rehearse)
     if duration is None:
-        raise InputError("--rehearse", f"{rehearse!r} is not a duration", "e.g. 90s, 3m, 1h")
+        raise InputError(
+            "--rehearse",
+            _("{value!r} is not a duration").format(value=rehearse),
+            _("e.g. 90s, 3m, 1h"),
+        )
     if not (sandbox or sandbox_url):
         raise InputError(
             "--rehearse",
-            "a rehearsal publishes to the channels it is pointed at",
-            "add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms",
+            _("a rehearsal publishes to the channels it is pointed at"),
+            _("add --sandbox (or --sandbox-url URL) so nothing reaches the real platforms"),
         )
     return duration
 
@@ -266,10 +279,19 @@ def _publish(
         dispatcher.drain(None, report)  # the calls that outlived the pass
         dispatcher.close()
         say(
-            f"One pass: {report.claimed} claimed, {report.published} published, "
-            f"{report.retrying} retrying, {report.unconfirmed} unconfirmed, "
-            f"{report.failed} failed, {report.missed} missed, "
-            f"{report.needs_review} need review."
+            _(
+                "One pass: {claimed} claimed, {published} published, {retrying} retrying, "
+                "{unconfirmed} unconfirmed, {failed} failed, {missed} missed, "
+                "{needs_review} need review."
+            ).format(
+                claimed=report.claimed,
+                published=report.published,
+                retrying=report.retrying,
+                unconfirmed=report.unconfirmed,
+                failed=report.failed,
+                missed=report.missed,
+                needs_review=report.needs_review,
+            )
         )
         return
     Daemon(source, dispatcher, clock, tick=config.daemon.tick.total_seconds()).run()
@@ -305,13 +327,15 @@ def _rehearse(
     owed = _summary(config, r.db, r.path)
     if owed and r.clock.now() > deadline:
         say(
-            f"error: the rehearsal reached its end with {owed} post(s) still owed an outcome "
-            f"(listed above); resume it to settle them: --rehearsal-db {r.path}",
+            _(
+                "error: the rehearsal reached its end with {n} post(s) still owed an outcome "
+                "(listed above); resume it to settle them: --rehearsal-db {path}"
+            ).format(n=owed, path=r.path),
             err=True,
         )
         sys.exit(1)
     if owed:
-        say(f"Stopped before its end with {owed} post(s) to go; resume it to go on.")
+        say(_("Stopped before its end with {n} post(s) to go; resume it to go on.").format(n=owed))
 
 
 def _to_publish(db: Database) -> int:
@@ -352,15 +376,28 @@ def _announce(
     config: Config, r: Rehearsal, duration: timedelta, sandbox_url: str | None, total: int
 ) -> None:
     """Say what is rehearsed (or resumed), where, how fast, and if there is nothing to publish."""
-    verb = "Resuming" if r.resumed else "Rehearsing"
+    said = (
+        _("Resuming {campaign}: {start}–{end} in {duration} (×{speed}), on {path}")
+        if r.resumed
+        else _("Rehearsing {campaign}: {start}–{end} in {duration} (×{speed}), on {path}")
+    )
     say(
-        f"{verb} {config.campaign.name}: {config.campaign.start:%d/%m}–"
-        f"{config.campaign.end:%d/%m} in {duration} (×{r.clock.speed:,.0f}), on {r.path}"
+        said.format(
+            campaign=config.campaign.name,
+            start=f"{config.campaign.start:%d/%m}",
+            end=f"{config.campaign.end:%d/%m}",
+            duration=duration,
+            speed=f"{r.clock.speed:,.0f}",
+            path=r.path,
+        )
     )
     if sandbox_url:
-        say(f"Sandbox: {sandbox_url}/ (what a follower sees)")
+        say(_("Sandbox: {url}/ (what a follower sees)").format(url=sandbox_url))
     if total == 0:
-        say("No approved posts to publish: approve them first (publisher approve --all).", err=True)
+        say(
+            _("No approved posts to publish: approve them first (publisher approve --all)."),
+            err=True,
+        )
 
 
 def _play(
@@ -424,7 +461,7 @@ def _outcomes(counts: dict[Any, int]) -> str:
     from publisher.states import State
 
     return ", ".join(
-        f"{counts[st]} {st}"
+        f"{counts[st]} {state_label(st)}"
         for st in (
             State.PUBLISHED,
             State.RETRYING,
@@ -444,12 +481,14 @@ def _summary(config: Config, db: Database, path: str) -> int:
     from publisher.store.status import gather
 
     info = gather(db, config, now(), unfinished=True)
-    table = _state_table("Rehearsal summary", info)
+    table = _state_table(_("Rehearsal summary"), info)
     console = Console()
     console.print(table)
     for p in [*info["problems"], *info["unfinished"]]:
         console.print(
-            f"  post {p['id']} ({p['channel']}) {p['state']}: {p['reason']}",
+            _("  post {id} ({channel}) {state}: {reason}").format(
+                id=p["id"], channel=p["channel"], state=state_label(p["state"]), reason=p["reason"]
+            ),
             markup=False,
             highlight=False,
         )
@@ -457,11 +496,13 @@ def _summary(config: Config, db: Database, path: str) -> int:
 
     shown = safe_url(path) if "://" in path else path
     say(
-        f"Rehearsal database: {shown}\n  resume it: --rehearsal-db {shown}\n"
-        f"  inspect it: PUBLISHER_DATABASE_URL={db.url_safe} publisher status"
+        _(
+            "Rehearsal database: {db}\n  resume it: --rehearsal-db {db}\n"
+            "  inspect it: PUBLISHER_DATABASE_URL={url} publisher status"
+        ).format(db=shown, url=db.url_safe)
     )
     if db.engine.url.password or shown != path:
-        say("  (the password is hidden as ***: put it back in to use these)")
+        say(_("  (the password is hidden as ***: put it back in to use these)"))
     return len(info["unfinished"])
 
 
@@ -490,49 +531,81 @@ def status(config_path: Path, as_json: bool) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    table = _state_table("Posts by state and channel", info)
-    table.add_row("all", *[str(n) for n in info["counts"].values() if n], style="bold")
+    table = _state_table(_("Posts by state and channel"), info)
+    table.add_row(_("all"), *[str(n) for n in info["counts"].values() if n], style="bold")
     console.print(table)
     for n in info["next"]:
         console.print(
-            f"next: post {n['id']} {n['channel']} {n['state']} at {n['at']}: {n['title']}",
+            _("next: post {id} {channel} {state} at {at}: {title}").format(
+                id=n["id"],
+                channel=n["channel"],
+                state=state_label(n["state"]),
+                at=n["at"],
+                title=n["title"],
+            ),
             markup=False,
             highlight=False,
         )
     for p in info["problems"]:
         console.print(
-            f"{p['state']}: post {p['id']} {p['channel']} (due {p['due_at']}): {p['reason']}",
+            _("{state}: post {id} {channel} (due {due}): {reason}").format(
+                state=state_label(p["state"]),
+                id=p["id"],
+                channel=p["channel"],
+                due=p["due_at"],
+                reason=p["reason"],
+            ),
             markup=False,
             highlight=False,
         )
     for b in info["blocked"]:
-        if b["paused"]:
-            what = "paused"
-        elif b["kind"] == "outage":
-            what = f"unreachable since {b['since'] or '?'} (next probe at {b['until']})"
-        elif b["kind"] == "auth":
-            what = f"stopped since {b['since'] or '?'} (credentials; next check at {b['until']})"
-        else:
-            what = f"blocked until {b['until']}"
-        console.print(
-            f"channel {b['channel']} {what}: {b['reason']}", markup=False, highlight=False
-        )
+        console.print(_blocked(b), markup=False, highlight=False)
     if info["rehearsal"]:
         r = info["rehearsal"]
-        how = "running" if r["running"] else "stopped; at its last heartbeat"
+        how = _("running") if r["running"] else _("stopped; at its last heartbeat")
         say(
-            f"rehearsal database: campaign time {r['campaign_time']} ({how}); "
-            "blocks are on the rehearsal's clock"
+            _(
+                "rehearsal database: campaign time {time} ({how}); "
+                "blocks are on the rehearsal's clock"
+            ).format(time=r["campaign_time"], how=how)
         )
-    d = info["daemon"]
+    _say_daemon(info["daemon"])
+
+
+def _blocked(b: dict[str, Any]) -> str:
+    """``status``'s line for a channel that is paused or blocked."""
+    since = b["since"] or "?"
+    if b["paused"]:
+        what = _("paused")
+    elif b["kind"] == "outage":
+        what = _("unreachable since {since} (next probe at {until})")
+    elif b["kind"] == "auth":
+        what = _("stopped since {since} (credentials; next check at {until})")
+    else:
+        what = _("blocked until {until}")
+    return _("channel {channel} {what}: {reason}").format(
+        channel=b["channel"], what=what.format(since=since, until=b["until"]), reason=b["reason"]
+    )
+
+
+def _say_daemon(d: dict[str, Any]) -> None:
+    """``status``'s last line: whether a daemon is alive on the queue."""
     w = next((w for w in d["workers"] if w["alive"]), None)
     if d["alive"] and w is not None:
-        say(f"daemon: alive ({w['worker']}, {w['mode']}, last beat {w['last_beat']})")
+        say(
+            _("daemon: alive ({worker}, {mode}, last beat {beat})").format(
+                worker=w["worker"], mode=w["mode"], beat=w["last_beat"]
+            )
+        )
     elif d["workers"]:
         w = d["workers"][0]
-        say(f"daemon: NOT RUNNING (last seen {w['last_beat']}, {w['worker']})")
+        say(
+            _("daemon: NOT RUNNING (last seen {beat}, {worker})").format(
+                beat=w["last_beat"], worker=w["worker"]
+            )
+        )
     else:
-        say("daemon: NOT RUNNING (never started on this database)")
+        say(_("daemon: NOT RUNNING (never started on this database)"))
 
 
 def _state_table(title: str, info: dict[str, Any]) -> Any:
@@ -543,9 +616,9 @@ def _state_table(title: str, info: dict[str, Any]) -> Any:
     states = [st for st, n in info["counts"].items() if n]
 
     table = Table(title=title, title_justify="left")
-    table.add_column("channel")
+    table.add_column(_("channel"))
     for st in states:
-        table.add_column(st, justify="right")
+        table.add_column(state_label(st), justify="right")
     for cid, counts in info["channels"].items():
         table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
     return table

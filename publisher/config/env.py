@@ -17,6 +17,7 @@ from pathlib import Path
 
 from publisher.config.model import ADAPTERS, Config
 from publisher.errors import ConfigError
+from publisher.i18n import _
 
 
 @dataclass
@@ -45,16 +46,16 @@ def warn_if_shared(path: Path) -> None:
     except OSError:
         return
     if mode & (stat.S_IRGRP | stat.S_IROTH):
-        what = "readable"
+        said = _("warning: {path} is readable by other users: chmod 600 {path}")
     elif mode & (stat.S_IWGRP | stat.S_IWOTH):
-        what = "writable"
+        said = _("warning: {path} is writable by other users: chmod 600 {path}")
     else:
         return
     with _WARNED_LOCK:
         if path in _WARNED:
             return
         _WARNED.add(path)
-    print(f"warning: {path} is {what} by other users: chmod 600 {path}", file=sys.stderr)
+    print(said.format(path=path), file=sys.stderr)
 
 
 def read_env_file(path: Path | None) -> dict[str, str]:

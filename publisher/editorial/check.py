@@ -18,6 +18,7 @@ from publisher.config.graph_versions import version_note
 from publisher.content import read_messages
 from publisher.editorial.load import demands_for, holds_approval, render_all
 from publisher.errors import PublisherError
+from publisher.i18n import _
 from publisher.plan import plan, rules_from_config
 from publisher.render import Render, Renderer, template_problem, template_where
 from publisher.states import State
@@ -106,9 +107,17 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
         result.revoked = stale_approvals(db, renders)
     enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
     result.summary = [
-        f"config: {config.path} ({len(enabled)} enabled channels: {', '.join(enabled)})",
-        f"content: {len(messages)} messages read, {len(content_problems)} bad file(s)",
-        f"renders: {len(renders)} (message × channel), {len(render_problems)} problem(s)",
-        f"plan: {len(fitted.times)} of {len(demands)} posts fit the calendar",
+        _("config: {path} ({n} enabled channels: {channels})").format(
+            path=config.path, n=len(enabled), channels=", ".join(enabled)
+        ),
+        _("content: {n} messages read, {bad} bad file(s)").format(
+            n=len(messages), bad=len(content_problems)
+        ),
+        _("renders: {n} (message × channel), {bad} problem(s)").format(
+            n=len(renders), bad=len(render_problems)
+        ),
+        _("plan: {fit} of {n} posts fit the calendar").format(
+            fit=len(fitted.times), n=len(demands)
+        ),
     ]
     return result
