@@ -22,6 +22,7 @@ from publisher.cli.common import (
     say_json,
 )
 from publisher.errors import InputError
+from publisher.i18n import _
 
 
 @cli.group()
@@ -38,12 +39,12 @@ def _password(stdin: bool, name: str) -> str:
     if not sys.stdin.isatty():
         raise InputError(
             "password",
-            "no terminal to ask for the password",
-            "pass it on standard input with --password-stdin",
+            _("no terminal to ask for the password"),
+            _("pass it on standard input with --password-stdin"),
         )
-    first = getpass.getpass(f"Password for {name}: ")
-    if getpass.getpass("Again: ") != first:
-        raise InputError("password", "the two passwords differ", "type the same one twice")
+    first = getpass.getpass(_("Password for {name}: ").format(name=name))
+    if getpass.getpass(_("Again: ")) != first:
+        raise InputError("password", _("the two passwords differ"), _("type the same one twice"))
     return first
 
 
@@ -85,7 +86,7 @@ def user_add(
         account = add_user(db, config, name, role, password, actor=who, now=now())
     finally:
         db.close()
-    say(f"Account {account.name} created ({account.role}).")
+    say(_("Account {name} created ({role}).").format(name=account.name, role=account.role))
 
 
 @user.command("passwd")
@@ -107,7 +108,7 @@ def user_passwd(config_path: Path, name: str, password_stdin: bool, actor: str |
         account = set_password(db, config, name, password, actor=who, now=now())
     finally:
         db.close()
-    say(f"Password of {account.name} changed; their sessions ended.")
+    say(_("Password of {name} changed; their sessions ended.").format(name=account.name))
 
 
 def _switch(disabled: bool) -> None:
@@ -127,7 +128,8 @@ def _switch(disabled: bool) -> None:
             account = set_disabled(db, config, name, actor=who, now=now(), disabled=disabled)
         finally:
             db.close()
-        say(f"Account {account.name} {verb}d.")
+        done = _("Account {name} disabled.") if disabled else _("Account {name} enabled.")
+        say(done.format(name=account.name))
 
     command.help = (
         "Disable NAME: no login, sessions ended, API tokens refused. "
@@ -173,11 +175,11 @@ def user_list(config_path: Path, as_json: bool) -> None:
         )
         return
     if not accounts:
-        say("No accounts yet: publisher user add NAME --password-stdin")
+        say(_("No accounts yet: publisher user add NAME --password-stdin"))
         return
-    table = Table("Name", "Role", "Can log in")
+    table = Table(_("Name"), _("Role"), _("Can log in"))
     for a in accounts:
-        state = "disabled" if a.disabled else "yes" if a.has_password else "no password"
+        state = _("disabled") if a.disabled else _("yes") if a.has_password else _("no password")
         table.add_row(a.name, a.role, state)
     Console().print(table)
 
@@ -200,7 +202,7 @@ def user_token(config_path: Path, name: str, label: str, revoke: bool, actor: st
     try:
         if revoke:
             n = revoke_tokens(db, config, name, actor=who, now=now())
-            say(f"{n} API token(s) of {name} revoked.")
+            say(_("{n} API token(s) of {name} revoked.").format(n=n, name=name))
             return
         token = new_token(db, config, name, actor=who, now=now(), label=label)
     finally:
