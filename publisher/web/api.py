@@ -128,6 +128,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
+        if exc.status_code == 400:  # FastAPI's own: a body it could not even decode
+            return _error_response(422, "the body is not valid JSON (in UTF-8)", "body")
         return _error_response(exc.status_code, str(exc.detail), None, exc.headers)
 
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
