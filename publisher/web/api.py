@@ -31,9 +31,10 @@ from publisher.config.board import PERMISSIONS, NotAllowed, authorize_account
 from publisher.documents import preview
 from publisher.editorial import actions
 from publisher.editorial import load as editorial_load
-from publisher.errors import DatabaseError, PublisherError
+from publisher.errors import DatabaseError, InputError, PublisherError
 from publisher.states import State
 from publisher.store import audit, status
+from publisher.store.audit_key import AuditKeyError
 from publisher.store.models import PostRow
 from publisher.store.users import Account, token_account
 from publisher.text import clean, nfc
@@ -136,7 +137,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, PublisherError)  # noqa: S101 - registered for it only
         if isinstance(exc, NotAllowed):
             return _error_response(403, str(exc))
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, (DatabaseError, AuditKeyError)):  # the server's setup, not the input
             return _error_response(503, str(exc))
         return _error_response(422, str(exc))
 
@@ -623,7 +624,7 @@ def _reschedule_route(app: FastAPI, ctx: WebContext, who: Callable[..., Account]
             state = actions.reschedule(
                 ctx.db, ctx.config, post_id, when, actor=actor, now=ctx.now(), force=body.force
             )
-        except PublisherError as exc:
+        except InputError as exc:
             why = exc.problem.replace("add --force", 'set "force": true')
             raise ApiError(422, why, "at") from None
         return Rescheduled(
