@@ -116,7 +116,9 @@ def _private_imports(root: Path) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("publisher"):
                 for alias in node.names:
-                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    # ``_`` is gettext's (publisher.i18n), not a private name
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and alias.name != "_":
                         found.append(f"{path}:{node.lineno}: {node.module}.{alias.name}")
                     elif _is_module(f"{node.module}.{alias.name}"):
                         modules.add(alias.asname or alias.name)

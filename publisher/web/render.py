@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from publisher.documents.calendar_html import PALETTE
 from publisher.web import lang
 from publisher.web.auth import FLASH_COOKIE, take_flash, viewer
+from publisher.web.lang import _, ngettext
 
 
 @cache
@@ -27,7 +28,7 @@ def environment() -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda s: lang._(s), lambda s, p, n: lang.ngettext(s, p, n), newstyle=True
+        lambda s: _(s), lambda s, p, n: ngettext(s, p, n), newstyle=True
     )
     env.globals["palette"] = PALETTE
     env.filters["local"] = local_iso
