@@ -405,3 +405,44 @@ def test_logout_ends_the_session(app_db: tuple[Database, Config]) -> None:
     assert c.get("/").status_code == 303
     c.cookies.set("publisher_session", cookie)  # the old cookie opens nothing
     assert c.get("/").headers["location"] == "/login"
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ("port = 70000", "web.port"),
+        ("port = 'x'", "web.port"),
+        ("idle = 'soon'", "web.idle"),
+        ("secure_cookies = 'yes'", "web.secure_cookies"),
+        ("base_url = 'ftp://x'", "web.base_url"),
+        ("host = 'a b'", "web.host"),
+        ("colour = 'blue'", "colour"),
+    ],
+)
+def test_the_web_table_is_checked(campaign: Path, table: str, where: str) -> None:
+    from publisher.config import load_config
+    from publisher.errors import ConfigError
+
+    path = campaign / "config.toml"
+    path.write_text(path.read_text("utf-8") + f"\n[web]\n{table}\n", "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert where in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_web_table_is_read(campaign: Path) -> None:
+    from datetime import timedelta
+
+    from publisher.config import load_config
+
+    path = campaign / "config.toml"
+    extra = "\n[web]\nhost = '192.0.2.10'\nport = 8443\nidle = '10m'\nsecure_cookies = true\n"
+    path.write_text(path.read_text("utf-8") + extra + "base_url = 'https://lich.example.vn/'\n")
+    web = load_config(path).web
+    assert (web.host, web.port, web.idle, web.secure_cookies, web.base_url) == (
+        "192.0.2.10",
+        8443,
+        timedelta(minutes=10),
+        True,
+        "https://lich.example.vn",
+    )
