@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -28,7 +27,7 @@ from publisher.editorial.load import load
 from publisher.store import users
 from publisher.store.db import Database, open_database
 from publisher.store.models import AuditEntry, PostRow
-from publisher.web.api import create_api
+from publisher.web.app import create_app
 from publisher.web.context import WebContext
 from tests.fakes import post_count, set_state
 
@@ -70,17 +69,10 @@ class Api:
 
 
 def serve(db: Database, config: Config, clock: FakeClock) -> FastAPI:
-    """The web app's stand-in: the API mounted as the web app mounts it. The parent answers
-    a path its mount does not match (Starlette's ``/api/v1/{path}`` stops at a newline, so
-    ``/api/v1/posts/%0A`` is the parent's) in the API's shape, as the web app must for /api/."""
-    parent = FastAPI()
-    parent.mount("/api/v1", create_api(WebContext(config, db, clock)))
-
-    async def not_found(_request: Request, _exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": "Not Found"}, status_code=404)
-
-    parent.add_exception_handler(404, not_found)
-    return parent
+    """The web app, which mounts the API at /api/v1 and answers a path the mount does not match
+    (Starlette's ``/api/v1/{path}`` stops at a newline, so ``/api/v1/posts/%0A`` is the
+    parent's) in the API's shape."""
+    return create_app(WebContext(config, db, clock))
 
 
 def accounts(db: Database, config: Config) -> dict[str, str]:

@@ -36,7 +36,7 @@ from publisher.store import audit_key, users
 from publisher.store.db import Database, open_database
 from publisher.store.models import AuditEntry, MetaRow, PostEvent, PostRow
 from publisher.store.status import ANCHOR_KEYS, clock_of
-from publisher.web.api import create_api
+from publisher.web.app import create_app
 from publisher.web.context import WebContext
 from tests.fakes import Daemons
 
@@ -182,8 +182,7 @@ def test_the_board_approves_through_the_api_while_a_rehearsal_publishes(
             config = load_config(campaign / "config.toml")
             # as `publisher web` must open it: with the key of the trail the daemon appends to
             db = Database(f"sqlite:///{target}", audit_key=audit_key.from_environment(config))
-            app = FastAPI()
-            app.mount("/api/v1", create_api(WebContext(config, db, clock)))
+            app = create_app(WebContext(config, db, clock))  # the API mounted at /api/v1
             with Served(app) as served:
                 board = Board(served.url, tokens_in(db, queue))
                 workers = [

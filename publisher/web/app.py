@@ -2,7 +2,7 @@
 serves (server-rendered Jinja pages, htmx vendored in static/, no CDN, no external font).
 
 Routes: pages.py (what is read), forms.py (what is done); auth.py (sessions, CSRF, cookies).
-The JSON API is a separate FastAPI sub-app mounted at /api/v1 (see the line below)."""
+The JSON API (api.py) is a FastAPI sub-app of its own, mounted at /api/v1."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from starlette.responses import Response
 from publisher.errors import PublisherError
 from publisher.store.models import DaemonRow
 from publisher.web import forms, pages
+from publisher.web.api import create_api
 from publisher.web.auth import LoginNeeded, Refused
 from publisher.web.context import WebContext
 from publisher.web.lang import _
@@ -44,7 +45,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.secret = secrets.token_bytes(32)  # signs the login form's token and flashes
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # The JSON API (branch `api`): app.mount("/api/v1", create_api(ctx))
+    app.mount("/api/v1", create_api(ctx))  # its own schema: /api/v1/openapi.json
     app.include_router(pages.router)
     app.include_router(forms.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
@@ -91,6 +92,8 @@ def _handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         exc = cast(HTTPException, exc)
+        if request.url.path.startswith("/api/"):  # a path the API's mount did not match
+            return JSONResponse({"error": f"no such API path: {request.url.path}"}, 404)
         if exc.status_code == 404:
             return error_page(request, 404, _("Not found"), _("There is no such page."))
         return error_page(request, exc.status_code, _("Refused"), str(exc.detail))

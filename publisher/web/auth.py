@@ -31,6 +31,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from publisher.config.board import NotAllowed, authorize_account
+from publisher.i18n import N_
 from publisher.store import users
 from publisher.web.context import WebContext
 from publisher.web.lang import _
@@ -43,21 +44,21 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-# Roles and actions as a page names them (msgids; see lang.py).
-ROLE_LABELS = {"drafter": "drafter", "editor": "editor", "approver": "approver"}
+# Roles and actions as a page names them (msgids, marked for the catalog; see lang.py).
+ROLE_LABELS = {"drafter": N_("drafter"), "editor": N_("editor"), "approver": N_("approver")}
 ACTION_LABELS = {
-    "load": "loading content",
-    "add": "adding posts",
-    "edit": "editing posts",
-    "import": "importing a CSV",
-    "reschedule": "rescheduling posts",
-    "hold": "holding posts",
-    "release": "releasing held posts",
-    "cancel": "cancelling posts",
-    "reject": "rejecting posts",
-    "pause": "pausing channels",
-    "resume": "resuming channels",
-    "approve": "approving posts",
+    "load": N_("loading content"),
+    "add": N_("adding posts"),
+    "edit": N_("editing posts"),
+    "import": N_("importing a CSV"),
+    "reschedule": N_("rescheduling posts"),
+    "hold": N_("holding posts"),
+    "release": N_("releasing held posts"),
+    "cancel": N_("cancelling posts"),
+    "reject": N_("rejecting posts"),
+    "pause": N_("pausing channels"),
+    "resume": N_("resuming channels"),
+    "approve": N_("approving posts"),
 }
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
 from publisher.errors import InputError, PublisherError
+from publisher.i18n import N_
 from publisher.store import users
 from publisher.web import actions
 from publisher.web.auth import (
@@ -34,10 +35,10 @@ from publisher.web.render import page
 router = APIRouter()
 Actor = Annotated[Viewer, Depends(acting_viewer)]
 DONE = {  # msgids: what a page says after each button
-    "hold": "Post #%(id)s held.",
-    "release": "Post #%(id)s released.",
-    "reject": "Post #%(id)s rejected.",
-    "cancel": "Post #%(id)s cancelled.",
+    "hold": N_("Post #%(id)s held."),
+    "release": N_("Post #%(id)s released."),
+    "reject": N_("Post #%(id)s rejected."),
+    "cancel": N_("Post #%(id)s cancelled."),
 }
 
 
