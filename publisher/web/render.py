@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from publisher.documents.calendar_html import PALETTE
+from publisher.i18n import N_
 from publisher.web import lang
 from publisher.web.auth import FLASH_COOKIE, take_flash, viewer
 from publisher.web.lang import _, ngettext
@@ -32,7 +33,31 @@ def environment() -> jinja2.Environment:
     )
     env.globals["palette"] = PALETTE
     env.filters["local"] = local_iso
+    env.filters["field_label"] = field_label
     return env
+
+
+# A rendered field's name as a page shows it (msgids); any other name is shown as it is.
+FIELD_LABELS = {
+    "title": N_("Title"),
+    "body": N_("Body"),
+    "message": N_("Message"),
+    "content": N_("Content"),
+    "excerpt": N_("Excerpt"),
+    "description": N_("Description"),
+    "author": N_("Author"),
+    "link": N_("Link"),
+    "url": N_("Address"),
+    "slug": N_("Slug"),
+    "status": N_("Status on the site"),
+    "cover": N_("Cover image"),
+    "photo_url": N_("Photo"),
+}
+
+
+def field_label(name: str) -> str:
+    label = FIELD_LABELS.get(name)
+    return _(label) if label else name
 
 
 def local_iso(value: str | None) -> str:
