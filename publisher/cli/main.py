@@ -226,6 +226,7 @@ def approve(
     config_path: Path, actor: str | None, post_ids: tuple[int, ...], everything: bool
 ) -> None:
     """Approve posts for publishing, recording who approved which exact text and when."""
+    from publisher.config.board import role_of
     from publisher.editorial.load import approve as do_approve
 
     if bool(post_ids) == everything:
@@ -235,8 +236,23 @@ def approve(
     config = read_config(config_path)
     who = authorize(config, actor, "approve")
     db = open_queue(config)
-    report = do_approve(db, post_ids, everything=everything, actor=who, now=now())
+    report = do_approve(
+        db,
+        post_ids,
+        everything=everything,
+        actor=who,
+        now=now(),
+        rules=config.approval,
+        role=role_of(config, who),
+    )
     say(f"Approved {len(report.approved)} post(s) as {who}.")
+    if not everything:  # each post named: say what became of each
+        for pid in report.approved:
+            say(f"  post {pid}: approved")
+    if report.steps:
+        say(f"Recorded {len(report.steps)} approval step(s) as {who}, not yet approved:")
+    for taken in report.steps:
+        say(f"  post {taken.post_id}: {taken}")
     for pid, why in report.refused:
         say(f"post {pid} not approved: {why}", err=True)
     if report.refused and not everything:

@@ -158,6 +158,24 @@ def _approval(config: Config, p: Any) -> dict[str, Any] | None:
     }
 
 
+def _steps(config: Config, db: Any, p: Any) -> dict[str, Any]:
+    """The approval steps the config asks for, those taken for the current text, those
+    pending (none once the post is approved)."""
+    from publisher.store.approvals import read_progress
+
+    progress = read_progress(db, p.id, config.approval.steps)
+    done = progress.done if progress else ()
+    awaiting = p.state == "draft" or (p.state == "held" and p.held_from != "approved")
+    return {
+        "required": list(config.approval.steps),
+        "done": [
+            {"step": a.step, "by": a.actor, "at": a.at.astimezone(config.tz).isoformat()}
+            for a in done
+        ],
+        "pending": list(progress.pending) if progress and awaiting else [],
+    }
+
+
 def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
     """``queue show``'s record of post ``p``: as printed by --json, times in local time."""
     from publisher.store import audit
@@ -177,6 +195,7 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
         "fields": dict(p.fields),
         "render_hash": p.render_hash,
         "approval": approval,
+        "steps": _steps(config, db, p),
         "remote": {"id": p.remote_id, "url": p.remote_url} if p.remote_id else None,
         "attempts": p.attempt,
         "last_error": p.last_error,
@@ -216,6 +235,7 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
             else "DOES NOT match the current render"
         )
         say(f"Approved by {approval['by']} at {approval['at']} ({ok})")
+    _print_steps(p, info["steps"])
     if p.remote_id:
         say(f"Published: {p.remote_id} {p.remote_url or ''}")
     if p.last_error:
@@ -226,6 +246,16 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
     say("--- history ---")
     for h in info["history"]:
         say(f"{h['at']}  {h['actor']}: {h['from'] or '∅'} → {h['to']}  {h['cause']}")
+
+
+def _print_steps(p: Any, steps: dict[str, Any]) -> None:
+    """The approval steps of the current text, and what it waits for (if anything)."""
+    of = len(steps["required"])
+    for a in steps["done"]:
+        number = steps["required"].index(a["step"]) + 1
+        say(f"Approval step {number} of {of} ({a['step']}): {a['by']} at {a['at']}")
+    if steps["pending"]:
+        say(f"Waiting for: {', '.join(steps['pending'])} (approval steps of the current text)")
 
 
 def _editor_text(initial: str) -> str:
