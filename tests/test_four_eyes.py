@@ -23,7 +23,7 @@ from publisher.editorial.load import approve, load
 from publisher.errors import ConfigError
 from publisher.states import State
 from publisher.store import audit
-from publisher.store.approvals import read_progress
+from publisher.store.approvals import read_awaiting, read_progress
 from publisher.store.db import Database
 from publisher.store.models import AuditEntry, PostRow
 from tests.fakes import FakePlatform, run
@@ -141,6 +141,19 @@ def test_two_steps_editor_then_approver(loaded: Database) -> None:
         )
     assert actions == ["approve_step", "approve"]
     assert audit.verify(loaded).ok
+
+
+def test_what_each_draft_waits_for(loaded: Database, config: Config) -> None:
+    p = first_post(loaded)
+    approve(loaded, [p.id], everything=False, actor=EDITOR, now=T0, rules=TWO, role="editor")
+    awaiting = read_awaiting(loaded, TWO.steps)
+    assert awaiting[p.id].next_step == "approver"
+    assert [a.actor for a in awaiting[p.id].done] == [EDITOR]
+    others = {pid: a.next_step for pid, a in awaiting.items() if pid != p.id}
+    assert others and set(others.values()) == {"editor"}
+    edit_article(config, "Tổng đài", "Tổng đài điện thoại")
+    load(loaded, config, T0, DRAFTER)
+    assert read_awaiting(loaded, TWO.steps)[p.id].next_step == "editor"
 
 
 def test_an_approver_alone_takes_one_step_and_never_two(loaded: Database) -> None:

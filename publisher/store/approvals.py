@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from publisher.config.model import ROLES
 from publisher.render import fields_hash
+from publisher.states import State
 from publisher.store.db import Database
 from publisher.store.models import Approval, PostRow
 
@@ -104,3 +105,29 @@ def read_progress(db: Database, post_id: int, steps: Sequence[str]) -> Progress 
         if post is None:
             return None
         return of_post(s, post, steps)
+
+
+def read_awaiting(db: Database, steps: Sequence[str]) -> dict[int, Progress]:
+    """Every draft's approval progress (by post id), in two queries: what each waits for
+    (``progress.next_step``) and who took the steps done, for lists and calendars."""
+    with db.read() as s:
+        drafts = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.state == State.DRAFT))}
+        rows: dict[int, list[Approval]] = {pid: [] for pid in drafts}
+        query = (
+            select(Approval)
+            .join(PostRow, PostRow.id == Approval.post_id)
+            .where(PostRow.state == State.DRAFT)
+            .order_by(Approval.id)
+        )
+        for row in s.scalars(query):
+            if row.post_id not in rows:  # became a draft since the first query
+                continue
+            if row.step == REVOKED:
+                rows[row.post_id] = []
+            else:
+                rows[row.post_id].append(row)
+        out = {}
+        for pid, p in drafts.items():
+            current = fields_hash(p.fields)
+            out[pid] = progress([r for r in rows[pid] if r.content_hash == current], steps)
+        return out
