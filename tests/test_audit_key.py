@@ -195,7 +195,7 @@ def test_appending_without_the_key_or_with_another_raises(config: Config, campai
     for key in (None, parse_key(OTHER)):
         db = Database(url(campaign), audit_key=key)
         with pytest.raises(PublisherError, match=KEY_ENV):
-            approve(db, [1], everything=False, actor="t", now=T0)
+            approve(db, [1], everything=False, actor="a", now=T0)
         db.close()
     with Database(url(campaign)).read() as s:
         assert s.get_one(PostRow, 1).state == "draft"
@@ -236,7 +236,7 @@ def test_a_broken_unkeyed_chain_is_rekeyed_with_the_evidence_kept(
     with sqlite3.connect(campaign / "publisher.db") as conn:
         conn.execute("UPDATE audit SET actor = 'Người khác' WHERE id = 3")
     keyed = Database(url(campaign), audit_key=parse_key(KEY))
-    approve(keyed, [1], everything=False, actor="t", now=T0)
+    approve(keyed, [1], everything=False, actor="a", now=T0)
     rekey = next(e for e in audit.entries(keyed) if e.action == "rekey")
     assert "entry 3 was edited" in rekey.detail
     result = audit.verify(keyed)
@@ -285,7 +285,7 @@ def test_the_daemon_logs_the_head_at_start_and_shutdown(
 ) -> None:
     db.audit_key = parse_key(KEY)
     load(db, config, T0, "t")
-    approve(db, [], everything=True, actor="t", now=T0)
+    approve(db, [], everything=True, actor="a", now=T0)  # not "t": four eyes
     with db.read() as s:
         first = s.scalars(select(PostRow).order_by(PostRow.due_at, PostRow.id)).first()
         assert first is not None and first.due_at is not None

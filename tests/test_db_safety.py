@@ -101,7 +101,7 @@ def test_a_file_that_is_not_sqlite_is_named_with_the_fix(campaign: Path) -> None
 
 def test_a_database_this_user_cannot_write_is_named_with_the_fix(campaign: Path) -> None:
     """A real unwritable file: as root, the command runs as nobody (root writes anything)."""
-    assert run("load").exit_code == 0
+    assert run("load", "--as", "vanphong").exit_code == 0  # so tuan.la's approval would write
     shared = Path(tempfile.mkdtemp(prefix="publisher-ro-"))
     try:
         shared.chmod(0o755)

@@ -169,7 +169,7 @@ def vietnamese(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_load_and_approve_speak_vietnamese_by_default(campaign: Path, vietnamese: None) -> None:
-    loaded = run("load")
+    loaded = run("load", "--as", "vanphong")
     assert loaded.exit_code == 0, loaded.output
     assert loaded.stdout.startswith(
         "Đã nạp 14 tệp nội dung từ messages/: 14 tệp mới, 0 tệp thay đổi, 0 tệp bị xóa, "
@@ -198,7 +198,7 @@ def test_errors_keep_their_shape_in_vietnamese(campaign: Path, vietnamese: None)
 
 def test_publisher_lang_en_speaks_english(campaign: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_LANG", "en")
-    assert run("load").stdout.startswith("Loaded 14 content files from messages/: 14 new,")
+    assert run("load", "--as", "vanphong").stdout.startswith("Loaded 14 content files from messages/: 14 new,")
     assert run("approve", "--all").stdout == "Approved 72 post(s) as Lê Anh Tuấn.\n"
 
 

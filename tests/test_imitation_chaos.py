@@ -92,7 +92,7 @@ def approved(campaign: Path) -> int:
     config.write_text(
         text.replace('rehearsal_grace = "20s"', f'rehearsal_grace = "{REHEARSAL_GRACE}"'), "utf-8"
     )
-    for args in (("load",), ("approve", "--all")):
+    for args in (("load", "--as", "vanphong"), ("approve", "--all")):
         out = cli(campaign, *args)
         assert out.returncode == 0, f"publisher {' '.join(args)}: {out.stdout}{out.stderr}"
     n = int(re.search(r"Approved (\d+) post", out.stdout).group(1))  # type: ignore[union-attr]

@@ -33,7 +33,7 @@ def test_both_read_paths_agree(config: Config, filters: dict[str, object]) -> No
 
     db: Database = open_database(config.database_url)  # the campaign's SQLite file
     load(db, config, NOW, "t")
-    approve(db, [1, 2, 3], everything=False, actor="t", now=NOW)
+    approve(db, [1, 2, 3], everything=False, actor="a", now=NOW)  # four eyes: not "t"
     with db.write() as s:  # a cancelled post and one with no time, to be filtered or kept
         rows = list(s.scalars(select(PostRow).order_by(PostRow.id).limit(6)))
         rows[4].state = State.CANCELLED

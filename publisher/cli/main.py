@@ -254,6 +254,7 @@ def approve(
     config_path: Path, actor: str | None, post_ids: tuple[int, ...], everything: bool
 ) -> None:
     """Approve posts for publishing, recording who approved which exact text and when."""
+    from publisher.config.board import role_label, role_of
     from publisher.editorial.load import approve as do_approve
 
     if bool(post_ids) == everything:
@@ -263,8 +264,38 @@ def approve(
     config = read_config(config_path)
     who = authorize(config, actor, "approve")
     db = open_queue(config)
-    report = do_approve(db, post_ids, everything=everything, actor=who, now=now())
+    report = do_approve(
+        db,
+        post_ids,
+        everything=everything,
+        actor=who,
+        now=now(),
+        rules=config.approval,
+        role=role_of(config, who),
+    )
     say(_("Approved {n} post(s) as {who}.").format(n=len(report.approved), who=who))
+    if not everything:  # each post named: say what became of each
+        for pid in report.approved:
+            say(_("  post {id}: approved").format(id=pid))
+    if report.steps:
+        say(
+            _("Recorded {n} approval step(s) as {who}, not yet approved:").format(
+                n=len(report.steps), who=who
+            )
+        )
+    for taken in report.steps:
+        say(
+            _(
+                "  post {id}: approved as {step} (step {number} of {of}), "
+                "waiting for the {next} step"
+            ).format(
+                id=taken.post_id,
+                step=role_label(taken.step),
+                number=taken.number,
+                of=taken.of,
+                next=role_label(taken.waiting_for),
+            )
+        )
     for pid, why in report.refused:
         say(_("post {id} not approved: {why}").format(id=pid, why=why), err=True)
     if report.refused and not everything:

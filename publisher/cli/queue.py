@@ -182,6 +182,24 @@ def _approval(config: Config, p: Any) -> dict[str, Any] | None:
     }
 
 
+def _steps(config: Config, db: Any, p: Any) -> dict[str, Any]:
+    """The approval steps the config asks for, those taken for the current text, those
+    pending (none once the post is approved)."""
+    from publisher.store.approvals import read_progress
+
+    progress = read_progress(db, p.id, config.approval.steps)
+    done = progress.done if progress else ()
+    awaiting = p.state == "draft" or (p.state == "held" and p.held_from != "approved")
+    return {
+        "required": list(config.approval.steps),
+        "done": [
+            {"step": a.step, "by": a.actor, "at": a.at.astimezone(config.tz).isoformat()}
+            for a in done
+        ],
+        "pending": list(progress.pending) if progress and awaiting else [],
+    }
+
+
 def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
     """``queue show``'s record of post ``p``: as printed by --json, times in local time."""
     from publisher.store import audit
@@ -201,6 +219,7 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
         "fields": dict(p.fields),
         "render_hash": p.render_hash,
         "approval": approval,
+        "steps": _steps(config, db, p),
         "remote": {"id": p.remote_id, "url": p.remote_url} if p.remote_id else None,
         "attempts": p.attempt,
         "last_error": p.last_error,
@@ -256,6 +275,7 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
                 who=approval["by"], at=approval["at"], match=ok
             )
         )
+    _print_steps(p, info["steps"])
     if p.remote_id:
         say(_("Published: {id} {url}").format(id=p.remote_id, url=p.remote_url or ""))
     if p.last_error:
@@ -267,6 +287,23 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
     for h in info["history"]:
         moved = f"{state_label(h['from']) if h['from'] else '∅'} → {state_label(h['to'])}"
         say(f"{h['at']}  {h['actor']}: {moved}  {h['cause']}")
+
+
+def _print_steps(p: Any, steps: dict[str, Any]) -> None:
+    """The approval steps of the current text, and what it waits for (if anything)."""
+    from publisher.config.board import role_label
+
+    of = len(steps["required"])
+    for a in steps["done"]:
+        number = steps["required"].index(a["step"]) + 1
+        say(
+            _("Approval step {number} of {of} ({step}): {who} at {at}").format(
+                number=number, of=of, step=role_label(a["step"]), who=a["by"], at=a["at"]
+            )
+        )
+    if steps["pending"]:
+        pending = ", ".join(role_label(r) for r in steps["pending"])
+        say(_("Waiting for: {roles} (approval steps of the current text)").format(roles=pending))
 
 
 def _editor_text(initial: str) -> str:

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from publisher.config.model import Config, Member, member_key
+from publisher.config.model import ROLES, Config, Member, member_key
 from publisher.errors import PublisherError
+from publisher.i18n import N_, _
 
 DRAFTER = frozenset({"load", "add", "edit", "import"})
 EDITOR = DRAFTER | {"reschedule", "hold", "release", "cancel", "reject", "pause", "resume"}
@@ -24,6 +25,31 @@ VERBS = {
     "resume": "resuming channels",
     "approve": "approving posts",
 }
+
+
+def permissions(config: Config, role: str) -> frozenset[str]:
+    """What a member of ``role`` may do under ``config``: a role's own permissions, and
+    ``approve`` for every role that may take one of the approval steps (``[board]
+    approval_steps``: with an editor's step, editors approve too — that step)."""
+    allowed = PERMISSIONS.get(role, frozenset())
+    if role in ROLES and any(ROLES.index(role) >= ROLES.index(s) for s in config.approval.steps):
+        allowed = allowed | {"approve"}
+    return allowed
+
+
+def _needs(config: Config, action: str) -> str:
+    """The lowest role that may do ``action``."""
+    return next(r for r in ROLES if action in permissions(config, r))
+
+
+# The roles as the interface names them (msgids; Vietnamese through the catalog).
+ROLE_LABELS = {"drafter": N_("drafter"), "editor": N_("editor"), "approver": N_("approver")}
+
+
+def role_label(role: str) -> str:
+    """``role`` in the interface's language (an unknown one as it is)."""
+    label = ROLE_LABELS.get(role)
+    return _(label) if label else role
 
 
 class NotAllowed(PublisherError):
@@ -81,9 +107,11 @@ def authorize(config: Config, actor: str, action: str) -> str:
             "is not a member of the editorial board",
             f"add them to [board] members in {config.path.name}, or act as a member",
         )
-    if action not in PERMISSIONS[member.role]:
-        who = sorted({m.name for m in config.board.values() if action in PERMISSIONS[m.role]})
-        needs = next(r for r in ("drafter", "editor", "approver") if action in PERMISSIONS[r])
+    if action not in permissions(config, member.role):
+        who = sorted(
+            {m.name for m in config.board.values() if action in permissions(config, m.role)}
+        )
+        needs = _needs(config, action)
         raise NotAllowed(
             f"--as {actor}",
             f"{member.name} is a {member.role}: {VERBS.get(action, action)} needs the {needs} role",
@@ -97,8 +125,8 @@ def authorize_account(config: Config, name: str, role: str, action: str) -> str:
     (the account bears its member's name), else the account's own role."""
     if config.board:
         return authorize(config, name, action)
-    if action not in PERMISSIONS.get(role, frozenset()):
-        needs = next(r for r in ("drafter", "editor", "approver") if action in PERMISSIONS[r])
+    if action not in permissions(config, role):
+        needs = _needs(config, action)
         raise NotAllowed(
             name, f"{name} is a {role}: {VERBS.get(action, action)} needs the {needs} role"
         )
@@ -107,3 +135,9 @@ def authorize_account(config: Config, name: str, role: str, action: str) -> str:
 
 def member(config: Config, actor: str) -> Member | None:
     return config.board.get(member_key(actor))
+
+
+def role_of(config: Config, actor: str) -> str | None:
+    """The board role of ``actor`` (None without a board: a single-user setup, any role)."""
+    found = member(config, actor)
+    return found.role if found else None

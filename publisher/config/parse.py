@@ -23,6 +23,7 @@ from publisher.config.model import (
     ROLES,
     URL_SETTINGS,
     AdapterSpec,
+    ApprovalRules,
     Campaign,
     Channel,
     Config,
@@ -138,10 +139,12 @@ def _positive_int(t: _Table, name: str, default: Any = ..., minimum: int = 1) ->
     return int(value)
 
 
-def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...]]:
-    """The members (by ``member_key`` of each name and alias) and the service accounts."""
+def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...], ApprovalRules]:
+    """The members (by ``member_key`` of each name and alias), the service accounts and the
+    approval rules."""
     members = t.get("members", [], types=(list,))
     accounts = t.get("service_accounts", [], types=(list,))
+    rules = _approval(t)
     t.done()
     out: dict[str, Member] = {}
     os_users: dict[str, Member] = {}
@@ -194,7 +197,38 @@ def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...]]:
             "has no effect while no member has an os_user",
             'map members to their OS users first (os_user = "…" in [board] members)',
         )
-    return out, tuple(a.strip() for a in accounts)
+    return out, tuple(a.strip() for a in accounts), rules
+
+
+STEP_ROLES = ROLES[1:]  # a drafter writes; editors and approvers approve
+
+
+def _approval(t: _Table) -> ApprovalRules:
+    """``four_eyes`` and ``approval_steps`` of ``[board]``: the steps are roles that may
+    approve, each once, in the board's order (an editor's step before an approver's)."""
+    defaults = ApprovalRules()
+    four_eyes = t.get("four_eyes", defaults.four_eyes, types=(bool,))
+    steps = t.get("approval_steps", list(defaults.steps), types=(list,))
+    example = 'e.g. approval_steps = ["editor", "approver"]'
+    if not steps:
+        raise t.err("approval_steps", "must list at least one step", example)
+    for i, step in enumerate(steps):
+        if not isinstance(step, str) or step not in STEP_ROLES:
+            shown = repr(step) if isinstance(step, str) else _kind(step)
+            raise t.err(
+                f"approval_steps[{i}]",
+                f"{shown} is not a role that approves",
+                "each step is one of: " + ", ".join(STEP_ROLES),
+            )
+        if step in steps[:i]:
+            raise t.err(f"approval_steps[{i}]", f"{step!r} is given twice", "each role once")
+        if i and ROLES.index(step) < ROLES.index(steps[i - 1]):
+            raise t.err(
+                f"approval_steps[{i}]",
+                f"the {step} step comes after the {steps[i - 1]} step",
+                "order the steps from the lower role to the higher: " + example,
+            )
+    return ApprovalRules(four_eyes=four_eyes, steps=tuple(steps))
 
 
 def _duration(t: _Table, name: str, default: timedelta) -> timedelta:
@@ -347,7 +381,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     url = os.environ.get(DATABASE_URL_ENV) or url
     db.done()
 
-    board, service_accounts = _board(top.table("board", {}))
+    board, service_accounts, approval = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
 
@@ -377,6 +411,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         daemon=daemon,
         web=web,
         board=board,
+        approval=approval,
         service_accounts=service_accounts,
         report=report,
         raw=raw,

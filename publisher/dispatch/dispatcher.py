@@ -32,9 +32,9 @@ from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.render import fields_hash
 from publisher.states import BlockKind, Mode, Outcome, State
-from publisher.store import audit, workers
+from publisher.store import approvals, audit, workers
 from publisher.store.db import Database
-from publisher.store.history import transition
+from publisher.store.history import SYSTEM, transition
 from publisher.store.models import ChannelState, PostRow
 from publisher.text import clean
 
@@ -275,6 +275,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
             if refused is not None:
                 cause, found = refused
                 transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
+                approvals.revoke(s, p, SYSTEM, now)  # every step must approve it anew
                 return None
         mode = Mode.LOOKUP if p.state == State.UNCONFIRMED else Mode.SEND
         was = State(p.state)

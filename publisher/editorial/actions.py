@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from publisher.config import Config
 from publisher.errors import InputError
 from publisher.states import DueSource, State
-from publisher.store import audit
+from publisher.store import approvals, audit
 from publisher.store.db import Database
 from publisher.store.history import transition
 from publisher.store.models import ChannelState, PostRow
@@ -126,6 +126,7 @@ def reject(db: Database, ids: Sequence[int], *, actor: str, now: datetime, reaso
     def act(s: Session, p: PostRow) -> None:
         p.approved_by = p.approved_at = p.approved_hash = None
         p.held_from = None
+        approvals.revoke(s, p, actor, now)  # the steps taken so far too
         cause = _because(actor, "rejected", reason)
         transition(s, p, State.REJECTED, now, cause, actor, audit_as="reject", detail=reason)
 

@@ -14,16 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from publisher.config import Config
+from publisher.config.model import ApprovalRules, member_key
 from publisher.content import Message, read_messages, write_atomic
 from publisher.errors import InputError, Problems, PublisherError
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer, fields_hash
 from publisher.states import MOVABLE, UNPUBLISHED, DueSource, State
-from publisher.store import audit
+from publisher.store import approvals, audit
 from publisher.store.db import Database, exclusive
 from publisher.store.history import created, noted, transition
 from publisher.store.models import MessageRow, PostRow
 
+DEFAULT_RULES = ApprovalRules()  # one step, by an approver; four eyes
 LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
 
 
@@ -261,6 +263,7 @@ def _new_post(
         fields=dict(render.fields),
         render_hash=render.hash,
         idempotency_key=str(uuid.uuid4()),
+        text_by=actor,
         created_at=now,
         updated_at=now,
     )
@@ -273,7 +276,8 @@ def _rerender(
     s: Session, p: PostRow, render: Render, now: datetime, actor: str, report: LoadReport
 ) -> None:
     """A wanted post that exists: revived if the loader cancelled it; given the new render if
-    it has not gone out, which revokes an approval of a different text."""
+    it has not gone out, which revokes an approval (whole or of some steps) of a different text
+    and makes ``actor`` the one who changed its text last (four eyes)."""
     if p.state == State.CANCELLED and (p.cancel_cause or "").startswith(LOADER):
         p.cancel_cause = None
         transition(s, p, State.DRAFT, now, f"{LOADER}: wanted again by the content", actor)
@@ -286,7 +290,9 @@ def _rerender(
         render.hash,
         now,
     )
+    p.text_by = actor
     report.rerendered += 1
+    revoked_steps = approvals.revoke(s, p, actor, now)
     if p.state == State.REJECTED:
         transition(s, p, State.DRAFT, now, f"{LOADER}: edited after its rejection", actor)
     if holds_approval(p) and p.state == State.HELD and p.approved_hash != render.hash:
@@ -295,6 +301,10 @@ def _rerender(
     if p.state == State.APPROVED and p.approved_hash != render.hash:
         cause = f"{LOADER}: approval revoked, the text changed"
         transition(s, p, State.DRAFT, now, cause, actor, audit_as="revoke")
+        report.revoked.append(p.id)
+    elif revoked_steps and p.state == State.DRAFT:
+        cause = f"{LOADER}: the approval steps taken so far revoked, the text changed"
+        noted(s, p, now, cause, actor)
         report.revoked.append(p.id)
 
 
@@ -358,16 +368,46 @@ def _replan(
             report.unplaced.append((p.id, note))
 
 
+@dataclass(frozen=True)
+class StepTaken:
+    """One step of a post's approval recorded, the post still a draft awaiting the next step."""
+
+    post_id: int
+    step: str  # the role whose step it was
+    number: int  # its place in the order, from 1
+    of: int  # how many steps there are
+    waiting_for: str  # the role of the next step
+
+    def __str__(self) -> str:
+        return (
+            f"approved as {self.step} (step {self.number} of {self.of}), "
+            f"waiting for the {self.waiting_for} step"
+        )
+
+
 @dataclass
 class ApproveReport:
     approved: list[int] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (post id, why)
+    steps: list[StepTaken] = field(default_factory=list)  # steps recorded, not yet approved
 
 
 def approve(
-    db: Database, ids: Sequence[int], *, everything: bool, actor: str, now: datetime
+    db: Database,
+    ids: Sequence[int],
+    *,
+    everything: bool,
+    actor: str,
+    now: datetime,
+    rules: ApprovalRules = DEFAULT_RULES,
+    role: str | None = None,
 ) -> ApproveReport:
-    """Approve drafts: records who, when and the hash of the exact text approved."""
+    """Approve drafts: records who, when and the hash of the exact text approved.
+
+    ``rules`` (``config.approval``): with ``four_eyes``, a post whose text ``actor`` changed
+    last is refused; with several ``steps``, each call records the first pending step of a
+    post (if ``role``, the actor's role, reaches it; None: any step) and the post is approved
+    only once every step has approved its current text, each by another member."""
     report = ApproveReport()
     with db.write() as s:
         if everything:
@@ -388,22 +428,84 @@ def approve(
             elif p.due_at is None:
                 report.refused.append((p.id, f"it has no time: {p.plan_note or 'not planned'}"))
             else:
-                # the hash of the very bytes stored, which the approver sees and which are sent
-                p.approved_by, p.approved_at, p.approved_hash = actor, now, fields_hash(p.fields)
-                cause = f"approved by {actor}"
-                transition(
-                    s,
-                    p,
-                    State.APPROVED,
-                    now,
-                    cause,
-                    actor,
-                    audit_as="approve",
-                    detail="",
-                    content_hash=p.approved_hash,
-                )
-                report.approved.append(p.id)
+                _approve_one(s, p, rules, actor, role, now, report)
     return report
+
+
+def _approve_one(
+    s: Session,
+    p: PostRow,
+    rules: ApprovalRules,
+    actor: str,
+    role: str | None,
+    now: datetime,
+    report: ApproveReport,
+) -> None:
+    """Take the next step of draft ``p``'s approval as ``actor``, or say in ``report`` why not."""
+    if rules.four_eyes and p.text_by and member_key(p.text_by) == member_key(actor):
+        why = f"{p.text_by} changed its text last, so another member must approve it (four eyes)"
+        report.refused.append((p.id, why))
+        return
+    state = approvals.of_post(s, p, rules.steps)
+    if state.next_step is None:  # every step stands, yet a draft: the approval was revoked
+        approvals.revoke(s, p, actor, now)
+        state = approvals.of_post(s, p, rules.steps)
+    refusal = _step_refusal(state, actor, role)
+    if refusal:
+        report.refused.append((p.id, refusal))
+        return
+    step = state.pending[0]
+    n, of = state.number(step), len(rules.steps)
+    # the hash of the very bytes stored, which the approver sees and which are sent
+    content_hash = fields_hash(p.fields)
+    approvals.record(s, p, step, actor, now)
+    if len(state.pending) > 1:
+        taken = StepTaken(p.id, step, n, of, state.pending[1])
+        noted(s, p, now, f"{taken} — by {actor}", actor)
+        detail = f"approved as {step} (step {n} of {of}) by {actor}"
+        audit.record(
+            s,
+            at=now,
+            actor=actor,
+            action="approve_step",
+            post_id=p.id,
+            subject=p.channel,
+            content_hash=content_hash,
+            detail=detail,
+        )
+        report.steps.append(taken)
+        return
+    p.approved_by, p.approved_at, p.approved_hash = actor, now, content_hash
+    cause = f"approved by {actor}" + ("" if of == 1 else f" as {step} (step {n} of {of})")
+    detail = "" if of == 1 else f"step {n} of {of}"
+    transition(
+        s,
+        p,
+        State.APPROVED,
+        now,
+        cause,
+        actor,
+        audit_as="approve",
+        detail=detail,
+        content_hash=content_hash,
+    )
+    report.approved.append(p.id)
+
+
+def _step_refusal(state: approvals.Progress, actor: str, role: str | None) -> str | None:
+    """Why ``actor`` (of ``role``) may not take the next step of ``state``, or None."""
+    step = state.pending[0]
+    of = len(state.steps)
+    mine = next((a for a in state.done if member_key(a.actor) == member_key(actor)), None)
+    if mine is not None:
+        return (
+            f"{actor} already approved it as {mine.step} (step {state.number(mine.step)} of "
+            f"{of}); another member must take the {step} step"
+        )
+    if not approvals.reaches(role, step):
+        number = state.number(step)
+        return f"it waits for the {step} step ({number} of {of}): the {role} role cannot take it"
+    return None
 
 
 def message_of(row: MessageRow) -> Message:

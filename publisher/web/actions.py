@@ -23,9 +23,18 @@ from publisher.web.views import bad_field
 
 
 def approve_posts(ctx: WebContext, viewer: Viewer, ids: list[int]) -> ApproveReport:
-    """The one place the app approves (the four-eyes rules will be passed here)."""
+    """The one place the app approves: by the board's rules (four eyes, approval steps), the
+    member taking the step their account's role reaches."""
     who = viewer.authorize("approve")
-    return approve(ctx.db, ids, everything=False, actor=who, now=ctx.now())
+    return approve(
+        ctx.db,
+        ids,
+        everything=False,
+        actor=who,
+        now=ctx.now(),
+        rules=ctx.config.approval,
+        role=viewer.account.role,
+    )
 
 
 def post_action(

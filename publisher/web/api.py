@@ -243,9 +243,21 @@ class Refusal(BaseModel):
     reason: str
 
 
+class StepOut(BaseModel):
+    """One step of a post's approval taken ([board] approval_steps); the post is still a draft
+    awaiting ``waiting_for``."""
+
+    id: int
+    step: str
+    number: int
+    of: int
+    waiting_for: str
+
+
 class BulkOut(BaseModel):
     approved: list[int]
     refused: list[Refusal]
+    steps: list[StepOut] = []
 
 
 def _reason(value: str) -> str:
@@ -466,9 +478,21 @@ def approve_posts(ctx: WebContext, account: Account, ids: Sequence[int]) -> Bulk
     ]
     report = editorial_load.ApproveReport()
     if wanted:
-        report = editorial_load.approve(ctx.db, wanted, everything=False, actor=who, now=ctx.now())
+        report = editorial_load.approve(
+            ctx.db,
+            wanted,
+            everything=False,
+            actor=who,
+            now=ctx.now(),
+            rules=ctx.config.approval,
+            role=account.role,
+        )
     refused += [Refusal(id=i, reason=why) for i, why in report.refused]
-    return BulkOut(approved=report.approved, refused=refused)
+    steps = [
+        StepOut(id=t.post_id, step=t.step, number=t.number, of=t.of, waiting_for=t.waiting_for)
+        for t in report.steps
+    ]
+    return BulkOut(approved=report.approved, refused=refused, steps=steps)
 
 
 def _one(ctx: WebContext, post_id: int, outcome: Any) -> Done:

@@ -30,7 +30,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from publisher.config.board import NotAllowed, authorize_account
+from publisher.config.board import NotAllowed, authorize_account, role_label
 from publisher.i18n import N_
 from publisher.store import users
 from publisher.web.context import WebContext
@@ -45,7 +45,6 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 # Roles and actions as a page names them (msgids, marked for the catalog; see lang.py).
-ROLE_LABELS = {"drafter": N_("drafter"), "editor": N_("editor"), "approver": N_("approver")}
 ACTION_LABELS = {
     "load": N_("loading content"),
     "add": N_("adding posts"),
@@ -116,7 +115,7 @@ class Viewer:
             reason = _(
                 "%(name)s (%(role)s) may not do this: %(action)s.",
                 name=self.name,
-                role=_(ROLE_LABELS.get(self.role, self.role)),
+                role=role_label(self.role),
                 action=_(ACTION_LABELS.get(action, action)),
             )
             raise Refused(403, _("Not allowed"), reason, str(exc)) from exc

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.responses import Response
 
+from publisher.config.board import role_label
+from publisher.editorial.load import ApproveReport
 from publisher.errors import InputError, PublisherError
 from publisher.i18n import N_
 from publisher.store import users
@@ -100,11 +102,23 @@ def logout(request: Request, member: Actor) -> Response:
     return response
 
 
-def _approved_lines(done: list[int], refused: list[tuple[int, str]]) -> list[str]:
+def _approved_lines(report: ApproveReport) -> list[str]:
     lines = []
-    if done:
-        lines.append(_("Approved: %(ids)s.", ids=", ".join(f"#{i}" for i in done)))
-    lines += [_("Post #%(id)s not approved: %(why)s", id=i, why=why) for i, why in refused]
+    if report.approved:
+        lines.append(_("Approved: %(ids)s.", ids=", ".join(f"#{i}" for i in report.approved)))
+    lines += [
+        _(
+            "Post #%(id)s: approved as %(step)s (step %(number)s of %(of)s); "
+            "it now waits for the %(next)s step.",
+            id=t.post_id,
+            step=role_label(t.step),
+            number=t.number,
+            of=t.of,
+            next=role_label(t.waiting_for),
+        )
+        for t in report.steps
+    ]
+    lines += [_("Post #%(id)s not approved: %(why)s", id=i, why=why) for i, why in report.refused]
     return lines or [_("Nothing was approved.")]
 
 
@@ -112,9 +126,7 @@ def _approved_lines(done: list[int], refused: list[tuple[int, str]]) -> list[str
 def approve_one(request: Request, member: Actor, post_id: int) -> Response:
     report = actions.approve_posts(context(request), member, [post_id])
     kind = "bad" if report.refused else "ok"
-    return back(
-        request, f"/posts/{post_id}", kind, _approved_lines(report.approved, report.refused)
-    )
+    return back(request, f"/posts/{post_id}", kind, _approved_lines(report))
 
 
 @router.post("/posts/approve")
@@ -128,7 +140,7 @@ async def approve_many(request: Request, member: Actor) -> Response:
     report = actions.approve_posts(context(request), member, [int(v) for v in raw])
     kind = "warn" if report.refused else "ok"
     target = local_path(str(form.get("back") or "/posts"))
-    return back(request, target, kind, _approved_lines(report.approved, report.refused))
+    return back(request, target, kind, _approved_lines(report))
 
 
 @router.post("/posts/{post_id}/reschedule")
