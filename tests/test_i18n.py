@@ -198,7 +198,9 @@ def test_errors_keep_their_shape_in_vietnamese(campaign: Path, vietnamese: None)
 
 def test_publisher_lang_en_speaks_english(campaign: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLISHER_LANG", "en")
-    assert run("load", "--as", "vanphong").stdout.startswith("Loaded 14 content files from messages/: 14 new,")
+    assert run("load", "--as", "vanphong").stdout.startswith(
+        "Loaded 14 content files from messages/: 14 new,"
+    )
     assert run("approve", "--all").stdout == "Approved 72 post(s) as Lê Anh Tuấn.\n"
 
 

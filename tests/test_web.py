@@ -4,6 +4,7 @@ every page and button for each role, and refusals as Vietnamese pages with their
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from publisher.config import Config
+from publisher.config import ApprovalRules, Config
 from publisher.documents import preview
 from publisher.editorial.load import load
 from publisher.store import users
@@ -199,6 +200,33 @@ def test_approve_enters_the_audit_trail_under_the_member(app_db: tuple[Database,
     page = c.get(f"/posts/{post.id}").text
     assert f"Đã duyệt: #{post.id}" in page  # the flash
     assert "Được Lê Anh Tuấn duyệt lúc" in page and "đúng là nội dung đã duyệt" in page
+
+
+def test_four_eyes_and_two_steps_in_the_browser(app_db: tuple[Database, Config]) -> None:
+    """With [board] approval_steps = ["editor", "approver"] an editor's approval is step 1 of 2
+    (the post stays a draft and its page says what it waits for); the approver completes it; and
+    whoever changed the text last may not approve it."""
+    db, config = app_db
+    stepped = (db, replace(config, approval=ApprovalRules(steps=("editor", "approver"))))
+    post = a_draft(db, config)
+    c, token = member(stepped, "bientap")
+    c.post(f"/posts/{post.id}/approve", data={"csrf_token": token})
+    assert state_of(db, post.id) == "draft"
+    page = c.get(f"/posts/{post.id}").text
+    assert "đã duyệt với vai trò biên tập viên (bước 1/2)" in page  # the flash
+    assert "Bước 1 (biên tập viên): Ban biên tập đã duyệt lúc" in page
+    assert "Bước 2 (người duyệt): đang chờ." in page
+    c, token = member(stepped, "tuan.la")
+    c.post(f"/posts/{post.id}/approve", data={"csrf_token": token})
+    assert state_of(db, post.id) == "approved"
+    # four eyes: a post whose text Lê Anh Tuấn changed last is not theirs to approve
+    other = next(i for i in preview.items(db, config) if i.state == "draft" and i.id != post.id)
+    with db.write() as s:
+        s.get_one(PostRow, other.id).text_by = "Lê Anh Tuấn"
+    c, token = member(app_db, "tuan.la")
+    c.post(f"/posts/{other.id}/approve", data={"csrf_token": token})
+    assert state_of(db, other.id) == "draft"
+    assert f"Bài #{other.id} không được duyệt" in c.get(f"/posts/{other.id}").text
 
 
 def test_bulk_approve_says_what_was_approved_and_what_was_refused(

@@ -10,8 +10,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from publisher.config import Config
+from publisher.config.board import role_label
 from publisher.documents import preview
 from publisher.documents.calendar_html import (
     PALETTE,
@@ -24,7 +26,7 @@ from publisher.documents.calendar_html import (
 from publisher.editorial.load import RenderCheck
 from publisher.render import FIELDS, fields_hash
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State, explain_vi
-from publisher.store import audit
+from publisher.store import approvals, audit
 from publisher.store.history import last_causes
 from publisher.store.models import AuditEntry, PostRow
 from publisher.web.auth import Refused
@@ -217,6 +219,24 @@ def _approval(ctx: WebContext, p: PostRow) -> dict[str, Any] | None:
     }
 
 
+def _steps(ctx: WebContext, s: Session, p: PostRow) -> list[dict[str, Any]]:
+    """A draft's approval steps (``[board] approval_steps`` of more than one): each step, who
+    took it and when, or pending. Empty for a one-step board or a post past its approval."""
+    steps = ctx.config.approval.steps
+    if len(steps) < 2 or p.state != State.DRAFT:
+        return []
+    done = {a.step: a for a in approvals.of_post(s, p, steps).done}
+    return [
+        {
+            "number": n,
+            "role": role_label(step),
+            "who": done[step].actor if step in done else None,
+            "at": local_text(done[step].at, ctx.config) if step in done else None,
+        }
+        for n, step in enumerate(steps, 1)
+    ]
+
+
 def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
     """Everything the post page shows of post ``post_id``, or Refused(404)."""
     config = ctx.config
@@ -245,6 +265,7 @@ def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
             "due_input": f"{p.due_at.astimezone(config.tz):%Y-%m-%dT%H:%M}" if p.due_at else "",
             "fields": _shown_fields(adapter, p.fields),
             "approval": _approval(ctx, p),
+            "steps": _steps(ctx, s, p),
             "last_error": p.last_error,
             "live": live_url(p.remote_url),
             "published": local_text(p.published_at, config),
