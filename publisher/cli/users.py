@@ -21,6 +21,7 @@ from publisher.cli.common import (
     say,
     say_json,
 )
+from publisher.config.board import role_label
 from publisher.errors import InputError
 from publisher.i18n import _
 
@@ -86,7 +87,11 @@ def user_add(
         account = add_user(db, config, name, role, password, actor=who, now=now())
     finally:
         db.close()
-    say(_("Account {name} created ({role}).").format(name=account.name, role=account.role))
+    say(
+        _("Account {name} created ({role}).").format(
+            name=account.name, role=role_label(account.role)
+        )
+    )
 
 
 @user.command("passwd")
@@ -180,7 +185,7 @@ def user_list(config_path: Path, as_json: bool) -> None:
     table = Table(_("Name"), _("Role"), _("Can log in"))
     for a in accounts:
         state = _("disabled") if a.disabled else _("yes") if a.has_password else _("no password")
-        table.add_row(a.name, a.role, state)
+        table.add_row(a.name, role_label(a.role), state)
     Console().print(table)
 
 
