@@ -498,7 +498,8 @@ def _summary(config: Config, db: Database, path: str) -> int:
     say(
         _(
             "Rehearsal database: {db}\n  resume it: --rehearsal-db {db}\n"
-            "  inspect it: PUBLISHER_DATABASE_URL={url} publisher status"
+            "  inspect it: PUBLISHER_DATABASE_URL={url} publisher status\n"
+            "  open it in the board's web app: PUBLISHER_DATABASE_URL={url} publisher web"
         ).format(db=shown, url=db.url_safe)
     )
     if db.engine.url.password or shown != path:
