@@ -87,24 +87,33 @@ def _queue(folder: Path, sizes: Sizes) -> tuple[Path, list[int]]:
     return path, ids[1::2]
 
 
-def _anchored(url: str, log: Path) -> None:
+def _anchored(url: str, log: Path, daemon: subprocess.Popen[bytes]) -> None:
+    """Wait until the rehearsal's copy holds its clock anchor. An SQLite copy is only looked at
+    once it exists: opening it sooner would create an empty file, which the daemon then refuses
+    as "not a rehearsal" (it links its copy into place only when complete)."""
     from sqlalchemy import select
 
-    from publisher.store.db import Database
+    from publisher.store.db import Database, sqlite_file
     from publisher.store.models import MetaRow
 
+    file = sqlite_file(url)
     for _ in range(600):
-        try:
-            db = Database(url)
-            with db.read() as s:
-                if s.scalar(select(MetaRow).where(MetaRow.key == "rehearsal.speed")):
+        if daemon.poll() is not None:
+            break
+        if file is None or file.exists():
+            try:
+                db = Database(url)
+                try:
+                    with db.read() as s:
+                        if s.scalar(select(MetaRow).where(MetaRow.key == "rehearsal.speed")):
+                            return
+                finally:
                     db.close()
-                    return
-            db.close()
-        except Exception:  # noqa: S110 - not created or migrated yet
-            pass
+            except Exception:  # noqa: S110 - not created or migrated yet
+                pass
         time.sleep(0.1)
-    raise RuntimeError("the rehearsal never anchored: " + log.read_text("utf-8")[-2000:])
+    said = log.read_text("utf-8", errors="replace")[-2000:] if log.exists() else "(no log)"
+    raise RuntimeError(f"the rehearsal never anchored (exit {daemon.poll()}): {said}")
 
 
 async def _user(
@@ -149,6 +158,7 @@ def _measure(folder: Path, sizes: Sizes, backend: str, url: str | None) -> dict[
     port = 20000 + os.getpid() % 20000
     box = Sandbox().start()
     procs: list[subprocess.Popen[bytes]] = []
+    log = (folder / "daemon.log").open("wb")
     try:
         rehearse = "20s" if sizes.quick else "60s"
         args = ["run", "--rehearse", rehearse, "--sandbox-url", box.url, "--rehearsal-db"]
@@ -157,11 +167,11 @@ def _measure(folder: Path, sizes: Sizes, backend: str, url: str | None) -> dict[
                 [PYTHON, "-m", "publisher", *args, target if url else str(folder / "rehearsal.db")],
                 cwd=folder,
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         )
-        _anchored(target, folder / "daemon.log")
+        _anchored(target, folder / "daemon.log", procs[0])
         config = load_config(config_path)
         db = Database(target, audit_key=audit_key.from_environment(config))
         now = datetime.now(UTC)
@@ -188,6 +198,7 @@ def _measure(folder: Path, sizes: Sizes, backend: str, url: str | None) -> dict[
             p.terminate()
             p.wait(timeout=30)
         box.stop()
+        log.close()
     return seen
 
 
