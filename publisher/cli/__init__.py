@@ -2,14 +2,14 @@
 
 ``common`` holds the command group and what every command shares; ``main`` the pipeline's own
 commands (load, check, preview, approve, report); ``queue``, ``board``, ``run`` and
-``users`` the rest.
+``users`` the rest; ``web`` serves the board's web app.
 Importing this package registers them all.
 """
 
-from publisher.cli import board, main, queue, run, users
+from publisher.cli import board, main, queue, run, users, web
 from publisher.cli.common import cli
 
-__all__ = ["board", "cli", "main", "queue", "run", "users"]
+__all__ = ["board", "cli", "main", "queue", "run", "users", "web"]
 
 
 def entry() -> None:

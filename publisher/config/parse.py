@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from publisher.config.model import (
     Member,
     QuietHours,
     ReportSettings,
+    WebSettings,
     member_key,
     parse_duration,
     resolve_database_url,
@@ -347,6 +349,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
 
     board, service_accounts = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
+    web = _web(top.table("web", {}))
 
     env = top.table("environment", {})
     env_name = env.text("file", "")
@@ -372,6 +375,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         templates_dir=templates_dir,
         env_file=(base / env_name) if env_name else None,
         daemon=daemon,
+        web=web,
         board=board,
         service_accounts=service_accounts,
         report=report,
@@ -443,6 +447,26 @@ def _daemon(dm: _Table) -> DaemonSettings:
     )
     dm.done()
     return daemon
+
+
+def _web(w: _Table) -> WebSettings:
+    """The ``[web]`` table: where ``publisher web`` listens, its sessions and cookies."""
+    defaults = WebSettings()
+    host = w.text("host", defaults.host).strip()
+    if not host or any(c.isspace() or c in "/@" for c in host):
+        raise w.err("host", f"{host!r} is not a host name or address", "e.g. '127.0.0.1'")
+    port = _positive_int(w, "port", defaults.port)
+    if port > 65535:
+        raise w.err("port", f"must be at most 65535, not {port}", "e.g. 8080")
+    idle = _duration(w, "idle", defaults.idle)
+    secure = w.get("secure_cookies", defaults.secure_cookies, types=(bool,))
+    base_url = w.text("base_url", defaults.base_url).strip().rstrip("/")
+    if base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", base_url):
+        raise w.err(
+            "base_url", f"{base_url!r} is not an http(s) address", "e.g. 'https://lich.example.vn'"
+        )
+    w.done()
+    return WebSettings(host, port, idle, secure, base_url)
 
 
 def _key_dates(kd: _Table, start: date, end: date) -> dict[str, KeyDate]:

@@ -1,0 +1,293 @@
+"""What the pages show, read from the queue: filters, the month grid, the post list and one
+post's record. No HTML here (templates/), no writes (actions.py)."""
+
+from __future__ import annotations
+
+import calendar as stdlib_calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from publisher.config import Config
+from publisher.documents import preview
+from publisher.documents.calendar_html import (
+    PALETTE,
+    PREVIEW_FAMILY,
+    STATE_TONES,
+    PostExtra,
+    live_url,
+    load_extra,
+)
+from publisher.editorial.load import RenderCheck
+from publisher.render import FIELDS, fields_hash
+from publisher.states import KIND_LABELS_VI, LABELS_VI, State, explain_vi
+from publisher.store import audit
+from publisher.store.history import last_causes
+from publisher.store.models import AuditEntry, PostRow
+from publisher.web.auth import Refused
+from publisher.web.context import WebContext
+from publisher.web.lang import _
+
+KINDS = ("slogan", "article")
+AUDIT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The query string's channel, state and kind (empty: all)."""
+
+    channel: str = ""
+    state: str = ""
+    kind: str = ""
+
+    def query(self, **more: str) -> str:
+        from urllib.parse import urlencode
+
+        pairs = {"channel": self.channel, "state": self.state, "kind": self.kind, **more}
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+
+def bad_field(name: str, problem: str) -> Refused:
+    return Refused(400, _("Bad request"), f"{name}: {problem}")
+
+
+def filters_of(config: Config, params: Mapping[str, str]) -> Filters:
+    """The filters a query string asks for, or Refused(400) naming the bad one."""
+    channel = params.get("channel", "").strip()
+    state = params.get("state", "").strip()
+    kind = params.get("kind", "").strip()
+    if channel and channel not in config.channels:
+        raise bad_field("channel", _("no such channel; choose one from the list"))
+    if state and state not in {s.value for s in State}:
+        raise bad_field("state", _("no such state; choose one from the list"))
+    if kind and kind not in KINDS:
+        raise bad_field("kind", _("must be slogan or article"))
+    return Filters(channel, state, kind)
+
+
+def month_of(config: Config, value: str, today: date) -> tuple[int, int]:
+    """``YYYY-MM`` from the query string, else this month inside the campaign, else its first."""
+    if value:
+        try:
+            year, month = (int(x) for x in value.split("-", 1))
+            date(year, month, 1)
+        except ValueError:
+            raise bad_field("month", _("must be a month like 2024-06")) from None
+        if not 2000 <= year <= 2100:
+            raise bad_field("month", _("must be a month like 2024-06"))
+        return year, month
+    camp = config.campaign
+    pick = today if camp.start <= today <= camp.end else camp.start
+    return pick.year, pick.month
+
+
+def channel_colours(config: Config) -> dict[str, int]:
+    """Each channel's colour (an index into the calendar's palette), in config order."""
+    return {cid: i % len(PALETTE) for i, cid in enumerate(config.channels)}
+
+
+@dataclass
+class Card:
+    id: int
+    time: str
+    date: str
+    channel: str
+    channel_name: str
+    colour: int
+    kind: str
+    title: str
+    state: str
+    state_label: str
+    tone: str
+
+
+@dataclass
+class Day:
+    day: date
+    in_month: bool
+    in_window: bool
+    today: bool
+    key_name: str | None
+    cards: list[Card] = field(default_factory=list)
+
+
+def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Card:
+    local = item.due_at.astimezone(config.tz) if item.due_at else None
+    ch = config.channels.get(item.channel)
+    return Card(
+        id=item.id,
+        time=f"{local:%H:%M}" if local else "",
+        date=f"{local:%d/%m/%Y}" if local else "",
+        channel=item.channel,
+        channel_name=ch.name if ch else item.channel,
+        colour=colours.get(item.channel, 0),
+        kind=KIND_LABELS_VI.get(item.kind, item.kind),
+        title=item.title,
+        state=item.state,
+        state_label=LABELS_VI.get(item.state, item.state),
+        tone=STATE_TONES.get(item.state, "neutral"),
+    )
+
+
+def cards(
+    ctx: WebContext, filters: Filters, start: date | None = None, end: date | None = None
+) -> list[Card]:
+    """The posts matching ``filters`` (between local dates ``start`` and ``end``) as cards."""
+    config = ctx.config
+    entries = preview.items(
+        ctx.db,
+        config,
+        channel=filters.channel or None,
+        start=start,
+        end=end,
+        states=[filters.state] if filters.state else None,
+        kind=filters.kind or None,
+        include_cancelled=filters.state == State.CANCELLED,
+    )
+    colours = channel_colours(config)
+    return [_card(i, config, colours) for i in entries]
+
+
+def month_grid(ctx: WebContext, filters: Filters, year: int, month: int) -> list[list[Day]]:
+    """The Monday-first weeks of ``month``, each day with its cards."""
+    config = ctx.config
+    weeks = stdlib_calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
+    first, last = weeks[0][0], weeks[-1][-1]
+    by_day: dict[str, list[Card]] = {}
+    for c in cards(ctx, filters, first, last):
+        by_day.setdefault(c.date, []).append(c)
+    today = ctx.now().astimezone(config.tz).date()
+    camp = config.campaign
+    return [
+        [
+            Day(
+                day=d,
+                in_month=d.month == month,
+                in_window=camp.start <= d <= camp.end,
+                today=d == today,
+                key_name=k.name if (k := config.key_date_on(d)) else None,
+                cards=by_day.get(f"{d:%d/%m/%Y}", []),
+            )
+            for d in week
+        ]
+        for week in weeks
+    ]
+
+
+def unplanned(ctx: WebContext, filters: Filters) -> list[Card]:
+    return [c for c in cards(ctx, filters) if not c.time]
+
+
+def neighbour_months(year: int, month: int) -> tuple[str, str]:
+    before = (year - 1, 12) if month == 1 else (year, month - 1)
+    after = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{before[0]:04d}-{before[1]:02d}", f"{after[0]:04d}-{after[1]:02d}"
+
+
+def local_text(t: datetime | None, config: Config) -> str:
+    """``dd/mm/yyyy HH:MM`` in the campaign's time zone ('' without a time)."""
+    return f"{t.astimezone(config.tz):%d/%m/%Y %H:%M}" if t else ""
+
+
+def _shown_fields(channel_adapter: str, stored: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each rendered field as the platform takes it: name, text, and a link if it is one."""
+    names = [s.name for s in FIELDS.get(channel_adapter, ())] or list(stored)
+    names += [k for k in stored if k not in names]
+    out = []
+    for name in names:
+        value = stored.get(name)
+        if value in (None, ""):
+            continue
+        text = str(value)
+        out.append({"name": name, "text": text, "url": live_url(text)})
+    return out
+
+
+def _approval(ctx: WebContext, p: PostRow) -> dict[str, Any] | None:
+    if not p.approved_by:
+        return None
+    current = RenderCheck(ctx.config)(p)
+    return {
+        "by": p.approved_by,
+        "at": local_text(p.approved_at, ctx.config),
+        "matches": p.approved_hash == fields_hash(p.fields) and p.approved_hash == current,
+    }
+
+
+def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
+    """Everything the post page shows of post ``post_id``, or Refused(404)."""
+    config = ctx.config
+    with ctx.db.read() as s:
+        p = s.get(PostRow, post_id)
+        if p is None:
+            raise Refused(404, _("Not found"), _("No post has id %(id)s.", id=post_id))
+        ch = config.channels.get(p.channel)
+        adapter = ch.adapter if ch else ""
+        cause = last_causes(s, [p.id]).get(p.id)
+        info = {
+            "id": p.id,
+            "key": p.message.key,
+            "file": p.message.source_path,
+            "kind": KIND_LABELS_VI.get(p.message.kind, p.message.kind),
+            "title": p.message.title,
+            "channel": p.channel,
+            "channel_name": ch.name if ch else p.channel,
+            "colour": channel_colours(config).get(p.channel, 0),
+            "family": PREVIEW_FAMILY.get(adapter, "portal"),
+            "state": p.state,
+            "state_label": LABELS_VI.get(p.state, p.state),
+            "tone": STATE_TONES.get(p.state, "neutral"),
+            "explain": explain_vi(p.state, cause or p.last_error or p.plan_note),
+            "due": local_text(p.due_at, config),
+            "due_input": f"{p.due_at.astimezone(config.tz):%Y-%m-%dT%H:%M}" if p.due_at else "",
+            "fields": _shown_fields(adapter, p.fields),
+            "approval": _approval(ctx, p),
+            "last_error": p.last_error,
+            "live": live_url(p.remote_url),
+            "published": local_text(p.published_at, config),
+            "history": [
+                {
+                    "at": local_text(e.at, config),
+                    "actor": e.actor,
+                    "from": LABELS_VI.get(e.from_state, e.from_state) if e.from_state else "",
+                    "to": LABELS_VI.get(e.to_state, e.to_state),
+                    "cause": e.cause,
+                }
+                for e in p.events
+            ],
+        }
+    info["audit"] = [_audit_row(a, config) for a in audit.entries(ctx.db, post_id=post_id)]
+    return info
+
+
+def _audit_row(a: AuditEntry, config: Config) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "at": local_text(a.at, config),
+        "actor": a.actor,
+        "action": a.action,
+        "post_id": a.post_id,
+        "subject": a.subject,
+        "detail": a.detail,
+    }
+
+
+def audit_page(ctx: WebContext, page: int) -> tuple[list[dict[str, Any]], int]:
+    """Page ``page`` (1 = the newest) of the audit trail, and how many pages there are."""
+    with ctx.db.read() as s:
+        total = int(s.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+        rows = s.scalars(
+            select(AuditEntry)
+            .order_by(AuditEntry.id.desc())
+            .offset((page - 1) * AUDIT_PAGE)
+            .limit(AUDIT_PAGE)
+        )
+        out = [_audit_row(a, ctx.config) for a in rows]
+    return out, max(1, -(-total // AUDIT_PAGE))
+
+
+def extra_of(ctx: WebContext, ids: Sequence[int]) -> dict[int, PostExtra]:
+    return load_extra(ctx.db, ids)
