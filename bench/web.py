@@ -20,6 +20,7 @@ import asyncio
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,12 @@ def serve(config_path: str, url: str, port: int) -> None:
     if not any(getattr(r, "path", "") == "/api/v1" for r in app.routes):
         app.mount("/api/v1", create_api(ctx))  # create_app leaves it as a comment for now
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _member(i: int) -> str:
@@ -186,6 +193,8 @@ async def _user(
 ) -> None:
     """One member: the calendar, the API's list, the floor and (while drafts last) an approval,
     by the form and by the API in turn; ``think`` seconds (mean) between requests."""
+    import httpx
+
     bearer = {"Authorization": f"Bearer {token}"}
     while time.monotonic() < until:
         steps: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -205,7 +214,11 @@ async def _user(
             if think:
                 await asyncio.sleep(random.uniform(0, 2 * think))  # noqa: S311 - not secret
             t = time.perf_counter()
-            r = await c.request(method, path, **extra)
+            try:
+                r = await c.request(method, path, **extra)
+            except httpx.TransportError:  # counted, not timed: the server dropped it
+                seen.setdefault("errors", []).append(0.0)
+                continue
             seen.setdefault(kind, []).append(time.perf_counter() - t)
             if r.status_code != EXPECTED[kind]:
                 seen.setdefault("errors", []).append(float(r.status_code))
@@ -254,10 +267,11 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
     config_path, drafts = _queue(folder, sizes)
     target = url or f"sqlite:///{folder / 'rehearsal.db'}"
     env = child_env(folder)
-    port = 20000 + os.getpid() % 20000
+    port = _free_port()
     box = Sandbox().start()
     procs: list[subprocess.Popen[bytes]] = []
     log = (folder / "daemon.log").open("wb")
+    server = (folder / "server.log").open("wb")
     try:
         args = ["run", "--rehearse", "30s" if sizes.quick else "120s", "--sandbox-url", box.url]
         args += ["--rehearsal-db", target if url else str(folder / "rehearsal.db")]
@@ -279,7 +293,11 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
         ]
         db.close()
         serve_args = ["-m", "bench.web", "serve", str(config_path), target, str(port)]
-        procs.append(subprocess.Popen([PYTHON, *serve_args], cwd=folder, env=env))  # noqa: S603
+        procs.append(
+            subprocess.Popen(  # noqa: S603 - our own module
+                [PYTHON, *serve_args], cwd=folder, env=env, stdout=server, stderr=subprocess.STDOUT
+            )
+        )
         for _ in range(200):
             try:
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
@@ -297,6 +315,10 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
             p.wait(timeout=30)
         box.stop()
         log.close()
+        server.close()
+    said = (folder / "server.log").read_text("utf-8", errors="replace").strip()
+    if said:
+        print(f"\n{folder.name}: the server said: {said[-3000:]}", file=sys.stderr)
     return seen
 
 
