@@ -259,6 +259,7 @@ def child_env(workdir: Path, *, bytecode: bool = True) -> dict[str, str]:
     normal install, rather than recompiled by every process."""
     env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
     env["PUBLISHER_AS"] = "tuan.la"
+    env["PUBLISHER_LANG"] = "en"  # the CLI output read here is English (Vietnamese: the default)
     env["PYTHONPATH"] = str(ROOT)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if bytecode:

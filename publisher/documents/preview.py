@@ -50,14 +50,22 @@ def items(
     include_cancelled: bool = False,
     states: Sequence[str] | None = None,
     kind: str | None = None,
+    unplanned: bool = False,
+    bare: bool = False,
 ) -> list[Item]:
-    """Posts in calendar order (unplanned ones last), filtered by channel and local dates."""
+    """Posts in calendar order (unplanned ones last), filtered by channel and local dates;
+    ``unplanned``: only those without a time. ``bare``: without their text and fields (read
+    as "" and {}), for a view that shows neither (the web calendar): most of a post's bytes."""
     from sqlalchemy import select
-    from sqlalchemy.orm import joinedload
+    from sqlalchemy.orm import defer, joinedload
 
     from publisher.store.models import MessageRow, PostRow
 
     q = select(PostRow).options(joinedload(PostRow.message))
+    if bare:
+        q = q.options(defer(PostRow.text), defer(PostRow.fields))
+    if unplanned:
+        q = q.where(PostRow.due_at.is_(None))
     if channel:
         q = q.where(PostRow.channel == channel)
     if states:
@@ -81,8 +89,8 @@ def items(
                 p.message.key,
                 p.message.kind,
                 p.message.title,
-                p.text,
-                dict(p.fields),
+                "" if bare else p.text,
+                {} if bare else dict(p.fields),
                 p.state,
                 p.plan_note,
             )

@@ -135,9 +135,15 @@ def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Car
 
 
 def cards(
-    ctx: WebContext, filters: Filters, start: date | None = None, end: date | None = None
+    ctx: WebContext,
+    filters: Filters,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    unplanned: bool = False,
 ) -> list[Card]:
-    """The posts matching ``filters`` (between local dates ``start`` and ``end``) as cards."""
+    """The posts matching ``filters`` (between local dates ``start`` and ``end``; ``unplanned``:
+    only those without a time) as cards. A card shows no text: none is read."""
     config = ctx.config
     entries = preview.items(
         ctx.db,
@@ -148,6 +154,8 @@ def cards(
         states=[filters.state] if filters.state else None,
         kind=filters.kind or None,
         include_cancelled=filters.state == State.CANCELLED,
+        unplanned=unplanned,
+        bare=True,
     )
     colours = channel_colours(config)
     return [_card(i, config, colours) for i in entries]
@@ -180,7 +188,7 @@ def month_grid(ctx: WebContext, filters: Filters, year: int, month: int) -> list
 
 
 def unplanned(ctx: WebContext, filters: Filters) -> list[Card]:
-    return [c for c in cards(ctx, filters) if not c.time]
+    return cards(ctx, filters, unplanned=True)  # in SQL: the whole queue is not read again
 
 
 def neighbour_months(year: int, month: int) -> tuple[str, str]:
