@@ -68,15 +68,12 @@ def serve(config_path: str, url: str, port: int) -> None:
     from publisher.config import load_config
     from publisher.store import audit_key
     from publisher.store.db import Database
-    from publisher.web.api import create_api
     from publisher.web.app import create_app
     from publisher.web.context import WebContext
 
     config = load_config(Path(config_path))
     ctx = WebContext(config, Database(url, audit_key=audit_key.from_environment(config)))
-    app = create_app(ctx)
-    if not any(getattr(r, "path", "") == "/api/v1" for r in app.routes):
-        app.mount("/api/v1", create_api(ctx))  # create_app leaves it as a comment for now
+    app = create_app(ctx)  # the pages, with the JSON API mounted at /api/v1
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -52,18 +52,26 @@ def items(
     kind: str | None = None,
     unplanned: bool = False,
     bare: bool = False,
+    fields: bool = True,
 ) -> list[Item]:
     """Posts in calendar order (unplanned ones last), filtered by channel and local dates;
     ``unplanned``: only those without a time. ``bare``: without their text and fields (read
-    as "" and {}), for a view that shows neither (the web calendar): most of a post's bytes."""
+    as "" and {}), for a view that shows neither (the web calendar): most of a post's bytes;
+    ``fields=False``: without the fields only (a list that shows the text)."""
     from sqlalchemy import select
     from sqlalchemy.orm import defer, joinedload
 
     from publisher.store.models import MessageRow, PostRow
 
-    q = select(PostRow).options(joinedload(PostRow.message))
+    # of its message, only what an item shows (not the body: an article's whole text)
+    message = joinedload(PostRow.message).load_only(
+        MessageRow.key, MessageRow.kind, MessageRow.title
+    )
+    q = select(PostRow).options(message)
     if bare:
         q = q.options(defer(PostRow.text), defer(PostRow.fields))
+    elif not fields:
+        q = q.options(defer(PostRow.fields))
     if unplanned:
         q = q.where(PostRow.due_at.is_(None))
     if channel:
@@ -90,7 +98,7 @@ def items(
                 p.message.kind,
                 p.message.title,
                 "" if bare else p.text,
-                {} if bare else dict(p.fields),
+                {} if bare or not fields else dict(p.fields),
                 p.state,
                 p.plan_note,
             )

@@ -569,6 +569,7 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
             end=end,
             states=[state] if state else None,
             kind=kind,
+            fields=False,  # a summary shows the text, not every field
         )
         page = [_summary(config, i) for i in found[offset : offset + limit]]
         return PostPage(total=len(found), limit=limit, offset=offset, items=page)
