@@ -72,21 +72,7 @@ def items(
         q = q.options(defer(PostRow.text), defer(PostRow.fields))
     elif not fields:
         q = q.options(defer(PostRow.fields))
-    if unplanned:
-        q = q.where(PostRow.due_at.is_(None))
-    if channel:
-        q = q.where(PostRow.channel == channel)
-    if states:
-        q = q.where(PostRow.state.in_(list(states)))
-    elif not include_cancelled:
-        q = q.where(PostRow.state != State.CANCELLED)
-    if kind:
-        q = q.join(PostRow.message).where(MessageRow.kind == kind)
-    low, high = _bounds(config, start, end)
-    if low:
-        q = q.where(PostRow.due_at >= low)
-    if high:
-        q = q.where(PostRow.due_at < high)
+    q = _filtered(q, config, channel, start, end, include_cancelled, states, kind, unplanned)
     with db.read() as s:
         rows = list(s.scalars(q))
         out = [
@@ -105,6 +91,38 @@ def items(
             for p in rows
         ]
     return _calendar_order(out, config)
+
+
+def _filtered(
+    q: Any,
+    config: Config,
+    channel: str | None,
+    start: date | None,
+    end: date | None,
+    include_cancelled: bool,
+    states: Sequence[str] | None,
+    kind: str | None,
+    unplanned: bool,
+) -> Any:
+    """``q`` (a select of posts) narrowed as ``items`` is asked."""
+    from publisher.store.models import MessageRow, PostRow
+
+    if unplanned:
+        q = q.where(PostRow.due_at.is_(None))
+    if channel:
+        q = q.where(PostRow.channel == channel)
+    if states:
+        q = q.where(PostRow.state.in_(list(states)))
+    elif not include_cancelled:
+        q = q.where(PostRow.state != State.CANCELLED)
+    if kind:
+        q = q.join(PostRow.message).where(MessageRow.kind == kind)
+    low, high = _bounds(config, start, end)
+    if low:
+        q = q.where(PostRow.due_at >= low)
+    if high:
+        q = q.where(PostRow.due_at < high)
+    return q
 
 
 def items_sqlite(
