@@ -106,7 +106,9 @@ def test_without_a_valid_token_every_route_answers_401_with_a_bearer_challenge(a
         r = api.call("GET", path, role=None)
         assert error_of(r, 401)["field"] == "Authorization"
         assert r.headers["WWW-Authenticate"] == "Bearer"
-    bad = api.client.get("/api/v1/me", headers={"Authorization": "Bearer pub_not-a-token"})
+    bad = api.client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {users.TOKEN_PREFIX}not-a-token"}
+    )
     assert "unknown, revoked" in error_of(bad, 401)["error"]
     assert api.call("POST", "/posts/1/approve", role=None).status_code == 401
     assert api.state(1) == "draft"

@@ -76,7 +76,7 @@ def user_add(
 ) -> None:
     """Create an account for NAME (a board member's name or alias when config.toml has a board).
 
-    Example: echo 'một mật khẩu dài' | publisher user add tuan.la --password-stdin"""
+    Example: printf '%s\n' "$TUANLA_PASSWORD" | publisher user add tuan.la --password-stdin"""
     from publisher.store.users import add_user, check_password
 
     config = read_config(config_path)
