@@ -32,24 +32,12 @@ from publisher.cli.common import (
 from publisher.cli.main import approve
 from publisher.errors import InputError
 from publisher.i18n import N_, _
+from publisher.states import State
 
 if TYPE_CHECKING:
     from publisher.config import Config
 
-STATE_CHOICES = (
-    "draft",
-    "approved",
-    "held",
-    "rejected",
-    "sending",
-    "retrying",
-    "unconfirmed",
-    "needs_review",
-    "published",
-    "failed",
-    "missed",
-    "cancelled",
-)
+STATE_CHOICES = tuple(s.value for s in State)  # the states a filter may name
 
 
 @cli.group()

@@ -44,21 +44,6 @@ MAX_ID = 2**31 - 1  # ids are 32-bit in every backend: larger ones are no post's
 MAX_LIMIT = 500
 MAX_BULK = 500
 REASON_MAX = 1000
-STATES = tuple(s.value for s in State)
-StateName = Literal[
-    "draft",
-    "approved",
-    "held",
-    "rejected",
-    "sending",
-    "retrying",
-    "unconfirmed",
-    "needs_review",
-    "published",
-    "failed",
-    "missed",
-    "cancelled",
-]
 PostId = Annotated[int, Path(ge=1, le=MAX_ID, description="The post's id.", examples=[12])]
 ChannelId = Annotated[
     str, Path(min_length=1, max_length=64, description="The channel's id.", examples=["facebook"])
@@ -171,7 +156,7 @@ class PostSummary(BaseModel):
     kind: str = Field(examples=["article"])
     message: str = Field(description="The message's key (its content file under messages/).")
     title: str
-    state: StateName
+    state: State
     due_at: str | None = Field(description="When it goes out, UTC ISO 8601 (null: unplanned).")
     due_local: str | None = Field(description="The same moment in the campaign's time zone.")
     text: str = Field(description="The main field of the render, as it will be sent.")
@@ -230,7 +215,7 @@ class PostDetail(PostSummary):
 
 class Done(BaseModel):
     id: int
-    state: StateName
+    state: State
 
 
 class Rescheduled(Done):
@@ -346,7 +331,7 @@ def _summary(config: Config, i: preview.Item) -> PostSummary:
         kind=i.kind,
         message=i.message,
         title=i.title,
-        state=i.state,  # type: ignore[arg-type]  # a State's value
+        state=State(i.state),
         due_at=_utc(i.due_at),
         due_local=_local(i.due_at, config),
         text=i.text,
@@ -499,7 +484,7 @@ def _one(ctx: WebContext, post_id: int, outcome: Any) -> Done:
     """The answer to an action on one post: its new state, or 409 with the refusal."""
     if outcome.refused:
         raise ApiError(409, f"post {post_id} not changed: {outcome.refused[0][1]}")
-    return Done(id=post_id, state=_state_of(ctx, post_id).value)
+    return Done(id=post_id, state=_state_of(ctx, post_id))
 
 
 # -- routes -----------------------------------------------------------------------------------
@@ -541,7 +526,7 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
     def posts(
         account: Me,
         channel: Annotated[str | None, Query(max_length=64, examples=["facebook"])] = None,
-        state: Annotated[StateName | None, Query()] = None,
+        state: Annotated[State | None, Query()] = None,
         kind: Annotated[Literal["slogan", "article"] | None, Query()] = None,
         start: Annotated[
             date | None, Query(alias="from", description="Local date, inclusive.")
@@ -654,7 +639,7 @@ def _reschedule_route(app: FastAPI, ctx: WebContext, who: Callable[..., Account]
             raise ApiError(422, why, "at") from None
         return Rescheduled(
             id=post_id,
-            state=state,  # type: ignore[arg-type]  # a State's value
+            state=State(state),
             due_at=when.astimezone(UTC).isoformat(),
             due_local=when.astimezone(ctx.config.tz).isoformat(),
         )
