@@ -18,14 +18,18 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.channels.base import CheckResult, Outgoing, Receipt
 from publisher.cli import cli
+from publisher.clock import RehearsalClock
 from publisher.config import ADAPTERS, Channel
 from publisher.states import MOVES, State
 from publisher.store.db import Database
 from publisher.store.history import transition
-from publisher.store.models import PostRow
+from publisher.store.models import MetaRow, PostRow
+from publisher.store.status import ANCHOR_KEYS, clock_of
 
 Script = Callable[[Outgoing], Receipt | None]
 
@@ -255,3 +259,25 @@ def post_count(db: Database, **where: object) -> int:
         query = query.where(getattr(PostRow, column) == value)
     with db.read() as s:
         return int(s.scalar(query) or 0)
+
+
+def anchor(db_path: Path, daemons: Daemons, proc: subprocess.Popen[bytes]) -> RehearsalClock:
+    """The rehearsal's clock, once the daemon ``proc`` has stored it in its copy of the queue
+    at ``db_path`` (its first start)."""
+    limit = time.monotonic() + 30
+    while time.monotonic() < limit:
+        if db_path.exists():
+            db = Database(f"sqlite:///{db_path}")
+            try:
+                with db.read() as s:
+                    meta = {m.key: m.value for m in s.scalars(select(MetaRow))}
+                if all(k in meta for k in ANCHOR_KEYS):
+                    return clock_of(meta)
+            except SQLAlchemyError:
+                pass  # not migrated yet
+            finally:
+                db.close()
+        if proc.poll() is not None:
+            pytest.fail(f"the daemon exited before anchoring\n{daemons.tail(proc)}")
+        time.sleep(0.05)
+    pytest.fail(f"no rehearsal anchor after 30 s\n{daemons.tail(proc)}")

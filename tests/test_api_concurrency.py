@@ -25,43 +25,21 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.clock import RehearsalClock
 from publisher.config import Config, load_config
 from publisher.editorial.load import approve, load
 from publisher.sandbox.server import Sandbox
 from publisher.states import State
 from publisher.store import audit_key, users
 from publisher.store.db import Database, open_database
-from publisher.store.models import AuditEntry, MetaRow, PostEvent, PostRow
-from publisher.store.status import ANCHOR_KEYS, clock_of
+from publisher.store.models import AuditEntry, PostEvent, PostRow
 from publisher.web.app import create_app
 from publisher.web.context import WebContext
-from tests.fakes import Daemons
+from tests.fakes import Daemons, anchor
 
 REHEARSAL = "40s"  # June in 40 real seconds
 BUDGET = 120.0  # real seconds for the whole rehearsal
 APPROVER, EDITOR = "Lê Anh Tuấn", "Ban biên tập"
-
-
-def anchored(path: Path, daemons: Daemons) -> RehearsalClock:
-    """The rehearsal's clock, once its daemon has stored it in its copy of the queue."""
-    limit = time.monotonic() + 30
-    while time.monotonic() < limit:
-        if path.exists():
-            db = Database(f"sqlite:///{path}")
-            try:
-                with db.read() as s:
-                    meta = {m.key: m.value for m in s.scalars(select(MetaRow))}
-                if all(k in meta for k in ANCHOR_KEYS):
-                    return clock_of(meta)
-            except SQLAlchemyError:
-                pass  # not migrated yet
-            finally:
-                db.close()
-        time.sleep(0.05)
-    pytest.fail(f"no rehearsal anchor after 30 s\n{daemons.output()}")
 
 
 class Served:
@@ -189,7 +167,7 @@ def test_the_board_approves_through_the_api_while_a_rehearsal_publishes(
         daemons = Daemons(campaign, sandbox.url, target, REHEARSAL)
         proc = daemons.start()
         try:
-            clock = anchored(target, daemons)
+            clock = anchor(target, daemons, proc)
             config = load_config(campaign / "config.toml")
             # as `publisher web` must open it: with the key of the trail the daemon appends to
             db = Database(f"sqlite:///{target}", audit_key=audit_key.from_environment(config))

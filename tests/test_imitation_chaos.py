@@ -32,15 +32,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.clock import RehearsalClock
 from publisher.config import load_config
 from publisher.states import State
 from publisher.store.db import Database
 from publisher.store.models import MetaRow, PostEvent, PostRow
-from publisher.store.status import ANCHOR_KEYS, clock_of
-from tests.fakes import Daemons, daemon_env
+from publisher.store.status import clock_of
+from tests.fakes import Daemons, anchor, daemon_env
 from tests.imitation import ImitationProcess
 
 pytestmark = pytest.mark.chaos
@@ -98,27 +96,6 @@ def approved(campaign: Path) -> int:
     n = int(re.search(r"Approved (\d+) post", out.stdout).group(1))  # type: ignore[union-attr]
     assert n == 72, f"the shipped June campaign has 72 posts, {n} approved"
     return n
-
-
-def anchor(db_path: Path, daemons: Daemons, proc: subprocess.Popen[bytes]) -> RehearsalClock:
-    """The rehearsal's clock, once the first daemon has stored it."""
-    limit = time.monotonic() + 30
-    while time.monotonic() < limit:
-        if db_path.exists():
-            db = Database(f"sqlite:///{db_path}")
-            try:
-                with db.read() as s:
-                    meta = {m.key: m.value for m in s.scalars(select(MetaRow))}
-                if all(k in meta for k in ANCHOR_KEYS):
-                    return clock_of(meta)
-            except SQLAlchemyError:
-                pass  # not migrated yet
-            finally:
-                db.close()
-        if proc.poll() is not None:
-            pytest.fail(f"the daemon exited before anchoring\n{daemons.tail(proc)}")
-        time.sleep(0.05)
-    pytest.fail(f"no rehearsal anchor after 30 s\n{daemons.tail(proc)}")
 
 
 def clear_of_refresh(imitation: ImitationProcess) -> int:
