@@ -10,7 +10,8 @@ The language is ``PUBLISHER_LANG`` (``vi`` or ``en``, any case), else Vietnamese
 (``LANG``, ``LC_ALL``…) is not read, as the Department's machines may well run an English one.
 Any other value is refused (``LanguageError``, one line). ``use_language`` forces a language
 for a block (a test, a request). Identifiers, stored data and logs stay English. Pure: the
-standard library and Babel only.
+standard library only (Babel extracts and compiles the catalog; the compiled ``.mo`` is
+read with ``gettext``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-
-from babel.support import Translations
 
 DOMAIN = "publisher"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -78,12 +77,12 @@ def _load(language: str) -> gettext.NullTranslations:
     if language == "en":
         return gettext.NullTranslations()
     with catalog_path(language).open("rb") as fh:  # a missing catalog is a broken install
-        return Translations(fh, domain=DOMAIN)
+        return gettext.GNUTranslations(fh)
 
 
 def translations(language: str | None = None) -> gettext.NullTranslations:
-    """The catalog of ``language`` (default: the current one): a ``babel.support.Translations``
-    for Vietnamese, a ``gettext.NullTranslations`` for English; e.g. for Jinja2's
+    """The catalog of ``language`` (default: the current one): ``GNUTranslations`` of the
+    compiled catalog for Vietnamese, ``NullTranslations`` for English; e.g. for Jinja2's
     ``install_gettext_translations``."""
     return _load(language or current_language())
 
