@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from publisher.channels.base import Adapter, new_client
+from publisher.channels.base import Adapter, MediaHost, new_client
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config.model import ADAPTERS
 from publisher.tokens import TokenStore
@@ -36,10 +36,14 @@ def build(
     client: httpx.Client | None = None,
     clock: Clock = SYSTEM_CLOCK,
     tokens: TokenStore | None = None,
+    media_host: MediaHost | None = None,
 ) -> Adapter:
-    """One adapter for ``channel``, with a client of its own unless one is given (tests)."""
+    """One adapter for ``channel``, with a client of its own unless one is given (tests).
+    ``media_host`` gives public addresses for picture files to an adapter that needs them
+    (Zalo's covers); only such an adapter takes one."""
+    extra: dict[str, Any] = {} if media_host is None else {"media_host": media_host}
     adapter: Adapter = adapter_class(channel.adapter)(
-        channel, client or new_client(), secrets, clock=clock, tokens=tokens
+        channel, client or new_client(), secrets, clock=clock, tokens=tokens, **extra
     )
     return adapter
 

@@ -93,6 +93,49 @@ class Permanent(ChannelError):
 
 
 @dataclass(frozen=True)
+class Media:
+    """One picture of a post as an adapter sends it (``publisher.media`` makes them at render
+    time; the dispatcher loads the approved bytes from the database).
+
+    A picture is either a file (``data``: its bytes, already within this platform's limits,
+    ``sha256`` of them, and ``name``, a file name unique to those bytes) or a public address
+    (``url`` only, as the content gave it). A file may also have a ``url`` where it is already
+    public (``[media] public_base_url``)."""
+
+    role: str  # "cover" (the post's main picture) | "image" (shown with the text, in order)
+    alt: str  # NFC alternative text; "" for a decorative picture
+    mime: str = ""  # "image/jpeg" | "image/png"; "" for a URL picture (unknown until fetched)
+    name: str = ""  # ASCII, unique to the bytes: "<stem>-<sha256[:12]>.<ext>"
+    sha256: str = ""  # of ``data``
+    data: bytes = field(default=b"", repr=False)
+    url: str = ""  # a public https:// address of the picture, when it has one
+    width: int = 0
+    height: int = 0
+
+    @property
+    def slug(self) -> str:
+        """``name`` without its extension: how the picture is found again on a platform that
+        keeps files by name (WordPress media slugs)."""
+        return self.name.rpartition(".")[0] if "." in self.name else self.name
+
+    @property
+    def is_file(self) -> bool:
+        return bool(self.data)
+
+
+class MediaHost(Protocol):
+    """Where a channel that takes pictures only as public addresses (Zalo's covers) gets one
+    for a file: ``[media] public_base_url``, or the Department's portal (``[media] host``),
+    uploading the file there first — looked up by ``Media.slug`` before any upload, so a file
+    is uploaded once whatever happens, and reused by every post that needs it."""
+
+    def public_url(self, media: Media) -> str:
+        """An https:// address anyone can fetch ``media`` from; ChannelError subclasses as an
+        adapter raises them (the host's own outcome: unreachable, auth, throttled…)."""
+        ...
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """One post as the adapter sends it: the approved render and its identity."""
 
@@ -105,6 +148,17 @@ class Outgoing:
     # Remote ids other posts already own: a lookup by content (Zalo matches titles, and a slogan
     # repeats) must never hand one of them to this post.
     exclude: frozenset[str] = frozenset()
+    # The post's pictures, the cover first (role "cover"), then the images in order.
+    media: tuple[Media, ...] = ()
+
+    @property
+    def cover(self) -> Media | None:
+        return next((m for m in self.media if m.role == "cover"), None)
+
+    @property
+    def images(self) -> tuple[Media, ...]:
+        """Every picture other than the cover, in order."""
+        return tuple(m for m in self.media if m.role != "cover")
 
     @property
     def marker(self) -> str:
