@@ -8,6 +8,7 @@ characters or bidi overrides (``publisher.text.clean``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -25,9 +26,33 @@ from publisher.errors import ContentError
 from publisher.text import clean, length, nfc
 from publisher.vietnamese import LegacyEncodingError, check_text
 
-FIELDS = ("kind", "title", "summary", "channels", "pinned", "at", "cover", "draft")
+FIELDS = (
+    "kind", "title", "summary", "channels", "pinned", "at", "cover", "cover_alt", "images", "draft"
+)  # fmt: skip
+MEDIA_DIR = "media"  # picture files live in messages/media/
+ALT_LIBRARY = "alt.yaml"  # messages/media/alt.yaml: file name → its alternative text
+ALT_LIMIT = 300  # characters of alternative text
+IMAGE_LIMIT = 10  # pictures in one message besides its cover (a Facebook post takes ten or so)
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SUMMARY_LIMIT = 300
 _KIND_DIRS = {"slogans": "slogan", "articles": "article"}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture as content names it: a file under messages/media/ (``src`` as written,
+    e.g. "media/bia.jpg") or a public https:// address, with its alternative text ("" for a
+    decorative picture). ``publisher.media`` reads and checks the file when it is rendered."""
+
+    src: str
+    alt: str
+
+    @property
+    def is_url(self) -> bool:
+        return self.src.startswith("https://")
+
+    def as_json(self) -> dict[str, str]:
+        return {"src": self.src, "alt": self.alt}
 
 
 @dataclass(frozen=True)
@@ -42,9 +67,11 @@ class Message:
     body: str
     channels: tuple[str, ...]
     pinned: date | None
-    cover: str | None
+    cover: Picture | None
     draft: bool
     at: datetime | None = None  # a time set by hand (local, from front matter) for its first post
+    # the pictures shown with the text, in order, besides the cover
+    images: tuple[Picture, ...] = ()
     # The whole file converted from TCVN3/VNI (with --convert-legacy), for writing back.
     converted: str | None = field(default=None, compare=False, repr=False)
 
@@ -52,9 +79,16 @@ class Message:
     def content_hash(self) -> str:
         pinned = self.pinned.isoformat() if self.pinned else None
         data: list[object] = [self.kind, self.title, self.summary, self.body, list(self.channels)]
-        data += [pinned, self.cover, self.draft]
+        cover = self.cover.src if self.cover else None
+        data += [pinned, cover, self.draft]
         if self.at is not None:
             data.append(self.at.isoformat())
+        # the pictures' alt texts too (a cover without alt hashes as it did before pictures
+        # had any); the files' bytes are hashed by the render (``publisher.media``)
+        if (self.cover and self.cover.alt) or self.images:
+            data.append(
+                [self.cover.as_json() if self.cover else None, [i.as_json() for i in self.images]]
+            )
         return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -192,16 +226,137 @@ def read_message(
     title, summary = _title_summary(meta, kind, body, where, bad)
 
     pinned = _pinned(meta.get("pinned"), config, bad)
-    cover = meta.get("cover")
-    if cover is not None and (not isinstance(cover, str) or not cover.startswith("https://")):
-        raise bad("cover", "must be an https:// URL of an image", "or remove the field")
+    cover, images = _pictures(meta, directory, bad)
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise bad("draft", "must be true or false")
     at = _at(meta.get("at"), config, bad)
     return Message(
-        key, where, kind, title, summary, body, channels, pinned, cover, draft, at, converted
+        key,
+        where,
+        kind,
+        title,
+        summary,
+        body,
+        channels,
+        pinned,
+        cover,
+        draft,
+        at,
+        images,
+        converted,
     )
+
+
+def _pictures(
+    meta: dict[str, Any], directory: Path, bad: Any
+) -> tuple[Picture | None, tuple[Picture, ...]]:
+    """The message's cover and images from its front matter: ``cover: media/bia.jpg`` (alt
+    text from ``cover_alt:`` or the library messages/media/alt.yaml), ``cover: {src: …,
+    alt: …}``, and ``images:`` a list of either form."""
+    library = alt_library(directory)
+    cover = None
+    if meta.get("cover") is not None:
+        cover = picture(meta["cover"], "cover", directory, library, bad, meta.get("cover_alt"))
+    elif "cover_alt" in meta:
+        raise bad("cover_alt", "is given without a cover", "add 'cover: media/…' or remove it")
+    value = meta.get("images", [])
+    if not isinstance(value, list):
+        raise bad("images", "must be a list of pictures", "e.g. images: [media/anh-1.jpg]")
+    if len(value) > IMAGE_LIMIT:
+        raise bad("images", f"names {len(value)} pictures, the limit is {IMAGE_LIMIT}")
+    images = tuple(picture(v, "images", directory, library, bad) for v in value)
+    return cover, images
+
+
+def picture(
+    value: Any,
+    name: str,
+    directory: Path,
+    library: dict[str, str],
+    bad: Any,
+    alt: Any = None,
+) -> Picture:
+    """One picture of the front matter field ``name`` (a path or URL, or a mapping with
+    ``src`` and ``alt``); its file must exist under messages/media/ and have alternative text."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"src", "alt"}
+        if unknown or "src" not in value:
+            raise bad(name, "takes 'src' and 'alt'", 'e.g. {src: media/anh.jpg, alt: "…"}')
+        value, alt = value["src"], value.get("alt", alt)
+    if not isinstance(value, str) or not value.strip():
+        raise bad(name, "must name a picture", "a file under media/, or an https:// address")
+    src = nfc(value.strip())
+    if src.startswith(("http://", "https://")):
+        if not src.startswith("https://"):
+            raise bad(name, f"{src!r} is not an https:// address", "platforms fetch https only")
+    else:
+        src = _picture_file(src, name, directory, bad)
+    if alt is None:
+        alt = library.get(src.removeprefix(MEDIA_DIR + "/"))
+    if alt is None:
+        raise bad(
+            name,
+            f"{src} has no alternative text",
+            f'add alt: "…" (what the picture shows), or a line in {MEDIA_DIR}/{ALT_LIBRARY}; '
+            'alt: "" marks a decorative picture',
+        )
+    if not isinstance(alt, str):
+        raise bad(name, "alt must be text", 'quote it: alt: "…"')
+    alt = " ".join(clean(alt).split())
+    if length(alt) > ALT_LIMIT:
+        raise bad(name, f"alt text of {src} is {length(alt)} characters, the limit is {ALT_LIMIT}")
+    return Picture(src, alt)
+
+
+def _picture_file(src: str, name: str, directory: Path, bad: Any) -> str:
+    """``src`` as a path under messages/media/ that names an existing JPEG or PNG file."""
+    rel = Path(src)
+    parts = rel.parts
+    if rel.is_absolute() or ".." in parts or len(parts) < 2 or parts[0] != MEDIA_DIR:
+        raise bad(
+            name,
+            f"{src!r} is not a file under {MEDIA_DIR}/",
+            f"put the picture in messages/{MEDIA_DIR}/ and write {MEDIA_DIR}/<file>",
+        )
+    if rel.suffix.lower() not in PICTURE_SUFFIXES:
+        raise bad(name, f"{src} is not a .jpg, .jpeg or .png file", "platforms take JPEG or PNG")
+    path = directory / rel
+    media = (directory / MEDIA_DIR).resolve()
+    if not path.is_file():
+        raise bad(name, f"{src} does not exist in messages/", "check the file name")
+    if not path.resolve().is_relative_to(media):
+        raise bad(name, f"{src} leads outside messages/{MEDIA_DIR}/", "copy the picture there")
+    return rel.as_posix()
+
+
+def alt_library(directory: Path) -> dict[str, str]:
+    """messages/media/alt.yaml: each picture file's alternative text, written once for every
+    message that shows it (a file name under media/ → its text). Absent: empty."""
+    path = directory / MEDIA_DIR / ALT_LIBRARY
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return dict(_alt_library(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _alt_library(path: Path, _mtime: int, _size: int) -> tuple[tuple[str, str], ...]:
+    where = _display(path)
+    try:
+        data = yaml.safe_load(read_text(path, where))
+    except yaml.YAMLError as exc:
+        raise ContentError(where, f"is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return ()
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ContentError(
+            where, "must map file names to alternative texts", 'e.g. bia.jpg: "Ảnh bìa …"'
+        )
+    return tuple((nfc(k), nfc(v)) for k, v in data.items())
 
 
 def _front_matter(

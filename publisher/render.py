@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,16 @@ from markdown_it.token import Token
 from markupsafe import Markup
 
 from publisher.config import Channel, Config
-from publisher.content import Message
-from publisher.errors import ContentError, LimitError, TemplateError
+from publisher.content import MEDIA_DIR, Message, Picture, alt_library, picture
+from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
+from publisher.media import LIMITS, Limits, Prepared, prepare
 from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, bounded_join
 from publisher.text import hashtag, length, nfc, slugify
 
 __all__ = [
     "FACEBOOK_MESSAGE_LIMIT",
     "FIELDS",
+    "MEDIA_FIELD",
     "SIZE_LIMIT",
     "FieldSpec",
     "Render",
@@ -47,18 +49,16 @@ class FieldSpec:
     required: bool = False
     limit: int | None = None
     why: str = ""  # why the limit is what it is, for the error
-    default: str = ""  # the channel setting that supplies the value when the template gives none
 
 
-# Facebook's 63,206 characters, less the room the adapter's reconciliation marker takes.
-FACEBOOK_MESSAGE_LIMIT = 63206 - 16
+# Facebook's 63,206 characters: the adapter sends the message as it is (no marker of ours).
+FACEBOOK_MESSAGE_LIMIT = 63206
 
 # The fields each adapter kind publishes; the first is the post's main text.
 FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     "facebook": (
         FieldSpec("message", True, FACEBOOK_MESSAGE_LIMIT),
         FieldSpec("link"),
-        FieldSpec("image"),
     ),
     "zalo": (
         FieldSpec("body", True),
@@ -66,20 +66,24 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         FieldSpec("title", True, 149, "Zalo refuses titles of 150 characters or more"),
         FieldSpec("author", True, 50),
         FieldSpec("description", True, 300),
-        # Zalo refuses an article without a cover: -201 "cover value is invalid" (§2.3, §7).
-        FieldSpec("cover", True, default="default_cover"),
     ),
     "wordpress": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
     "webhook": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
 }
 
 
+MEDIA_FIELD = "media"  # the pictures, as JSON (``publisher.media.Prepared.entry``), if any
+
+
 @dataclass(frozen=True)
 class Render:
-    """What will be sent to one channel: named fields, all NFC text."""
+    """What will be sent to one channel: named fields, all NFC text; its pictures, if any,
+    are the field ``media`` (JSON naming each file by the SHA-256 of the bytes sent, so the
+    hash covers them) and ``pictures`` (the bytes, for the queue to keep)."""
 
     fields: Mapping[str, str]
     main: str
+    pictures: tuple[Prepared, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -248,7 +252,8 @@ class Renderer:
                 "title": message.title,
                 "summary": message.summary,
                 "body": message.body,
-                "cover": message.cover or "",
+                "cover": message.cover.src if message.cover else "",
+                "images": [i.as_json() for i in message.images],
                 "pinned": message.pinned,
                 "key_date": pinned.name if pinned else "",
             },
@@ -291,34 +296,86 @@ class Renderer:
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
             raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
         for spec in specs:
-            value = fields.get(spec.name) or nfc(str(channel.setting(spec.default) or ""))
-            fields[spec.name] = value
+            value = fields[spec.name] = fields.get(spec.name, "")
             if spec.required and not value:
-                raise self._missing(message, channel, spec, where)
+                problem = f"renders an empty '{spec.name}' for {message.path}"
+                raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
             if spec.limit is not None and length(value) > spec.limit:
                 raise LimitError(
                     message.path, channel.id, spec.name, length(value), spec.limit, spec.why
                 )
-        cover = fields.get("cover", "")
-        if channel.adapter == "zalo" and not cover.startswith("https://"):
-            raise TemplateError(
-                where,
-                f"renders the cover {cover[:80]!r} for {message.path}, not an https:// URL",
-                "Zalo takes covers as public https:// image URLs",
-            )
-        return Render(fields, specs[0].name)
+        pictures = self.pictures(message, channel)
+        if pictures:
+            entries = [p.entry() for p in pictures]
+            fields[MEDIA_FIELD] = json.dumps(entries, ensure_ascii=False, sort_keys=True)
+        return Render(fields, specs[0].name, pictures)
 
-    def _missing(
-        self, message: Message, channel: Channel, spec: FieldSpec, where: str
-    ) -> ContentError | TemplateError:
-        if spec.default:  # a value the content or the config must give (Zalo's cover)
-            return ContentError(
-                message.path,
-                f"has no {spec.name} for {channel.id}: Zalo refuses an article without one "
-                f"(-201 {spec.name} is invalid)",
-                f"add '{spec.name}: https://…' to its front matter, or set "
-                f"channels.{channel.id}.{spec.default} in {self.config.path.name}",
-                field=spec.name,
+    def pictures(self, message: Message, channel: Channel) -> tuple[Prepared, ...]:
+        """``message``'s cover (its own, else the default) and images as ``channel``'s
+        platform is sent them; a ContentError for a picture that cannot go there."""
+        cover = message.cover or self.default_cover(channel)
+        named = ([("cover", cover)] if cover else []) + [("image", i) for i in message.images]
+        media = self.config.media
+        out = []
+        for role, pic in named:
+            prepared = prepare(
+                pic, role, self.config.messages_dir, self.limits(channel), media.public_base_url
             )
-        problem = f"renders an empty '{spec.name}' for {message.path}"
-        return TemplateError(where, problem, f"define {{% block {spec.name} %}}")
+            if channel.adapter == "zalo" and not prepared.url and not media.host:
+                raise self._unreachable(message, channel, pic)
+            out.append(prepared)
+        if channel.adapter == "zalo" and not cover:
+            raise ContentError(
+                message.path,
+                f"has no cover for {channel.id}: Zalo refuses an article without one "
+                "(-201 cover is invalid)",
+                f"add 'cover: media/…' to its front matter, or set [media] default_cover in "
+                f"{self.config.path.name}",
+                field="cover",
+            )
+        return tuple(out)
+
+    def limits(self, channel: Channel) -> Limits:
+        limits = LIMITS[channel.adapter]
+        most = channel.setting("max_upload_bytes")
+        if channel.adapter == "wordpress" and isinstance(most, int):
+            limits = Limits(most, limits.platform, limits.max_side)
+        return limits
+
+    def default_cover(self, channel: Channel) -> Picture | None:
+        """The cover of a message that names none: Zalo's own ``default_cover`` address, else
+        ``[media] default_cover`` (its alt text from ``default_cover_alt`` or the library)."""
+        media = self.config.media
+        own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
+        src = own or media.default_cover
+        if not src:
+            return None
+        key = f"channels.{channel.id}.default_cover" if own else "media.default_cover"
+        where = self.config.path.name
+
+        def bad(_field: str, problem: str, hint: str | None = None) -> ConfigError:
+            return ConfigError(where, key, problem.removeprefix(f"{src} "), hint)
+
+        directory = self.config.messages_dir
+        library = alt_library(directory)
+        alt = media.default_cover_alt
+        if alt is None and src.startswith("https://"):
+            alt = ""  # an address's picture is not ours to describe unless we are told
+        return picture(src, "default_cover", directory, library, bad, alt)
+
+    def _unreachable(self, message: Message, channel: Channel, pic: Picture) -> ContentError:
+        """A file Zalo cannot be given: it fetches pictures by address only."""
+        too_large = bool(self.config.media.public_base_url)
+        problem = (
+            f"{pic.src} is over Zalo's {LIMITS['zalo'].max_bytes // 1_000_000} MB as it is in "
+            f"{MEDIA_DIR}/, so it cannot be fetched from [media] public_base_url"
+            if too_large
+            else f"{pic.src} has no public address Zalo can fetch it from"
+        )
+        hint = (
+            "make the file smaller, or set [media] host to the portal to upload a resized copy"
+            if too_large
+            else "set [media] public_base_url (where messages/media/ is published) or [media] "
+            "host (a WordPress channel that publishes it)"
+        )
+        return ContentError(message.path, f"{problem} ({channel.id})", hint, field="cover")

@@ -281,3 +281,19 @@ def anchor(db_path: Path, daemons: Daemons, proc: subprocess.Popen[bytes]) -> Re
             pytest.fail(f"the daemon exited before anchoring\n{daemons.tail(proc)}")
         time.sleep(0.05)
     pytest.fail(f"no rehearsal anchor after 30 s\n{daemons.tail(proc)}")
+
+
+def picture_bytes(width: int, height: int, fmt: str = "JPEG", *, seed: int = 0) -> bytes:
+    """A real picture file of ``width``×``height`` px. Its pixels are noise (from ``seed``),
+    which compresses badly: a large one is a large file, as a photograph is."""
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(seed)  # noqa: S311 - test pixels, not secrets
+    mode = "RGB"
+    im = Image.frombytes(mode, (width, height), rng.randbytes(width * height * 3))
+    buf = io.BytesIO()
+    im.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()

@@ -138,7 +138,7 @@ def test_a_good_article_reads(campaign: Path, config: Config) -> None:
         (
             "channels: [facebook]",
             "channels: [facebook]\ncover: http://x/a.jpg",
-            "front matter 'cover' must be an https:// URL",
+            "front matter 'cover' 'http://x/a.jpg' is not an https:// address",
         ),
     ],
 )

@@ -20,8 +20,10 @@ UPDATE = os.environ.get("PUBLISHER_UPDATE_GOLDEN") == "1"
 
 @pytest.fixture
 def test_config(config: Config) -> Config:
-    """The shipped config and templates, reading the fixed test messages in tests/data."""
-    return replace(config, messages_dir=DATA)
+    """The shipped config and templates, reading the fixed test messages in tests/data (whose
+    default cover is a small picture of their own)."""
+    media = replace(config.media, default_cover="media/bia.jpg")
+    return replace(config, messages_dir=DATA, media=media)
 
 
 def test_golden_renders_per_channel(test_config: Config) -> None:

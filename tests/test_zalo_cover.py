@@ -1,5 +1,6 @@
-"""Zalo refuses an article without a cover (-201) and titles of 150 characters: ``check`` and
-``load`` say so before the campaign, naming the file; the rendered cover is the URL sent."""
+"""Zalo refuses an article without a cover (-201) and titles of 150 characters, and fetches its
+pictures by address: ``check`` and ``load`` say so before the campaign, naming the file. The
+campaign ships a banner as its default cover, which the portal publishes for Zalo."""
 
 from __future__ import annotations
 
@@ -10,93 +11,132 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from publisher.channels.zalo import LIMITS
 from publisher.config import Config, load_config
-from publisher.content import Message, read_messages
+from publisher.content import Message, Picture, read_messages
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
-from publisher.render import FIELDS, Renderer
-from tests.fakes import run
+from publisher.render import FIELDS, MEDIA_FIELD, Renderer
+from tests.fakes import picture_bytes, run
 
 DATA = Path(__file__).resolve().parent / "data" / "messages"
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = "https://stp.example.gov.vn/documents/anh-bia.jpg"
 ARTICLE = "messages/articles/01-thang-hanh-dong-2024.md"
+BANNER = "media/thang-hanh-dong-vi-tre-em-2024.jpg"
 
 
-def with_default(config: Config, cover: str) -> Config:
+def with_media(config: Config, **settings: object) -> Config:
+    return replace(config, media=replace(config.media, **settings))  # type: ignore[arg-type]
+
+
+def with_zalo_default(config: Config, cover: str) -> Config:
     zalo = config.channels["zalo"]
     settings = replace(zalo.settings, default_cover=cover)
     return replace(config, channels={**config.channels, "zalo": replace(zalo, settings=settings)})
 
 
 def message(config: Config, key: str) -> Message:
-    messages, problems = read_messages(replace(config, messages_dir=DATA))
+    messages, problems = read_messages(config)
     assert problems == []
     return next(m for m in messages if m.key == key)
+
+
+def pictures(config: Config, m: Message, channel: str = "zalo") -> list[dict[str, object]]:
+    entries = json.loads(Renderer(config).render(m, channel).fields[MEDIA_FIELD])
+    assert isinstance(entries, list)
+    return entries
 
 
 def drop_default_cover(campaign: Path) -> None:
     path = campaign / "config.toml"
     text = path.read_text(encoding="utf-8")
     cut = re.sub(r"(?m)^default_cover = .*\n", "", text)
-    assert cut != text, "the shipped config sets channels.zalo.default_cover"
+    assert cut != text, "the shipped config sets [media] default_cover"
     path.write_text(cut, encoding="utf-8")
 
 
-def test_the_shipped_config_gives_zalo_an_https_default_cover(config: Config) -> None:
-    cover = str(config.channels["zalo"].setting("default_cover"))
-    assert cover.startswith("https://stp.example.gov.vn/")
+def test_the_shipped_campaign_has_a_banner_for_zalo(config: Config) -> None:
+    assert config.media.default_cover == BANNER
+    assert config.media.host == "portal_stp"
+    path = config.messages_dir / BANNER
+    assert path.stat().st_size <= 1_000_000  # sent as it is: Zalo takes at most 1 MB
+    with Image.open(path) as im:
+        assert im.format == "JPEG" and min(im.size) >= 200
+    m = message(config, "articles/01-thang-hanh-dong-2024")
+    (cover,) = pictures(config, m)
+    assert cover["role"] == "cover" and cover["src"] == BANNER
+    assert "Tháng hành động vì trẻ em năm 2024" in str(cover["alt"])
 
 
 def test_a_zalo_post_without_any_cover_is_refused_naming_the_file(config: Config) -> None:
-    bare = with_default(config, "")
-    m = message(bare, "articles/01-thu")
+    bare = with_media(config, default_cover="")
+    m = message(bare, "articles/01-thang-hanh-dong-2024")
     assert m.cover is None
     with pytest.raises(ContentError) as info:
         Renderer(bare).render(m, "zalo")
     line = info.value.line()
     assert line.startswith(f"{m.path}: has no cover for zalo")
     assert "-201" in line
-    assert "add 'cover: https://…' to its front matter" in line
-    assert "channels.zalo.default_cover" in line
-    # the other channels do not need one
-    Renderer(bare).render(m, "facebook")
+    assert "add 'cover: media/…' to its front matter" in line
+    assert "[media] default_cover" in line
+    # the other channels do without a picture
+    assert MEDIA_FIELD not in Renderer(bare).render(m, "facebook").fields
 
 
-def test_the_rendered_cover_is_the_url_that_will_be_sent(config: Config) -> None:
-    cfg = with_default(config, DEFAULT)
-    m = message(cfg, "articles/01-thu")
-    assert Renderer(cfg).render(m, "zalo").fields["cover"] == DEFAULT
-    own = replace(m, cover="https://cdn.example.gov.vn/own.png")
-    assert Renderer(cfg).render(own, "zalo").fields["cover"] == "https://cdn.example.gov.vn/own.png"
-    # a post's own cover needs no default
-    assert Renderer(with_default(config, "")).render(own, "zalo").fields["cover"] == own.cover
+def test_a_file_cover_needs_an_address_zalo_can_fetch(config: Config) -> None:
+    alone = with_media(config, host="", public_base_url="")
+    m = message(alone, "articles/01-thang-hanh-dong-2024")
+    with pytest.raises(ContentError) as info:
+        Renderer(alone).render(m, "zalo")
+    line = info.value.line()
+    assert f"{BANNER} has no public address Zalo can fetch it from (zalo)" in line
+    assert "[media] public_base_url" in line and "[media] host" in line
+    # a published folder gives it one: the file as it is there
+    public = with_media(alone, public_base_url="https://stp.example.gov.vn/anh/")
+    (cover,) = pictures(public, m)
+    assert cover["url"] == "https://stp.example.gov.vn/anh/thang-hanh-dong-vi-tre-em-2024.jpg"
+    # the portal as the host: uploaded when the post goes out, so no address yet
+    (hosted,) = pictures(config, m)
+    assert "url" not in hosted and hosted["sha256"]
 
 
-def test_a_template_without_a_cover_block_still_sends_the_default(config: Config) -> None:
-    cfg = with_default(config, DEFAULT)
-    path = cfg.templates_dir / "zalo" / "slogan.j2"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r"\{% block cover %\}.*?\{% endblock %\}", "", text), encoding="utf-8")
-    m = message(cfg, "slogans/01-thu")
-    render = Renderer(cfg).render(m, "zalo")
-    assert render.fields["cover"] == DEFAULT
+def test_a_file_over_1_mb_cannot_be_fetched_from_the_published_folder(
+    config: Config, campaign: Path
+) -> None:
+    (campaign / "messages" / "media" / "lon.png").write_bytes(picture_bytes(1400, 1400, "PNG"))
+    assert (campaign / "messages" / "media" / "lon.png").stat().st_size > 1_000_000
+    public = with_media(config, host="", public_base_url="https://stp.example.gov.vn/anh/")
+    m = replace(
+        message(config, "articles/01-thang-hanh-dong-2024"), cover=Picture("media/lon.png", "Ảnh")
+    )
+    with pytest.raises(ContentError) as info:
+        Renderer(public).render(m, "zalo")
+    assert "media/lon.png is over Zalo's 1 MB as it is in media/" in info.value.line()
+    # with the portal as host, Zalo gets a copy resized under 1 MB
+    (cover,) = pictures(config, m)
+    assert int(str(cover["size"])) <= 1_000_000 and cover["mime"] == "image/jpeg"
 
 
-def test_a_template_that_renders_a_non_https_cover_is_refused(config: Config) -> None:
-    path = config.templates_dir / "zalo" / "slogan.j2"
-    text = path.read_text(encoding="utf-8")
-    text = re.sub(r"\{% block cover %\}.*?\{% endblock %\}", "", text)
-    path.write_text(text + "{% block cover %}anh-bia.jpg{% endblock %}", encoding="utf-8")
-    with pytest.raises(TemplateError, match=r"templates/zalo/slogan.j2: .*https://"):
-        Renderer(config).render(message(config, "slogans/01-thu"), "zalo")
+def test_the_zalo_channel_default_cover_address_still_counts(config: Config) -> None:
+    own = with_zalo_default(config, "https://cdn.example.gov.vn/bia.png")
+    m = message(own, "articles/01-thang-hanh-dong-2024")
+    (cover,) = pictures(own, m)
+    assert cover == {
+        "role": "cover",
+        "alt": "",
+        "src": "https://cdn.example.gov.vn/bia.png",
+        "url": "https://cdn.example.gov.vn/bia.png",
+    }
+    # the other channels keep the campaign's banner
+    (portal,) = pictures(own, m, "portal_stp")
+    assert portal["src"] == BANNER
 
 
 def test_zalo_titles_stay_under_150_characters(config: Config) -> None:
     assert dict(LIMITS) == {f.name: f.limit for f in FIELDS["zalo"] if f.limit is not None}
     assert LIMITS["title"] == 149
-    m = message(config, "articles/01-thu")
+    m = message(config, "articles/01-thang-hanh-dong-2024")
     with pytest.raises(LimitError) as info:
         Renderer(config).render(replace(m, title="T" * 150), "zalo")
     assert (info.value.length, info.value.limit) == (150, 149)
@@ -104,9 +144,21 @@ def test_zalo_titles_stay_under_150_characters(config: Config) -> None:
     assert Renderer(config).render(replace(m, title="T" * 149), "zalo").fields["title"] == "T" * 149
 
 
-def test_default_cover_must_be_an_https_url(tmp_path: Path) -> None:
+def test_a_template_cannot_set_the_cover(config: Config) -> None:
+    path = config.templates_dir / "zalo" / "article.j2"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "{% block cover %}https://x.vn/a.jpg{% endblock %}", encoding="utf-8")
+    m = message(config, "articles/01-thang-hanh-dong-2024")
+    with pytest.raises(TemplateError) as info:
+        Renderer(config).render(m, "zalo")
+    assert "block 'cover' is not a field of a zalo post" in info.value.line()
+
+
+def test_the_zalo_default_cover_must_be_an_https_url(tmp_path: Path) -> None:
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    bad = re.sub(r'(?m)^default_cover = ".*?"', 'default_cover = "http://x.vn/a.jpg"', text)
+    bad = text.replace(
+        "broadcast = false", 'default_cover = "http://x.vn/a.jpg"\nbroadcast = false'
+    )
     assert bad != text
     path = tmp_path / "config.toml"
     path.write_text(bad, encoding="utf-8")
@@ -130,6 +182,16 @@ def test_check_refuses_zalo_posts_without_a_cover_naming_each_file(campaign: Pat
     assert "OK: no problems found" not in result.stdout
 
 
+def test_check_refuses_a_zalo_cover_without_an_address(campaign: Path) -> None:
+    path = campaign / "config.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('host = "portal_stp"\n', ""), encoding="utf-8"
+    )
+    result = run("check")
+    assert result.exit_code == 1
+    assert "has no public address Zalo can fetch it from" in result.stderr
+
+
 def test_load_refuses_zalo_posts_without_a_cover_and_writes_nothing(campaign: Path) -> None:
     drop_default_cover(campaign)
     result = run("load", "--as", "vanphong")
@@ -151,12 +213,10 @@ def test_check_passes_on_the_shipped_campaign(campaign: Path) -> None:
     assert "OK: no problems found." in result.stdout
 
 
-def test_the_shipped_campaign_loads_with_the_default_cover_in_every_zalo_post(
-    campaign: Path,
-) -> None:
+def test_the_shipped_campaign_loads_with_the_banner_in_every_zalo_post(campaign: Path) -> None:
     assert run("load", "--as", "vanphong").exit_code == 0
-    cover = str(load_config(campaign / "config.toml").channels["zalo"].setting("default_cover"))
     items = json.loads(run("preview", "--format", "json", "--channel", "zalo").stdout)
     every = json.loads(run("preview", "--format", "json").stdout)
     assert len(items) == sum(i["channel"] == "zalo" for i in every) > 0
-    assert {i["fields"]["cover"] for i in items} == {cover}
+    covers = {json.loads(i["fields"][MEDIA_FIELD])[0]["src"] for i in items}
+    assert covers == {BANNER}

@@ -42,6 +42,9 @@ class WordPressSettings:
     base_url: str
     username: str
     category_ids: tuple[int, ...] = ()
+    # the largest picture the site takes (PHP's upload_max_filesize; 2 MB unless raised):
+    # larger ones are resized before they are approved
+    max_upload_bytes: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class ZaloSettings:
     author: str = ""
     default_cover: str = ""
     broadcast: bool = False
+    # the OA's package and verification, for `check`'s broadcast quota (platform-apis.md §7)
+    package: str = "basic"  # basic | advanced | premium: 1 / 4 / 6 broadcasts a follower a month
+    verified: bool = True  # only verified OAs may broadcast
 
 
 AdapterSettings = WordPressSettings | WebhookSettings | FacebookSettings | ZaloSettings
@@ -271,6 +277,26 @@ class WebSettings:
     base_url: str = ""  # the app's public address, for links in mail and the report
 
 
+ZALO_PACKAGES = ("basic", "advanced", "premium")
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """The ``[media]`` table: where pictures come from and how platforms that fetch them by
+    address (Zalo's covers) get one.
+
+    ``default_cover``: the picture of a message that names no cover (a file under messages/media/
+    or an https:// address); its alt text from ``default_cover_alt`` or messages/media/alt.yaml.
+    ``public_base_url``: where messages/media/ is published as it is (``media/bia.jpg`` →
+    ``<public_base_url>/bia.jpg``). ``host``: a WordPress channel whose media library publishes
+    the files (uploaded once, looked up before any upload)."""
+
+    default_cover: str = ""
+    default_cover_alt: str | None = None
+    public_base_url: str = ""
+    host: str = ""
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
@@ -320,6 +346,7 @@ class Config:
     board: Mapping[str, Member] = field(default_factory=dict)  # member_key(name/alias) → member
     approval: ApprovalRules = field(default_factory=ApprovalRules)
     web: WebSettings = field(default_factory=WebSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
     report: ReportSettings = field(default_factory=ReportSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)

@@ -22,6 +22,7 @@ from publisher.config.model import (
     KINDS,
     ROLES,
     URL_SETTINGS,
+    ZALO_PACKAGES,
     AdapterSpec,
     ApprovalRules,
     Campaign,
@@ -30,6 +31,7 @@ from publisher.config.model import (
     DaemonSettings,
     KeyDate,
     KindRules,
+    MediaSettings,
     Member,
     QuietHours,
     ReportSettings,
@@ -351,6 +353,8 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
             raise t.err(key, *problem)
     if adapter == "zalo" and len(settings["author"]) > 50:
         raise t.err("author", "is longer than Zalo's 50 characters")
+    if adapter == "zalo" and settings["package"] not in ZALO_PACKAGES:
+        raise t.err("package", f"is {settings['package']!r}", "one of: " + ", ".join(ZALO_PACKAGES))
     cover = settings.get("default_cover") if adapter == "zalo" else ""
     if cover and not str(cover).startswith("https://"):
         raise t.err(
@@ -384,6 +388,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     board, service_accounts, approval = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
+    media_table = top.table("media", {})
 
     env = top.table("environment", {})
     env_name = env.text("file", "")
@@ -396,6 +401,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
 
     key_dates = _key_dates(top.table("key_dates", {}), campaign.start, campaign.end)
     kinds = _kinds(top.table("kinds", {}), channels)
+    media = _media(media_table, channels)
     top.done()
 
     return Config(
@@ -410,6 +416,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         env_file=(base / env_name) if env_name else None,
         daemon=daemon,
         web=web,
+        media=media,
         board=board,
         approval=approval,
         service_accounts=service_accounts,
@@ -482,6 +489,40 @@ def _daemon(dm: _Table) -> DaemonSettings:
     )
     dm.done()
     return daemon
+
+
+def _media(t: _Table, channels: Mapping[str, Channel]) -> MediaSettings:
+    """The ``[media]`` table (``MediaSettings``): paths and addresses checked, the host a
+    WordPress channel."""
+    cover = nfc(t.text("default_cover", "").strip())
+    if cover.startswith("http://"):
+        raise t.err("default_cover", f"{cover!r} is not https://", "platforms fetch https only")
+    if cover and not cover.startswith("https://") and not cover.startswith("media/"):
+        raise t.err(
+            "default_cover",
+            f"{cover!r} is not a file under media/ nor an https:// address",
+            "e.g. 'media/thang-hanh-dong.png' (in the messages folder)",
+        )
+    alt = t.get("default_cover_alt", None, types=(str,))
+    base = t.text("public_base_url", "").strip()
+    if base:
+        problem = url_problem(base)
+        if problem:
+            raise t.err("public_base_url", *problem)
+        base = base.rstrip("/") + "/"
+    host = t.text("host", "").strip()
+    if host:
+        if host not in channels:
+            known = ", ".join(c.id for c in channels.values() if c.adapter == "wordpress")
+            raise t.err("host", f"{host!r} is not a channel", f"a WordPress channel: {known}")
+        if channels[host].adapter != "wordpress":
+            raise t.err(
+                "host",
+                f"{host!r} is a {channels[host].adapter} channel",
+                "a WordPress channel, whose media library publishes the pictures",
+            )
+    t.done()
+    return MediaSettings(cover, None if alt is None else nfc(alt), base, host)
 
 
 def _web(w: _Table) -> WebSettings:

@@ -11,6 +11,8 @@ its post (retry, look up, give up, block the channel) is ``publisher.dispatch.ou
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import threading
@@ -20,22 +22,24 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from publisher.channels.base import Adapter, CheckResult, Outgoing, Receipt
+from publisher.channels.base import Adapter, CheckResult, Media, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.dispatch.blocks import CHECKED, ChannelRules
 from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
-from publisher.render import fields_hash
+from publisher.render import MEDIA_FIELD, fields_hash
 from publisher.states import BlockKind, Mode, Outcome, State
 from publisher.store import approvals, audit, workers
+from publisher.store import media as media_files
 from publisher.store.db import Database
 from publisher.store.history import SYSTEM, transition
-from publisher.store.models import ChannelState, PostRow
+from publisher.store.models import ChannelState, MediaFile, PostRow
 from publisher.text import clean
 
 logger = logging.getLogger(__name__)
@@ -291,13 +295,14 @@ class Dispatcher(OutcomeRules, ChannelRules):
         transition(
             s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
         )
+        files = media_files.files(s, picture_shas(p.fields))
         exclude: frozenset[str] = frozenset()
         if mode == Mode.LOOKUP:  # ids other posts own: a lookup by content must skip them
             owned = select(PostRow.remote_id).where(
                 PostRow.channel == p.channel, PostRow.id != p.id, PostRow.remote_id.is_not(None)
             )
             exclude = frozenset(str(r) for r in s.scalars(owned))
-        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude), since, was)
+        return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude, files), since, was)
 
     def _unapproved(self, s: Session, p: PostRow) -> tuple[str, str | None] | None:
         """Why ``p`` may not be sent (its cause and the hash found), or None: the fields it
@@ -314,6 +319,12 @@ class Dispatcher(OutcomeRules, ChannelRules):
             return (
                 f"{audit.ALTERED}: the audit trail holds no approval of this text; nothing was "
                 "sent (find out who changed the database, then approve it again)"
+            ), stored
+        missing = _missing_picture(s, p.fields)
+        if missing:
+            return (
+                f"{audit.ALTERED}: the approved picture {missing} is not in the database as it "
+                "was approved; nothing was sent (load again, then approve it again)"
             ), stored
         current = self.render_check(p) if self.render_check else p.render_hash
         if current is None or current != p.approved_hash:
@@ -443,8 +454,56 @@ class Dispatcher(OutcomeRules, ChannelRules):
         return min(times) if times else None
 
 
-def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
-    """What an adapter gets of post ``p`` (its message loaded): its rendered fields and keys."""
+def picture_entries(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A post's pictures as its stored fields name them (``publisher.media.Prepared.entry``)."""
+    raw = fields.get(MEDIA_FIELD)
+    entries = json.loads(raw) if isinstance(raw, str) and raw else []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def picture_shas(fields: Mapping[str, Any]) -> list[str]:
+    return [str(e["sha256"]) for e in picture_entries(fields) if e.get("sha256")]
+
+
+def _missing_picture(s: Session, fields: Mapping[str, Any]) -> str | None:
+    """The name of a picture of ``fields`` whose bytes are not stored as approved, or None."""
+    entries = [e for e in picture_entries(fields) if e.get("sha256")]
+    files = media_files.files(s, (str(e["sha256"]) for e in entries))
+    for e in entries:
+        f = files.get(str(e["sha256"]))
+        if f is None or hashlib.sha256(f.data).hexdigest() != e["sha256"]:
+            return str(e.get("name") or e.get("src") or e["sha256"])
+    return None
+
+
+def media_of(fields: Mapping[str, Any], files: Mapping[str, MediaFile]) -> tuple[Media, ...]:
+    """The pictures an adapter sends for a post: each entry of its fields, with its bytes."""
+    out = []
+    for e in picture_entries(fields):
+        f = files.get(str(e.get("sha256") or ""))
+        out.append(
+            Media(
+                role=str(e.get("role", "image")),
+                alt=str(e.get("alt", "")),
+                mime=str(e.get("mime", "")),
+                name=str(e.get("name", "")),
+                sha256=str(e.get("sha256", "")),
+                data=f.data if f is not None else b"",
+                url=str(e.get("url", "")),
+                width=int(e.get("width", 0)),
+                height=int(e.get("height", 0)),
+            )
+        )
+    return tuple(out)
+
+
+def outgoing_of(
+    p: PostRow,
+    exclude: frozenset[str] = frozenset(),
+    files: Mapping[str, MediaFile] | None = None,
+) -> Outgoing:
+    """What an adapter gets of post ``p`` (its message loaded): its rendered fields and keys,
+    and its pictures with the bytes of ``files`` (by SHA-256)."""
     assert p.due_at is not None  # noqa: S101 - a post due for sending has a time
     return Outgoing(
         post_id=p.id,
@@ -454,6 +513,7 @@ def outgoing_of(p: PostRow, exclude: frozenset[str] = frozenset()) -> Outgoing:
         fields=dict(p.fields),
         due_at=p.due_at,
         exclude=exclude,
+        media=media_of(p.fields, files or {}),
     )
 
 

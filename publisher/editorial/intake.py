@@ -27,7 +27,7 @@ from publisher.store.db import Database
 from publisher.text import clean, nfc, slugify
 from publisher.vietnamese import LegacyEncodingError, check_text
 
-CSV_COLUMNS = ("kind", "title", "summary", "body", "channels", "pinned", "at", "cover")
+CSV_COLUMNS = ("kind", "title", "summary", "body", "channels", "pinned", "at", "cover", "cover_alt")
 _KIND_DIR = {"slogan": "slogans", "article": "articles"}
 
 
@@ -270,6 +270,7 @@ def _plan_rows(
             "pinned": row.get("pinned", ""),
             "at": row.get("at", ""),
             "cover": row.get("cover", ""),
+            "cover_alt": row.get("cover_alt"),
         }
         if meta["kind"] not in _KIND_DIR:
             problems.append(ContentError(where, f"kind is {meta['kind']!r}", "slogan or article"))

@@ -9,18 +9,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from publisher.config import Config
 from publisher.config.model import ApprovalRules, member_key
-from publisher.content import Message, read_messages, write_atomic
+from publisher.content import Message, Picture, read_messages, write_atomic
 from publisher.errors import InputError, Problems, PublisherError
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer, fields_hash
 from publisher.states import MOVABLE, UNPUBLISHED, DueSource, State
 from publisher.store import approvals, audit
+from publisher.store import media as media_files
 from publisher.store.db import Database, exclusive
 from publisher.store.history import created, noted, transition
 from publisher.store.models import MessageRow, PostRow
@@ -170,6 +172,7 @@ def _sync(
             report.created += 1
         else:
             _rerender(s, existing, render, now, actor, report)
+    media_files.keep(s, (p for r in renders.values() for p in r.pictures), now)
     s.flush()
     _hand_times(s, messages, posts, now, actor, report)
     _replan(s, config, demands, posts, now, actor, report)
@@ -199,12 +202,8 @@ def _sync_messages(
             report.unchanged += 1
             continue
         row.kind, row.title, row.summary, row.body = m.kind, m.title, m.summary, m.body
-        row.channels, row.pinned, row.cover, row.draft = (
-            list(m.channels),
-            m.pinned,
-            m.cover,
-            m.draft,
-        )
+        row.channels, row.pinned, row.draft = list(m.channels), m.pinned, m.draft
+        row.cover, row.pictures = m.cover.src if m.cover else None, pictures_json(m)
         row.content_hash, row.source_path, row.status = m.content_hash, m.path, "active"
         row.updated_at = now
         detail = f"{m.path} {change}"
@@ -508,7 +507,21 @@ def _step_refusal(state: approvals.Progress, actor: str, role: str | None) -> st
     return None
 
 
+def pictures_json(m: Message) -> dict[str, Any] | None:
+    """A message's pictures as its row keeps them (None: none)."""
+    if m.cover is None and not m.images:
+        return None
+    return {
+        "cover": m.cover.as_json() if m.cover else None,
+        "images": [i.as_json() for i in m.images],
+    }
+
+
 def message_of(row: MessageRow) -> Message:
+    pictures: dict[str, Any] = row.pictures or {}
+    cover: dict[str, str] | None = pictures.get("cover")
+    if row.pictures is None and row.cover:  # kept before pictures had alt texts (0006)
+        cover = {"src": row.cover, "alt": ""}
     return Message(
         row.key,
         row.source_path,
@@ -518,8 +531,9 @@ def message_of(row: MessageRow) -> Message:
         row.body,
         tuple(row.channels),
         row.pinned,
-        row.cover,
+        Picture(cover["src"], cover["alt"]) if cover else None,
         row.draft,
+        images=tuple(Picture(i["src"], i["alt"]) for i in pictures.get("images", [])),
     )
 
 

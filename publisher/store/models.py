@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -84,7 +85,9 @@ class MessageRow(Base):
     body: Mapped[str] = mapped_column(Text)
     channels: Mapped[list[str]] = mapped_column(JSON)
     pinned: Mapped[date | None] = mapped_column(Date)
-    cover: Mapped[str | None] = mapped_column(Text)
+    cover: Mapped[str | None] = mapped_column(Text)  # the cover's src (see pictures)
+    # {"cover": {"src", "alt"} | null, "images": [{"src", "alt"}…]}; null: only ``cover`` (0006)
+    pictures: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     draft: Mapped[bool] = mapped_column(Boolean, default=False)
     content_hash: Mapped[str] = mapped_column(String(64))
     source_path: Mapped[str] = mapped_column(Text)
@@ -93,6 +96,22 @@ class MessageRow(Base):
     updated_at: Mapped[datetime]
 
     posts: Mapped[list[PostRow]] = relationship(back_populates="message")
+
+
+class MediaFile(Base):
+    """The bytes of a picture a post sends (after any resizing), by their SHA-256: what was
+    approved is what goes out, from any daemon, whatever becomes of the file in messages/."""
+
+    __tablename__ = "media_file"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class PostRow(Base):

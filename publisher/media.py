@@ -1,0 +1,229 @@
+"""Picture files → what each platform is sent: checked, and resized when too large.
+
+A picture named by content (``content.Picture``) is read from messages/media/, decoded with
+Pillow (a file that is not really a JPEG or PNG is refused, as is one too small to show or so
+large it could exhaust memory) and fitted to the platform's limits: a file over its size or
+side limit is resized and re-encoded into a new file in memory — the original is never
+touched. What is sent is identified by the SHA-256 of its bytes, which the render's hash covers:
+a changed picture is a changed post, whose approval is revoked.
+
+Pure apart from reading the files: no clock, network or database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from publisher.content import MEDIA_DIR, Picture
+from publisher.errors import ContentError
+from publisher.text import slugify
+
+FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
+MIN_SIDE = 200  # px: smaller pictures show as a smudge on every platform
+MAX_SIDE = 4096  # px: larger ones are scaled down (every platform scales them anyway)
+MAX_PIXELS = 50_000_000  # a larger picture is refused before it is decoded (memory)
+JPEG_QUALITIES = (88, 80, 72)
+_SHRINK = 0.85  # each further try scales the sides by this
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one platform takes: JPEG or PNG of at most ``max_bytes``."""
+
+    max_bytes: int
+    platform: str
+    max_side: int = MAX_SIDE
+
+
+# The platforms' documented limits (docs/media.md; platform-apis.md §2.3, §3.5).
+LIMITS = {
+    "zalo": Limits(1_000_000, "Zalo"),  # "images at most 1 MB"
+    "facebook": Limits(4_000_000, "Facebook"),  # Page photos: 4 MB
+    "wordpress": Limits(2_000_000, "WordPress"),  # PHP's default upload_max_filesize
+    "webhook": Limits(5_000_000, "the webhook portal"),  # our contract (docs/webhook.md)
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A picture file as read and decoded once."""
+
+    data: bytes = field(repr=False)
+    sha256: str
+    format: str  # "JPEG" | "PNG"
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One picture of a render: what is sent (``data``, empty for an address) and how the
+    render names it (``entry``, which the render's hash covers)."""
+
+    role: str  # "cover" | "image"
+    alt: str
+    src: str  # as content wrote it: "media/bia.jpg" or "https://…"
+    url: str = ""  # a public https:// address (an address picture's, or [media] public_base_url)
+    mime: str = ""
+    name: str = ""
+    sha256: str = ""
+    width: int = 0
+    height: int = 0
+    data: bytes = field(default=b"", repr=False)
+    source_sha256: str = ""  # of the file as it is in messages/media/
+
+    def entry(self) -> dict[str, Any]:
+        """The picture in the post's stored fields (JSON; never the bytes)."""
+        out: dict[str, Any] = {"role": self.role, "alt": self.alt, "src": self.src}
+        if self.url:
+            out["url"] = self.url
+        if self.data:
+            out |= {
+                "mime": self.mime,
+                "name": self.name,
+                "sha256": self.sha256,
+                "width": self.width,
+                "height": self.height,
+                "size": len(self.data),
+                "source_sha256": self.source_sha256,
+            }
+        return out
+
+
+def read_source(path: Path, where: str) -> Source:
+    """The picture file at ``path``, decoded and checked (``where`` names it in errors)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ContentError(where, f"cannot be read: {exc.strerror}") from exc
+    return _read(path, stat.st_mtime_ns, stat.st_size, where)
+
+
+@lru_cache(maxsize=32)
+def _read(path: Path, _mtime: int, _size: int, where: str) -> Source:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContentError(where, f"cannot be read: {exc.strerror}") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                fmt, (width, height) = im.format or "", im.size
+                if fmt in FORMATS and width * height <= MAX_PIXELS:
+                    im.load()  # really decode it: a truncated or corrupt file fails here
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ContentError(
+                where, "is not a readable JPEG or PNG picture", "save it again as JPEG or PNG"
+            ) from exc
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise ContentError(where, "has too many pixels to open safely") from exc
+    if fmt not in FORMATS:
+        raise ContentError(where, f"is a {fmt} picture", "platforms take JPEG or PNG: convert it")
+    if width * height > MAX_PIXELS:
+        raise ContentError(
+            where,
+            f"is {width}×{height} px, over {MAX_PIXELS // 1_000_000} megapixels",
+            f"scale it down to at most {MAX_SIDE} px on its longer side",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ContentError(
+            where,
+            f"is {width}×{height} px, too small to show",
+            f"use a picture of at least {MIN_SIDE}×{MIN_SIDE} px",
+        )
+    return Source(data, hashlib.sha256(data).hexdigest(), fmt, width, height)
+
+
+def prepare(
+    picture: Picture,
+    role: str,
+    messages_dir: Path,
+    limits: Limits,
+    public_base_url: str = "",
+) -> Prepared:
+    """``picture`` as ``limits``'s platform is sent it: an address as it is; a file read,
+    checked and fitted (resized when over the limits), with its public address under
+    ``public_base_url`` when one is configured and the file as it is there fits ``limits``."""
+    if picture.is_url:
+        return Prepared(role, picture.alt, picture.src, url=picture.src)
+    where = f"messages/{picture.src}"
+    source = read_source(messages_dir / picture.src, where)
+    data, fmt, width, height = fit(source, limits, where)
+    mime, ext = FORMATS[fmt]
+    sha = hashlib.sha256(data).hexdigest()
+    stem = slugify(Path(picture.src).stem)[:40].strip("-") or "anh"
+    url = ""
+    if public_base_url and fits(source, limits):  # published as it is: only if it fits
+        url = public_base_url + quote(picture.src.removeprefix(MEDIA_DIR + "/"))
+    return Prepared(
+        role,
+        picture.alt,
+        picture.src,
+        url=url,
+        mime=mime,
+        name=f"{stem}-{sha[:12]}.{ext}",
+        sha256=sha,
+        width=width,
+        height=height,
+        data=data,
+        source_sha256=source.sha256,
+    )
+
+
+def fits(source: Source, limits: Limits) -> bool:
+    return (
+        len(source.data) <= limits.max_bytes and max(source.width, source.height) <= limits.max_side
+    )
+
+
+def fit(source: Source, limits: Limits, where: str) -> tuple[bytes, str, int, int]:
+    """The bytes to send (the file itself if it is within ``limits``, else a smaller copy),
+    their format and size in pixels. Deterministic: the same file gives the same bytes."""
+    if fits(source, limits):
+        return source.data, source.format, source.width, source.height
+    return _shrunk(source.data, source.format, limits.max_bytes, limits.max_side, where)
+
+
+@lru_cache(maxsize=32)
+def _shrunk(
+    data: bytes, fmt: str, max_bytes: int, max_side: int, where: str
+) -> tuple[bytes, str, int, int]:
+    with Image.open(io.BytesIO(data)) as opened:
+        im = ImageOps.exif_transpose(opened)  # the copy drops EXIF: turn it upright first
+        alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+        out_fmt = "PNG" if fmt == "PNG" and alpha else "JPEG"  # no transparency to keep: JPEG
+        scale = min(1.0, max_side / max(im.size))
+        for _ in range(12):
+            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            resized = im.resize(size, Image.Resampling.LANCZOS) if scale < 1.0 else im
+            for quality in JPEG_QUALITIES if out_fmt == "JPEG" else (0,):
+                encoded = _encode(resized, out_fmt, quality)
+                if len(encoded) <= max_bytes:
+                    if min(size) < MIN_SIDE:
+                        break
+                    return encoded, out_fmt, size[0], size[1]
+            scale *= _SHRINK
+    raise ContentError(
+        where,
+        f"cannot be made smaller than {max_bytes // 1000} kB without becoming too small to show",
+        "crop it or save it with stronger compression",
+    )
+
+
+def _encode(im: Image.Image, fmt: str, quality: int) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "JPEG":
+        im.convert("RGB").save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+    else:
+        im.save(buf, "PNG", optimize=True)
+    return buf.getvalue()
