@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import socket
@@ -23,7 +24,7 @@ from publisher.dispatch.settings import DispatchSettings
 from publisher.editorial.load import approve, load
 from publisher.states import State
 from publisher.store.db import Database
-from publisher.store.models import ChannelState, DaemonRow, PostEvent, PostRow
+from publisher.store.models import ChannelState, DaemonRow, MediaFile, PostEvent, PostRow
 from tests.fakes import FakePlatform
 
 T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)
@@ -585,3 +586,38 @@ def test_a_retry_waiting_on_a_stopped_channel_fails_at_max_lateness_not_later(
     clock.set(until)
     d.run_once()
     assert platforms["facebook"].calls.count(fb[0].idempotency_key) == 1
+
+
+def test_the_adapter_gets_each_picture_with_the_approved_bytes(
+    queue: Database, platforms, clock: FakeClock, config: Config
+) -> None:
+    banner = (config.messages_dir / config.media.default_cover).read_bytes()
+    seen: list[Outgoing] = []
+    p = first(queue, "zalo")
+    platforms["zalo"].then(p.idempotency_key, seen.append)
+    at(clock, p)
+    dispatcher(queue, platforms, clock).run_once()
+    assert posts(queue, id=p.id)[0].state == State.PUBLISHED
+    (post,) = seen
+    assert post.cover is not None and post.images == ()
+    assert post.cover.data == banner and post.cover.mime == "image/jpeg"
+    assert post.cover.sha256 == hashlib.sha256(banner).hexdigest()
+    assert post.cover.alt.startswith("Ảnh bìa Tháng hành động")
+    assert post.cover.name.startswith("thang-hanh-dong-vi-tre-em-2024-")
+
+
+def test_a_picture_changed_in_the_database_is_not_sent(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    p = first(queue, "facebook")
+    with queue.write() as s:
+        for f in s.scalars(select(MediaFile)):
+            f.data = f.data + b"\0"  # the stored bytes no longer match the approved hash
+    at(clock, p)
+    dispatcher(queue, platforms, clock).run_once()
+    after = posts(queue, id=p.id)[0]
+    assert after.state == State.DRAFT
+    assert platforms["facebook"].calls == []
+    with queue.read() as s:
+        causes = [e.cause for e in s.scalars(select(PostEvent).where(PostEvent.post_id == p.id))]
+    assert any("the approved picture thang-hanh-dong-vi-tre-em-2024-" in c for c in causes)
