@@ -44,7 +44,7 @@ class Limits:
     max_side: int = MAX_SIDE
 
 
-# The platforms' documented limits (docs/media.md; platform-apis.md §2.3, §3.5).
+# The platforms' documented limits (README "Pictures"; Zalo: "images at most 1 MB").
 LIMITS = {
     "zalo": Limits(1_000_000, "Zalo"),  # "images at most 1 MB"
     "facebook": Limits(4_000_000, "Facebook"),  # Page photos: 4 MB
