@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -30,7 +31,9 @@ from publisher.channels.base import (
 from publisher.channels.facebook import PHOTO_REUSE, FacebookAdapter, pacing_delay
 from publisher.clock import FakeClock
 from publisher.config import Channel
+from publisher.sandbox import credentials
 from tests.fakes import make_channel
+from tests.imitation import Imitation
 
 NOW = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
@@ -861,3 +864,42 @@ def test_the_token_never_reaches_errors_logs_receipts_or_urls(
     assert "Invalid OAuth access token [token]" in " ".join(texts)
     for text in texts:
         assert TOKEN not in text
+
+
+# -- against the independent imitation ---------------------------------------------------------
+
+
+def test_the_independent_imitation_takes_what_the_adapter_sends_and_the_lookups_agree() -> None:
+    """Text, a file photo, an address photo and two pictures through the imitation written from
+    the Graph documentation (tests/imitation), each looked up again by its exact text."""
+    with Imitation(seed=5) as im, httpx.Client() as client:
+        facebook = FacebookAdapter(
+            channel(base_url=f"{im.url}/facebook"),
+            client,
+            {"page_token": credentials.FACEBOOK_PAGE_TOKEN},
+        )
+        since = datetime.now(UTC)
+        texts = [f"{TEXT}\n\nBài {n}." for n in range(4)]
+        media: list[tuple[Media, ...]] = [(), (COVER,), (WEB,), (COVER, SECOND)]
+        receipts = [facebook.publish(_with(t, m)) for t, m in zip(texts, media, strict=True)]
+        records = im.records()
+        assert [r["text"] for r in records] == texts  # exactly the messages, nothing added
+        assert [r["remote_id"] for r in records] == [r.remote_id for r in receipts]
+        assert records[0]["images"] == []
+        assert [(i["sha256"], i["alt"]) for i in records[1]["images"]] == [
+            (hashlib.sha256(JPEG).hexdigest(), COVER.alt)
+        ]
+        assert [(i["url"], i["alt"]) for i in records[2]["images"]] == [(WEB.url, "")]
+        assert [i["alt"] for i in records[3]["images"]] == [COVER.alt, SECOND.alt]
+        assert receipts[3].extra["photo_ids"] == ",".join(
+            i["photo_id"] for i in records[3]["images"]
+        )
+        for text, m, receipt in zip(texts, media, receipts, strict=True):
+            found = facebook.lookup(_with(text, m), since)
+            assert found is not None and found.remote_id == receipt.remote_id
+            owned = replace(_with(text, m), exclude=frozenset({receipt.remote_id}))
+            assert facebook.lookup(owned, since) is None
+
+
+def _with(text: str, media: tuple[Media, ...]) -> Outgoing:
+    return replace(outgoing(*media), fields={"message": text, "link": "", "image": ""})
