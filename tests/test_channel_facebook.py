@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
+import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,15 +22,18 @@ from publisher.channels.base import (
     Ambiguous,
     AuthError,
     ChannelError,
+    Media,
     Outgoing,
     Permanent,
     Temporary,
     Throttled,
 )
-from publisher.channels.facebook import FacebookAdapter, pacing_delay
+from publisher.channels.facebook import PHOTO_REUSE, FacebookAdapter, pacing_delay
 from publisher.clock import FakeClock
 from publisher.config import Channel
+from publisher.sandbox import credentials
 from tests.fakes import make_channel
+from tests.imitation import Imitation
 
 NOW = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
@@ -32,8 +41,29 @@ TOKEN = "fake-test-page-token-0123456789abcdef"  # noqa: S105 (a fake the tests 
 EXPIRED = "EAAGexpiredToken999"  # a token the fake Graph refuses
 BASE = "https://graph.test"
 KEY = "0f8fad5b-d9cb-469f-a165-70867728950e"
-MARKER = "#p0f8fad5bd9"
 TEXT = "Toàn dân chăm sóc, giáo dục và bảo vệ trẻ em.\n\n#ThangHanhDongViTreEm"
+STAMP = "%Y-%m-%dT%H:%M:%S+0000"  # Graph's created_time
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4  # bytes enough to tell apart
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(255, -1, -1)) * 4
+COVER = Media(
+    "cover",
+    "Áp phích Tháng hành động vì trẻ em: hai em nhỏ nắm tay nhau",
+    mime="image/jpeg",
+    name="bia-3f2a9c1d0b7e.jpg",
+    sha256="3f2a9c1d0b7e" + "0" * 52,
+    data=JPEG,
+    width=1200,
+    height=630,
+)
+SECOND = Media(
+    "image",
+    "Tổng đài 111 miễn phí",
+    mime="image/png",
+    name="tong-dai-111-9b8a7c6d5e4f.png",
+    sha256="9b8a7c6d5e4f" + "0" * 52,
+    data=PNG,
+)
+WEB = Media("image", "", url="https://stp.bacgiang.gov.vn/anh/tre-em.jpg")  # decorative
 
 
 def graph_error(
@@ -46,16 +76,46 @@ def graph_error(
     return httpx.Response(status, json={"error": error}, headers=headers)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A multipart file part as the fake received it."""
+
+    filename: str
+    mime: str
+    data: bytes
+
+
+def form(request: httpx.Request) -> dict[str, Any]:
+    """A request's body parameters: urlencoded or multipart (file parts as Upload)."""
+    kind = request.headers.get("Content-Type", "")
+    if kind.startswith("multipart/form-data"):
+        head = f"Content-Type: {kind}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + request.content)
+        out: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                out[str(name)] = Upload(part.get_filename(), part.get_content_type(), payload)
+            else:
+                out[str(name)] = payload.decode("utf-8")
+        return out
+    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+
+
 class FakeGraph:
-    """Enough of graph.facebook.com: feed/photos create, published_posts with paging, reads.
+    """Enough of graph.facebook.com: feed/photos create (unpublished photos, attached_media),
+    published_posts with paging, reads.
 
     ``after_commit`` stores the post and still answers with the given response (koala#699);
     ``answers`` are returned in order, before any routing, to script errors; ``raise_on_read``
-    makes every GET fail with that exception.
+    makes every GET fail with that exception. ``published_posts`` ignores ``since``: the
+    adapter's own check of ``created_time`` is under test.
     """
 
     def __init__(self, page_size: int = 100) -> None:
         self.posts: list[dict[str, str]] = []  # newest last
+        self.photos: list[dict[str, Any]] = []  # every upload, in order
         self.requests: list[httpx.Request] = []
         self.answers: list[httpx.Response | Exception] = []
         self.after_commit: httpx.Response | None = None
@@ -82,10 +142,10 @@ class FakeGraph:
     def route(self, request: httpx.Request) -> httpx.Response:
         parts = request.url.path.strip("/").split("/")
         assert parts[0] == "v21.0", parts
-        if request.method == "POST" and parts[1:] in ([PAGE, "feed"], [PAGE, "photos"]):
-            return self.create(
-                parts[2], {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-            )
+        if request.method == "POST" and parts[1:] == [PAGE, "photos"]:
+            return self.photo(form(request))
+        if request.method == "POST" and parts[1:] == [PAGE, "feed"]:
+            return self.feed(form(request))
         if request.method == "GET" and parts[1:] == [PAGE, "published_posts"]:
             return self.published_posts(request.url.params)
         if request.method == "GET" and parts[1:] == [PAGE]:
@@ -97,23 +157,40 @@ class FakeGraph:
             return httpx.Response(200, json={"id": post["id"], "permalink_url": post["permalink"]})
         return graph_error(100)
 
-    def create(self, edge: str, form: dict[str, str]) -> httpx.Response:
+    def photo(self, fields: dict[str, Any]) -> httpx.Response:
+        if not isinstance(fields.get("source"), Upload) and not fields.get("url"):
+            return graph_error(324)  # "Requires upload file"
+        self.photos.append(fields)
+        photo_id = f"90000{len(self.photos)}"
+        if fields.get("published") == "false":  # no story: only the photo's id
+            return httpx.Response(200, json={"id": photo_id})
+        post_id = self.store(fields.get("caption", ""))
+        if self.after_commit is not None:
+            return self.after_commit
+        return httpx.Response(200, json={"id": photo_id, "post_id": post_id})
+
+    def feed(self, fields: dict[str, Any]) -> httpx.Response:
+        known = {f"90000{n}" for n in range(1, len(self.photos) + 1)}
+        attached = [json.loads(v)["media_fbid"] for k, v in sorted(fields.items()) if "[" in k]
+        if any(a not in known for a in attached):
+            return graph_error(100)
+        post_id = self.store(fields.get("message", ""))
+        if self.after_commit is not None:
+            return self.after_commit
+        return httpx.Response(200, json={"id": post_id})
+
+    def store(self, text: str, when: datetime = NOW) -> str:
         n = len(self.posts) + 1
         post_id = f"{PAGE}_{n}"
-        text = form["caption"] if edge == "photos" else form["message"]
         self.posts.append(
             {
                 "id": post_id,
                 "message": text,
-                "created_time": NOW.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "created_time": when.strftime(STAMP),
                 "permalink": f"https://www.facebook.com/{PAGE}/posts/pfbid{n}",
             }
         )
-        if self.after_commit is not None:
-            return self.after_commit
-        if edge == "photos":
-            return httpx.Response(200, json={"id": f"90000{n}", "post_id": post_id})
-        return httpx.Response(200, json={"id": post_id})
+        return post_id
 
     def published_posts(self, params: httpx.QueryParams) -> httpx.Response:
         newest_first = list(reversed(self.posts))
@@ -138,7 +215,7 @@ def channel(**settings: Any) -> Channel:
     return make_channel("facebook", "facebook", name, templates="facebook", daily_cap=2, **given)
 
 
-def outgoing(**fields: str) -> Outgoing:
+def outgoing(*media: Media, **fields: str) -> Outgoing:
     return Outgoing(
         post_id=7,
         idempotency_key=KEY,
@@ -146,32 +223,33 @@ def outgoing(**fields: str) -> Outgoing:
         kind="slogan",
         fields={"message": TEXT, "link": "", "image": "", **fields},
         due_at=NOW,
+        media=media,
     )
 
 
-def adapter(fake: Callable[[httpx.Request], httpx.Response], token: str = TOKEN) -> FacebookAdapter:
+def adapter(
+    fake: Callable[[httpx.Request], httpx.Response], token: str = TOKEN, clock: Any = None
+) -> FacebookAdapter:
     client = httpx.Client(transport=httpx.MockTransport(fake))
-    return FacebookAdapter(channel(), client, {"page_token": token}, clock=FakeClock(NOW))
+    clock = clock or FakeClock(NOW)
+    return FacebookAdapter(channel(), client, {"page_token": token}, clock=clock)
 
 
-def form(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+def posts_sent(fake: FakeGraph) -> list[httpx.Request]:
+    return [r for r in fake.requests if r.method == "POST"]
 
 
 # -- publishing --------------------------------------------------------------------------
 
 
-def test_feed_post_carries_message_marker_and_link_and_takes_the_permalink() -> None:
+def test_feed_post_carries_exactly_the_message_and_link_and_takes_the_permalink() -> None:
     fake = FakeGraph()
     receipt = adapter(fake).publish(outgoing(link="https://stp.bacgiang.gov.vn/bai-viet/1"))
     create = fake.requests[0]
     assert create.method == "POST"
     assert str(create.url) == f"{BASE}/v21.0/{PAGE}/feed"
     assert create.headers["Authorization"] == f"Bearer {TOKEN}"
-    assert form(create) == {
-        "message": f"{TEXT}\n\n{MARKER}",
-        "link": "https://stp.bacgiang.gov.vn/bai-viet/1",
-    }
+    assert form(create) == {"message": TEXT, "link": "https://stp.bacgiang.gov.vn/bai-viet/1"}
     assert receipt.remote_id == f"{PAGE}_1"
     assert receipt.url == f"https://www.facebook.com/{PAGE}/posts/pfbid1"
     assert [r.method for r in fake.requests] == ["POST", "GET"]
@@ -183,15 +261,184 @@ def test_feed_post_without_link_sends_no_link_field() -> None:
     assert "link" not in form(fake.requests[0])
 
 
-def test_photo_post_sends_url_and_caption_and_keeps_the_post_id() -> None:
+def test_a_render_image_url_goes_as_a_photo_post_with_url_and_caption() -> None:
     fake = FakeGraph()
     image = "https://stp.bacgiang.gov.vn/anh/tre-em.jpg"
     receipt = adapter(fake).publish(outgoing(image=image, link="https://ignored.example"))
     create = fake.requests[0]
     assert str(create.url) == f"{BASE}/v21.0/{PAGE}/photos"
-    assert form(create) == {"url": image, "caption": f"{TEXT}\n\n{MARKER}"}
+    assert form(create) == {"url": image, "caption": TEXT}
     assert receipt.remote_id == f"{PAGE}_1"
     assert receipt.extra == {"photo_id": "900001"}
+
+
+def test_one_picture_file_is_uploaded_as_multipart_source_with_caption_and_alt_text() -> None:
+    fake = FakeGraph()
+    receipt = adapter(fake).publish(outgoing(COVER, link="https://ignored.example"))
+    create = fake.requests[0]
+    assert create.method == "POST" and str(create.url) == f"{BASE}/v21.0/{PAGE}/photos"
+    assert create.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    sent = form(create)
+    assert sent == {
+        "caption": TEXT,
+        "alt_text_custom": COVER.alt,
+        "source": Upload("bia-3f2a9c1d0b7e.jpg", "image/jpeg", JPEG),
+    }
+    assert len(posts_sent(fake)) == 1 and len(fake.posts) == 1
+    assert fake.posts[0]["message"] == TEXT
+    assert receipt.remote_id == f"{PAGE}_1" and receipt.extra == {"photo_id": "900001"}
+    assert receipt.url == f"https://www.facebook.com/{PAGE}/posts/pfbid1"
+
+
+def test_one_picture_that_is_only_an_address_goes_as_url_without_alt_when_decorative() -> None:
+    fake = FakeGraph()
+    receipt = adapter(fake).publish(outgoing(WEB))
+    create = fake.requests[0]
+    assert create.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert form(create) == {"url": WEB.url, "caption": TEXT}  # alt "": no alt_text_custom
+    assert receipt.remote_id == f"{PAGE}_1"
+
+
+def test_a_file_with_a_public_address_too_is_sent_as_its_approved_bytes() -> None:
+    fake = FakeGraph()
+    adapter(fake).publish(outgoing(replace(COVER, url="https://media.example.gov.vn/bia.jpg")))
+    sent = form(fake.requests[0])
+    assert sent["source"].data == JPEG and "url" not in sent
+
+
+def test_two_pictures_are_two_unpublished_uploads_then_one_feed_post_attaching_them() -> None:
+    fake = FakeGraph()
+    receipt = adapter(fake).publish(outgoing(COVER, SECOND, link="https://ignored.example"))
+    first, second, post = posts_sent(fake)
+    assert [str(r.url) for r in (first, second)] == [f"{BASE}/v21.0/{PAGE}/photos"] * 2
+    assert form(first) == {
+        "published": "false",
+        "alt_text_custom": COVER.alt,
+        "source": Upload(COVER.name, "image/jpeg", JPEG),
+    }
+    assert form(second) == {
+        "published": "false",
+        "alt_text_custom": SECOND.alt,
+        "source": Upload(SECOND.name, "image/png", PNG),
+    }
+    assert str(post.url) == f"{BASE}/v21.0/{PAGE}/feed"
+    assert post.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert form(post) == {
+        "message": TEXT,
+        "attached_media[0]": '{"media_fbid":"900001"}',
+        "attached_media[1]": '{"media_fbid":"900002"}',
+    }
+    assert [p["message"] for p in fake.posts] == [TEXT]  # one post; the photos are no posts
+    assert receipt.remote_id == f"{PAGE}_1"
+    assert receipt.extra == {"photo_ids": "900001,900002"}
+    assert receipt.url == f"https://www.facebook.com/{PAGE}/posts/pfbid1"
+
+
+def test_a_picture_given_twice_is_uploaded_and_attached_once() -> None:
+    fake = FakeGraph()
+    adapter(fake).publish(outgoing(COVER, WEB, replace(WEB, role="image")))
+    assert len(fake.photos) == 2
+    assert form(posts_sent(fake)[-1]).keys() == {
+        "message",
+        "attached_media[0]",
+        "attached_media[1]",
+    }
+    assert fake.photos[1] == {"published": "false", "url": WEB.url}
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [graph_error(2, status=500), httpx.ReadTimeout("slow"), httpx.Response(200, text="?")],
+    ids=["500-code-2", "read-timeout", "no-json"],
+)
+def test_a_lost_unpublished_upload_is_temporary_and_the_retry_reuses_uploaded_photos(
+    lost: httpx.Response | Exception,
+) -> None:
+    """Nothing a follower sees exists before the feed call: a lost upload answer is no post to
+    look up. The retry does not upload again the photo whose answer came."""
+    fake = FakeGraph()
+    facebook = adapter(fake)
+
+    def lose_the_second_upload(request: httpx.Request) -> httpx.Response:
+        if len(fake.photos) == 1 and request.url.path.endswith("/photos"):
+            fake.requests.append(request)
+            fake.photos.append(form(request))  # the upload happened; its answer is lost
+            if isinstance(lost, Exception):
+                raise lost
+            return lost
+        return fake(request)
+
+    facebook.client = httpx.Client(transport=httpx.MockTransport(lose_the_second_upload))
+    with pytest.raises(Temporary) as caught:
+        facebook.publish(outgoing(COVER, SECOND))
+    assert type(caught.value) is Temporary and "may exist" not in caught.value.reason
+    assert fake.posts == []
+    receipt = facebook.publish(outgoing(COVER, SECOND))
+    uploads = [form(r) for r in fake.requests if r.url.path.endswith("/photos")]
+    assert [u["source"].data for u in uploads] == [JPEG, PNG, PNG]  # the cover went once
+    attached = form(posts_sent(fake)[-1])
+    assert attached["attached_media[0]"] == '{"media_fbid":"900001"}'
+    assert attached["attached_media[1]"] == '{"media_fbid":"900003"}'
+    assert receipt.extra == {"photo_ids": "900001,900003"}
+    assert len(fake.posts) == 1
+
+
+def test_uploaded_photo_ids_are_kept_per_post_for_a_while_only() -> None:
+    fake = FakeGraph()
+    clock = FakeClock(NOW)
+    facebook = adapter(fake, clock=clock)
+    fake.answers += [httpx.Response(200, json={"id": "900001"}), graph_error(1, status=500)]
+    with pytest.raises(Temporary):
+        facebook.publish(outgoing(COVER, SECOND))
+    fake.photos.append({"kept": "the first upload, answered by the script above"})
+    other = replace(outgoing(COVER, SECOND), idempotency_key="another-post")
+    facebook.publish(other)  # another post: its own uploads
+    assert len(fake.photos) == 3
+    clock.advance(PHOTO_REUSE)
+    facebook.publish(outgoing(COVER, SECOND))  # too old to trust: uploaded again
+    assert len(fake.photos) == 5
+
+
+def test_a_lost_answer_of_the_feed_post_is_ambiguous_and_the_lookup_finds_it() -> None:
+    fake = FakeGraph()
+    facebook = adapter(fake)
+    fake.after_commit = graph_error(2, status=500)
+    with pytest.raises(Ambiguous):
+        facebook.publish(outgoing(COVER, SECOND))
+    fake.after_commit = None
+    found = facebook.lookup(outgoing(COVER, SECOND), NOW)
+    assert found is not None and found.remote_id == f"{PAGE}_1"
+    assert len(fake.posts) == 1
+
+
+def test_a_published_photo_whose_answer_is_lost_is_ambiguous_and_found_by_its_caption() -> None:
+    fake = FakeGraph()
+    facebook = adapter(fake)
+    fake.answers.append(httpx.ReadTimeout("slow"))
+    with pytest.raises(Ambiguous):
+        facebook.publish(outgoing(COVER))
+    fake.answers.append(graph_error(2, status=500))
+    with pytest.raises(Ambiguous):
+        facebook.publish(outgoing(COVER))
+    assert fake.posts == []  # both scripted: nothing stored
+    fake.after_commit = graph_error(2, status=500)
+    with pytest.raises(Ambiguous):
+        facebook.publish(outgoing(COVER))
+    found = facebook.lookup(outgoing(COVER), NOW)
+    assert found is not None and found.remote_id == f"{PAGE}_1"
+
+
+def test_nothing_of_ours_is_added_to_what_followers_read() -> None:
+    fake = FakeGraph()
+    facebook = adapter(fake)
+    for media in ((), (COVER,), (WEB,), (COVER, SECOND)):
+        facebook.publish(outgoing(*media))
+    assert [p["message"] for p in fake.posts] == [TEXT] * 4
+    for request in posts_sent(fake):
+        text = request.content.decode("utf-8", errors="replace")
+        assert not re.search(r"#p[0-9a-f]{10}", text), text
+        for value in form(request).values():
+            assert not isinstance(value, str) or value == TEXT or TEXT not in value
 
 
 @pytest.mark.parametrize(
@@ -226,11 +473,9 @@ def test_a_post_answered_without_an_id_is_ambiguous() -> None:
 # -- unclear outcomes and reconciliation -------------------------------------------------
 
 
-def test_500_code_2_after_create_is_ambiguous_and_lookup_finds_the_post_by_marker() -> None:
+def test_500_code_2_after_create_is_ambiguous_and_lookup_finds_the_post_by_its_text() -> None:
     fake = FakeGraph()
-    fake.posts.append(
-        {"id": f"{PAGE}_1", "message": "bài cũ #p1111111111", "created_time": "", "permalink": ""}
-    )
+    fake.store("bài cũ, một khẩu hiệu khác")
     fake.after_commit = graph_error(2, status=500)
     facebook = adapter(fake)
     with pytest.raises(Ambiguous) as caught:
@@ -448,17 +693,52 @@ def test_high_usage_skips_the_permalink_read() -> None:
 # -- lookup ------------------------------------------------------------------------------
 
 
-def seed(fake: FakeGraph, count: int, marker_at: int | None) -> None:
+def seed(fake: FakeGraph, count: int, ours_at: int | None) -> None:
+    """``count`` posts, the ``ours_at``-th (1 = the oldest) with the wanted text."""
     for n in range(1, count + 1):
-        text = f"bài {n} {MARKER if n == marker_at else f'#p{n:010d}'}"
-        fake.posts.append(
-            {"id": f"{PAGE}_{n}", "message": text, "created_time": "", "permalink": ""}
-        )
+        fake.store(TEXT if n == ours_at else f"bài {n}: {TEXT}")
+
+
+def test_lookup_matches_the_exact_text_whatever_facebook_did_to_its_whitespace() -> None:
+    fake = FakeGraph()
+    fake.store(TEXT + " Thêm một câu.")  # longer: not the same text
+    fake.store(TEXT.replace("\n", "\r\n") + "  \n")  # CRLF, trailing blanks
+    found = adapter(fake).lookup(outgoing(), NOW)
+    assert found is not None and found.remote_id == f"{PAGE}_2"
+    decomposed = FakeGraph()
+    decomposed.store(unicodedata.normalize("NFD", TEXT).replace("\n\n", "\n\n\n"))
+    found = adapter(decomposed).lookup(outgoing(), NOW)
+    assert found is not None and found.remote_id == f"{PAGE}_1"
+    prefix = FakeGraph()
+    prefix.store(TEXT[:-5])
+    assert adapter(prefix).lookup(outgoing(), NOW) is None
+
+
+def test_lookup_skips_posts_other_posts_own() -> None:
+    """The same slogan goes out twice: the earlier post's id is excluded by the dispatcher."""
+    fake = FakeGraph()
+    fake.store(TEXT)  # the first time, owned by another post
+    fake.store(TEXT)  # this post's
+    owned = replace(outgoing(), exclude=frozenset({f"{PAGE}_2"}))
+    found = adapter(fake).lookup(owned, NOW)
+    assert found is not None and found.remote_id == f"{PAGE}_1"
+    both = replace(outgoing(), exclude=frozenset({f"{PAGE}_1", f"{PAGE}_2"}))
+    assert adapter(fake).lookup(both, NOW) is None
+
+
+def test_lookup_ignores_a_post_with_the_same_text_created_before_the_window() -> None:
+    fake = FakeGraph()
+    since = NOW + timedelta(days=7)  # this attempt, a week after the same slogan went out
+    fake.store(TEXT, when=since - timedelta(minutes=5, seconds=1))
+    assert adapter(fake).lookup(outgoing(), since) is None
+    fake.store(TEXT, when=since - timedelta(minutes=5))  # LOOKBACK: still in the window
+    found = adapter(fake).lookup(outgoing(), since)
+    assert found is not None and found.remote_id == f"{PAGE}_2"
 
 
 def test_lookup_follows_paging_next_without_the_token_in_the_url() -> None:
     fake = FakeGraph(page_size=2)
-    seed(fake, 5, marker_at=1)  # the oldest: on the third page
+    seed(fake, 5, ours_at=1)  # the oldest: on the third page
     receipt = adapter(fake).lookup(outgoing(), NOW)
     assert receipt is not None and receipt.remote_id == f"{PAGE}_1"
     assert len(fake.requests) == 3
@@ -468,16 +748,16 @@ def test_lookup_follows_paging_next_without_the_token_in_the_url() -> None:
     assert fake.requests[2].url.params["after"] == "4"
 
 
-def test_lookup_returns_none_when_no_post_has_the_marker() -> None:
+def test_lookup_returns_none_when_no_post_has_the_text() -> None:
     fake = FakeGraph(page_size=2)
-    seed(fake, 3, marker_at=None)
+    seed(fake, 3, ours_at=None)
     assert adapter(fake).lookup(outgoing(), NOW) is None
     assert len(fake.requests) == 2
 
 
 def test_lookup_reads_a_bounded_number_of_pages() -> None:
     fake = FakeGraph(page_size=1)
-    seed(fake, 20, marker_at=1)
+    seed(fake, 20, ours_at=1)
     assert adapter(fake).lookup(outgoing(), NOW) is None
     assert len(fake.requests) == 5
 
@@ -485,7 +765,7 @@ def test_lookup_reads_a_bounded_number_of_pages() -> None:
 def test_lookup_does_not_follow_paging_to_another_host() -> None:
     fake = FakeGraph(page_size=1)
     fake.next_host = "https://evil.example"
-    seed(fake, 2, marker_at=1)
+    seed(fake, 2, ours_at=1)
     assert adapter(fake).lookup(outgoing(), NOW) is None
     assert [r.url.host for r in fake.requests] == ["graph.test"]
 
@@ -554,7 +834,7 @@ def test_the_token_never_reaches_errors_logs_receipts_or_urls(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake = FakeGraph(page_size=1)
-    seed(fake, 3, marker_at=1)
+    seed(fake, 3, ours_at=1)
     facebook = adapter(fake)
     echoed = {"message": f"Invalid OAuth access token {TOKEN}", "code": 190, "error_subcode": 467}
     answers: list[httpx.Response | Exception] = [
@@ -584,3 +864,42 @@ def test_the_token_never_reaches_errors_logs_receipts_or_urls(
     assert "Invalid OAuth access token [token]" in " ".join(texts)
     for text in texts:
         assert TOKEN not in text
+
+
+# -- against the independent imitation ---------------------------------------------------------
+
+
+def test_the_independent_imitation_takes_what_the_adapter_sends_and_the_lookups_agree() -> None:
+    """Text, a file photo, an address photo and two pictures through the imitation written from
+    the Graph documentation (tests/imitation), each looked up again by its exact text."""
+    with Imitation(seed=5) as im, httpx.Client() as client:
+        facebook = FacebookAdapter(
+            channel(base_url=f"{im.url}/facebook"),
+            client,
+            {"page_token": credentials.FACEBOOK_PAGE_TOKEN},
+        )
+        since = datetime.now(UTC)
+        texts = [f"{TEXT}\n\nBài {n}." for n in range(4)]
+        media: list[tuple[Media, ...]] = [(), (COVER,), (WEB,), (COVER, SECOND)]
+        receipts = [facebook.publish(_with(t, m)) for t, m in zip(texts, media, strict=True)]
+        records = im.records()
+        assert [r["text"] for r in records] == texts  # exactly the messages, nothing added
+        assert [r["remote_id"] for r in records] == [r.remote_id for r in receipts]
+        assert records[0]["images"] == []
+        assert [(i["sha256"], i["alt"]) for i in records[1]["images"]] == [
+            (hashlib.sha256(JPEG).hexdigest(), COVER.alt)
+        ]
+        assert [(i["url"], i["alt"]) for i in records[2]["images"]] == [(WEB.url, "")]
+        assert [i["alt"] for i in records[3]["images"]] == [COVER.alt, SECOND.alt]
+        assert receipts[3].extra["photo_ids"] == ",".join(
+            i["photo_id"] for i in records[3]["images"]
+        )
+        for text, m, receipt in zip(texts, media, receipts, strict=True):
+            found = facebook.lookup(_with(text, m), since)
+            assert found is not None and found.remote_id == receipt.remote_id
+            owned = replace(_with(text, m), exclude=frozenset({receipt.remote_id}))
+            assert facebook.lookup(owned, since) is None
+
+
+def _with(text: str, media: tuple[Media, ...]) -> Outgoing:
+    return replace(outgoing(*media), fields={"message": text, "link": "", "image": ""})

@@ -277,3 +277,50 @@ def test_graph_throttling_names_when_to_come_back(imitation: Imitation, http: ht
     assert [p["message"] for p in page1["data"]] == ["m2", "m1"]
     page2 = http.get(page1["paging"]["next"]).json()  # the token rides in the next URL
     assert [p["message"] for p in page2["data"]] == ["m0"] and "next" not in page2["paging"]
+
+
+def test_graph_photos_come_as_a_file_or_an_address_and_unpublished_ones_are_no_posts(
+    imitation: Imitation, http: httpx.Client
+) -> None:
+    auth = {"Authorization": f"Bearer {credentials.FACEBOOK_PAGE_TOKEN}"}
+    page = f"{imitation.url}/facebook/v21.0/{PAGE}"
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+    def upload(data: dict[str, str], source: bytes | None = None) -> httpx.Response:
+        files = {"source": ("anh.jpg", source, "image/jpeg")} if source is not None else None
+        return http.post(f"{page}/photos", data=data, files=files, headers=auth)
+
+    assert upload({"published": "false"}).json()["error"]["code"] == 324  # no file, no url
+    assert upload({"published": "false"}, b"<html>").json()["error"]["code"] == 324
+    one = upload({"caption": "Một ảnh", "alt_text_custom": "Hai em nhỏ"}, jpeg).json()
+    assert set(one) == {"id", "post_id"}  # a published photo is a post
+    first = upload({"published": "false", "alt_text_custom": "Ảnh một"}, jpeg).json()
+    second = upload({"published": "false", "url": "https://example.gov.vn/b.png"}).json()
+    assert set(first) == set(second) == {"id"}  # unpublished: no post, no story
+    listed = http.get(f"{page}/published_posts", headers=auth).json()["data"]
+    assert [p["id"] for p in listed] == [one["post_id"]]
+    attach = {
+        "message": "Hai ảnh",
+        "attached_media[0]": json.dumps({"media_fbid": first["id"]}),
+        "attached_media[1]": json.dumps({"media_fbid": second["id"]}),
+    }
+    album = http.post(f"{page}/feed", data=attach, headers=auth).json()
+    again = http.post(f"{page}/feed", data=attach, headers=auth).json()  # shown already
+    assert again["error"]["code"] == 100
+    unknown = {"message": "x", "attached_media": json.dumps([{"media_fbid": "1"}])}
+    assert http.post(f"{page}/feed", data=unknown, headers=auth).json()["error"]["code"] == 100
+    photo = http.get(
+        f"{imitation.url}/facebook/v21.0/{first['id']}",
+        params={"fields": "alt_text_custom,page_story_id"},
+        headers=auth,
+    ).json()
+    assert photo == {"id": first["id"], "alt_text_custom": "Ảnh một", "page_story_id": album["id"]}
+    records = imitation.records()
+    assert [(r["remote_id"], r["text"]) for r in records] == [
+        (one["post_id"], "Một ảnh"),
+        (album["id"], "Hai ảnh"),
+    ]
+    assert [i["alt"] for i in records[0]["images"]] == ["Hai em nhỏ"]
+    assert records[0]["images"][0]["sha256"] == hashlib.sha256(jpeg).hexdigest()
+    assert [i["photo_id"] for i in records[1]["images"]] == [first["id"], second["id"]]
+    assert records[1]["images"][1]["url"] == "https://example.gov.vn/b.png"

@@ -238,11 +238,9 @@ def assert_published(rig: Rig, cid: str, post: Outgoing, render: Render, receipt
     assert len(mine) == 1, mine
     record = mine[0]
     if platform == "facebook":
-        # The adapter appends its marker; everything before it is the render, untouched.
-        text = record["text"]
-        assert text.startswith(render.text)
-        assert text[len(render.text) :] == "\n\n" + post.marker
-        sent = text[: len(render.text)]
+        # Exactly the render: nothing of ours (no reconciliation marker) is added.
+        sent = record["text"]
+        assert sent == render.text
     elif platform == "zalo":
         sent = zalo_body(record)
         assert sent == render.fields["body"]
@@ -254,7 +252,7 @@ def assert_published(rig: Rig, cid: str, post: Outgoing, render: Render, receipt
         assert sent == render.text  # the portal's HTML content as rendered
         assert record["title"] == render.fields["title"]
     assert sent.encode("utf-8") == render.text.encode("utf-8")
-    assert_nfc_vietnamese(record["text"], render.text)  # markup and marker are ASCII
+    assert_nfc_vietnamese(record["text"], render.text)  # markup is ASCII
     # The file on disk: the same record, its text as the same UTF-8 bytes (JSON-quoted).
     on_disk = [r for r in rig.file_records() if r["remote_id"] == receipt.remote_id]
     assert on_disk == [record]

@@ -160,11 +160,6 @@ class Outgoing:
         """Every picture other than the cover, in order."""
         return tuple(m for m in self.media if m.role != "cover")
 
-    @property
-    def marker(self) -> str:
-        """A short tag unique to this post, appended to texts looked up by content (Facebook)."""
-        return "#p" + self.idempotency_key.replace("-", "")[:10]
-
 
 @dataclass(frozen=True)
 class Receipt:

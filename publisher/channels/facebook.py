@@ -1,7 +1,23 @@
-"""Facebook Page adapter (Graph API): publish, find a post again by its marker, check the token.
+"""Facebook Page adapter (Graph API): publish text and pictures, find a post again by its
+exact text, check the token.
 
 Owns the Graph error codes → outcome classes and the usage-header pacing; never reads the
 environment, never puts the Page token anywhere but the Authorization header.
+
+What followers see is exactly the approved ``message``: no reconciliation marker is added.
+A post whose answer was lost is found again by its text (``lookup``).
+
+Pictures (``Outgoing.media``, the cover first), as the Graph API documents them
+(developers.facebook.com/docs/graph-api/photo-uploads, …/reference/page/photos):
+
+- none: ``POST /{page}/feed`` with ``message`` (and ``link``);
+- one: ``POST /{page}/photos`` with ``caption`` = the message and the file as multipart
+  ``source`` (or ``url`` for a picture that is only an address): the photo *is* the post;
+- several: each uploaded with ``published=false`` (no story, nothing a follower sees), then
+  ``POST /{page}/feed`` with ``message`` and ``attached_media[i]={"media_fbid":"<photo id>"}``
+  form fields, one per photo, in order.
+
+``link`` goes with text-only posts: a photo post shows its photos, not a link preview.
 """
 
 from __future__ import annotations
@@ -9,6 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +38,7 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
+    Media,
     Outgoing,
     Permanent,
     Receipt,
@@ -44,6 +63,9 @@ DEFAULT_THROTTLE = timedelta(minutes=15)  # when no header says how long the blo
 LOOKBACK = timedelta(minutes=5)  # published_posts ``since`` starts this long before the attempt
 LOOKUP_PAGES = 5  # × 100 posts: far more than a Page publishes in a lookup window
 SLOW_FROM = 80.0  # usage % from which pacing() asks the dispatcher to wait
+# How long the ids of a post's unpublished photos are reused by its next attempts (see
+# FacebookAdapter._unpublished); Graph documents no expiry for them, so this stays short.
+PHOTO_REUSE = timedelta(hours=1)
 
 
 def pacing_delay(usage: float) -> float:
@@ -77,33 +99,57 @@ class FacebookAdapter:
         self._token = secrets.get("page_token", "")
         self._usage = 0.0  # highest usage % in the latest response's headers
         self._warned = False
+        # (idempotency key, picture) → (unpublished photo id, when uploaded): see _unpublished
+        self._photos: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._photos_lock = threading.Lock()
 
     # -- the interface ---------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
-        message = f"{post.fields['message']}\n\n{post.marker}"
-        image = post.fields.get("image", "")
-        if image:
-            edge, data = "photos", {"url": image, "caption": message}
+        message = post.fields["message"]
+        pictures = _pictures(post)
+        if len(pictures) > 1:
+            receipt = self._album(post, message, pictures)
+        elif pictures:
+            body = self._photo(pictures[0], caption=message)
+            remote = body.get("post_id") or body.get("id")
+            if not remote:
+                raise Ambiguous("Facebook answered /photos without a post id; the post may exist")
+            extra = {"photo_id": str(body["id"])} if body.get("id") else {}
+            receipt = Receipt(str(remote), self._permalink(str(remote)), extra)
         else:
-            edge, data = "feed", {"message": message}
+            data = {"message": message}
             if post.fields.get("link"):
                 data["link"] = post.fields["link"]
-        body = self._call("POST", f"{self.root}/{self.page_id}/{edge}", data=data)
-        remote = body.get("post_id") or body.get("id")
-        if not remote:
-            raise Ambiguous(f"Facebook answered /{edge} without a post id; the post may exist")
-        extra = {"photo_id": str(body["id"])} if edge == "photos" and body.get("id") else {}
-        receipt = Receipt(str(remote), self._permalink(str(remote)), extra)
-        logger.debug("%s: published %s as %s", self.channel.id, post.marker, receipt.remote_id)
+            body = self._call("POST", f"{self.root}/{self.page_id}/feed", data=data)
+            if not body.get("id"):
+                raise Ambiguous("Facebook answered /feed without a post id; the post may exist")
+            remote = str(body["id"])
+            receipt = Receipt(remote, self._permalink(remote))
+        logger.debug(
+            "%s: published post %s as %s", self.channel.id, post.post_id, receipt.remote_id
+        )
         return receipt
 
     def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
-        start = math.floor((since - LOOKBACK).timestamp())
+        """The post published with exactly ``post``'s message since ``since`` − LOOKBACK, that
+        no other post owns (``post.exclude``: the same slogan may go out twice).
+
+        Texts are compared after NFC and with every run of whitespace as one space, ends
+        trimmed: we assume Facebook keeps the words and their order but may trim trailing
+        spaces, turn \\r\\n into \\n or fold blank lines. A photo post's ``message`` is its
+        caption, so photo and multi-photo posts are found the same way. ``created_time`` is
+        checked here as well as by Graph's ``since``; an item without one is trusted to Graph.
+        """
+        wanted = _same_text(post.fields.get("message", ""))
+        if not wanted:
+            logger.warning("%s: post %s has no text to look up", self.channel.id, post.post_id)
+            return None
+        start = since - LOOKBACK
         url: str | None = f"{self.root}/{self.page_id}/published_posts"
         params: dict[str, str] | None = {
             "fields": "id,message,created_time,permalink_url",
-            "since": str(start),
+            "since": str(math.floor(start.timestamp())),
             "limit": "100",
         }
         for _ in range(LOOKUP_PAGES):
@@ -114,11 +160,95 @@ class FacebookAdapter:
             for item in data if isinstance(data, list) else []:
                 if not isinstance(item, dict) or not item.get("id"):
                     continue
-                if post.marker in str(item.get("message") or ""):
-                    remote = str(item["id"])
+                remote = str(item["id"])
+                if remote in post.exclude or _created_before(item, start):
+                    continue
+                if _same_text(str(item.get("message") or "")) == wanted:
                     return Receipt(remote, item.get("permalink_url") or self._post_url(remote))
             url, params = self._next_page(body), None
         return None
+
+    # -- pictures ----------------------------------------------------------------------------
+
+    def _album(self, post: Outgoing, message: str, pictures: tuple[Media, ...]) -> Receipt:
+        """Several pictures: unpublished photos, then one feed post that attaches them."""
+        try:
+            ids = [self._unpublished(post, picture) for picture in pictures]
+            data = {"message": message}
+            for n, photo in enumerate(ids):
+                media = json.dumps({"media_fbid": photo}, separators=(",", ":"))
+                data[f"attached_media[{n}]"] = media
+            body = self._call("POST", f"{self.root}/{self.page_id}/feed", data=data)
+        except Permanent:
+            self._forget(post)  # whatever was wrong, the next approval starts afresh
+            raise
+        if not body.get("id"):
+            raise Ambiguous("Facebook answered /feed without a post id; the post may exist")
+        self._forget(post)
+        remote = str(body["id"])
+        return Receipt(remote, self._permalink(remote), {"photo_ids": ",".join(ids)})
+
+    def _unpublished(self, post: Outgoing, picture: Media) -> str:
+        """The id of ``picture`` uploaded with ``published=false`` for ``post``.
+
+        An unpublished photo is no post: no follower sees it, and the post exists only once
+        the feed call attaches it. So an upload whose answer was lost (network, 5xx, code
+        1/2) is Temporary, not Ambiguous: there is nothing to look up, the post is simply
+        tried again. That retry may leave one invisible, unattached photo on the Page per lost
+        answer; we accept that. Photos whose upload was answered are not uploaded again: their
+        ids are kept for this post's later attempts by this adapter for PHOTO_REUSE (kept in
+        memory only: a restarted daemon uploads again, with the same invisible leftovers)."""
+        key = (post.idempotency_key, _identity(picture))
+        now = self.clock.now()
+        with self._photos_lock:
+            for old in [k for k, (_, at) in self._photos.items() if now - at >= PHOTO_REUSE]:
+                del self._photos[old]
+            kept = self._photos.get(key)
+        if kept is not None:
+            return kept[0]
+        body = self._photo(picture, published=False)
+        photo = body.get("id")
+        if not photo:
+            raise Temporary("Facebook answered an unpublished photo upload without its id")
+        with self._photos_lock:
+            self._photos[key] = (str(photo), now)
+        return str(photo)
+
+    def _photo(
+        self, picture: Media, *, caption: str | None = None, published: bool = True
+    ) -> dict[str, Any]:
+        """``POST /{page}/photos`` for one picture: its bytes as multipart ``source`` (the
+        approved file, already within Facebook's limits), or its ``url`` when it is only an
+        address. An unpublished upload creates no post (``creates=False``: see _unpublished).
+
+        Alt text goes as ``alt_text_custom``. Meta's Photo reference documents the field
+        ("User provided accessible alternative description for an image",
+        developers.facebook.com/docs/graph-api/reference/photo); the stored copy of the Page
+        Photos reference does not show its upload parameters, but Meta's generated Business
+        SDK lists ``alt_text_custom`` (string) among the parameters of ``POST
+        /{page-id}/photos`` (facebook-python-business-sdk, facebook_business/adobjects/page.py,
+        ``Page.create_photo``). A decorative picture (alt "") sends none."""
+        data: dict[str, str] = {}
+        if caption is not None:
+            data["caption"] = caption
+        if not published:
+            data["published"] = "false"
+        if picture.alt:
+            data["alt_text_custom"] = picture.alt
+        url = f"{self.root}/{self.page_id}/photos"
+        if picture.is_file:
+            name = picture.name or "photo"
+            source = (name, picture.data, picture.mime or "application/octet-stream")
+            return self._call("POST", url, data=data, files={"source": source}, creates=published)
+        if not picture.url:
+            raise Permanent(f"picture {picture.name or picture.role!r} has neither bytes nor URL")
+        data["url"] = picture.url
+        return self._call("POST", url, data=data, creates=published)
+
+    def _forget(self, post: Outgoing) -> None:
+        with self._photos_lock:
+            for key in [k for k in self._photos if k[0] == post.idempotency_key]:
+                del self._photos[key]
 
     def check(self) -> CheckResult:
         if not self._token:
@@ -143,13 +273,18 @@ class FacebookAdapter:
 
     # -- the wire --------------------------------------------------------------------------
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        """One Graph request → its JSON object, or the outcome exception for its answer."""
-        write = method != "GET"
+    def _call(
+        self, method: str, url: str, *, creates: bool | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One Graph request → its JSON object, or the outcome exception for its answer.
+        ``creates``: whether it may create a post (default: every request but a GET); a
+        request that cannot turns a lost answer into Temporary instead of Ambiguous."""
+        write = method != "GET" if creates is None else creates
         if not self._token:
             raise AuthError(self._no_token())
         headers = {"Authorization": f"Bearer {self._token}"}
-        with calling(creates=write):  # never sent → Unreachable
+        doing = "" if write or method == "GET" else "uploading an unpublished photo"
+        with calling(creates=write, doing=doing):  # never sent → Unreachable
             response = self.client.request(method, url, headers=headers, **kwargs)
         self._note_usage(response)
         try:
@@ -190,8 +325,8 @@ class FacebookAdapter:
             outcome = Ambiguous(f"{head}; the post may exist", status=status, code=label)
         else:  # 100, 368, 1609005, other codes and error bodies Graph does not explain
             outcome = Permanent(head, status=status, code=label)
-        if isinstance(outcome, Ambiguous) and not write:  # a read creates nothing
-            return Temporary(outcome.reason, status=status, code=outcome.code)
+        if isinstance(outcome, Ambiguous) and not write:  # no post can have been made
+            return Temporary(head, status=status, code=outcome.code)
         return outcome
 
     def _throttled_until(self, response: httpx.Response) -> datetime:
@@ -291,3 +426,40 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+def _pictures(post: Outgoing) -> tuple[Media, ...]:
+    """The post's pictures, each once (the same file or address twice is one photo); a
+    render's ``image`` field (a URL) when the post carries no media."""
+    if not post.media:
+        image = post.fields.get("image", "")
+        return (Media("cover", "", url=image),) if image else ()
+    seen: set[str] = set()
+    unique = []
+    for picture in post.media:
+        if _identity(picture) not in seen:
+            seen.add(_identity(picture))
+            unique.append(picture)
+    return tuple(unique)
+
+
+def _identity(picture: Media) -> str:
+    return picture.sha256 or picture.url or picture.name
+
+
+def _same_text(text: str) -> str:
+    """``text`` as lookups compare it: NFC, every run of whitespace one space, ends trimmed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _created_before(item: dict[str, Any], start: datetime) -> bool:
+    """Whether the item's ``created_time`` (ISO 8601, "+0000") is before ``start``; an item
+    without a readable one is left to Graph's ``since``."""
+    raw = item.get("created_time")
+    if not isinstance(raw, str) or not raw:
+        return False
+    try:
+        created = datetime.fromisoformat(raw)
+    except ValueError:
+        return False
+    return created.tzinfo is not None and created < start

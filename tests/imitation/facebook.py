@@ -3,11 +3,23 @@
 Any ``/vN.0`` prefix (or none). The token may come as ``Authorization: Bearer``, the
 ``access_token`` query parameter or form field. Errors use Graph's envelope; throttling answers
 carry ``X-Business-Use-Case-Usage`` with ``estimated_time_to_regain_access`` (minutes).
+
+Photos, as developers.facebook.com/docs/graph-api/photo-uploads and …/reference/page/photos
+describe them: ``POST /{page}/photos`` takes the picture as a multipart file ``source`` or as
+``url``, with ``caption`` and ``alt_text_custom``; JPEG, BMP, PNG, GIF or TIFF (Meta recommends
+under 4 MB, PNG under 1 MB; no hard limit is documented, so none is enforced here). A published
+photo is a post: ``{"id": photo, "post_id": post}``. With ``published=false`` (and no schedule)
+it is only an unpublished photo, no post, no story: ``{"id": photo}``; a feed post attaches
+such photos with ``attached_media[i]={"media_fbid":"<photo id>"}`` form fields (or one JSON
+array in ``attached_media``). Unpublished photos are kept apart from posts and are not in the
+record, which lists what followers see. A photo some post already shows cannot be attached
+again (an assumption: the documentation does not say).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -27,6 +39,18 @@ if TYPE_CHECKING:
 
 VERSION = re.compile(r"v\d+\.0")
 MESSAGE_LIMIT = 63206
+ATTACHED = re.compile(r"attached_media\[(\d+)\]")
+# The formats photo-uploads names, by their first bytes.
+IMAGE_MAGIC = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+PHOTO_FIELDS = {"id", "alt_text_custom", "created_time", "name", "page_story_id", "link"}
 DEFAULT_PAGES = {"100000000000000": "Trang Facebook Sở Tư pháp (imitation)"}
 POST_FIELDS = {
     "id",
@@ -65,6 +89,32 @@ class Post:
     published: bool = True
     scheduled: int | None = None
     deleted: bool = False
+    photos: tuple[Photo, ...] = ()  # the pictures shown, in order (a photo post: its own)
+
+
+@dataclass
+class Photo:
+    id: str
+    page: str
+    created: datetime
+    url: str = ""  # the address it was fetched from, or "" for an uploaded file
+    sha256: str = ""  # of the uploaded file
+    size: int = 0
+    alt: str = ""  # alt_text_custom
+    post: str = ""  # the post showing it; "" while unpublished and unattached
+
+    def shown(self) -> str:
+        """An address for the picture (the imitation serves no files)."""
+        return self.url or f"https://fbcdn.imitation.invalid/{self.id}.jpg"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "photo_id": self.id,
+            "url": self.url,
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "alt": self.alt,
+        }
 
 
 def error(
@@ -85,7 +135,8 @@ class Facebook:
         self.env = env
         self.pages = dict(pages or DEFAULT_PAGES)
         self.tokens = {credentials.FACEBOOK_PAGE_TOKEN: set(self.pages)}
-        self.posts: dict[str, Post] = {}  # page-post id (and photo id) → post
+        self.posts: dict[str, Post] = {}  # page-post id (and a photo post's photo id) → post
+        self.photos: dict[str, Photo] = {}  # photo id → photo (published or not)
         self.order: list[Post] = []  # oldest first
         self.calls: list[float] = []  # monotonic-free: UNIX times of recent calls, for usage
         self._n = 0
@@ -127,8 +178,13 @@ class Facebook:
         if parts and VERSION.fullmatch(parts[0]):
             parts = parts[1:]
         params = {k: v[0] for k, v in req.query.items()}
+        files: dict[str, bytes] = {}
         if req.method == "POST":
-            params.update({k: v for k, v in req.form().items() if isinstance(v, str)})
+            for k, v in req.form().items():
+                if isinstance(v, str):
+                    params[k] = v
+                elif isinstance(v, bytes):
+                    files[k] = v
         token = _token(req, params)
         if token is None:
             return error(400, 104, "An access token is required to request this resource.")
@@ -143,12 +199,18 @@ class Facebook:
             self.calls = [t for t in self.calls if t > utcnow().timestamp() - 3600] + [
                 utcnow().timestamp()
             ]
-            answer = self._route(req.method, parts, params, pages, req)
+            answer = self._route(req.method, parts, params, pages, req, files)
         answer.headers.update(self._usage(self._page_of(req), self._percent(), 0))
         return answer
 
     def _route(
-        self, method: str, parts: list[str], params: dict[str, str], pages: set[str], req: Request
+        self,
+        method: str,
+        parts: list[str],
+        params: dict[str, str],
+        pages: set[str],
+        req: Request,
+        files: dict[str, bytes],
     ) -> Response:
         if not parts:
             return error(400, 100, "(#100) Missing node id")
@@ -169,12 +231,12 @@ class Facebook:
                 403, 200, "(#200) The user hasn't authorized the application to perform this action"
             )
         if method == "POST" and edge in ("feed", "photos"):
-            return self._create(node, edge, params)
+            return self._create(node, edge, params, files.get("source"))
         if method == "GET" and edge in ("published_posts", "feed", "scheduled_posts"):
             return self._list(node, edge, params, req)
         return _unsupported(method, f"{node}/{edge}")
 
-    def _create(self, page: str, edge: str, p: dict[str, str]) -> Response:
+    def _create(self, page: str, edge: str, p: dict[str, str], source: bytes | None) -> Response:
         text = unicodedata.normalize("NFC", p.get("caption") or p.get("message") or "")
         if len(text) > MESSAGE_LIMIT:
             return error(
@@ -194,14 +256,99 @@ class Facebook:
             now = utcnow().timestamp()
             if when is None or not now + 600 <= when <= now + 30 * 86400:
                 return error(400, 100, "(#100) The specified scheduled publish time is invalid.")
-        link, image = p.get("link", ""), p.get("url", "")
+        link = p.get("link", "")
+        photo: Photo | None = None
+        attached: list[Photo] = []
         if edge == "photos":
-            if not _is_url(image):
-                return error(400, 100, "(#100) url should represent a valid URL")
-        elif not text and not link:
-            return error(400, 100, "(#100) Missing message or attachment")
+            made = self._photo(page, p, source)
+            if isinstance(made, Response):
+                return made
+            photo = made
+        else:
+            found = self._attached(page, p)
+            if isinstance(found, Response):
+                return found
+            attached = found
+            if not text and not link and not attached:
+                return error(400, 100, "(#100) Missing message or attachment")
         if link and not _is_url(link):
             return error(400, 100, "(#100) The parameter link is not a valid URL")
+        refused = self._refusal(page, text)
+        if refused is not None:
+            return refused
+        self._n += 1
+        if photo is not None:
+            photo.id = f"{121000000000000000 + self._n}"
+            self.photos[photo.id] = photo
+            if not published and when is None:  # an unpublished photo: no post, no story
+                answer = json_response(200, {"id": photo.id})
+                answer.created = True  # its answer may be lost like any other
+                return answer
+        post = Post(
+            id=f"{page}_{122000000000000000 + self._n}",
+            page=page,
+            message=text,
+            created=utcnow(),
+            kind="photo" if photo is not None else "feed",
+            link=link,
+            image=photo.url if photo is not None else "",
+            photo_id=photo.id if photo is not None else "",
+            published=published,
+            scheduled=when,
+            photos=(photo,) if photo is not None else tuple(attached),
+        )
+        return self._store(post)
+
+    def _photo(self, page: str, p: dict[str, str], source: bytes | None) -> Photo | Response:
+        """The picture of a ``/photos`` call (its id is given once the call is accepted)."""
+        alt = unicodedata.normalize("NFC", p.get("alt_text_custom", ""))
+        now = utcnow()
+        if source is not None:
+            if not source.startswith(IMAGE_MAGIC):
+                return error(400, 324, "(#324) Missing or invalid image file")
+            digest = hashlib.sha256(source).hexdigest()
+            return Photo("", page, now, sha256=digest, size=len(source), alt=alt)
+        url = p.get("url", "")
+        if not url:
+            return error(400, 324, "(#324) Requires upload file")
+        if not _is_url(url):
+            return error(400, 100, "(#100) url should represent a valid URL")
+        return Photo("", page, now, url=url, alt=alt)
+
+    def _attached(self, page: str, p: dict[str, str]) -> list[Photo] | Response:
+        """The unpublished photos a feed post attaches, in order."""
+        given: list[tuple[int, str]] = []
+        for key, value in p.items():
+            match = ATTACHED.fullmatch(key)
+            if match:
+                given.append((int(match.group(1)), value))
+        if "attached_media" in p:
+            try:
+                items = json.loads(p["attached_media"])
+            except ValueError:
+                items = None
+            if not isinstance(items, list):
+                return error(400, 100, "(#100) param attached_media must be an array.")
+            given += [(n, json.dumps(item)) for n, item in enumerate(items)]
+        photos: list[Photo] = []
+        for n, raw in sorted(given):
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                item = None
+            fbid = item.get("media_fbid") if isinstance(item, dict) else None
+            photo = self.photos.get(str(fbid)) if fbid is not None else None
+            if photo is None or photo.page != page or photo.post:
+                return error(
+                    400,
+                    100,
+                    f"(#100) attached_media[{n}]: media_fbid must be an unpublished photo of "
+                    "this Page",
+                )
+            photos.append(photo)
+        return photos
+
+    def _refusal(self, page: str, text: str) -> Response | None:
         if self.env.plan.flag(self.name, "policy-368"):
             return error(
                 400,
@@ -218,26 +365,26 @@ class Facebook:
             for q in self.order
         ):
             return error(400, 506, "(#506) Duplicate status message")
-        self._n += 1
-        post = Post(
-            id=f"{page}_{122000000000000000 + self._n}",
-            page=page,
-            message=text,
-            created=utcnow(),
-            kind=edge.rstrip("s") if edge == "photos" else "feed",
-            link=link,
-            image=image,
-            photo_id=f"{121000000000000000 + self._n}" if edge == "photos" else "",
-            published=published,
-            scheduled=when,
-        )
+        return None
+
+    def _store(self, post: Post) -> Response:
         self.posts[post.id] = post
         if post.photo_id:
             self.posts[post.photo_id] = post
+        for photo in post.photos:
+            photo.post = post.id
         self.order.append(post)
-        kind = post.kind if published else ("scheduled" if when else "unpublished")
+        kind = post.kind if post.published else ("scheduled" if post.scheduled else "unpublished")
         self.env.recorder.created(
-            self.name, page, post.id, title="", text=text, kind=kind, link=link, image=image
+            self.name,
+            post.page,
+            post.id,
+            title="",
+            text=post.message,
+            kind=kind,
+            link=post.link,
+            image=post.photos[0].url if post.photos else "",
+            images=[photo.record() for photo in post.photos],
         )
         body = {"id": post.photo_id, "post_id": post.id} if post.photo_id else {"id": post.id}
         answer = json_response(200, body)
@@ -306,6 +453,8 @@ class Facebook:
             values["fan_count"] = 1200
             return json_response(200, {k: values[k] for k in fields if k in values})
         post = self.posts.get(node)
+        if post is None and node in self.photos and self.photos[node].page in pages:
+            return self._read_photo(self.photos[node], p)
         if post is None or post.deleted or post.page not in pages:
             return _unsupported("GET", node)
         fields = _fields(p.get("fields"), {"id", "message", "created_time"})
@@ -317,6 +466,24 @@ class Facebook:
                 f"(#100) Tried accessing nonexisting field ({bad}) on node type (PagePost)",
             )
         return json_response(200, self._shape(post, fields))
+
+    def _read_photo(self, photo: Photo, p: dict[str, str]) -> Response:
+        """A photo that is no post of its own (unpublished, or attached to a feed post)."""
+        fields = _fields(p.get("fields"), {"id", "created_time"})
+        if fields - PHOTO_FIELDS:
+            bad = min(fields - PHOTO_FIELDS)
+            return error(
+                400, 100, f"(#100) Tried accessing nonexisting field ({bad}) on node type (Photo)"
+            )
+        values = {
+            "id": photo.id,
+            "alt_text_custom": photo.alt,
+            "created_time": photo.created.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+            "link": f"https://www.facebook.com/photo.php?fbid={photo.id}",
+            "page_story_id": photo.post,
+        }
+        out = {k: v for k, v in values.items() if k in fields and v}
+        return json_response(200, {**out, "id": photo.id})  # Graph always names the node
 
     def _delete(self, node: str, pages: set[str]) -> Response:
         post = self.posts.get(node)
@@ -336,9 +503,9 @@ class Facebook:
             "created_time": post.created.strftime("%Y-%m-%dT%H:%M:%S+0000"),
             "permalink_url": f"https://www.facebook.com/{post.page}/posts/{number}",
             "is_published": post.published,
-            "status_type": "added_photos" if post.photo_id else "mobile_status_update",
+            "status_type": "added_photos" if post.photos else "mobile_status_update",
             "link": post.link,
-            "full_picture": post.image,
+            "full_picture": post.photos[0].shown() if post.photos else "",
         }
         if post.scheduled is not None:
             values["scheduled_publish_time"] = post.scheduled
