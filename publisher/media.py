@@ -42,12 +42,21 @@ class Limits:
     max_bytes: int
     platform: str
     max_side: int = MAX_SIDE
+    png_max_bytes: int | None = None  # a smaller limit for PNG files, if the platform has one
+
+    def most(self, fmt: str) -> int:
+        """The largest file of format ``fmt`` (JPEG, PNG) the platform takes as it is."""
+        if fmt == "PNG" and self.png_max_bytes is not None:
+            return min(self.max_bytes, self.png_max_bytes)
+        return self.max_bytes
 
 
 # The platforms' documented limits (README "Pictures"; Zalo: "images at most 1 MB").
 LIMITS = {
     "zalo": Limits(1_000_000, "Zalo"),  # "images at most 1 MB"
-    "facebook": Limits(4_000_000, "Facebook"),  # Page photos: 4 MB
+    # Page photos: under 4 MB, PNG under 1 MB "or they may look pixelated" (Graph API guide
+    # "Uploading Photos"; PNG beyond it is sent as a JPEG when it has no transparency)
+    "facebook": Limits(4_000_000, "Facebook", png_max_bytes=1_000_000),
     "wordpress": Limits(2_000_000, "WordPress"),  # PHP's default upload_max_filesize
     "webhook": Limits(5_000_000, "the webhook portal"),  # our contract (docs/webhook.md)
 }
@@ -182,7 +191,8 @@ def prepare(
 
 def fits(source: Source, limits: Limits) -> bool:
     return (
-        len(source.data) <= limits.max_bytes and max(source.width, source.height) <= limits.max_side
+        len(source.data) <= limits.most(source.format)
+        and max(source.width, source.height) <= limits.max_side
     )
 
 
@@ -191,7 +201,8 @@ def fit(source: Source, limits: Limits, where: str) -> tuple[bytes, str, int, in
     their format and size in pixels. Deterministic: the same file gives the same bytes."""
     if fits(source, limits):
         return source.data, source.format, source.width, source.height
-    return _shrunk(source.data, source.format, limits.max_bytes, limits.max_side, where)
+    most = limits.most(source.format)
+    return _shrunk(source.data, source.format, most, limits.max_side, where)
 
 
 @lru_cache(maxsize=32)

@@ -265,3 +265,13 @@ def test_replace_keeps_images(config: Config) -> None:
     messages, _ = read_messages(config)
     m = next(m for m in messages if m.key == ARTICLE)
     assert replace(m, images=(Picture("media/x.jpg", ""),)).images[0].src == "media/x.jpg"
+
+
+def test_facebook_gets_a_png_over_1_mb_as_a_jpeg(media: Path) -> None:
+    data = picture_bytes(800, 800, "PNG", seed=6)
+    assert LIMITS["facebook"].png_max_bytes == 1_000_000 < len(data) < 4_000_000
+    (media / "ve.png").write_bytes(data)
+    pic = Picture("media/ve.png", "Hình vẽ")
+    facebook = prepare(pic, "cover", media.parent, LIMITS["facebook"])
+    assert facebook.mime == "image/jpeg" and len(facebook.data) <= 1_000_000
+    assert prepare(pic, "cover", media.parent, LIMITS["wordpress"]).data == data  # as it is
