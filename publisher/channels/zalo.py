@@ -195,7 +195,8 @@ class ZaloAdapter:
         article: dict[str, Any] = {"type": "normal", "title": values["title"]}
         if values["author"]:
             article["author"] = values["author"]
-        article["cover"] = {"cover_type": "photo", "photo_url": cover, "status": "show"}
+        if cover:
+            article["cover"] = {"cover_type": "photo", "photo_url": cover, "status": "show"}
         if values["description"]:
             article["description"] = values["description"]
         article["body"] = [{"type": "text", "content": f"<p>{p}</p>"} for p in paragraphs]
@@ -234,15 +235,10 @@ class ZaloAdapter:
 
     def _fallback_cover(self, post: Outgoing) -> str:
         """A post without a cover picture: the cover its approved render named (renders made
-        before covers became pictures), else the channel's default cover."""
+        before covers became pictures), else the channel's default cover, else none (``check``
+        refuses such a post; Zalo answers -201, permanent)."""
         given = _nfc(post.fields.get("cover") or "").strip() or self.default_cover.strip()
-        if not given:
-            raise Permanent(
-                "a Zalo article needs a cover (Zalo answers -201 without one): give the message "
-                "a cover, or set [media] default_cover",
-                code="cover",
-            )
-        return self._public(given, "the cover")
+        return self._public(given, "the cover") if given else ""
 
     def _hosted(self, media: Media, what: str) -> str:
         """The public address of the file ``media`` from the media host.
