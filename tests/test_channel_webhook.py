@@ -11,7 +11,7 @@ import logging
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from publisher.channels.base import (
     Ambiguous,
     AuthError,
     ChannelError,
+    Media,
     Outgoing,
     Permanent,
     Temporary,
@@ -459,6 +460,125 @@ def test_no_secret_in_messages_receipts_or_logs(caplog: pytest.LogCaptureFixture
     assert any("signing secret was refused" in text for text in seen)
     for text in seen:
         assert SECRET not in text
+
+
+# -- pictures -------------------------------------------------------------------------------------
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 4
+PNG = b"\x89PNG\r\n\x1a\n" + b"bieu-do" * 50
+
+
+def picture(role: str, alt: str, data: bytes, stem: str, url: str = "") -> Media:
+    digest = hashlib.sha256(data).hexdigest()
+    ext, mime = ("png", "image/png") if data.startswith(b"\x89PNG") else ("jpg", "image/jpeg")
+    name = f"{stem}-{digest[:12]}.{ext}"
+    return Media(role, alt, mime, name, digest, data, url, width=1200, height=630)
+
+
+def illustrated() -> Outgoing:
+    """A post with a cover file, a file already public, and a picture known only by its URL."""
+    return replace(
+        outgoing(),
+        media=(
+            picture("cover", "Băng rôn Tháng hành động vì trẻ em", JPEG, "bang-ron"),
+            picture("image", "Biểu đồ", PNG, "bieu-do", url="https://anh.example.gov.vn/bd.png"),
+            Media("image", "Tổng đài 111", url="https://cdn.example.gov.vn/111.jpg"),
+        ),
+    )
+
+
+def test_pictures_travel_in_the_signed_body_as_base64_of_their_bytes() -> None:
+    fake = FakeReceiver(now=SYSTEM_CLOCK.now())
+    live_adapter(fake).publish(illustrated())
+    (request,) = fake.requests
+    body = Webhook(SECRET).verify(request.content, dict(request.headers))  # signed as a whole
+    cover, chart, linked = body["media"]
+    assert cover == {
+        "role": "cover",
+        "name": f"bang-ron-{hashlib.sha256(JPEG).hexdigest()[:12]}.jpg",
+        "mime": "image/jpeg",
+        "sha256": hashlib.sha256(JPEG).hexdigest(),
+        "alt": "Băng rôn Tháng hành động vì trẻ em",
+        "width": 1200,
+        "height": 630,
+        "data_base64": base64.b64encode(JPEG).decode(),
+    }
+    assert base64.b64decode(cover["data_base64"], validate=True) == JPEG
+    assert base64.b64decode(chart["data_base64"], validate=True) == PNG
+    assert chart["url"] == "https://anh.example.gov.vn/bd.png" and chart["mime"] == "image/png"
+    assert hashlib.sha256(base64.b64decode(chart["data_base64"])).hexdigest() == chart["sha256"]
+    assert linked == {
+        "role": "image",
+        "name": "",
+        "mime": "",
+        "sha256": "",
+        "alt": "Tổng đài 111",
+        "width": 0,
+        "height": 0,
+        "url": "https://cdn.example.gov.vn/111.jpg",
+    }
+    assert "Tổng đài 111".encode() in request.content  # alt text as UTF-8, like the rest
+    tampered = request.content.replace(b'"data_base64":"/9j/', b'"data_base64":"/9k/')
+    assert tampered != request.content
+    with pytest.raises(WebhookVerificationError):  # the pictures are under the signature too
+        Webhook(SECRET).verify(tampered, dict(request.headers))
+
+
+def test_a_retry_with_pictures_is_the_same_body_and_a_changed_picture_is_not() -> None:
+    fake = FakeReceiver()
+    wh = adapter(fake)
+    first = wh.publish(illustrated())
+    again = wh.publish(illustrated())  # the same post, its approved bytes loaded again
+    assert again.remote_id == first.remote_id and again.extra == {"replay": "true"}
+    assert fake.requests[0].content == fake.requests[1].content
+    changed = replace(illustrated(), media=(picture("cover", "Băng rôn", JPEG + b"x", "bang-ron"),))
+    with pytest.raises(Permanent, match="different body"):
+        wh.publish(changed)
+
+
+def test_a_post_without_pictures_sends_no_media_key() -> None:
+    fake = FakeReceiver()
+    adapter(fake).publish(outgoing())
+    assert b'"media"' not in fake.requests[0].content  # the bytes of earlier releases
+
+
+def test_a_picture_over_5_mb_is_refused_before_sending() -> None:
+    fake = FakeReceiver()
+    big = picture("cover", "Ảnh", b"\xff\xd8\xff" + bytes(5_000_000), "lon")
+    with pytest.raises(Permanent, match="5000000") as info:
+        adapter(fake).publish(replace(outgoing(), media=(big,)))
+    assert info.value.code == "picture" and fake.requests == []
+    fits = picture("cover", "Ảnh", b"\xff\xd8\xff" + bytes(4_999_997), "vua")
+    assert adapter(fake).publish(replace(outgoing(), media=(fits,))).remote_id == "bv-1"
+
+
+def test_the_imitated_portal_keeps_each_picture_once_and_refuses_a_wrong_digest() -> None:
+    from tests.imitation import Imitation
+
+    with Imitation(seed=4) as im:
+        url = f"{im.url}/webhook/portal_pbgdpl"
+        client = httpx.Client(timeout=10)
+        wh = WebhookAdapter(channel(url=url), client, {"signing_secret": SECRET})
+        first = wh.publish(illustrated())
+        other = replace(illustrated(), idempotency_key=str(uuid.uuid4()))  # the same pictures
+        assert wh.publish(other).remote_id != first.remote_id
+        bad = replace(illustrated().media[0], sha256="0" * 64)
+        with pytest.raises(Permanent, match="sha256 does not match"):
+            wh.publish(replace(outgoing(), idempotency_key=str(uuid.uuid4()), media=(bad,)))
+        records = im.records()
+        counts = im.stats.snapshot()["counts"]["webhook"]
+        files = dict(im.platforms["webhook"].files)
+    assert len(records) == 2
+    assert [m["role"] for m in records[0]["media"]] == ["cover", "image", "image"]
+    assert records[0]["media"][2] == {
+        "role": "image",
+        "name": "",
+        "sha256": "",
+        "alt": "Tổng đài 111",
+        "url": "https://cdn.example.gov.vn/111.jpg",
+    }
+    assert (counts["media:stored"], counts["media:reused"]) == (2, 2)
+    assert files == {hashlib.sha256(JPEG).hexdigest(): JPEG, hashlib.sha256(PNG).hexdigest(): PNG}
 
 
 # -- against the sandbox's receiver, over HTTP ----------------------------------------------------

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from publisher.channels.base import (
     Ambiguous,
     AuthError,
     ChannelError,
+    Media,
     Outgoing,
     Permanent,
     Temporary,
@@ -43,6 +46,8 @@ LIVE_REFRESH = "rt-live-Pp09we"
 NEW_ACCESS, NEW_REFRESH = "at-new-1-Yt5", "rt-new-1-Ur7"  # what the fake mints first
 KEY = f"zalo@{OAUTH}"
 GOLDEN = Path(__file__).parent / "golden" / "articles__01-thu__zalo.json"
+COVER = "https://stp.example.gov.vn/documents/anh-bia.jpg"
+SENT_COVER = {"cover_type": "photo", "photo_url": COVER, "status": "show"}
 
 
 class FakeZalo:
@@ -148,12 +153,12 @@ def channel(**settings: Any) -> Channel:
     return make_channel("zalo", "zalo", "Zalo OA Sở Tư pháp", templates="zalo", **given)
 
 
-def outgoing(**fields: str) -> Outgoing:
+def outgoing(*media: Media, **fields: str) -> Outgoing:
+    """A Zalo article; its pictures are ``media``, else one cover at a public https address."""
     base = {
         "title": "Quyền của trẻ em",
         "author": "",
         "description": "Tóm tắt ngắn",
-        "cover": "",
         "body": "Đoạn một.\n\nĐoạn hai.",
     }
     return Outgoing(
@@ -163,6 +168,7 @@ def outgoing(**fields: str) -> Outgoing:
         kind="article",
         fields={**base, **fields},
         due_at=NOW,
+        media=media or (Media("cover", "Ảnh bìa", url=COVER),),
     )
 
 
@@ -179,6 +185,7 @@ def make(
     clock: datetime = NOW,
     seed: str = SEED,
     sleeps: list[float] | None = None,
+    media_host: Any = None,
     **settings: Any,
 ) -> ZaloAdapter:
     client = httpx.Client(transport=httpx.MockTransport(fake))
@@ -189,6 +196,7 @@ def make(
         clock=FakeClock(clock),
         tokens=live_store() if store is None else store,
         sleep=(sleeps if sleeps is not None else []).append,
+        media_host=media_host,
     )
 
 
@@ -209,6 +217,7 @@ def test_publish_creates_then_verifies_and_returns_the_link() -> None:
         "type": "normal",
         "title": "Quyền của trẻ em",
         "author": "Sở Tư pháp tỉnh Bắc Giang",  # the channel's default author
+        "cover": SENT_COVER,
         "description": "Tóm tắt ngắn",
         "body": [
             {"type": "text", "content": "<p>Đoạn một.</p>"},
@@ -235,20 +244,7 @@ def test_the_rendered_body_becomes_escaped_paragraphs() -> None:
         "<p>Khi cần, hãy gọi Tổng đài 111 &lt;script&gt;alert(1)&lt;/script&gt;.</p>",
         "<p>Sở Tư pháp tỉnh Bắc Giang – Tháng hành động vì trẻ em năm 2024</p>",
     ]
-    assert sent["cover"] == {"cover_type": "photo", "photo_url": fields["cover"], "status": "show"}
-
-
-def test_cover_comes_from_the_post_else_the_channel_default() -> None:
-    fake = FakeZalo()
-    make(fake, default_cover="https://x.test/default.jpg").publish(outgoing())
-    make(fake, default_cover="https://x.test/default.jpg").publish(
-        outgoing(cover="https://x.test/own.jpg")
-    )
-    covers = [json.loads(r.content)["cover"] for r in fake.calls("create")]
-    assert covers == [
-        {"cover_type": "photo", "photo_url": "https://x.test/default.jpg", "status": "show"},
-        {"cover_type": "photo", "photo_url": "https://x.test/own.jpg", "status": "show"},
-    ]
+    assert sent["cover"] == SENT_COVER  # the post's cover picture, whatever the render says
 
 
 def test_verify_is_retried_while_zalo_processes_the_article() -> None:
@@ -409,6 +405,196 @@ def test_no_broadcast_when_it_is_off() -> None:
     fake = FakeZalo()
     make(fake, broadcast=False).publish(outgoing())
     assert fake.calls("message") == []
+
+
+# -- pictures -----------------------------------------------------------------------------------
+
+HOSTED = "https://stp.example.gov.vn/wp-content/uploads/2024/06/"
+JPEG = b"\xff\xd8\xff\xe0" + b"anh-bia" * 40
+
+
+def picture(role: str, alt: str, data: bytes = JPEG, stem: str = "bia") -> Media:
+    """A file picture as the dispatcher hands it over (name unique to the bytes)."""
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{stem}-{digest[:12]}.jpg"
+    return Media(role, alt, "image/jpeg", name, digest, data, width=1200, height=630)
+
+
+class FakeHost:
+    """A MediaHost: the address of each file it is asked about, or the failure it is given."""
+
+    def __init__(self, fake: FakeZalo, error: ChannelError | None = None) -> None:
+        self.fake, self.error = fake, error
+        self.asked: list[tuple[str, int]] = []  # (file name, Zalo requests made before it)
+
+    def public_url(self, media: Media) -> str:
+        self.asked.append((media.name, len(self.fake.requests)))
+        if self.error is not None:
+            raise self.error
+        return HOSTED + media.name
+
+
+def sent(fake: FakeZalo) -> dict[str, Any]:
+    (create,) = fake.calls("create")
+    article: dict[str, Any] = json.loads(create.content)
+    return article
+
+
+def test_a_url_cover_is_sent_as_it_is_without_asking_the_host() -> None:
+    fake = FakeZalo()
+    host = FakeHost(fake)
+    own = Media("cover", "Ảnh bìa", url="https://cdn.example.gov.vn/own.png")
+    make(fake, media_host=host, default_cover=COVER).publish(outgoing(own))
+    assert sent(fake)["cover"] == {
+        "cover_type": "photo",
+        "photo_url": "https://cdn.example.gov.vn/own.png",
+        "status": "show",
+    }
+    assert host.asked == []
+
+
+def test_a_file_cover_gets_its_address_from_the_media_host_once_per_attempt() -> None:
+    fake = FakeZalo()
+    host = FakeHost(fake)
+    cover = picture("cover", "Băng rôn Tháng hành động")
+    again = picture("image", "Băng rôn, nhắc lại")  # the same file further down
+    other = picture("image", "Tổng đài 111", JPEG + b"!", stem="tong-dai")
+    adapter = make(fake, media_host=host)
+    adapter.publish(outgoing(cover, again, other))
+    assert [name for name, _ in host.asked] == [cover.name, other.name]  # one call per file
+    assert all(before == 0 for _, before in host.asked)  # all before any request to Zalo
+    article = sent(fake)
+    assert article["cover"]["photo_url"] == HOSTED + cover.name
+    assert [b.get("url") for b in article["body"][2:]] == [HOSTED + cover.name, HOSTED + other.name]
+    adapter.publish(outgoing(cover))  # another attempt asks again: the host knows the file
+    assert len(host.asked) == 3
+
+
+def test_a_file_already_public_is_sent_by_its_address() -> None:
+    fake = FakeZalo()
+    host = FakeHost(fake)
+    public = replace(picture("cover", "Ảnh bìa"), url="https://anh.example.gov.vn/bia.jpg")
+    make(fake, media_host=host).publish(outgoing(public))
+    assert sent(fake)["cover"]["photo_url"] == "https://anh.example.gov.vn/bia.jpg"
+    assert host.asked == []
+
+
+def test_a_file_cover_without_a_media_host_is_permanent_before_any_request() -> None:
+    fake = FakeZalo()
+    cover = picture("cover", "Ảnh bìa")
+    with pytest.raises(Permanent) as info:
+        make(fake, InMemoryTokenStore(), default_cover=COVER).publish(outgoing(cover))
+    reason = info.value.reason
+    assert reason.startswith(f"the cover {cover.name} is a file and Zalo takes pictures only")
+    assert "[media] public_base_url" in reason and "[media] host" in reason
+    assert "\n" not in reason and info.value.code == "media-host"
+    assert fake.requests == []  # not even a token refresh
+
+
+@pytest.mark.parametrize(
+    ("error", "wait"),
+    [
+        (Unreachable("network: ConnectError before the request reached the portal"), None),
+        (Temporary("the portal answered 503", retry_after=30.0), 30.0),
+        (Throttled("the portal is rate-limiting", until=NOW + timedelta(minutes=2)), 120.0),
+        (AuthError("the WordPress password was refused"), None),
+        (Ambiguous("network: ReadTimeout after the upload was sent"), None),
+    ],
+    ids=["unreachable", "temporary", "throttled", "auth", "ambiguous"],
+)
+def test_a_failing_media_host_makes_the_post_wait_not_the_zalo_channel(
+    error: ChannelError, wait: float | None
+) -> None:
+    fake = FakeZalo()
+    host = FakeHost(fake, error)
+    cover = picture("cover", "Ảnh bìa")
+    with pytest.raises(Temporary) as info:
+        make(fake, media_host=host).publish(outgoing(cover))
+    assert type(info.value) is Temporary  # not Unreachable: the Zalo channel is not down
+    assert info.value.code == "media-host" and info.value.retry_after == wait
+    assert info.value.reason == (
+        f"the cover {cover.name} has no public address yet; the media host: {error.reason}"
+    )
+    assert info.value.__cause__ is error
+    assert len(host.asked) == 1 and fake.requests == []
+
+
+def test_a_file_the_media_host_refuses_is_permanent() -> None:
+    fake = FakeZalo()
+    refused = Permanent("the portal refused the file (413: too large)", status=413)
+    host = FakeHost(fake, refused)
+    cover = picture("cover", "Ảnh bìa")
+    with pytest.raises(Permanent) as info:
+        make(fake, media_host=host).publish(outgoing(cover))
+    assert info.value.reason == f"the media host refused the cover {cover.name}: {refused.reason}"
+    assert (info.value.status, info.value.code) == (413, "media-host")
+    assert fake.requests == []
+
+
+def test_images_become_blocks_after_the_text_with_their_alt_text_as_caption() -> None:
+    fake = FakeZalo()
+    host = FakeHost(fake)
+    cover = Media("cover", "Ảnh bìa", url=COVER)
+    chart = picture("image", "Biểu đồ số cuộc gọi tới Tổng đài 111", stem="bieu-do")
+    linked = Media("image", "Trẻ em vui chơi an toàn", url="https://cdn.example.gov.vn/vui.jpg")
+    border = Media("image", "", url="https://cdn.example.gov.vn/vien.png")  # decorative
+    make(fake, media_host=host).publish(outgoing(cover, chart, linked, border))
+    assert sent(fake)["body"] == [
+        {"type": "text", "content": "<p>Đoạn một.</p>"},
+        {"type": "text", "content": "<p>Đoạn hai.</p>"},
+        {
+            "type": "image",
+            "url": HOSTED + chart.name,
+            "caption": "Biểu đồ số cuộc gọi tới Tổng đài 111",
+        },
+        {
+            "type": "image",
+            "url": "https://cdn.example.gov.vn/vui.jpg",
+            "caption": "Trẻ em vui chơi an toàn",
+        },
+        {"type": "image", "url": "https://cdn.example.gov.vn/vien.png"},
+    ]
+    assert [name for name, _ in host.asked] == [chart.name]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cdn.example.gov.vn/bia.jpg", "media/bia.jpg", "ftp://x.vn/a.jpg"]
+)
+def test_a_cover_zalo_cannot_fetch_over_https_is_permanent(url: str) -> None:
+    fake = FakeZalo()
+    with pytest.raises(Permanent, match="not a public https:// address") as info:
+        make(fake).publish(outgoing(Media("cover", "Ảnh bìa", url=url)))
+    assert info.value.code == "picture" and fake.requests == []
+    image = Media("image", "Ảnh", url=url)  # an image block too
+    with pytest.raises(Permanent, match=r"^picture 1 is at .*not a public https://"):
+        make(fake).publish(outgoing(Media("cover", "Ảnh bìa", url=COVER), image))
+    host = FakeHost(fake)  # and an address a host gives
+    host.public_url = lambda media: url  # type: ignore[method-assign]
+    with pytest.raises(Permanent, match="not a public https:// address"):
+        make(fake, media_host=host).publish(outgoing(picture("cover", "Ảnh bìa")))
+    assert fake.requests == []
+
+
+def test_a_plain_http_cover_is_taken_only_by_a_sandbox_on_loopback() -> None:
+    plain = "http://127.0.0.1:8765/media/bia.jpg"
+    for api in ("http://127.0.0.1:8765/zalo/openapi", "http://localhost:8765/zalo/openapi"):
+        fake = FakeZalo()
+        make(fake, api_base_url=api).publish(outgoing(Media("cover", "Ảnh bìa", url=plain)))
+        assert sent(fake)["cover"]["photo_url"] == plain
+    with pytest.raises(Permanent):
+        make(FakeZalo()).publish(outgoing(Media("cover", "Ảnh bìa", url=plain)))
+
+
+def test_without_a_cover_picture_the_rendered_cover_else_the_channel_default_is_sent() -> None:
+    fake = FakeZalo()
+    bare = Outgoing(**{**outgoing().__dict__, "media": ()})
+    rendered = Outgoing(**{**bare.__dict__, "fields": {**bare.fields, "cover": COVER}})
+    make(fake, default_cover="https://x.test/default.jpg").publish(bare)
+    make(fake, default_cover="https://x.test/default.jpg").publish(rendered)  # an older render
+    covers = [json.loads(r.content)["cover"]["photo_url"] for r in fake.calls("create")]
+    assert covers == ["https://x.test/default.jpg", COVER]
+    make(fake).publish(bare)  # none at all: sent as it is, for Zalo to refuse (-201)
+    assert "cover" not in json.loads(fake.calls("create")[2].content)
 
 
 # -- tokens -------------------------------------------------------------------------------------
@@ -597,6 +783,29 @@ def test_lookup_finds_the_article_by_title_since_the_attempt() -> None:
     assert (receipt.remote_id, receipt.url) == ("a2", "https://zalo.me/a2")
     params = fake.calls("getslice")[0].url.params
     assert (params["offset"], params["limit"], params["type"]) == ("0", "10", "normal")
+
+
+def test_lookup_skips_articles_other_posts_own_and_never_asks_the_media_host() -> None:
+    since = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
+    ms = int(since.timestamp() * 1000)
+    same = {"title": "Quyền của trẻ em"}
+    fake = FakeZalo()
+    fake.replies["getslice"] = [
+        {
+            "error": 0,
+            "data": {
+                "medias": [
+                    {"id": "a9", **same, "create_date": ms + 120_000},  # the repeat's article
+                    {"id": "a8", **same, "create_date": ms + 60_000},
+                ]
+            },
+        }
+    ]
+    host = FakeHost(fake)
+    post = replace(outgoing(picture("cover", "Ảnh bìa")), exclude=frozenset({"a9"}))
+    receipt = make(fake, media_host=host).lookup(post, since)
+    assert receipt is not None and receipt.remote_id == "a8"
+    assert host.asked == []
 
 
 def test_lookup_accepts_articles_in_seconds_and_pages_on() -> None:

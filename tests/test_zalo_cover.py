@@ -1,24 +1,33 @@
 """Zalo refuses an article without a cover (-201) and titles of 150 characters, and fetches its
 pictures by address: ``check`` and ``load`` say so before the campaign, naming the file. The
-campaign ships a banner as its default cover, which the portal publishes for Zalo."""
+campaign ships a banner as its default cover, which the portal publishes for Zalo. And the
+adapter's covers against the independent Zalo imitation: a file cover becomes the public address
+its media host gives."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
-from publisher.channels.zalo import LIMITS
+from publisher.channels.base import Media, Outgoing, Permanent
+from publisher.channels.tokens import InMemoryTokenStore
+from publisher.channels.zalo import LIMITS, ZaloAdapter
 from publisher.config import Config, load_config
 from publisher.content import Message, Picture, read_messages
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
 from publisher.render import FIELDS, MEDIA_FIELD, Renderer
-from tests.fakes import picture_bytes, run
+from publisher.sandbox import credentials
+from tests.fakes import make_channel, picture_bytes, run
+from tests.imitation import Imitation
 
 DATA = Path(__file__).resolve().parent / "data" / "messages"
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,3 +229,84 @@ def test_the_shipped_campaign_loads_with_the_banner_in_every_zalo_post(campaign:
     assert len(items) == sum(i["channel"] == "zalo" for i in every) > 0
     covers = {json.loads(i["fields"][MEDIA_FIELD])[0]["src"] for i in items}
     assert covers == {BANNER}
+
+
+# -- the adapter's covers against the independent Zalo imitation ----------------------------------
+
+HOSTED = "https://stp.example.gov.vn/wp-content/uploads/2024/06/"
+
+
+class CountingHost:
+    """A MediaHost that serves every file under HOSTED and counts the questions."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def public_url(self, media: Media) -> str:
+        self.asked.append(media.name)
+        return HOSTED + media.name
+
+
+def file_picture(role: str, alt: str, data: bytes, stem: str) -> Media:
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{stem}-{digest[:12]}.png"
+    return Media(role, alt, "image/png", name, digest, data, width=800, height=800)
+
+
+def imitation_adapter(im: Imitation, host: CountingHost | None) -> ZaloAdapter:
+    zalo = make_channel(
+        "zalo",
+        "zalo",
+        "Zalo OA Sở Tư pháp",
+        templates="zalo",
+        app_id="1000000000000000000",
+        api_base_url=f"{im.url}/zalo/openapi",
+        oauth_base_url=f"{im.url}/zalo/oauth",
+    )
+    return ZaloAdapter(
+        zalo,
+        httpx.Client(timeout=5.0),
+        credentials.SECRETS["zalo"],
+        tokens=InMemoryTokenStore(),
+        sleep=lambda _s: None,
+        media_host=host,
+    )
+
+
+def zalo_post(*media: Media, title: str = "Bảo vệ trẻ em trên không gian mạng") -> Outgoing:
+    return Outgoing(
+        post_id=3,
+        idempotency_key="5d2c7a1e-0f3b-4c6d-9e8f-7a6b5c4d3e2f",
+        channel="zalo",
+        kind="article",
+        fields={"title": title, "description": "Tóm tắt", "body": "Đoạn một.\n\nĐoạn hai."},
+        due_at=datetime.now(UTC),
+        media=media,
+    )
+
+
+def test_a_file_cover_and_images_reach_the_zalo_imitation_as_public_addresses(
+    tmp_path: Path,
+) -> None:
+    banner = file_picture("cover", "Băng rôn Tháng hành động", b"\x89PNG\r\n\x1a\nbang-ron", "bia")
+    chart = file_picture("image", "Biểu đồ Tổng đài 111", b"\x89PNG\r\n\x1a\nbieu-do", "bieu-do")
+    linked = Media("image", "", url="https://cdn.example.gov.vn/vien.png")
+    host = CountingHost()
+    with Imitation(record=tmp_path / "record.jsonl", seed=5) as im:
+        im.set_faults("zalo:processing=0")
+        adapter = imitation_adapter(im, host)
+        since = datetime.now(UTC)
+        receipt = adapter.publish(zalo_post(banner, chart, linked))
+        (record,) = im.records()
+        found = adapter.lookup(zalo_post(banner, chart, linked), since)
+        with pytest.raises(Permanent, match=r"\[media\] public_base_url"):
+            imitation_adapter(im, None).publish(zalo_post(banner, title="Bài thứ hai"))
+        assert len(im.records()) == 1  # refused before Zalo was asked
+    assert record["remote_id"] == receipt.remote_id
+    assert record["cover"] == HOSTED + banner.name
+    assert record["images"] == [
+        {"url": HOSTED + chart.name, "caption": "Biểu đồ Tổng đài 111"},
+        {"url": "https://cdn.example.gov.vn/vien.png", "caption": ""},
+    ]
+    assert found is not None and found.remote_id == receipt.remote_id
+    assert host.asked == [banner.name, chart.name]  # once each; the lookup asks nothing

@@ -2,11 +2,13 @@
 
 Owns the body, the signature (Standard Webhooks: ``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``; a GET signs ``"GET <path>"`` in the body's place, binding its path) and
-the answer mapping; never reads the environment.
+the answer mapping; never reads the environment. A post's pictures travel inside the signed
+body (``media``: each file's bytes in base64, a URL picture's address).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import uuid
@@ -24,6 +26,7 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
+    Media,
     Outgoing,
     Permanent,
     Receipt,
@@ -46,12 +49,16 @@ logger = logging.getLogger(__name__)
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _BUSY_RETRY = 30.0  # 409: the receiver is still processing the same key
 _DEFAULT_THROTTLE = 60.0
+MAX_PICTURE_BYTES = 5_000_000  # per file (docs/webhook.md); the renderer resizes to fit
 
 
 def body_bytes(post: Outgoing) -> bytes:
-    """The request body, serialised once: the signature covers exactly these bytes."""
+    """The request body, serialised once: the signature covers exactly these bytes.
+
+    ``media`` is there only when the post has pictures, so a post without any sends the bytes
+    earlier releases sent (a retry across an upgrade is the same body, not a 422)."""
     fields = post.fields
-    body = {
+    body: dict[str, Any] = {
         "id": post.idempotency_key,
         "channel": post.channel,
         "kind": post.kind,
@@ -62,7 +69,34 @@ def body_bytes(post: Outgoing) -> bytes:
         "publish_at": post.due_at.astimezone(VIETNAM).isoformat(timespec="seconds"),
         "tags": [],  # the portal fields carry no tags yet
     }
+    if post.media:
+        body["media"] = [_picture(m) for m in post.media]
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _picture(media: Media) -> dict[str, Any]:
+    """One ``media`` entry: the picture's description, its public address when it has one, and
+    a file's bytes (standard base64, padded)."""
+    if len(media.data) > MAX_PICTURE_BYTES:
+        raise Permanent(
+            f"the picture {media.name} has {len(media.data)} bytes; the webhook takes at most "
+            f"{MAX_PICTURE_BYTES} a picture (resize it)",
+            code="picture",
+        )
+    entry: dict[str, Any] = {
+        "role": media.role,
+        "name": media.name,
+        "mime": media.mime,
+        "sha256": media.sha256,
+        "alt": nfc(media.alt),
+        "width": media.width,
+        "height": media.height,
+    }
+    if media.url:
+        entry["url"] = media.url
+    if media.is_file:
+        entry["data_base64"] = base64.b64encode(media.data).decode("ascii")
+    return entry
 
 
 def get_content(url: str) -> bytes:

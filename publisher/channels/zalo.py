@@ -2,6 +2,12 @@
 
 Owns the Zalo wire format and the OAuth v4 refresh call; ``channels.tokens.TokenRotator`` makes
 the refresh single-flight and durable. Never reads the environment, never logs a token.
+
+Pictures: Zalo takes an article's cover and its image blocks only as public addresses it fetches
+itself (its own upload call answers "API is not support" for articles, platform-apis.md §7). A
+picture with a ``url`` is sent as it is; a file gets its address from the ``MediaHost`` (once per
+distinct file and attempt, before any request to Zalo). The media host's failures are the
+post's, never the Zalo channel's (see ``_hosted``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,6 +30,8 @@ from publisher.channels.base import (
     AuthError,
     ChannelError,
     CheckResult,
+    Media,
+    MediaHost,
     Outgoing,
     Permanent,
     Receipt,
@@ -35,7 +44,7 @@ from publisher.channels.base import (
 )
 from publisher.channels.tokens import InMemoryTokenStore, TokenRotator
 from publisher.clock import SYSTEM_CLOCK, Clock
-from publisher.config import Channel, ZaloSettings, settings_as
+from publisher.config import Channel, ZaloSettings, is_loopback, settings_as
 from publisher.render import FIELDS
 from publisher.tokens import RotatingTokenStore, Tokens, TokenStore
 
@@ -53,6 +62,10 @@ DEFAULT_EXPIRES_S = 90000  # 25 h, Zalo's documented access-token lifetime
 REAUTHORISE = (
     "re-authorise the OA and put the new refresh token in the channel's refresh_token secret"
 )
+NO_HOST = (
+    "set [media] public_base_url (where the files are served over https) or [media] host (the "
+    "portal channel to upload them to)"
+)
 
 
 class ZaloAdapter:
@@ -67,6 +80,7 @@ class ZaloAdapter:
         clock: Clock = SYSTEM_CLOCK,
         tokens: TokenStore | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        media_host: MediaHost | None = None,
     ) -> None:
         s = settings_as(channel, ZaloSettings)
         self.channel, self.client, self.clock, self._sleep = channel, client, clock, sleep
@@ -77,6 +91,9 @@ class ZaloAdapter:
         self.author = s.author
         self.default_cover = s.default_cover
         self.broadcast = s.broadcast
+        self.media_host = media_host
+        # Zalo fetches pictures over the internet: https only, except for a sandbox on loopback.
+        self._plain_http_ok = is_loopback(urlsplit(self.api).hostname or "")
         self._app_secret = secrets.get("app_secret", "")
         if tokens is None:
             logger.warning("Zalo tokens of %s are kept in memory only", channel.id)
@@ -99,7 +116,7 @@ class ZaloAdapter:
     # -- the interface ------------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
-        article = self._article(post)  # limits are checked before any request
+        article = self._article(post)  # limits and pictures are settled before any request
         data = self._request("POST", "/v2.0/article/create", op="create", json=article)
         process = data.get("token")
         if not process:
@@ -174,17 +191,102 @@ class ZaloAdapter:
         paragraphs = _paragraphs(f.get("body", ""))
         if not values["title"] or not paragraphs:
             raise Permanent("a Zalo article needs a title and a body", code="empty")
+        cover, images = self._pictures(post)
         article: dict[str, Any] = {"type": "normal", "title": values["title"]}
         if values["author"]:
             article["author"] = values["author"]
-        cover = f.get("cover") or self.default_cover
         if cover:
             article["cover"] = {"cover_type": "photo", "photo_url": cover, "status": "show"}
         if values["description"]:
             article["description"] = values["description"]
         article["body"] = [{"type": "text", "content": f"<p>{p}</p>"} for p in paragraphs]
+        article["body"] += images
         article.update(status="show", comment="show")
         return article
+
+    # -- pictures -------------------------------------------------------------------------------
+
+    def _pictures(self, post: Outgoing) -> tuple[str, list[dict[str, str]]]:
+        """The cover's address and the image blocks, each picture resolved once (a file used
+        twice, e.g. as the cover and an image, asks the media host once)."""
+        resolved: dict[str, str] = {}  # sha256 → public address, for this attempt
+
+        def address(media: Media, what: str) -> str:
+            if media.url:
+                return self._public(media.url, what)
+            if not media.is_file:
+                raise Permanent(f"{what} has neither a file nor an address", code="picture")
+            if media.sha256 not in resolved:
+                resolved[media.sha256] = self._hosted(media, what)
+            return resolved[media.sha256]
+
+        cover = post.cover
+        if cover is not None:
+            cover_url = address(cover, _label("the cover", cover))
+        else:
+            cover_url = self._fallback_cover(post)
+        blocks = []
+        for n, image in enumerate(post.images, 1):
+            block = {"type": "image", "url": address(image, _label(f"picture {n}", image))}
+            if caption := _nfc(image.alt).strip():
+                block["caption"] = caption
+            blocks.append(block)
+        return cover_url, blocks
+
+    def _fallback_cover(self, post: Outgoing) -> str:
+        """A post without a cover picture: the cover its approved render named (renders made
+        before covers became pictures), else the channel's default cover, else none (``check``
+        refuses such a post; Zalo answers -201, permanent)."""
+        given = _nfc(post.fields.get("cover") or "").strip() or self.default_cover.strip()
+        return self._public(given, "the cover") if given else ""
+
+    def _hosted(self, media: Media, what: str) -> str:
+        """The public address of the file ``media`` from the media host.
+
+        The host's failures are the post's, not the Zalo channel's: passing the host's
+        Unreachable, Throttled or AuthError on would block the Zalo channel, whose own check
+        (Zalo answers) then unblocks it at once, in a loop, while every other Zalo post waited
+        too. So a host that refuses the file makes the post Permanent; any other host failure
+        (down, throttled, credentials refused, an upload that may have happened) makes the post
+        wait as Temporary: it is retried with backoff, and the host looks the file up by its
+        slug before any re-upload. The host's own channel, if it is one, reports its own state.
+        """
+        if self.media_host is None:
+            raise Permanent(
+                f"{what} is a file and Zalo takes pictures only as public addresses: {NO_HOST}",
+                code="media-host",
+            )
+        try:
+            url = self.media_host.public_url(media)
+        except Permanent as exc:
+            raise Permanent(
+                f"the media host refused {what}: {exc.reason}", status=exc.status, code="media-host"
+            ) from exc
+        except ChannelError as exc:
+            wait = exc.retry_after if isinstance(exc, Temporary) else None
+            if isinstance(exc, Throttled):
+                wait = max(0.0, (exc.until - self.clock.now()).total_seconds())
+            raise Temporary(
+                f"{what} has no public address yet; the media host: {exc.reason}",
+                retry_after=wait,
+                status=exc.status,
+                code="media-host",
+            ) from exc
+        return self._public(url, what)
+
+    def _public(self, url: str, what: str) -> str:
+        """``url`` if Zalo can fetch it: https://, or http:// when the API itself is a sandbox
+        on loopback."""
+        url = url.strip()
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if parts.hostname and (scheme == "https" or (scheme == "http" and self._plain_http_ok)):
+            return url
+        raise Permanent(
+            f"{what} is at {url[:120]!r}, not a public https:// address: Zalo fetches pictures "
+            "itself, over https",
+            code="picture",
+        )
 
     def _verify(self, process: str) -> str:
         """Turn create's process token into the article id; the article exists from here on."""
@@ -373,6 +475,11 @@ class ZaloAdapter:
 
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
+
+
+def _label(what: str, media: Media) -> str:
+    """How messages name a picture: "the cover bia-3f2a9c1d0b7e.jpg", "picture 2"."""
+    return f"{what} {media.name}" if media.name else what
 
 
 def _paragraphs(body: str) -> list[str]:

@@ -10,6 +10,11 @@ Standard Webhooks: headers ``webhook-id``, ``webhook-timestamp`` (UNIX seconds, 
 key is the base64 after ``whsec_``. A GET has no body: what it signs in the body's place is
 pluggable (``get_content``); by default ``GET <path>`` (the path as requested), as publisher's
 new docs/webhook.md is to say.
+
+A post's pictures come inside the signed body (publisher's contract, docs/webhook.md): ``media``
+entries with ``role`` (one ``cover`` at most, then ``image``s), ``alt``, and a file's bytes as
+``data_base64`` (a JPEG or PNG of at most 5,000,000 bytes whose SHA-256 is ``sha256``) and/or a
+``url``. A file is kept once by its SHA-256, however many posts carry it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
     from tests.imitation.server import Imitation
 
 TOLERANCE = 300  # seconds either side of our clock
+MAX_PICTURE = 5_000_000  # bytes a picture
+MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 SCHEMES = ("auto", "standard", "legacy")
 
 
@@ -85,6 +92,7 @@ class Webhook:
         self.scheme = scheme
         self.get_content: Callable[[Request], list[bytes]] = GET_CONTENT[get]
         self.entries: dict[tuple[str, str], Entry] = {}
+        self.files: dict[str, bytes] = {}  # sha256 → the picture, kept once
         self._n = 0
         self._lock = threading.Lock()
 
@@ -154,6 +162,9 @@ class Webhook:
         title, html = body.get("title"), body.get("body_html")
         if not isinstance(title, str) or not title.strip() or not isinstance(html, str):
             return json_response(400, {"error": "title and body_html are required"})
+        pictures = _pictures(body.get("media", []))
+        if isinstance(pictures, str):
+            return json_response(400, {"error": f"media: {pictures}"})
         digest = hashlib.sha256(req.body).hexdigest()
         with self._lock:
             entry = self.entries.get((channel, key))
@@ -171,6 +182,7 @@ class Webhook:
             time.sleep(processing)  # another request for this key meanwhile gets 409
         slug = str(body.get("slug") or remote)
         answer = {"id": remote, "url": f"https://{channel}.portal.example/tin-tuc/{slug}"}
+        self._keep(pictures)
         self.env.recorder.created(
             self.name,
             channel,
@@ -180,12 +192,25 @@ class Webhook:
             kind=str(body.get("kind", "")),
             slug=slug,
             key=key,
+            media=[
+                {k: p[k] for k in ("role", "name", "sha256", "alt", "url") if k in p}
+                for p, _data in pictures
+            ],
         )
         with self._lock:
             entry.answer, entry.done = answer, True
         created = json_response(201, answer)
         created.created = True
         return created
+
+    def _keep(self, pictures: list[tuple[dict[str, Any], bytes]]) -> None:
+        with self._lock:
+            for entry, data in pictures:
+                if not data:
+                    continue
+                known = entry["sha256"] in self.files
+                self.files.setdefault(entry["sha256"], data)
+                self.env.stats.add(self.name, "media:reused" if known else "media:stored")
 
     # -- signatures ------------------------------------------------------------------------------
 
@@ -240,6 +265,51 @@ class Webhook:
             if hmac.compare_digest("sha256=" + mac, sig):
                 return None
         return "the signature does not match"
+
+
+def _pictures(media: Any) -> list[tuple[dict[str, Any], bytes]] | str:
+    """The body's pictures with their decoded bytes, or what is wrong with them."""
+    if not isinstance(media, list):
+        return "not a list"
+    out = []
+    for n, entry in enumerate(media, 1):
+        if not isinstance(entry, dict):
+            return f"entry {n} is not an object"
+        data = _picture_bytes(entry)
+        if isinstance(data, str):
+            return f"entry {n}: {data}"
+        out.append((entry, data))
+    if [e["role"] for e, _ in out].count("cover") > 1:
+        return "more than one cover"
+    return out
+
+
+def _picture_bytes(entry: dict[str, Any]) -> bytes | str:
+    if entry.get("role") not in ("cover", "image"):
+        return "role is neither cover nor image"
+    if not isinstance(entry.get("alt"), str):
+        return "alt is not text"
+    url, encoded = entry.get("url"), entry.get("data_base64")
+    if url is not None and not (
+        isinstance(url, str) and urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc
+    ):
+        return "url is not an http(s) address"
+    if encoded is None:
+        return b"" if url else "neither data_base64 nor url"
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return "data_base64 is not base64"
+    if len(data) > MAX_PICTURE:
+        return f"{len(data)} bytes; at most {MAX_PICTURE}"
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        return "sha256 does not match the bytes"
+    magic = MAGIC.get(str(entry.get("mime")))
+    if magic is None or not data.startswith(magic):
+        return "not a JPEG or PNG as its mime says"
+    if not (isinstance(entry.get("name"), str) and entry["name"]):
+        return "a file without a name"
+    return data
 
 
 def _fresh(ts: str) -> str | None:

@@ -5,6 +5,10 @@ oauth.zaloapp.com. Every answer is HTTP 200 with ``error`` 0 or negative (the ga
 excepted). Refresh tokens are single-use and rotate; a refresh also kills the previous access
 token. Articles are created asynchronously: ``create`` gives a process token, ``verify`` answers
 -214 while the article is processed, then its id.
+
+Pictures are addresses Zalo fetches itself (its upload call answers -209 for articles, §7): the
+cover's ``photo_url`` and each image block's ``url`` must be https:// (this imitation fetches
+nothing, so any https address passes); an image block's ``caption`` is optional text.
 """
 
 from __future__ import annotations
@@ -302,6 +306,11 @@ class Zalo:
             author=author,
             description=description,
             cover=article.cover.get("photo_url", ""),
+            images=[
+                {"url": part["url"], "caption": part.get("caption", "")}
+                for part in article.body
+                if part.get("type") == "image"
+            ],
         )
         answer = ok({"token": article.token})
         answer.created = True
@@ -412,31 +421,34 @@ def _valid_cover(cover: Any) -> bool:
         return False
     if cover.get("cover_type") == "video":
         return bool(cover.get("video_id"))
-    url = cover.get("photo_url")
-    if cover.get("cover_type") != "photo" or not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.hostname)
+    return cover.get("cover_type") == "photo" and _https(cover.get("photo_url"))
 
 
 def _valid_body(body: Any) -> bool:
     if not isinstance(body, list) or not body:
         return False
-    for part in body:
-        if not isinstance(part, dict) or part.get("type") not in (
-            "text",
-            "image",
-            "video",
-            "product",
-        ):
-            return False
-        if part["type"] == "text" and not str(part.get("content") or "").strip():
-            return False
-        if part["type"] in ("image", "video") and not str(part.get("url") or "").startswith(
-            "https://"
-        ):
-            return False
-    return True
+    return all(_valid_part(part) for part in body)
+
+
+def _valid_part(part: Any) -> bool:
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if kind == "text":
+        return bool(str(part.get("content") or "").strip())
+    if kind == "image":
+        caption = part.get("caption", "")
+        return _https(part.get("url")) and isinstance(caption, str)
+    if kind == "video":
+        return _https(part.get("url"))
+    return kind == "product" and bool(part.get("id"))
+
+
+def _https(url: Any) -> bool:
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def _link(a: Article) -> str:
