@@ -3,6 +3,9 @@ verification cannot carry."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from publisher.channels.zalo_quotas import (
@@ -11,6 +14,7 @@ from publisher.channels.zalo_quotas import (
     MODERATION_MINUTES,
     broadcast_problems,
 )
+from tests.fakes import run
 
 
 def test_the_table_follows_the_documented_packages() -> None:
@@ -73,3 +77,42 @@ def test_every_warning_is_one_line() -> None:
 def test_a_month_not_written_yyyy_mm_is_a_programming_error(month: str) -> None:
     with pytest.raises(ValueError, match="YYYY-MM"):
         broadcast_problems("basic", True, {month: 1})
+
+
+# -- through `publisher check` ----------------------------------------------------------------
+
+
+def set_zalo(campaign: Path, **settings: str) -> None:
+    path = campaign / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in settings.items():
+        text, n = re.subn(rf"(?m)^{key} = \S+", f"{key} = {value}", text)
+        assert n == 1, key
+    path.write_text(text, encoding="utf-8")
+
+
+def test_check_warns_when_the_plan_broadcasts_more_than_the_package_allows(campaign: Path) -> None:
+    set_zalo(campaign, broadcast="true")
+    result = run("check")
+    assert result.exit_code == 0, result.stderr  # a warning, not an error
+    assert "2024-06: 20 Zalo broadcasts planned, but on the Basic package each follower" in (
+        result.stderr
+    )
+    assert "Zalo moderates each broadcast for about 30 minutes" in result.stderr
+    set_zalo(campaign, broadcast="true", package='"premium"', verified="false")
+    result = run("check")
+    assert "on the Premium package each follower receives at most 6 a month" in result.stderr
+    assert "the Zalo OA is not verified" in result.stderr
+
+
+def test_check_says_nothing_of_quotas_without_broadcasts(campaign: Path) -> None:
+    result = run("check")
+    assert result.exit_code == 0
+    assert "broadcast" not in result.stderr
+
+
+def test_an_unknown_package_in_the_config_is_refused(campaign: Path) -> None:
+    set_zalo(campaign, package='"gold"')
+    result = run("check")
+    assert result.exit_code != 0
+    assert "channels.zalo.package: is 'gold' (one of: basic, advanced, premium)" in result.stderr

@@ -6,20 +6,23 @@ network.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from publisher.channels.zalo_quotas import MODERATION_MINUTES, broadcast_problems
 from publisher.config import Config
 from publisher.config.graph_versions import version_note
 from publisher.content import read_messages
 from publisher.editorial.load import demands_for, holds_approval, render_all
 from publisher.errors import PublisherError
 from publisher.i18n import _
-from publisher.plan import plan, rules_from_config
+from publisher.plan import PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer, template_problem, template_where
 from publisher.states import State
 from publisher.store.db import Database
@@ -88,6 +91,29 @@ def version_warnings(config: Config, today: date) -> list[str]:
     return out
 
 
+def quota_warnings(config: Config, times: Mapping[PostKey, datetime]) -> list[str]:
+    """Zalo channels that broadcast more than their OA's package lets followers receive, or
+    broadcast from an OA that is not verified (``zalo_quotas``), by the planned times."""
+    out = []
+    for cid, ch in config.channels.items():
+        if not (ch.enabled and ch.adapter == "zalo" and ch.setting("broadcast")):
+            continue
+        months = Counter(
+            when.astimezone(config.tz).strftime("%Y-%m")
+            for (_m, channel, _o), when in times.items()
+            if channel == cid
+        )
+        package, verified = str(ch.setting("package")), bool(ch.setting("verified"))
+        for problem in broadcast_problems(package, verified, months):
+            out.append(f"{config.path}: channels.{cid}: {problem}")
+        if months:
+            out.append(
+                f"{config.path}: channels.{cid}: Zalo moderates each broadcast for about "
+                f"{MODERATION_MINUTES} minutes: followers get it that much after the post's time"
+            )
+    return out
+
+
 def run_check(config: Config, db: Database | None = None, *, today: date) -> CheckResult:
     """Every problem, plus warnings; ``today`` (the caller's clock) dates the version warnings."""
     result = CheckResult(warnings=version_warnings(config, today))
@@ -103,6 +129,7 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
         result.problems.append(
             f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
         )
+    result.warnings += quota_warnings(config, fitted.times)
     if db is not None:
         result.revoked = stale_approvals(db, renders)
     enabled = [cid for cid, ch in config.channels.items() if ch.enabled]

@@ -40,7 +40,9 @@ from tests.imitation.core import (
 )
 
 logger = logging.getLogger("imitation")
-MAX_BODY = 2 * 1024 * 1024  # bytes; anything larger is refused with 413 before it is read
+# bytes; anything larger is refused with 413 before it is read (a 5 MB webhook picture is
+# 6.7 MB in base64)
+MAX_BODY = 8 * 1024 * 1024
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
