@@ -114,11 +114,11 @@ class WordPressAdapter:
                 f"WordPress answered {resp.status_code} without a post id; the post may exist",
                 status=resp.status_code,
             ) from exc
+        if got not in (slug, ""):
+            return self._undouble(slug, remote_id, got, created)
         if cover is not None:
             self._featured(post, remote_id, cover, created)
-        if got in (slug, ""):
-            return _receipt(created)
-        return self._undouble(slug, remote_id, got, created)
+        return _receipt(created)
 
     def _pictures(self, post: Outgoing) -> tuple[Attachment | None, str]:
         """The cover's attachment (for ``featured_media``) and the body with the pictures: a
