@@ -1,6 +1,8 @@
 """WordPress portal adapter: the REST API with an Application Password, idempotent by slug.
 
-Owns the wire format and error mapping of ``/wp-json/wp/v2``; never reads the environment.
+Owns the wire format of ``/wp-json/wp/v2/posts``; never reads the environment. A post's picture
+files go to the site's media library first (``wordpress_media``): the cover becomes the post's
+``featured_media``, the other pictures figures after the text.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import httpx
 
 from publisher.channels.base import (
     Ambiguous,
-    AuthError,
     ChannelError,
     CheckResult,
     Outgoing,
-    Permanent,
     Receipt,
     Temporary,
-    Throttled,
     calling,
     retry_after_seconds,
     unreachable,
-    until,
+)
+from publisher.channels.wordpress_media import (
+    Attachment,
+    WordPressMedia,
+    figure,
+    site_error,
+    site_failure,
 )
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WordPressSettings, settings_as
@@ -38,11 +43,6 @@ logger = logging.getLogger(__name__)
 
 _TAG = re.compile(r"<[^>]*>")
 _FIELDS = "id,slug,status,link,date_gmt"
-_DEFAULT_THROTTLE = 60.0
-_NO_LOGIN = (
-    "WordPress sees no login: the server may strip the Authorization header "
-    "(Apache/FastCGI: pass HTTP_AUTHORIZATION through in .htaccess)"
-)
 
 
 def post_slug(post: Outgoing) -> str:
@@ -50,17 +50,6 @@ def post_slug(post: Outgoing) -> str:
     title = html.unescape(_TAG.sub(" ", post.fields.get("title", "")))
     base = slugify(title, 60) or "bai-viet"
     return f"{base}-{post.idempotency_key.replace('-', '')[:8].lower()}"
-
-
-def _error(resp: httpx.Response) -> tuple[str, str]:
-    """WordPress's ``code`` and ``message`` (both "" when the body is not its error envelope)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    return str(body.get("code") or ""), " ".join(str(body.get("message") or "").split())
 
 
 class WordPressAdapter:
@@ -84,6 +73,10 @@ class WordPressAdapter:
         self.categories = list(s.category_ids)
         self.auth = httpx.BasicAuth(self.username, secrets["password"])
         self.posts_url = f"{self.base}/wp-json/wp/v2/posts"
+        # The site's media library: also a MediaHost for channels that need public addresses.
+        self.media = WordPressMedia(
+            self.base, client, self.auth, username=self.username, clock=clock
+        )
 
     def publish(self, post: Outgoing) -> Receipt:
         slug = post_slug(post)
@@ -91,22 +84,25 @@ class WordPressAdapter:
         if existing is not None:
             logger.info("%s: post %s already exists as %s", self.channel.id, post.post_id, slug)
             return existing
+        cover, content = self._pictures(post)  # uploaded (or found) before the post is made
         payload: dict[str, Any] = {
             "title": post.fields.get("title", ""),
-            "content": post.fields.get("content", ""),
+            "content": content,
             "excerpt": post.fields.get("excerpt", ""),
             "status": "publish",
             "slug": slug,
         }
         if self.categories:
             payload["categories"] = self.categories
+        if cover is not None:
+            payload["featured_media"] = cover.id
         with calling(creates=True):
             resp = self.client.post(self.posts_url, json=payload, auth=self.auth)
         if resp.status_code >= 500:
             raise Ambiguous(
                 f"WordPress answered {resp.status_code} to the create; the post may exist",
                 status=resp.status_code,
-                code=_error(resp)[0] or None,
+                code=site_error(resp)[0] or None,
             )
         if not resp.is_success:
             raise self._failure(resp)
@@ -118,9 +114,68 @@ class WordPressAdapter:
                 f"WordPress answered {resp.status_code} without a post id; the post may exist",
                 status=resp.status_code,
             ) from exc
-        if got in (slug, ""):
-            return _receipt(created)
-        return self._undouble(slug, remote_id, got, created)
+        if got not in (slug, ""):
+            return self._undouble(slug, remote_id, got, created)
+        if cover is not None:
+            self._featured(post, remote_id, cover, created)
+        return _receipt(created)
+
+    def _pictures(self, post: Outgoing) -> tuple[Attachment | None, str]:
+        """The cover's attachment (for ``featured_media``) and the body with the pictures: a
+        cover that is only an address (``featured_media`` takes an attachment, not a URL) as a
+        figure before the text, the other pictures as figures after it, in order."""
+        content = post.fields.get("content", "")
+        before: list[str] = []
+        after: list[str] = []
+        cover: Attachment | None = None
+        if post.cover is not None:
+            if post.cover.is_file:
+                cover = self.media.attachment(post.cover)
+            elif post.cover.url:
+                before.append(figure(post.cover.url, post.cover.alt))
+        for image in post.images:
+            url = self.media.attachment(image).url if image.is_file else image.url
+            if url:
+                after.append(figure(url, image.alt))
+        if not (before or after):
+            return cover, content
+        return cover, "\n".join([*before, content, *after])
+
+    def _featured(
+        self, post: Outgoing, remote_id: str, cover: Attachment, created: Mapping[str, Any]
+    ) -> None:
+        """WordPress makes the post even when ``featured_media`` names no attachment (it was
+        deleted after we remembered it) and answers 0: upload the cover again and set it."""
+        try:
+            got = int(created["featured_media"])
+        except (KeyError, TypeError, ValueError):
+            return  # not said: nothing to correct
+        if got == cover.id or post.cover is None:
+            return
+        logger.warning(
+            "%s: WordPress did not take attachment %s as the cover of post %s; setting it again",
+            self.channel.id,
+            cover.id,
+            remote_id,
+        )
+        self.media.forget(post.cover)
+        try:
+            again = self.media.attachment(post.cover)
+            with calling(creates=False, doing="setting a post's cover"):
+                resp = self.client.post(
+                    f"{self.posts_url}/{remote_id}",
+                    json={"featured_media": again.id},
+                    auth=self.auth,
+                )
+            if not resp.is_success:
+                raise self._failure(resp)
+        except ChannelError as exc:
+            logger.warning(
+                "%s: post %s is published without its cover (%s)",
+                self.channel.id,
+                remote_id,
+                exc.reason,
+            )
 
     def lookup(self, post: Outgoing, since: datetime) -> Receipt | None:
         # The slug is unique to the post, so a match is ours whenever it was made.
@@ -148,6 +203,8 @@ class WordPressAdapter:
                     "the Author or Editor role (publish_posts)",
                 )
             how = "can publish posts" if can else "publishing rights not reported"
+            if isinstance(caps, dict) and caps.get("upload_files") is False:
+                how += ", but cannot upload pictures (upload_files): posts with picture files fail"
             return CheckResult(True, f"logged in to {self.base} as {name} ({how})")
         return CheckResult(False, self._failure(resp).reason)
 
@@ -208,7 +265,7 @@ class WordPressAdapter:
                 f"post {original.remote_id}: delete the duplicate by hand"
             ) from exc
         if not (resp.is_success or resp.status_code in (404, 410)):  # 404/410: already gone
-            code, message = _error(resp)
+            code, message = site_error(resp)
             raise Ambiguous(
                 f"duplicate {where} could not be deleted ({resp.status_code} {code} {message}); "
                 f"the original is post {original.remote_id}: delete the duplicate by hand",
@@ -222,46 +279,7 @@ class WordPressAdapter:
 
     def _failure(self, resp: httpx.Response) -> ChannelError:
         """Map a non-2xx, non-5xx answer (or any answer to ``check``) to one outcome."""
-        status = resp.status_code
-        code, message = _error(resp)
-        said = f"{status} {code}: {message}" if code else f"HTTP {status}"
-        kw: dict[str, Any] = {"status": status, "code": code or None}
-        if status == 401:
-            if code == "incorrect_password":
-                return AuthError(
-                    "the application password was refused: create a new one for "
-                    f"'{self.username}' (Users → Profile → Application Passwords)",
-                    **kw,
-                )
-            if code == "invalid_username":
-                return AuthError(f"WordPress has no user '{self.username}'", **kw)
-            if code.startswith("rest_"):  # WordPress's 401 means nobody is logged in
-                return AuthError(_NO_LOGIN, **kw)
-            return AuthError(f"WordPress refused the login ({said})", **kw)
-        if status == 403 and code.startswith("rest_"):
-            return AuthError(
-                f"'{self.username}' lacks the right role: needs publish_posts, e.g. Author or "
-                f"Editor ({said})",
-                **kw,
-            )
-        if status == 403:
-            # Not WordPress's own answer (a firewall?), but it stops every post alike.
-            return AuthError(f"WordPress or a firewall before it refused us ({said})", **kw)
-        if status == 404 and code in ("rest_no_route", ""):
-            return Permanent(f"no WordPress REST API at {self.base}/wp-json/ ({said})", **kw)
-        if status == 429:
-            wait = retry_after_seconds(resp.headers.get("Retry-After"), self.clock.now())
-            return Throttled(
-                f"WordPress is rate-limiting ({said})",
-                until=until(self.clock.now(), _DEFAULT_THROTTLE if wait is None else wait),
-                **kw,
-            )
-        if status >= 500:
-            return Temporary(f"WordPress answered {said}", **kw)
-        if 300 <= status < 400:
-            where = resp.headers.get("Location", "?")
-            return Permanent(f"WordPress redirected to {where}: correct base_url ({said})", **kw)
-        return Permanent(f"WordPress refused the post ({said})", **kw)
+        return site_failure(resp, base=self.base, username=self.username, now=self.clock.now())
 
 
 def _receipt(row: Mapping[str, Any]) -> Receipt:

@@ -1,21 +1,33 @@
-"""A WordPress site's REST API, the posts part (platform-apis.md §3).
+"""A WordPress site's REST API, the posts and media parts (platform-apis.md §3).
 
 Paths are relative to the site root (``/wp-json/wp/v2/...``, or ``/?rest_route=/wp/v2/...``).
 Application passwords over Basic auth; ``rest_authorization_required_code()``: 401 when nobody
 is logged in, 403 when the user lacks the capability. Slugs are sanitised and made unique with
-``-2``, ``-3``… like ``wp_unique_post_slug``.
+``-2``, ``-3``… like ``wp_unique_post_slug`` (an attachment's against every post and file).
+
+Media (§3.5, core's attachments controller): uploads as a raw body (``Content-Type``,
+``Content-Disposition: attachment; filename="…"``) or multipart (field ``file``), with ``slug``,
+``title``, ``alt_text`` and ``caption`` as parameters; the slug defaults to the file name's stem.
+The files are served under ``/wp-content/uploads/``. A post's ``featured_media`` that names no
+attachment is dropped silently, as ``create_item`` ignores ``handle_featured_media``'s result.
+``fail_next_uploads`` stores the next uploads and then answers PHP's fatal-error page (500), as
+a site that runs out of memory making the smaller sizes of an image does.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import html
 import math
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 
 from publisher.sandbox import credentials
@@ -26,6 +38,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("publish", "future", "draft", "pending", "private")
 EDITOR = {"edit_posts", "publish_posts", "edit_others_posts", "edit_published_posts", "read"}
+EDITOR |= {"upload_files"}
 CONTRIBUTOR = {"edit_posts", "read"}
 
 
@@ -51,6 +64,67 @@ class WPPost:
     date_gmt: datetime
     modified_gmt: datetime
     categories: list[int]
+    featured_media: int = 0
+
+
+@dataclass
+class WPMedia:
+    id: int
+    slug: str
+    file: str  # the stored file's name, unique among the site's files
+    mime: str
+    data: bytes = field(repr=False)
+    title: str
+    alt_text: str
+    caption: str
+    author: int
+    date_gmt: datetime
+    width: int = 0
+    height: int = 0
+
+
+# What WordPress takes (by the file's real type, sniffed as wp_check_filetype_and_ext does).
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+EXTENSIONS = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "png": "image/png"}
+EXTENSIONS |= {"gif": "image/gif", "webp": "image/webp"}
+
+
+def sniff(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return ""
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG or JPEG (0, 0 when they cannot be read)."""
+    if data.startswith(b"\x89PNG") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    i = 2
+    while data.startswith(b"\xff\xd8") and i + 9 < len(data):
+        if data[i] != 0xFF:
+            break
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(
+                data[i + 5 : i + 7], "big"
+            )
+        i += 2 + length
+    return 0, 0
+
+
+def disposition_filename(value: str) -> str:
+    """``get_filename_from_disposition``: the ``filename`` parameter, quotes removed."""
+    match = re.search(r"filename\*?=\s*(\"[^\"]*\"|[^;\s]+)", value, re.IGNORECASE)
+    if not match:
+        return ""
+    name = match.group(1).strip('"')
+    return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
 
 
 def wp_error(status: int, code: str, message: str, **data: Any) -> Response:
@@ -92,6 +166,9 @@ class WordPress:
             "subscriber": User(3, "subscriber", "Bạn đọc", "subscriber", {"read"}, password),
         }
         self.posts: dict[int, WPPost] = {}
+        self.media: dict[int, WPMedia] = {}
+        self.fail_next_uploads = 0  # store the next N uploads, then answer PHP's fatal 500
+        self.fileupload_maxk: int | None = None  # multisite's per-file limit in KB, if set
         self._n = 100
         self._lock = threading.Lock()
 
@@ -125,6 +202,8 @@ class WordPress:
     # -- requests --------------------------------------------------------------------------------
 
     def handle(self, req: Request) -> Response:
+        if req.path.startswith("/wp-content/uploads/") and req.method in ("GET", "HEAD"):
+            return self._file(req.path.removeprefix("/wp-content/uploads/"))
         route = req.path.rstrip("/") or "/"
         if route == "" or route == "/":
             route = "/wp-json" + (req.q("rest_route") or "/")
@@ -170,6 +249,10 @@ class WordPress:
                 return json_response(200, self._shape(post, req, edit=user is not None))
             if req.method == "DELETE":
                 return self._delete(post, req, user)
+            if req.method in ("POST", "PUT", "PATCH"):
+                return self._update_post(post, req, user)
+        if route.startswith("/wp/v2/media"):
+            return self._media_route(req, route, user)
         return wp_error(
             404, "rest_no_route", "No route was found matching the URL and request method."
         )
@@ -321,6 +404,7 @@ class WordPress:
         post = WPPost(
             self._n, slug, status, title, content, excerpt, user.id, when, now, categories
         )
+        post.featured_media = self._featured(p.get("featured_media"))
         self.posts[post.id] = post
         self.env.recorder.created(
             self.name,
@@ -360,14 +444,283 @@ class WordPress:
         self.env.recorder.deleted(self.name, "site", str(post.id))
         return json_response(200, self._shape(post, req, edit=True))
 
-    def _unique(self, slug: str) -> str:
+    def _featured(self, value: Any) -> int:
+        """``featured_media`` as WordPress keeps it: an attachment's id, else 0 (no error)."""
+        try:
+            wanted = int(value or 0)
+        except (TypeError, ValueError):
+            return 0
+        return wanted if wanted in self.media else 0
+
+    def _update_post(self, post: WPPost, req: Request, user: User | None) -> Response:
+        if user is None or "edit_posts" not in user.caps:
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_edit",
+                "Sorry, you are not allowed to edit this post.",
+            )
+        p = req.form()
+        if "featured_media" in p:
+            post.featured_media = self._featured(p["featured_media"])
+        for key in ("title", "content", "excerpt"):
+            if key in p:
+                setattr(post, key, _raw(p[key]))
+        post.modified_gmt = utcnow().replace(microsecond=0)
+        return json_response(200, self._shape(post, req, edit=True))
+
+    def _unique(self, slug: str, *, media: bool = False) -> str:
         taken = {p.slug for p in self.posts.values()}
+        if media:  # an attachment's slug is unique among every post type
+            taken |= {m.slug for m in self.media.values()}
         if slug not in taken:
             return slug
         n = 2
         while f"{slug[: 200 - len(str(n)) - 1]}-{n}" in taken:
             n += 1
         return f"{slug[: 200 - len(str(n)) - 1]}-{n}"
+
+    # -- media ---------------------------------------------------------------------------------
+
+    def _media_route(self, req: Request, route: str, user: User | None) -> Response:
+        if route == "/wp/v2/media":
+            if req.method == "GET":
+                return self._media_list(req, user)
+            if req.method == "POST":
+                return self._upload(req, user)
+        match = re.fullmatch(r"/wp/v2/media/(\d+)", route)
+        if match:
+            item = self.media.get(int(match.group(1)))
+            if item is None:
+                return wp_error(404, "rest_post_invalid_id", "Invalid post ID.")
+            if req.method == "GET":
+                return json_response(200, self._media_shape(item, req, edit=user is not None))
+            if req.method in ("POST", "PUT", "PATCH"):
+                return self._media_update(item, req, user)
+            if req.method == "DELETE":
+                return self._media_delete(item, req, user)
+        return wp_error(
+            404, "rest_no_route", "No route was found matching the URL and request method."
+        )
+
+    def _media_list(self, req: Request, user: User | None) -> Response:
+        if req.q("context") == "edit" and (user is None or "edit_posts" not in user.caps):
+            return wp_error(
+                401 if user is None else 403,
+                "rest_forbidden_context",
+                "Sorry, you are not allowed to edit posts in this post type.",
+            )
+        try:
+            per_page = int(req.q("per_page") or 10)
+        except ValueError:
+            per_page = 0
+        if not 1 <= per_page <= 100:
+            return wp_error(400, "rest_invalid_param", "Invalid parameter(s): per_page")
+        slugs = {s for s in (req.q("slug") or "").split(",") if s}
+        rows = [
+            m
+            for m in sorted(self.media.values(), key=lambda m: (m.date_gmt, m.id), reverse=True)
+            if not slugs or m.slug in slugs
+        ]
+        body = [self._media_shape(m, req, edit=req.q("context") == "edit") for m in rows]
+        total = str(len(rows))
+        return json_response(200, body[:per_page], {"X-WP-Total": total})
+
+    def _upload(self, req: Request, user: User | None) -> Response:
+        if user is None or "upload_files" not in user.caps:
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_create",
+                "Sorry, you are not allowed to upload media on this site.",
+            )
+        got = self._received_file(req)
+        if isinstance(got, Response):
+            return got
+        filename, data, params = got
+        real = sniff(data)
+        ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+        if real not in IMAGE_TYPES or ext not in EXTENSIONS:
+            return wp_error(
+                500,
+                "rest_upload_sideload_error",
+                "Sorry, you are not allowed to upload this file type.",
+            )
+        if self.fileupload_maxk is not None and len(data) > self.fileupload_maxk * 1024:
+            return wp_error(
+                400,
+                "rest_upload_file_too_big",
+                f"This file is too big. Files must be less than {self.fileupload_maxk} KB in size.",
+            )
+        if EXTENSIONS[ext] != real:  # wp_check_filetype_and_ext corrects the extension
+            filename = f"{filename.rpartition('.')[0]}.{IMAGE_TYPES[real]}"
+        stem = filename.rpartition(".")[0]
+        slug = self._unique(sanitize_title(str(params.get("slug") or stem)) or "image", media=True)
+        self._n += 1
+        width, height = image_size(data)
+        item = WPMedia(
+            id=self._n,
+            slug=slug,
+            file=self._free_file(filename),
+            mime=real,
+            data=data,
+            title=_raw(params.get("title")) or stem,
+            alt_text=" ".join(str(params.get("alt_text") or "").split()),
+            caption=_raw(params.get("caption")),
+            author=user.id,
+            date_gmt=utcnow().replace(microsecond=0),
+            width=width,
+            height=height,
+        )
+        self.media[item.id] = item
+        self.env.recorder.created(
+            self.name,
+            "site",
+            str(item.id),
+            title=item.title,
+            text=item.alt_text,
+            kind="media",
+            slug=slug,
+            file=item.file,
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        if self.fail_next_uploads:
+            self.fail_next_uploads -= 1
+            return text_response(500, "<p>There has been a critical error on this website.</p>")
+        answer = json_response(
+            201,
+            self._media_shape(item, req, edit=True),
+            {
+                "Location": f"{self._site(req)}/wp-json/wp/v2/media/{item.id}",
+                "X-WP-Upload-Attachment-ID": str(item.id),
+            },
+        )
+        answer.created = True
+        return answer
+
+    def _received_file(self, req: Request) -> tuple[str, bytes, dict[str, Any]] | Response:
+        """The file's name, bytes and the other parameters, from a multipart form (field
+        ``file``) or a raw body; or WordPress's refusal."""
+        params: dict[str, Any] = {k: v[0] for k, v in req.query.items() if v}
+        if req.content_type == "multipart/form-data":
+            head = f"Content-Type: {req.header('Content-Type')}\r\n\r\n".encode()
+            message = BytesParser(policy=HTTP).parsebytes(head + req.body)
+            filename, data = "", b""
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True) or b""
+                if name == "file" and part.get_filename():
+                    filename, data = str(part.get_filename()), payload
+                elif isinstance(name, str):
+                    params[name] = payload.decode("utf-8", errors="replace")
+            if not data:
+                return wp_error(400, "rest_upload_no_data", "No data supplied.")
+            return filename, data, params
+        if not req.body:
+            return wp_error(400, "rest_upload_no_data", "No data supplied.")
+        if not req.header("Content-Type"):
+            return wp_error(400, "rest_upload_no_content_type", "No Content-Type supplied.")
+        disposition = req.header("Content-Disposition")
+        if not disposition:
+            return wp_error(
+                400, "rest_upload_no_content_disposition", "No Content-Disposition supplied."
+            )
+        filename = disposition_filename(disposition)
+        if not filename:
+            return wp_error(
+                400,
+                "rest_upload_invalid_disposition",
+                "Invalid Content-Disposition supplied. Content-Disposition needs to be "
+                'formatted as `attachment; filename="image.png"` or similar.',
+            )
+        return filename, req.body, params
+
+    def _free_file(self, filename: str) -> str:
+        """``wp_unique_filename`` in one folder: ``name.jpg``, ``name-1.jpg``…"""
+        taken = {m.file for m in self.media.values()}
+        stem, _, ext = filename.rpartition(".")
+        name, n = filename, 0
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}.{ext}"
+        return name
+
+    def _media_update(self, item: WPMedia, req: Request, user: User | None) -> Response:
+        mine = user is not None and user.id == item.author
+        if user is None or not (mine or "edit_others_posts" in user.caps):
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_edit",
+                "Sorry, you are not allowed to edit this post.",
+            )
+        p = req.form()
+        if "alt_text" in p:
+            item.alt_text = " ".join(str(p["alt_text"]).split())  # sanitize_text_field
+        if "caption" in p:
+            item.caption = _raw(p["caption"])
+        if "title" in p:
+            item.title = _raw(p["title"])
+        return json_response(200, self._media_shape(item, req, edit=True))
+
+    def _media_delete(self, item: WPMedia, req: Request, user: User | None) -> Response:
+        if user is None or ("edit_others_posts" not in user.caps and user.id != item.author):
+            return wp_error(
+                401 if user is None else 403,
+                "rest_cannot_delete",
+                "Sorry, you are not allowed to delete this post.",
+            )
+        if (req.q("force") or "").lower() not in ("true", "1"):
+            return wp_error(
+                501,
+                "rest_trash_not_supported",
+                "The post does not support trashing. Set 'force=true' to delete.",
+            )
+        previous = self._media_shape(item, req, edit=True)
+        del self.media[item.id]
+        for post in self.posts.values():
+            if post.featured_media == item.id:
+                post.featured_media = 0
+        self.env.recorder.deleted(self.name, "site", str(item.id))
+        return json_response(200, {"deleted": True, "previous": previous})
+
+    def _media_shape(self, item: WPMedia, req: Request, *, edit: bool) -> dict[str, Any]:
+        url = f"{self._site(req)}/wp-content/uploads/{item.date_gmt:%Y/%m}/{item.file}"
+        out: dict[str, Any] = {
+            "id": item.id,
+            "date_gmt": item.date_gmt.strftime("%Y-%m-%dT%H:%M:%S"),
+            "slug": item.slug,
+            "status": "inherit",
+            "type": "attachment",
+            "link": f"{self._site(req)}/{item.slug}/",
+            "title": {"rendered": html.escape(item.title, quote=False)},
+            "author": item.author,
+            "alt_text": item.alt_text,
+            "caption": {"rendered": f"<p>{item.caption}</p>\n" if item.caption else ""},
+            "media_type": "image",
+            "mime_type": item.mime,
+            "media_details": {
+                "width": item.width,
+                "height": item.height,
+                "file": item.file,
+                "filesize": len(item.data),
+            },
+            "source_url": url,
+        }
+        if edit:
+            out["title"]["raw"] = item.title
+            out["caption"]["raw"] = item.caption
+        wanted = req.q("_fields")
+        if wanted:
+            keep = {f.strip() for f in wanted.split(",")}
+            out = {k: v for k, v in out.items() if k in keep}
+        return out
+
+    def _file(self, rest: str) -> Response:
+        """A stored file, by ``YYYY/MM/name``."""
+        name = rest.rsplit("/", 1)[-1]
+        with self._lock:
+            item = next((m for m in self.media.values() if m.file == name), None)
+        if item is None or rest != f"{item.date_gmt:%Y/%m}/{name}":
+            return text_response(404, "<h1>Not Found</h1>")
+        return Response(200, item.data, {"Content-Type": item.mime})
 
     def _site(self, req: Request) -> str:
         return f"{req.host_base()}/wordpress"
@@ -397,6 +750,7 @@ class WordPress:
             "author": post.author,
             "categories": post.categories,
             "tags": [],
+            "featured_media": post.featured_media,
         }
         if edit:
             out["title"]["raw"] = post.title
