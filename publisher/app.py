@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
-    from publisher.channels.base import Adapter
+    from publisher.channels.base import Adapter, MediaHost
     from publisher.clock import Clock
     from publisher.config import Channel, Config
     from publisher.config.env import Secrets
@@ -24,17 +24,36 @@ if TYPE_CHECKING:
 
 
 def build_adapter(
-    config: Config, channel: Channel, values: Mapping[str, str], db: Database
+    config: Config,
+    channel: Channel,
+    values: Mapping[str, str],
+    db: Database,
+    secrets: Secrets | None = None,
 ) -> Adapter:
     """One channel's adapter with its secrets; a Zalo adapter keeps its rotating tokens in
-    ``db`` (encrypted). ValueError for a secret of the wrong shape (the adapter says which)."""
+    ``db`` (encrypted), and gets public addresses for picture files from ``[media] host`` (a
+    WordPress channel of ``config``, with its own secrets from ``secrets``). ValueError for a
+    secret of the wrong shape (the adapter says which)."""
     from publisher.channels import build
     from publisher.store.tokens import DatabaseTokenStore, token_keys
 
-    tokens = None
-    if channel.adapter == "zalo":
-        tokens = DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
-    return build(channel, values, tokens=tokens)
+    if channel.adapter != "zalo":
+        return build(channel, values)
+    tokens = DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
+    return build(channel, values, tokens=tokens, media_host=media_host(config, secrets))
+
+
+def media_host(config: Config, secrets: Secrets | None) -> MediaHost | None:
+    """The media library of ``[media] host`` (a WordPress channel), which publishes picture
+    files for platforms that fetch them by address (Zalo); None if there is none, or its
+    secrets are missing (a file cover then fails with a reason saying so)."""
+    from publisher.channels.base import new_client
+    from publisher.channels.wordpress_media import WordPressMedia
+
+    host = config.channels.get(config.media.host) if config.media.host else None
+    if host is None or secrets is None or secrets.problems.get(host.id):
+        return None
+    return WordPressMedia.for_channel(host, new_client(), secrets.for_channel(host.id))
 
 
 def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Adapter]:
@@ -49,7 +68,7 @@ def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, 
         if not ch.enabled:
             continue
         try:
-            adapters[cid] = build_adapter(config, ch, secrets.for_channel(cid), db)
+            adapters[cid] = build_adapter(config, ch, secrets.for_channel(cid), db, secrets)
         except ValueError as exc:  # a secret of the wrong shape, e.g. a webhook secret
             raise InputError(
                 f"secrets: {cid}", str(exc), "see 'publisher channels check'"

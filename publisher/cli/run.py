@@ -111,7 +111,8 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                 result = CheckResult(False, "; ".join(problems))
             else:
                 try:
-                    result = build_adapter(config, ch, secrets.for_channel(cid), db).check()
+                    adapter = build_adapter(cfg, ch, secrets.for_channel(cid), db, secrets)
+                    result = adapter.check()
                 except ChannelError as exc:
                     result = CheckResult(False, exc.reason)
             if ch.adapter == "facebook":  # a Graph API version that ends soon, or has ended
