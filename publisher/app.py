@@ -12,10 +12,11 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from publisher.channels.base import ChannelError
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
-    from publisher.channels.base import Adapter, MediaHost
+    from publisher.channels.base import Adapter, CheckResult, MediaHost
     from publisher.clock import Clock
     from publisher.config import Channel, Config
     from publisher.config.env import Secrets
@@ -54,6 +55,49 @@ def media_host(config: Config, secrets: Secrets | None) -> MediaHost | None:
     if host is None or secrets is None or secrets.problems.get(host.id):
         return None
     return WordPressMedia.for_channel(host, new_client(), secrets.for_channel(host.id))
+
+
+def cover_check(config: Config, channel: Channel, secrets: Secrets | None) -> CheckResult | None:
+    """Whether Zalo can fetch ``channel``'s default cover (``channels check``): its address, the
+    file's under ``[media] public_base_url``, or its attachment on ``[media] host`` if it is
+    there yet — fetched once (HEAD). None if the channel has no default cover."""
+    from publisher.channels.base import CheckResult, Media, fetchable
+    from publisher.channels.wordpress_media import WordPressMedia
+    from publisher.errors import PublisherError
+    from publisher.media import LIMITS, prepare
+    from publisher.render import Renderer
+
+    limit = LIMITS["zalo"]
+    try:
+        picture = Renderer(config).default_cover(channel)
+        if picture is None:
+            return None
+        p = prepare(picture, "cover", config.messages_dir, limit, config.media.public_base_url)
+    except PublisherError as exc:
+        return CheckResult(False, f"default cover: {exc.line()}")
+    url = p.url
+    if not url:
+        host = media_host(config, secrets)
+        if not isinstance(host, WordPressMedia):
+            return CheckResult(
+                False,
+                f"default cover {picture.src} has no public address: set [media] host or "
+                "[media] public_base_url",
+            )
+        media = Media("cover", p.alt, p.mime, p.name, p.sha256, p.data, "", p.width, p.height)
+        try:
+            found = host.find(media)
+        except ChannelError as exc:
+            return CheckResult(False, f"default cover: {config.media.host}: {exc.reason}")
+        if found is None:
+            return CheckResult(
+                True,
+                f"default cover {picture.src}: not on {config.media.host} yet, uploaded there "
+                "with the first Zalo post",
+            )
+        url = found.url
+    result = fetchable(url, max_bytes=limit.max_bytes)
+    return CheckResult(result.ok, f"default cover: {result.detail}", result.reachable)
 
 
 def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Adapter]:

@@ -295,3 +295,35 @@ def _host(exc: httpx.HTTPError) -> str:
 
 def until(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)
+
+
+PICTURE_TYPES = ("image/jpeg", "image/png")
+
+
+def fetchable(url: str, *, max_bytes: int, client: httpx.Client | None = None) -> CheckResult:
+    """Whether anyone can fetch the picture at ``url`` (as a platform that takes pictures by
+    address will): a HEAD (a GET's headers if HEAD is not allowed), redirects followed, that
+    answers 200 with a JPEG or PNG of at most ``max_bytes``."""
+    own = client is None
+    c = client or new_client()
+    try:
+        with calling(creates=False, doing=f"fetching {url}"):
+            resp = c.head(url, follow_redirects=True)
+            if resp.status_code == 405:
+                with c.stream("GET", url, follow_redirects=True) as streamed:
+                    resp = streamed
+    except ChannelError as exc:
+        return unreachable(url, exc)
+    finally:
+        if own:
+            c.close()
+    kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+    size = resp.headers.get("content-length", "")
+    if resp.status_code != 200:
+        return CheckResult(False, f"{url} answered HTTP {resp.status_code}")
+    if kind not in PICTURE_TYPES:
+        return CheckResult(False, f"{url} is {kind or 'of no stated type'}, not a JPEG or PNG")
+    if size.isdigit() and int(size) > max_bytes:
+        return CheckResult(False, f"{url} is {int(size):,} bytes, over {max_bytes:,}")
+    shown = f", {int(size) // 1000} kB" if size.isdigit() else ""
+    return CheckResult(True, f"{url} can be fetched ({kind}{shown})")

@@ -89,7 +89,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     from rich.console import Console
     from rich.table import Table
 
-    from publisher.app import build_adapter
+    from publisher.app import build_adapter, cover_check
     from publisher.channels import endpoint
     from publisher.channels.base import ChannelError, CheckResult
     from publisher.config.graph_versions import version_note
@@ -115,6 +115,10 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                     result = adapter.check()
                 except ChannelError as exc:
                     result = CheckResult(False, exc.reason)
+            if ch.adapter == "zalo" and result.ok:  # Zalo fetches its covers by address
+                cover = cover_check(cfg, ch, secrets)
+                if cover is not None:
+                    result = CheckResult(cover.ok, f"{result.detail}; {cover.detail}")
             if ch.adapter == "facebook":  # a Graph API version that ends soon, or has ended
                 version = str(ch.setting("api_version", ""))
                 note = version_note(version, today, config.campaign.end)
