@@ -19,7 +19,7 @@ import pytest
 from publisher.clock import FakeClock
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
-from publisher.sandbox.server import Sandbox, main_serve
+from publisher.sandbox.server import MAX_BODY, Sandbox, main_serve
 from publisher.signing import sign, signing_key
 
 NOW = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
@@ -915,10 +915,11 @@ def test_a_huge_body_announced_with_expect_100_gets_no_continue(box: Box) -> Non
 
 def test_a_chunked_body_over_the_cap_is_refused(box: Box) -> None:
     sent = 0
+    offered = 2 * MAX_BODY // (1024 * 1024)  # MiB: twice the cap
 
     def chunks() -> Iterator[bytes]:
         nonlocal sent
-        for _ in range(40):  # 40 MB offered; the cap is far below
+        for _ in range(offered):
             sent += 1
             yield b"x" * (1024 * 1024)
 
@@ -927,7 +928,7 @@ def test_a_chunked_body_over_the_cap_is_refused(box: Box) -> None:
     except (httpx.RemoteProtocolError, httpx.WriteError, httpx.ReadError):
         status = 413  # the server answered 413 and closed while the client was still writing
     assert status == 413
-    assert sent < 40
+    assert sent < offered
     assert box.sb.records() == []
 
 

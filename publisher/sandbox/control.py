@@ -1,5 +1,5 @@
-"""The sandbox's own endpoints: the follower page and ``/_sandbox/…`` (records, faults, reset,
-clock).
+"""The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
+``/_sandbox/…`` (records, faults, reset, clock, media).
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
@@ -15,6 +15,8 @@ from publisher.sandbox.page import CSP, render_page
 from publisher.sandbox.routing import BadBody, Context, Request, Response
 from publisher.sandbox.wordpress import WordPress
 from publisher.sandbox.zalo import Zalo
+
+PICTURE = r"/media/[0-9a-f]{64}\.(?:jpg|png)"
 
 
 class Sandbox(Protocol):
@@ -50,6 +52,8 @@ def status_of(sb: Sandbox, record: dict[str, Any]) -> str:
             return "removed"
         return "hidden" if article.body.get("status") == "hide" else ""
     if platform == "wordpress":
+        if record.get("kind") == "media":
+            return "" if rid.isdigit() and int(rid) in sb.wordpress.media else "deleted"
         wp = sb.wordpress.posts.get(int(rid)) if rid.isdigit() else None
         return "deleted" if wp is None else "" if wp.status == "publish" else wp.status
     return ""
@@ -58,18 +62,33 @@ def status_of(sb: Sandbox, record: dict[str, Any]) -> str:
 def page(sb: Sandbox) -> Response:
     sb.wordpress.promote()
     answer = Response.html(
-        render_page(sb.records(), lambda r: status_of(sb, r), faults=sb.ctx.faults.spec())
+        render_page(
+            sb.records(),
+            lambda r: status_of(sb, r),
+            faults=sb.ctx.faults.spec(),
+            local=sb.ctx.media.local_path,
+        )
     )
     answer.headers += [("Content-Security-Policy", CSP), ("Cache-Control", "no-store")]
     return answer
 
 
+def picture(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
+    """A picture the sandbox holds, by its sha256 (GET or HEAD)."""
+    found = sb.ctx.media.at(req.path)
+    if found is None:
+        return Response.json({"error": "not_found", "message": "no such picture"}, 404)
+    return Response.picture(found)
+
+
 def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     """GET records · GET/POST faults (JSON ``{"spec", "seed"}`` or the bare spec) · POST reset ·
-    GET/POST clock (JSON ``{"advance": seconds}``)."""
+    GET/POST clock (JSON ``{"advance": seconds}``) · GET media (every picture held)."""
     what = m["what"]
     if what == "records" and req.method == "GET":
         return Response.json(sb.records())
+    if what == "media" and req.method == "GET":
+        return Response.json(sb.ctx.media.pictures())
     if what == "faults" and req.method == "POST":
         try:
             data = req.json() if req.body.lstrip().startswith(b"{") else None

@@ -1,6 +1,10 @@
 """The sandbox's Graph API: Page posts and photos under ``/facebook`` (any ``vN.N`` prefix or none).
 
-Owns Facebook's wire shapes (§1 of platform-apis.md); knows nothing of the other platforms.
+Owns Facebook's wire shapes (§1 of platform-apis.md); knows nothing of the other platforms. A photo
+is a file (multipart ``source``, decoded: JPEG or PNG, at most 4 MB) or a ``url``: one elsewhere is
+taken as given (the sandbox fetches nothing from the network), one on the sandbox is read from its
+pictures and checked the same way. ``published=false`` makes an unpublished photo (an id, no post)
+that a feed post can show with ``attached_media[i]={"media_fbid": …}``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from urllib.parse import urlencode
 
 from publisher.sandbox import credentials
 from publisher.sandbox.facebook_store import (
+    FbPhoto,
     FbPost,
+    attached_ids,
     cursor,
     parse_bool,
     parse_time,
@@ -25,7 +31,8 @@ from publisher.sandbox.facebook_store import (
     uncursor,
 )
 from publisher.sandbox.faults import Fired
-from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
+from publisher.sandbox.media import LIMITS, Picture, Refusal, inspect
+from publisher.sandbox.routing import BadBody, Context, Request, Response, Router, Upload
 
 ROUTE = r"/facebook(?:/v\d+\.\d+)?/(?P<node>[^/]+)(?:/(?P<edge>[^/]+))?/?"
 LIST_EDGES = ("published_posts", "feed", "posts", "scheduled_posts")
@@ -42,13 +49,14 @@ THROTTLE = {
     " again.",
 }
 Headers = list[tuple[str, str]]
+INVALID_IMAGE = "(#324) Missing or invalid image file"
 
 
 class Facebook:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.posts: dict[str, FbPost] = {}
-        self.photos: dict[str, str] = {}  # photo id → post id
+        self.photos: dict[str, FbPhoto] = {}  # photo id → photo (published or not)
         self.seq = 0
         self._trace = random.Random(f"fbtrace-{ctx.seed}")  # noqa: S311 - not security
         self._calls: dict[str, deque[float]] = {}
@@ -85,9 +93,11 @@ class Facebook:
         node, edge = m["node"], m["edge"]
         page = node.split("_")[0]
         headers = self.usage(page, self.count(page))
+        files: dict[str, Upload] = {}
         if req.method == "POST":
             try:
                 params.update(req.form())
+                files = req.files()
             except BadBody as exc:
                 return self.error(400, 100, f"(#100) {exc}", headers)
         auth = req.header("authorization") or ""
@@ -99,10 +109,13 @@ class Facebook:
         if not re.fullmatch(r"\d+(_\d+)?", node):
             return self.unsupported(req, node, headers)
         if req.method == "POST" and edge in ("feed", "photos") and "_" not in node:
-            return self.create(page, edge, params, headers)
+            return self.create(page, edge, params, files, headers)
         if req.method == "GET" and edge in LIST_EDGES and "_" not in node:
             return self.list(req, page, edge, params, headers)
-        post = self.posts.get(self.photos.get(node, node))
+        photo = self.photos.get(node)
+        if photo is not None and not photo.deleted:
+            return self.on_photo(req, photo, edge, params, headers)
+        post = self.posts.get(node)
         if req.method == "GET" and not edge and post is not None and not post.deleted:
             fields = split_fields(params.get("fields"), ("id", "message", "created_time"))
             return Response.json(self.post_json(post, fields), 200, headers)
@@ -115,6 +128,22 @@ class Facebook:
             post.deleted = True
             return Response.json({"success": True}, 200, headers)
         return self.unsupported(req, node, headers)
+
+    def on_photo(
+        self, req: Request, photo: FbPhoto, edge: str, params: dict[str, Any], headers: Headers
+    ) -> Response:
+        """``GET /{photo-id}`` (the photo node) and ``DELETE /{photo-id}`` (the photo and its
+        post)."""
+        if req.method == "GET" and not edge:
+            fields = split_fields(params.get("fields"), ("id", "created_time", "name"))
+            return Response.json(photo.to_json(fields), 200, headers)
+        if req.method == "DELETE" and not edge:
+            photo.deleted = True
+            post = self.posts.get(photo.post_id or "")
+            if post is not None and post.images and post.images[0]["id"] == photo.id:
+                post.deleted = True
+            return Response.json({"success": True}, 200, headers)
+        return self.unsupported(req, photo.id, headers)
 
     def before(self, fired: Fired, page: str, headers: Headers) -> Response | None:
         if "token-expiry" in fired:
@@ -138,20 +167,34 @@ class Facebook:
             return self.error(500, 1, "An unknown error occurred", headers, is_transient=True)
         return None
 
-    def create(self, page: str, edge: str, params: dict[str, Any], headers: Headers) -> Response:
+    def create(
+        self,
+        page: str,
+        edge: str,
+        params: dict[str, Any],
+        files: dict[str, Upload],
+        headers: Headers,
+    ) -> Response:
+        """``POST /{page}/feed`` (a post; its photos by ``attached_media``) and ``POST
+        /{page}/photos`` (a photo: a post unless ``published=false``)."""
         now = self.ctx.now()
-        fired = self.ctx.faults.draw("facebook", "create")
+        unpublished = edge == "photos" and parse_bool(params.get("published", True)) is False
+        fired = self.ctx.faults.draw("facebook", "upload" if unpublished else "create")
         failed = self.before(fired, page, headers)
         if failed is not None:
             return failed
         text = params.get("message", "") if edge == "feed" else params.get("caption", "")
         message = str(text or params.get("message") or "")
         link = (str(params.get("link") or "") or None) if edge == "feed" else None
-        picture = params.get("url") or params.get("source")
-        if edge == "feed" and not message and not link and "attached_media[0]" not in params:
+        wanted = attached_ids(params) if edge == "feed" else []
+        if edge == "feed" and not message and not link and not wanted:
             return self.error(400, 100, "(#100) Missing message or attachment", headers)
-        if edge == "photos" and not picture:
-            return self.error(400, 324, "(#324) Requires upload file", headers)
+        picture = self.photo_source(params, files, headers) if edge == "photos" else None
+        if isinstance(picture, Response):
+            return picture
+        photos = self.attached(page, wanted, headers)
+        if isinstance(photos, Response):
+            return photos
         published = parse_bool(params.get("published", True))
         if published is None:
             return self.error(400, 100, "(#100) Param published must be a boolean", headers)
@@ -166,26 +209,22 @@ class Facebook:
         if checks and self._repeats(page, message, now):
             return self.error(400, 506, "(#506) Duplicate status message", headers)
         self.seq += 1
-        post_id = f"{page}_{POST_BASE + self.seq}"
-        kind = "photo" if edge == "photos" else "post"
-        status_type = "added_photos" if kind == "photo" else "shared_story" if link else ""
-        self.posts[post_id] = FbPost(
-            id=post_id,
-            page=page,
-            seq=self.seq,
-            message=message,
-            link=link,
-            created=now,
-            published=published,
-            scheduled=scheduled,
-            status_type=status_type or "mobile_status_update",
-            picture=picture if isinstance(picture, str) else None,
+        if picture is not None:
+            photo = self.keep_photo(page, picture, params, message, published or bool(scheduled))
+            photos = [photo]
+            if not photo.published:  # an unpublished photo: an id, no post, nothing to read
+                return self.answered(fired, {"id": photo.id}, headers)
+        post = self.keep_post(page, message, link, (published, scheduled), photos)
+        body = {"id": post.id} if picture is None else {"id": photos[0].id, "post_id": post.id}
+        kind = "photo" if picture is not None else "post"
+        media = [p.reference() for p in photos]
+        self.ctx.record(
+            ("facebook", page, post.id), "", message, fields=params, kind=kind, media=media
         )
-        body = {"id": post_id}
-        if kind == "photo":
-            body = {"id": str(PHOTO_BASE + self.seq), "post_id": post_id}
-            self.photos[body["id"]] = post_id
-        self.ctx.record(("facebook", page, post_id), "", message, fields=params, kind=kind)
+        return self.answered(fired, body, headers)
+
+    def answered(self, fired: Fired, body: dict[str, Any], headers: Headers) -> Response:
+        """The success answer, unless a fault replaces it (create-then-fail) or delays it."""
         answer = Response.json(body, 200, headers)
         if "create-then-fail" in fired:
             msg = "An unexpected error has occurred. Please retry your request later."
@@ -193,6 +232,99 @@ class Facebook:
         if "slow" in fired:
             answer.delay = fired.seconds("slow", 1.0)
         return answer
+
+    def photo_source(
+        self, params: dict[str, Any], files: dict[str, Upload], headers: Headers
+    ) -> tuple[str, Picture | None] | Response:
+        """A photo's picture: an uploaded ``source`` file (decoded, ≤ 4 MB), a ``url`` on the
+        sandbox (read from its pictures, checked the same way) or elsewhere (taken as given)."""
+        upload, url = files.get("source"), params.get("url")
+        if upload is not None:
+            try:
+                return "", inspect(upload.data, LIMITS["facebook"])
+            except Refusal as exc:
+                return self.error(400, 324, INVALID_IMAGE, headers, error_user_msg=str(exc))
+        if not isinstance(url, str) or not url.strip():
+            return self.error(400, 324, "(#324) Requires upload file", headers)
+        if not self.ctx.media.own(url):
+            return url, None
+        found = self.ctx.media.find(url)
+        if found is None or found.size > LIMITS["facebook"]:
+            why = "nothing at that address" if found is None else f"{found.size} bytes, over 4 MB"
+            return self.error(400, 324, INVALID_IMAGE, headers, error_user_msg=why)
+        return url, found
+
+    def attached(
+        self, page: str, wanted: list[str | None], headers: Headers
+    ) -> list[FbPhoto] | Response:
+        """The unpublished photos of ``page`` a feed post names, or Graph's error (code 100)."""
+        photos: list[FbPhoto] = []
+        for i, fbid in enumerate(wanted):
+            photo = self.photos.get(fbid or "")
+            if photo is None or photo.page != page or photo.published or photo.deleted:
+                msg = (
+                    f"(#100) param attached_media[{i}] must name an unpublished photo of this Page"
+                )
+                return self.error(400, 100, msg, headers)
+            photos.append(photo)
+        return photos
+
+    def keep_photo(
+        self,
+        page: str,
+        source: tuple[str, Picture | None],
+        params: dict[str, Any],
+        caption: str,
+        published: bool,
+    ) -> FbPhoto:
+        url, picture = source
+        if picture is not None and not url:  # an uploaded file: served by the sandbox
+            url = self.ctx.media.keep(picture)
+        described = picture.describe() if picture is not None else {}
+        alt = str(params.get("alt_text_custom") or "")
+        photo_id = str(PHOTO_BASE + self.seq)
+        photo = FbPhoto(photo_id, page, url, caption, alt, self.ctx.now(), published, described)
+        self.photos[photo.id] = photo
+        if not published:
+            fields = {k: v for k, v in params.items() if k != "source"}
+            self.ctx.record(
+                ("facebook", page, photo.id),
+                "",
+                caption,
+                fields=fields,
+                kind="media",
+                media=[photo.reference()],
+            )
+        return photo
+
+    def keep_post(
+        self,
+        page: str,
+        message: str,
+        link: str | None,
+        when: tuple[bool, datetime | None],
+        photos: list[FbPhoto],
+    ) -> FbPost:
+        published, scheduled = when
+        post_id = f"{page}_{POST_BASE + self.seq}"
+        kind = "added_photos" if photos else "shared_story" if link else "mobile_status_update"
+        images = [{"id": p.id, "url": p.url, "alt": p.alt} | p.described for p in photos]
+        post = FbPost(
+            id=post_id,
+            page=page,
+            seq=self.seq,
+            message=message,
+            link=link,
+            created=self.ctx.now(),
+            published=published,
+            scheduled=scheduled,
+            status_type=kind,
+            images=images,
+        )
+        self.posts[post_id] = post
+        for photo in photos:
+            photo.post_id = photo.post_id or post_id
+        return post
 
     def _schedule(
         self, params: dict[str, Any], published: bool, now: datetime, headers: Headers

@@ -8,12 +8,12 @@ A spec is a comma-separated list of rules (spaces ignored; empty = no faults)::
 
 e.g. ``facebook:create-then-fail=0.1,zalo:token-expiry=0.05,*:slow=0.05:2.0,webhook:throttle=x1``.
 
-Kinds (they apply to write requests only: creates, Zalo verify and broadcast):
+Kinds (they apply to write requests only: creates, media uploads, Zalo verify and broadcast):
 
 =================  ===========================================================================
 error-before       5xx before anything is created
-create-then-fail   the item is stored and recorded, then a 5xx is answered (Zalo: arg ``create``
-                   or ``verify`` restricts the step; at verify the answer is -32, -100 or 502)
+create-then-fail   the item is stored and recorded, then a 5xx is answered (Zalo: at verify the
+                   answer is -32, -100 or 502)
 slow               sleep ``arg`` seconds (default 1.0) before answering, after storing
 throttle           Facebook: code ``arg`` (4, 17, 32, 613 or 80001; default drawn among 4, 32,
                    80001); Zalo: -32; WordPress and webhook: 429 with ``Retry-After: 1``
@@ -31,6 +31,15 @@ covers, ``status``/``comment`` values and titles under 150 characters (lenient: 
 documented); Facebook's 63,206-character message and caption and its link/url values; WordPress's
 post with title, content and excerpt all empty), ``zalo:require-cover`` (an article without a
 cover is -201: the default, so a no-op unless ``zalo:lenient`` is on too).
+
+The steps a write request is: ``create`` (a post, an article, a webhook item; a published
+Facebook photo is a post), ``upload`` (a picture that is not a post: WordPress's
+``/wp/v2/media``, an unpublished Facebook photo), ``verify`` (Zalo),
+``broadcast`` (Zalo) and ``refresh`` (Zalo OAuth). An ``error-before`` or ``create-then-fail``
+rule whose arg names a step fires at that step only: ``wordpress:create-then-fail=x1:upload``
+stores one picture and answers 500 (the chaos test's media publish-once),
+``zalo:create-then-fail=x1:verify`` fails the verify of a live article. Without one it fires at
+any step but refresh.
 
 Every applicable rule draws once from ``random.Random(seed)`` per write request, in spec order, so
 the same seed and the same requests give the same faults.
@@ -65,6 +74,8 @@ KINDS: dict[str, frozenset[str]] = {
 }
 FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
 ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh"}  # kinds tied to one step
+STEPS = ("create", "upload", "verify", "broadcast")  # what an arg may restrict these kinds to
+STEP_KINDS = frozenset({"error-before", "create-then-fail"})
 
 
 class FaultSpecError(ValueError):
@@ -90,7 +101,7 @@ class Rule:
             return False
         if op == "refresh" and self.kind != "refresh-then-fail":
             return False
-        if self.kind == "create-then-fail" and platform == "zalo" and self.arg:
+        if self.kind in STEP_KINDS and self.arg:
             return self.arg == op
         return True
 
@@ -129,6 +140,11 @@ def parse_rule(text: str) -> Rule:
         allowed = ", ".join(sorted(KINDS[kind]))
         raise FaultSpecError(f"fault rule {text!r}: {kind} applies only to {allowed}")
     chance_text, _, arg = tail.partition(":")
+    if kind in STEP_KINDS and arg and arg not in STEPS:
+        raise FaultSpecError(
+            f"fault rule {text!r}: the step must be one of {', '.join(STEPS)}, e.g."
+            f" '{target}:{kind}=x1:{STEPS[0]}'"
+        )
     rule = Rule(target, kind, arg=arg or None)
     try:
         if chance_text.startswith("x"):
@@ -162,7 +178,8 @@ class FaultPlan:
         return ",".join(rule.spec() for rule in self.rules)
 
     def draw(self, platform: str, op: str = "create") -> Fired:
-        """Decide the faults of one write request (``op``: create, verify, broadcast, refresh)."""
+        """Decide the faults of one write request (``op``: create, upload, verify, broadcast,
+        refresh)."""
         fired: dict[str, Rule] = {}
         with self._lock:
             for rule in self.rules:

@@ -1,6 +1,9 @@
-"""The sandbox's HTML page: what a follower would see, one card per accepted item, newest first.
+"""The sandbox's HTML page: what a follower would see, one card per accepted item, newest first,
+with its pictures (a cover, photos, a featured image) and their alternative text.
 
-Pure: records in, one HTML string out. Every value is escaped; no script, no external resource.
+Pure: records in, one HTML string out. Every value is escaped; no script, no external resource:
+a picture the sandbox serves is shown from the sandbox itself, any other address only as a link.
+Uploads (records of kind ``media``) are counted, not shown: followers see pictures in posts.
 """
 
 from __future__ import annotations
@@ -24,11 +27,33 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:2px solid
 .title{font-weight:600;margin:.3rem 0}.text{white-space:pre-wrap;overflow-wrap:anywhere}
 .badge{background:#eee;border-radius:4px;padding:0 .4rem;margin-left:.4rem}
 .empty{color:#889;font-style:italic}code{font-size:.85rem}
+figure{margin:.5rem 0}figure img{max-width:100%;max-height:24rem;border-radius:4px}
+figcaption{color:#556;font-size:.85rem}
 """
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'"
+Local = Callable[[str], str | None]  # a picture's URL → the sandbox's path for it, if it has it
 
 
-def card(record: dict[str, Any], status: str) -> str:
+def pictures(media: Sequence[dict[str, Any]], local: Local) -> str:
+    """A record's pictures: each one the sandbox holds as an image with its alternative text, any
+    other as a link (never loaded: the page fetches nothing from elsewhere)."""
+    out = []
+    for ref in media:
+        url, alt, role = (str(ref.get(k) or "") for k in ("url", "alt", "role"))
+        path = local(url) if url else None
+        label = f"{role}: " if role else ""
+        if path is not None:
+            caption = f"<figcaption>{escape(label)}{escape(alt or '(no alt text)')}</figcaption>"
+            img = f'<img src="{escape(path)}" alt="{escape(alt)}">'
+            out.append(f'<figure class="picture">{img}{caption}</figure>')
+        elif url:
+            link = f'<a href="{escape(url)}" rel="noopener noreferrer nofollow">{escape(url)}</a>'
+            text = f" — {escape(alt)}" if alt else ""
+            out.append(f'<div class="meta picture">{escape(label)}{link}{text}</div>')
+    return "".join(out)
+
+
+def card(record: dict[str, Any], status: str, local: Local = lambda url: None) -> str:
     anchor = f"{record['platform']}-{record['remote_id']}"
     badges = "".join(
         f'<span class="badge">{escape(b)}</span>' for b in (record.get("kind"), status) if b
@@ -48,6 +73,7 @@ def card(record: dict[str, Any], status: str) -> str:
         f" · <code>{escape(str(record['remote_id']))}</code>{badges}</div>"
         + (f'<div class="title">{escape(str(title))}</div>' if title else "")
         + extra
+        + pictures(record.get("media") or [], local)
         + f'<div class="text">{escape(str(text))}</div></article>'
     )
 
@@ -57,8 +83,10 @@ def render_page(
     status_of: Callable[[dict[str, Any]], str] = lambda r: "",
     *,
     faults: str = "",
+    local: Local = lambda url: None,
 ) -> str:
-    """The whole page; ``status_of`` names what became of an item since (deleted, trash, …)."""
+    """The whole page; ``status_of`` names what became of an item since (deleted, trash, …);
+    ``local`` says where the sandbox serves a picture's URL (None: it does not)."""
     parts = [
         '<!doctype html><html lang="vi"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -68,11 +96,14 @@ def render_page(
         f"<code>{escape(faults or 'none')}</code></p>",
     ]
     for platform, heading in SECTIONS:
-        mine = [r for r in records if r.get("platform") == platform]
+        here = [r for r in records if r.get("platform") == platform]
+        mine = [r for r in here if r.get("kind") != "media"]
         parts.append(f'<section id="{platform}"><h2>{escape(heading)} ({len(mine)})</h2>')
+        if len(here) > len(mine):
+            parts.append(f'<p class="meta">{len(here) - len(mine)} picture(s) uploaded</p>')
         if not mine:
             parts.append('<p class="empty">nothing yet</p>')
-        parts.extend(card(r, status_of(r)) for r in reversed(mine))
+        parts.extend(card(r, status_of(r), local) for r in reversed(mine))
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

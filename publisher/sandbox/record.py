@@ -1,6 +1,7 @@
 """The sandbox's record of accepted items: one JSON line each, fsynced before the answer is sent.
 
-Owns the record file and the in-memory list; must never hold a token or a password.
+Owns the record file and the in-memory list; must never hold a token, a password or a file's bytes
+(a record names its pictures: role, url, alt, sha256, …).
 """
 
 from __future__ import annotations
@@ -13,6 +14,21 @@ from pathlib import Path
 from typing import Any
 
 SECRET_FIELDS = frozenset({"access_token", "appsecret_proof", "password", "secret_key"})
+BYTES_FIELDS = frozenset({"data_base64"})  # a picture's bytes in a JSON body: kept as a length
+
+
+def scrub(value: Any) -> Any:
+    """``value`` without bytes: a file's bytes (or base64) become their length."""
+    if isinstance(value, bytes | bytearray):
+        return {"bytes": len(value)}
+    if isinstance(value, dict):
+        return {
+            k: (f"<{len(str(v))} characters>" if k in BYTES_FIELDS and v else scrub(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
 
 
 class Recorder:
@@ -34,6 +50,7 @@ class Recorder:
         title: str,
         fields: dict[str, Any],
         kind: str,
+        media: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         item = {
             "platform": platform,
@@ -43,7 +60,8 @@ class Recorder:
             "kind": kind,
             "title": title,
             "text": text,
-            "fields": {k: v for k, v in fields.items() if k not in SECRET_FIELDS},
+            "fields": scrub({k: v for k, v in fields.items() if k not in SECRET_FIELDS}),
+            "media": scrub(list(media or [])),
         }
         line = json.dumps(item, ensure_ascii=False, default=str) + "\n"
         with self._lock:

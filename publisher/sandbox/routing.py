@@ -16,11 +16,21 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.media import MediaStore, Picture
 from publisher.sandbox.record import Recorder
 
 
 class BadBody(ValueError):
     """The request body could not be parsed as its content type says."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part of a multipart body: its name, declared type and bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
 
 
 @dataclass
@@ -68,13 +78,38 @@ class Request:
             raise BadBody("JSON body is not an object")
         return data
 
+    def files(self) -> dict[str, Upload]:
+        """The file parts of a multipart body by field name (none for any other body)."""
+        if self.content_type != "multipart/form-data" or not self.body.strip():
+            return {}
+        return {
+            name: value
+            for name, value in _parts(self.header("content-type") or "", self.body)
+            if isinstance(value, Upload)
+        }
+
 
 def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """A multipart body's fields; files are described (name, type, size), never kept here."""
+    out: dict[str, Any] = {}
+    for name, value in _parts(content_type, body):
+        if isinstance(value, Upload):
+            out[name] = {
+                "filename": value.filename,
+                "content_type": value.content_type,
+                "size": len(value.data),
+            }
+        else:
+            out[name] = value
+    return out
+
+
+def _parts(content_type: str, body: bytes) -> list[tuple[str, str | Upload]]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     if not msg.is_multipart():
         raise BadBody("multipart body without parts")
-    out: dict[str, Any] = {}
+    out: list[tuple[str, str | Upload]] = []
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
@@ -83,13 +118,9 @@ def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
         data = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()
         if filename is None:
-            out[name] = data.decode("utf-8", errors="replace")
-        else:  # files are described, never kept
-            out[name] = {
-                "filename": filename,
-                "content_type": part.get_content_type(),
-                "size": len(data),
-            }
+            out.append((name, data.decode("utf-8", errors="replace")))
+        else:
+            out.append((name, Upload(filename, part.get_content_type(), data)))
     return out
 
 
@@ -112,6 +143,16 @@ class Response:
     @classmethod
     def html(cls, text: str, status: int = 200) -> Response:
         return cls(status, text.encode("utf-8"), "text/html; charset=utf-8")
+
+    @classmethod
+    def picture(cls, picture: Picture) -> Response:
+        """A picture file as a web server sends one (its bytes never change: cache them)."""
+        headers = [
+            ("ETag", f'"{picture.sha256}"'),
+            ("Cache-Control", "public, max-age=31536000, immutable"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        return cls(200, picture.data, picture.mime, headers=headers)
 
 
 Handler = Callable[[Request, dict[str, str]], Response]
@@ -136,17 +177,23 @@ class Router:
 
 @dataclass
 class Context:
-    """What every platform module shares: time, the public URL, the record and the fault plan."""
+    """What every platform module shares: time, the public URL, the record, the fault plan and
+    the pictures."""
 
     now: Callable[[], datetime]
     base_url: Callable[[], str]
     recorder: Recorder
     faults: FaultPlan
     seed: int = 0
+    media: MediaStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.media = MediaStore(self.base_url)
 
     def record(self, where: tuple[str, str, str], title: str, text: str, **more: Any) -> None:
         """Record an accepted item: ``where`` = (platform, channel, remote id); ``more``: fields,
-        kind. Written and fsynced now, before the answer is sent."""
+        kind, media (references to its pictures: role, url, alt, …; never bytes). Written and
+        fsynced now, before the answer is sent."""
         platform, channel, remote_id = where
         self.recorder.append(
             platform=platform,
@@ -157,4 +204,5 @@ class Context:
             text=text,
             fields=dict(more.get("fields") or {}),
             kind=str(more.get("kind") or "item"),
+            media=list(more.get("media") or []),
         )

@@ -30,6 +30,7 @@ from publisher.config import is_loopback
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.media import LIMITS
 from publisher.sandbox.record import Recorder
 from publisher.sandbox.routing import Context, Request, Response, Router
 from publisher.sandbox.webhook import Webhook
@@ -39,7 +40,9 @@ from publisher.sandbox.zalo_oauth import ZaloOAuth, ZaloTokens
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 8 * 1024 * 1024  # bytes; no platform request of publisher's comes near it
+# bytes: a webhook post carries its pictures in base64 (each ≤ 5 MB, so ≤ 6.7 MB encoded): four of
+# them fit; an upload to WordPress, Facebook or Zalo is far smaller.
+MAX_BODY = 32 * 1024 * 1024
 _DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the answer arrives
 
 
@@ -57,8 +60,10 @@ class Sandbox:
         sleep: Callable[[float], None] = time.sleep,
         host: str = "127.0.0.1",
         port: int = 0,
+        wordpress_upload_limit: int = LIMITS["wordpress"],
     ) -> None:
         self.seed = seed
+        self.wordpress_upload_limit = wordpress_upload_limit  # bytes (PHP's upload_max_filesize)
         self.access_token_ttl = access_token_ttl
         self._clock = clock
         self._sleep = sleep
@@ -78,16 +83,21 @@ class Sandbox:
         self._build()
 
     def _build(self) -> None:
+        self.ctx.media.clear()
         self.facebook = Facebook(self.ctx)
         self.tokens = ZaloTokens(self.ctx, self.access_token_ttl)
         self.zalo = Zalo(self.ctx, self.tokens)
-        self.wordpress = WordPress(self.ctx)
+        self.wordpress = WordPress(self.ctx, self.wordpress_upload_limit)
         self.webhook = Webhook(self.ctx)
         self.router = Router()
         self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
         self.router.add(
-            "*", r"/_sandbox/(?P<what>records|faults|reset|clock)", partial(control.control, self)
+            "*",
+            r"/_sandbox/(?P<what>records|faults|reset|clock|media)",
+            partial(control.control, self),
         )
+        for method in ("GET", "HEAD"):
+            self.router.add(method, control.PICTURE, partial(control.picture, self))
         for platform in (self.facebook, ZaloOAuth(self.ctx, self.tokens), self.zalo):
             platform.register(self.router)
         self.wordpress.register(self.router)
@@ -349,6 +359,7 @@ def main_serve(port: int, record: Path | None, faults_spec: str | None, seed: in
         f"  zalo:      api_base_url={url}/zalo/openapi  oauth_base_url={url}/zalo/oauth"
         f"  app_id=<any number>  app_secret={credentials.ZALO_APP_SECRET}"
         f"  refresh_token={credentials.ZALO_FIRST_REFRESH_TOKEN} (once per run)",
+        f"  pictures:  {url}/media/<sha256>.<jpg|png> (every picture accepted; GET or HEAD)",
         f"  faults:    {sandbox.ctx.faults.spec() or 'none'}   (seed {seed})",
         f"  record:    {record or 'not written (no --record)'}",
         f"  control:   GET {url}/_sandbox/records · POST {url}/_sandbox/faults · "

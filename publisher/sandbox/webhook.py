@@ -4,19 +4,34 @@ Verifies Standard Webhooks signatures (a POST's over its body, a GET's over ``"G
 neither can be replayed to another path), deduplicates by ``webhook-id`` across every path,
 refuses a body whose ``channel`` is not the path's, and keeps the Idempotency-Key rules. Never
 records secrets.
+
+A body may carry pictures: ``media: [{role, name, mime, sha256, alt, width, height, url?,
+data_base64?}]``. A file in ``data_base64`` must be the JPEG or PNG of at most 5 MB its ``sha256``,
+``mime`` and dimensions describe; a ``url`` must be https (or a picture on the sandbox). Anything
+else is 422 naming the picture and the problem. Files are kept (and served) by the sandbox; the
+record keeps references, never the bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from publisher.sandbox import credentials
+from publisher.sandbox.media import LIMITS, Picture, Refusal, inspect
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
 from publisher.signing import sign, signing_key
 
 MAX_SKEW = 300.0  # seconds between webhook-timestamp and the receiver's clock
+ROLES = ("cover", "image")
+
+
+class BadMedia(ValueError):
+    """A picture of a webhook body the portal refuses; the message names it and the problem."""
 
 
 @dataclass
@@ -92,23 +107,10 @@ class Webhook:
         if denied is not None:
             return denied
         key = (req.header("webhook-id") or "").strip()  # the message id is the idempotency key
-        given_key = (req.header("idempotency-key") or "").strip()
-        if given_key and given_key != key:
-            return problem(400, "malformed", "Idempotency-Key differs from webhook-id")
-        try:
-            body = req.json()
-        except BadBody as exc:
-            return problem(400, "malformed", str(exc))
-        missing = [f for f in ("title", "body_html") if not isinstance(body, dict) or f not in body]
-        if missing or not isinstance(body, dict):
-            return problem(400, "malformed", "body must be a JSON object with title and body_html")
-        if str(body.get("id", key)) != key:
-            return problem(400, "malformed", "body id differs from webhook-id")
         channel = m["channel"]
-        if body.get("channel") != channel:
-            return problem(
-                400, "wrong_channel", f"the body's channel is not {channel!r}, this endpoint's"
-            )
+        body = _body(req, key, channel)
+        if isinstance(body, Response):
+            return body
         item = self.items.get(key)  # any channel: a message id is used once
         if item is not None:
             if item.body != body or item.channel != channel:
@@ -116,6 +118,10 @@ class Webhook:
             if not item.done:
                 return problem(409, "in_progress", "the first request with this id is running")
             return Response.json(item.answer(self.ctx.base_url()), 200)
+        try:
+            pictures = self.pictures(body.get("media"))
+        except BadMedia as exc:
+            return problem(422, "bad_media", str(exc))
         fired = self.ctx.faults.draw("webhook", "create")
         if "throttle" in fired:
             answer = problem(429, "too_many_requests", "slow down")
@@ -127,9 +133,9 @@ class Webhook:
         self.next_id += 1
         self.items[key] = item
         title, text = str(body.get("title", "")), str(body.get("body_html", ""))
-        self.ctx.record(
-            ("webhook", channel, item.id), title, text, fields=body, kind=body.get("kind")
-        )
+        refs = [self.keep(entry, picture) for entry, picture in pictures]
+        where = ("webhook", channel, item.id)
+        self.ctx.record(where, title, text, fields=body, kind=body.get("kind"), media=refs)
         answer = Response.json(item.answer(self.ctx.base_url()), 201)
         if "create-then-fail" in fired:
             answer = problem(500, "internal", "the CMS failed after saving")
@@ -140,3 +146,86 @@ class Webhook:
 
         answer.after = finished
         return answer
+
+    def pictures(self, media: Any) -> list[tuple[dict[str, Any], Picture | None]]:
+        """Each entry of a body's ``media`` and the picture its ``data_base64`` holds (None for
+        a URL picture); BadMedia for the first one the portal refuses."""
+        if media is None:
+            return []
+        if not isinstance(media, list):
+            raise BadMedia("media must be a list of pictures")
+        return [self.picture(i, entry) for i, entry in enumerate(media)]
+
+    def picture(self, i: int, entry: Any) -> tuple[dict[str, Any], Picture | None]:
+        where = f"media[{i}]"
+        if not isinstance(entry, dict):
+            raise BadMedia(f"{where} is not an object")
+        if entry.get("role") not in ROLES or not isinstance(entry.get("alt", ""), str):
+            raise BadMedia(f"{where}: role must be cover or image, alt a string")
+        data, url = entry.get("data_base64"), entry.get("url")
+        if data is None:
+            if not isinstance(url, str) or not url:
+                raise BadMedia(f"{where} has neither data_base64 nor url")
+            if self.ctx.media.own(url):
+                if self.ctx.media.find(url) is None:
+                    raise BadMedia(f"{where}: the sandbox serves no picture at {url}")
+            elif not url.startswith("https://"):
+                raise BadMedia(f"{where}: url must be an https address of the picture")
+            return entry, None
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadMedia(f"{where}: data_base64 is not base64") from exc
+        try:
+            picture = inspect(raw, LIMITS["webhook"])
+        except Refusal as exc:
+            raise BadMedia(f"{where}: {exc}") from exc
+        _agrees(where, entry, picture)
+        return entry, picture
+
+    def keep(self, entry: dict[str, Any], picture: Picture | None) -> dict[str, Any]:
+        """A picture's reference for the record; its file kept and served by the sandbox."""
+        ref = {
+            k: entry.get(k) for k in ("role", "name", "alt", "mime", "sha256", "width", "height")
+        }
+        if picture is None:
+            found = self.ctx.media.find(str(entry.get("url")))
+            return ref | (found.describe() if found is not None else {}) | {"url": entry.get("url")}
+        return ref | picture.describe() | {"url": self.ctx.media.keep(picture)}
+
+
+def _body(req: Request, key: str, channel: str) -> dict[str, Any] | Response:
+    """A create request's JSON body, or the 400 its headers or shape deserve."""
+    given_key = (req.header("idempotency-key") or "").strip()
+    if given_key and given_key != key:
+        return problem(400, "malformed", "Idempotency-Key differs from webhook-id")
+    try:
+        body = req.json()
+    except BadBody as exc:
+        return problem(400, "malformed", str(exc))
+    if not isinstance(body, dict) or any(f not in body for f in ("title", "body_html")):
+        return problem(400, "malformed", "body must be a JSON object with title and body_html")
+    if str(body.get("id", key)) != key:
+        return problem(400, "malformed", "body id differs from webhook-id")
+    if body.get("channel") != channel:
+        return problem(
+            400, "wrong_channel", f"the body's channel is not {channel!r}, this endpoint's"
+        )
+    return body
+
+
+def _agrees(where: str, entry: dict[str, Any], picture: Picture) -> None:
+    """BadMedia unless ``entry`` describes ``picture``: its sha256, mime and (when given)
+    dimensions."""
+    sha = str(entry.get("sha256") or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise BadMedia(f"{where}: sha256 must be the 64 hex digits of the file's SHA-256")
+    if sha != picture.sha256:
+        raise BadMedia(f"{where}: sha256 does not match data_base64 (the file is {picture.sha256})")
+    if entry.get("mime") != picture.mime:
+        raise BadMedia(f"{where}: mime says {entry.get('mime')!r}, the file is {picture.mime}")
+    size = (entry.get("width"), entry.get("height"))
+    given = all(isinstance(n, int) and n > 0 for n in size)  # 0 or none: not said
+    if given and size != (picture.width, picture.height):
+        actual = f"{picture.width}×{picture.height}"
+        raise BadMedia(f"{where}: width×height say {size[0]}×{size[1]}, the file is {actual}")

@@ -38,6 +38,11 @@ MESSAGES = {
     " pages available.",
     "rest_too_many_requests": "Too many requests.",
     "empty_content": "Content, title, and excerpt are empty.",
+    "rest_upload_no_data": "No data supplied.",
+    "rest_upload_no_content_type": "No Content-Type supplied.",
+    "rest_upload_no_content_disposition": "No Content-Disposition supplied.",
+    "rest_upload_hash_mismatch": "Content hash did not match expected.",
+    "rest_trash_not_supported": "The post does not support trashing. Set 'force=true' to delete.",
     "internal_server_error": "<p>There has been a critical error on this website.</p>",
 }
 

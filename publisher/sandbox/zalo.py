@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from publisher.sandbox.faults import Fired
+from publisher.sandbox.media import LIMITS
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
 from publisher.sandbox.zalo_oauth import ERROR_PAGE, ZaloTokens
 from publisher.sandbox.zalo_store import Article, check_article
@@ -120,7 +121,7 @@ class Zalo:
         faults = self.ctx.faults
         strict = faults.strict("zalo")
         cover = strict or faults.flag("zalo", "require-cover") is not None
-        problem = check_article(data, strict, cover)
+        problem = check_article(data, strict, cover, self.judge)
         if problem is not None:
             return fail(*problem)
         self.seq += 1
@@ -135,12 +136,27 @@ class Zalo:
             return Response.html(ERROR_PAGE, 500)
         return ok({"token": article.token})
 
+    def judge(self, url: str) -> bool | None:
+        """A picture URL on the sandbox: whether a JPEG or PNG of at most 1 MB is served there
+        (Zalo answers -201 otherwise); None for a URL elsewhere."""
+        if not self.ctx.media.own(url):
+            return None
+        found = self.ctx.media.find(url)
+        return found is not None and found.size <= LIMITS["zalo"]
+
     def publish(self, article: Article) -> None:
         """Processing is over: the article is listed, visible and recorded (once)."""
         if not article.published:
             article.published = True
             where = ("zalo", OA_ID, article.id)
-            self.ctx.record(where, article.title, article.text, fields=article.body, kind="article")
+            media = [ref | self.described(ref["url"]) for ref in article.pictures()]
+            self.ctx.record(
+                where, article.title, article.text, fields=article.body, kind="article", media=media
+            )
+
+    def described(self, url: str) -> dict[str, Any]:
+        found = self.ctx.media.find(url)
+        return found.describe() if found is not None else {}
 
     def verify(self, req: Request, fired: Fired) -> Response:
         token = str((self.payload(req) or {}).get("token", ""))

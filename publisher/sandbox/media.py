@@ -1,0 +1,156 @@
+"""The sandbox's pictures: every accepted file kept once by its sha256, checked as the platforms
+check them (Pillow decodes the whole picture: a file that is not a JPEG or PNG is refused), and
+served back over HTTP at ``/media/<sha256>.<ext>`` (and at any path a platform gives it, such as
+WordPress's ``/wordpress/wp-content/uploads/…``), so that uploaded pictures have addresses.
+
+No HTTP here (the server and the platforms serve what the store holds) and no clock. Bytes stay
+in memory: records name pictures, never hold them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from publisher.config import is_loopback
+
+MIMES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
+PATH = "/media/"  # where the store serves every picture it holds: /media/<sha256>.<ext>
+# What each platform accepts at most, in bytes (the brief's figures; WordPress's is PHP's default
+# upload_max_filesize, 2M = 2 MiB, which a Sandbox may be given another value for).
+LIMITS = {
+    "zalo": 1_000_000,
+    "facebook": 4_000_000,
+    "wordpress": 2 * 1024 * 1024,
+    "webhook": 5_000_000,
+}
+
+
+class Refusal(ValueError):
+    """Bytes that are not an acceptable picture; ``reason`` is empty, too_big or format."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded JPEG or PNG file."""
+
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def ext(self) -> str:
+        return EXTENSIONS[self.mime]
+
+    @property
+    def path(self) -> str:
+        """Where the sandbox serves it, whoever uploaded it."""
+        return f"{PATH}{self.sha256}.{self.ext}"
+
+    def describe(self) -> dict[str, Any]:
+        """What a record keeps of it: everything but the bytes."""
+        return {
+            "sha256": self.sha256,
+            "mime": self.mime,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+def inspect(data: bytes, limit: int | None = None) -> Picture:
+    """``data`` as a Picture, or Refusal: nothing, more than ``limit`` bytes, or not a whole JPEG
+    or PNG file (it is decoded to the last pixel, so a truncated or disguised file is refused)."""
+    if not data:
+        raise Refusal("empty", "no picture: the file is empty")
+    if limit is not None and len(data) > limit:
+        raise Refusal("too_big", f"the picture has {len(data)} bytes; at most {limit} are accepted")
+    try:
+        with Image.open(io.BytesIO(data), formats=list(MIMES)) as image:
+            kind = str(image.format)
+            image.load()
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise Refusal("format", "not a JPEG or PNG picture (it cannot be decoded as one)") from exc
+    return Picture(hashlib.sha256(data).hexdigest(), MIMES[kind], width, height, data)
+
+
+class MediaStore:
+    """The pictures the platforms of one sandbox accepted, by sha256, and the paths serving them."""
+
+    def __init__(self, base_url: Callable[[], str]) -> None:
+        self._base_url = base_url
+        self._pictures: dict[str, Picture] = {}
+        self._paths: dict[str, str] = {}  # path on the sandbox → sha256
+
+    def keep(self, picture: Picture, *paths: str) -> str:
+        """Keep ``picture`` (once, whatever the number of uploads) and serve it at its own path
+        and at ``paths`` too; returns its own URL."""
+        kept = self._pictures.setdefault(picture.sha256, picture)
+        for path in (kept.path, *paths):
+            self._paths[path] = kept.sha256
+        return self.url(kept)
+
+    def url(self, picture: Picture) -> str:
+        return f"{self._base_url()}{picture.path}"
+
+    def forget(self, *paths: str) -> None:
+        """Serve nothing more at ``paths`` (a deleted file); the picture's own path stays."""
+        for path in paths:
+            self._paths.pop(path, None)
+
+    def at(self, path: str) -> Picture | None:
+        """The picture served at ``path`` (no query string), if any."""
+        sha = self._paths.get(path)
+        return self._pictures.get(sha) if sha is not None else None
+
+    def own(self, url: str) -> bool:
+        """Whether ``url`` points at this sandbox (a loopback host on its port), whatever path."""
+        try:
+            parts, base = urlsplit(url.strip()), urlsplit(self._base_url())
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        host = parts.hostname or ""
+        return parts.scheme in ("http", "https") and is_loopback(host) and port == base.port
+
+    def find(self, url: str) -> Picture | None:
+        """The picture at ``url`` when it points at this sandbox and a picture is served there."""
+        return self.at(urlsplit(url.strip()).path) if self.own(url) else None
+
+    def local_path(self, url: str) -> str | None:
+        """The path the sandbox serves ``url``'s picture at, for its own pages; None when ``url``
+        is not one of its pictures."""
+        picture = self.find(url)
+        return urlsplit(url.strip()).path if picture is not None else None
+
+    def pictures(self) -> list[dict[str, Any]]:
+        """Every picture held, as described for ``GET /_sandbox/media``."""
+        paths: dict[str, list[str]] = {}
+        for path, sha in sorted(self._paths.items()):
+            paths.setdefault(sha, []).append(path)
+        return [
+            p.describe() | {"url": self.url(p), "paths": paths.get(sha, [])}
+            for sha, p in self._pictures.items()
+        ]
+
+    def clear(self) -> None:
+        self._pictures.clear()
+        self._paths.clear()
