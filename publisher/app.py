@@ -30,18 +30,21 @@ def build_adapter(
     values: Mapping[str, str],
     db: Database,
     secrets: Secrets | None = None,
+    host: MediaHost | None = None,
 ) -> Adapter:
     """One channel's adapter with its secrets; a Zalo adapter keeps its rotating tokens in
     ``db`` (encrypted), and gets public addresses for picture files from ``[media] host`` (a
-    WordPress channel of ``config``, with its own secrets from ``secrets``). ValueError for a
-    secret of the wrong shape (the adapter says which)."""
+    WordPress channel of ``config``, with its own secrets from ``secrets``; or ``host``, that
+    channel's adapter's library). ValueError for a secret of the wrong shape (the adapter says
+    which)."""
     from publisher.channels import build
     from publisher.store.tokens import DatabaseTokenStore, token_keys
 
     if channel.adapter != "zalo":
         return build(channel, values)
     tokens = DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
-    return build(channel, values, tokens=tokens, media_host=media_host(config, secrets))
+    host = host or media_host(config, secrets)
+    return build(channel, values, tokens=tokens, media_host=host)
 
 
 def media_host(config: Config, secrets: Secrets | None) -> MediaHost | None:
@@ -107,12 +110,14 @@ def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, 
         raise InputError(
             "secrets", missing[0], f"{len(missing)} missing; see 'publisher channels check'"
         )
-    adapters = {}
-    for cid, ch in config.channels.items():
+    adapters: dict[str, Adapter] = {}
+    # Zalo last: it shares the portal adapter's media library (one memo, one lock per file)
+    for cid, ch in sorted(config.channels.items(), key=lambda kv: kv[1].adapter == "zalo"):
         if not ch.enabled:
             continue
         try:
-            adapters[cid] = build_adapter(config, ch, secrets.for_channel(cid), db, secrets)
+            host = getattr(adapters.get(config.media.host), "media", None)
+            adapters[cid] = build_adapter(config, ch, secrets.for_channel(cid), db, secrets, host)
         except ValueError as exc:  # a secret of the wrong shape, e.g. a webhook secret
             raise InputError(
                 f"secrets: {cid}", str(exc), "see 'publisher channels check'"

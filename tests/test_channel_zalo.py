@@ -470,6 +470,17 @@ def test_a_file_cover_gets_its_address_from_the_media_host_once_per_attempt() ->
     assert len(host.asked) == 3
 
 
+def test_zalo_s_own_credentials_are_tried_before_the_media_host_is_asked() -> None:
+    """With Zalo's refresh token refused, the channel stops on its own AuthError: the portal
+    that hosts the covers is not asked at every retry of every post."""
+    fake = FakeZalo()
+    fake.refresh = set()
+    host = FakeHost(fake)
+    with pytest.raises(AuthError):
+        make(fake, live_store(NOW), media_host=host).publish(outgoing(picture("cover", "Ảnh")))
+    assert host.asked == []
+
+
 def test_a_file_already_public_is_sent_by_its_address() -> None:
     fake = FakeZalo()
     host = FakeHost(fake)

@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from publisher.app import use_sandbox
+from publisher.app import media_host, use_sandbox
 from publisher.channels import build
 from publisher.channels.base import Outgoing
 from publisher.channels.wordpress import post_slug
@@ -35,6 +36,7 @@ from publisher.clock import FakeClock, RehearsalClock
 from publisher.config import load_config
 from publisher.dispatch.dispatcher import Dispatcher
 from publisher.editorial.load import approve, load
+from publisher.sandbox import credentials
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.server import Sandbox
 from publisher.states import State
@@ -235,7 +237,20 @@ def check_every_post_once_on_time(
     records = box.sandbox.records()
     lines = [json.loads(line) for line in box.record_path.read_text("utf-8").splitlines()]
     assert lines == records, "the record file and the sandbox's memory disagree"
-    items = [r for r in records if r["kind"] != "broadcast"]
+    items = [r for r in records if r["kind"] not in ("broadcast", "media")]
+    # Media publish-once: every picture is in the portal's media library once, however many
+    # posts show it (Zalo's covers included, hosted there) and whatever the faults did to the
+    # uploads (an unclear upload is looked up by its name before any new one).
+    # (Two daemons may both upload a picture neither found: WordPress names the second
+    # "<slug>-2" and its uploader deletes it, so it is the library that must hold each once.)
+    uploads = [r for r in records if r["kind"] == "media" and r["platform"] == "wordpress"]
+    assert uploads, "no picture was uploaded to the portal"
+    assert len(uploads) <= 2 * len({r["fields"]["slug"].removesuffix("-2") for r in uploads})
+    kept = Counter(
+        re.sub(r"-\d+$", "", slug) if re.search(r"-[0-9a-f]{12}-\d+$", slug) else slug
+        for slug in library_slugs(box.sandbox.url)
+    )
+    assert kept and all(n == 1 for n in kept.values()), f"pictures kept more than once: {kept}"
     by_platform: dict[str, Counter[str]] = defaultdict(Counter)
     record_of: dict[tuple[str, str], dict[str, Any]] = {}
     for r in items:
@@ -265,6 +280,17 @@ def check_every_post_once_on_time(
     assert not early, "posted before their time:\n" + "\n".join(early)
     print(f"{len(items)} records, {len(claimers)} claimers; trouble met: {dict(causes)}")
     return {"claimers": claimers, "workers": workers, "records": len(items)}
+
+
+def library_slugs(url: str) -> list[str]:
+    """The slugs of every picture in the sandbox portal's media library."""
+    resp = httpx.get(
+        f"{url}/wordpress/wp-json/wp/v2/media",
+        params={"per_page": "100", "context": "edit", "_fields": "id,slug"},
+        auth=(credentials.WORDPRESS_USER, credentials.WORDPRESS_PASSWORD),
+    )
+    assert resp.status_code == 200, resp.text
+    return [str(row["slug"]) for row in resp.json()]
 
 
 def _same_post(p: PostRow, record: dict[str, Any]) -> None:
@@ -365,7 +391,8 @@ def test_a_failed_repeat_of_a_slogan_is_not_found_as_its_earlier_post(
         cfg, secrets = use_sandbox(config, sb.url)
         values = secrets.for_channel("zalo")
         tokens = DatabaseTokenStore(db, key_material=values["app_secret"])
-        adapter = build(cfg.channels["zalo"], values, tokens=tokens)
+        host = media_host(cfg, secrets)  # the sandbox's portal publishes the cover for Zalo
+        adapter = build(cfg.channels["zalo"], values, tokens=tokens, media_host=host)
         clock = FakeClock(first.due_at)
         rng = random.Random(1)  # noqa: S311 - jitter
         dispatcher = Dispatcher(db, {"zalo": adapter}, clock, worker="w", rng=rng)

@@ -195,7 +195,20 @@ def check_every_post_once(
     lines = [json.loads(line) for line in imitation.record.read_text("utf-8").splitlines()]
     if lines != records:
         problems.append("the record file and the imitation's memory disagree")
-    created = [r for r in records if r["event"] == "created" and r.get("kind") != "broadcast"]
+    created = [
+        r
+        for r in records
+        if r["event"] == "created" and r.get("kind") not in ("broadcast", "media")
+    ]
+    # Media publish-once: each picture is in the portal's library once (Zalo's covers are
+    # hosted there too), whatever became of the uploads' answers.
+    uploads = Counter(
+        r.get("sha256") for r in records if r["event"] == "created" and r.get("kind") == "media"
+    )
+    if not uploads:
+        problems.append("no picture was uploaded to the portal")
+    if any(n != 1 for n in uploads.values()):
+        problems.append(f"pictures uploaded more than once: {dict(uploads)}")
     deleted = {(r["platform"], r["remote_id"]) for r in records if r["event"] == "deleted"}
     made = Counter((r["platform"], r["remote_id"]) for r in created)
     record_of = {(r["platform"], r["remote_id"]): r for r in created}

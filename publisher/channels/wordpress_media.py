@@ -18,6 +18,7 @@ import html
 import ipaddress
 import logging
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -201,6 +202,7 @@ class WordPressMedia:
         self.clock = clock
         self.media_url = f"{self.base}/wp-json/wp/v2/media"
         self._memo: dict[str, Attachment] = {}
+        self._locks: dict[str, threading.Lock] = {}
 
     @classmethod
     def for_channel(
@@ -242,10 +244,12 @@ class WordPressMedia:
         uploaded now; its alt text and caption made ``media.alt``."""
         if not media.is_file:
             raise ValueError(f"{media!r} has no file to upload")
-        found = self._memo.get(media.sha256) or self.find(media) or self._upload(media)
-        found = self._describe(found, media)
-        self._memo[media.sha256] = found
-        return found
+        # one at a time per file: the portal's own posts and Zalo's covers share this library
+        with self._locks.setdefault(media.sha256, threading.Lock()):
+            found = self._memo.get(media.sha256) or self.find(media) or self._upload(media)
+            found = self._describe(found, media)
+            self._memo[media.sha256] = found
+            return found
 
     def forget(self, media: Media) -> None:
         """Drop ``media`` from the memo (the site no longer has what it remembers)."""

@@ -116,7 +116,7 @@ class ZaloAdapter:
     # -- the interface ------------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
-        article = self._article(post)  # limits and pictures are settled before any request
+        article = self._article(post)  # limits and pictures are settled before Zalo is asked
         data = self._request("POST", "/v2.0/article/create", op="create", json=article)
         process = data.get("token")
         if not process:
@@ -191,6 +191,10 @@ class ZaloAdapter:
         paragraphs = _paragraphs(f.get("body", ""))
         if not values["title"] or not paragraphs:
             raise Permanent("a Zalo article needs a title and a body", code="empty")
+        if self.media_host is not None and any(m.is_file and not m.url for m in post.media):
+            # Zalo's own credentials before the media host is asked: a channel that cannot
+            # post asks the portal nothing (it would be asked at every retry)
+            self.tokens.access_token()
         cover, images = self._pictures(post)
         article: dict[str, Any] = {"type": "normal", "title": values["title"]}
         if values["author"]:

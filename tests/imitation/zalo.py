@@ -8,7 +8,9 @@ token. Articles are created asynchronously: ``create`` gives a process token, ``
 
 Pictures are addresses Zalo fetches itself (its upload call answers -209 for articles, §7): the
 cover's ``photo_url`` and each image block's ``url`` must be https:// (this imitation fetches
-nothing, so any https address passes); an image block's ``caption`` is optional text.
+nothing, so any https address passes), or an address on this imitation itself, which stands in
+for the public internet (the portal imitation's uploads); an image block's ``caption`` is
+optional text.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ class Zalo:
         body = body if isinstance(body, dict) else {}
         match (req.method, path):
             case ("POST", "/v2.0/article/create"):
-                return self._create(body)
+                return self._create(body, req.host_base())
             case ("POST", "/v2.0/article/verify"):
                 return self._verify(body)
             case ("GET", "/v2.0/article/getslice"):
@@ -249,7 +251,7 @@ class Zalo:
         answer.headers["X-Imitation-Refused"] = "1"
         return answer
 
-    def _create(self, b: dict[str, Any]) -> Response:
+    def _create(self, b: dict[str, Any], own: str = "") -> Response:
         if b.get("type", "normal") != "normal":
             return fail(-201, "type is invalid")
         title = _nfc(b.get("title"))
@@ -267,10 +269,10 @@ class Zalo:
                 -210, f"Parameter exceeds allowable limit: description ({len(description)})"
             )
         cover = b.get("cover")
-        if not _valid_cover(cover):
+        if not _valid_cover(cover, own):
             return fail(-201, "cover is invalid")
         body = b.get("body")
-        if not _valid_body(body):
+        if not _valid_body(body, own):
             return fail(-201, "body is invalid")
         for key in ("status", "comment"):
             if b.get(key, "show") not in ("show", "hide"):
@@ -415,22 +417,22 @@ def _nfc(value: Any) -> str:
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else ""
 
 
-def _valid_cover(cover: Any) -> bool:
+def _valid_cover(cover: Any, own: str = "") -> bool:
     """A photo cover at a public https URL (Zalo fetches it), or a video cover with its id."""
     if not isinstance(cover, dict) or cover.get("status", "show") not in ("show", "hide"):
         return False
     if cover.get("cover_type") == "video":
         return bool(cover.get("video_id"))
-    return cover.get("cover_type") == "photo" and _https(cover.get("photo_url"))
+    return cover.get("cover_type") == "photo" and _https(cover.get("photo_url"), own)
 
 
-def _valid_body(body: Any) -> bool:
+def _valid_body(body: Any, own: str = "") -> bool:
     if not isinstance(body, list) or not body:
         return False
-    return all(_valid_part(part) for part in body)
+    return all(_valid_part(part, own) for part in body)
 
 
-def _valid_part(part: Any) -> bool:
+def _valid_part(part: Any, own: str = "") -> bool:
     if not isinstance(part, dict):
         return False
     kind = part.get("type")
@@ -438,16 +440,20 @@ def _valid_part(part: Any) -> bool:
         return bool(str(part.get("content") or "").strip())
     if kind == "image":
         caption = part.get("caption", "")
-        return _https(part.get("url")) and isinstance(caption, str)
+        return _https(part.get("url"), own) and isinstance(caption, str)
     if kind == "video":
         return _https(part.get("url"))
     return kind == "product" and bool(part.get("id"))
 
 
-def _https(url: Any) -> bool:
+def _https(url: Any, own: str = "") -> bool:
+    """An https address — or one on this imitation itself (``own``, its ``http://host:port``),
+    which stands in for the public internet: the portal imitation's uploads are there."""
     if not isinstance(url, str):
         return False
     parts = urlsplit(url)
+    if own and url.startswith(own + "/"):
+        return True
     return parts.scheme == "https" and bool(parts.hostname)
 
 
