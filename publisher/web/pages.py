@@ -1,5 +1,6 @@
 """The pages that read: calendar, post list, post, editor, status, audit trail, downloads,
-and the login form. Each needs a live session (else a redirect to /login?next=…)."""
+the posts' pictures (by the SHA-256 of their bytes), and the login form. Each needs a live
+session (else a redirect to /login?next=…)."""
 
 from __future__ import annotations
 
