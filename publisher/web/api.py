@@ -625,6 +625,14 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
     def post(request: Request, account: Me, post_id: PostId) -> PostDetail:
         return _detail(ctx, _load_post(ctx, post_id), request.scope.get("root_path", ""))
 
+    @app.get("/status", response_model=dict[str, Any], responses=ERRORS, summary="The queue")
+    def queue_status(account: Me) -> dict[str, Any]:
+        return status.gather(ctx.db, ctx.config, ctx.now())
+
+
+def _media_route(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) -> None:
+    Me = Annotated[Account, Depends(who)]
+
     @app.get(
         "/media/{sha256}",
         response_class=Response,
@@ -645,10 +653,6 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
             "X-Content-Type-Options": "nosniff",
         }
         return Response(found.data, media_type=mime, headers=headers)
-
-    @app.get("/status", response_model=dict[str, Any], responses=ERRORS, summary="The queue")
-    def queue_status(account: Me) -> dict[str, Any]:
-        return status.gather(ctx.db, ctx.config, ctx.now())
 
 
 def _post_actions(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) -> None:
@@ -762,6 +766,7 @@ def create_api(ctx: WebContext) -> FastAPI:
     _install_error_handlers(app)
     who = _authentication(ctx)
     _reading_routes(app, ctx, who)
+    _media_route(app, ctx, who)
     _post_actions(app, ctx, who)
     _reschedule_route(app, ctx, who)
     _channel_routes(app, ctx, who)
