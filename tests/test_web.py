@@ -596,3 +596,8 @@ def test_the_editors_preview_shows_a_picture_not_stored_yet(
         assert s.get(MediaFile, hashlib.sha256(new).hexdigest()) is None
     page = c.get(f"/messages/{post.id}/edit")
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
+    _data, sha = banner(config)  # a picture the queue keeps comes from the app, cached
+    before = path.read_text("utf-8")
+    shown = c.post(f"/messages/{post.id}/preview", data={"csrf_token": token, "text": before})
+    assert f'<img src="/media/{sha}/thumb" alt="{BANNER_ALT}' in shown.text
+    assert "data:image" not in shown.text

@@ -197,7 +197,7 @@ def edit_text(page: object, post_id: int, artifacts: Path) -> None:
     area = page.locator("#text")
     area.fill(area.input_value().rstrip("\n") + "\n\nMột câu thêm từ trình duyệt.\n")
     expect(page.locator("#preview")).to_contain_text("Một câu thêm từ trình duyệt.")
-    assert loaded_width(page.locator("#preview .picture-cover img").first) == 320  # data: URI
+    assert loaded_width(page.locator("#preview .picture-cover img").first) == 320
     page.screenshot(path=artifacts / "edit-1280.png", full_page=True)
     page.get_by_role("button", name="Lưu").click()
     expect(page.locator(".flash-ok")).to_contain_text("đã bị huỷ")

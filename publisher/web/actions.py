@@ -21,7 +21,7 @@ from publisher.text import nfc
 from publisher.web.auth import Refused, Viewer
 from publisher.web.context import WebContext
 from publisher.web.lang import _
-from publisher.web.views import bad_field, picture_view
+from publisher.web.views import bad_field, picture_view, stored_pictures
 
 
 def approve_posts(ctx: WebContext, viewer: Viewer, ids: list[int]) -> ApproveReport:
@@ -130,13 +130,16 @@ class ChannelRender:
     pictures: list[dict[str, Any]] = field(default_factory=list)  # views.picture_view
 
 
-def render_pictures(render: Render) -> list[dict[str, Any]]:
-    """The pictures of an unsaved render as the preview shows them: a file's thumbnail is a
-    ``data:`` address (its bytes may be in no database yet), made once per picture."""
-    shown = pictures_of(render.fields)
+def render_pictures(render: Render, stored: set[str]) -> list[dict[str, Any]]:
+    """The pictures of an unsaved render as the preview shows them: one the queue keeps
+    (``stored``) from the app, which the browser caches; any other file's thumbnail as a
+    ``data:`` address (its bytes are in no database yet), made once per picture."""
     prepared = {p.sha256: p for p in render.pictures if p.data}
     out = []
-    for p in shown:
+    for p in pictures_of(render.fields):
+        if p.sha256 in stored:
+            out.append(picture_view(p))
+            continue
         file = prepared.get(p.sha256)
         thumb = thumbnail(p.sha256, file.data) if file is not None else None
         view = picture_view(p, thumb)
@@ -163,16 +166,19 @@ def preview_text(ctx: WebContext, path: Path, text: str) -> list[ChannelRender]:
         message = read_message(staged, Path(tmp), config)  # pictures: the real media/ linked
     message = replace(message, key=key, path=shown_path(config, path))
     renderer = Renderer(config)
+    renders = [
+        (cid, renderer.render(message, cid))
+        for cid in message.channels
+        if config.channels[cid].enabled
+    ]
+    with ctx.db.read() as s:
+        stored = stored_pictures(s, (p.sha256 for _c, r in renders for p in r.pictures if p.data))
     out = []
-    for cid in message.channels:
+    for cid, render in renders:
         ch = config.channels[cid]
-        if not ch.enabled:
-            continue
-        render = renderer.render(message, cid)
-        fields = render.fields
-        names = [s.name for s in FIELDS[ch.adapter]]
-        shown = [(n, fields[n]) for n in names if fields.get(n)]
-        out.append(ChannelRender(cid, ch.name, shown, render_pictures(render)))
+        names = [spec.name for spec in FIELDS[ch.adapter]]
+        shown = [(n, render.fields[n]) for n in names if render.fields.get(n)]
+        out.append(ChannelRender(cid, ch.name, shown, render_pictures(render, stored)))
     return out
 
 

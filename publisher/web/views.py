@@ -4,7 +4,7 @@ post's record. No HTML here (templates/), no writes (actions.py)."""
 from __future__ import annotations
 
 import calendar as stdlib_calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -265,8 +265,7 @@ def _shown_fields(channel_adapter: str, stored: Mapping[str, Any]) -> list[dict[
 def _pictures(s: Session, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The pictures of a post's ``fields``; a file whose bytes are not stored shows no image."""
     pictures = pictures_of(fields)
-    shas = [p.sha256 for p in pictures if p.is_file]
-    stored = set(s.scalars(select(MediaFile.sha256).where(MediaFile.sha256.in_(shas))))
+    stored = stored_pictures(s, (p.sha256 for p in pictures if p.is_file))
     out = []
     for p in pictures:
         view = picture_view(p)
@@ -274,6 +273,14 @@ def _pictures(s: Session, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
             view["thumb"] = view["full"] = None
         out.append(view)
     return out
+
+
+def stored_pictures(s: Session, shas: Iterable[str]) -> set[str]:
+    """Which of the pictures ``shas`` (SHA-256) the queue keeps: the app can serve them."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return set()
+    return set(s.scalars(select(MediaFile.sha256).where(MediaFile.sha256.in_(wanted))))
 
 
 def _approval(ctx: WebContext, p: PostRow) -> dict[str, Any] | None:
