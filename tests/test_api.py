@@ -4,6 +4,7 @@ and a schemathesis run over its OpenAPI schema (no 5xx, responses as documented)
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +19,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import select
 
 from publisher.clock import FakeClock
@@ -102,7 +107,7 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
 
 
 def test_without_a_valid_token_every_route_answers_401_with_a_bearer_challenge(api: Api) -> None:
-    for path in ("/me", "/posts", "/posts/1", "/status"):
+    for path in ("/me", "/posts", "/posts/1", "/status", f"/media/{'0' * 64}"):
         r = api.call("GET", path, role=None)
         assert error_of(r, 401)["field"] == "Authorization"
         assert r.headers["WWW-Authenticate"] == "Bearer"
@@ -183,6 +188,46 @@ def test_one_post_shows_what_will_be_sent_its_history_and_audit(api: Api) -> Non
     assert error_of(api.call("GET", "/posts/999999"), 404)["error"] == "no post has id 999999"
     assert error_of(api.call("GET", "/posts/abc"), 422)["field"] == "post_id"
     assert error_of(api.call("GET", f"/posts/{2**40}"), 422)["field"] == "post_id"
+
+
+def test_a_post_names_its_pictures_and_the_api_serves_their_bytes(api: Api) -> None:
+    banner = (api.config.messages_dir / "media" / "thang-hanh-dong-vi-tre-em-2024.jpg").read_bytes()
+    sha = hashlib.sha256(banner).hexdigest()
+    (pid,) = api.draft()
+    post = api.call("GET", f"/posts/{pid}", role="drafter").json()
+    assert post["pictures"] == [
+        {
+            "role": "cover",
+            "alt": post["pictures"][0]["alt"],
+            "src": "media/thang-hanh-dong-vi-tre-em-2024.jpg",
+            "name": f"thang-hanh-dong-vi-tre-em-2024-{sha[:12]}.jpg",
+            "mime": "image/jpeg",
+            "width": 1200,
+            "height": 630,
+            "size": len(banner),
+            "sha256": sha,
+            "url": None,
+            "media_url": f"/api/v1/media/{sha}",
+        }
+    ]
+    assert post["pictures"][0]["alt"].startswith("Ảnh bìa Tháng hành động vì trẻ em năm 2024")
+    assert "media" in post["fields"]  # the field itself, exactly as it will be sent
+    listed = api.call("GET", "/posts", params={"limit": 500}).json()["items"]
+    assert len(listed) == 72 and all(i["pictures"] == post["pictures"] for i in listed)
+    r = api.call("GET", f"/media/{sha}", role="drafter")
+    assert r.status_code == 200 and r.content == banner
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert error_of(api.call("GET", f"/media/{sha}", role=None), 401)["field"] == "Authorization"
+    assert error_of(api.call("GET", f"/media/{'0' * 64}"), 404)["field"] == "sha256"
+    assert error_of(api.call("GET", f"/media/{sha.upper()}"), 422)["field"] == "sha256"
+    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
+    operation = schema["/media/{sha256}"]["GET"]
+    case = operation.Case(path_parameters={"sha256": sha})
+    headers = {"Authorization": f"Bearer {api.tokens['drafter']}"}
+    checks = [*CHECKS, content_type_conformance]
+    assert case.call_and_validate(headers=headers, checks=checks).status_code == 200
 
 
 def test_an_approval_is_the_approvers_and_enters_the_audit_trail_under_them(api: Api) -> None:
@@ -351,7 +396,7 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", fuzzed.app)
     headers = {"Authorization": f"Bearer {fuzzed.token}"} if token else None
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) == 14
     for operation in operations:
 
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -23,7 +24,13 @@ import pytest
 from sqlalchemy import select
 
 from publisher.config import Config
-from publisher.documents.calendar_html import PostExtra, load_extra, render_calendar
+from publisher.documents import pictures as pictures_module
+from publisher.documents.calendar_html import (
+    PostExtra,
+    load_extra,
+    load_pictures,
+    render_calendar,
+)
 from publisher.documents.preview import WEEKDAYS_VI, Item, items
 from publisher.editorial.load import load
 from publisher.store.db import Database, open_database
@@ -126,7 +133,16 @@ def run_campaign_a_little(db: Database) -> dict[str, int]:
 def build(db: Database, config: Config, entries: list[Item] | None = None) -> str:
     entries = items(db, config) if entries is None else entries
     extra = load_extra(db, [i.id for i in entries if i.id > 0])
-    return render_calendar(entries, config, generated_at=RUNNING, extra=extra)
+    pictures = load_pictures(db, entries)
+    return render_calendar(entries, config, generated_at=RUNNING, extra=extra, pictures=pictures)
+
+
+def page_data(html: str) -> dict[str, Any]:
+    """The page's JSON: the posts' previews and the pictures' thumbnails."""
+    found = re.search(r'id="calendar-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
 
 
 # --- The markup ------------------------------------------------------------------------------
@@ -228,6 +244,73 @@ def test_no_network_resource(db: Database, config: Config) -> None:
     assert csp is not None and "default-src 'none'" in csp and "img-src data:" in csp
 
 
+BANNER = "media/thang-hanh-dong-vi-tre-em-2024.jpg"
+
+
+def test_each_picture_is_embedded_once_and_every_post_names_its_own(
+    db: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """72 posts show the campaign's banner: one thumbnail, made once, embedded once; each post's
+    preview names it (role, alt text, file, size) and no post shows its pictures' raw JSON."""
+    import io
+
+    from PIL import Image
+
+    load(db, config, NOW, "t")
+    pictures_module._cache.clear()
+    made: list[int] = []
+    shrink = pictures_module._shrink
+    monkeypatch.setattr(
+        pictures_module, "_shrink", lambda data, width: made.append(width) or shrink(data, width)
+    )
+    html = build(db, config)
+    data = page_data(html)
+    assert made == [pictures_module.THUMB_WIDTH]
+    banner = (config.messages_dir / BANNER).read_bytes()
+    sha = hashlib.sha256(banner).hexdigest()
+    assert list(data["pictures"]) == [sha]
+    src = data["pictures"][sha]["src"]
+    assert src.startswith("data:image/jpeg;base64,") and html.count(src) == 1
+    with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as thumb:
+        assert thumb.format == "JPEG" and thumb.width == data["pictures"][sha]["width"] == 320
+    assert len(src) < 40_000  # a thumbnail, not the 92 kB banner
+    posts = data["posts"].values()
+    assert len(posts) == 72
+    for post in posts:
+        assert "media" not in post["fields"]
+        (cover,) = post["pictures"]
+        assert cover["role"] == "cover" and cover["label"] == "Ảnh bìa" and cover["thumb"] == sha
+        assert cover["alt"].startswith("Ảnh bìa Tháng hành động vì trẻ em năm 2024")
+        assert cover["name"] == f"thang-hanh-dong-vi-tre-em-2024-{sha[:12]}.jpg"
+        assert cover["about"] == "1200×630 px, 92 kB" and cover["url"] is None
+    assert Page(html).attrs("img") == []  # the script shows them, in the preview it opens
+
+
+def test_an_address_or_a_missing_file_shows_as_its_name(db: Database, config: Config) -> None:
+    """A picture given by address is never loaded (the page loads nothing from the network): its
+    address is a link; a file whose bytes are not stored has no thumbnail."""
+    load(db, config, NOW, "t")
+    item = next(i for i in items(db, config) if i.channel == "facebook")
+    media = [
+        {"role": "cover", "alt": "Ảnh", "src": "https://anh.example.vn/bia.jpg",
+         "url": "https://anh.example.vn/bia.jpg"},
+        {"role": "image", "alt": "", "src": "media/mat.jpg", "name": "mat-0123456789ab.jpg",
+         "mime": "image/jpeg", "sha256": "ab" * 32, "width": 800, "height": 600, "size": 1_800_000},
+        {"role": "image", "alt": "x", "src": "javascript:alert(1)", "url": "javascript:alert(1)"},
+    ]  # fmt: skip
+    odd = dataclasses.replace(item, fields={**item.fields, "media": json.dumps(media)})
+    data = page_data(build(db, config, [odd]))
+    assert data["pictures"] == {}
+    address, missing, hostile = data["posts"][str(odd.id)]["pictures"]
+    assert address == {
+        "role": "cover", "label": "Ảnh bìa", "alt": "Ảnh", "name": "https://anh.example.vn/bia.jpg",
+        "about": "", "url": "https://anh.example.vn/bia.jpg", "thumb": None,
+    }  # fmt: skip
+    assert missing["thumb"] is None and missing["about"] == "800×600 px, 1,8 MB"
+    assert missing["label"] == "Ảnh" and missing["alt"] == ""
+    assert hostile["url"] is None  # never a javascript: link
+
+
 def test_any_window_gets_one_grid_per_month(db: Database, config: Config) -> None:
     load(db, config, NOW, "t")
     campaign = dataclasses.replace(config.campaign, start=date(2024, 5, 30), end=date(2024, 7, 2))
@@ -309,10 +392,12 @@ def page_file(config: Config, tmp_path: Path) -> tuple[Path, list[Item], dict[st
         portal = next(i for i in entries if i.channel == "portal_stp")
         entries.append(dataclasses.replace(portal, id=-1, title=EVIL, due_at=None, note=EVIL))
         extra = load_extra(db, [i.id for i in entries])
+        pictures = load_pictures(db, entries)
     finally:
         db.close()
     path = tmp_path / "calendar.html"
-    path.write_text(render_calendar(entries, config, generated_at=RUNNING, extra=extra), "utf-8")
+    page = render_calendar(entries, config, generated_at=RUNNING, extra=extra, pictures=pictures)
+    path.write_text(page, "utf-8")
     return path, entries, posts
 
 
@@ -339,6 +424,15 @@ def screenshot(driver: Any, tmp_path: Path, name: str, *, full: bool = False) ->
         keep.mkdir(exist_ok=True)
         shutil.copy(path, keep / name)
     return path
+
+
+def loaded_width(driver: Any, img: Any) -> int:
+    """The natural width of a picture once the browser has it (0: it did not load)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 5).until(lambda d: d.execute_script("return arguments[0].complete;", img))
+    width: int = driver.execute_script("return arguments[0].naturalWidth;", img)
+    return width
 
 
 def open_card(driver: Any, post_id: int) -> Any:
@@ -402,6 +496,9 @@ def test_cards_open_their_previews(
     assert dialog.find_element(By.CSS_SELECTOR, ".fb-name").text == "Sở Tư pháp tỉnh Bắc Giang"
     assert dialog.find_element(By.CSS_SELECTOR, ".avatar").text == "STP"
     assert dialog.find_element(By.CSS_SELECTOR, "#preview-status a").get_attribute("href") == LIVE
+    photo = dialog.find_element(By.CSS_SELECTOR, ".fb img.fb-photo")  # the cover, under the text
+    assert loaded_width(browser, photo) == 320
+    assert photo.get_attribute("alt").startswith("Ảnh bìa Tháng hành động vì trẻ em năm 2024")
     assert browser.switch_to.active_element.get_attribute("id") == "preview-close"
     screenshot(browser, tmp_path, "calendar-facebook.png")
     close_with_esc(browser, dialog)
@@ -415,6 +512,14 @@ def test_cards_open_their_previews(
     paragraphs = [p.text for p in card.find_elements(By.CSS_SELECTOR, ".zalo-body p")]
     assert len(paragraphs) >= 2 and paragraphs[0] in zalo.fields["body"]
     assert "-216" in dialog.find_element(By.ID, "preview-status").text
+    cover = card.find_element(By.CSS_SELECTOR, "img.zalo-cover")  # above the title, as in Zalo
+    assert loaded_width(browser, cover) == 320
+    photo_alt = cover.get_attribute("alt")
+    assert photo_alt.startswith("Ảnh bìa Tháng hành động vì trẻ em năm 2024")
+    (listed,) = dialog.find_elements(By.CSS_SELECTOR, ".pics .pic")
+    assert "Ảnh bìa" in listed.text and "1200×630 px, 92 kB" in listed.text
+    assert photo_alt in listed.text
+    assert loaded_width(browser, listed.find_element(By.CSS_SELECTOR, "img.pic-thumb")) == 320
     screenshot(browser, tmp_path, "calendar-zalo.png")
     browser.find_element(By.ID, "preview-close").click()
     assert not dialog.is_displayed()

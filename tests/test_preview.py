@@ -46,3 +46,62 @@ def test_both_read_paths_agree(config: Config, filters: dict[str, object]) -> No
 
 def test_the_fast_path_declines_what_it_cannot_read(config: Config) -> None:
     assert pv.items_sqlite(config) is None  # no queue file yet: the ORM path creates it
+
+
+def test_the_media_field_is_the_renderers() -> None:
+    from publisher.documents import pictures
+    from publisher.render import MEDIA_FIELD
+
+    assert pictures.MEDIA_FIELD == MEDIA_FIELD
+
+
+def test_a_view_without_the_fields_still_names_the_pictures(db: Database, config: Config) -> None:
+    """A card or a list reads no text and no field but ``media``: it can show the cover."""
+    load(db, config, NOW, "t")
+    whole = pv.items(db, config)
+    for lean in (pv.items(db, config, bare=True), pv.items(db, config, fields=False)):
+        assert [i.id for i in lean] == [i.id for i in whole]
+        for full, light in zip(whole, lean, strict=True):
+            assert light.fields == {"media": full.fields["media"]}
+    assert pv.items(db, config, bare=True)[0].text == ""
+
+
+def test_json_names_each_picture_and_the_table_shows_them(config: Config) -> None:
+    import io
+    import json
+
+    from rich.console import Console
+
+    from publisher.store.db import open_database
+
+    db = open_database(config.database_url)
+    load(db, config, NOW, "t")
+    entries = pv.items(db, config)
+    data = json.loads(pv.to_json(entries, config))
+    assert len(data) == 72
+    for post in data:
+        (cover,) = post["pictures"]
+        assert json.loads(post["fields"]["media"])[0]["sha256"] == cover["sha256"]
+        assert (
+            cover["role"] == "cover" and cover["src"] == "media/thang-hanh-dong-vi-tre-em-2024.jpg"
+        )
+        assert (cover["width"], cover["height"], cover["mime"]) == (1200, 630, "image/jpeg")
+    out = io.StringIO()
+    pv.render_table(entries, config, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert "┃ Ảnh ┃" in text and text.count("│ bìa │") == 72
+    (line,) = [x for x in text.splitlines() if x.startswith("• ")]
+    assert line.startswith(
+        f"• Ảnh bìa · {cover['name']} · 1200×630 px · 92 kB · 72 bài — “Ảnh bìa Tháng hành động"
+    )
+    assert "Ảnh dùng trong các bài (1):" in text
+
+
+def test_the_table_cell_counts_a_posts_pictures() -> None:
+    from publisher.documents.pictures import Shown
+
+    cover, image = Shown("cover", "", "media/a.jpg"), Shown("image", "", "media/b.jpg")
+    assert pv.pictures_cell([cover, image, image]) == "bìa + 2"
+    assert pv.pictures_cell([image, image]) == "2 ảnh"
+    assert pv.pictures_cell([cover]) == "bìa"
+    assert pv.pictures_cell([]) == "–"

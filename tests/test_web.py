@@ -3,6 +3,10 @@ every page and button for each role, and refusals as Vietnamese pages with their
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import json
 import re
 import secrets
 from dataclasses import replace
@@ -11,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import select
 
 from publisher.config import ApprovalRules, Config
@@ -18,9 +23,10 @@ from publisher.documents import preview
 from publisher.editorial.load import load
 from publisher.store import users
 from publisher.store.db import Database
-from publisher.store.models import AuditEntry, PostRow
+from publisher.store.models import AuditEntry, MediaFile, PostRow
 from publisher.web.app import create_app
 from publisher.web.context import WebContext
+from tests.fakes import picture_bytes
 
 PASSWORD = "mật khẩu " + secrets.token_urlsafe(12)  # made per run: no secret in the file
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -475,3 +481,123 @@ def test_the_web_table_is_read(campaign: Path) -> None:
         True,
         "https://lich.example.vn",
     )
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+BANNER_ALT = "Ảnh bìa Tháng hành động vì trẻ em năm 2024 của Sở Tư pháp tỉnh Bắc Giang"
+
+
+def banner(config: Config) -> tuple[bytes, str]:
+    data = (config.messages_dir / "media" / "thang-hanh-dong-vi-tre-em-2024.jpg").read_bytes()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def test_the_post_page_shows_its_pictures_not_their_json(app_db: tuple[Database, Config]) -> None:
+    db, config = app_db
+    _data, sha = banner(config)
+    post = a_draft(db, config)
+    c, _token = member(app_db, "tuan.la")
+    page = c.get(f"/posts/{post.id}").text
+    assert "&#34;role&#34;" not in page and "sha256" not in page  # no raw JSON
+    assert f'<img src="/media/{sha}/thumb" alt="{BANNER_ALT}' in page
+    assert 'width="320" height="168"' in page
+    assert f'href="/media/{sha}"' in page and "Hình ảnh" in page and "Ảnh bìa" in page
+    assert f"thang-hanh-dong-vi-tre-em-2024-{sha[:12]}.jpg · 1200×630 px · 92 kB" in page
+
+
+def test_an_address_picture_is_a_link_and_a_lost_file_is_named(
+    app_db: tuple[Database, Config],
+) -> None:
+    db, config = app_db
+    post = a_draft(db, config)
+    media = [
+        {"role": "cover", "alt": "Ảnh ngoài", "src": "https://anh.example.vn/bia.jpg",
+         "url": "https://anh.example.vn/bia.jpg"},
+        {"role": "image", "alt": "", "src": "media/mat.jpg", "name": "mat-0123456789ab.jpg",
+         "mime": "image/jpeg", "sha256": "ab" * 32, "width": 800, "height": 600, "size": 1_800_000},
+    ]  # fmt: skip
+    with db.write() as s:
+        row = s.get_one(PostRow, post.id)
+        row.fields = {**row.fields, "media": json.dumps(media)}
+    c, _token = member(app_db, "tuan.la")
+    page = c.get(f"/posts/{post.id}").text
+    assert 'href="https://anh.example.vn/bia.jpg"' in page and "Ảnh ngoài" in page
+    assert 'src="https://' not in page  # never loaded: the page loads only its own pictures
+    assert "mat-0123456789ab.jpg · 800×600 px · 1,8 MB" in page
+    assert f"/media/{'ab' * 32}" not in page  # not stored: nothing to show
+    assert "Không có văn bản thay thế (ảnh trang trí)" in page and "Không hiển thị ở đây" in page
+
+
+def test_pictures_are_served_to_members_by_their_hash(app_db: tuple[Database, Config]) -> None:
+    _db, config = app_db
+    data, sha = banner(config)
+    assert client(app_db).get(f"/media/{sha}").headers["location"] == f"/login?next=/media/{sha}"
+    c, _token = member(app_db, "vanphong")
+    r = c.get(f"/media/{sha}")
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["etag"] == f'"{sha}"'
+    assert r.headers["content-disposition"] == (
+        f'inline; filename="thang-hanh-dong-vi-tre-em-2024-{sha[:12]}.jpg"'
+    )
+    again = c.get(f"/media/{sha}", headers={"If-None-Match": f'"{sha}"'})
+    assert again.status_code == 304 and again.content == b""
+    thumb = c.get(f"/media/{sha}/thumb")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.headers["cache-control"] == "private, max-age=31536000, immutable"
+    with Image.open(io.BytesIO(thumb.content)) as im:
+        assert (im.format, im.size) == ("JPEG", (320, 168))
+    for path in (f"/media/{'0' * 64}", f"/media/{'0' * 64}/thumb", "/media/abc", "/media/%2E%2E"):
+        r = c.get(path)
+        assert r.status_code == 404 and "Không có ảnh nào được lưu" in r.text, path
+
+
+def test_cards_and_the_list_show_each_posts_cover(app_db: tuple[Database, Config]) -> None:
+    _db, config = app_db
+    _data, sha = banner(config)
+    c, _token = member(app_db, "tuan.la")
+    grid = c.get("/?month=2024-06").text
+    cards = grid.count('class="card ')
+    assert (
+        cards > 40
+        and grid.count(f'<img class="card-cover" src="/media/{sha}/thumb" alt=""') == cards
+    )
+    listed = c.get("/posts").text
+    assert listed.count(f'<img class="list-cover" src="/media/{sha}/thumb" alt="{BANNER_ALT}') == 72
+
+
+def test_the_editors_preview_shows_a_picture_not_stored_yet(
+    app_db: tuple[Database, Config],
+) -> None:
+    """A new picture in messages/media/ named by the edited text: the preview embeds its
+    thumbnail (its bytes are in no database until the file is saved and loaded)."""
+    db, config = app_db
+    c, token = member(app_db, "bientap")
+    post = a_draft(db, config)
+    path = _message_file(config, db, post.id)
+    new = picture_bytes(640, 480, seed=7)
+    (config.messages_dir / "media" / "moi.jpg").write_bytes(new)
+    text = path.read_text("utf-8").replace(
+        "---\n", '---\ncover: {src: media/moi.jpg, alt: "Ảnh mới của bài"}\n', 1
+    )
+    shown = c.post(f"/messages/{post.id}/preview", data={"csrf_token": token, "text": text})
+    assert shown.status_code == 200, shown.text
+    found = re.findall(
+        r'<img src="data:image/jpeg;base64,([^"]+)" alt="Ảnh mới của bài"', shown.text
+    )
+    assert found, shown.text  # each channel's render shows it
+    with Image.open(io.BytesIO(base64.b64decode(found[0]))) as im:
+        assert im.size == (320, 240)
+    assert "moi-" in shown.text and "640×480 px" in shown.text
+    with db.read() as s:  # a preview stores nothing
+        assert s.get(MediaFile, hashlib.sha256(new).hexdigest()) is None
+    page = c.get(f"/messages/{post.id}/edit")
+    assert "img-src 'self' data:" in page.headers["content-security-policy"]
+    _data, sha = banner(config)  # a picture the queue keeps comes from the app, cached
+    before = path.read_text("utf-8")
+    shown = c.post(f"/messages/{post.id}/preview", data={"csrf_token": token, "text": before})
+    assert f'<img src="/media/{sha}/thumb" alt="{BANNER_ALT}' in shown.text
+    assert "data:image" not in shown.text

@@ -115,9 +115,11 @@ def test_the_editorial_loop_in_a_browser(server: tuple[str, int], artifacts: Pat
             expect(page.locator(".month-head h1")).to_have_text("Tháng 6 năm 2024")
             page.screenshot(path=artifacts / "calendar-1280.png", full_page=True)
             card = page.locator(f'a.card[data-post="{post_id}"]')
+            assert loaded_width(card.locator("img.card-cover")) == 320  # the cover's thumbnail
             card.click()
             expect(page).to_have_url(re.compile(rf"/posts/{post_id}$"))
             expect(page.locator(".preview")).to_contain_text("Bài sẽ được gửi lên")
+            cover_shown(page, artifacts)
 
             page.get_by_role("button", name="Duyệt", exact=True).click()
             expect(page.locator(".flash-ok")).to_contain_text(f"Đã duyệt: #{post_id}")
@@ -139,6 +141,37 @@ def test_the_editorial_loop_in_a_browser(server: tuple[str, int], artifacts: Pat
             expect(page).to_have_url(re.compile(r"/login$"))
         finally:
             browser.close()
+
+
+def loaded_width(img: object) -> int:
+    """The natural width of a picture once the browser has it (0: it did not load)."""
+    from playwright.sync_api import Locator
+
+    assert isinstance(img, Locator)
+    img.scroll_into_view_if_needed()
+    img.page.wait_for_function("(img) => img.complete", arg=img.element_handle())
+    width: int = img.evaluate("(img) => img.naturalWidth")
+    return width
+
+
+def cover_shown(page: object, artifacts: Path) -> None:
+    """The post page shows the post's cover, loaded from the app (a thumbnail linking to the
+    whole picture), with its alternative text, role and file."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    figure = page.locator(".preview figure.picture-cover")
+    cover = figure.locator("img")
+    expect(cover).to_have_attribute(
+        "alt", re.compile(r"^Ảnh bìa Tháng hành động vì trẻ em năm 2024")
+    )
+    assert loaded_width(cover) == 320
+    expect(figure.locator(".picture-role")).to_have_text("Ảnh bìa")
+    expect(figure).to_contain_text("1200×630 px · 92 kB")
+    whole = page.request.get(figure.locator("a.picture-open").get_attribute("href") or "")
+    assert whole.status == 200 and whole.headers["content-type"] == "image/jpeg"
+    assert whole.body() == Path("messages/media/thang-hanh-dong-vi-tre-em-2024.jpg").read_bytes()
+    page.screenshot(path=artifacts / "post-cover-1280.png", full_page=True)
 
 
 def log_in(page: object, name: str) -> None:
@@ -164,6 +197,7 @@ def edit_text(page: object, post_id: int, artifacts: Path) -> None:
     area = page.locator("#text")
     area.fill(area.input_value().rstrip("\n") + "\n\nMột câu thêm từ trình duyệt.\n")
     expect(page.locator("#preview")).to_contain_text("Một câu thêm từ trình duyệt.")
+    assert loaded_width(page.locator("#preview .picture-cover img").first) == 320
     page.screenshot(path=artifacts / "edit-1280.png", full_page=True)
     page.get_by_role("button", name="Lưu").click()
     expect(page.locator(".flash-ok")).to_contain_text("đã bị huỷ")

@@ -206,7 +206,10 @@ def _preview_calendar(
     extra = calendar_html.load_extra(db, [e.id for e in entries])
     generated = now()
     if fmt == "html":
-        page = calendar_html.render_calendar(entries, config, generated_at=generated, extra=extra)
+        pictures = calendar_html.load_pictures(db, entries)
+        page = calendar_html.render_calendar(
+            entries, config, generated_at=generated, extra=extra, pictures=pictures
+        )
         data = page.encode("utf-8")
     else:
         data = calendar_ics.render_ics(entries, config, generated_at=generated, extra=extra)

@@ -190,6 +190,7 @@ def _steps(config: Config, db: Any, p: Any) -> dict[str, Any]:
 
 def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
     """``queue show``'s record of post ``p``: as printed by --json, times in local time."""
+    from publisher.documents.pictures import pictures_of
     from publisher.store import audit
 
     tz = config.tz
@@ -205,6 +206,7 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
         "due_at": p.due_at.astimezone(tz).isoformat() if p.due_at else None,
         "due_source": p.due_source,
         "fields": dict(p.fields),
+        "pictures": [picture.as_json() for picture in pictures_of(p.fields)],
         "render_hash": p.render_hash,
         "approval": approval,
         "steps": _steps(config, db, p),
@@ -235,7 +237,10 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
 
 
 def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
-    """``queue show``'s text: a heading, the approval, the outcome, each field and the history."""
+    """``queue show``'s text: a heading, the approval, the outcome, each field, the pictures and
+    the history."""
+    from publisher.documents.pictures import text_fields
+
     name = config.channels[p.channel].name if p.channel in config.channels else p.channel
     say(
         _("Post {id} · {channel} · {kind} · {state} · {due}").format(
@@ -268,13 +273,39 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
         say(_("Published: {id} {url}").format(id=p.remote_id, url=p.remote_url or ""))
     if p.last_error:
         say(_("Last error: {error}").format(error=p.last_error))
-    for field_name, value in info["fields"].items():
+    for field_name, value in text_fields(info["fields"]).items():
         if value:
             say(f"--- {field_name} ---", value)
+    _print_pictures(info["fields"])
     say(_("--- history ---"))
     for h in info["history"]:
         moved = f"{state_label(h['from']) if h['from'] else '∅'} → {state_label(h['to'])}"
         say(f"{h['at']}  {h['actor']}: {moved}  {h['cause']}")
+
+
+# A picture's role as ``queue show`` names it (msgids).
+PICTURE_ROLES = {"cover": N_("Cover image"), "image": N_("Picture")}
+
+
+def _print_pictures(fields: dict[str, Any]) -> None:
+    """Each picture of a post: its role, file (or address), size and alternative text."""
+    from publisher.documents.pictures import pictures_of, size_text
+    from publisher.i18n import current_language
+
+    pictures = pictures_of(fields)
+    if not pictures:
+        return
+    decimal = "," if current_language() == "vi" else "."
+    say(_("--- pictures ---"))
+    for pic in pictures:
+        role = PICTURE_ROLES.get(pic.role)
+        size = size_text(pic.size, decimal) if pic.size else ""
+        about = [pic.name or pic.src, pic.dimensions, size]
+        if pic.name and pic.url:
+            about.append(pic.url)
+        alt = pic.alt or _("no alternative text (a decorative picture)")
+        say(f"{_(role) if role else pic.role}: {' · '.join(a for a in about if a)}")
+        say(f"  {alt}")
 
 
 def _print_steps(p: Any, steps: dict[str, Any]) -> None:

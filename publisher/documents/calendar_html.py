@@ -24,6 +24,14 @@ import jinja2
 from sqlalchemy import select
 
 from publisher.config import Config
+from publisher.documents.pictures import (
+    Shown,
+    Thumb,
+    load_thumbnails,
+    pictures_of,
+    size_text,
+    text_fields,
+)
 from publisher.documents.preview import WEEKDAYS_VI, Item
 from publisher.states import KIND_LABELS_VI, LABELS_VI, explain_vi
 from publisher.store.db import Database
@@ -88,6 +96,12 @@ def load_extra(db: Database, ids: Iterable[int]) -> dict[int, PostExtra]:
                     updated_at=p.updated_at,
                 )
     return out
+
+
+def load_pictures(db: Database, entries: Iterable[Item]) -> dict[str, Thumb]:
+    """A thumbnail of each stored picture ``entries`` show, by SHA-256: each made once, however
+    many posts show it (the campaign's banner is on every post)."""
+    return load_thumbnails(db, (p.sha256 for i in entries for p in pictures_of(i.fields)))
 
 
 def live_url(url: str | None) -> str | None:
@@ -195,12 +209,25 @@ def render_calendar(
     *,
     generated_at: datetime,
     extra: Mapping[int, PostExtra] | None = None,
+    pictures: Mapping[str, Thumb] | None = None,
 ) -> str:
-    """The calendar of ``entries`` as one self-contained HTML document (Vietnamese labels)."""
+    """The calendar of ``entries`` as one self-contained HTML document (Vietnamese labels);
+    ``pictures`` (from ``load_pictures``) are the thumbnails its previews show, each embedded
+    once as a ``data:`` address."""
     tz, camp = config.tz, config.campaign
     now = generated_at.astimezone(tz)
     channels = _channels(entries, config)
     cards, posts = _lay_out(entries, channels, tz, extra or {})
+    thumbs = pictures or {}
+    shown = {p["thumb"] for post in posts.values() for p in post["pictures"] if p["thumb"]}
+    embedded = {
+        sha: {"src": thumbs[sha].data_uri(), "width": thumbs[sha].width}
+        for sha in sorted(shown)
+        if sha in thumbs
+    }
+    for post in posts.values():  # a picture not stored (or unreadable) shows as its name only
+        for p in post["pictures"]:
+            p["thumb"] = p["thumb"] if p["thumb"] in embedded else None
     states = Counter(i.state for i in entries)
     kinds = Counter(i.kind for i in entries)
     script = _asset("calendar.js")
@@ -222,7 +249,9 @@ def render_calendar(
             for s, n in sorted(states.items(), key=lambda kv: _state_rank(kv[0]))
         ],
         key_dates=sorted(config.key_dates.values(), key=lambda k: k.date),
-        data=_json_for_script({"organisation": camp.organisation, "posts": posts}),
+        data=_json_for_script(
+            {"organisation": camp.organisation, "posts": posts, "pictures": embedded}
+        ),
         style=_asset("calendar.css"),
         script=script,
         script_hash=f"sha256-{digest}",
@@ -291,10 +320,25 @@ def _preview(item: Item, ch: _Channel, card: _Card, local: datetime | None) -> d
         "state": card.state_label,
         "tone": card.tone,
         "text": item.text,
-        "fields": {k: v for k, v in item.fields.items() if isinstance(v, str)},
+        "fields": {k: v for k, v in text_fields(item.fields).items() if isinstance(v, str)},
+        "pictures": [_picture(p) for p in pictures_of(item.fields)],
         "reason": card.reason,
         "live": card.live_url,
         "published": card.published,
+    }
+
+
+def _picture(p: Shown) -> dict[str, Any]:
+    """What a preview shows of one picture (its thumbnail is ``data.pictures[thumb]``)."""
+    about = [x for x in (p.dimensions, size_text(p.size) if p.size else "") if x]
+    return {
+        "role": p.role,
+        "label": p.role_vi,
+        "alt": p.alt,
+        "name": p.name or p.src,
+        "about": ", ".join(about),
+        "url": live_url(p.url) or (live_url(p.src) if not p.is_file else None),
+        "thumb": p.sha256 or None,
     }
 
 

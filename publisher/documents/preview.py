@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publisher.config import Config
+from publisher.documents.pictures import MEDIA_FIELD, ROLE_LABELS_VI, Shown, pictures_of, size_text
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State
 from publisher.text import first_words
 
@@ -56,8 +57,10 @@ def items(
 ) -> list[Item]:
     """Posts in calendar order (unplanned ones last), filtered by channel and local dates;
     ``unplanned``: only those without a time. ``bare``: without their text and fields (read
-    as "" and {}), for a view that shows neither (the web calendar): most of a post's bytes;
-    ``fields=False``: without the fields only (a list that shows the text)."""
+    as ""; of the fields only ``media``), for a view that shows neither (the web calendar):
+    most of a post's bytes; ``fields=False``: without the fields but ``media`` (a list that
+    shows the text). ``media`` names the post's pictures in a few hundred bytes: a card or a
+    list shows them."""
     from sqlalchemy import select
     from sqlalchemy.orm import defer, joinedload
 
@@ -67,14 +70,16 @@ def items(
     message = joinedload(PostRow.message).load_only(
         MessageRow.key, MessageRow.kind, MessageRow.title
     )
-    q = select(PostRow).options(message)
+    whole = fields and not bare
+    media = PostRow.fields[MEDIA_FIELD].as_string()  # JSON_EXTRACT / ->>: the field alone
+    q = select(PostRow, media).options(message)
     if bare:
         q = q.options(defer(PostRow.text), defer(PostRow.fields))
     elif not fields:
         q = q.options(defer(PostRow.fields))
     q = _filtered(q, config, channel, start, end, include_cancelled, states, kind, unplanned)
     with db.read() as s:
-        rows = list(s.scalars(q))
+        rows = list(s.execute(q).all())
         out = [
             Item(
                 p.id,
@@ -84,11 +89,11 @@ def items(
                 p.message.kind,
                 p.message.title,
                 "" if bare else p.text,
-                {} if bare or not fields else dict(p.fields),
+                dict(p.fields) if whole else ({MEDIA_FIELD: pictures} if pictures else {}),
                 p.state,
                 p.plan_note,
             )
-            for p in rows
+            for p, pictures in rows
         ]
     return _calendar_order(out, config)
 
@@ -251,6 +256,7 @@ def to_json(entries: Sequence[Item], config: Config) -> str:
             "text": i.text,
             "state": i.state,
             "fields": i.fields,
+            "pictures": [p.as_json() for p in pictures_of(i.fields)],
             "note": i.note,
         }
         for i in entries
@@ -285,6 +291,7 @@ def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
         table.add_column("Loại", no_wrap=True)
         table.add_column("Tiêu đề", no_wrap=True, overflow="ellipsis", ratio=2)
         table.add_column("Nội dung" if day else "Lý do", no_wrap=bool(day), ratio=3)
+        table.add_column("Ảnh", no_wrap=True)
         table.add_column("Trạng thái", no_wrap=True)
         for i in group:
             table.add_row(
@@ -294,6 +301,7 @@ def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
                 KIND_LABELS_VI.get(i.kind, i.kind),
                 i.title,
                 first_words(_TAG.sub(" ", i.text), 16) if day else (i.note or ""),
+                pictures_cell(pictures_of(i.fields)),
                 LABELS_VI.get(i.state, i.state),
             )
         console.print(table)
@@ -302,3 +310,41 @@ def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
         counts[i.kind] = counts.get(i.kind, 0) + 1
     parts = ", ".join(f"{n} {KIND_LABELS_VI.get(k, k).lower()}" for k, n in sorted(counts.items()))
     console.print(f"Tổng cộng {len(entries)} bài đăng" + (f" ({parts})" if parts else "") + ".")
+    used = pictures_used(entries)
+    if used:
+        console.print(f"Ảnh dùng trong các bài ({len(used)}):", markup=False, highlight=False)
+        for line in used:  # whole lines: an alt text is read as it is, not cut to the width
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def pictures_cell(pictures: Sequence[Shown]) -> str:
+    """A post's pictures in the table's narrow column: "bìa", "bìa + 2", "2 ảnh" or "–"."""
+    cover = any(p.role == "cover" for p in pictures)
+    others = len(pictures) - cover
+    if cover:
+        return "bìa" + (f" + {others}" if others else "")
+    return f"{others} ảnh" if others else "–"
+
+
+def pictures_used(entries: Sequence[Item]) -> list[str]:
+    """Each distinct picture of ``entries`` once (a file by its bytes, an address by itself):
+    its role, file or address, size, how many posts show it, and its alternative text."""
+    seen: dict[tuple[str, str], tuple[Shown, int]] = {}
+    for i in entries:
+        for p in pictures_of(i.fields):
+            key = (p.role, p.sha256 or p.url or p.src)
+            first, n = seen.get(key, (p, 0))
+            seen[key] = (first, n + 1)
+    lines = []
+    for p, n in seen.values():
+        what = [ROLE_LABELS_VI.get(p.role, p.role), p.name or p.url or p.src]
+        if p.dimensions:
+            what.append(p.dimensions)
+        if p.size:
+            what.append(size_text(p.size))
+        if p.name and p.url:
+            what.append(p.url)
+        what.append(f"{n} bài")
+        alt = f"“{p.alt}”" if p.alt else "(không có mô tả: ảnh trang trí)"
+        lines.append("• " + " · ".join(what) + " — " + alt)
+    return lines

@@ -4,22 +4,24 @@ each one short transaction, so the app runs beside the daemon on one SQLite file
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from publisher.config import Config
-from publisher.content import read_message, read_text
+from publisher.content import MEDIA_DIR, read_message, read_text
+from publisher.documents.pictures import pictures_of, thumbnail
 from publisher.editorial import actions, intake
 from publisher.editorial.load import ApproveReport, LoadReport, approve
 from publisher.errors import InputError
-from publisher.render import FIELDS, Renderer
+from publisher.render import FIELDS, Render, Renderer
 from publisher.store.models import PostRow
 from publisher.text import nfc
 from publisher.web.auth import Refused, Viewer
 from publisher.web.context import WebContext
 from publisher.web.lang import _
-from publisher.web.views import bad_field
+from publisher.web.views import bad_field, picture_view, stored_pictures
 
 
 def approve_posts(ctx: WebContext, viewer: Viewer, ids: list[int]) -> ApproveReport:
@@ -125,6 +127,26 @@ class ChannelRender:
     channel: str
     name: str
     fields: list[tuple[str, str]]
+    pictures: list[dict[str, Any]] = field(default_factory=list)  # views.picture_view
+
+
+def render_pictures(render: Render, stored: set[str]) -> list[dict[str, Any]]:
+    """The pictures of an unsaved render as the preview shows them: one the queue keeps
+    (``stored``) from the app, which the browser caches; any other file's thumbnail as a
+    ``data:`` address (its bytes are in no database yet), made once per picture."""
+    prepared = {p.sha256: p for p in render.pictures if p.data}
+    out = []
+    for p in pictures_of(render.fields):
+        if p.sha256 in stored:
+            out.append(picture_view(p))
+            continue
+        file = prepared.get(p.sha256)
+        thumb = thumbnail(p.sha256, file.data) if file is not None else None
+        view = picture_view(p, thumb)
+        if p.is_file and thumb is None:
+            view["thumb"] = None
+        out.append(view)
+    return out
 
 
 def preview_text(ctx: WebContext, path: Path, text: str) -> list[ChannelRender]:
@@ -138,17 +160,25 @@ def preview_text(ctx: WebContext, path: Path, text: str) -> list[ChannelRender]:
         staged = Path(tmp) / f"{key}.md"
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(text, encoding="utf-8")
-        message = read_message(staged, Path(tmp), config)
+        media = config.messages_dir / MEDIA_DIR
+        if media.is_dir() and not (Path(tmp) / MEDIA_DIR).exists():
+            (Path(tmp) / MEDIA_DIR).symlink_to(media.resolve(), target_is_directory=True)
+        message = read_message(staged, Path(tmp), config)  # pictures: the real media/ linked
     message = replace(message, key=key, path=shown_path(config, path))
     renderer = Renderer(config)
+    renders = [
+        (cid, renderer.render(message, cid))
+        for cid in message.channels
+        if config.channels[cid].enabled
+    ]
+    with ctx.db.read() as s:
+        stored = stored_pictures(s, (p.sha256 for _c, r in renders for p in r.pictures if p.data))
     out = []
-    for cid in message.channels:
+    for cid, render in renders:
         ch = config.channels[cid]
-        if not ch.enabled:
-            continue
-        fields = renderer.render(message, cid).fields
-        names = [s.name for s in FIELDS[ch.adapter]]
-        out.append(ChannelRender(cid, ch.name, [(n, fields[n]) for n in names if fields.get(n)]))
+        names = [spec.name for spec in FIELDS[ch.adapter]]
+        shown = [(n, render.fields[n]) for n in names if render.fields.get(n)]
+        out.append(ChannelRender(cid, ch.name, shown, render_pictures(render, stored)))
     return out
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
@@ -29,13 +29,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from publisher.config import Config
 from publisher.config.board import PERMISSIONS, NotAllowed, authorize_account
 from publisher.documents import preview
+from publisher.documents.pictures import pictures_of
 from publisher.editorial import actions
 from publisher.editorial import load as editorial_load
 from publisher.errors import DatabaseError, InputError, PublisherError
 from publisher.states import State
 from publisher.store import audit, status
 from publisher.store.audit_key import AuditKeyError
-from publisher.store.models import PostRow
+from publisher.store.models import MediaFile, PostRow
 from publisher.store.users import Account, token_account
 from publisher.text import clean, nfc
 from publisher.web.context import WebContext
@@ -45,6 +46,22 @@ MAX_LIMIT = 500
 MAX_BULK = 500
 REASON_MAX = 1000
 PostId = Annotated[int, Path(ge=1, le=MAX_ID, description="The post's id.", examples=[12])]
+Sha256 = Annotated[
+    str,
+    Path(
+        pattern="^[0-9a-f]{64}$",
+        description="SHA-256 of the picture's bytes, in lower-case hex.",
+        examples=["2c21a4e5df10" + "0" * 52],
+    ),
+]
+OCTETS = "application/octet-stream"
+PICTURE_RESPONSE: dict[str, Any] = {
+    "description": "The picture's bytes (JPEG or PNG), as the posts that show it send them.",
+    "content": {
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 ChannelId = Annotated[
     str, Path(min_length=1, max_length=64, description="The channel's id.", examples=["facebook"])
 ]
@@ -149,6 +166,25 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # -- models -----------------------------------------------------------------------------------
 
 
+class PictureOut(BaseModel):
+    """One picture of a post, as its render names it: the cover first, then the images."""
+
+    role: Literal["cover", "image"] = Field(description="`cover`: the post's main picture.")
+    alt: str = Field(description="Its alternative text (Vietnamese); empty: decorative.")
+    src: str = Field(description="As the content file names it: `media/…` or an https address.")
+    name: str | None = Field(description="The file sent (null for an address).")
+    mime: str | None = Field(description="`image/jpeg` or `image/png` (null for an address).")
+    width: int | None = Field(description="In pixels, as sent (null for an address).")
+    height: int | None
+    size: int | None = Field(description="Bytes sent (null for an address).")
+    sha256: str | None = Field(description="SHA-256 of the bytes sent (null for an address).")
+    url: str | None = Field(description="Its public https address, if it has one.")
+    media_url: str | None = Field(
+        description="Where this API serves the bytes (`GET`, the same token): null for an "
+        "address, which the platforms fetch themselves."
+    )
+
+
 class PostSummary(BaseModel):
     id: int
     channel: str
@@ -161,6 +197,9 @@ class PostSummary(BaseModel):
     due_local: str | None = Field(description="The same moment in the campaign's time zone.")
     text: str = Field(description="The main field of the render, as it will be sent.")
     note: str | None = Field(description="Why the planner could not place it, if it could not.")
+    pictures: list[PictureOut] = Field(
+        description="Its pictures, cover first (parsed from the field `media`)."
+    )
 
 
 class PostPage(BaseModel):
@@ -323,7 +362,27 @@ def _channel_name(config: Config, cid: str) -> str:
     return ch.name if ch is not None else cid
 
 
-def _summary(config: Config, i: preview.Item) -> PostSummary:
+def _pictures(fields: Mapping[str, Any], root: str) -> list[PictureOut]:
+    """A post's pictures; ``root`` is the path this API is mounted at (``/api/v1``)."""
+    return [
+        PictureOut(
+            role="cover" if p.role == "cover" else "image",
+            alt=p.alt,
+            src=p.src,
+            name=p.name or None,
+            mime=p.mime or None,
+            width=p.width or None,
+            height=p.height or None,
+            size=p.size or None,
+            sha256=p.sha256 or None,
+            url=p.url or None,
+            media_url=f"{root}/media/{p.sha256}" if p.is_file else None,
+        )
+        for p in pictures_of(fields)
+    ]
+
+
+def _summary(config: Config, i: preview.Item, root: str) -> PostSummary:
     return PostSummary(
         id=i.id,
         channel=i.channel,
@@ -336,6 +395,7 @@ def _summary(config: Config, i: preview.Item) -> PostSummary:
         due_local=_local(i.due_at, config),
         text=i.text,
         note=i.note,
+        pictures=_pictures(i.fields, root),
     )
 
 
@@ -352,7 +412,7 @@ def _approval(config: Config, p: PostRow) -> Approval | None:
     )
 
 
-def _detail(ctx: WebContext, p: PostRow) -> PostDetail:
+def _detail(ctx: WebContext, p: PostRow, root: str) -> PostDetail:
     """Post ``p`` (its message and events loaded) as ``GET /posts/{id}`` shows it."""
     config = ctx.config
     tz = config.tz
@@ -392,7 +452,7 @@ def _detail(ctx: WebContext, p: PostRow) -> PostDetail:
         p.plan_note,
     )
     return PostDetail(
-        **_summary(config, item).model_dump(),
+        **_summary(config, item, root).model_dump(),
         file=p.message.source_path,
         occurrence=p.occurrence,
         due_source=p.due_source,
@@ -524,6 +584,7 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
 
     @app.get("/posts", response_model=PostPage, responses=ERRORS, summary="Posts, filtered")
     def posts(
+        request: Request,
         account: Me,
         channel: Annotated[str | None, Query(max_length=64, examples=["facebook"])] = None,
         state: Annotated[State | None, Query()] = None,
@@ -556,16 +617,42 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
             kind=kind,
             fields=False,  # a summary shows the text, not every field
         )
-        page = [_summary(config, i) for i in found[offset : offset + limit]]
+        root = request.scope.get("root_path", "")
+        page = [_summary(config, i, root) for i in found[offset : offset + limit]]
         return PostPage(total=len(found), limit=limit, offset=offset, items=page)
 
     @app.get("/posts/{post_id}", response_model=PostDetail, responses=ERRORS, summary="One post")
-    def post(account: Me, post_id: PostId) -> PostDetail:
-        return _detail(ctx, _load_post(ctx, post_id))
+    def post(request: Request, account: Me, post_id: PostId) -> PostDetail:
+        return _detail(ctx, _load_post(ctx, post_id), request.scope.get("root_path", ""))
 
     @app.get("/status", response_model=dict[str, Any], responses=ERRORS, summary="The queue")
     def queue_status(account: Me) -> dict[str, Any]:
         return status.gather(ctx.db, ctx.config, ctx.now())
+
+
+def _media_route(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) -> None:
+    Me = Annotated[Account, Depends(who)]
+
+    @app.get(
+        "/media/{sha256}",
+        response_class=Response,
+        responses={**ERRORS, 200: PICTURE_RESPONSE},
+        summary="A picture's bytes",
+    )
+    def media(account: Me, sha256: Sha256) -> Response:
+        """The bytes of a picture a post sends (its `pictures[].media_url`), by their SHA-256:
+        they never change, so a client may keep them."""
+        with ctx.db.read() as s:
+            found = s.get(MediaFile, sha256)
+        if found is None:
+            raise ApiError(404, f"no picture is stored with sha256 {sha256}", "sha256")
+        mime = found.mime if found.mime in ("image/jpeg", "image/png") else OCTETS
+        headers = {
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "ETag": f'"{sha256}"',
+            "X-Content-Type-Options": "nosniff",
+        }
+        return Response(found.data, media_type=mime, headers=headers)
 
 
 def _post_actions(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) -> None:
@@ -679,6 +766,7 @@ def create_api(ctx: WebContext) -> FastAPI:
     _install_error_handlers(app)
     who = _authentication(ctx)
     _reading_routes(app, ctx, who)
+    _media_route(app, ctx, who)
     _post_actions(app, ctx, who)
     _reschedule_route(app, ctx, who)
     _channel_routes(app, ctx, who)

@@ -1,5 +1,6 @@
 """The pages that read: calendar, post list, post, editor, status, audit trail, downloads,
-and the login form. Each needs a live session (else a redirect to /login?next=…)."""
+the posts' pictures (by the SHA-256 of their bytes), and the login form. Each needs a live
+session (else a redirect to /login?next=…)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # inline style, no script.
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 Member = Annotated[Viewer, Depends(page_viewer)]
+# A picture is named by the hash of its bytes: it can be kept for a year and never re-checked.
+MEDIA_CACHE = "private, max-age=31536000, immutable"
 
 
 def _choices(request: Request) -> dict[str, Any]:
@@ -171,6 +174,43 @@ def calendar_file(request: Request, member: Member) -> Response:
     extra = calendar_html.load_extra(ctx.db, [e.id for e in entries])
     data = calendar_ics.render_ics(entries, ctx.config, generated_at=ctx.now(), extra=extra)
     return _download(data, "lich-dang-bai.ics", "text/calendar; charset=utf-8")
+
+
+@router.get("/media/{sha256}")
+def media(request: Request, member: Member, sha256: str) -> Response:
+    """A stored picture's bytes, by their SHA-256: what the posts that show it send."""
+    found = views.media_file(context(request), sha256)
+    return picture_response(request, found.data, found.mime, f'"{sha256}"', found.name)
+
+
+@router.get("/media/{sha256}/thumb")
+def media_thumb(request: Request, member: Member, sha256: str) -> Response:
+    """A small copy of a stored picture, for the calendar's cards and the post list."""
+    thumb = views.media_thumbnail(context(request), sha256)
+    return picture_response(request, thumb.data, thumb.mime, f'"{sha256}-{thumb.width}"')
+
+
+def picture_response(
+    request: Request, data: bytes, mime: str, etag: str, name: str = ""
+) -> Response:
+    """Picture bytes named by their hash: they never change, so the browser keeps them (for
+    this member only: ``private``) and asks again only with ``If-None-Match``."""
+    headers = {
+        "Cache-Control": MEDIA_CACHE,
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    safe = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "._-"))
+    if safe:
+        headers["Content-Disposition"] = f'inline; filename="{safe}"'
+    return Response(data, media_type=picture_type(mime), headers=headers)
+
+
+def picture_type(mime: str) -> str:
+    """The Content-Type of a stored picture: JPEG or PNG, else bytes no browser renders."""
+    return mime if mime in ("image/jpeg", "image/png") else "application/octet-stream"
 
 
 def _download(data: bytes, name: str, media_type: str) -> Response:

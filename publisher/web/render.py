@@ -52,6 +52,7 @@ FIELD_LABELS = {
     "status": N_("Status on the site"),
     "cover": N_("Cover image"),
     "photo_url": N_("Photo"),
+    "media": N_("Pictures"),
 }
 
 

@@ -4,7 +4,7 @@ post's record. No HTML here (templates/), no writes (actions.py)."""
 from __future__ import annotations
 
 import calendar as stdlib_calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,17 +23,31 @@ from publisher.documents.calendar_html import (
     live_url,
     load_extra,
 )
+from publisher.documents.pictures import (
+    THUMB_WIDTH,
+    Shown,
+    Thumb,
+    cached_thumbnail,
+    is_sha256,
+    pictures_of,
+    size_text,
+    text_fields,
+    thumbnail,
+)
 from publisher.editorial.load import RenderCheck
+from publisher.i18n import N_
 from publisher.render import FIELDS, fields_hash
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State, explain_vi
 from publisher.store import approvals, audit
 from publisher.store.history import last_causes
-from publisher.store.models import AuditEntry, PostRow
+from publisher.store.models import AuditEntry, MediaFile, PostRow
 from publisher.web.auth import Refused
 from publisher.web.context import WebContext
-from publisher.web.lang import _
+from publisher.web.lang import _, language
 
 KINDS = ("slogan", "article")
+# A picture's role as a page names it (msgids).
+PICTURE_ROLES = {"cover": N_("Cover image"), "image": N_("Picture")}
 AUDIT_PAGE = 50
 
 
@@ -104,6 +118,8 @@ class Card:
     state: str
     state_label: str
     tone: str
+    cover: dict[str, Any] | None = None  # its cover (else first picture), as ``picture_view``
+    pictures: int = 0  # how many it has
 
 
 @dataclass
@@ -119,6 +135,7 @@ class Day:
 def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Card:
     local = item.due_at.astimezone(config.tz) if item.due_at else None
     ch = config.channels.get(item.channel)
+    pictures = sorted(pictures_of(item.fields), key=lambda p: p.role != "cover")
     return Card(
         id=item.id,
         time=f"{local:%H:%M}" if local else "",
@@ -131,7 +148,35 @@ def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Car
         state=item.state,
         state_label=LABELS_VI.get(item.state, item.state),
         tone=STATE_TONES.get(item.state, "neutral"),
+        cover=picture_view(pictures[0]) if pictures else None,
+        pictures=len(pictures),
     )
+
+
+def picture_view(p: Shown, preview: Thumb | None = None) -> dict[str, Any]:
+    """What a page shows of picture ``p``: its role, alt text, file, size, public address, and
+    where its thumbnail is (``preview``'s ``data:`` address for a render not yet stored, else
+    /media/<sha256>/thumb; None for an address, which a page never loads)."""
+    width = min(THUMB_WIDTH, p.width) if p.width else 0
+    height = round(p.height * width / p.width) if p.width and p.height else 0
+    thumb = f"/media/{p.sha256}/thumb" if p.is_file else None
+    if preview is not None:
+        thumb, width, height = preview.data_uri(), preview.width, preview.height
+    label = PICTURE_ROLES.get(p.role)
+    decimal = "," if language() == "vi" else "."
+    return {
+        "role": p.role,
+        "label": _(label) if label else p.role,
+        "alt": p.alt,
+        "name": p.name or p.src,
+        "dimensions": p.dimensions,
+        "size": size_text(p.size, decimal) if p.size else "",
+        "url": live_url(p.url) or (None if p.is_file else live_url(p.src)),
+        "thumb": thumb,
+        "full": f"/media/{p.sha256}" if p.is_file and preview is None else None,
+        "width": width,
+        "height": height,
+    }
 
 
 def cards(
@@ -204,6 +249,7 @@ def local_text(t: datetime | None, config: Config) -> str:
 
 def _shown_fields(channel_adapter: str, stored: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each rendered field as the platform takes it: name, text, and a link if it is one."""
+    stored = text_fields(stored)  # the pictures are shown as pictures (``post_page``)
     names = [s.name for s in FIELDS.get(channel_adapter, ())] or list(stored)
     names += [k for k in stored if k not in names]
     out = []
@@ -214,6 +260,27 @@ def _shown_fields(channel_adapter: str, stored: Mapping[str, Any]) -> list[dict[
         text = str(value)
         out.append({"name": name, "text": text, "url": live_url(text)})
     return out
+
+
+def _pictures(s: Session, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The pictures of a post's ``fields``; a file whose bytes are not stored shows no image."""
+    pictures = pictures_of(fields)
+    stored = stored_pictures(s, (p.sha256 for p in pictures if p.is_file))
+    out = []
+    for p in pictures:
+        view = picture_view(p)
+        if p.is_file and p.sha256 not in stored:
+            view["thumb"] = view["full"] = None
+        out.append(view)
+    return out
+
+
+def stored_pictures(s: Session, shas: Iterable[str]) -> set[str]:
+    """Which of the pictures ``shas`` (SHA-256) the queue keeps: the app can serve them."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return set()
+    return set(s.scalars(select(MediaFile.sha256).where(MediaFile.sha256.in_(wanted))))
 
 
 def _approval(ctx: WebContext, p: PostRow) -> dict[str, Any] | None:
@@ -272,6 +339,7 @@ def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
             "due": local_text(p.due_at, config),
             "due_input": f"{p.due_at.astimezone(config.tz):%Y-%m-%dT%H:%M}" if p.due_at else "",
             "fields": _shown_fields(adapter, p.fields),
+            "pictures": _pictures(s, p.fields),
             "approval": _approval(ctx, p),
             "steps": _steps(ctx, s, p),
             "last_error": p.last_error,
@@ -320,3 +388,31 @@ def audit_page(ctx: WebContext, page: int) -> tuple[list[dict[str, Any]], int]:
 
 def extra_of(ctx: WebContext, ids: Sequence[int]) -> dict[int, PostExtra]:
     return load_extra(ctx.db, ids)
+
+
+def media_file(ctx: WebContext, sha256: str) -> MediaFile:
+    """The stored picture whose bytes have SHA-256 ``sha256``, or Refused(404)."""
+    found = None
+    if is_sha256(sha256):
+        with ctx.db.read() as s:
+            found = s.get(MediaFile, sha256)
+    if found is None:
+        raise Refused(404, _("Not found"), _("No picture is stored under this address."))
+    return found
+
+
+def media_thumbnail(ctx: WebContext, sha256: str) -> Thumb:
+    """The thumbnail of the stored picture ``sha256`` (made once, then cached), or
+    Refused(404): for a picture not stored, or one Pillow cannot read."""
+    thumb = None
+    if is_sha256(sha256):
+        with ctx.db.read() as s:
+            known = s.scalar(select(MediaFile.sha256).where(MediaFile.sha256 == sha256))
+            if known is not None:
+                thumb = cached_thumbnail(sha256)
+                if thumb is None:
+                    data = s.scalar(select(MediaFile.data).where(MediaFile.sha256 == sha256))
+                    thumb = thumbnail(sha256, data or b"")
+    if thumb is None:
+        raise Refused(404, _("Not found"), _("No picture is stored under this address."))
+    return thumb

@@ -49,6 +49,55 @@
     return box;
   }
 
+  function thumbOf(picture) {  // the embedded thumbnail of a picture, if the page has it
+    var thumb = picture.thumb ? data.pictures[picture.thumb] : null;
+    return thumb && /^data:image\/(jpeg|png);base64,/.test(thumb.src) ? thumb : null;
+  }
+
+  function image(picture, cls) {  // a picture where the platform shows it, or a placeholder
+    var thumb = thumbOf(picture);
+    if (!thumb) return placeholder(picture.label, picture.url || picture.name);
+    var img = el("img", cls);
+    img.src = thumb.src;
+    img.alt = picture.alt;
+    img.title = picture.alt;
+    return img;
+  }
+
+  function covers(post) {
+    return post.pictures.filter(function (p) { return p.role === "cover"; });
+  }
+
+  function others(post) {
+    return post.pictures.filter(function (p) { return p.role !== "cover"; });
+  }
+
+  function pictureList(post) {  // every picture of the post: what it is, its file, its alt text
+    var box = el("section", "pics");
+    box.appendChild(el("h3", "pics-title", "Ảnh của bài (" + post.pictures.length + ")"));
+    var list = el("ul", "pics-list");
+    post.pictures.forEach(function (picture) {
+      var item = el("li", "pic");
+      if (thumbOf(picture)) item.appendChild(image(picture, "pic-thumb"));
+      else item.appendChild(el("span", "pic-thumb pic-none", "Không có ảnh xem trước"));
+      var about = el("div", "pic-about");
+      about.appendChild(el("p", "pic-role", picture.label));
+      about.appendChild(el("p", "pic-alt", picture.alt ? "“" + picture.alt + "”" : "Không có mô tả (ảnh trang trí)"));
+      about.appendChild(el("p", "pic-file", picture.name + (picture.about ? " · " + picture.about : "")));
+      if (picture.url && /^https?:\/\//i.test(picture.url)) {
+        var link = el("a", "pic-url", picture.url);
+        link.href = picture.url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+        about.appendChild(link);
+      }
+      item.appendChild(about);
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    return box;
+  }
+
   function facebook(post) {
     var card = el("article", "fb");
     var head = el("div", "fb-head");
@@ -61,7 +110,11 @@
     var text = el("div", "fb-text");
     withHashtags(text, field(post, "message") || post.text.trim());
     card.appendChild(text);
-    if (field(post, "image")) card.appendChild(placeholder("Ảnh", field(post, "image")));
+    if (post.pictures.length) {
+      var photos = el("div", "fb-photos" + (post.pictures.length > 1 ? " fb-many" : ""));
+      post.pictures.forEach(function (p) { photos.appendChild(image(p, "fb-photo")); });
+      card.appendChild(photos);
+    }
     if (field(post, "link")) card.appendChild(el("div", "fb-link", "Liên kết: " + field(post, "link")));
     var actions = el("div", "fb-actions");
     ["Thích", "Bình luận", "Chia sẻ"].forEach(function (a) { actions.appendChild(el("span", null, a)); });
@@ -75,7 +128,7 @@
     bar.appendChild(el("span", "zalo-badge", "OA"));
     bar.appendChild(el("span", null, data.organisation));
     card.appendChild(bar);
-    if (field(post, "cover")) card.appendChild(placeholder("Ảnh bìa", field(post, "cover")));
+    covers(post).forEach(function (p) { card.appendChild(image(p, "zalo-cover")); });
     var main = el("div", "zalo-main");
     main.appendChild(el("h3", "zalo-title", field(post, "title") || post.title));
     var author = field(post, "author");
@@ -84,6 +137,7 @@
     var text = el("div", "zalo-body");
     paragraphs(text, field(post, "body") || post.text);
     main.appendChild(text);
+    others(post).forEach(function (p) { main.appendChild(image(p, "zalo-image")); });
     card.appendChild(main);
     return card;
   }
@@ -107,6 +161,7 @@
       excerpt.appendChild(document.createTextNode(field(post, "excerpt")));
       main.appendChild(excerpt);
     }
+    covers(post).forEach(function (p) { main.appendChild(image(p, "portal-cover")); });
     card.appendChild(main);
     var frame = document.createElement("iframe");
     frame.setAttribute("sandbox", "");  // before srcdoc: no script, form or navigation runs in it
@@ -120,6 +175,11 @@
       "img{max-width:100%}.nguon{text-align:right}</style></head><body>" +
       (field(post, "content") || post.text) + "</body></html>";
     card.appendChild(frame);
+    if (others(post).length) {
+      var gallery = el("div", "portal-images");
+      others(post).forEach(function (p) { gallery.appendChild(image(p, "portal-image")); });
+      card.appendChild(gallery);
+    }
     return card;
   }
 
@@ -157,6 +217,7 @@
     else if (post.family === "zalo") body.appendChild(zalo(post));
     else if (post.family === "portal") body.appendChild(portal(post, channel));
     else body.appendChild(el("div", "plain-text", post.text));
+    if (post.pictures.length) body.appendChild(pictureList(post));
     opener = from;
     dialog.showModal();
     document.getElementById("preview-close").focus();
