@@ -140,8 +140,8 @@ def make_campaign(
     shutil.copytree(ROOT / "templates", folder / "templates", dirs_exist_ok=True)
     if with_messages:
         shutil.copytree(ROOT / "messages", folder / "messages", dirs_exist_ok=True)
-    else:
-        (folder / "messages").mkdir(exist_ok=True)
+    else:  # the pictures stay: the config's default cover is one of them
+        shutil.copytree(ROOT / "messages" / "media", folder / "messages" / "media")
     path = folder / "config.toml"
     if raw is None:
         shutil.copy(ROOT / "config.toml", path)

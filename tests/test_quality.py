@@ -168,7 +168,8 @@ TOP_LEVEL = {
     "content",
     "render",
     "plan",
-    "template_limits",  # the pure stages (and render's bounds)
+    "template_limits",
+    "media",  # the pure stages (and render's bounds and pictures)
     "errors",
     "states",
     "clock",
