@@ -93,13 +93,19 @@ class Message:
 
 
 def message_files(directory: Path) -> list[Path]:
-    """Every content file, in a stable order; README files are documentation, not content. A
+    """Every content file, in a stable order; README files are documentation, not content, and
+    messages/media/ holds pictures (a note there is not a message either). A
     folder named ``*.md`` is a folder (the files in it are found); a broken link is kept, for
     ``read_message`` to report."""
     if not directory.is_dir():
         return []
     files = (p for p in directory.rglob("*.md") if p.name.lower() != "readme.md" and not p.is_dir())
-    return sorted(f for f in files if not any(part.startswith(".") for part in f.parts))
+    media = directory / MEDIA_DIR  # pictures and their alt texts, not messages
+    return sorted(
+        f
+        for f in files
+        if not any(part.startswith(".") for part in f.parts) and not f.is_relative_to(media)
+    )
 
 
 def read_text(path: Path, where: str) -> str:

@@ -297,3 +297,23 @@ def picture_bytes(width: int, height: int, fmt: str = "JPEG", *, seed: int = 0) 
     buf = io.BytesIO()
     im.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+def render_media(render: Any) -> tuple[Any, ...]:
+    """The pictures of a render (``publisher.render.Render``) as an adapter gets them
+    (``Outgoing.media``): what the dispatcher hands over after a load kept their bytes."""
+    from publisher.channels.base import Media
+
+    return tuple(
+        Media(p.role, p.alt, p.mime, p.name, p.sha256, p.data, p.url, p.width, p.height)
+        for p in render.pictures
+    )
+
+
+class FixedHost:
+    """A MediaHost that gives every file an address on the portal, asking nothing."""
+
+    base = "https://stp.example.gov.vn/wp-content/uploads/2024/06/"
+
+    def public_url(self, media: Any) -> str:
+        return self.base + str(media.name)

@@ -209,7 +209,7 @@ def check_published_once(
     approved = sorted(board.approved)
     assert approved and len(approved) == len(set(approved))
     assert board.rescheduled, board.answers
-    created = Counter(r["remote_id"] for r in records if r["kind"] != "broadcast")
+    created = Counter(r["remote_id"] for r in records if r["kind"] not in ("broadcast", "media"))
     with db.read() as s:
         posts = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(approved)))}
         audit = Counter(

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 import publisher
-from publisher.app import use_sandbox
+from publisher.app import media_host, use_sandbox
 from publisher.channels import adapter_class, build
 from publisher.channels.base import (
     USER_AGENT,
@@ -58,6 +58,7 @@ from publisher.sandbox import credentials
 from publisher.sandbox.server import Sandbox
 from publisher.store.db import Database, open_database
 from publisher.store.tokens import DatabaseTokenStore
+from tests.fakes import render_media
 
 CHANNELS = {"portal_stp": "wordpress", "portal_pbgdpl": "webhook", "facebook": "facebook"}
 PLATFORM = {**CHANNELS, "zalo": "zalo"}
@@ -121,11 +122,13 @@ class Rig:
         values = {**self.secrets.for_channel(cid), **(secrets or {})}
         client = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, verify=TLS)
         self.clients.append(client)
+        # Zalo's covers: the sandbox's portal publishes them, as [media] host says
+        host = media_host(self.config, self.secrets) if channel.adapter == "zalo" else None
         if sleep is not None:  # only the Zalo adapter takes a sleep (verify backoff)
             return adapter_class(channel.adapter)(
-                channel, client, values, clock=clock, tokens=tokens, sleep=sleep
+                channel, client, values, clock=clock, tokens=tokens, sleep=sleep, media_host=host
             )
-        return build(channel, values, client=client, clock=clock, tokens=tokens)
+        return build(channel, values, client=client, clock=clock, tokens=tokens, media_host=host)
 
     def message(self, cid: str, kind: str, n: int = 0) -> Message:
         mine = [m for m in self.messages if m.kind == kind and cid in m.channels]
@@ -135,11 +138,24 @@ class Rig:
         render = self.renderer.render(message, cid)
         self.next_id += 1
         due = datetime(2024, 6, 12, 2, 0, tzinfo=UTC)
-        out = Outgoing(self.next_id, str(uuid.uuid4()), cid, message.kind, render.fields, due)
+        out = Outgoing(
+            self.next_id,
+            str(uuid.uuid4()),
+            cid,
+            message.kind,
+            render.fields,
+            due,
+            media=render_media(render),
+        )
         return out, render
 
-    def records(self, platform: str | None = None) -> list[dict[str, Any]]:
-        return [r for r in self.sandbox.records() if platform in (None, r["platform"])]
+    def records(self, platform: str | None = None, *, media: bool = False) -> list[dict[str, Any]]:
+        """The sandbox's records of posts (and of uploaded pictures, with ``media``)."""
+        return [
+            r
+            for r in self.sandbox.records()
+            if platform in (None, r["platform"]) and (media or r.get("kind") != "media")
+        ]
 
     def file_records(self) -> list[dict[str, Any]]:
         lines = self.record_path.read_bytes().decode("utf-8").splitlines()
@@ -396,6 +412,8 @@ def run_case(rig: Rig, case: Case, make: Callable[[float], Any]) -> None:
     cid, platform = case.cid, PLATFORM[case.cid]
     adapter, patient = make(case.timeout), make(10.0)
     post, render = rig.post(cid, rig.message(cid, "slogan"))
+    for picture in post.media if platform == "wordpress" else ():
+        adapter.media.attachment(picture)  # the cover is on the site: the fault meets the post
     rig.sandbox.set_faults(case.spec)
     since = before = SYSTEM_CLOCK.now()
     if case.outcome is None:
@@ -465,8 +483,8 @@ def test_zalo_refuses_an_article_without_a_cover_unless_lenient(
     """Strict by default, as Zalo is: no cover (and no default) is -201, permanent, nothing made."""
     adapter = rig.adapter("zalo", tokens=zalo_store(sqlite_db), settings={"default_cover": ""})
     post, _ = rig.post("zalo", rig.message("zalo", "slogan"))
-    assert post.fields["cover"].startswith("https://")  # the shipped default, rendered
-    bare = replace(post, fields={**post.fields, "cover": ""})
+    assert post.cover is not None and post.cover.is_file  # the campaign's banner
+    bare = replace(post, media=())
     with pytest.raises(Permanent, match=r"Zalo error -201: cover is invalid"):
         adapter.publish(bare)
     assert rig.records("zalo") == []
@@ -479,8 +497,10 @@ def test_wordpress_refuses_a_contributor_and_a_wrong_password(rig: Rig) -> None:
         "portal_stp", settings={"username": credentials.WORDPRESS_CONTRIBUTOR}
     )
     post, _ = rig.post("portal_stp", rig.message("portal_stp", "article"))
+    with pytest.raises(AuthError, match="may not upload files: needs upload_files"):
+        contributor.publish(post)  # its cover goes first, to the media library
     with pytest.raises(AuthError, match="publish_posts"):
-        contributor.publish(post)
+        contributor.publish(replace(post, media=()))
     assert not contributor.check().ok
     wrong = rig.adapter("portal_stp", secrets={"password": "abcd EFGH ijkl MNOP qrst WRONG"})
     with pytest.raises(AuthError, match="application password was refused"):
@@ -651,8 +671,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from publisher.channels import build
-from publisher.app import use_sandbox
+from publisher.app import media_host, use_sandbox
 from publisher.channels.base import Outgoing
+from tests.fakes import render_media
 from publisher.config import load_config
 from publisher.content import read_messages
 from publisher.store.db import Database, open_database
@@ -674,7 +695,10 @@ config, secrets = use_sandbox(load_config(Path(args["config"])), args["url"])
 message = next(m for m in read_messages(config)[0] if m.key == args["message"])
 render = Renderer(config).render(message, "zalo")
 store = DatabaseTokenStore(Database(args["db"]), credentials.ZALO_APP_SECRET, clock=clock)
-adapter = build(config.channels["zalo"], secrets.for_channel("zalo"), clock=clock, tokens=store)
+host = media_host(config, secrets)  # the sandbox's portal publishes the cover
+adapter = build(
+    config.channels["zalo"], secrets.for_channel("zalo"), clock=clock, tokens=store, media_host=host
+)
 rotator = adapter.tokens
 mints, waits = [], []
 mint, sleep = rotator.mint, rotator.sleep
@@ -689,7 +713,10 @@ def counted_sleep(seconds):
     sleep(min(seconds, 0.1))  # the lease holder is watched closely: no need to wait a second
 
 rotator.mint, rotator.sleep = slow_mint, counted_sleep
-post = Outgoing(args["post_id"], args["key"], "zalo", message.kind, render.fields, clock.now())
+post = Outgoing(
+    args["post_id"], args["key"], "zalo", message.kind, render.fields, clock.now(),
+    media=render_media(render),
+)
 Path(args["ready"]).touch()
 deadline = time.monotonic() + 30
 while not Path(args["go"]).exists() and time.monotonic() < deadline:

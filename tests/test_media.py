@@ -275,3 +275,9 @@ def test_facebook_gets_a_png_over_1_mb_as_a_jpeg(media: Path) -> None:
     facebook = prepare(pic, "cover", media.parent, LIMITS["facebook"])
     assert facebook.mime == "image/jpeg" and len(facebook.data) <= 1_000_000
     assert prepare(pic, "cover", media.parent, LIMITS["wordpress"]).data == data  # as it is
+
+
+def test_notes_in_the_media_folder_are_not_messages(config: Config, media: Path) -> None:
+    (media / "ghi-chu.md").write_text("---\nkind: slogan\n---\nKhông phải thông điệp.\n", "utf-8")
+    messages, problems = read_messages(config)
+    assert problems == [] and not any(m.key.startswith("media/") for m in messages)

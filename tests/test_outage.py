@@ -21,15 +21,16 @@ from publisher.channels.base import CheckResult, Outgoing, Temporary, Unreachabl
 from publisher.channels.tokens import InMemoryTokenStore
 from publisher.clock import FakeClock
 from publisher.config import Config
-from publisher.dispatch.dispatcher import Dispatcher, outgoing_of
+from publisher.dispatch.dispatcher import Dispatcher, outgoing_of, picture_shas
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.editorial.load import approve, load
 from publisher.sandbox import credentials
 from publisher.states import State
+from publisher.store import media as media_files
 from publisher.store.db import Database, open_database
 from publisher.store.models import ChannelState, PostEvent, PostRow
-from tests.fakes import FakePlatform
+from tests.fakes import FakePlatform, FixedHost
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
 NEVER_SENT = {
@@ -80,7 +81,7 @@ def outgoing(db: Database, channel: str) -> Outgoing:
             .where(PostRow.channel == channel)
             .limit(1)
         ).one()
-        return outgoing_of(p)
+        return outgoing_of(p, files=media_files.files(s, picture_shas(p.fields)))
 
 
 def refusing(
@@ -106,7 +107,8 @@ def test_a_request_that_never_reached_the_platform_is_unreachable(
     for tokens_ok in (True, False):  # Zalo: the API refused, then its token endpoint too
         client = httpx.Client(transport=httpx.MockTransport(refusing(error, tokens_ok=tokens_ok)))
         secrets = credentials.SECRETS[ch.adapter]
-        adapter = build(ch, secrets, client=client, tokens=InMemoryTokenStore())
+        host = FixedHost() if ch.adapter == "zalo" else None
+        adapter = build(ch, secrets, client=client, tokens=InMemoryTokenStore(), media_host=host)
         with pytest.raises(Unreachable) as caught:
             adapter.publish(post)
         assert (
