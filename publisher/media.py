@@ -71,6 +71,7 @@ class Source:
     format: str  # "JPEG" | "PNG"
     width: int
     height: int
+    metadata: bool = False  # it carries EXIF/XMP/comments (e.g. GPS): never sent as it is
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,13 @@ def _read(path: Path, _mtime: int, _size: int, where: str) -> Source:
         try:
             with Image.open(io.BytesIO(data)) as im:
                 fmt, (width, height) = im.format or "", im.size
+                if fmt == "MPO":  # a camera's JPEG with its extra frames (depth, preview)
+                    fmt, extra = "JPEG", True
+                else:
+                    extra = False
                 if fmt in FORMATS and width * height <= MAX_PIXELS:
                     im.load()  # really decode it: a truncated or corrupt file fails here
+                metadata = extra or _carries_metadata(im)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise ContentError(
                 where, "is not a readable JPEG or PNG picture", "save it again as JPEG or PNG"
@@ -150,7 +156,17 @@ def _read(path: Path, _mtime: int, _size: int, where: str) -> Source:
             f"is {width}×{height} px, too small to show",
             f"use a picture of at least {MIN_SIDE}×{MIN_SIDE} px",
         )
-    return Source(data, hashlib.sha256(data).hexdigest(), fmt, width, height)
+    return Source(data, hashlib.sha256(data).hexdigest(), fmt, width, height, metadata)
+
+
+# What a file may carry besides its pixels: where and when it was taken (EXIF, with GPS), who
+# took it, the editing software's notes (XMP, comments, PNG text). None of it is sent.
+_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "iptc")
+
+
+def _carries_metadata(im: Image.Image) -> bool:
+    text = getattr(im, "text", None)  # PNG tEXt/iTXt chunks
+    return any(k in im.info for k in _METADATA) or bool(text)
 
 
 def prepare(
@@ -171,6 +187,9 @@ def prepare(
     mime, ext = FORMATS[fmt]
     sha = hashlib.sha256(data).hexdigest()
     stem = slugify(Path(picture.src).stem)[:40].strip("-") or "anh"
+    # the alt text is part of the name: a platform that keeps files by name (WordPress's media
+    # library, which shows one alt text per file) gets one file per picture and its text
+    alt = hashlib.sha256(picture.alt.encode()).hexdigest()[:6]
     url = ""
     if public_base_url and fits(source, limits):  # published as it is: only if it fits
         url = public_base_url + quote(picture.src.removeprefix(MEDIA_DIR + "/"))
@@ -180,7 +199,7 @@ def prepare(
         picture.src,
         url=url,
         mime=mime,
-        name=f"{stem}-{sha[:12]}.{ext}",
+        name=f"{stem}-{sha[:12]}-{alt}.{ext}",
         sha256=sha,
         width=width,
         height=height,
@@ -190,8 +209,11 @@ def prepare(
 
 
 def fits(source: Source, limits: Limits) -> bool:
+    """Whether the file itself can be sent: within the limits, and carrying nothing but its
+    pixels (a phone photo's EXIF holds where it was taken: such a file is re-encoded)."""
     return (
-        len(source.data) <= limits.most(source.format)
+        not source.metadata
+        and len(source.data) <= limits.most(source.format)
         and max(source.width, source.height) <= limits.max_side
     )
 
@@ -202,7 +224,9 @@ def fit(source: Source, limits: Limits, where: str) -> tuple[bytes, str, int, in
     if fits(source, limits):
         return source.data, source.format, source.width, source.height
     most = limits.most(source.format)
-    return _shrunk(source.data, source.format, most, limits.max_side, where)
+    return _shrunk(
+        source.data, source.format, most, limits.max_side, f"{where} ({limits.platform})"
+    )
 
 
 @lru_cache(maxsize=32)
@@ -210,31 +234,38 @@ def _shrunk(
     data: bytes, fmt: str, max_bytes: int, max_side: int, where: str
 ) -> tuple[bytes, str, int, int]:
     with Image.open(io.BytesIO(data)) as opened:
+        icc = opened.info.get("icc_profile")  # its colours: kept, unlike its metadata
         im = ImageOps.exif_transpose(opened)  # the copy drops EXIF: turn it upright first
         alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-        out_fmt = "PNG" if fmt == "PNG" and alpha else "JPEG"  # no transparency to keep: JPEG
+        # a PNG stays a PNG if it can (drawings, text); without transparency, JPEG if it must
+        formats = (
+            ("PNG",) if fmt == "PNG" and alpha else ("PNG", "JPEG") if fmt == "PNG" else ("JPEG",)
+        )
         scale = min(1.0, max_side / max(im.size))
         for _ in range(12):
             size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            if min(size) < MIN_SIDE:
+                break
             resized = im.resize(size, Image.Resampling.LANCZOS) if scale < 1.0 else im
-            for quality in JPEG_QUALITIES if out_fmt == "JPEG" else (0,):
-                encoded = _encode(resized, out_fmt, quality)
-                if len(encoded) <= max_bytes:
-                    if min(size) < MIN_SIDE:
-                        break
-                    return encoded, out_fmt, size[0], size[1]
+            for out_fmt in formats:
+                for quality in JPEG_QUALITIES if out_fmt == "JPEG" else (0,):
+                    encoded = _encode(resized, out_fmt, quality, icc)
+                    if len(encoded) <= max_bytes:
+                        return encoded, out_fmt, size[0], size[1]
             scale *= _SHRINK
     raise ContentError(
         where,
-        f"cannot be made smaller than {max_bytes // 1000} kB without becoming too small to show",
-        "crop it or save it with stronger compression",
+        f"cannot be made smaller than {max_bytes // 1000} kB without a side under {MIN_SIDE} px",
+        "crop it (a very long, narrow picture cannot shrink far) or compress it more",
     )
 
 
-def _encode(im: Image.Image, fmt: str, quality: int) -> bytes:
+def _encode(im: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
     buf = io.BytesIO()
+    extra = {"icc_profile": icc} if icc else {}
     if fmt == "JPEG":
-        im.convert("RGB").save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+        rgb = im.convert("RGB")
+        rgb.save(buf, "JPEG", quality=quality, optimize=True, progressive=True, **extra)
     else:
-        im.save(buf, "PNG", optimize=True)
+        im.save(buf, "PNG", optimize=True, **extra)
     return buf.getvalue()

@@ -308,7 +308,26 @@ class Renderer:
         if pictures:
             entries = [p.entry() for p in pictures]
             fields[MEDIA_FIELD] = json.dumps(entries, ensure_ascii=False, sort_keys=True)
+            if channel.adapter == "facebook" and fields.get("link"):
+                self._link_in_text(fields, message, channel)
         return Render(fields, specs[0].name, pictures)
+
+    @staticmethod
+    def _link_in_text(fields: dict[str, str], message: Message, channel: Channel) -> None:
+        """A Facebook post shows either its pictures or a link's preview, never both: with
+        pictures, the link goes at the end of the text (where it is still a link), so what the
+        board approves is what followers see."""
+        fields["message"] = f"{fields['message']}\n\n{fields['link']}"
+        fields["link"] = ""
+        if length(fields["message"]) > FACEBOOK_MESSAGE_LIMIT:
+            raise LimitError(
+                message.path,
+                channel.id,
+                "message",
+                length(fields["message"]),
+                FACEBOOK_MESSAGE_LIMIT,
+                "with its link at the end",
+            )
 
     def pictures(self, message: Message, channel: Channel) -> tuple[Prepared, ...]:
         """``message``'s cover (its own, else the default) and images as ``channel``'s

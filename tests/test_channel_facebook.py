@@ -261,10 +261,11 @@ def test_feed_post_without_link_sends_no_link_field() -> None:
     assert "link" not in form(fake.requests[0])
 
 
-def test_a_render_image_url_goes_as_a_photo_post_with_url_and_caption() -> None:
+def test_a_picture_given_by_address_goes_as_a_photo_post_with_url_and_caption() -> None:
     fake = FakeGraph()
     image = "https://stp.bacgiang.gov.vn/anh/tre-em.jpg"
-    receipt = adapter(fake).publish(outgoing(image=image, link="https://ignored.example"))
+    post = replace(outgoing(), media=(Media("cover", "", url=image),))
+    receipt = adapter(fake).publish(post)
     create = fake.requests[0]
     assert str(create.url) == f"{BASE}/v21.0/{PAGE}/photos"
     assert form(create) == {"url": image, "caption": TEXT}

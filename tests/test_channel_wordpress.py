@@ -98,7 +98,8 @@ class FakeWordPress:
         if route == "users/me":
             if role is None:
                 return error(401, "rest_not_logged_in", "You are not currently logged in.")
-            caps = {"edit_posts": True, "publish_posts": role == "editor"}
+            caps = {"edit_posts": True, "upload_files": True}  # as core: only what they have
+            caps |= {"publish_posts": True} if role == "editor" else {}
             return httpx.Response(200, json={"id": 1, "name": "Văn thư Sở", "capabilities": caps})
         if route == "posts" and request.method == "GET":
             return self.lookup(request, role)

@@ -3,7 +3,6 @@ address, the published media folder, or the portal that hosts the campaign's pic
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 
 import httpx
@@ -14,6 +13,8 @@ from publisher.app import cover_check
 from publisher.channels.base import fetchable
 from publisher.config import Config
 from publisher.config.env import Secrets
+from publisher.media import LIMITS, prepare
+from publisher.render import Renderer
 
 COVER = "https://cdn.example.gov.vn/bia.jpg"
 PORTAL = "https://stp.example.gov.vn"
@@ -100,8 +101,10 @@ def test_the_published_folder_is_fetched(config: Config) -> None:
 @respx.mock
 def test_the_portal_is_asked_and_its_address_fetched(config: Config) -> None:
     uploads = f"{PORTAL}/wp-content/uploads/2024/06/"
-    banner = (config.messages_dir / config.media.default_cover).read_bytes()
-    slug = "thang-hanh-dong-vi-tre-em-2024-" + hashlib.sha256(banner).hexdigest()[:12]
+    cover = Renderer(config).default_cover(config.channels["zalo"])
+    assert cover is not None
+    name = prepare(cover, "cover", config.messages_dir, LIMITS["zalo"]).name
+    slug = name.rpartition(".")[0]  # the name WordPress keeps it by
     row = {"id": 7, "slug": slug, "source_url": uploads + "bia.jpg", "alt_text": "", "caption": ""}
     found = [row]
     lookup = respx.get(url__startswith=f"{PORTAL}/wp-json/wp/v2/media").mock(

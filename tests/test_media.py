@@ -281,3 +281,81 @@ def test_notes_in_the_media_folder_are_not_messages(config: Config, media: Path)
     (media / "ghi-chu.md").write_text("---\nkind: slogan\n---\nKhông phải thông điệp.\n", "utf-8")
     messages, problems = read_messages(config)
     assert problems == [] and not any(m.key.startswith("media/") for m in messages)
+
+
+def test_a_facebook_post_with_pictures_carries_its_link_in_its_text(config: Config) -> None:
+    """Graph shows a photo post's pictures, never a link preview: the render puts the link at
+    the end of the text, so the approved text is what followers see (nothing dropped)."""
+    path = config.templates_dir / "facebook" / "slogan.j2"
+    path.write_text(
+        path.read_text("utf-8") + "{% block link %}https://stp.example.gov.vn/tmhd{% endblock %}",
+        encoding="utf-8",
+    )
+    messages, _ = read_messages(config)
+    slogan = next(m for m in messages if m.kind == "slogan")
+    render = Renderer(config).render(slogan, "facebook")
+    assert render.fields["link"] == ""
+    assert render.fields["message"].endswith("\n\nhttps://stp.example.gov.vn/tmhd")
+    bare = replace(config, media=replace(config.media, default_cover=""))
+    plain = Renderer(bare).render(slogan, "facebook")  # no pictures: a link preview
+    assert plain.fields["link"] == "https://stp.example.gov.vn/tmhd"
+    assert not plain.fields["message"].endswith("tmhd")
+
+
+def test_a_photo_s_metadata_is_never_sent(media: Path) -> None:
+    """A phone photo small enough to send as it is still carries where it was taken (EXIF
+    GPS) and who took it: it is re-encoded without them, upright, for every platform."""
+    im = Image.frombytes("RGB", (640, 480), picture_bytes(640, 480, "PPM")[-640 * 480 * 3 :])
+    exif = Image.Exif()
+    exif[0x013B] = "Nguyễn Văn A"  # Artist
+    exif[0x0112] = 6  # Orientation: rotated 90° clockwise
+    exif.get_ifd(0x8825)[2] = (21.0, 16.0, 30.0)  # GPSLatitude
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85, exif=exif)
+    assert len(buf.getvalue()) < LIMITS["zalo"].max_bytes
+    (media / "dien-thoai.jpg").write_bytes(buf.getvalue())
+    for limits in LIMITS.values():
+        sent = prepare(Picture("media/dien-thoai.jpg", "Ảnh"), "cover", media.parent, limits)
+        with Image.open(io.BytesIO(sent.data)) as out:
+            assert not out.getexif() and "exif" not in out.info
+            assert out.size == (480, 640)  # turned upright
+        assert b"Nguy" not in sent.data and len(sent.data) <= limits.max_bytes
+
+
+def test_a_camera_s_multi_frame_jpeg_is_sent_as_its_main_picture(media: Path) -> None:
+    frames = [Image.new("RGB", (400, 300), c) for c in ("red", "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "MPO", save_all=True, append_images=frames[1:])
+    (media / "may-anh.jpg").write_bytes(buf.getvalue())
+    with Image.open(media / "may-anh.jpg") as check:
+        assert check.format == "MPO"
+    sent = prepare(Picture("media/may-anh.jpg", "Ảnh"), "cover", media.parent, LIMITS["zalo"])
+    assert sent.mime == "image/jpeg"
+    with Image.open(io.BytesIO(sent.data)) as out:
+        assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1
+
+
+def test_two_alt_texts_of_one_file_are_two_names(media: Path) -> None:
+    """WordPress keeps one alt text per file in its library: the same bytes with another alt
+    text are another file there, so one post's text never replaces another's."""
+    (media / "chung.jpg").write_bytes(picture_bytes(300, 300))
+    a = prepare(Picture("media/chung.jpg", "Ảnh A"), "cover", media.parent, LIMITS["wordpress"])
+    b = prepare(Picture("media/chung.jpg", "Ảnh B"), "cover", media.parent, LIMITS["wordpress"])
+    assert a.sha256 == b.sha256 and a.name != b.name
+
+
+def test_a_disabled_media_host_and_a_tiny_upload_limit_are_refused(campaign: Path) -> None:
+    path = campaign / "config.toml"
+    text = path.read_text("utf-8")
+    path.write_text(
+        text.replace('adapter = "wordpress"', 'adapter = "wordpress"\nenabled = false'), "utf-8"
+    )
+    result = run("check")
+    assert result.exit_code != 0
+    assert "media.host: 'portal_stp' is disabled (enabled = false)" in result.stderr
+    path.write_text(
+        text.replace('adapter = "wordpress"', 'adapter = "wordpress"\nmax_upload_bytes = 0'),
+        "utf-8",
+    )
+    result = run("check")
+    assert "channels.portal_stp.max_upload_bytes: is 0: too small for a picture" in result.stderr

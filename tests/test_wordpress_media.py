@@ -218,13 +218,16 @@ def test_a_cover_two_posts_share_is_uploaded_once() -> None:
     assert len(updates) == 1  # the alt text was set once: the later posts found it set
 
 
-def test_a_lost_upload_answer_is_ambiguous_and_the_next_attempt_finds_the_file() -> None:
+def test_a_lost_upload_answer_is_temporary_and_the_next_attempt_finds_the_file() -> None:
+    """No post was made, so there is no post to look up (Temporary, not Ambiguous); the
+    picture, which may be on the site, is looked up by its name before any new upload."""
     site = FakeSite(lose_next_uploads=1)
     cover = picture()
     wp = adapter(site)
-    with pytest.raises(Ambiguous, match=f"upload of {cover.name} was lost") as caught:
+    with pytest.raises(Temporary, match=f"upload of {cover.name} was lost") as caught:
         wp.publish(post(cover))
-    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert isinstance(caught.value.__cause__, Ambiguous)  # as the media library said it
+    assert isinstance(caught.value.__cause__.__cause__, httpx.ReadTimeout)
     assert wp.lookup(post(cover), NOW) is None  # no post was made
     receipt = wp.publish(post(cover))
     assert len(site.uploads()) == 1 and len(site.library) == 1
@@ -463,7 +466,7 @@ def test_check_says_when_the_user_cannot_upload() -> None:
 
     def me(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/users/me"):
-            caps = {"publish_posts": True, "upload_files": False}
+            caps = {"edit_posts": True, "publish_posts": True}  # core lists only what they have
             return httpx.Response(200, json={"id": 1, "name": "Văn thư", "capabilities": caps})
         return handle(request)
 

@@ -105,7 +105,7 @@ class Media:
     role: str  # "cover" (the post's main picture) | "image" (shown with the text, in order)
     alt: str  # NFC alternative text; "" for a decorative picture
     mime: str = ""  # "image/jpeg" | "image/png"; "" for a URL picture (unknown until fetched)
-    name: str = ""  # ASCII, unique to the bytes: "<stem>-<sha256[:12]>.<ext>"
+    name: str = ""  # ASCII, unique to the bytes and alt text: "<stem>-<sha256[:12]>-<alt>.<ext>"
     sha256: str = ""  # of ``data``
     data: bytes = field(default=b"", repr=False)
     url: str = ""  # a public https:// address of the picture, when it has one

@@ -429,11 +429,7 @@ def _int(value: object) -> int | None:
 
 
 def _pictures(post: Outgoing) -> tuple[Media, ...]:
-    """The post's pictures, each once (the same file or address twice is one photo); a
-    render's ``image`` field (a URL) when the post carries no media."""
-    if not post.media:
-        image = post.fields.get("image", "")
-        return (Media("cover", "", url=image),) if image else ()
+    """The post's pictures, each once (the same file or address twice is one photo)."""
     seen: set[str] = set()
     unique = []
     for picture in post.media:

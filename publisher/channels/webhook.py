@@ -40,6 +40,7 @@ from publisher.channels.base import (
 from publisher.channels.wordpress import post_slug
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WebhookSettings, settings_as
+from publisher.media import LIMITS
 from publisher.signing import sign, signing_key
 from publisher.text import nfc
 from publisher.tokens import TokenStore
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _BUSY_RETRY = 30.0  # 409: the receiver is still processing the same key
 _DEFAULT_THROTTLE = 60.0
-MAX_PICTURE_BYTES = 5_000_000  # per file (docs/webhook.md); the renderer resizes to fit
+MAX_PICTURE_BYTES = LIMITS["webhook"].max_bytes  # per file (docs/webhook.md); resized to fit
 
 
 def body_bytes(post: Outgoing) -> bytes:

@@ -84,7 +84,14 @@ class WordPressAdapter:
         if existing is not None:
             logger.info("%s: post %s already exists as %s", self.channel.id, post.post_id, slug)
             return existing
-        cover, content = self._pictures(post)  # uploaded (or found) before the post is made
+        try:
+            cover, content = self._pictures(post)  # uploaded (or found) before the post is made
+        except Ambiguous as exc:  # a picture's upload went unanswered, but no post was made
+            raise Temporary(  # the next attempt finds the picture by its name before any upload
+                f"{exc.reason}; the next attempt looks it up first",
+                status=exc.status,
+                code=exc.code,
+            ) from exc
         payload: dict[str, Any] = {
             "title": post.fields.get("title", ""),
             "content": content,
@@ -195,7 +202,9 @@ class WordPressAdapter:
                 caps = me.get("capabilities")
             except (ValueError, AttributeError):
                 return CheckResult(False, f"{url} did not answer JSON: is this WordPress?")
-            can = caps.get("publish_posts") if isinstance(caps, dict) else None
+            # WordPress lists the capabilities a user has (``allcaps``), not those it lacks
+            listed = isinstance(caps, dict) and bool(caps)
+            can = caps.get("publish_posts") is True if listed else None
             if can is False:
                 return CheckResult(
                     False,
@@ -203,7 +212,7 @@ class WordPressAdapter:
                     "the Author or Editor role (publish_posts)",
                 )
             how = "can publish posts" if can else "publishing rights not reported"
-            if isinstance(caps, dict) and caps.get("upload_files") is False:
+            if listed and caps.get("upload_files") is not True:
                 how += ", but cannot upload pictures (upload_files): posts with picture files fail"
             return CheckResult(True, f"logged in to {self.base} as {name} ({how})")
         return CheckResult(False, self._failure(resp).reason)

@@ -15,7 +15,6 @@ error envelope (``site_error``) and what an answer means for us (``site_failure`
 from __future__ import annotations
 
 import html
-import ipaddress
 import logging
 import re
 import threading
@@ -41,6 +40,7 @@ from publisher.channels.base import (
 )
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WordPressSettings, settings_as
+from publisher.config import is_loopback as loopback_host
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +139,7 @@ def figure(url: str, alt: str) -> str:
 
 def is_loopback(url: str) -> bool:
     """Whether ``url``'s host is this machine (the sandbox, a test site)."""
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback_host(urlsplit(url).hostname or "")
 
 
 @dataclass(frozen=True)
@@ -183,7 +177,7 @@ def _same_text(a: str, b: str) -> bool:
 
 class WordPressMedia:
     """Picture files in one WordPress site's media library: looked up by slug, uploaded once,
-    their alternative text and caption set. A per-process memo (SHA-256 → attachment) spares
+    their alternative text and caption set. A per-process memo (file name → attachment) spares
     the lookup for a file already seen; it is forgotten if the site lost the file."""
 
     def __init__(
@@ -245,15 +239,15 @@ class WordPressMedia:
         if not media.is_file:
             raise ValueError(f"{media!r} has no file to upload")
         # one at a time per file: the portal's own posts and Zalo's covers share this library
-        with self._locks.setdefault(media.sha256, threading.Lock()):
-            found = self._memo.get(media.sha256) or self.find(media) or self._upload(media)
+        with self._locks.setdefault(media.name, threading.Lock()):
+            found = self._memo.get(media.name) or self.find(media) or self._upload(media)
             found = self._describe(found, media)
-            self._memo[media.sha256] = found
+            self._memo[media.name] = found
             return found
 
     def forget(self, media: Media) -> None:
         """Drop ``media`` from the memo (the site no longer has what it remembers)."""
-        self._memo.pop(media.sha256, None)
+        self._memo.pop(media.name, None)
 
     def find(self, media: Media) -> Attachment | None:
         """The site's attachment for ``media``, or None. Sends nothing new.

@@ -89,7 +89,6 @@ class ZaloAdapter:
         self.app_id = s.app_id
         self.oa_id = s.oa_id
         self.author = s.author
-        self.default_cover = s.default_cover
         self.broadcast = s.broadcast
         self.media_host = media_host
         # Zalo fetches pictures over the internet: https only, except for a sandbox on loopback.
@@ -224,11 +223,8 @@ class ZaloAdapter:
                 resolved[media.sha256] = self._hosted(media, what)
             return resolved[media.sha256]
 
-        cover = post.cover
-        if cover is not None:
-            cover_url = address(cover, _label("the cover", cover))
-        else:
-            cover_url = self._fallback_cover(post)
+        cover = post.cover  # none: sent without one, for Zalo to refuse (check refuses it first)
+        cover_url = address(cover, _label("the cover", cover)) if cover is not None else ""
         blocks = []
         for n, image in enumerate(post.images, 1):
             block = {"type": "image", "url": address(image, _label(f"picture {n}", image))}
@@ -236,13 +232,6 @@ class ZaloAdapter:
                 block["caption"] = caption
             blocks.append(block)
         return cover_url, blocks
-
-    def _fallback_cover(self, post: Outgoing) -> str:
-        """A post without a cover picture: the cover its approved render named (renders made
-        before covers became pictures), else the channel's default cover, else none (``check``
-        refuses such a post; Zalo answers -201, permanent)."""
-        given = _nfc(post.fields.get("cover") or "").strip() or self.default_cover.strip()
-        return self._public(given, "the cover") if given else ""
 
     def _hosted(self, media: Media, what: str) -> str:
         """The public address of the file ``media`` from the media host.

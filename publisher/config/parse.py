@@ -353,6 +353,12 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
             raise t.err(key, *problem)
     if adapter == "zalo" and len(settings["author"]) > 50:
         raise t.err("author", "is longer than Zalo's 50 characters")
+    if adapter == "wordpress" and settings["max_upload_bytes"] < 200_000:
+        raise t.err(
+            "max_upload_bytes",
+            f"is {settings['max_upload_bytes']}: too small for a picture",
+            "the site's upload limit in bytes, e.g. 2000000 (PHP's default 2 MB)",
+        )
     if adapter == "zalo" and settings["package"] not in ZALO_PACKAGES:
         raise t.err("package", f"is {settings['package']!r}", "one of: " + ", ".join(ZALO_PACKAGES))
     cover = settings.get("default_cover") if adapter == "zalo" else ""
@@ -515,6 +521,12 @@ def _media(t: _Table, channels: Mapping[str, Channel]) -> MediaSettings:
         if host not in channels:
             known = ", ".join(c.id for c in channels.values() if c.adapter == "wordpress")
             raise t.err("host", f"{host!r} is not a channel", f"a WordPress channel: {known}")
+        if not channels[host].enabled:
+            raise t.err(
+                "host",
+                f"{host!r} is disabled (enabled = false)",
+                "enable it, or set [media] public_base_url instead",
+            )
         if channels[host].adapter != "wordpress":
             raise t.err(
                 "host",

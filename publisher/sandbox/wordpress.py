@@ -522,7 +522,9 @@ class WordPress:
         body: dict[str, Any] = {"id": user.id, "name": user.login, "url": "", "description": ""}
         body |= {"link": link, "slug": user.login, "avatar_urls": {}}
         if req.arg("context") == "edit":
-            caps = {"edit_posts": True, "publish_posts": user.can_publish}
+            # as core (the user's allcaps): what they have, never what they lack
+            caps = {"edit_posts": True} | ({"publish_posts": True} if user.can_publish else {})
+            caps |= {"upload_files": True} if user.can_upload else {}
             body |= {"username": user.login, "roles": [user.role], "capabilities": caps}
         return Response.json(store.only_fields(body, req.arg("_fields")))
 

@@ -99,8 +99,9 @@ class MessageRow(Base):
 
 
 class MediaFile(Base):
-    """The bytes of a picture a post sends (after any resizing), by their SHA-256: what was
-    approved is what goes out, from any daemon, whatever becomes of the file in messages/."""
+    """The bytes of a picture a post sends (after any resizing), by their SHA-256: what goes
+    out is the bytes approved, never a later copy. (The file in messages/media/ must stay in
+    place unchanged all the same: each send re-renders the post to check its approval.)"""
 
     __tablename__ = "media_file"
 

@@ -229,9 +229,8 @@ class WordPress:
             me: dict[str, Any] = {"id": user.id, "name": user.name, "slug": user.login}
             if req.q("context") == "edit":
                 me["roles"] = [user.role]
-                me["capabilities"] = {c: True for c in sorted(user.caps)} | (
-                    {} if "publish_posts" in user.caps else {"publish_posts": False}
-                )
+                # as core: the user's allcaps, which lists what they have, never what they lack
+                me["capabilities"] = {c: True for c in sorted(user.caps)}
             return json_response(200, me)
         if route == "/wp/v2/posts":
             if req.method == "GET":
