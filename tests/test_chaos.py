@@ -247,7 +247,7 @@ def check_every_post_once_on_time(
     assert uploads, "no picture was uploaded to the portal"
     assert len(uploads) <= 2 * len({r["fields"]["slug"].removesuffix("-2") for r in uploads})
     kept = Counter(
-        re.sub(r"-\d+$", "", slug) if re.search(r"-[0-9a-f]{12}-\d+$", slug) else slug
+        re.sub(r"(-[0-9a-f]{12}-[0-9a-f]{6})-\d+$", r"\1", slug)  # "<name>-2" is "<name>"
         for slug in library_slugs(box.sandbox.url)
     )
     assert kept and all(n == 1 for n in kept.values()), f"pictures kept more than once: {kept}"
