@@ -317,3 +317,14 @@ class FixedHost:
 
     def public_url(self, media: Any) -> str:
         return self.base + str(media.name)
+
+
+def banner_name(config: Any) -> str:
+    """The name the campaign's banner goes by (``publisher.media.Prepared.name``): its stem,
+    the first 12 hex digits of its SHA-256 and a tag of its alt text."""
+    from publisher.media import LIMITS, prepare
+    from publisher.render import Renderer
+
+    cover = Renderer(config).default_cover(config.channels["zalo"])
+    assert cover is not None
+    return prepare(cover, "cover", config.messages_dir, LIMITS["zalo"]).name

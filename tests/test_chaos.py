@@ -53,12 +53,13 @@ BUDGET = 140.0  # real seconds for all daemons of one test, kills included
 # that a post could honestly exhaust its 8 sends or 5 lookups.
 FAULTS = (
     "*:error-before=0.06,*:create-then-fail=0.06,*:slow=0.08:0.5,*:throttle=0.05,"
-    "facebook:token-expiry=0.05,zalo:token-expiry=0.03"
+    "facebook:token-expiry=0.05,zalo:token-expiry=0.03,"
+    "wordpress:create-then-fail=x1:upload"  # the first picture: stored, then a 500, for sure
 )
 # Two daemons: the faults that widen the window for a double post (an unclear create, a slow one).
 FAULTS_TWO = (
     "*:create-then-fail=0.12,*:slow=0.15:0.6,*:error-before=0.04,*:throttle=0.03,"
-    "facebook:token-expiry=0.03,zalo:token-expiry=0.03"
+    "facebook:token-expiry=0.03,zalo:token-expiry=0.03,wordpress:create-then-fail=x1:upload"
 )
 # What the daemons met, from the posts' history (printed, for the curious: -s).
 TROUBLE = {
@@ -69,6 +70,7 @@ TROUBLE = {
     "found after unclear": r"found on the platform after",
     "throttled": r"^throttled until",
     "auth": r"^channel stopped until re-authorised",
+    "picture upload failed": r"to the upload of|upload of .* was lost",
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 CLOCK_SLACK = timedelta(milliseconds=2)  # both clocks are this machine's; µs rounding only

@@ -127,3 +127,17 @@ def test_no_address_at_all_fails(config: Config) -> None:
     result = cover_check(cfg, cfg.channels["zalo"], None)
     assert result is not None and not result.ok
     assert "has no public address: set [media] host or [media] public_base_url" in result.detail
+
+
+@respx.mock
+def test_an_address_zalo_cannot_fetch_over_https_fails_and_a_length_is_counted() -> None:
+    plain = fetchable("http://stp.example.gov.vn/bia.jpg", max_bytes=1_000_000)
+    assert not plain.ok and "is not an https:// address" in plain.detail
+    respx.head(COVER).mock(return_value=httpx.Response(200, headers={"content-type": "image/jpeg"}))
+    respx.get(COVER).mock(
+        return_value=httpx.Response(
+            200, headers={"content-type": "image/jpeg"}, content=b"x" * 1_200_000
+        )
+    )
+    counted = fetchable(COVER, max_bytes=1_000_000)  # no Content-Length: read, up to the limit
+    assert not counted.ok and "over 1,000,000" in counted.detail

@@ -258,6 +258,8 @@ def test_june_rehearsal_against_the_imitation_survives_kills_faults_and_an_outag
         kills = 0
         killed_at: list[str] = []
         deferred = 0
+        # the first picture upload is stored, then answered 500 (before any daemon runs)
+        imitation.inject("upload-fail", "wordpress")
         try:
             proc = daemons.start()
             clock = anchor(db_path, daemons, proc)

@@ -21,6 +21,8 @@ from PIL import Image
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.media import LIMITS, Refusal, inspect
+from publisher.sandbox.page import pictures
+from publisher.sandbox.server import Sandbox
 from tests.test_sandbox import PAGE, WP_AUTH, Box, article, hook_body
 
 MEDIA = "/wordpress/wp-json/wp/v2/media"
@@ -238,18 +240,45 @@ def test_wordpress_upload_refusals_are_cores(
     assert box.sb.records() == [] and stored(box) == []
 
 
-def test_wordpress_refuses_a_file_over_upload_max_filesize_and_a_multipart_non_picture(
-    box: Box,
-) -> None:
+def test_wordpress_sizes_are_php_s_and_a_multipart_non_picture_is_refused(box: Box) -> None:
+    """A single site checks no size of its own (core's check_upload_size is multisite's): a
+    raw body over 2 MiB is taken, a multipart file over upload_max_filesize is PHP's 500."""
     big = noise(LIMITS["wordpress"], "JPEG")
-    r = upload(box, big)
-    assert r.status_code == 400 and r.json()["code"] == "rest_upload_file_too_big"
-    assert "2,048 KB" in r.json()["message"]
+    assert upload(box, big).status_code == 201
+    files = {"file": ("lon.jpg", big, "image/jpeg")}
+    r = box.http.post(MEDIA, files=files, auth=WP_AUTH)
+    assert r.status_code == 500 and r.json()["code"] == "rest_upload_unknown_error"
+    assert "upload_max_filesize" in r.json()["message"]
     files = {"file": ("a.jpg", b"%PDF-1.4 not a picture", "image/jpeg")}
     r = box.http.post(MEDIA, files=files, auth=WP_AUTH)
     assert r.status_code == 500 and r.json()["code"] == "rest_upload_unknown_error"
     assert r.json()["message"] == "Sorry, you are not allowed to upload this file type."
-    assert box.sb.records() == []
+    assert [r["kind"] for r in box.sb.records()] == ["media"]  # the raw one above
+
+
+def test_a_multisite_s_upload_limit_is_its_own_refusal() -> None:
+    with Sandbox(wordpress_upload_limit=1_536_000) as sb:
+        http = httpx.Client(base_url=sb.url)
+        headers = {
+            "Content-Type": "image/jpeg",
+            "Content-Disposition": 'attachment; filename="a.jpg"',
+        }
+        r = http.post(MEDIA, content=noise(1_536_000, "JPEG"), headers=headers, auth=WP_AUTH)
+        assert r.status_code == 400 and r.json()["code"] == "rest_upload_file_too_big"
+        assert "1,500 KB" in r.json()["message"]
+
+
+def test_a_small_file_of_huge_dimensions_is_refused_without_decoding_it() -> None:
+    buf = io.BytesIO()
+    Image.new("1", (13000, 13000)).save(buf, "PNG")  # a few kB; 169 Mpx once decoded
+    assert len(buf.getvalue()) < 1_000_000
+    with pytest.raises(Refusal, match="too large"):
+        inspect(buf.getvalue())
+
+
+def test_the_follower_page_links_only_web_addresses() -> None:
+    html = pictures([{"url": "javascript:alert(1)", "alt": "x", "role": "cover"}], lambda _u: None)
+    assert "javascript" not in html
 
 
 def test_wordpress_upload_needs_upload_files(box: Box) -> None:
@@ -567,21 +596,21 @@ def test_webhook_keeps_a_picture_of_up_to_5_mb_and_records_no_bytes(box: Box) ->
         ({"data_base64": None, "url": "http://example.org/a.jpg"}, "https"),
     ],
 )
-def test_webhook_refuses_a_bad_picture_with_422(
+def test_webhook_refuses_a_bad_picture_with_400(
     box: Box, change: dict[str, Any], problem: str
 ) -> None:
     bad = entry(picture()) | change
     if change.get("data_base64") is None and "data_base64" in change:
         del bad["data_base64"]
     r = hook_with(box, "k1", [entry(picture(seed=3)), bad])
-    assert r.status_code == 422 and r.json()["error"] == "bad_media"
+    assert r.status_code == 400 and r.json()["error"] == "bad_media"
     assert "media[1]" in r.json()["message"] and problem in r.json()["message"]
     assert box.sb.records() == [] and stored(box) == []
 
 
 def test_webhook_refuses_a_picture_over_5_mb(box: Box) -> None:
     r = hook_with(box, "k1", [entry(noise(LIMITS["webhook"]))])
-    assert r.status_code == 422 and "at most 5000000" in r.json()["message"]
+    assert r.status_code == 400 and "at most 5000000" in r.json()["message"]
 
 
 # -- the follower page ------------------------------------------------------------------------

@@ -302,23 +302,32 @@ PICTURE_TYPES = ("image/jpeg", "image/png")
 
 def fetchable(url: str, *, max_bytes: int, client: httpx.Client | None = None) -> CheckResult:
     """Whether anyone can fetch the picture at ``url`` (as a platform that takes pictures by
-    address will): a HEAD (a GET's headers if HEAD is not allowed), redirects followed, that
-    answers 200 with a JPEG or PNG of at most ``max_bytes``."""
+    address will): an https address (plain http only on this machine, the sandbox) whose HEAD
+    (a GET's headers if HEAD is not allowed), redirects followed, answers 200 with a JPEG or
+    PNG of at most ``max_bytes`` — counted by reading it when no Content-Length says."""
+    parts = httpx.URL(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.host)):
+        return CheckResult(False, f"{url} is not an https:// address: platforms fetch https only")
     own = client is None
     c = client or new_client()
+    counted: int | None = None
     try:
         with calling(creates=False, doing=f"fetching {url}"):
             resp = c.head(url, follow_redirects=True)
-            if resp.status_code == 405:
+            kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+            unsized = not resp.headers.get("content-length", "").isdigit()
+            if resp.status_code == 405 or (
+                resp.status_code == 200 and kind in PICTURE_TYPES and unsized
+            ):
                 with c.stream("GET", url, follow_redirects=True) as streamed:
-                    resp = streamed
+                    resp, counted = streamed, _count(streamed, max_bytes)
     except ChannelError as exc:
         return unreachable(url, exc)
     finally:
         if own:
             c.close()
     kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-    size = resp.headers.get("content-length", "")
+    size = str(counted) if counted is not None else resp.headers.get("content-length", "")
     if resp.status_code != 200:
         return CheckResult(False, f"{url} answered HTTP {resp.status_code}")
     if kind not in PICTURE_TYPES:
@@ -327,3 +336,19 @@ def fetchable(url: str, *, max_bytes: int, client: httpx.Client | None = None) -
         return CheckResult(False, f"{url} is {int(size):,} bytes, over {max_bytes:,}")
     shown = f", {int(size) // 1000} kB" if size.isdigit() else ""
     return CheckResult(True, f"{url} can be fetched ({kind}{shown})")
+
+
+def _count(resp: httpx.Response, most: int) -> int:
+    """The bytes of ``resp``'s body, reading no more than ``most`` + 1 of them."""
+    seen = 0
+    for chunk in resp.iter_bytes():
+        seen += len(chunk)
+        if seen > most:
+            break
+    return seen
+
+
+def _loopback(host: str) -> bool:
+    from publisher.config import is_loopback
+
+    return is_loopback(host)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +24,18 @@ from publisher.config import is_loopback
 MIMES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
 PATH = "/media/"  # where the store serves every picture it holds: /media/<sha256>.<ext>
-# What each platform accepts at most, in bytes (the brief's figures; WordPress's is PHP's default
-# upload_max_filesize, 2M = 2 MiB, which a Sandbox may be given another value for).
+# What each platform accepts at most, in bytes. WordPress, on a single site, checks no size of
+# its own: PHP does (upload_max_filesize 2 MiB for a multipart file, post_max_size 8 MiB for a
+# raw body); a multisite network's fileupload_maxk (1500 KB by default) is the Sandbox's
+# ``wordpress_upload_limit``.
 LIMITS = {
     "zalo": 1_000_000,
     "facebook": 4_000_000,
-    "wordpress": 2 * 1024 * 1024,
+    "wordpress": 2 * 1024 * 1024,  # PHP's upload_max_filesize (multipart files)
     "webhook": 5_000_000,
 }
+POST_MAX = 8 * 1024 * 1024  # PHP's post_max_size: a larger body reaches WordPress empty
+MAX_PIXELS = 50_000_000  # a larger picture is refused before it is decoded (as publisher does)
 
 
 class Refusal(ValueError):
@@ -83,11 +88,19 @@ def inspect(data: bytes, limit: int | None = None) -> Picture:
     if limit is not None and len(data) > limit:
         raise Refusal("too_big", f"the picture has {len(data)} bytes; at most {limit} are accepted")
     try:
-        with Image.open(io.BytesIO(data), formats=list(MIMES)) as image:
-            kind = str(image.format)
-            image.load()
-            width, height = image.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(MIMES)) as image:
+                kind = str(image.format)
+                width, height = image.size
+                if width * height > MAX_PIXELS:  # never decoded: a few kB can be gigabytes
+                    raise Refusal("format", f"a picture of {width}×{height} px is too large")
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Refusal("format", "a picture of too many pixels, too large to open") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, Refusal):
+            raise
         raise Refusal("format", "not a JPEG or PNG picture (it cannot be decoded as one)") from exc
     return Picture(hashlib.sha256(data).hexdigest(), MIMES[kind], width, height, data)
 

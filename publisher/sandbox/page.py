@@ -46,7 +46,7 @@ def pictures(media: Sequence[dict[str, Any]], local: Local) -> str:
             caption = f"<figcaption>{escape(label)}{escape(alt or '(no alt text)')}</figcaption>"
             img = f'<img src="{escape(path)}" alt="{escape(alt)}">'
             out.append(f'<figure class="picture">{img}{caption}</figure>')
-        elif url:
+        elif url.lower().startswith(("https://", "http://")):  # never javascript: or data:
             link = f'<a href="{escape(url)}" rel="noopener noreferrer nofollow">{escape(url)}</a>'
             text = f" — {escape(alt)}" if alt else ""
             out.append(f'<div class="meta picture">{escape(label)}{link}{text}</div>')

@@ -30,7 +30,6 @@ from publisher.config import is_loopback
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
-from publisher.sandbox.media import LIMITS
 from publisher.sandbox.record import Recorder
 from publisher.sandbox.routing import Context, Request, Response, Router
 from publisher.sandbox.webhook import Webhook
@@ -60,10 +59,10 @@ class Sandbox:
         sleep: Callable[[float], None] = time.sleep,
         host: str = "127.0.0.1",
         port: int = 0,
-        wordpress_upload_limit: int = LIMITS["wordpress"],
+        wordpress_upload_limit: int | None = None,
     ) -> None:
         self.seed = seed
-        self.wordpress_upload_limit = wordpress_upload_limit  # bytes (PHP's upload_max_filesize)
+        self.wordpress_upload_limit = wordpress_upload_limit  # bytes: a multisite's fileupload_maxk
         self.access_token_ttl = access_token_ttl
         self._clock = clock
         self._sleep = sleep

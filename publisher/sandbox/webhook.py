@@ -8,7 +8,7 @@ records secrets.
 A body may carry pictures: ``media: [{role, name, mime, sha256, alt, width, height, url?,
 data_base64?}]``. A file in ``data_base64`` must be the JPEG or PNG of at most 5 MB its ``sha256``,
 ``mime`` and dimensions describe; a ``url`` must be https (or a picture on the sandbox). Anything
-else is 422 naming the picture and the problem. Files are kept (and served) by the sandbox; the
+else is 400 naming the picture and the problem. Files are kept (and served) by the sandbox; the
 record keeps references, never the bytes.
 """
 
@@ -121,7 +121,7 @@ class Webhook:
         try:
             pictures = self.pictures(body.get("media"))
         except BadMedia as exc:
-            return problem(422, "bad_media", str(exc))
+            return problem(400, "bad_media", str(exc))  # 422 is a reused key (docs/webhook.md)
         fired = self.ctx.faults.draw("webhook", "create")
         if "throttle" in fired:
             answer = problem(429, "too_many_requests", "slow down")

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from publisher.sandbox import credentials
 from publisher.sandbox import wordpress_media as wpm
 from publisher.sandbox import wordpress_store as store
-from publisher.sandbox.media import LIMITS, Picture, Refusal, inspect
+from publisher.sandbox.media import LIMITS, POST_MAX, Picture, Refusal, inspect
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router
 from publisher.sandbox.wordpress_media import WpMedia
 from publisher.sandbox.wordpress_store import SITE_TZ, STATUSES, TEXT_FIELDS, WpError, WpPost
@@ -66,10 +66,13 @@ def alnum(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", text)
 
 
+PHP_TOO_BIG = "The uploaded file exceeds the upload_max_filesize directive in php.ini."
+
+
 class WordPress:
-    def __init__(self, ctx: Context, upload_limit: int = LIMITS["wordpress"]) -> None:
+    def __init__(self, ctx: Context, upload_limit: int | None = None) -> None:
         self.ctx = ctx
-        self.upload_limit = upload_limit  # PHP's upload_max_filesize, in bytes
+        self.upload_limit = upload_limit  # a multisite's fileupload_maxk, in bytes; None: a site
         self.posts: dict[int, WpPost] = {}
         self.media: dict[int, WpMedia] = {}  # attachments share the posts' ids, as in wp_posts
         self.files: set[str] = set()  # under wp-content/uploads: "2024/06/bia.jpg"
@@ -350,14 +353,18 @@ class WordPress:
             if upload is None:
                 raise WpError("rest_upload_no_data", 400)
             name, data = upload.filename, upload.data
+            if len(data) > LIMITS["wordpress"]:  # PHP refused the file: $_FILES holds its error
+                raise WpError("rest_upload_unknown_error", 500, PHP_TOO_BIG)
             failure, title = "rest_upload_unknown_error", wpm.title_of(upload.filename)
         else:  # upload_from_data; wp_handle_sideload's errors are rest_upload_sideload_error
+            if len(req.body) > POST_MAX:  # PHP drops a body over post_max_size: WP sees none
+                raise WpError("rest_upload_no_data", 400)
             name, data = _disposition(req), req.body
             failure, title = "rest_upload_sideload_error", ""
         md5 = (req.header("content-md5") or "").strip()
         if md5 and md5 != hashlib.md5(data, usedforsecurity=False).hexdigest():
             raise WpError("rest_upload_hash_mismatch", 412)
-        if len(data) > self.upload_limit:
+        if self.upload_limit is not None and len(data) > self.upload_limit:  # multisite only
             size = f"{self.upload_limit // 1024:,}"
             message = f"This file is too big. Files must be less than {size} KB in size."
             raise WpError("rest_upload_file_too_big", 400, message)

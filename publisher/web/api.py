@@ -648,7 +648,7 @@ def _media_route(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) -> 
             raise ApiError(404, f"no picture is stored with sha256 {sha256}", "sha256")
         mime = found.mime if found.mime in ("image/jpeg", "image/png") else OCTETS
         headers = {
-            "Cache-Control": "private, max-age=31536000, immutable",
+            "Cache-Control": "private, no-cache",  # revalidated: the token is checked each time
             "ETag": f'"{sha256}"',
             "X-Content-Type-Options": "nosniff",
         }

@@ -42,7 +42,9 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 Member = Annotated[Viewer, Depends(page_viewer)]
 # A picture is named by the hash of its bytes: it can be kept for a year and never re-checked.
-MEDIA_CACHE = "private, max-age=31536000, immutable"
+# asked again each time (a 304 by its ETag once the session is checked): a shared office
+# computer must not show a logged-out member's unpublished pictures from its cache
+MEDIA_CACHE = "private, no-cache"
 
 
 def _choices(request: Request) -> dict[str, Any]:

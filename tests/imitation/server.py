@@ -5,9 +5,10 @@ platform's answer, outages that really stop listening, and a control endpoint.
 Control (loopback Host only): ``GET /_imitation/records``, ``GET /_imitation/stats``,
 ``POST /_imitation/faults`` (body: a fault spec, see ``core.GRAMMAR``; replaces the plan),
 ``POST /_imitation/outage`` (JSON ``{"seconds": N, "after": M}``), ``POST /_imitation/inject``
-(JSON ``{"fault": "throttle"|"token-expiry", "platform": "zalo"|"*", "after": M, "hold": S}``:
-after M seconds, throttle each platform's next request (for S seconds), or kill Zalo's current
-access token), ``GET /_imitation/health``.
+(JSON ``{"fault": "throttle"|"token-expiry"|"upload-fail", "platform": "zalo"|"*", "after": M,
+"hold": S}``: after M seconds, throttle each platform's next request (for S seconds), kill Zalo's
+current access token, or make WordPress store its next picture upload and answer 500),
+``GET /_imitation/health``.
 """
 
 from __future__ import annotations
@@ -161,9 +162,12 @@ class Imitation:
         self, fault: str, platform: str = "*", *, after: float = 0.0, hold: float = 0.0
     ) -> None:
         """After ``after`` seconds: throttle the next request of ``platform`` (``*``: of each),
-        keeping it throttled for ``hold`` seconds; or kill its current access tokens."""
-        if fault not in ("throttle", "token-expiry"):
-            raise FaultError(f"inject {fault!r}: throttle or token-expiry")
+        keeping it throttled for ``hold`` seconds; or kill its current access tokens; or
+        (``upload-fail``, WordPress) store the next picture upload and answer PHP's 500."""
+        if fault not in ("throttle", "token-expiry", "upload-fail"):
+            raise FaultError(f"inject {fault!r}: throttle, token-expiry or upload-fail")
+        if fault == "upload-fail" and platform != "wordpress":
+            raise FaultError("inject upload-fail: a WordPress fault (platform wordpress)")
         names = list(self.platforms) if platform == "*" else [platform]
         if any(n not in self.platforms for n in names):
             raise FaultError(f"inject: unknown platform {platform!r}")
@@ -175,6 +179,8 @@ class Imitation:
                 if fault == "throttle":
                     with self._lock:
                         self._pending[name] = hold
+                elif fault == "upload-fail":
+                    self.platforms[name].fail_next_uploads += 1  # type: ignore[attr-defined]
                 else:
                     killed = self.platforms[name].expire_all()
                     self.stats.add(name, "fault:token-expiry", killed)
