@@ -57,7 +57,8 @@ LIMITS = {
     # Page photos: under 4 MB, PNG under 1 MB "or they may look pixelated" (Graph API guide
     # "Uploading Photos"; PNG beyond it is sent as a JPEG when it has no transparency)
     "facebook": Limits(4_000_000, "Facebook", png_max_bytes=1_000_000),
-    "wordpress": Limits(2_000_000, "WordPress"),  # PHP's default upload_max_filesize
+    # a multisite network's default fileupload_maxk (1500 KB); a single site takes more
+    "wordpress": Limits(1_500_000, "WordPress"),
     "webhook": Limits(5_000_000, "the webhook portal"),  # our contract (docs/webhook.md)
 }
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from publisher.channels import build
-from publisher.channels.base import Ambiguous, Media, Outgoing
+from publisher.channels.base import Media, Outgoing, Temporary
 from publisher.channels.wordpress import WordPressAdapter
 from tests.fakes import make_channel
 from tests.real_wordpress import Site, missing, real_wordpress
@@ -161,7 +161,7 @@ def test_an_upload_whose_answer_was_lost_is_found_not_sent_again(site: Site) -> 
     cover = picture(banner("#16a085", 3))
     wire = Recording(lose=1)
     wp = adapter(site, wire)
-    with pytest.raises(Ambiguous, match="was lost"):
+    with pytest.raises(Temporary, match="was lost"):  # no post was made: nothing to look up
         wp.publish(article(4, cover))
     assert wp.lookup(article(4, cover), NOW) is None  # the post was never made
     retry = Recording()

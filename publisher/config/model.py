@@ -42,9 +42,10 @@ class WordPressSettings:
     base_url: str
     username: str
     category_ids: tuple[int, ...] = ()
-    # the largest picture the site takes (PHP's upload_max_filesize; 2 MB unless raised):
-    # larger ones are resized before they are approved
-    max_upload_bytes: int = 2_000_000
+    # the largest picture the site takes: 1.5 MB suits a multisite network's default
+    # (fileupload_maxk 1500 KB); a single site's limit is PHP's (post_max_size, 8 MB by
+    # default). Larger pictures are resized before they are approved.
+    max_upload_bytes: int = 1_500_000
 
 
 @dataclass(frozen=True)

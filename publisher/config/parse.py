@@ -357,7 +357,7 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
         raise t.err(
             "max_upload_bytes",
             f"is {settings['max_upload_bytes']}: too small for a picture",
-            "the site's upload limit in bytes, e.g. 2000000 (PHP's default 2 MB)",
+            "the site's upload limit in bytes, e.g. 1500000 (a multisite's default 1500 KB)",
         )
     if adapter == "zalo" and settings["package"] not in ZALO_PACKAGES:
         raise t.err("package", f"is {settings['package']!r}", "one of: " + ", ".join(ZALO_PACKAGES))
