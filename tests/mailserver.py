@@ -160,6 +160,7 @@ def mail_server(
     user: str = "",
     password: str = "",
     auth_required: bool = False,
+    mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN"),
     names: tuple[str, ...] = ("localhost", "127.0.0.1"),
 ) -> Iterator[Server]:
     """An SMTP server on 127.0.0.1: ``security`` "starttls" (offers STARTTLS; AUTH only after
@@ -179,12 +180,15 @@ def mail_server(
         "authenticator": auth,
         "auth_required": auth_required,
         "auth_require_tls": True,  # never a password in clear, as real servers
+        "auth_exclude_mechanism": {"LOGIN", "PLAIN"} - set(mechanisms),
         "ready_timeout": 10.0,
     }
     if security == "starttls":
         kwargs["tls_context"] = tls
     elif security == "ssl":
         kwargs["ssl_context"] = tls
+        # aiosmtpd sees TLS only when STARTTLS made it; here every byte is TLS already
+        kwargs["auth_require_tls"] = False
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
