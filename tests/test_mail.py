@@ -25,7 +25,7 @@ from publisher.channels.base import (
     Temporary,
     Unreachable,
 )
-from publisher.channels.smtp import Mailer, text_message
+from publisher.channels.smtp import Mailer, flatten, text_message
 from publisher.config import MailSettings
 from tests.mailserver import Server, free_port, mail_server, silent_port
 
@@ -110,6 +110,47 @@ def test_a_message_over_starttls_with_a_login_arrives_whole(server: Server, secr
     assert email.utils.parsedate_to_datetime(str(got["Date"])).tzinfo is not None
     assert server.auth is not None and server.auth.tries  # logged in (after STARTTLS)
     assert server.handler.commands.count("EHLO") == 2  # before and after STARTTLS
+
+
+LONG = (
+    "Phòng Phổ biến, giáo dục pháp luật và Theo dõi thi hành pháp luật — Sở Tư pháp tỉnh Bắc "
+    "Giang: Tháng hành động vì trẻ em năm 2024, “Hành động thiết thực, ưu tiên nguồn lực cho "
+    "trẻ em”"
+)
+
+
+def rfc2047(value: str) -> str:
+    """A header decoded as RFC 2047 says (the space between two encoded words is folding, not
+    text), whitespace runs made one space. The email package's parser of address headers adds a
+    space there instead, so addresses are read with this."""
+    from email.header import decode_header, make_header
+
+    return " ".join(str(make_header(decode_header(value))).split())
+
+
+def test_vietnamese_headers_of_any_length_keep_every_space() -> None:
+    """The email package's own folding drops or adds spaces between encoded words (CPython
+    gh-92081): "Sở Tư pháp tỉnh Bắc Giang" would arrive as "…tỉnhBắc Giang". Every length of
+    subject and display name, folded at every place, arrives as it was."""
+    import email
+    import email.policy
+
+    for end in range(1, len(LONG) + 1):
+        text = LONG[:end].strip()
+        msg = text_message("Tuấn <tuan.la@stp.example.vn>", text, BODY)
+        msg["From"] = email.utils.formataddr((text, USER))
+        msg["Cc"] = f"{email.utils.formataddr((text, 'a@stp.example.vn'))}, b@stp.example.vn"
+        raw = flatten(msg)
+        assert raw.isascii() and all(len(line) <= 78 for line in raw.split(b"\r\n"))
+        got = email.message_from_bytes(raw, policy=email.policy.default)
+        assert got["Subject"] == " ".join(text.split()), raw
+        headers = dict(got.raw_items())
+        if text.isascii():  # quoted, not encoded
+            assert got["From"].addresses[0].display_name == text
+            continue
+        assert rfc2047(headers["From"]) == f"{text} <{USER}>", raw
+        assert rfc2047(headers["Cc"]) == f"{text} <a@stp.example.vn>, b@stp.example.vn", raw
+        assert rfc2047(headers["To"]) == "Tuấn <tuan.la@stp.example.vn>"
 
 
 @pytest.mark.parametrize("ascii_only", [True, False], ids=["ascii", "utf-8"])

@@ -30,8 +30,10 @@ import ssl
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from functools import cached_property
 
 from publisher.channels.base import (
@@ -354,7 +356,53 @@ def flatten(msg: EmailMessage) -> bytes:
     """``msg`` as SMTP sends it: CRLF line ends, Bcc left out, headers RFC 2047 encoded."""
     copied = copy.copy(msg)
     del copied["Bcc"]
-    return copied.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    encode_headers(copied)
+    policy = msg.policy
+    if isinstance(policy, EmailPolicy):  # what encode_headers wrote goes out as it is
+        policy = policy.clone(refold_source="none")
+    return copied.as_bytes(policy=policy.clone(linesep="\r\n"))
+
+
+_TEXT_HEADERS = ("subject", "comments", "keywords")
+_ADDRESS_HEADERS = ("from", "to", "cc", "reply-to", "sender")
+
+
+def encode_headers(msg: EmailMessage) -> None:
+    """Encode ``msg``'s text and address headers that are not ASCII (RFC 2047) here, with
+    ``email.header.Header``, which keeps every space inside its encoded words, and store them as
+    they are: the email package's own folding loses or adds spaces between encoded words when
+    it folds a long header (CPython gh-92081, still so in Python 3.11), so "Sở Tư pháp tỉnh Bắc
+    Giang" would arrive as "Sở Tư pháp tỉnhBắc Giang"."""
+    for name in dict.fromkeys(msg.keys()):
+        kind = name.lower()
+        values = msg.get_all(name, [])
+        if kind not in _TEXT_HEADERS + _ADDRESS_HEADERS or all(str(v).isascii() for v in values):
+            continue
+        if kind in _TEXT_HEADERS:
+            encoded = [_encoded(name, str(v)) for v in values]
+        else:
+            encoded = [_encoded_addresses(name, v) for v in values]
+        del msg[name]
+        for value in encoded:
+            msg.set_raw(name, value)
+
+
+def _encoded(name: str, text: str) -> str:
+    return Header(text, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
+
+
+def _encoded_addresses(name: str, header: object) -> str:
+    """An address header with each non-ASCII display name encoded, one address a line."""
+    addresses = getattr(header, "addresses", None)
+    if addresses is None:
+        return _encoded(name, str(header))
+    parts = []
+    for a in addresses:
+        if a.display_name.isascii():
+            parts.append(email.utils.formataddr((a.display_name, a.addr_spec)))
+        else:
+            parts.append(f"{_encoded(name, a.display_name)}\r\n <{a.addr_spec}>")
+    return ",\r\n ".join(parts)
 
 
 def text_message(to: str, subject: str, body: str) -> EmailMessage:
