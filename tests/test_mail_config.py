@@ -380,3 +380,10 @@ def test_an_unencoded_password_is_never_shown(char: str) -> None:
             continue
         for part in ("Ab1", "Cd2", "Ef3"):
             assert part not in line, line
+
+
+def test_a_misspelt_mail_table_is_named_with_the_tables_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(with_mail(tmp_path, MAIL.replace("[mail]", "[mial]")))
+    assert "mial: is not a known key (allowed here: " in str(info.value)
+    assert ", mail," in str(info.value) or str(info.value).endswith(", mail)")

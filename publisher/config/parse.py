@@ -395,8 +395,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     board, service_accounts, approval = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
-    mail = _mail(top.table("mail"), campaign.organisation, base) if "mail" in raw else None
-    top.allowed.append("mail")
+    mail = _mail(top, campaign.organisation, base)
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
@@ -620,9 +619,14 @@ def _mail_host(host: str) -> tuple[str, str] | None:
     return None
 
 
-def _mail(t: _Table, organisation: str, base: Path) -> MailSettings:
-    """The ``[mail]`` table (``MailSettings``): the server, how to secure it (no password ever
-    crosses a network in clear), the login, the sender and the CA bundle, each checked."""
+def _mail(top: _Table, organisation: str, base: Path) -> MailSettings | None:
+    """The ``[mail]`` table (``MailSettings``; None without one): the server, how to secure it
+    (no password ever crosses a network in clear), the login, the sender and the CA bundle,
+    each checked."""
+    table = top.get("mail", None)
+    if table is None:
+        return None
+    t = _Table(top.path, "mail", table)
     host = t.text("host").strip().removeprefix("[").removesuffix("]")
     if problem := _mail_host(host):
         raise t.err("host", *problem)
