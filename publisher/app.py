@@ -17,6 +17,7 @@ from publisher.errors import InputError
 
 if TYPE_CHECKING:
     from publisher.channels.base import Adapter, CheckResult, MediaHost
+    from publisher.channels.smtp import Mailer
     from publisher.clock import Clock
     from publisher.config import Channel, Config
     from publisher.config.env import Secrets
@@ -101,6 +102,17 @@ def cover_check(config: Config, channel: Channel, secrets: Secrets | None) -> Ch
         url = found.url
     result = fetchable(url, max_bytes=limit.max_bytes)
     return CheckResult(result.ok, f"default cover: {result.detail}", result.reachable)
+
+
+def build_mailer(config: Config, environ: Mapping[str, str] | None = None) -> Mailer | None:
+    """The mail transport: ``[mail]``, its connection overridden by ``PUBLISHER_SMTP_URL``, with
+    the password from the environment or the .env file; None if neither configures mail. A
+    ConfigError (one line, never quoting a password) for a bad URL or a missing password."""
+    from publisher.channels.smtp import Mailer
+    from publisher.config.env import mail_access
+
+    access = mail_access(config, environ)
+    return None if access is None else Mailer(access.settings, access.password)
 
 
 def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, Adapter]:

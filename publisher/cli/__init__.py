@@ -1,15 +1,15 @@
 """The ``publisher`` command line: a thin shell over the library.
 
 ``common`` holds the command group and what every command shares; ``main`` the pipeline's own
-commands (load, check, preview, approve, report); ``queue``, ``board``, ``run`` and
-``users`` the rest; ``web`` serves the board's web app.
+commands (load, check, preview, approve, report); ``queue``, ``board``, ``run``,
+``mail`` and ``users`` the rest; ``web`` serves the board's web app.
 Importing this package registers them all.
 """
 
-from publisher.cli import board, main, queue, run, users, web
+from publisher.cli import board, mail, main, queue, run, users, web
 from publisher.cli.common import cli
 
-__all__ = ["board", "cli", "main", "queue", "run", "users", "web"]
+__all__ = ["board", "cli", "mail", "main", "queue", "run", "users", "web"]
 
 
 def entry() -> None:

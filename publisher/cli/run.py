@@ -29,6 +29,7 @@ from publisher.errors import InputError
 from publisher.i18n import _
 
 if TYPE_CHECKING:
+    from publisher.channels.base import CheckResult
     from publisher.config import Config
     from publisher.config.env import Secrets
     from publisher.dispatch.dispatcher import Dispatcher
@@ -85,7 +86,8 @@ def channels() -> None:
 @config_option
 @sandbox_options
 def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) -> None:
-    """Check every enabled channel's credentials and reachability; say what to fix."""
+    """Check every enabled channel's credentials and reachability, and the mail server's
+    login ([mail] or PUBLISHER_SMTP_URL); say what to fix."""
     from rich.console import Console
     from rich.table import Table
 
@@ -127,10 +129,8 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                     detail = f"{result.detail}; {warn}{note.text}"
                     result = CheckResult(result.ok and not note.dead, detail)
             failed += not result.ok
-            mark = (
-                "[green]" + _("ok") + "[/green]" if result.ok else "[red]" + _("FAILED") + "[/red]"
-            )
-            table.add_row(cid, ch.adapter, endpoint(ch), f"{mark}: {result.detail}")
+            table.add_row(cid, ch.adapter, endpoint(ch), _mark(result))
+    failed += _mail_row(table, config, sandboxed=bool(sandbox or sandbox_url))
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -138,6 +138,27 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     if failed:
         say(_("{n} channel(s) failed the check.").format(n=failed), err=True)
         sys.exit(1)
+
+
+def _mark(result: CheckResult) -> str:
+    """A check's result cell: ok or FAILED (in colour), then the detail."""
+    mark = "[green]" + _("ok") + "[/green]" if result.ok else "[red]" + _("FAILED") + "[/red]"
+    return f"{mark}: {result.detail}"
+
+
+def _mail_row(table: Any, config: Config, *, sandboxed: bool) -> int:
+    """The ``mail`` row (when mail is configured): the SMTP login check; 1 if it failed."""
+    from publisher.cli.mail import mail_check
+
+    found = mail_check(config, sandboxed)
+    if found is None:
+        return 0
+    where, result = found
+    if result is None:
+        table.add_row("mail", "smtp", where, _("not checked: the sandbox has no mail server yet"))
+        return 0
+    table.add_row("mail", "smtp", where, _mark(result))
+    return int(not result.ok)
 
 
 @cli.command()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.config.model import ADAPTERS, Config
+from publisher.config.model import ADAPTERS, SMTP_URL_ENV, Config, MailSettings
 from publisher.errors import ConfigError
 from publisher.i18n import _
 
@@ -109,6 +109,40 @@ def resolve(config: Config, environ: Mapping[str, str] | None = None) -> Secrets
                 roles[role] = env[name]
         out.values[cid] = roles
     return out
+
+
+@dataclass(frozen=True)
+class MailAccess:
+    """The mail server to send through and the password of its login ("" without a login)."""
+
+    settings: MailSettings
+    password: str = field(repr=False)
+
+
+def mail_access(config: Config, environ: Mapping[str, str] | None = None) -> MailAccess | None:
+    """How to send mail: ``[mail]``, its connection overridden by ``PUBLISHER_SMTP_URL`` (from
+    the environment or the .env file, like every secret), with the password (the URL's, or the
+    variable ``[mail] secrets.password`` names). None if neither configures mail. A ConfigError
+    for a bad URL or a password that is not there (never quoting one)."""
+    from publisher.config.parse import smtp_url
+
+    env = environment(config, environ)
+    url = env.get(SMTP_URL_ENV, "").strip()
+    if url:
+        return MailAccess(*smtp_url(url, config.mail, config.campaign.organisation))
+    mail = config.mail
+    if mail is None:
+        return None
+    password = env.get(mail.password_env, "") if mail.password_env else ""
+    if mail.password_env and not password:
+        where = config.env_file.name if config.env_file else "the environment"
+        raise ConfigError(
+            str(config.path),
+            "mail.secrets.password",
+            f"the environment variable {mail.password_env} is empty or unset",
+            f"export it, or add it to {where}",
+        )
+    return MailAccess(mail, password)
 
 
 def _secret_problem(adapter: str, role: str, value: str) -> str | None:

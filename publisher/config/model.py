@@ -298,6 +298,43 @@ class MediaSettings:
     host: str = ""
 
 
+MAIL_SECURITY = ("starttls", "ssl", "none")
+# The usual port of each: submission with STARTTLS, SMTP over TLS ("smtps"), plain SMTP.
+MAIL_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+MAIL_TIMEOUT = timedelta(seconds=30)  # a reply the server does not give in time: a failure
+SMTP_URL_ENV = "PUBLISHER_SMTP_URL"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How publisher sends mail (``[mail]`` of config.toml; ``PUBLISHER_SMTP_URL`` overrides
+    the connection: ``host``, ``port``, ``security``, ``username`` and the password).
+
+    ``security``: ``starttls`` (upgrade a plain connection, port 587), ``ssl`` (TLS from the
+    first byte, port 465) or ``none`` (loopback hosts only). ``password_env``: the environment
+    variable (or .env entry) holding the password, never the password. ``ca_file``: a PEM bundle
+    of the CAs that sign the server's certificate, instead of the system's (a private CA).
+    ``origin``: where the connection settings came from, for messages."""
+
+    host: str
+    from_address: str  # "" only when PUBLISHER_SMTP_URL alone configures mail, without ?from=
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    from_name: str = ""
+    reply_to: str = ""
+    timeout: timedelta = MAIL_TIMEOUT
+    ca_file: Path | None = None
+    origin: str = "[mail]"
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port (security)``, for messages (no credentials in it)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port} ({self.security})"
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
@@ -350,6 +387,7 @@ class Config:
     media: MediaSettings = field(default_factory=MediaSettings)
     service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
     report: ReportSettings = field(default_factory=ReportSettings)
+    mail: MailSettings | None = None  # no [mail] table (PUBLISHER_SMTP_URL may still set one)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property

@@ -8,6 +8,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,11 @@ from publisher.config.model import (
     HHMM,
     ID,
     KINDS,
+    MAIL_PORTS,
+    MAIL_SECURITY,
+    MAIL_TIMEOUT,
     ROLES,
+    SMTP_URL_ENV,
     URL_SETTINGS,
     ZALO_PACKAGES,
     AdapterSpec,
@@ -31,11 +36,13 @@ from publisher.config.model import (
     DaemonSettings,
     KeyDate,
     KindRules,
+    MailSettings,
     MediaSettings,
     Member,
     QuietHours,
     ReportSettings,
     WebSettings,
+    is_loopback,
     member_key,
     parse_duration,
     resolve_database_url,
@@ -394,6 +401,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     board, service_accounts, approval = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
+    mail = _mail(top, campaign.organisation, base)
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
@@ -427,6 +435,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         approval=approval,
         service_accounts=service_accounts,
         report=report,
+        mail=mail,
         raw=raw,
     )
 
@@ -590,3 +599,205 @@ def _kinds(kt: _Table, channels: Mapping[str, Channel]) -> dict[str, KindRules]:
         kinds[kind] = KindRules(repeats, tuple(default_channels))
         k.done()
     return kinds
+
+
+def mail_address_problem(value: str) -> str | None:
+    """Why ``value`` is not a plain ASCII mail address (``name@example.gov.vn``), or None."""
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+
+    if not value.isascii():
+        return f"{value!r} is not an ASCII mail address"
+    try:
+        address = Address(addr_spec=value)
+    except (ValueError, IndexError, HeaderParseError):
+        return f"{value!r} is not a mail address"
+    if address.addr_spec != value or not address.username or not address.domain:
+        return f"{value!r} is not a mail address"
+    return None
+
+
+def _mail_host(host: str) -> tuple[str, str] | None:
+    """Why ``host`` is not an SMTP server's name or address (problem, hint), or None."""
+    import ipaddress
+
+    if not host or any(c.isspace() or c in "/@" for c in host):
+        return f"{host!r} is not a host name or address", "e.g. 'smtp.example.gov.vn'"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"{host!r} is not a host name or address", "give the port as port = 587"
+    return None
+
+
+def _mail(top: _Table, organisation: str, base: Path) -> MailSettings | None:
+    """The ``[mail]`` table (``MailSettings``; None without one): the server, how to secure it
+    (no password ever crosses a network in clear), the login, the sender and the CA bundle,
+    each checked."""
+    table = top.get("mail", None)
+    if table is None:
+        return None
+    t = _Table(top.path, "mail", table)
+    host = t.text("host").strip().removeprefix("[").removesuffix("]")
+    if problem := _mail_host(host):
+        raise t.err("host", *problem)
+    security = t.text("security", "starttls").strip().lower()
+    if security not in MAIL_SECURITY:
+        raise t.err("security", f"{security!r} is not a way to secure SMTP", _SECURITY_HINT)
+    if security == "none" and not is_loopback(host):
+        raise t.err(
+            "security",
+            f"'none' would send the password and the mail to {host} in clear",
+            "use 'starttls' or 'ssl' ('none' is allowed only on localhost, 127.0.0.1 or ::1)",
+        )
+    port = _positive_int(t, "port", MAIL_PORTS[security])
+    if port > 65535:
+        raise t.err("port", f"must be at most 65535, not {port}", "e.g. 587 for starttls")
+    username = t.text("username", "").strip()
+    password_env = _mail_password(t, username)
+    from_address = _address(t, "from_address", required=True)
+    from_name = " ".join(nfc(t.text("from_name", organisation)).split())
+    reply_to = _address(t, "reply_to", required=False)
+    timeout = _duration(t, "timeout", MAIL_TIMEOUT)
+    ca_file = _ca_file(t, base)
+    t.done()
+    return MailSettings(
+        host=host,
+        from_address=from_address,
+        port=port,
+        security=security,
+        username=username,
+        password_env=password_env,
+        from_name=from_name,
+        reply_to=reply_to,
+        timeout=timeout,
+        ca_file=ca_file,
+    )
+
+
+_SECURITY_HINT = "one of: starttls (port 587), ssl (port 465), none (localhost only)"
+
+
+def _mail_password(t: _Table, username: str) -> str:
+    """``[mail] secrets``: the environment variable holding the password, which a login
+    (``username``) needs and only a login may have."""
+    sec = t.table("secrets", {})
+    for role in list(sec.data):
+        if role != "password":
+            raise sec.err(role, "is not a secret of [mail]", "allowed: password")
+    env_name = sec.text("password", "")
+    sec.done()
+    example = 'e.g. secrets = { password = "PUBLISHER_SMTP_PASSWORD" }'
+    if env_name and not ENV_NAME.match(env_name):
+        raise sec.err(
+            "password", "must name an environment variable, never hold the secret itself", example
+        )
+    if username and not env_name:
+        raise t.err(
+            "secrets",
+            f"names no password for the login {username!r}",
+            f"name the environment variable that holds it: {example}",
+        )
+    if env_name and not username:
+        raise t.err(
+            "username", "is missing: a password needs the login it belongs to", "e.g. 'publisher'"
+        )
+    return env_name
+
+
+def _address(t: _Table, name: str, *, required: bool) -> str:
+    value = (t.text(name) if required else t.text(name, "")).strip()
+    if value and (problem := mail_address_problem(value)):
+        raise t.err(name, problem, "write the bare address, e.g. 'publisher@example.gov.vn'")
+    return value
+
+
+def _ca_file(t: _Table, base: Path) -> Path | None:
+    """``[mail] ca_file``: a PEM bundle of CA certificates (relative to the config file) that
+    loads into a TLS context, or None."""
+    import ssl
+
+    name = t.text("ca_file", "").strip()
+    if not name:
+        return None
+    path = base / name
+    if not path.is_file():
+        raise t.err("ca_file", f"{name!r} is not a file", "a PEM bundle, relative to config.toml")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise t.err(
+            "ca_file",
+            f"{name!r} is not a PEM bundle of CA certificates ({type(exc).__name__})",
+            "the CA's certificate, -----BEGIN CERTIFICATE----- …",
+        ) from None
+    return path
+
+
+def smtp_url(url: str, mail: MailSettings | None, organisation: str) -> tuple[MailSettings, str]:
+    """``PUBLISHER_SMTP_URL`` over ``[mail]`` (``mail``, or None): the settings with its
+    connection (host, port, security, login) and its password. ``smtp://user:pass@host:port``
+    (plain, loopback only), ``smtp://…?starttls=1``, ``smtps://…`` (TLS from the first byte);
+    ``?from=`` sets the sender. A bad URL is a ConfigError that never quotes the password (nor
+    any part of the URL it might be in)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    def err(problem: str, hint: str = _URL_HINT) -> ConfigError:
+        return ConfigError(SMTP_URL_ENV, "", problem, hint)
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise err("is not a URL with a host and a port number") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise err("is not an smtp:// or smtps:// URL")
+    host = parts.hostname or ""
+    if _mail_host(host) or parts.path not in ("", "/") or parts.fragment:
+        raise err("has no host, or more than a host and a port")
+    options = dict(query)
+    if len(options) != len(query) or set(options) - {"starttls", "from"}:
+        raise err("takes only ?starttls=1 and ?from=ADDRESS")
+    starttls = options.get("starttls", "0")
+    if starttls not in ("0", "1", "true", "false"):
+        raise err("?starttls= must be 1 or 0")
+    security = "ssl" if scheme == "smtps" else "none"
+    if starttls in ("1", "true"):
+        if scheme == "smtps":
+            raise err("smtps:// is TLS already: ?starttls=1 is for smtp://")
+        security = "starttls"
+    if security == "none" and not is_loopback(host):
+        raise err(
+            f"smtp:// without ?starttls=1 would send the password and the mail to {host} in clear",
+            "use smtps://… or smtp://…?starttls=1 (plain smtp:// is allowed only on localhost)",
+        )
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if password and not username:
+        raise err("has a password but no user name")
+    if username and not password:
+        raise err("has a user name but no password")
+    sender = options.get("from", mail.from_address if mail else "").strip()
+    if sender and (problem := mail_address_problem(sender)):
+        raise err(f"?from=: {problem}", "e.g. ?from=publisher@example.gov.vn")
+    base = mail or MailSettings(host, "", from_name=organisation)
+    settings = replace(
+        base,
+        host=host,
+        port=port or MAIL_PORTS[security],
+        security=security,
+        username=username,
+        password_env=SMTP_URL_ENV if password else "",
+        from_address=sender,
+        origin=SMTP_URL_ENV,
+    )
+    return settings, password
+
+
+_URL_HINT = (
+    "e.g. smtps://user:password@smtp.example.gov.vn:465 or "
+    "smtp://user:password@smtp.example.gov.vn:587?starttls=1; percent-encode @ : / ? # % in the "
+    "user and password"
+)
