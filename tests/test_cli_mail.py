@@ -56,6 +56,7 @@ def disable_channels(campaign: Path) -> None:
     """Every channel of the campaign off: ``channels check`` then checks only the mail."""
     config = campaign / "config.toml"
     text = config.read_text("utf-8").replace('\nadapter = "', '\nenabled = false\nadapter = "')
+    text = text.replace('host = "portal_stp"\n', "")  # a disabled channel hosts no pictures
     config.write_text(text, "utf-8")
 
 
