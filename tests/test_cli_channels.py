@@ -233,7 +233,7 @@ class Served:
 @pytest.fixture
 def served(campaign: Path, tmp_path: Path) -> Iterator[tuple[Served, Path]]:
     record = tmp_path / "out" / "sandbox.jsonl"
-    process = Served(campaign, "--port", "0", "--record", str(record))
+    process = Served(campaign, "--port", "0", "--smtp-port", "0", "--record", str(record))
     yield process, record
     if process.proc.poll() is None:
         process.proc.kill()
@@ -252,6 +252,10 @@ def test_sandbox_command_serves_records_and_stops_promptly(
     assert m, first
     url = m.group(1)
     assert int(m.group(2)) > 0  # --port 0 picked a free port and says which
+    said = [process.line() for _ in range(8)]
+    (mail,) = [line for line in said if line.lstrip().startswith("mail:")]
+    smtp = httpx.get(url + "/_sandbox/smtp", timeout=10).json()
+    assert smtp["port"] > 0 and f"smtp://127.0.0.1:{smtp['port']} " in mail  # --smtp-port 0 too
 
     page = httpx.get(url + "/", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -781,6 +781,8 @@ def test_main_serve_prints_the_url_and_the_test_credentials(
     out = capsys.readouterr().out
     assert "http://127.0.0.1:" in out and "facebook:throttle=0.1" in out
     assert cred.FACEBOOK_PAGE_TOKEN in out and cred.ZALO_FIRST_REFRESH_TOKEN in out
+    assert f"username={cred.MAIL_USER}  password={cred.MAIL_PASSWORD}" in out
+    assert "  mail:      smtp://127.0.0.1:" in out and "/_sandbox/smtp" in out
 
 
 # -- who may talk to the sandbox (issue 12, item 28) ---------------------------------------------

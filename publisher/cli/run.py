@@ -164,6 +164,13 @@ def _mail_row(table: Any, config: Config, *, sandboxed: bool) -> int:
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option(
+    "--smtp-port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
+    help="The port of the sandbox's SMTP server (0: any free one).",
+)
+@click.option(
     "--record",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append every accepted item to FILE (JSON lines).",
@@ -174,11 +181,12 @@ def _mail_row(table: Any, config: Config, *, sandboxed: bool) -> int:
     help="Inject faults, e.g. 'facebook:create-then-fail=0.1,*:slow=0.05:2'.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
-def sandbox(port: int, record: Path | None, faults: str | None, seed: int) -> None:
-    """Serve local imitations of Facebook, Zalo OA, WordPress and the webhook on 127.0.0.1."""
+def sandbox(port: int, smtp_port: int, record: Path | None, faults: str | None, seed: int) -> None:
+    """Serve local imitations of Facebook, Zalo OA, WordPress, the webhook and a mail server
+    (SMTP) on 127.0.0.1."""
     from publisher.sandbox.server import main_serve
 
-    main_serve(port, record, faults, seed)
+    main_serve(port, record, faults, seed, smtp_port)
 
 
 def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO) -> None:
@@ -197,7 +205,7 @@ def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "mail.log"):  # mail.log: aiosmtpd's
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

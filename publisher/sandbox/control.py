@@ -1,5 +1,5 @@
 """The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
-``/_sandbox/…`` (records, faults, reset, clock, media).
+``/_sandbox/…`` (records, faults, reset, clock, media, smtp).
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from publisher.sandbox import credentials
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
@@ -26,6 +27,9 @@ class Sandbox(Protocol):
     facebook: Facebook
     wordpress: WordPress
     zalo: Zalo
+
+    @property
+    def smtp_address(self) -> tuple[str, int] | None: ...
 
     def now(self) -> datetime: ...
 
@@ -83,12 +87,16 @@ def picture(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
 
 def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     """GET records · GET/POST faults (JSON ``{"spec", "seed"}`` or the bare spec) · POST reset ·
-    GET/POST clock (JSON ``{"advance": seconds}``) · GET media (every picture held)."""
+    GET/POST clock (JSON ``{"advance": seconds}``) · GET media (every picture held) · GET smtp
+    (where the SMTP server listens, and its user: ``{"host", "port", "security", "username"}``;
+    the password is ``credentials.MAIL_PASSWORD``)."""
     what = m["what"]
     if what == "records" and req.method == "GET":
         return Response.json(sb.records())
     if what == "media" and req.method == "GET":
         return Response.json(sb.ctx.media.pictures())
+    if what == "smtp" and req.method == "GET":
+        return smtp(sb)
     if what == "faults" and req.method == "POST":
         try:
             data = req.json() if req.body.lstrip().startswith(b"{") else None
@@ -112,3 +120,14 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
             sb.advance(advance)
         return Response.json({"now": sb.now().isoformat()})
     return Response.json({"error": "method", "message": f"{req.method} not allowed"}, 405)
+
+
+def smtp(sb: Sandbox) -> Response:
+    """Where the SMTP server listens (404 if this sandbox has none)."""
+    address = sb.smtp_address
+    if address is None:
+        missing = {"error": "no_smtp", "message": "this sandbox has no SMTP server"}
+        return Response.json(missing, 404)
+    host, port = address
+    answer = {"host": host, "port": port, "security": "none", "username": credentials.MAIL_USER}
+    return Response.json(answer)

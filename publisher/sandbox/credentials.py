@@ -3,7 +3,8 @@
 These are not secrets: they only open the local sandbox. Layout under one base URL:
 ``/facebook`` ≙ graph.facebook.com, ``/zalo/openapi`` ≙ openapi.zalo.me,
 ``/zalo/oauth`` ≙ oauth.zaloapp.com, ``/wordpress`` ≙ a WordPress site root,
-``/webhook/<channel>`` ≙ a webhook endpoint.
+``/webhook/<channel>`` ≙ a webhook endpoint; and an SMTP server on a port of its own (``GET
+/_sandbox/smtp`` says which) ≙ the Department's mail server.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
 # Standard Webhooks' format: whsec_ + base64 of the key (here the 32 bytes of
 # b"publisher-sandbox-webhook-key-32").
 WEBHOOK_SIGNING_SECRET = "whsec_cHVibGlzaGVyLXNhbmRib3gtd2ViaG9vay1rZXktMzI="
+MAIL_USER = "publisher"  # the SMTP login (AUTH PLAIN or LOGIN, no TLS: loopback only)
+MAIL_PASSWORD = "sandbox-mail-password"
 
 # adapter → secret role → value (the roles of publisher.config.ADAPTERS)
 SECRETS: dict[str, dict[str, str]] = {

@@ -3,24 +3,28 @@
 A spec is a comma-separated list of rules (spaces ignored; empty = no faults)::
 
     rule   = target ":" kind [ "=" chance [ ":" arg ] ]
-    target = "facebook" | "zalo" | "wordpress" | "webhook" | "*"
+    target = "facebook" | "zalo" | "wordpress" | "webhook" | "mail" | "*"
     chance = a probability in [0, 1] (default 1)  |  "x" N  (exactly the next N matching requests)
 
 e.g. ``facebook:create-then-fail=0.1,zalo:token-expiry=0.05,*:slow=0.05:2.0,webhook:throttle=x1``.
 
-Kinds (they apply to write requests only: creates, media uploads, Zalo verify and broadcast):
+Kinds (they apply to write requests only: creates, media uploads, Zalo verify and broadcast, a
+message sent to the SMTP server):
 
 =================  ===========================================================================
-error-before       5xx before anything is created
+error-before       5xx before anything is created (mail: 451 to the message, not kept)
 create-then-fail   the item is stored and recorded, then a 5xx is answered (Zalo: at verify the
-                   answer is -32, -100 or 502)
+                   answer is -32, -100 or 502; mail: the connection dropped before the reply)
 slow               sleep ``arg`` seconds (default 1.0) before answering, after storing
 throttle           Facebook: code ``arg`` (4, 17, 32, 613 or 80001; default drawn among 4, 32,
-                   80001); Zalo: -32; WordPress and webhook: 429 with ``Retry-After: 1``
-token-expiry       Facebook: 190/463 for this request; Zalo: the current access token dies (-216)
+                   80001); Zalo: -32; WordPress and webhook: 429 with ``Retry-After: 1``; mail:
+                   451 4.7.1 to MAIL FROM
+token-expiry       Facebook: 190/463 for this request; Zalo: the current access token dies (-216);
+                   mail: the right password refused (535) for one connection
 processing         Zalo: the created article answers -214 to its first ``arg`` (default 2) verifies
 refresh-then-fail  Zalo OAuth: the refresh rotates the tokens, then HTTP 500 is answered
-policy-block       Facebook: code 368;   permission: Facebook code 200 with HTTP 403
+policy-block       Facebook: code 368; mail: 554 5.7.1 to the message, not kept
+permission         Facebook: code 200 with HTTP 403
 =================  ===========================================================================
 
 Flags (on while their chance is above 0; never drawn): ``facebook:duplicate-check`` (#506 for the
@@ -35,7 +39,8 @@ cover is -201: the default, so a no-op unless ``zalo:lenient`` is on too).
 The steps a write request is: ``create`` (a post, an article, a webhook item; a published
 Facebook photo is a post), ``upload`` (a picture that is not a post: WordPress's
 ``/wp/v2/media``, an unpublished Facebook photo), ``verify`` (Zalo),
-``broadcast`` (Zalo) and ``refresh`` (Zalo OAuth). An ``error-before`` or ``create-then-fail``
+``broadcast`` (Zalo), ``refresh`` (Zalo OAuth) and ``login`` (the SMTP AUTH, for mail's
+``token-expiry`` only; a message is a ``create``). An ``error-before`` or ``create-then-fail``
 rule whose arg names a step fires at that step only: ``wordpress:create-then-fail=x1:upload``
 stores one picture and answers 500 (the chaos test's media publish-once),
 ``zalo:create-then-fail=x1:verify`` fails the verify of a live article. Without one it fires at
@@ -55,17 +60,17 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-PLATFORMS = ("facebook", "zalo", "wordpress", "webhook")
+PLATFORMS = ("facebook", "zalo", "wordpress", "webhook", "mail")
 ALL = frozenset(PLATFORMS)
 KINDS: dict[str, frozenset[str]] = {
     "error-before": ALL,
     "create-then-fail": ALL,
     "slow": ALL,
     "throttle": ALL,
-    "token-expiry": frozenset({"facebook", "zalo"}),
+    "token-expiry": frozenset({"facebook", "zalo", "mail"}),
     "processing": frozenset({"zalo"}),
     "refresh-then-fail": frozenset({"zalo"}),
-    "policy-block": frozenset({"facebook"}),
+    "policy-block": frozenset({"facebook", "mail"}),
     "permission": frozenset({"facebook"}),
     "duplicate-check": frozenset({"facebook"}),
     "high-usage": frozenset({"facebook"}),
@@ -101,6 +106,8 @@ class Rule:
             return False
         if op == "refresh" and self.kind != "refresh-then-fail":
             return False
+        if platform == "mail" and (op == "login") != (self.kind == "token-expiry"):
+            return False  # mail's token-expiry fires at the login, every other kind at MAIL
         if self.kind in STEP_KINDS and self.arg:
             return self.arg == op
         return True
@@ -131,7 +138,8 @@ def parse_rule(text: str) -> Rule:
     target, sep, kind = head.partition(":")
     if not sep or target not in (*PLATFORMS, "*"):
         raise FaultSpecError(
-            f"fault rule {text!r}: start with a target (facebook, zalo, wordpress, webhook or *)"
+            f"fault rule {text!r}: start with a target (facebook, zalo, wordpress, webhook, mail"
+            " or *)"
             " and a colon, e.g. 'facebook:throttle=0.1'"
         )
     if kind not in KINDS:

@@ -1,7 +1,8 @@
-"""The local sandbox server: one HTTP server on 127.0.0.1 imitating all four platforms at once.
+"""The local sandbox server: one HTTP server on 127.0.0.1 imitating all four platforms at once,
+and an SMTP server beside it (``smtp``) standing in for the mail server.
 
-Owns the socket, the lock around all state, the control endpoints (``/_sandbox/…``) and the page.
-Standard library only; it never calls out to the network and never logs a token.
+Owns the sockets, the lock around all state, the control endpoints (``/_sandbox/…``) and the
+page. It never calls out to the network and never logs a token.
 
 It answers only requests whose ``Host`` is a loopback name (a web page elsewhere cannot reach it
 through DNS rebinding), refuses control POSTs from a web page of another origin (CSRF), and
@@ -32,6 +33,7 @@ from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.record import Recorder
 from publisher.sandbox.routing import Context, Request, Response, Router
+from publisher.sandbox.smtp import MailServer
 from publisher.sandbox.webhook import Webhook
 from publisher.sandbox.wordpress import WordPress
 from publisher.sandbox.zalo import Zalo
@@ -46,7 +48,9 @@ _DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the
 
 
 class Sandbox:
-    """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL."""
+    """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL, and
+    ``smtp_address`` its SMTP server's (host, port) — on ``smtp_port`` (0: any free one; None:
+    no SMTP server)."""
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class Sandbox:
         sleep: Callable[[float], None] = time.sleep,
         host: str = "127.0.0.1",
         port: int = 0,
+        smtp_port: int | None = 0,
         wordpress_upload_limit: int | None = None,
     ) -> None:
         self.seed = seed
@@ -79,6 +84,11 @@ class Sandbox:
             faults=faults or FaultPlan(seed=seed),
             seed=seed,
         )
+        self.mail = (
+            None
+            if smtp_port is None
+            else MailServer(self.ctx, self._lock, host=host, port=smtp_port, sleep=sleep)
+        )
         self._build()
 
     def _build(self) -> None:
@@ -92,7 +102,7 @@ class Sandbox:
         self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
         self.router.add(
             "*",
-            r"/_sandbox/(?P<what>records|faults|reset|clock|media)",
+            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp)",
             partial(control.control, self),
         )
         for method in ("GET", "HEAD"):
@@ -104,8 +114,15 @@ class Sandbox:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Sandbox:
+        if self.mail is not None:
+            self.mail.start()
         if self._server is None:
-            self._server = _Server(self._address, _Handler)
+            try:
+                self._server = _Server(self._address, _Handler)
+            except BaseException:
+                if self.mail is not None:
+                    self.mail.stop()
+                raise
             self._server.sandbox = self
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -114,7 +131,7 @@ class Sandbox:
                 daemon=True,
             )
             self._thread.start()
-            logger.info("sandbox listening on %s", self.url)
+            logger.info("sandbox listening on %s (SMTP %s)", self.url, self.smtp_address)
         return self
 
     @property
@@ -124,6 +141,11 @@ class Sandbox:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def smtp_address(self) -> tuple[str, int] | None:
+        """The SMTP server's (host, port) once started; None if this sandbox has none."""
+        return None if self.mail is None else self.mail.address
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -131,6 +153,8 @@ class Sandbox:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server, self._thread = None, None
+        if self.mail is not None:
+            self.mail.stop()
 
     def serve_forever(self) -> None:
         """Serve until Ctrl-C, then stop."""
@@ -180,6 +204,8 @@ class Sandbox:
         with self._lock:
             self.recorder.clear()
             self._build()
+            if self.mail is not None:
+                self.mail.reset()
 
     def handle(self, request: Request) -> Response:
         try:
@@ -340,11 +366,17 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("sandbox %s %s", self.command, urlsplit(self.path).path)
 
 
-def main_serve(port: int, record: Path | None, faults_spec: str | None, seed: int) -> None:
-    """Start the sandbox on ``port`` (0 = any free one), print where and how to use it, block."""
+def main_serve(
+    port: int, record: Path | None, faults_spec: str | None, seed: int, smtp_port: int = 0
+) -> None:
+    """Start the sandbox on ``port`` and its SMTP server on ``smtp_port`` (0 = any free one),
+    print where and how to use them, block."""
     faults = FaultPlan.parse(faults_spec, seed) if faults_spec else None
-    sandbox = Sandbox(record_path=record, seed=seed, faults=faults, port=port).start()
+    sandbox = Sandbox(
+        record_path=record, seed=seed, faults=faults, port=port, smtp_port=smtp_port
+    ).start()
     url = sandbox.url
+    smtp_host, smtp_port = sandbox.smtp_address or ("", 0)
     lines = [
         f"publisher sandbox at {url}   (Ctrl-C to stop)",
         f"  page:      {url}/sandbox",
@@ -358,11 +390,13 @@ def main_serve(port: int, record: Path | None, faults_spec: str | None, seed: in
         f"  zalo:      api_base_url={url}/zalo/openapi  oauth_base_url={url}/zalo/oauth"
         f"  app_id=<any number>  app_secret={credentials.ZALO_APP_SECRET}"
         f"  refresh_token={credentials.ZALO_FIRST_REFRESH_TOKEN} (once per run)",
+        f"  mail:      smtp://{smtp_host}:{smtp_port} (no TLS; AUTH PLAIN or LOGIN)"
+        f"  username={credentials.MAIL_USER}  password={credentials.MAIL_PASSWORD}",
         f"  pictures:  {url}/media/<sha256>.<jpg|png> (every picture accepted; GET or HEAD)",
         f"  faults:    {sandbox.ctx.faults.spec() or 'none'}   (seed {seed})",
         f"  record:    {record or 'not written (no --record)'}",
         f"  control:   GET {url}/_sandbox/records · POST {url}/_sandbox/faults · "
-        f"POST {url}/_sandbox/clock",
+        f"POST {url}/_sandbox/clock · GET {url}/_sandbox/smtp",
     ]
     print("\n".join(lines), flush=True)
     sandbox.serve_forever()
