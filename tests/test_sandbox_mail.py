@@ -249,6 +249,25 @@ def test_the_fault_grammar_knows_mail() -> None:
 # -- the page and the control API -----------------------------------------------------------------
 
 
+def test_the_page_shows_the_mail_escaped(box: Box) -> None:
+    msg = text_message(
+        DESK, '<script>alert("s")</script> Thư gửi', 'Nội dung <img src="https://x.test/a.png">\n'
+    )
+    msg.add_attachment(b"1234", maintype="text", subtype="plain", filename="<b>ghi-chú</b>.txt")
+    box.mailer().send(msg)
+    page = httpx.get(box.sb.url + "/sandbox", timeout=10)
+    assert page.status_code == 200
+    body = page.text.split("<body>")[1]
+    mail = body.split('<section id="mail">')[1]
+    assert mail.startswith("<h2>Mail (1)</h2>")
+    assert "&lt;script&gt;alert(&quot;s&quot;)&lt;/script&gt; Thư gửi" in mail
+    assert "Nội dung &lt;img src=&quot;https://x.test/a.png&quot;&gt;" in mail
+    assert f"To: {DESK}" in mail and f"From: Sở Tư pháp tỉnh Bắc Giang &lt;{SENDER}&gt;" in mail
+    assert "<li>&lt;b&gt;ghi-chú&lt;/b&gt;.txt (text/plain, 4 bytes)</li>" in mail
+    assert "<script" not in body and "<img" not in body and "<b>" not in body
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+
+
 def test_the_control_api_says_where_the_smtp_server_listens(box: Box) -> None:
     answer = httpx.get(box.sb.url + "/_sandbox/smtp", timeout=10).json()
     assert answer == {

@@ -1,5 +1,7 @@
 """The sandbox's HTML page: what a follower would see, one card per accepted item, newest first,
-with its pictures (a cover, photos, a featured image) and their alternative text.
+with its pictures (a cover, photos, a featured image) and their alternative text; and the mail
+its SMTP server took, as a recipient would read it (sender, recipients, subject, the text, the
+attachments listed by name and size).
 
 Pure: records in, one HTML string out. Every value is escaped; no script, no external resource:
 a picture the sandbox serves is shown from the sandbox itself, any other address only as a link.
@@ -17,6 +19,7 @@ SECTIONS = (
     ("zalo", "Zalo OA"),
     ("wordpress", "WordPress portal"),
     ("webhook", "Webhook portals"),
+    ("mail", "Mail"),
 )
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem}
@@ -29,6 +32,7 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:2px solid
 .empty{color:#889;font-style:italic}code{font-size:.85rem}
 figure{margin:.5rem 0}figure img{max-width:100%;max-height:24rem;border-radius:4px}
 figcaption{color:#556;font-size:.85rem}
+.attachments{margin:.4rem 0 0;padding-left:1.2rem;color:#445;font-size:.85rem}
 """
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'"
 Local = Callable[[str], str | None]  # a picture's URL → the sandbox's path for it, if it has it
@@ -53,6 +57,20 @@ def pictures(media: Sequence[dict[str, Any]], local: Local) -> str:
     return "".join(out)
 
 
+def mail_parts(fields: dict[str, Any]) -> tuple[str, str]:
+    """A mail's lines above its text (sender, recipients) and below it (its attachments)."""
+    recipients = ", ".join(str(r) for r in fields.get("recipients") or [])
+    head = f'<div class="meta">From: {escape(str(fields.get("from") or ""))}</div>'
+    head += f'<div class="meta">To: {escape(recipients)}</div>'
+    items = []
+    for a in fields.get("attachments") or []:
+        name = str(a.get("name") or "(no name)")
+        what = f"{a.get('content_type') or '?'}, {a.get('size', 0)} bytes"
+        items.append(f"<li>{escape(name)} ({escape(what)})</li>")
+    tail = f'<ul class="attachments">{"".join(items)}</ul>' if items else ""
+    return head, tail
+
+
 def card(record: dict[str, Any], status: str, local: Local = lambda url: None) -> str:
     anchor = f"{record['platform']}-{record['remote_id']}"
     badges = "".join(
@@ -61,7 +79,9 @@ def card(record: dict[str, Any], status: str, local: Local = lambda url: None) -
     title = record.get("title") or ""
     text = record.get("text") or ""
     fields = record.get("fields") or {}
-    extra = ""
+    extra = tail = ""
+    if record["platform"] == "mail":
+        extra, tail = mail_parts(fields)
     if record["platform"] == "facebook" and fields.get("link"):
         extra = f'<div class="meta">link: {escape(str(fields["link"]))}</div>'
     if record["platform"] == "zalo" and fields.get("description"):
@@ -74,7 +94,7 @@ def card(record: dict[str, Any], status: str, local: Local = lambda url: None) -
         + (f'<div class="title">{escape(str(title))}</div>' if title else "")
         + extra
         + pictures(record.get("media") or [], local)
-        + f'<div class="text">{escape(str(text))}</div></article>'
+        + f'<div class="text">{escape(str(text))}</div>{tail}</article>'
     )
 
 
