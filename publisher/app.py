@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from publisher.channels.base import Adapter, CheckResult, MediaHost
     from publisher.channels.smtp import Mailer
     from publisher.clock import Clock
-    from publisher.config import Channel, Config
+    from publisher.config import Channel, Config, MailSettings
     from publisher.config.env import Secrets
     from publisher.dispatch.dispatcher import Dispatcher
     from publisher.store.db import Database
@@ -104,13 +104,22 @@ def cover_check(config: Config, channel: Channel, secrets: Secrets | None) -> Ch
     return CheckResult(result.ok, f"default cover: {result.detail}", result.reachable)
 
 
+SANDBOX_MAIL = "the sandbox"  # the origin of mail settings use_sandbox points at the sandbox
+
+
 def build_mailer(config: Config, environ: Mapping[str, str] | None = None) -> Mailer | None:
     """The mail transport: ``[mail]``, its connection overridden by ``PUBLISHER_SMTP_URL``, with
     the password from the environment or the .env file; None if neither configures mail. A
-    ConfigError (one line, never quoting a password) for a bad URL or a missing password."""
+    ConfigError (one line, never quoting a password) for a bad URL or a missing password.
+    Under the sandbox (``use_sandbox``), the sandbox's SMTP server with its credentials, and
+    nothing else."""
     from publisher.channels.smtp import Mailer
     from publisher.config.env import mail_access
 
+    if config.mail is not None and config.mail.origin == SANDBOX_MAIL:
+        from publisher.sandbox import credentials
+
+        return Mailer(config.mail, credentials.MAIL_PASSWORD)
     access = mail_access(config, environ)
     return None if access is None else Mailer(access.settings, access.password)
 
@@ -137,8 +146,15 @@ def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, 
     return adapters
 
 
-def use_sandbox(config: Config, url: str) -> tuple[Config, Secrets]:
-    """The config with every enabled channel pointed at the sandbox at ``url``, and its secrets."""
+def use_sandbox(
+    config: Config,
+    url: str,
+    smtp: tuple[str, int] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Config, Secrets]:
+    """The config with every enabled channel pointed at the sandbox at ``url``, and its secrets;
+    and its mail, when mail is configured, at the sandbox's SMTP server ``smtp`` (host, port;
+    asked of the sandbox when not given), so no mail reaches a real address."""
     from publisher.config.env import Secrets
     from publisher.sandbox import credentials
 
@@ -150,7 +166,71 @@ def use_sandbox(config: Config, url: str) -> tuple[Config, Secrets]:
             ch = replace(ch, settings=replace(ch.settings, **sandbox))
             secrets.values[cid] = dict(credentials.SECRETS[ch.adapter])
         channels[cid] = ch
-    return replace(config, channels=channels), secrets
+    mail = sandbox_mail(config, url, smtp, environ)
+    return replace(config, channels=channels, mail=mail), secrets
+
+
+def sandbox_mail(
+    config: Config,
+    url: str,
+    smtp: tuple[str, int] | None,
+    environ: Mapping[str, str] | None = None,
+) -> MailSettings | None:
+    """The mail settings that send to the sandbox's SMTP server (plain SMTP on loopback, its
+    login), keeping the sender, reply-to and timeout of ``[mail]`` (or ``?from=`` of
+    ``PUBLISHER_SMTP_URL``); None when neither configures mail. Neither the real server's
+    address nor its password is read."""
+    from publisher.config import SMTP_URL_ENV
+    from publisher.config.env import environment
+    from publisher.config.model import MailSettings
+    from publisher.config.parse import smtp_url
+    from publisher.errors import ConfigError
+    from publisher.sandbox import credentials
+
+    base = config.mail
+    raw = environment(config, environ).get(SMTP_URL_ENV, "").strip()
+    if raw:
+        try:
+            base = smtp_url(raw, config.mail, config.campaign.organisation)[0]
+        except ConfigError:  # not used here; without [mail] the sender is unknown, and said so
+            base = base or MailSettings(host="", from_address="", origin=SMTP_URL_ENV)
+    if base is None:
+        return None
+    host, port = smtp or sandbox_smtp(url)
+    return replace(
+        base,
+        host=host,
+        port=port,
+        security="none",
+        username=credentials.MAIL_USER,
+        password_env="",
+        ca_file=None,
+        origin=SANDBOX_MAIL,
+    )
+
+
+def sandbox_smtp(url: str) -> tuple[str, int]:
+    """Where the sandbox at ``url`` takes mail (``GET /_sandbox/smtp``): a loopback host and
+    its port; an InputError if it does not say."""
+    import httpx
+
+    from publisher.config import is_loopback
+
+    where = f"{url.rstrip('/')}/_sandbox/smtp"
+    try:
+        answer = httpx.get(where, timeout=10).raise_for_status().json()
+        host, port = str(answer["host"]), int(answer["port"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            "--sandbox-url",
+            f"the sandbox at {url} did not say where it takes mail ({where}: {exc})",
+            "start it with 'publisher sandbox', or give --sandbox instead",
+        ) from None
+    if not is_loopback(host) or not 0 < port < 65536:
+        raise InputError(
+            "--sandbox-url", f"the sandbox at {url} takes mail at {host}:{port}, not on loopback"
+        )
+    return host, port
 
 
 def make_dispatcher(

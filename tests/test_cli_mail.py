@@ -3,6 +3,8 @@ the command line against a real SMTP server on loopback (aiosmtpd, STARTTLS and 
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,8 @@ from urllib.parse import quote
 import pytest
 
 from publisher.config import SMTP_URL_ENV, Config
+from publisher.sandbox import credentials as cred
+from publisher.sandbox.server import Sandbox
 from tests.fakes import one_line_error, run
 from tests.mailserver import Server, free_port, mail_server
 
@@ -244,10 +248,11 @@ def test_channels_check_fails_on_a_refused_login(
 
 
 def test_channels_check_shows_a_bad_url_in_the_mail_row(
-    config: Config, secret: str, monkeypatch: pytest.MonkeyPatch
+    campaign: Path, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    disable_channels(campaign)
     monkeypatch.setenv(SMTP_URL_ENV, f"smtps://u:{quote(secret, safe='')}@smtp.example.vn:99999")
-    result = run("channels", "check", "--sandbox")
+    result = run("channels", "check")
     assert result.exit_code == 1
     assert mail_cell(result.stdout).startswith(
         f"FAILED: {SMTP_URL_ENV}: is not a URL with a host and a port number"
@@ -255,12 +260,124 @@ def test_channels_check_shows_a_bad_url_in_the_mail_row(
     assert secret not in result.output and quote(secret, safe="") not in result.output
 
 
-def test_channels_check_under_the_sandbox_does_not_reach_the_mail_server(
-    campaign: Path, server: Server, secret: str, monkeypatch: pytest.MonkeyPatch
+# -- under the sandbox: its SMTP server, never the real one --------------------------------------
+
+
+def test_channels_check_under_the_sandbox_logs_in_to_its_smtp_server(
+    campaign: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[mail] names the real server, whose password is not even set: the check logs in to the
+    sandbox's SMTP server with the sandbox's login, and never talks to the real one."""
+    add_mail(campaign, server)
+    monkeypatch.delenv("PUBLISHER_SMTP_PASSWORD", raising=False)
+    result = run("channels", "check", "--sandbox")
+    assert result.exit_code == 0, result.output
+    cell = mail_cell(result.stdout)
+    assert cell.startswith(f"ok: logged in as {cred.MAIL_USER} on 127.0.0.1:"), cell
+    assert "(none), no TLS (loopback); nothing sent" in cell
+    assert server.handler.commands == []
+
+
+def test_channels_check_by_url_really_logs_in(
+    campaign: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is the sandbox's own answer: a login it refuses (mail:token-expiry) fails it."""
+    add_mail(campaign, server)
+    with Sandbox() as box:
+        host, port = box.smtp_address or ("", 0)
+        ok = run("channels", "check", "--sandbox-url", box.url)
+        assert ok.exit_code == 0, ok.output
+        assert mail_cell(ok.stdout).startswith(f"ok: logged in as publisher on {host}:{port}")
+        box.set_faults("mail:token-expiry=x1")
+        refused = run("channels", "check", "--sandbox-url", box.url)
+    assert refused.exit_code == 1
+    assert mail_cell(refused.stdout).startswith(
+        "FAILED: the mail server refused the login of 'publisher' (535 5.7.8"
+    )
+    assert server.handler.commands == []
+
+
+def test_channels_check_under_the_sandbox_ignores_the_real_url(
+    campaign: Path, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUBLISHER_SMTP_URL names the real server: under the sandbox it is not used, not even
+    when it is malformed."""
+    monkeypatch.setenv(SMTP_URL_ENV, f"smtps://u:{quote(secret, safe='')}@smtp.example.vn:99999")
+    result = run("channels", "check", "--sandbox")
+    assert result.exit_code == 0, result.output
+    assert mail_cell(result.stdout).startswith("ok: logged in as publisher on 127.0.0.1:")
+    assert secret not in result.output
+
+
+def test_mail_test_by_url_lands_in_the_sandbox_record(
+    campaign: Path, server: Server, secret: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     add_mail(campaign, server)
     monkeypatch.setenv("PUBLISHER_SMTP_PASSWORD", secret)
-    result = run("channels", "check", "--sandbox")
+    monkeypatch.setenv("PUBLISHER_LANG", "vi")
+    record = tmp_path / "sandbox.jsonl"
+    with Sandbox(record_path=record) as box:
+        host, port = box.smtp_address or ("", 0)
+        result = run("mail", "test", "tuan.la@stp.example.vn", "--sandbox-url", box.url)
+        assert result.exit_code == 0, result.output
+        (item,) = box.records()
+    assert server.handler.commands == []  # the real server heard nothing
+    assert json.loads(record.read_text("utf-8")) == item
+    assert result.stdout.strip() == (
+        f"Đã gửi thư thử nghiệm tới tuan.la@stp.example.vn qua {host}:{port} (none) "
+        f"(Message-ID {item['remote_id']})."
+    )
+    assert (item["platform"], item["channel"], item["kind"]) == ("mail", "stp.example.vn", "mail")
+    assert item["title"] == "publisher: thư thử nghiệm từ Sở Tư pháp tỉnh Bắc Giang"
+    assert item["text"].startswith("Đây là thư thử nghiệm từ publisher, hệ thống đăng bài")
+    fields = item["fields"]
+    assert fields["recipients"] == ["tuan.la@stp.example.vn"]
+    assert fields["from"] == f"Sở Tư pháp tỉnh Bắc Giang <{USER}>"
+    assert fields["reply_to"] == "vanphong@stp.example.vn"
+    assert secret not in record.read_text("utf-8")
+
+
+def test_mail_test_under_the_sandbox_needs_no_real_password(
+    campaign: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_mail(campaign, server)
+    monkeypatch.delenv("PUBLISHER_SMTP_PASSWORD", raising=False)
+    result = run("mail", "test", "tuan.la@stp.example.vn", "--sandbox")
     assert result.exit_code == 0, result.output
-    assert mail_cell(result.stdout) == "not checked: the sandbox has no mail server yet"
+    assert re.fullmatch(
+        r"Sent a test message to tuan\.la@stp\.example\.vn through 127\.0\.0\.1:\d+ \(none\) "
+        r"\(Message-ID <[^>]+@stp\.example\.vn>\)\.",
+        result.stdout.strip(),
+    ), result.stdout
     assert server.handler.commands == []
+
+
+def test_mail_test_under_the_sandbox_overrides_the_url(
+    campaign: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUBLISHER_SMTP_URL alone, naming a real (here: local) server: the mail goes to the
+    sandbox, with the URL's sender."""
+    with mail_server(tmp_path, security="none") as plain, Sandbox() as box:
+        url = f"smtp://127.0.0.1:{plain.port}?from=publisher%40stp.example.vn"
+        monkeypatch.setenv(SMTP_URL_ENV, url)
+        result = run("mail", "test", "tuan.la@stp.example.vn", "--sandbox-url", box.url)
+        assert result.exit_code == 0, result.output
+        assert plain.handler.commands == []
+        (item,) = box.records()
+    assert item["fields"]["mail_from"] == "publisher@stp.example.vn"
+
+
+def test_mail_test_without_a_sandbox_at_the_url_is_one_line(campaign: Path, server: Server) -> None:
+    add_mail(campaign, server)
+    url = f"http://127.0.0.1:{free_port()}"
+    line = one_line_error(run("mail", "test", "tuan.la@stp.example.vn", "--sandbox-url", url))
+    assert line.startswith(
+        f"error: --sandbox-url: the sandbox at {url} did not say where it takes mail "
+        f"({url}/_sandbox/smtp: "
+    ), line
+    assert server.handler.commands == []
+
+
+def test_mail_test_under_the_sandbox_still_needs_mail_set_up(campaign: Path) -> None:
+    line = one_line_error(run("mail", "test", "tuan.la@stp.example.vn", "--sandbox"))
+    assert line.startswith("error: config.toml: no mail server is configured")

@@ -11,7 +11,8 @@ import os
 import pwd
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from publisher.i18n import LanguageError, _, current_language
 
 if TYPE_CHECKING:
     from publisher.config import Config
+    from publisher.config.env import Secrets
     from publisher.store.db import Database
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -255,3 +257,44 @@ def write_file(path: Path, data: str | bytes) -> None:
         raise InputError(
             str(path), _("cannot be written: {reason}").format(reason=exc.strerror)
         ) from exc
+
+
+def sandbox_options(func: F) -> F:
+    func = click.option(
+        "--sandbox-url",
+        metavar="URL",
+        help="Use the sandbox already running at URL (see 'publisher sandbox').",
+    )(func)
+    return click.option(
+        "--sandbox",
+        "sandbox",
+        is_flag=True,
+        help="Start a local sandbox of every platform and point every enabled channel, and the "
+        "mail, at it.",
+    )(func)
+
+
+@contextmanager
+def platforms(
+    config: Config, sandbox: bool, sandbox_url: str | None
+) -> Iterator[tuple[Config, Secrets, str | None]]:
+    """The config and secrets to talk to: the real platforms and mail server, or a sandbox's
+    (started if asked), and the sandbox's URL."""
+    from publisher.app import use_sandbox
+    from publisher.config.env import resolve
+
+    if sandbox and sandbox_url:
+        raise InputError("--sandbox", _("give --sandbox or --sandbox-url, not both"))
+    if sandbox_url:
+        if not sandbox_url.startswith(("http://", "https://")):
+            raise InputError(
+                "--sandbox-url", _("{url!r} is not an http(s) URL").format(url=sandbox_url)
+            )
+        yield (*use_sandbox(config, sandbox_url), sandbox_url)
+    elif sandbox:
+        from publisher.sandbox.server import Sandbox
+
+        with Sandbox() as box:
+            yield (*use_sandbox(config, box.url, box.smtp_address), box.url)
+    else:
+        yield config, resolve(config), None

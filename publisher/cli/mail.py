@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from publisher.cli.common import cli, config_option, now, read_config, say
+from publisher.cli.common import (
+    cli,
+    config_option,
+    now,
+    platforms,
+    read_config,
+    sandbox_options,
+    say,
+)
 from publisher.errors import InputError
 from publisher.i18n import _
 
@@ -29,8 +37,10 @@ def mail() -> None:
 @mail.command("test")
 @click.argument("address")
 @config_option
-def mail_test(address: str, config_path: Path) -> None:
-    """Send a short test message to ADDRESS and say whether the server took it."""
+@sandbox_options
+def mail_test(address: str, config_path: Path, sandbox: bool, sandbox_url: str | None) -> None:
+    """Send a short test message to ADDRESS and say whether the server took it (under
+    --sandbox or --sandbox-url: the sandbox's SMTP server, which delivers nothing)."""
     from publisher.channels.base import ChannelError
     from publisher.config.parse import mail_address_problem
 
@@ -42,9 +52,10 @@ def mail_test(address: str, config_path: Path) -> None:
             _("{address!r} is not a mail address").format(address=address),
             _("e.g. tuan.la@example.gov.vn"),
         )
-    mailer = configured_mailer(config)
     try:
-        message_id = mailer.send(trial_message(config, mailer, address))
+        with platforms(config, sandbox, sandbox_url) as (cfg, _secrets, _url):
+            mailer = configured_mailer(cfg)
+            message_id = mailer.send(trial_message(cfg, mailer, address))
     except ChannelError as exc:
         say(
             _("error: mail: the test message to {address} was not sent: {reason}").format(
@@ -102,9 +113,9 @@ def trial_message(config: Config, mailer: Mailer, address: str) -> EmailMessage:
     return text_message(address, subject, "\n".join(lines) + "\n")
 
 
-def mail_check(config: Config, sandboxed: bool) -> tuple[str, CheckResult | None] | None:
-    """``channels check``'s mail row: the server and its login check (None: not checked, under
-    the sandbox, which has no mail server); None when no mail is configured."""
+def mail_check(config: Config) -> tuple[str, CheckResult] | None:
+    """``channels check``'s mail row: the server and its login check (the sandbox's under
+    ``use_sandbox``); None when no mail is configured."""
     from publisher.app import build_mailer
     from publisher.channels.base import CheckResult
     from publisher.config import SMTP_URL_ENV
@@ -117,6 +128,4 @@ def mail_check(config: Config, sandboxed: bool) -> tuple[str, CheckResult | None
         return where, CheckResult(False, exc.line())
     if mailer is None:
         return None
-    if sandboxed:
-        return mailer.endpoint, None
     return mailer.endpoint, mailer.check()

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from publisher.cli.common import (
-    F,
     cli,
     config_option,
     now,
     open_queue,
+    platforms,
     read_config,
     read_queue,
+    sandbox_options,
     say,
     state_label,
 )
@@ -36,45 +35,6 @@ if TYPE_CHECKING:
     from publisher.dispatch.outcomes import PassReport
     from publisher.dispatch.rehearsal import Rehearsal
     from publisher.store.db import Database
-
-
-def sandbox_options(func: F) -> F:
-    func = click.option(
-        "--sandbox-url",
-        metavar="URL",
-        help="Use the sandbox already running at URL (see 'publisher sandbox').",
-    )(func)
-    return click.option(
-        "--sandbox",
-        "sandbox",
-        is_flag=True,
-        help="Start a local sandbox of every platform and point every enabled channel at it.",
-    )(func)
-
-
-@contextmanager
-def _platforms(
-    config: Config, sandbox: bool, sandbox_url: str | None
-) -> Iterator[tuple[Config, Secrets, str | None]]:
-    """The config and secrets to talk to: the real platforms, or a sandbox (started if asked)."""
-    from publisher.app import use_sandbox
-    from publisher.config.env import resolve
-
-    if sandbox and sandbox_url:
-        raise InputError("--sandbox", _("give --sandbox or --sandbox-url, not both"))
-    if sandbox_url:
-        if not sandbox_url.startswith(("http://", "https://")):
-            raise InputError(
-                "--sandbox-url", _("{url!r} is not an http(s) URL").format(url=sandbox_url)
-            )
-        yield (*use_sandbox(config, sandbox_url), sandbox_url)
-    elif sandbox:
-        from publisher.sandbox.server import Sandbox
-
-        with Sandbox() as box:
-            yield (*use_sandbox(config, box.url), box.url)
-    else:
-        yield config, resolve(config), None
 
 
 @cli.group()
@@ -103,7 +63,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     table = Table(title=_("Channels"), title_justify="left")
     for column in (_("channel"), _("adapter"), _("endpoint"), _("result")):
         table.add_column(column)
-    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
+    with platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
         for cid, ch in cfg.channels.items():
             if not ch.enabled:
                 table.add_row(cid, ch.adapter, endpoint(ch), _("disabled"))
@@ -130,7 +90,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                     result = CheckResult(result.ok and not note.dead, detail)
             failed += not result.ok
             table.add_row(cid, ch.adapter, endpoint(ch), _mark(result))
-    failed += _mail_row(table, config, sandboxed=bool(sandbox or sandbox_url))
+        failed += _mail_row(table, cfg)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -146,17 +106,14 @@ def _mark(result: CheckResult) -> str:
     return f"{mark}: {result.detail}"
 
 
-def _mail_row(table: Any, config: Config, *, sandboxed: bool) -> int:
+def _mail_row(table: Any, config: Config) -> int:
     """The ``mail`` row (when mail is configured): the SMTP login check; 1 if it failed."""
     from publisher.cli.mail import mail_check
 
-    found = mail_check(config, sandboxed)
+    found = mail_check(config)
     if found is None:
         return 0
     where, result = found
-    if result is None:
-        table.add_row("mail", "smtp", where, _("not checked: the sandbox has no mail server yet"))
-        return 0
     table.add_row("mail", "smtp", where, _mark(result))
     return int(not result.ok)
 
@@ -243,7 +200,7 @@ def run(
     duration = _run_options(once, rehearse, rehearsal_db, sandbox, sandbox_url)
     config = read_config(config_path)
     source = open_queue(config)
-    with _platforms(config, sandbox, sandbox_url) as (cfg, secrets, url):
+    with platforms(config, sandbox, sandbox_url) as (cfg, secrets, url):
         if duration is not None:
             _rehearse(cfg, source, secrets, duration, rehearsal_db, url, seed)
             return
