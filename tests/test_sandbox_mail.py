@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import socket
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,9 +23,10 @@ from publisher.channels.base import Ambiguous, AuthError, Permanent, Temporary
 from publisher.channels.smtp import Mailer, text_message
 from publisher.clock import FakeClock
 from publisher.config import MailSettings
+from publisher.errors import InputError
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
-from publisher.sandbox.server import Sandbox
+from publisher.sandbox.server import Sandbox, main_serve
 from tests.mailserver import free_port
 
 NOW = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
@@ -293,3 +295,16 @@ def test_the_smtp_port_is_the_one_asked_and_freed_on_stop() -> None:
         assert again.smtp_address == ("127.0.0.1", port)
     with pytest.raises(ConnectionRefusedError), smtplib.SMTP("127.0.0.1", port, timeout=2):
         pass
+
+
+def test_a_busy_smtp_port_is_one_line() -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(InputError) as refused:
+            main_serve(0, None, None, 0, port)
+    assert refused.value.line() == (
+        f"--port, --smtp-port: cannot listen on 127.0.0.1 port 0 (HTTP) and {port} (SMTP): "
+        "Address already in use (stop what uses the port, or give another one (0: any free one))"
+    )

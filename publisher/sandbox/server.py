@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import is_loopback
+from publisher.errors import InputError
 from publisher.sandbox import control, credentials
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
@@ -372,9 +374,16 @@ def main_serve(
     """Start the sandbox on ``port`` and its SMTP server on ``smtp_port`` (0 = any free one),
     print where and how to use them, block."""
     faults = FaultPlan.parse(faults_spec, seed) if faults_spec else None
-    sandbox = Sandbox(
-        record_path=record, seed=seed, faults=faults, port=port, smtp_port=smtp_port
-    ).start()
+    sandbox = Sandbox(record_path=record, seed=seed, faults=faults, port=port, smtp_port=smtp_port)
+    try:
+        sandbox.start()
+    except OSError as exc:  # a port in use, most likely
+        raise InputError(
+            "--port, --smtp-port",
+            f"cannot listen on 127.0.0.1 port {port} (HTTP) and {smtp_port} (SMTP): "
+            f"{os.strerror(exc.errno) if exc.errno else exc}",
+            "stop what uses the port, or give another one (0: any free one)",
+        ) from None
     url = sandbox.url
     smtp_host, smtp_port = sandbox.smtp_address or ("", 0)
     lines = [
