@@ -38,7 +38,7 @@ class Shown:
     alt: str  # "" = decorative
     src: str  # as the content file wrote it: "media/bia.jpg" or "https://…"
     url: str = ""  # a public https:// address, if it has one
-    name: str = ""  # the file sent: "<stem>-<sha256[:12]>.<ext>" ("" for an address)
+    name: str = ""  # the file sent: "<stem>-<sha256[:12]>-<alt>.<ext>" ("" for an address)
     mime: str = ""
     sha256: str = ""  # of the bytes sent ("" for an address)
     width: int = 0
