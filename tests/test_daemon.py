@@ -59,7 +59,9 @@ def test_scheduler_wakes_the_dispatcher_at_the_due_time(db: Database, config: Co
         for pid, when in due.items():
             p = s.get_one(PostRow, pid)
             late = (sent[p.idempotency_key] - when).total_seconds()
-            assert 0 <= late < 0.5, (pid, late)
+            # never early; and far sooner than the 30 s tick could: the wake job fired (a
+            # loaded machine, e.g. CI beside other work, has made this take 0.9 s)
+            assert 0 <= late < 5.0, (pid, late)
     stopped = daemon_alive(db, timedelta(seconds=5))
     assert stopped == []  # it said it stopped
 
