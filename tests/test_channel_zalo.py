@@ -19,6 +19,7 @@ from publisher.channels.base import (
     Ambiguous,
     AuthError,
     ChannelError,
+    CheckResult,
     Media,
     Outgoing,
     Permanent,
@@ -427,6 +428,11 @@ class FakeHost:
         self.fake, self.error = fake, error
         self.asked: list[tuple[str, int]] = []  # (file name, Zalo requests made before it)
 
+    down: CheckResult | None = None  # what check() answers instead of "ok"
+
+    def check(self) -> CheckResult:
+        return self.down or CheckResult(True, "the host answers")
+
     def public_url(self, media: Media) -> str:
         self.asked.append((media.name, len(self.fake.requests)))
         if self.error is not None:
@@ -505,13 +511,10 @@ def test_a_file_cover_without_a_media_host_is_permanent_before_any_request() -> 
 @pytest.mark.parametrize(
     ("error", "wait"),
     [
-        (Unreachable("network: ConnectError before the request reached the portal"), None),
         (Temporary("the portal answered 503", retry_after=30.0), 30.0),
-        (Throttled("the portal is rate-limiting", until=NOW + timedelta(minutes=2)), 120.0),
-        (AuthError("the WordPress password was refused"), None),
         (Ambiguous("network: ReadTimeout after the upload was sent"), None),
     ],
-    ids=["unreachable", "temporary", "throttled", "auth", "ambiguous"],
+    ids=["temporary", "ambiguous"],
 )
 def test_a_failing_media_host_makes_the_post_wait_not_the_zalo_channel(
     error: ChannelError, wait: float | None
@@ -528,6 +531,50 @@ def test_a_failing_media_host_makes_the_post_wait_not_the_zalo_channel(
     )
     assert info.value.__cause__ is error
     assert len(host.asked) == 1 and fake.requests == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        Unreachable("network: ConnectError before the request reached the portal"),
+        AuthError("the WordPress password was refused"),
+    ],
+    ids=["unreachable", "auth"],
+)
+def test_a_host_that_is_down_or_refuses_us_stops_the_zalo_channel_until_check_passes(
+    error: ChannelError,
+) -> None:
+    """No post spends its tries on a portal that is down or refuses our password: the Zalo
+    channel stops (its pictures cannot go out) and its check, which asks the host too, keeps
+    it stopped until the host answers."""
+    fake = FakeZalo()
+    host = FakeHost(fake, error)
+    cover = picture("cover", "Ảnh bìa")
+    adapter = make(fake, media_host=host)
+    with pytest.raises(type(error)) as info:
+        adapter.publish(outgoing(cover))
+    assert info.value.code == "media-host" and info.value.__cause__ is error
+    assert info.value.reason.endswith(f"the media host: {error.reason}")
+    host.down = CheckResult(False, "the portal cannot be reached", reachable=False)
+    result = adapter.check()
+    assert not result.ok and result.detail.endswith("its media host: the portal cannot be reached")
+    assert not result.reachable
+    host.down = None
+    assert adapter.check().ok
+
+
+def test_a_rate_limiting_media_host_makes_the_zalo_channel_wait_as_long() -> None:
+    """A throttle ends by time (no check needed), and spends no post's tries: a portal that
+    rate-limits for hours would otherwise fail every Zalo post with a file cover."""
+    fake = FakeZalo()
+    until = NOW + timedelta(minutes=2)
+    host = FakeHost(fake, Throttled("the portal is rate-limiting", until=until))
+    cover = picture("cover", "Ảnh bìa")
+    with pytest.raises(Throttled) as info:
+        make(fake, media_host=host).publish(outgoing(cover))
+    assert info.value.until == until and info.value.code == "media-host"
+    assert info.value.reason.endswith("the media host: the portal is rate-limiting")
+    assert fake.calls("create") == []
 
 
 def test_a_file_the_media_host_refuses_is_permanent() -> None:

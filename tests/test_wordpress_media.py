@@ -473,3 +473,16 @@ def test_check_says_when_the_user_cannot_upload() -> None:
     site.handle = me  # type: ignore[method-assign]
     result = adapter(site).check()
     assert result.ok and "cannot upload pictures (upload_files)" in result.detail
+
+
+def test_the_library_s_check_lists_one_row_and_says_what_is_wrong() -> None:
+    site = FakeSite()
+    assert adapter(site).media.check().ok
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    down = WordPressAdapter(channel(), client, {"password": PASSWORD}, clock=FakeClock(NOW))
+    result = down.media.check()
+    assert not result.ok and not result.reachable and "ConnectError" in result.detail

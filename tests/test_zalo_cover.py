@@ -18,7 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from publisher.channels.base import Media, Outgoing, Permanent
+from publisher.channels.base import CheckResult, Media, Outgoing, Permanent
 from publisher.channels.tokens import InMemoryTokenStore
 from publisher.channels.zalo import LIMITS, ZaloAdapter
 from publisher.config import Config, load_config
@@ -241,6 +241,9 @@ class CountingHost:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+
+    def check(self) -> CheckResult:
+        return CheckResult(True, "the host answers")
 
     def public_url(self, media: Media) -> str:
         self.asked.append(media.name)

@@ -134,6 +134,11 @@ class MediaHost(Protocol):
         adapter raises them (the host's own outcome: unreachable, auth, throttled…)."""
         ...
 
+    def check(self) -> CheckResult:
+        """Whether the host answers and takes our credentials (sending nothing): the channel
+        that depends on it is not ready until it does."""
+        ...
+
 
 @dataclass(frozen=True)
 class Outgoing:

@@ -30,10 +30,12 @@ from publisher.channels.base import (
     Ambiguous,
     AuthError,
     ChannelError,
+    CheckResult,
     Media,
     Permanent,
     Temporary,
     Throttled,
+    Unreachable,
     calling,
     retry_after_seconds,
     until,
@@ -230,6 +232,23 @@ class WordPressMedia:
             f"{self.base} gives {media.name} the address {url}, which is not https: "
             "set the site's address (Settings → General) to https://"
         )
+
+    def check(self) -> CheckResult:
+        """Whether the library answers a logged-in listing (one row, nothing sent)."""
+        try:
+            with calling(creates=False, doing="asking WordPress's media library"):
+                resp = self.client.get(
+                    self.media_url,
+                    params={"per_page": "1", "context": "edit", "_fields": "id"},
+                    auth=self.auth,
+                )
+            if not resp.is_success:
+                raise self._failure(resp, "the media library")
+        except ChannelError as exc:
+            return CheckResult(
+                False, f"{self.base}: {exc.reason}", reachable=not isinstance(exc, Unreachable)
+            )
+        return CheckResult(True, f"the media library of {self.base} answers")
 
     # -- the library ----------------------------------------------------------------------------
 

@@ -166,6 +166,12 @@ class ZaloAdapter:
         tokens = self.tokens.current()
         if tokens:
             detail += f"; access token valid until {tokens.access_expires_at:%Y-%m-%d %H:%M} UTC"
+        if self.media_host is not None:  # its pictures go out through the host: it too
+            host = self.media_host.check()
+            if not host.ok:
+                return CheckResult(
+                    False, f"{detail}; its media host: {host.detail}", host.reachable
+                )
         return CheckResult(True, detail)
 
     def pacing(self) -> float:
@@ -236,13 +242,14 @@ class ZaloAdapter:
     def _hosted(self, media: Media, what: str) -> str:
         """The public address of the file ``media`` from the media host.
 
-        The host's failures are the post's, not the Zalo channel's: passing the host's
-        Unreachable, Throttled or AuthError on would block the Zalo channel, whose own check
-        (Zalo answers) then unblocks it at once, in a loop, while every other Zalo post waited
-        too. So a host that refuses the file makes the post Permanent; any other host failure
-        (down, throttled, credentials refused, an upload that may have happened) makes the post
-        wait as Temporary: it is retried with backoff, and the host looks the file up by its
-        slug before any re-upload. The host's own channel, if it is one, reports its own state.
+        A host that refuses the file makes the post Permanent. The host's other failures are
+        the Zalo channel's, as its pictures cannot go out without the host, and none spends a
+        post's tries (a portal down or rate-limiting for hours would otherwise use them all
+        up): rate-limiting makes the channel wait as long (Throttled), a host that cannot be
+        reached or refuses our credentials stops it (Unreachable, AuthError) until ``check``
+        — which asks the host too — passes. A failure that may have left the file there
+        (Ambiguous) or is passing (Temporary) makes the post wait, retried with backoff; the
+        host looks the file up by its slug before any re-upload.
         """
         if self.media_host is None:
             raise Permanent(
@@ -255,10 +262,18 @@ class ZaloAdapter:
             raise Permanent(
                 f"the media host refused {what}: {exc.reason}", status=exc.status, code="media-host"
             ) from exc
+        except Throttled as exc:
+            raise Throttled(
+                f"{what} has no public address yet; the media host: {exc.reason}",
+                until=exc.until,
+                status=exc.status,
+                code="media-host",
+            ) from exc
+        except (Unreachable, AuthError) as exc:
+            said = f"{what} has no public address: the media host: {exc.reason}"
+            raise type(exc)(said, status=exc.status, code="media-host") from exc
         except ChannelError as exc:
             wait = exc.retry_after if isinstance(exc, Temporary) else None
-            if isinstance(exc, Throttled):
-                wait = max(0.0, (exc.until - self.clock.now()).total_seconds())
             raise Temporary(
                 f"{what} has no public address yet; the media host: {exc.reason}",
                 retry_after=wait,
