@@ -386,13 +386,15 @@ class Renderer:
         """A file Zalo cannot be given: it fetches pictures by address only."""
         too_large = bool(self.config.media.public_base_url)
         problem = (
-            f"{pic.src} is over Zalo's {LIMITS['zalo'].max_bytes // 1_000_000} MB as it is in "
-            f"{MEDIA_DIR}/, so it cannot be fetched from [media] public_base_url"
+            f"{pic.src} is over Zalo's {LIMITS['zalo'].max_bytes // 1_000_000} MB, or carries "
+            f"metadata (a photo's EXIF, with where it was taken), as it is in {MEDIA_DIR}/, so "
+            "it cannot be fetched from [media] public_base_url"
             if too_large
             else f"{pic.src} has no public address Zalo can fetch it from"
         )
         hint = (
-            "make the file smaller, or set [media] host to the portal to upload a resized copy"
+            "save it smaller and without metadata, or set [media] host to the portal to upload "
+            "a copy made to fit"
             if too_large
             else "set [media] public_base_url (where messages/media/ is published) or [media] "
             "host (a WordPress channel that publishes it)"
