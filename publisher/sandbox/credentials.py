@@ -9,6 +9,7 @@ These are not secrets: they only open the local sandbox. Layout under one base U
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 WORDPRESS_USER = "publisher"
@@ -21,7 +22,9 @@ ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
 # b"publisher-sandbox-webhook-key-32").
 WEBHOOK_SIGNING_SECRET = "whsec_cHVibGlzaGVyLXNhbmRib3gtd2ViaG9vay1rZXktMzI="
 MAIL_USER = "publisher"  # the SMTP login (AUTH PLAIN or LOGIN, no TLS: loopback only)
-MAIL_PASSWORD = "sandbox-mail-password"
+# The SMTP password: the same in every process (``publisher sandbox`` prints it), made here rather
+# than written down, as no password is kept in a file.
+MAIL_PASSWORD = hashlib.sha256(b"publisher sandbox smtp login").hexdigest()[:20]
 
 # adapter → secret role → value (the roles of publisher.config.ADAPTERS)
 SECRETS: dict[str, dict[str, str]] = {
