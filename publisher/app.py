@@ -41,11 +41,33 @@ def build_adapter(
     from publisher.channels import build
     from publisher.store.tokens import DatabaseTokenStore, token_keys
 
+    if channel.adapter == "email":
+        return email_adapter(config, channel, db)
     if channel.adapter != "zalo":
         return build(channel, values)
     tokens = DatabaseTokenStore(db, key_material=values["app_secret"], keys=token_keys(config))
     host = host or media_host(config, secrets)
     return build(channel, values, tokens=tokens, media_host=host)
+
+
+def email_adapter(config: Config, channel: Channel, db: Database | None) -> Adapter:
+    """An email channel's adapter: ``[mail]``'s Mailer (None without one: its check says what
+    to set up, and ``build_adapters`` refuses to run), and the signed confirmation link when
+    the web app has a public address (``[web] base_url``) and the queue an audit key."""
+    from publisher.channels.email_desk import ConfirmLinks, EmailAdapter
+    from publisher.signing import link_key
+
+    key = db.audit_key if db is not None else None
+    base = config.web.base_url
+    links = ConfirmLinks(base, link_key(key)) if key and base else None
+    return EmailAdapter(channel, mailer=build_mailer(config), links=links)
+
+
+def confirm_link_key(db: Database) -> bytes | None:
+    """The key of the signed confirmation links (the audit key's), or None without one."""
+    from publisher.signing import link_key
+
+    return link_key(db.audit_key) if db.audit_key else None
 
 
 def media_host(config: Config, secrets: Secrets | None) -> MediaHost | None:
@@ -130,6 +152,17 @@ def build_adapters(config: Config, secrets: Secrets, db: Database) -> dict[str, 
     if missing:
         raise InputError(
             "secrets", missing[0], f"{len(missing)} missing; see 'publisher channels check'"
+        )
+    no_mail = [c for c in config.channels.values() if c.enabled and c.adapter == "email"]
+    if no_mail and build_mailer(config) is None:
+        from publisher.errors import ConfigError
+        from publisher.i18n import _
+
+        raise ConfigError(
+            str(config.path),
+            f"channels.{no_mail[0].id}",
+            _("is an email channel, and no mail server is configured to send through"),
+            _("add a [mail] table to config.toml (README: Mail) or set PUBLISHER_SMTP_URL"),
         )
     adapters: dict[str, Adapter] = {}
     # Zalo last: it shares the portal adapter's media library (one memo, one lock per file)

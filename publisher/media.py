@@ -60,6 +60,9 @@ LIMITS = {
     # a multisite network's default fileupload_maxk (1500 KB); a single site takes more
     "wordpress": Limits(1_500_000, "WordPress"),
     "webhook": Limits(5_000_000, "the webhook portal"),  # our contract (docs/webhook.md)
+    # a mail to an editorial desk: each picture attached; mail servers commonly take 10–25 MB
+    # a message (base64 adds a third), so each file is kept small enough for several
+    "email": Limits(2_000_000, "the mail to the editorial desk"),
 }
 
 

@@ -69,6 +69,13 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
     ),
     "wordpress": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
     "webhook": (FieldSpec("content", True), FieldSpec("title", True), FieldSpec("excerpt")),
+    # a mail to a portal's editorial desk: the article as HTML, its subject line, and the
+    # plain-text alternative (templates write subject and text inside {% autoescape false %})
+    "email": (
+        FieldSpec("html", True),
+        FieldSpec("subject", True, 250, "a subject line the desk's mail program shows whole"),
+        FieldSpec("text", True),
+    ),
 }
 
 

@@ -50,3 +50,48 @@ def sign(key: bytes, msg_id: str, timestamp: int, content: bytes) -> str:
     """``webhook-signature``: ``v1,`` + base64 HMAC-SHA256 of ``"{id}.{timestamp}.{content}"``."""
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + content, "sha256").digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+# Confirmation links: the signed link in a hand-off mail (the email channel) that lets a
+# portal's editorial desk, which has no account, confirm one post's live address in the web
+# app. The key is derived from a secret the app and the daemon share (the audit key), so a link
+# made by the daemon opens in the web app, and no other secret is needed.
+
+LINK_PURPOSE = b"publisher confirmation link v1"
+
+
+class LinkError(ValueError):
+    """A confirmation link that is not good: ``expired`` (True: too old, else tampered or
+    malformed)."""
+
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.expired = expired
+
+
+def link_key(secret: bytes) -> bytes:
+    """The key that signs confirmation links, derived from ``secret`` (the audit key)."""
+    return hmac.new(secret, LINK_PURPOSE, "sha256").digest()
+
+
+def link_token(key: bytes, post_id: int, idempotency_key: str, expires: int) -> str:
+    """``<post id>.<idempotency key>.<expiry, Unix seconds>.<signature>``: it authorises
+    confirming that one post until ``expires``, and nothing else."""
+    payload = f"{post_id}.{idempotency_key}.{expires}"
+    mac = hmac.new(key, payload.encode(), "sha256").digest()
+    return f"{payload}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def read_link_token(key: bytes, token: str, now: int) -> tuple[int, str]:
+    """The post id and idempotency key a link's token authorises at ``now`` (Unix seconds);
+    LinkError if the signature does not hold or the link has expired."""
+    parts = token.strip().split(".")
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
+        raise LinkError("the link is not a confirmation link publisher made")
+    post_id, idem, expires, _sig = parts
+    expected = link_token(key, int(post_id), idem, int(expires))
+    if not hmac.compare_digest(expected.encode(), token.strip().encode()):
+        raise LinkError("the link's signature does not hold (changed, or made by another queue)")
+    if int(expires) < now:
+        raise LinkError("the link has expired", expired=True)
+    return int(post_id), idem

@@ -3,6 +3,8 @@ and every other status publisher stores or decides on (claim modes, outcomes, ch
 where a due time came from, how a daemon runs), as ``str`` enums. Pure.
 
 draft → approved → sending → published        (held ⇄ draft/approved; draft → rejected → draft)
+                      ↘ handed_off → published    (mailed to a portal's editorial desk, which
+                                                   confirms the live URL: ``editorial.confirm``)
                       ↘ retrying → sending …         (temporary failure, throttling)
                       ↘ unconfirmed → sending(lookup) (outcome unclear: look it up first)
                                     ↘ needs_review    (still unclear: a person must look)
@@ -25,6 +27,9 @@ class State(StrEnum):
     RETRYING = "retrying"  # a temporary failure; next_attempt_at says when
     UNCONFIRMED = "unconfirmed"  # the outcome was unclear; it is looked up before any resend
     NEEDS_REVIEW = "needs_review"  # still unclear after lookups: a person must check
+    # mailed to a portal's editorial desk (the email channel; SMTP 250): never resent, it waits
+    # for the desk's confirmation of the live URL, which makes it published
+    HANDED_OFF = "handed_off"
     PUBLISHED = "published"
     FAILED = "failed"  # refused by the platform or given up, with the reason
     MISSED = "missed"  # fell due while nothing could publish it, past the grace window
@@ -49,8 +54,10 @@ MOVES: dict[State, frozenset[State]] = {
     # what the call's answer decides; a claim released unstarted goes back (approved, retrying,
     # or unconfirmed for a lookup)
     S.SENDING: frozenset(
-        {S.PUBLISHED, S.RETRYING, S.UNCONFIRMED, S.NEEDS_REVIEW, S.FAILED, S.APPROVED}
+        {S.PUBLISHED, S.HANDED_OFF, S.RETRYING, S.UNCONFIRMED, S.NEEDS_REVIEW, S.FAILED, S.APPROVED}
     ),
+    # only a confirmation of the live URL (by the desk or an editor) takes it further
+    S.HANDED_OFF: frozenset({S.PUBLISHED}),
     # claimed again, given up, its approval revoked at the claim, held, cancelled, rescheduled
     S.RETRYING: frozenset({S.SENDING, S.FAILED, S.DRAFT, S.APPROVED, S.HELD, S.CANCELLED}),
     # only a lookup claim (which may resend) takes an unclear outcome further
@@ -97,6 +104,7 @@ class Outcome(StrEnum):
     LOOKUP_FAILED = "lookup-failed"
     PERMANENT = "permanent"  # refused by the platform
     AMBIGUOUS = "ambiguous"  # unclear: looked up before any resend
+    HANDED_OFF = "handed-off"  # mailed to an editorial desk: awaits its confirmation
     FAILED = "failed"  # retries exhausted
     TEMPORARY = "temporary"  # retried with backoff
 
@@ -134,6 +142,8 @@ FINAL = frozenset(
 )
 # The daemon still owes these an outcome.
 PENDING = frozenset({State.APPROVED, State.SENDING, State.RETRYING, State.UNCONFIRMED})
+# Sent, but not yet known to be published: a person (the desk, an editor) confirms these.
+AWAITING = frozenset({State.HANDED_OFF})
 
 LABELS_VI: dict[str, str] = {
     State.DRAFT: "Nháp",
@@ -144,6 +154,7 @@ LABELS_VI: dict[str, str] = {
     State.RETRYING: "Chờ thử lại",
     State.UNCONFIRMED: "Chưa xác nhận",
     State.NEEDS_REVIEW: "Cần kiểm tra",
+    State.HANDED_OFF: "Đã gửi ban biên tập",
     State.PUBLISHED: "Đã đăng",
     State.FAILED: "Thất bại",
     State.MISSED: "Bị lỡ",
@@ -158,6 +169,8 @@ MEANING_VI: dict[str, str] = {
     State.RETRYING: "Đăng chưa thành công; hệ thống sẽ tự thử lại",
     State.UNCONFIRMED: "Chưa rõ bài đã lên kênh hay chưa; hệ thống kiểm tra lại trước khi đăng lại",
     State.NEEDS_REVIEW: "Chưa xác định được bài đã lên kênh hay chưa; cần kiểm tra trực tiếp",
+    State.HANDED_OFF: "Bài đã được gửi qua thư tới ban biên tập của cổng; chờ ban biên tập xác nhận "
+    "địa chỉ bài đã đăng",
     State.FAILED: "Nền tảng từ chối bài hoặc đã hết số lần thử lại",
     State.MISSED: "Đến giờ đăng nhưng hệ thống không đăng được trong thời gian cho phép; "
     "bài không được đăng muộn",

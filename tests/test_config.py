@@ -100,7 +100,7 @@ def test_relative_sqlite_path_is_relative_to_the_config_file(
         (
             'adapter = "zalo"',
             'adapter = "zalo-oa"',
-            "channels.zalo.adapter: 'zalo-oa' is not a known adapter (one of: wordpress, webhook, facebook, zalo)",
+            "channels.zalo.adapter: 'zalo-oa' is not a known adapter (one of: wordpress, webhook, facebook, zalo, email)",
         ),
         (
             'slots = ["09:00", "19:30"]',

@@ -173,6 +173,9 @@ class Receipt:
     remote_id: str
     url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    # True: handed to someone who publishes it (a portal's editorial desk, by mail), not
+    # published: the post waits in ``handed_off`` for the live URL to be confirmed.
+    handed_off: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "remote_id", clean(self.remote_id))

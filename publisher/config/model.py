@@ -75,7 +75,26 @@ class ZaloSettings:
     verified: bool = True  # only verified OAs may broadcast
 
 
-AdapterSettings = WordPressSettings | WebhookSettings | FacebookSettings | ZaloSettings
+@dataclass(frozen=True)
+class EmailSettings:
+    """A portal without a posting API, whose editorial desk publishes what it is mailed
+    (``adapter = "email"``; README: "E-mail hand-off"). ``to``/``cc``: the desk's addresses.
+    ``site``: the portal's public address; a confirmed post's live URL must lie under it
+    unless ``any_url`` is true. ``confirm_within``: how long the desk has to confirm before
+    the hand-off is overdue. ``link_valid``: how long the signed confirmation link in the mail
+    works. Sending goes through ``[mail]`` (or ``PUBLISHER_SMTP_URL``)."""
+
+    to: tuple[str, ...]
+    site: str
+    cc: tuple[str, ...] = ()
+    confirm_within: timedelta = timedelta(hours=24)
+    link_valid: timedelta = timedelta(days=14)
+    any_url: bool = False
+
+
+AdapterSettings = (
+    WordPressSettings | WebhookSettings | FacebookSettings | ZaloSettings | EmailSettings
+)
 
 
 @dataclass(frozen=True)
@@ -111,10 +130,12 @@ ADAPTERS: dict[str, AdapterSpec] = {
     "zalo": AdapterSpec(
         ZaloSettings, ("app_secret", "refresh_token"), "publisher.channels.zalo:ZaloAdapter"
     ),
+    # the portal's editorial desk by mail: HTML like a portal; no secrets of its own ([mail])
+    "email": AdapterSpec(EmailSettings, (), "publisher.channels.email_desk:EmailAdapter", True),
 }
 
 
-S = TypeVar("S", WordPressSettings, WebhookSettings, FacebookSettings, ZaloSettings)
+S = TypeVar("S", WordPressSettings, WebhookSettings, FacebookSettings, ZaloSettings, EmailSettings)
 
 
 def settings_as(channel: Channel, kind: type[S]) -> S:
@@ -126,7 +147,7 @@ def settings_as(channel: Channel, kind: type[S]) -> S:
 
 # The settings that are addresses publisher talks to (or links to): https:// only, except on a
 # loopback host, so no credential ever crosses a network in clear.
-URL_SETTINGS = ("base_url", "api_base_url", "oauth_base_url", "url", "public_base_url")
+URL_SETTINGS = ("base_url", "api_base_url", "oauth_base_url", "url", "public_base_url", "site")
 
 
 def is_loopback(host: str) -> bool:

@@ -340,6 +340,8 @@ def _secrets(sec: _Table, adapter: str, spec: AdapterSpec) -> dict[str, str]:
 def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
     """A channel's settings for its adapter: the required ones, then the optional ones with
     their defaults; URLs checked, and Zalo's author and default cover."""
+    if adapter == "email":
+        return _email_settings(t)
     settings: dict[str, Any] = {}
     for key in spec.required:
         settings[key] = t.get(key, types=(str,))
@@ -376,6 +378,39 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
             "Zalo takes covers as public https:// image URLs (JPEG or PNG, at most 1 MB)",
         )
     return settings
+
+
+def _email_settings(t: _Table) -> dict[str, Any]:
+    """An ``email`` channel's settings: the desk's addresses (``to``, ``cc``), the portal's
+    public address (``site``), how long the desk has to confirm and the link works."""
+    settings: dict[str, Any] = {
+        "to": _addresses(t, "to", required=True),
+        "cc": _addresses(t, "cc", required=False),
+        "site": t.text("site").strip(),
+        "confirm_within": _duration(t, "confirm_within", timedelta(hours=24)),
+        "link_valid": _duration(t, "link_valid", timedelta(days=14)),
+        "any_url": t.get("any_url", False, types=(bool,)),
+    }
+    if problem := url_problem(settings["site"]):
+        raise t.err("site", *problem)
+    return settings
+
+
+def _addresses(t: _Table, name: str, *, required: bool) -> tuple[str, ...]:
+    """A list of mail addresses (a single string is taken as a list of one)."""
+    value = t.get(name, ... if required else [], types=(list, str))
+    values = [value] if isinstance(value, str) else value
+    example = f'e.g. {name} = ["toasoan@pbgdpl.example.gov.vn"]'
+    if required and not values:
+        raise t.err(name, "must list at least one address", example)
+    out: list[str] = []
+    for i, item in enumerate(values):
+        if not isinstance(item, str) or (problem := mail_address_problem(item.strip())):
+            what = problem if isinstance(item, str) else f"is {_kind(item)}, not an address"
+            raise t.err(f"{name}[{i}]", str(what), example)
+        if item.strip() not in out:
+            out.append(item.strip())
+    return tuple(out)
 
 
 def parse(raw: Mapping[str, Any], p: Path) -> Config:

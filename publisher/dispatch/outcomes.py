@@ -76,6 +76,7 @@ class Claim:
 class PassReport:
     claimed: int = 0
     published: int = 0
+    handed_off: int = 0
     retrying: int = 0
     unconfirmed: int = 0
     failed: int = 0
@@ -146,6 +147,12 @@ def decide(
         return replace(
             decide(f, None, error, now, policy=policy, clock=clock, rng=rng), warning=taken
         )
+    if receipt is not None and receipt.handed_off:
+        cause = (
+            f"handed off as {receipt.remote_id}; waiting for the editorial desk to confirm the "
+            "live address"
+        )
+        return Decision(Outcome.HANDED_OFF, State.HANDED_OFF, cause, receipt=receipt)
     if receipt is not None:
         found = " (found on the platform after an unclear outcome)" if f.mode == Mode.LOOKUP else ""
         cause = f"published as {receipt.remote_id}{found}"
@@ -333,7 +340,11 @@ def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> N
         p.last_error = d.last_error
     content_hash = None
     if d.receipt is not None:
-        p.remote_id, p.remote_url, p.published_at = d.receipt.remote_id, d.receipt.url, now
+        p.remote_id, p.remote_url = d.receipt.remote_id, d.receipt.url
+        if d.to == State.HANDED_OFF:
+            p.handed_off_at = now  # published only once the desk confirms the live URL
+        else:
+            p.published_at = now
         p.last_error = None
         content_hash = fields_hash(claim.outgoing.fields)  # what went out
     if d.block is not None:
@@ -344,7 +355,10 @@ def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> N
         row.block_kind, row.blocked_until = d.block.block_kind, d.block.blocked_until
         row.block_reason, row.blocked_since = d.block.block_reason, d.block.blocked_since
         row.probes, row.updated_at = d.block.probes, now
-    if d.outcome == Outcome.PUBLISHED:  # the platform answered: an outage of it is over
+    if d.outcome in (
+        Outcome.PUBLISHED,
+        Outcome.HANDED_OFF,
+    ):  # the platform answered: an outage of it is over
         row_now = s.get(ChannelState, p.channel)
         if row_now is not None and row_now.block_kind == BlockKind.OUTAGE:
             end_outage(row_now, now)
@@ -365,6 +379,7 @@ def facts_of(s: Session, p: PostRow, claim: Claim, receipt: Receipt | None) -> F
 
 COUNTED = {  # which PassReport counter an outcome adds to
     Outcome.PUBLISHED: "published",
+    Outcome.HANDED_OFF: "handed_off",
     Outcome.NOT_FOUND_YET: "unconfirmed",
     Outcome.LOOKUP_FAILED: "unconfirmed",
     Outcome.AMBIGUOUS: "unconfirmed",

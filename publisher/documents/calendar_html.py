@@ -50,6 +50,7 @@ STATE_TONES = {
     "retrying": "warn",
     "unconfirmed": "warn",
     "needs_review": "warn",
+    "handed_off": "handoff",  # mailed to a portal's desk, awaiting its confirmation
     "published": "good",
     "failed": "bad",
     "missed": "bad",
@@ -61,6 +62,7 @@ PREVIEW_FAMILY = {
     "zalo": "zalo",
     "wordpress": "portal",
     "webhook": "portal",
+    "email": "portal",  # the article the desk is mailed is the portal's article
 }
 UNPLANNED = "Chưa xếp được lịch"
 _CHUNK = 500  # ids per IN (...) query

@@ -114,6 +114,25 @@ def quota_warnings(config: Config, times: Mapping[PostKey, datetime]) -> list[st
     return out
 
 
+def mail_problems(config: Config) -> list[str]:
+    """Enabled email channels with no mail server to send through (neither ``[mail]`` nor
+    ``PUBLISHER_SMTP_URL``)."""
+    from publisher.config import SMTP_URL_ENV
+    from publisher.config.env import environment
+
+    email = [cid for cid, ch in config.channels.items() if ch.enabled and ch.adapter == "email"]
+    if not email or config.mail is not None or environment(config).get(SMTP_URL_ENV, "").strip():
+        return []
+    return [
+        _(
+            "{path}: channels.{cid}: is an email channel, and no mail server is configured to "
+            "send through (add a [mail] table to config.toml (README: Mail) or set "
+            "PUBLISHER_SMTP_URL)"
+        ).format(path=config.path, cid=cid)
+        for cid in email
+    ]
+
+
 def run_check(config: Config, db: Database | None = None, *, today: date) -> CheckResult:
     """Every problem, plus warnings; ``today`` (the caller's clock) dates the version warnings."""
     result = CheckResult(warnings=version_warnings(config, today))
@@ -122,7 +141,7 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
     renders, render_problems = render_all(config, messages, Renderer(config))
     problems += [p for p in render_problems if p.line() not in {q.line() for q in problems}]
     demands = demands_for(config, messages)
-    result.problems = [p.line() for p in problems]
+    result.problems = [p.line() for p in problems] + mail_problems(config)
     fitted = plan(rules_from_config(config), demands)
     for u in fitted.unplaced:
         d = u.demand

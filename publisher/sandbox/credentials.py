@@ -32,6 +32,7 @@ SECRETS: dict[str, dict[str, str]] = {
     "webhook": {"signing_secret": WEBHOOK_SIGNING_SECRET},
     "facebook": {"page_token": FACEBOOK_PAGE_TOKEN},
     "zalo": {"app_secret": ZALO_APP_SECRET, "refresh_token": ZALO_FIRST_REFRESH_TOKEN},
+    "email": {},  # the mail goes through the sandbox's SMTP server, with its login
 }
 
 
@@ -43,4 +44,7 @@ def settings_for(adapter: str, base_url: str, channel: str) -> dict[str, Any]:
         "webhook": {"url": f"{base}/webhook/{channel}"},
         "facebook": {"base_url": f"{base}/facebook"},
         "zalo": {"api_base_url": f"{base}/zalo/openapi", "oauth_base_url": f"{base}/zalo/oauth"},
+        # the desk's mail goes to the sandbox's SMTP server; the portal it publishes on (the
+        # live addresses it confirms) is the sandbox's
+        "email": {"site": f"{base}/desk/{channel}"},
     }[adapter]

@@ -38,7 +38,7 @@ BROKEN = "; before re-keying, the unkeyed chain was already broken: "
 ALTERED = "approval revoked: altered in the database"
 # Posts that stand on their approval, or went out on it: their stored fields must be the text
 # approved, and the audit trail must hold that approval.
-_BOUND = ("approved", "held", "sending", "retrying", "unconfirmed", "published")
+_BOUND = ("approved", "held", "sending", "retrying", "unconfirmed", "handed_off", "published")
 LISTED = 20  # entry problems named one by one; the rest are counted
 
 

@@ -20,6 +20,7 @@ _CHUNK = 500  # ids per IN (…) list
 # Outcomes that enter the audit trail whoever caused them.
 AUDITED: dict[str, str] = {
     State.PUBLISHED: "publish",
+    State.HANDED_OFF: "hand_off",
     State.FAILED: "fail",
     State.MISSED: "missed",
     State.NEEDS_REVIEW: "needs_review",

@@ -141,6 +141,9 @@ class PostRow(Base):
     remote_id: Mapped[str | None] = mapped_column(String(255))
     remote_url: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    # when the post was mailed to a portal's editorial desk (handed_off; 0009): its deadline for
+    # confirmation runs from here (``editorial.confirm.overdue_handoffs``)
+    handed_off_at: Mapped[datetime | None]
     cancel_cause: Mapped[str | None] = mapped_column(Text)
     held_from: Mapped[State | None] = mapped_column(EnumText(State, 20))  # where a release returns
     # Dispatch: sends made, claims made (the fencing token), unclear lookups of the last send.

@@ -53,6 +53,9 @@ FIELD_LABELS = {
     "cover": N_("Cover image"),
     "photo_url": N_("Photo"),
     "media": N_("Pictures"),
+    "subject": N_("Subject"),
+    "html": N_("Article (HTML)"),
+    "text": N_("Article (plain text)"),
 }
 
 
