@@ -169,8 +169,8 @@ MEANING_VI: dict[str, str] = {
     State.RETRYING: "Đăng chưa thành công; hệ thống sẽ tự thử lại",
     State.UNCONFIRMED: "Chưa rõ bài đã lên kênh hay chưa; hệ thống kiểm tra lại trước khi đăng lại",
     State.NEEDS_REVIEW: "Chưa xác định được bài đã lên kênh hay chưa; cần kiểm tra trực tiếp",
-    State.HANDED_OFF: "Bài đã được gửi qua thư tới ban biên tập của cổng; chờ ban biên tập xác nhận "
-    "địa chỉ bài đã đăng",
+    State.HANDED_OFF: "Bài đã được gửi qua thư tới ban biên tập của cổng; "
+    "chờ ban biên tập xác nhận địa chỉ bài đã đăng",
     State.FAILED: "Nền tảng từ chối bài hoặc đã hết số lần thử lại",
     State.MISSED: "Đến giờ đăng nhưng hệ thống không đăng được trong thời gian cho phép; "
     "bài không được đăng muộn",

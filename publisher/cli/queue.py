@@ -562,6 +562,35 @@ _ids_command("cancel", "cancel")
 _ids_command("reject", "reject", needs_reason=True)
 
 
+@queue.command("confirm")
+@config_option
+@actor_option
+@click.argument("post_id", type=int)
+@click.argument("url")
+def queue_confirm(config_path: Path, actor: str | None, post_id: int, url: str) -> None:
+    """Confirm that the portal's desk published POST (handed off by mail) at URL: the post
+    becomes published with that address (again with the same URL: nothing changes)."""
+    from publisher.editorial.confirm import confirm
+
+    config = read_config(config_path)
+    who = authorize(config, actor, "confirm")
+    db = open_queue(config)
+    with db.write() as s:
+        done = confirm(s, config, post_id, url, by=who, via="cli", now=now())
+    if done.changed:
+        say(
+            _("Post {id} ({channel}) confirmed as published at {url} by {who}.").format(
+                id=done.post_id, channel=done.channel, url=done.url, who=who
+            )
+        )
+    else:
+        say(
+            _("Post {id} was already confirmed at {url}; nothing changed.").format(
+                id=done.post_id, url=done.url
+            )
+        )
+
+
 @queue.command("reschedule")
 @config_option
 @actor_option

@@ -316,6 +316,7 @@ def _rehearse(
     deadline = r.virtual_end + dispatcher.policy.max_lateness
     _play(config, r, dispatcher, total, deadline, console)
     owed = _summary(config, r.db, r.path)
+    _unconfirmed(config, r.db)
     if owed and r.clock.now() > deadline:
         say(
             _(
@@ -360,6 +361,52 @@ def _pending(db: Database) -> int:
                 select(func.count()).select_from(PostRow).where(PostRow.state.in_(list(PENDING)))
             )
             or 0
+        )
+
+
+# A rehearsal waits for a handed-off post's confirmation for its channel's confirm_within of
+# campaign time, and never less than this much real time (the desk's delay is real).
+HANDOFF_FLOOR = timedelta(seconds=30)
+
+
+def _awaited(db: Database, config: Config, clock: Any) -> int:
+    """How many handed-off posts a rehearsal still waits for: those whose desk may still
+    confirm them (within confirm_within, at least HANDOFF_FLOOR of real time)."""
+    from publisher.store.handoffs import handoffs
+
+    now, floor = clock.now(), clock.virtual(HANDOFF_FLOOR)
+    with db.read() as s:
+        waiting = handoffs(s, config)
+    return sum(now <= max(h.deadline, h.handed_off_at + floor) for h in waiting)
+
+
+def _unconfirmed(config: Config, db: Database) -> None:
+    """After a rehearsal: the handed-off posts its desk did not confirm (they stay handed_off,
+    not published), each with its deadline."""
+    from publisher.store.handoffs import handoffs
+
+    with db.read() as s:
+        waiting = handoffs(s, config)
+    for h in waiting:
+        say(
+            _(
+                "  post {id} ({channel}) handed off as {message_id}: no confirmation from the "
+                "editorial desk (deadline {deadline})"
+            ).format(
+                id=h.post_id,
+                channel=h.channel,
+                message_id=h.message_id,
+                deadline=f"{h.deadline.astimezone(config.tz):%d/%m %H:%M}",
+            )
+        )
+    if waiting:
+        say(
+            _(
+                "warning: {n} post(s) were mailed to an editorial desk and not confirmed: they "
+                "stay handed_off, not published (confirm each with 'publisher queue confirm "
+                "POST URL' on the rehearsal database)"
+            ).format(n=len(waiting)),
+            err=True,
         )
 
 
@@ -431,7 +478,9 @@ def _play(
             clock,
             tick=min(1.0, config.daemon.tick.total_seconds()),
             mode=RunMode.REHEARSE,
-            until=lambda: _pending(db) == 0 or clock.now() > deadline,
+            until=lambda: (
+                (_pending(db) == 0 and not _awaited(db, config, clock)) or clock.now() > deadline
+            ),
             on_pass=on_pass,
         )
         daemon.run()
@@ -455,6 +504,7 @@ def _outcomes(counts: dict[Any, int]) -> str:
         f"{counts[st]} {state_label(st)}"
         for st in (
             State.PUBLISHED,
+            State.HANDED_OFF,
             State.RETRYING,
             State.UNCONFIRMED,
             State.FAILED,
@@ -552,6 +602,7 @@ def status(config_path: Path, as_json: bool) -> None:
         )
     for b in info["blocked"]:
         console.print(_blocked(b), markup=False, highlight=False)
+    _say_handoffs(info["handed_off"])
     if info["rehearsal"]:
         r = info["rehearsal"]
         how = _("running") if r["running"] else _("stopped; at its last heartbeat")
@@ -562,6 +613,28 @@ def status(config_path: Path, as_json: bool) -> None:
             ).format(time=r["campaign_time"], how=how)
         )
     _say_daemon(info["daemon"])
+
+
+def _say_handoffs(waiting: list[dict[str, Any]]) -> None:
+    """``status``'s lines on posts mailed to a portal's desk: each overdue one, and how many
+    others wait for the desk's confirmation."""
+    overdue = [h for h in waiting if h["overdue"]]
+    for h in overdue:
+        say(
+            _(
+                "overdue hand-off: post {id} {channel} mailed to the editorial desk at {at}, "
+                "not confirmed by {deadline}: ask the desk, then "
+                "'publisher queue confirm {id} URL'"
+            ).format(
+                id=h["id"], channel=h["channel"], at=h["handed_off_at"], deadline=h["deadline"]
+            )
+        )
+    if len(waiting) > len(overdue):
+        say(
+            _("{n} post(s) handed off to an editorial desk, awaiting its confirmation.").format(
+                n=len(waiting) - len(overdue)
+            )
+        )
 
 
 def _blocked(b: dict[str, Any]) -> str:

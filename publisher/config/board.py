@@ -8,7 +8,17 @@ from publisher.errors import PublisherError
 from publisher.i18n import N_, _
 
 DRAFTER = frozenset({"load", "add", "edit", "import"})
-EDITOR = DRAFTER | {"reschedule", "hold", "release", "cancel", "reject", "pause", "resume"}
+# ``confirm``: record the live address of a post mailed to a portal's desk (handed_off)
+EDITOR = DRAFTER | {
+    "reschedule",
+    "hold",
+    "release",
+    "cancel",
+    "reject",
+    "pause",
+    "resume",
+    "confirm",
+}
 APPROVER = EDITOR | {"approve"}
 PERMISSIONS = {"drafter": DRAFTER, "editor": EDITOR, "approver": APPROVER}
 VERBS = {
@@ -24,6 +34,7 @@ VERBS = {
     "pause": "pausing channels",
     "resume": "resuming channels",
     "approve": "approving posts",
+    "confirm": "confirming handed-off posts",
 }
 
 

@@ -27,7 +27,7 @@ DESCRIPTION_CHARS = 500
 UID_NAMESPACE = uuid.UUID("6f0b8a52-3c1e-4e8e-9d3a-6a1f2b7c9d40")
 # VEVENT STATUS has three values; every other state maps to TENTATIVE (not known to go out).
 CONFIRMED = frozenset(
-    {"approved", "sending", "retrying", "unconfirmed", "published", "needs_review"}
+    {"approved", "sending", "retrying", "unconfirmed", "handed_off", "published", "needs_review"}
 )
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote)>|<br\s*/?>", re.IGNORECASE)

@@ -30,6 +30,9 @@ Progress = Callable[[int, int], None]  # (steps done, steps in all), e.g. for a 
 COLUMNS: dict[str, str] = {
     "planned": "Kế hoạch",
     "published": "Đã đăng",
+    # mailed to a portal's editorial desk (the email channel), its publication not confirmed
+    # yet; on such a channel "Đã đăng" counts the posts the desk confirmed
+    "handed_off": "Chờ BBT xác nhận",
     "failed": "Thất bại",
     "missed": "Bị lỡ",
     "needs_review": "Cần kiểm tra",
@@ -49,6 +52,8 @@ TODO_VI = "[Cần bổ sung trước khi trình ký] Đề xuất, kiến nghị
 
 def column(state: str) -> str:
     """The totals column a post in ``state`` counts in (never "planned")."""
+    if state == State.HANDED_OFF:
+        return "handed_off"
     if state in _OWN:
         return str(state)
     return "pending" if state in PENDING else "unapproved"
@@ -58,6 +63,7 @@ def column(state: str) -> str:
 class Totals:
     planned: int = 0
     published: int = 0
+    handed_off: int = 0
     failed: int = 0
     missed: int = 0
     needs_review: int = 0
@@ -382,7 +388,7 @@ def _totals_table(first: str, lines: Sequence[Line]) -> Table:
         for i, x in enumerate(lines, 1)
     ]
     rows.append(("", "Tổng cộng", *total.as_dict().values()))
-    widths = (1.0, 4.2) + (1.35,) * len(COLUMNS)
+    widths = (0.9, 3.7) + (1.26,) * len(COLUMNS)
     return Table(("STT", first, *COLUMNS.values()), tuple(rows), widths, total=True)
 
 
@@ -422,7 +428,9 @@ def _results(r: Report) -> list[Block]:
         Para(("Số lượt còn lại: " + "; ".join(rest) + ".") if rest else "Không có lượt nào lỗi."),
         Para(
             "Ghi chú: “Kế hoạch” là số lượt đăng đã xếp lịch, không kể lượt đã hủy; mỗi khẩu hiệu, "
-            "bài viết được đăng một hoặc nhiều lượt trên mỗi kênh.",
+            "bài viết được đăng một hoặc nhiều lượt trên mỗi kênh. Với cổng nhận bài qua thư điện "
+            "tử, “Chờ BBT xác nhận” là số bài đã gửi ban biên tập nhưng chưa được xác nhận đã "
+            "đăng; “Đã đăng” là số bài ban biên tập đã xác nhận.",
             "note",
         ),
         Heading("1. Theo kênh đăng tải", 2),

@@ -19,6 +19,7 @@ from publisher.clock import RehearsalClock
 from publisher.config import Config
 from publisher.states import PENDING, RunMode, State
 from publisher.store.db import Database
+from publisher.store.handoffs import handoffs
 from publisher.store.history import last_causes
 from publisher.store.models import ChannelState, DaemonRow, MetaRow, PostRow
 from publisher.store.workers import daemon_alive
@@ -54,6 +55,7 @@ def gather(
         causes = last_causes(s, [p.id for p in [*problems, *owed]])
         blocks = list(s.scalars(select(ChannelState)))
         daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
+        waiting = handoffs(s, config)
         upcoming_list = [_upcoming_row(p, tz) for p in nxt]
         problem_list = [_owed_row(p, causes, tz) for p in problems]
         owed_list = [_owed_row(p, causes, tz) for p in owed]
@@ -63,6 +65,17 @@ def gather(
         "next": upcoming_list,
         "problems": problem_list,
         "blocked": _blocked(blocks, now, tz),
+        # posts mailed to a portal's desk, awaiting its confirmation; overdue past the deadline
+        "handed_off": [
+            {
+                "id": h.post_id,
+                "channel": h.channel,
+                "handed_off_at": _local(h.handed_off_at, tz),
+                "deadline": _local(h.deadline, tz),
+                "overdue": h.overdue(now),
+            }
+            for h in waiting
+        ],
         "daemon": {
             "alive": bool(alive),
             "workers": [_worker_row(d, alive, tz) for d in daemons],

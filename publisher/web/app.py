@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from publisher.errors import PublisherError
 from publisher.store.models import DaemonRow
-from publisher.web import forms, pages
+from publisher.web import confirm, forms, pages
 from publisher.web.api import create_api
 from publisher.web.auth import LoginNeeded, Refused
 from publisher.web.context import WebContext
@@ -48,6 +48,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.mount("/api/v1", create_api(ctx))  # its own schema: /api/v1/openapi.json
     app.include_router(pages.router)
     app.include_router(forms.router)
+    app.include_router(confirm.router)  # the desk's signed link: no session
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     _handlers(app)
 

@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "pause": N_("pausing channels"),
     "resume": N_("resuming channels"),
     "approve": N_("approving posts"),
+    "confirm": N_("confirming handed-off posts"),
 }
 
 
