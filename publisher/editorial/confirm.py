@@ -64,7 +64,7 @@ def confirm(
     if p is None:
         raise InputError("POST", _("no post has id {id}").format(id=post_id), _HINT_LIST)
     address = live_url(config, p.channel, url)
-    if p.state == State.PUBLISHED:
+    if p.state == State.PUBLISHED and p.handed_off_at is not None:
         if p.remote_url == address:
             return Confirmed(p.id, p.channel, address, changed=False)
         raise InputError(
@@ -117,8 +117,8 @@ def live_url(config: Config, channel: str, url: str) -> str:
             "URL",
             _("{url} is not on the portal {site}").format(url=address, site=settings.site),
             _(
-                "give the article's address on {site} (or set any_url = true in "
-                "[channels.{channel}] if the portal publishes elsewhere)"
+                "give the article's address on {site}, or set any_url = true in "
+                "[channels.{channel}] if the portal publishes elsewhere"
             ).format(site=settings.site, channel=channel),
         )
     return address
