@@ -383,6 +383,7 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
     return settings
 
 
+# Long on purpose: one step per table of config.toml, then the Config they make, in one place.
 def parse(raw: Mapping[str, Any], p: Path) -> Config:
     """A parsed config.toml read from ``p`` as a Config; a ConfigError names the first
     problem (the file, the key path and what is allowed)."""
