@@ -17,11 +17,13 @@ from publisher.errors import InputError
 
 if TYPE_CHECKING:
     from publisher.channels.base import Adapter, CheckResult, MediaHost
+    from publisher.channels.imap import ImapReader
     from publisher.channels.smtp import Mailer
     from publisher.clock import Clock
-    from publisher.config import Channel, Config, MailSettings
+    from publisher.config import Channel, Config, ImapSettings, MailSettings
     from publisher.config.env import Secrets
     from publisher.dispatch.dispatcher import Dispatcher
+    from publisher.dispatch.replies import Handler, Poller
     from publisher.store.db import Database
 
 
@@ -184,10 +186,12 @@ def use_sandbox(
     url: str,
     smtp: tuple[str, int] | None = None,
     environ: Mapping[str, str] | None = None,
+    imap: tuple[str, int] | None = None,
 ) -> tuple[Config, Secrets]:
     """The config with every enabled channel pointed at the sandbox at ``url``, and its secrets;
     and its mail, when mail is configured, at the sandbox's SMTP server ``smtp`` (host, port;
-    asked of the sandbox when not given), so no mail reaches a real address."""
+    asked of the sandbox when not given), so no mail reaches a real address; and the replies
+    read from the sandbox's IMAP server ``imap`` (likewise) when IMAP or mail is configured."""
     from publisher.config.env import Secrets
     from publisher.sandbox import credentials
 
@@ -200,7 +204,8 @@ def use_sandbox(
             secrets.values[cid] = dict(credentials.SECRETS[ch.adapter])
         channels[cid] = ch
     mail = sandbox_mail(config, url, smtp, environ)
-    return replace(config, channels=channels, mail=mail), secrets
+    replies = sandbox_imap(config, url, imap, environ)
+    return replace(config, channels=channels, mail=mail, imap=replies), secrets
 
 
 def sandbox_mail(
@@ -242,28 +247,117 @@ def sandbox_mail(
     )
 
 
-def sandbox_smtp(url: str) -> tuple[str, int]:
-    """Where the sandbox at ``url`` takes mail (``GET /_sandbox/smtp``): a loopback host and
-    its port; an InputError if it does not say."""
+def sandbox_smtp(url: str, what: str = "smtp") -> tuple[str, int]:
+    """Where the sandbox at ``url`` takes mail (``GET /_sandbox/smtp``), or keeps the desk's
+    replies (``what="imap"``: ``GET /_sandbox/imap``): a loopback host and its port; an
+    InputError if it does not say."""
     import httpx
 
     from publisher.config import is_loopback
 
-    where = f"{url.rstrip('/')}/_sandbox/smtp"
+    where = f"{url.rstrip('/')}/_sandbox/{what}"
+    doing = "takes mail" if what == "smtp" else "keeps the desk's replies (IMAP)"
     try:
         answer = httpx.get(where, timeout=10).raise_for_status().json()
         host, port = str(answer["host"]), int(answer["port"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise InputError(
             "--sandbox-url",
-            f"the sandbox at {url} did not say where it takes mail ({where}: {exc})",
+            f"the sandbox at {url} did not say where it {doing} ({where}: {exc})",
             "start it with 'publisher sandbox', or give --sandbox instead",
         ) from None
     if not is_loopback(host) or not 0 < port < 65536:
         raise InputError(
-            "--sandbox-url", f"the sandbox at {url} takes mail at {host}:{port}, not on loopback"
+            "--sandbox-url", f"the sandbox at {url} {doing} at {host}:{port}, not on loopback"
         )
     return host, port
+
+
+def sandbox_imap(
+    config: Config,
+    url: str,
+    imap: tuple[str, int] | None,
+    environ: Mapping[str, str] | None = None,
+) -> ImapSettings | None:
+    """The IMAP settings that read the sandbox desk's replies (plain IMAP on loopback, the
+    sandbox's mail login, INBOX, no processed folder), keeping ``[imap]``'s poll interval and
+    timeout; None when neither IMAP (``[imap]``, ``PUBLISHER_IMAP_URL``) nor mail is
+    configured. Neither the real server's address nor its password is read."""
+    from publisher.config import IMAP_URL_ENV, SMTP_URL_ENV
+    from publisher.config.env import environment
+    from publisher.config.model import ImapSettings
+    from publisher.sandbox import credentials
+
+    env = environment(config, environ)
+    configured = config.imap is not None or config.mail is not None
+    if not configured and not any(env.get(v, "").strip() for v in (IMAP_URL_ENV, SMTP_URL_ENV)):
+        return None
+    host, port = imap or sandbox_smtp(url, "imap")
+    base = config.imap or ImapSettings(host="", username="")
+    return replace(
+        base,
+        host=host,
+        port=port,
+        security="none",
+        username=credentials.MAIL_USER,
+        password_env="",
+        mailbox="INBOX",
+        processed="",
+        ca_file=None,
+        origin=SANDBOX_MAIL,
+    )
+
+
+def build_imap_reader(
+    config: Config, environ: Mapping[str, str] | None = None
+) -> ImapReader | None:
+    """The reader of the desks' replies: ``[imap]``, its connection overridden by
+    ``PUBLISHER_IMAP_URL``, with the password from the environment or the .env file; None if
+    neither configures IMAP. Links into the web app (``[web] base_url``: the signed confirm
+    links the desk was sent) are never taken for a reply's URL. A ConfigError (one line, never
+    quoting a password) for a bad URL or a missing password. Under the sandbox
+    (``use_sandbox``), the sandbox's IMAP server with its credentials, and nothing else."""
+    from publisher.channels.imap import ImapReader
+    from publisher.config.env import imap_access
+
+    exclude = (config.web.base_url.rstrip("/") + "/",) if config.web.base_url else ()
+    if config.imap is not None and config.imap.origin == SANDBOX_MAIL:
+        from publisher.sandbox import credentials
+
+        return ImapReader(config.imap, credentials.MAIL_PASSWORD, exclude=exclude)
+    access = imap_access(config, environ)
+    if access is None:
+        return None
+    return ImapReader(access.settings, access.password, exclude=exclude)
+
+
+def reply_poller(
+    config: Config, handle: Handler | None = None, environ: Mapping[str, str] | None = None
+) -> Poller | None:
+    """The daemon's poller of the desks' replies, each handed to ``handle`` (default
+    ``replies.log_only``, which leaves them unseen until the email channel's confirmation is
+    wired in here); None when IMAP is not configured."""
+    from publisher.dispatch.replies import Poller, log_only
+
+    reader = build_imap_reader(config, environ)
+    return None if reader is None else Poller(reader, handle or log_only)
+
+
+def tell_sandbox_speed(url: str, speed: float) -> None:
+    """Tell the sandbox at ``url`` how fast a rehearsal plays campaign time, so its desk answers
+    an article after its delay in campaign time (``POST /_sandbox/desk``); a sandbox that does
+    not take it is logged, not fatal (its desk then answers in real time)."""
+    import logging
+
+    import httpx
+
+    try:
+        where = f"{url.rstrip('/')}/_sandbox/desk"
+        httpx.post(where, json={"speed": speed}, timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        logging.getLogger(__name__).warning(
+            "the sandbox at %s did not take the rehearsal's speed: %s", url, exc
+        )
 
 
 def make_dispatcher(

@@ -69,6 +69,7 @@ def campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the shipped campaign (config, messages, templates) in a temp folder."""
     monkeypatch.delenv("PUBLISHER_DATABASE_URL", raising=False)
     monkeypatch.delenv("PUBLISHER_SMTP_URL", raising=False)  # no mail unless a test sets it up
+    monkeypatch.delenv("PUBLISHER_IMAP_URL", raising=False)  # nor replies by IMAP
     monkeypatch.setenv("PUBLISHER_AS", "tuan.la")  # the board's approver, as the commands' default
     # An installation already set up: the audit key exists (tests/test_audit_key.py unsets it
     # to see a new user's first command make one).

@@ -305,6 +305,6 @@ def test_a_busy_smtp_port_is_one_line() -> None:
         with pytest.raises(InputError) as refused:
             main_serve(0, None, None, 0, port)
     assert refused.value.line() == (
-        f"--port, --smtp-port: cannot listen on 127.0.0.1 port 0 (HTTP) and {port} (SMTP): "
-        "Address already in use (stop what uses the port, or give another one (0: any free one))"
+        f"--port, --smtp-port, --imap-port: cannot listen on 127.0.0.1 port 0 (HTTP), {port} "
+        "(SMTP) and 0 (IMAP): Address already in use (stop what uses the port, or give another one (0: any free one))"
     )

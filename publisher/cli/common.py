@@ -295,6 +295,7 @@ def platforms(
         from publisher.sandbox.server import Sandbox
 
         with Sandbox() as box:
-            yield (*use_sandbox(config, box.url, box.smtp_address), box.url)
+            sandboxed = use_sandbox(config, box.url, box.smtp_address, imap=box.imap_address)
+            yield (*sandboxed, box.url)
     else:
         yield config, resolve(config), None

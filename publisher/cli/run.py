@@ -28,7 +28,10 @@ from publisher.errors import InputError
 from publisher.i18n import _
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from publisher.channels.base import CheckResult
+    from publisher.clock import Clock
     from publisher.config import Config
     from publisher.config.env import Secrets
     from publisher.dispatch.dispatcher import Dispatcher
@@ -91,6 +94,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
             failed += not result.ok
             table.add_row(cid, ch.adapter, endpoint(ch), _mark(result))
         failed += _mail_row(table, cfg)
+        failed += _imap_row(table, cfg)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -118,6 +122,26 @@ def _mail_row(table: Any, config: Config) -> int:
     return int(not result.ok)
 
 
+def _imap_row(table: Any, config: Config) -> int:
+    """The ``imap`` row (when IMAP is configured): the login and the mailbox; 1 if it failed."""
+    from publisher.app import build_imap_reader
+    from publisher.channels.base import CheckResult
+    from publisher.config import IMAP_URL_ENV
+    from publisher.errors import ConfigError
+
+    try:
+        reader = build_imap_reader(config)
+    except ConfigError as exc:  # a bad PUBLISHER_IMAP_URL, a password not there
+        where = config.imap.endpoint if config.imap else IMAP_URL_ENV
+        table.add_row("imap", "imap", where, _mark(CheckResult(False, exc.line())))
+        return 1
+    if reader is None:
+        return 0
+    result = reader.check()
+    table.add_row("imap", "imap", reader.endpoint, _mark(result))
+    return int(not result.ok)
+
+
 @cli.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option(
@@ -126,6 +150,21 @@ def _mail_row(table: Any, config: Config) -> int:
     default=8025,
     show_default=True,
     help="The port of the sandbox's SMTP server (0: any free one).",
+)
+@click.option(
+    "--imap-port",
+    type=click.IntRange(0, 65535),
+    default=8143,
+    show_default=True,
+    help="The port of the sandbox's IMAP server, where its desk's replies wait (0: any free one).",
+)
+@click.option(
+    "--desk-delay",
+    metavar="DURATION",
+    default="30m",
+    show_default=True,
+    help="How long (campaign time) the sandbox's desk takes to publish and answer an article "
+    "mailed to it; 0 at once.",
 )
 @click.option(
     "--record",
@@ -138,12 +177,28 @@ def _mail_row(table: Any, config: Config) -> int:
     help="Inject faults, e.g. 'facebook:create-then-fail=0.1,*:slow=0.05:2'.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
-def sandbox(port: int, smtp_port: int, record: Path | None, faults: str | None, seed: int) -> None:
-    """Serve local imitations of Facebook, Zalo OA, WordPress, the webhook and a mail server
-    (SMTP) on 127.0.0.1."""
+def sandbox(
+    port: int,
+    smtp_port: int,
+    imap_port: int,
+    desk_delay: str,
+    record: Path | None,
+    faults: str | None,
+    seed: int,
+) -> None:
+    """Serve local imitations of Facebook, Zalo OA, WordPress, the webhook, a mail server (SMTP
+    and IMAP) and a portal's editorial desk on 127.0.0.1."""
+    from publisher.config import parse_duration
     from publisher.sandbox.server import main_serve
 
-    main_serve(port, record, faults, seed, smtp_port)
+    delay = timedelta(0) if desk_delay.strip() in ("0", "0s") else parse_duration(desk_delay)
+    if delay is None:
+        raise InputError(
+            "--desk-delay",
+            _("{value!r} is not a duration").format(value=desk_delay),
+            _("e.g. 90s, 3m, 1h"),
+        )
+    main_serve(port, record, faults, seed, smtp_port, imap_port, delay)
 
 
 def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO) -> None:
@@ -255,7 +310,7 @@ def _publish(
     """Publish the queue on the real clock: one pass (``--once``), or the daemon until
     SIGTERM/SIGINT."""
     from publisher.app import build_adapters, make_dispatcher
-    from publisher.clock import Clock, SystemClock
+    from publisher.clock import SystemClock
     from publisher.dispatch.daemon import Daemon, worker_name
     from publisher.store import audit
 
@@ -285,7 +340,28 @@ def _publish(
             )
         )
         return
-    Daemon(source, dispatcher, clock, tick=config.daemon.tick.total_seconds()).run()
+    replies, every = _replies(config, clock)
+    Daemon(
+        source,
+        dispatcher,
+        clock,
+        tick=config.daemon.tick.total_seconds(),
+        replies=replies,
+        replies_every=every,
+    ).run()
+
+
+def _replies(config: Config, clock: Clock) -> tuple[Callable[[], object] | None, float]:
+    """The daemon's poll of the desks' replies (None without IMAP) and its interval in real
+    seconds (``[imap] poll_every`` on ``clock``: a rehearsal polls as often in campaign time)."""
+    from publisher.app import reply_poller
+    from publisher.config.model import IMAP_POLL
+
+    poller = reply_poller(config)
+    if poller is None:
+        return None, 0.0
+    every = config.imap.poll_every if config.imap is not None else IMAP_POLL
+    return poller.poll, clock.real_seconds(every)
 
 
 def _rehearse(
@@ -302,7 +378,7 @@ def _rehearse(
     its end with posts still owed an outcome."""
     from rich.console import Console
 
-    from publisher.app import build_adapters, make_dispatcher
+    from publisher.app import build_adapters, make_dispatcher, tell_sandbox_speed
     from publisher.dispatch.daemon import worker_name
     from publisher.dispatch.rehearsal import prepare
 
@@ -314,6 +390,8 @@ def _rehearse(
     adapters = build_adapters(config, secrets, r.db)
     dispatcher = make_dispatcher(r.db, config, adapters, r.clock, worker=worker_name(), seed=seed)
     deadline = r.virtual_end + dispatcher.policy.max_lateness
+    if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal
+        tell_sandbox_speed(sandbox_url, r.clock.speed)
     _play(config, r, dispatcher, total, deadline, console)
     owed = _summary(config, r.db, r.path)
     _unconfirmed(config, r.db)
@@ -472,6 +550,7 @@ def _play(
             detail = _outcomes(counts)
             progress.update(task, completed=done, day=f"{virtual:%d/%m %H:%M}", detail=detail)
 
+        replies, every = _replies(config, clock)
         daemon = Daemon(
             db,
             dispatcher,
@@ -482,6 +561,8 @@ def _play(
                 (_pending(db) == 0 and not _awaited(db, config, clock)) or clock.now() > deadline
             ),
             on_pass=on_pass,
+            replies=replies,
+            replies_every=every,
         )
         daemon.run()
 

@@ -15,7 +15,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.config.model import ADAPTERS, SMTP_URL_ENV, Config, MailSettings
+from publisher.config.model import (
+    ADAPTERS,
+    IMAP_URL_ENV,
+    SMTP_URL_ENV,
+    Config,
+    ImapSettings,
+    MailSettings,
+)
 from publisher.errors import ConfigError
 from publisher.i18n import _
 
@@ -143,6 +150,40 @@ def mail_access(config: Config, environ: Mapping[str, str] | None = None) -> Mai
             f"export it, or add it to {where}",
         )
     return MailAccess(mail, password)
+
+
+@dataclass(frozen=True)
+class ImapAccess:
+    """The mailbox to read replies from and the password of its login."""
+
+    settings: ImapSettings
+    password: str = field(repr=False)
+
+
+def imap_access(config: Config, environ: Mapping[str, str] | None = None) -> ImapAccess | None:
+    """Where to read the desks' replies: ``[imap]``, its connection overridden by
+    ``PUBLISHER_IMAP_URL`` (from the environment or the .env file), with the password (the
+    URL's, or the variable ``[imap] secrets.password`` names). None if neither configures IMAP.
+    A ConfigError for a bad URL or a password that is not there (never quoting one)."""
+    from publisher.config.parse import imap_url
+
+    env = environment(config, environ)
+    url = env.get(IMAP_URL_ENV, "").strip()
+    if url:
+        return ImapAccess(*imap_url(url, config.imap))
+    imap = config.imap
+    if imap is None:
+        return None
+    password = env.get(imap.password_env, "")
+    if not password:
+        where = config.env_file.name if config.env_file else "the environment"
+        raise ConfigError(
+            str(config.path),
+            "imap.secrets.password",
+            f"the environment variable {imap.password_env} is empty or unset",
+            f"export it, or add it to {where}",
+        )
+    return ImapAccess(imap, password)
 
 
 def _secret_problem(adapter: str, role: str, value: str) -> str | None:

@@ -356,6 +356,44 @@ class MailSettings:
         return f"{host}:{self.port} ({self.security})"
 
 
+IMAP_SECURITY = ("ssl", "starttls", "none")
+# The usual port of each: IMAP over TLS ("imaps"), IMAP upgraded by STARTTLS, plain IMAP.
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+IMAP_URL_ENV = "PUBLISHER_IMAP_URL"
+IMAP_POLL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Where publisher reads the desks' replies (``[imap]`` of config.toml;
+    ``PUBLISHER_IMAP_URL`` overrides the connection: host, port, security, login, mailbox).
+
+    ``security``: ``ssl`` (TLS from the first byte, port 993), ``starttls`` (port 143) or
+    ``none`` (loopback hosts only). ``password_env``: the environment variable holding the
+    password, never the password. ``mailbox``: the folder replies arrive in; ``processed``: the
+    folder a handled reply is moved to ("": it stays, marked seen). ``poll_every``: how often
+    the daemon reads the mailbox (campaign time: a rehearsal reads it as often, scaled).
+    ``origin``: where the connection settings came from, for messages."""
+
+    host: str
+    username: str
+    port: int = 993
+    security: str = "ssl"
+    password_env: str = ""
+    mailbox: str = "INBOX"
+    processed: str = ""
+    poll_every: timedelta = IMAP_POLL
+    timeout: timedelta = MAIL_TIMEOUT
+    ca_file: Path | None = None
+    origin: str = "[imap]"
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port (security)``, for messages (no credentials in it)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port} ({self.security})"
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
@@ -409,6 +447,7 @@ class Config:
     service_accounts: tuple[str, ...] = ()  # OS users that may act as any member (--as)
     report: ReportSettings = field(default_factory=ReportSettings)
     mail: MailSettings | None = None  # no [mail] table (PUBLISHER_SMTP_URL may still set one)
+    imap: ImapSettings | None = None  # no [imap] table (PUBLISHER_IMAP_URL may still set one)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property

@@ -20,6 +20,10 @@ from publisher.config.model import (
     ENV_NAME,
     HHMM,
     ID,
+    IMAP_POLL,
+    IMAP_PORTS,
+    IMAP_SECURITY,
+    IMAP_URL_ENV,
     KINDS,
     MAIL_PORTS,
     MAIL_SECURITY,
@@ -34,6 +38,7 @@ from publisher.config.model import (
     Channel,
     Config,
     DaemonSettings,
+    ImapSettings,
     KeyDate,
     KindRules,
     MailSettings,
@@ -413,6 +418,7 @@ def _addresses(t: _Table, name: str, *, required: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+# Long on purpose: one step per table of config.toml, then the Config they make, in one place.
 def parse(raw: Mapping[str, Any], p: Path) -> Config:
     """A parsed config.toml read from ``p`` as a Config; a ConfigError names the first
     problem (the file, the key path and what is allowed)."""
@@ -437,6 +443,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
     mail = _mail(top, campaign.organisation, base)
+    imap = _imap(top, base)
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
@@ -471,6 +478,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         service_accounts=service_accounts,
         report=report,
         mail=mail,
+        imap=imap,
         raw=raw,
     )
 
@@ -835,4 +843,161 @@ _URL_HINT = (
     "e.g. smtps://user:password@smtp.example.gov.vn:465 or "
     "smtp://user:password@smtp.example.gov.vn:587?starttls=1; percent-encode @ : / ? # % in the "
     "user and password"
+)
+
+
+def _imap(top: _Table, base: Path) -> ImapSettings | None:
+    """The ``[imap]`` table (``ImapSettings``; None without one): the mailbox the desks' replies
+    arrive in, how to secure the connection (no password in clear across a network), the
+    login (always: IMAP has no anonymous mailbox), the folders and how often to read."""
+    table = top.get("imap", None)
+    if table is None:
+        return None
+    t = _Table(top.path, "imap", table)
+    host = t.text("host").strip().removeprefix("[").removesuffix("]")
+    if problem := _mail_host(host):
+        raise t.err("host", problem[0], "e.g. 'imap.example.gov.vn'")
+    security = t.text("security", "ssl").strip().lower()
+    if security not in IMAP_SECURITY:
+        raise t.err("security", f"{security!r} is not a way to secure IMAP", _IMAP_SECURITY_HINT)
+    if security == "none" and not is_loopback(host):
+        raise t.err(
+            "security",
+            f"'none' would send the password and the replies from {host} in clear",
+            "use 'ssl' or 'starttls' ('none' is allowed only on localhost, 127.0.0.1 or ::1)",
+        )
+    port = _positive_int(t, "port", IMAP_PORTS[security])
+    if port > 65535:
+        raise t.err("port", f"must be at most 65535, not {port}", "e.g. 993 for ssl")
+    username = t.text("username").strip()
+    password_env = _imap_password(t)
+    mailbox = _folder(t, "mailbox", "INBOX")
+    processed = _folder(t, "processed", "")
+    if processed and processed.upper() == mailbox.upper():
+        raise t.err("processed", "is the mailbox itself", "name another folder, e.g. 'Processed'")
+    settings = ImapSettings(
+        host=host,
+        username=username,
+        port=port,
+        security=security,
+        password_env=password_env,
+        mailbox=mailbox,
+        processed=processed,
+        poll_every=_duration(t, "poll_every", IMAP_POLL),
+        timeout=_duration(t, "timeout", MAIL_TIMEOUT),
+        ca_file=_ca_file(t, base),
+    )
+    t.done()
+    return settings
+
+
+_IMAP_SECURITY_HINT = "one of: ssl (port 993), starttls (port 143), none (localhost only)"
+
+
+def _imap_password(t: _Table) -> str:
+    """``[imap] secrets``: the environment variable holding the login's password."""
+    example = 'e.g. secrets = { password = "PUBLISHER_IMAP_PASSWORD" }'
+    if "secrets" not in t.data:
+        raise t.err("secrets", "names no password for the login", example)
+    sec = t.table("secrets")
+    for role in list(sec.data):
+        if role != "password":
+            raise sec.err(role, "is not a secret of [imap]", "allowed: password")
+    env_name = sec.text("password")
+    sec.done()
+    if not ENV_NAME.match(env_name):
+        raise sec.err(
+            "password", "must name an environment variable, never hold the secret itself", example
+        )
+    return env_name
+
+
+def folder_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an IMAP folder publisher names (printable ASCII, no quotes or
+    wildcards: a folder beyond ASCII is modified UTF-7 on the wire), or None."""
+    if not name.strip() or name != name.strip():
+        return f"{name!r} is empty or starts or ends with a space"
+    if not name.isascii() or not name.isprintable() or any(c in name for c in '"\\*%'):
+        return f'{name!r} is not a folder name publisher can use (plain ASCII letters, no " * %)'
+    return None
+
+
+def _folder(t: _Table, name: str, default: str) -> str:
+    value = t.text(name, default)
+    if value and (problem := folder_problem(value)):
+        raise t.err(name, problem, "e.g. 'INBOX' or 'Processed' (as the mail client shows it)")
+    return value
+
+
+def imap_url(url: str, imap: ImapSettings | None) -> tuple[ImapSettings, str]:
+    """``PUBLISHER_IMAP_URL`` over ``[imap]`` (``imap``, or None): the settings with its
+    connection and mailbox, and its password. ``imaps://user:pass@host:993/INBOX`` (TLS from
+    the first byte), ``imap://…?starttls=1``, ``imap://…`` (plain, loopback only);
+    ``?processed=FOLDER`` moves handled replies there. A bad URL is a ConfigError that never
+    quotes the password (nor any part of the URL it might be in)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    def err(problem: str, hint: str = _IMAP_URL_HINT) -> ConfigError:
+        return ConfigError(IMAP_URL_ENV, "", problem, hint)
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise err("is not a URL with a host and a port number") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("imap", "imaps"):
+        raise err("is not an imap:// or imaps:// URL")
+    host = parts.hostname or ""
+    if _mail_host(host) or parts.fragment:
+        raise err("has no host, or a #fragment")
+    options = dict(query)
+    if len(options) != len(query) or set(options) - {"starttls", "processed"}:
+        raise err("takes only ?starttls=1 and ?processed=FOLDER")
+    security = _imap_url_security(scheme, options.get("starttls", "0"), host, err)
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if not username or not password:
+        raise err("needs a user name and a password (imaps://user:password@host/INBOX)")
+    mailbox = unquote(parts.path.strip("/")) or (imap.mailbox if imap else "INBOX")
+    processed = options.get("processed", imap.processed if imap else "")
+    for what, name in (("the mailbox (the path)", mailbox), ("?processed=", processed)):
+        if name and (problem := folder_problem(name)):
+            raise err(f"{what}: {problem}", "e.g. imaps://user:password@host/INBOX")
+    base = imap or ImapSettings(host, username)
+    settings = replace(
+        base,
+        host=host,
+        port=port or IMAP_PORTS[security],
+        security=security,
+        username=username,
+        password_env=IMAP_URL_ENV,
+        mailbox=mailbox,
+        processed=processed,
+        origin=IMAP_URL_ENV,
+    )
+    return settings, password
+
+
+def _imap_url_security(scheme: str, starttls: str, host: str, err: Any) -> str:
+    if starttls not in ("0", "1", "true", "false"):
+        raise err("?starttls= must be 1 or 0")
+    security = "ssl" if scheme == "imaps" else "none"
+    if starttls in ("1", "true"):
+        if scheme == "imaps":
+            raise err("imaps:// is TLS already: ?starttls=1 is for imap://")
+        security = "starttls"
+    if security == "none" and not is_loopback(host):
+        raise err(
+            f"imap:// without ?starttls=1 would send the password and the replies from {host} "
+            "in clear",
+            "use imaps://… or imap://…?starttls=1 (plain imap:// is allowed only on localhost)",
+        )
+    return security
+
+
+_IMAP_URL_HINT = (
+    "e.g. imaps://user:password@imap.example.gov.vn:993/INBOX or "
+    "imap://user:password@imap.example.gov.vn:143/INBOX?starttls=1; percent-encode @ : / ? # % "
+    "in the user and password"
 )

@@ -3,6 +3,10 @@
 APScheduler holds only two in-memory jobs (``tick`` and a re-armed one-shot ``wake``); the
 database is the single source of truth. SIGTERM/SIGINT stop claiming, let calls in flight
 finish for a few seconds, and exit; anything still in flight is reconciled on the next start.
+
+When the desks' replies are read by IMAP, a thread of its own polls the mailbox every
+``replies_every`` real seconds (``replies``: one poll); a poll that fails is logged and tried
+again at the next, and never holds up a pass.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from publisher.store.models import DaemonRow
 
 logger = logging.getLogger(__name__)
 
+MIN_REPLIES = 1.0  # real seconds between two polls of the replies' mailbox, at least
 MIN_WAKE = 0.05  # real seconds: after a pass that claimed nothing, so a stuck post cannot spin
 HEAD_EVERY = 86400.0  # real seconds between the audit head's log lines (and at start and stop)
 
@@ -82,6 +87,8 @@ class Daemon:
         until: Callable[[], bool] | None = None,
         on_pass: Callable[[PassReport], None] | None = None,
         stop_timeout: float = 4.0,
+        replies: Callable[[], object] | None = None,
+        replies_every: float = 300.0,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
@@ -91,6 +98,8 @@ class Daemon:
         self.until = until
         self.on_pass = on_pass
         self.stop_timeout = stop_timeout
+        self.replies = replies
+        self.replies_every = max(MIN_REPLIES, replies_every)
         self.stopping = threading.Event()
         self.passes = 0
         # Set while no pass runs and none is asked for.
@@ -145,6 +154,25 @@ class Daemon:
                     self.stop("finished")
             except Exception:
                 logger.exception("could not write the heartbeat; trying again next tick")
+
+    # -- replies thread ----------------------------------------------------------------------
+
+    def _replies(self) -> None:
+        """Poll the replies' mailbox now, then every ``replies_every`` seconds until stopped."""
+        assert self.replies is not None  # noqa: S101 - the thread runs only with a poll
+        while not self.stopping.is_set():
+            try:
+                self.replies()
+            except PublisherError as exc:
+                logger.warning("replies: %s; trying again later", exc.line())
+            except Exception as exc:  # the mailbox away (a ChannelError), a bug: log, go on
+                reason = getattr(exc, "reason", None)
+                if reason:
+                    logger.warning("replies: %s; trying again later", reason)
+                else:
+                    logger.exception("replies: the poll failed; trying again later")
+            if self.stopping.wait(self.replies_every):
+                return
 
     # -- passes ----------------------------------------------------------------------------
 
@@ -247,8 +275,11 @@ class Daemon:
         self._beat()
         passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         beats = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        polls = threading.Thread(target=self._replies, name="replies", daemon=True)
         passes.start()
         beats.start()
+        if self.replies is not None:
+            polls.start()
         logger.info(
             "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
         )
@@ -270,6 +301,8 @@ class Daemon:
                 self.dispatcher.abandon()
             self.dispatcher.close(wait=False)
             beats.join(self.stop_timeout)
+            if polls.is_alive():
+                polls.join(self.stop_timeout)
             try:
                 # Calls abandoned in flight may still reach their platforms: this worker is
                 # not marked stopped, or another daemon would take their posts over at once

@@ -1,15 +1,16 @@
 """The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
-``/_sandbox/…`` (records, faults, reset, clock, media, smtp).
+``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk).
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from publisher.sandbox import credentials
+from publisher.sandbox.desk import Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
@@ -27,9 +28,13 @@ class Sandbox(Protocol):
     facebook: Facebook
     wordpress: WordPress
     zalo: Zalo
+    desk: Desk
 
     @property
     def smtp_address(self) -> tuple[str, int] | None: ...
+
+    @property
+    def imap_address(self) -> tuple[str, int] | None: ...
 
     def now(self) -> datetime: ...
 
@@ -89,7 +94,9 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     """GET records · GET/POST faults (JSON ``{"spec", "seed"}`` or the bare spec) · POST reset ·
     GET/POST clock (JSON ``{"advance": seconds}``) · GET media (every picture held) · GET smtp
     (where the SMTP server listens, and its user: ``{"host", "port", "security", "username"}``;
-    the password is ``credentials.MAIL_PASSWORD``)."""
+    the password is ``credentials.MAIL_PASSWORD``) · GET imap (the IMAP server likewise, and
+    its ``mailbox``) · GET/POST desk (JSON ``{"delay": seconds of campaign time, "speed": N}``:
+    the desk's delay, and how much faster than real time it plays it)."""
     what = m["what"]
     if what == "records" and req.method == "GET":
         return Response.json(sb.records())
@@ -97,6 +104,10 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
         return Response.json(sb.ctx.media.pictures())
     if what == "smtp" and req.method == "GET":
         return smtp(sb)
+    if what == "imap" and req.method == "GET":
+        return imap(sb)
+    if what == "desk" and req.method in ("GET", "POST"):
+        return desk(sb, req)
     if what == "faults" and req.method == "POST":
         try:
             data = req.json() if req.body.lstrip().startswith(b"{") else None
@@ -131,3 +142,45 @@ def smtp(sb: Sandbox) -> Response:
     host, port = address
     answer = {"host": host, "port": port, "security": "none", "username": credentials.MAIL_USER}
     return Response.json(answer)
+
+
+def imap(sb: Sandbox) -> Response:
+    """Where the IMAP server listens (404 if this sandbox has none)."""
+    address = sb.imap_address
+    if address is None:
+        missing = {"error": "no_imap", "message": "this sandbox has no IMAP server"}
+        return Response.json(missing, 404)
+    host, port = address
+    answer = {
+        "host": host,
+        "port": port,
+        "security": "none",
+        "username": credentials.MAIL_USER,
+        "mailbox": "INBOX",
+    }
+    return Response.json(answer)
+
+
+def desk(sb: Sandbox, req: Request) -> Response:
+    """The desk's delay and speed; a POST changes either (400 for values that are not
+    numbers ≥ 0, or a speed of 0)."""
+    if req.method == "POST":
+        try:
+            data = req.json() if req.body.strip() else {}
+            if not isinstance(data, dict):
+                raise BadBody("the body is not a JSON object")
+            delay = float(data["delay"]) if "delay" in data else None
+            speed = float(data["speed"]) if "speed" in data else None
+        except (BadBody, ValueError, TypeError) as exc:
+            return Response.json({"error": "bad_desk", "message": str(exc)}, 400)
+        if (delay is not None and not 0 <= delay < 1e9) or (
+            speed is not None and not 0 < speed < 1e9
+        ):
+            problem = "delay must be seconds ≥ 0 and speed a number > 0"
+            return Response.json({"error": "bad_desk", "message": problem}, 400)
+        with sb.desk.lock:
+            if delay is not None:
+                sb.desk.delay = timedelta(seconds=delay)
+            if speed is not None:
+                sb.desk.speed = speed
+    return Response.json(sb.desk.settings())

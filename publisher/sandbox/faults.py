@@ -3,7 +3,7 @@
 A spec is a comma-separated list of rules (spaces ignored; empty = no faults)::
 
     rule   = target ":" kind [ "=" chance [ ":" arg ] ]
-    target = "facebook" | "zalo" | "wordpress" | "webhook" | "mail" | "*"
+    target = "facebook" | "zalo" | "wordpress" | "webhook" | "mail" | "desk" | "*"
     chance = a probability in [0, 1] (default 1)  |  "x" N  (exactly the next N matching requests)
 
 e.g. ``facebook:create-then-fail=0.1,zalo:token-expiry=0.05,*:slow=0.05:2.0,webhook:throttle=x1``.
@@ -25,7 +25,12 @@ processing         Zalo: the created article answers -214 to its first ``arg`` (
 refresh-then-fail  Zalo OAuth: the refresh rotates the tokens, then HTTP 500 is answered
 policy-block       Facebook: code 368; mail: 554 5.7.1 to the message, not kept
 permission         Facebook: code 200 with HTTP 403
+silent             desk: the article is never published and never answered
+no-url             desk: the reply says the article was received, with no address
 =================  ===========================================================================
+
+The ``desk`` (the editorial desk the sandbox plays for articles mailed to it, ``desk``) draws
+once an article, when it is due; a ``*`` rule of another kind never applies to it.
 
 Flags (on while their chance is above 0; never drawn): ``facebook:duplicate-check`` (#506 for the
 same message to the same page within 5 minutes), ``facebook:high-usage`` (usage headers report
@@ -60,8 +65,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-PLATFORMS = ("facebook", "zalo", "wordpress", "webhook", "mail")
-ALL = frozenset(PLATFORMS)
+PLATFORMS = ("facebook", "zalo", "wordpress", "webhook", "mail", "desk")
+ALL = frozenset(PLATFORMS) - {"desk"}  # the desk has kinds of its own
 KINDS: dict[str, frozenset[str]] = {
     "error-before": ALL,
     "create-then-fail": ALL,
@@ -76,6 +81,8 @@ KINDS: dict[str, frozenset[str]] = {
     "high-usage": frozenset({"facebook"}),
     "require-cover": frozenset({"zalo"}),
     "lenient": frozenset({"facebook", "zalo", "wordpress"}),
+    "silent": frozenset({"desk"}),
+    "no-url": frozenset({"desk"}),
 }
 FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
 ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh"}  # kinds tied to one step
@@ -138,8 +145,8 @@ def parse_rule(text: str) -> Rule:
     target, sep, kind = head.partition(":")
     if not sep or target not in (*PLATFORMS, "*"):
         raise FaultSpecError(
-            f"fault rule {text!r}: start with a target (facebook, zalo, wordpress, webhook, mail"
-            " or *)"
+            f"fault rule {text!r}: start with a target (facebook, zalo, wordpress, webhook, mail,"
+            " desk or *)"
             " and a colon, e.g. 'facebook:throttle=0.1'"
         )
     if kind not in KINDS:

@@ -19,6 +19,7 @@ from email.parser import BytesParser
 from typing import Any
 
 CHANNEL_HEADER = "X-Publisher-Channel"  # a sender may name its channel (the email adapter will)
+POST_HEADER = "X-Publisher-Post"  # a post's idempotency key: an article for the desk (``desk``)
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
@@ -46,7 +47,7 @@ def read_mail(mail_from: str, recipients: list[str], content: bytes, fallback_id
         "message_id": message_id,
         "size": len(content),
     }
-    for name in ("From", "To", "Cc", "Reply-To", "Date", "In-Reply-To", "References"):
+    for name in ("From", "To", "Cc", "Reply-To", "Date", "In-Reply-To", "References", POST_HEADER):
         value = _header(msg, name)
         if value:
             fields[name.lower().replace("-", "_")] = value

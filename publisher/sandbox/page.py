@@ -1,7 +1,8 @@
 """The sandbox's HTML page: what a follower would see, one card per accepted item, newest first,
 with its pictures (a cover, photos, a featured image) and their alternative text; and the mail
 its SMTP server took, as a recipient would read it (sender, recipients, subject, the text, the
-attachments listed by name and size).
+attachments listed by name and size), with the desk's replies (kind ``desk-reply``: where it
+published the article).
 
 Pure: records in, one HTML string out. Every value is escaped; no script, no external resource:
 a picture the sandbox serves is shown from the sandbox itself, any other address only as a link.
@@ -62,6 +63,9 @@ def mail_parts(fields: dict[str, Any]) -> tuple[str, str]:
     recipients = ", ".join(str(r) for r in fields.get("recipients") or [])
     head = f'<div class="meta">From: {escape(str(fields.get("from") or ""))}</div>'
     head += f'<div class="meta">To: {escape(recipients)}</div>'
+    url = str(fields.get("url") or "")
+    if url.startswith(("http://", "https://")):  # the desk's publication
+        head += f'<div class="meta">published at <a href="{escape(url)}">{escape(url)}</a></div>'
     items = []
     for a in fields.get("attachments") or []:
         name = str(a.get("name") or "(no name)")

@@ -1,5 +1,7 @@
 """The local sandbox server: one HTTP server on 127.0.0.1 imitating all four platforms at once,
-and an SMTP server beside it (``smtp``) standing in for the mail server.
+an SMTP server beside it (``smtp``) standing in for the mail server, an IMAP server (``imap``)
+holding the replies of the portal's editorial desk (``desk``), which publishes the articles
+mailed to it.
 
 Owns the sockets, the lock around all state, the control endpoints (``/_sandbox/…``) and the
 page. It never calls out to the network and never logs a token.
@@ -31,8 +33,10 @@ from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import is_loopback
 from publisher.errors import InputError
 from publisher.sandbox import control, credentials
+from publisher.sandbox.desk import DESK_DELAY, Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.imap import ImapServer, Mailbox
 from publisher.sandbox.record import Recorder
 from publisher.sandbox.routing import Context, Request, Response, Router
 from publisher.sandbox.smtp import MailServer
@@ -52,7 +56,9 @@ _DRAIN = 1024 * 1024  # what a refusal reads of an unwanted body at most, so the
 class Sandbox:
     """Start with ``start()`` (or ``with Sandbox() as sb:``); ``url`` is then its base URL, and
     ``smtp_address`` its SMTP server's (host, port) — on ``smtp_port`` (0: any free one; None:
-    no SMTP server)."""
+    no SMTP server) — and ``imap_address`` its IMAP server's, on ``imap_port`` likewise. The
+    desk publishes an article mailed to the SMTP server ``desk_delay`` (campaign time) after it
+    arrived and puts its reply in the IMAP mailbox."""
 
     def __init__(
         self,
@@ -66,6 +72,8 @@ class Sandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         smtp_port: int | None = 0,
+        imap_port: int | None = 0,
+        desk_delay: timedelta = DESK_DELAY,
         wordpress_upload_limit: int | None = None,
     ) -> None:
         self.seed = seed
@@ -91,6 +99,13 @@ class Sandbox:
             if smtp_port is None
             else MailServer(self.ctx, self._lock, host=host, port=smtp_port, sleep=sleep)
         )
+        self.mailbox = Mailbox(self._lock)
+        self.imap = (
+            None if imap_port is None else ImapServer(self.mailbox, host=host, port=imap_port)
+        )
+        self.desk = Desk(self.ctx, self._lock, self.mailbox, delay=desk_delay)
+        if self.mail is not None:
+            self.mail.on_mail = self.desk.receive
         self._build()
 
     def _build(self) -> None:
@@ -104,7 +119,7 @@ class Sandbox:
         self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
         self.router.add(
             "*",
-            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp)",
+            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp|imap|desk)",
             partial(control.control, self),
         )
         for method in ("GET", "HEAD"):
@@ -113,18 +128,22 @@ class Sandbox:
             platform.register(self.router)
         self.wordpress.register(self.router)
         self.webhook.register(self.router)
+        self.desk.register(self.router)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Sandbox:
-        if self.mail is not None:
-            self.mail.start()
-        if self._server is None:
-            try:
+        try:
+            if self.mail is not None:
+                self.mail.start()
+            if self.imap is not None:
+                self.imap.start()
+            if self._server is None:
                 self._server = _Server(self._address, _Handler)
-            except BaseException:
-                if self.mail is not None:
-                    self.mail.stop()
-                raise
+        except BaseException:
+            self._stop_mail()
+            raise
+        if self._thread is None:
+            assert self._server is not None  # noqa: S101 - made just above
             self._server.sandbox = self
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
@@ -133,7 +152,12 @@ class Sandbox:
                 daemon=True,
             )
             self._thread.start()
-            logger.info("sandbox listening on %s (SMTP %s)", self.url, self.smtp_address)
+            logger.info(
+                "sandbox listening on %s (SMTP %s, IMAP %s)",
+                self.url,
+                self.smtp_address,
+                self.imap_address,
+            )
         return self
 
     @property
@@ -148,6 +172,11 @@ class Sandbox:
         """The SMTP server's (host, port) once started; None if this sandbox has none."""
         return None if self.mail is None else self.mail.address
 
+    @property
+    def imap_address(self) -> tuple[str, int] | None:
+        """The IMAP server's (host, port) once started; None if this sandbox has none."""
+        return None if self.imap is None else self.imap.address
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
@@ -155,8 +184,14 @@ class Sandbox:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server, self._thread = None, None
+        self._stop_mail()
+
+    def _stop_mail(self) -> None:
+        self.desk.reset()  # no article published after the stop
         if self.mail is not None:
             self.mail.stop()
+        if self.imap is not None:
+            self.imap.stop()
 
     def serve_forever(self) -> None:
         """Serve until Ctrl-C, then stop."""
@@ -208,6 +243,8 @@ class Sandbox:
             self._build()
             if self.mail is not None:
                 self.mail.reset()
+            self.desk.reset()
+            self.mailbox.clear()
 
     def handle(self, request: Request) -> Response:
         try:
@@ -369,23 +406,45 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main_serve(
-    port: int, record: Path | None, faults_spec: str | None, seed: int, smtp_port: int = 0
+    port: int,
+    record: Path | None,
+    faults_spec: str | None,
+    seed: int,
+    smtp_port: int = 0,
+    imap_port: int = 0,
+    desk_delay: timedelta = DESK_DELAY,
 ) -> None:
-    """Start the sandbox on ``port`` and its SMTP server on ``smtp_port`` (0 = any free one),
-    print where and how to use them, block."""
+    """Start the sandbox on ``port``, its SMTP server on ``smtp_port`` and its IMAP server on
+    ``imap_port`` (0 = any free one), print where and how to use them, block."""
     faults = FaultPlan.parse(faults_spec, seed) if faults_spec else None
-    sandbox = Sandbox(record_path=record, seed=seed, faults=faults, port=port, smtp_port=smtp_port)
+    sandbox = Sandbox(
+        record_path=record,
+        seed=seed,
+        faults=faults,
+        port=port,
+        smtp_port=smtp_port,
+        imap_port=imap_port,
+        desk_delay=desk_delay,
+    )
     try:
         sandbox.start()
     except OSError as exc:  # a port in use, most likely
         raise InputError(
-            "--port, --smtp-port",
-            f"cannot listen on 127.0.0.1 port {port} (HTTP) and {smtp_port} (SMTP): "
-            f"{os.strerror(exc.errno) if exc.errno else exc}",
+            "--port, --smtp-port, --imap-port",
+            f"cannot listen on 127.0.0.1 port {port} (HTTP), {smtp_port} (SMTP) and {imap_port} "
+            f"(IMAP): {os.strerror(exc.errno) if exc.errno else exc}",
             "stop what uses the port, or give another one (0: any free one)",
         ) from None
+    print("\n".join(_usage(sandbox, record, seed)), flush=True)
+    sandbox.serve_forever()
+
+
+def _usage(sandbox: Sandbox, record: Path | None, seed: int) -> list[str]:
+    """What ``publisher sandbox`` prints: where each imitation listens and its credentials."""
     url = sandbox.url
     smtp_host, smtp_port = sandbox.smtp_address or ("", 0)
+    imap_host, imap_port = sandbox.imap_address or ("", 0)
+    delay = sandbox.desk.delay
     lines = [
         f"publisher sandbox at {url}   (Ctrl-C to stop)",
         f"  page:      {url}/sandbox",
@@ -401,11 +460,16 @@ def main_serve(
         f"  refresh_token={credentials.ZALO_FIRST_REFRESH_TOKEN} (once per run)",
         f"  mail:      smtp://{smtp_host}:{smtp_port} (no TLS; AUTH PLAIN or LOGIN)"
         f"  username={credentials.MAIL_USER}  password={credentials.MAIL_PASSWORD}",
+        f"  imap:      imap://{imap_host}:{imap_port}/INBOX (no TLS; LOGIN) the same user and"
+        " password: the desk's replies",
+        "  desk:      an article mailed with X-Publisher-Post is published at"
+        f" {url}/desk/<channel>/<n> and answered {delay} (campaign time) later;"
+        f" POST {url}/_sandbox/desk"
+        ' {"speed": N} plays it N times faster',
         f"  pictures:  {url}/media/<sha256>.<jpg|png> (every picture accepted; GET or HEAD)",
         f"  faults:    {sandbox.ctx.faults.spec() or 'none'}   (seed {seed})",
         f"  record:    {record or 'not written (no --record)'}",
         f"  control:   GET {url}/_sandbox/records · POST {url}/_sandbox/faults · "
-        f"POST {url}/_sandbox/clock · GET {url}/_sandbox/smtp",
+        f"POST {url}/_sandbox/clock · GET {url}/_sandbox/smtp · GET {url}/_sandbox/imap",
     ]
-    print("\n".join(lines), flush=True)
-    sandbox.serve_forever()
+    return lines

@@ -71,6 +71,8 @@ class MailServer:
         self._ids = itertools.count(1)
         self._refused: weakref.WeakKeyDictionary[Session, bool] = weakref.WeakKeyDictionary()
         self.seen: set[str] = set()  # the Message-IDs accepted since start (or the last reset)
+        # called with each message accepted (not a duplicate), after its record: the desk
+        self.on_mail: Callable[[Mail], object] | None = None
 
     def start(self) -> MailServer:
         if self._controller is None:
@@ -118,6 +120,8 @@ class MailServer:
             self.seen.add(mail.message_id)
             where = ("mail", mail.channel, mail.message_id)
             self.ctx.record(where, mail.subject, mail.text, fields=mail.fields, kind=kind)
+        if kind == "mail" and self.on_mail is not None:
+            self.on_mail(mail)
         return mail
 
     def _authenticate(
