@@ -17,7 +17,7 @@ from publisher.errors import InputError
 
 if TYPE_CHECKING:
     from publisher.channels.base import Adapter, CheckResult, MediaHost
-    from publisher.channels.imap import ImapReader
+    from publisher.channels.imap import ImapReader, Reply
     from publisher.channels.smtp import Mailer
     from publisher.clock import Clock
     from publisher.config import Channel, Config, ImapSettings, MailSettings
@@ -329,6 +329,52 @@ def build_imap_reader(
     if access is None:
         return None
     return ImapReader(access.settings, access.password, exclude=exclude)
+
+
+def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
+    """The handler of a desk's reply: the post its thread answers
+    (``editorial.confirm.post_for_message_id``) confirmed with the first address in the reply
+    the channel accepts (``confirm(..., via="reply")``). A reply is ignored (marked processed,
+    the reason logged) when it answers no post of ours, comes from outside the desk's domains,
+    carries no acceptable address, or its post is not handed off; a database error leaves it
+    unseen for the next poll."""
+    from publisher.config.model import EmailSettings
+    from publisher.dispatch.replies import Handled
+    from publisher.editorial.confirm import confirm, post_for_message_id
+    from publisher.store.models import PostRow
+
+    def handle(reply: Reply) -> Handled:
+        with db.write() as s:
+            post_id = next(
+                (p for mid in reply.thread if (p := post_for_message_id(s, mid)) is not None),
+                None,
+            )
+            if post_id is None:
+                return Handled.ignored(f"the reply {reply.message_id} answers no post of ours")
+            channel = s.get_one(PostRow, post_id).channel
+            ch = config.channels.get(channel)
+            desk = ch.settings if ch is not None else None
+            if not isinstance(desk, EmailSettings):
+                return Handled.ignored(f"post {post_id} ({channel}) is not mailed to a desk")
+            domains = {a.rpartition("@")[2].lower() for a in (*desk.to, *desk.cc)}
+            if reply.sender.rpartition("@")[2].lower() not in domains:
+                return Handled.ignored(
+                    f"post {post_id}: the reply comes from {reply.sender}, not from the desk"
+                    f" ({', '.join(sorted(domains))})"
+                )
+            why = "it carries no address"
+            for url in reply.urls:
+                try:
+                    done = confirm(
+                        s, config, post_id, url, by=reply.sender, via="reply", now=clock.now()
+                    )
+                except InputError as exc:
+                    why = exc.line()
+                    continue
+                return Handled.confirmed(f"post {post_id} published at {done.url}")
+            return Handled.ignored(f"post {post_id}: {why}")
+
+    return handle
 
 
 def reply_poller(

@@ -340,7 +340,7 @@ def _publish(
             )
         )
         return
-    replies, every = _replies(config, clock)
+    replies, every = _replies(config, clock, source)
     Daemon(
         source,
         dispatcher,
@@ -351,13 +351,15 @@ def _publish(
     ).run()
 
 
-def _replies(config: Config, clock: Clock) -> tuple[Callable[[], object] | None, float]:
+def _replies(
+    config: Config, clock: Clock, db: Database
+) -> tuple[Callable[[], object] | None, float]:
     """The daemon's poll of the desks' replies (None without IMAP) and its interval in real
     seconds (``[imap] poll_every`` on ``clock``: a rehearsal polls as often in campaign time)."""
-    from publisher.app import reply_poller
+    from publisher.app import reply_handler, reply_poller
     from publisher.config.model import IMAP_POLL
 
-    poller = reply_poller(config)
+    poller = reply_poller(config, reply_handler(db, config, clock))
     if poller is None:
         return None, 0.0
     every = config.imap.poll_every if config.imap is not None else IMAP_POLL
@@ -550,7 +552,7 @@ def _play(
             detail = _outcomes(counts)
             progress.update(task, completed=done, day=f"{virtual:%d/%m %H:%M}", detail=detail)
 
-        replies, every = _replies(config, clock)
+        replies, every = _replies(config, clock, db)
         daemon = Daemon(
             db,
             dispatcher,
