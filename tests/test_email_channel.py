@@ -20,8 +20,9 @@ from docx import Document
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from publisher.app import build_adapters
+from publisher.app import build_adapters, reply_handler
 from publisher.channels.email_desk import ConfirmLinks, EmailAdapter, key_of_message_id
+from publisher.channels.imap import Reply
 from publisher.channels.smtp import Mailer
 from publisher.clock import FakeClock
 from publisher.config import Config, MailSettings, load_config
@@ -372,3 +373,40 @@ def test_a_message_id_names_its_post() -> None:
     )
     assert key_of_message_id("<abc@x.vn>") is None
     assert key_of_message_id("no brackets") is None
+
+
+def _reply(p: PostRow, sender: str, *urls: str) -> Reply:
+    return Reply(
+        uid=1,
+        message_id="<re-1@pbgdpl.example.gov.vn>",
+        in_reply_to=f"<{p.idempotency_key}@stp.example.vn>",
+        references=("<older@stp.example.vn>",),
+        sender=sender,
+        subject="Re: bài viết",
+        urls=urls,
+    )
+
+
+def test_a_desk_reply_confirms_its_post_and_nothing_else(
+    queue: Database, web_config: Config, server: Server
+) -> None:
+    """The daemon's reply handler: a stranger's reply, one naming no post of ours, or one with
+    no address on the portal confirms nothing (each ignored with its reason); the desk's reply
+    with the live address (after an off-site one) confirms the post it answers, once."""
+    p, clock = send_first(queue, web_config, server)
+    handle = reply_handler(queue, web_config, clock)
+    good = f"{SITE}/tin-tuc/bai-1"
+    stranger = handle(_reply(p, "mallory@evil.example.com", good))
+    assert stranger.outcome == "ignored" and "not from the desk" in stranger.note
+    no_url = handle(_reply(p, "bientap@pbgdpl.example.gov.vn"))
+    assert no_url.outcome == "ignored" and "no address" in no_url.note
+    off_site = handle(_reply(p, "bientap@pbgdpl.example.gov.vn", "https://evil.example.com/x"))
+    assert off_site.outcome == "ignored" and "is not on the portal" in off_site.note
+    other = replace(_reply(p, "bientap@pbgdpl.example.gov.vn", good), in_reply_to="<x@y>")
+    assert handle(replace(other, references=())).outcome == "ignored"
+    assert row(queue, p.id).state == State.HANDED_OFF
+    done = handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", "https://evil.example.com/x", good))
+    assert done.outcome == "confirmed" and good in done.note
+    assert row(queue, p.id).state == State.PUBLISHED and row(queue, p.id).remote_url == good
+    again = handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", good))
+    assert again.outcome == "confirmed"  # the same address again: a no-op, marked processed
