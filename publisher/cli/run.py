@@ -28,6 +28,7 @@ from publisher.errors import InputError
 from publisher.i18n import _
 
 if TYPE_CHECKING:
+    from publisher.alerts.watch import Round
     from publisher.channels.base import CheckResult
     from publisher.config import Config
     from publisher.config.env import Secrets
@@ -91,6 +92,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
             failed += not result.ok
             table.add_row(cid, ch.adapter, endpoint(ch), _mark(result))
         failed += _mail_row(table, cfg)
+        failed += _alerts_row(table, cfg)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -116,6 +118,31 @@ def _mail_row(table: Any, config: Config) -> int:
     where, result = found
     table.add_row("mail", "smtp", where, _mark(result))
     return int(not result.ok)
+
+
+def _alerts_row(table: Any, config: Config) -> int:
+    """An ``alerts`` row when ``[alerts]`` is on but no mail is configured to send them: 1."""
+    from publisher.app import build_mailer
+    from publisher.errors import ConfigError
+
+    if not config.alerts.enabled:
+        return 0
+    try:
+        if build_mailer(config) is not None:
+            return 0
+    except ConfigError:
+        return 0  # the mail row says what is wrong with it
+    from publisher.channels.base import CheckResult
+
+    result = CheckResult(
+        False,
+        _(
+            "alerts are on ([alerts]) but no mail server is configured, so none is sent: add "
+            "a [mail] table or set PUBLISHER_SMTP_URL"
+        ),
+    )
+    table.add_row("alerts", "smtp", "-", _mark(result))
+    return 1
 
 
 @cli.command()
@@ -265,10 +292,13 @@ def _publish(
     if once:  # as the daemon does at start: a missing or wrong audit key stops us before
         audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
     dispatcher = make_dispatcher(source, config, adapters, clock, worker=worker_name(), seed=seed)
+    alerts = _alerts(config, source, clock, secrets)
     if once:
         report = dispatcher.run_once()
         dispatcher.drain(None, report)  # the calls that outlived the pass
         dispatcher.close()
+        if alerts is not None:
+            alerts.safe()
         say(
             _(
                 "One pass: {claimed} claimed, {published} published, {retrying} retrying, "
@@ -285,7 +315,37 @@ def _publish(
             )
         )
         return
-    Daemon(source, dispatcher, clock, tick=config.daemon.tick.total_seconds()).run()
+    tick = config.daemon.tick.total_seconds()
+    Daemon(
+        source,
+        dispatcher,
+        clock,
+        tick=tick,
+        chores=alerts.safe if alerts is not None else None,
+        chores_every=max(tick, ALERTS_EVERY),
+    ).run()
+
+
+ALERTS_EVERY = 30.0  # real seconds between the daemon's rounds of alerts (a rehearsal: 1 s)
+
+
+def _alerts(config: Config, db: Database, clock: Any, secrets: Secrets) -> Round | None:
+    """The daemon's round of alerts, or None (said in the log) when alerts are off or have
+    no mail server."""
+    from publisher.app import alert_round
+    from publisher.errors import ConfigError
+
+    try:
+        found = alert_round(config, db, clock, secrets)
+    except ConfigError as exc:  # the mail settings: publishing goes on without alerts
+        logging.getLogger("publisher.alerts").error("alerts: none is sent: %s", exc.line())
+        return None
+    if found is None and config.alerts.enabled:
+        logging.getLogger("publisher.alerts").warning(
+            "alerts are on but no mail server is configured: none is sent "
+            "(add a [mail] table or set PUBLISHER_SMTP_URL)"
+        )
+    return found
 
 
 def _rehearse(
@@ -314,7 +374,7 @@ def _rehearse(
     adapters = build_adapters(config, secrets, r.db)
     dispatcher = make_dispatcher(r.db, config, adapters, r.clock, worker=worker_name(), seed=seed)
     deadline = r.virtual_end + dispatcher.policy.max_lateness
-    _play(config, r, dispatcher, total, deadline, console)
+    _play(config, r, dispatcher, total, deadline, console, _alerts(config, r.db, r.clock, secrets))
     owed = _summary(config, r.db, r.path)
     if owed and r.clock.now() > deadline:
         say(
@@ -398,6 +458,7 @@ def _play(
     total: int,
     deadline: datetime,
     console: Any,
+    alerts: Round | None = None,
 ) -> None:
     """Run the rehearsal's daemon until no post is pending or its clock passes ``deadline``,
     a progress bar (the campaign day, the posts settled, the outcomes so far) following it."""
@@ -433,6 +494,8 @@ def _play(
             mode=RunMode.REHEARSE,
             until=lambda: _pending(db) == 0 or clock.now() > deadline,
             on_pass=on_pass,
+            chores=alerts.safe if alerts is not None else None,
+            chores_every=1.0,
         )
         daemon.run()
 

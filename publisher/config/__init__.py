@@ -15,6 +15,7 @@ from typing import Any
 
 from publisher.config.model import (
     ADAPTERS,
+    ALERT_KINDS,
     DATABASE_URL_ENV,
     ENV_NAME,
     HHMM,
@@ -28,6 +29,7 @@ from publisher.config.model import (
     ZALO_PACKAGES,
     AdapterSettings,
     AdapterSpec,
+    AlertSettings,
     ApprovalRules,
     Campaign,
     Channel,
@@ -56,6 +58,7 @@ from publisher.errors import ConfigError
 
 __all__ = [
     "ADAPTERS",
+    "ALERT_KINDS",
     "DATABASE_URL_ENV",
     "ENV_NAME",
     "HHMM",
@@ -69,6 +72,7 @@ __all__ = [
     "ZALO_PACKAGES",
     "AdapterSettings",
     "AdapterSpec",
+    "AlertSettings",
     "ApprovalRules",
     "Campaign",
     "Channel",

@@ -82,6 +82,8 @@ class Daemon:
         until: Callable[[], bool] | None = None,
         on_pass: Callable[[PassReport], None] | None = None,
         stop_timeout: float = 4.0,
+        chores: Callable[[], None] | None = None,
+        chores_every: float = 30.0,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
@@ -91,6 +93,10 @@ class Daemon:
         self.until = until
         self.on_pass = on_pass
         self.stop_timeout = stop_timeout
+        # Work beside publishing (the alerts: app.alert_round), every ``chores_every`` real
+        # seconds in a thread of its own and once more at the stop; it must log its failures.
+        self.chores = chores
+        self.chores_every = chores_every
         self.stopping = threading.Event()
         self.passes = 0
         # Set while no pass runs and none is asked for.
@@ -145,6 +151,20 @@ class Daemon:
                     self.stop("finished")
             except Exception:
                 logger.exception("could not write the heartbeat; trying again next tick")
+
+    # -- chores thread -----------------------------------------------------------------------
+
+    def _chores(self) -> None:
+        while not self.stopping.wait(self.chores_every):
+            self._chore()
+
+    def _chore(self) -> None:
+        if self.chores is None:
+            return
+        try:
+            self.chores()
+        except Exception:  # a chore never stops the daemon
+            logger.exception("a periodic job failed; it runs again later")
 
     # -- passes ----------------------------------------------------------------------------
 
@@ -247,8 +267,11 @@ class Daemon:
         self._beat()
         passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         beats = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        chores = threading.Thread(target=self._chores, name="chores", daemon=True)
         passes.start()
         beats.start()
+        if self.chores is not None:
+            chores.start()
         logger.info(
             "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
         )
@@ -270,6 +293,9 @@ class Daemon:
                 self.dispatcher.abandon()
             self.dispatcher.close(wait=False)
             beats.join(self.stop_timeout)
+            if chores.is_alive():
+                chores.join(self.stop_timeout)
+            self._chore()  # what the last passes did is told before the process ends
             try:
                 # Calls abandoned in flight may still reach their platforms: this worker is
                 # not marked stopped, or another daemon would take their posts over at once
