@@ -380,7 +380,10 @@ members = [
             'to = { post_failed = ["bientap"] }',
             "alerts.to.post_failed[0]: Ban biên tập has no email",
         ),
-        ('to = { post_failed = ["editor"] }', "the editor Ban biên tập has no email"),
+        (
+            'to = { post_failed = ["editor"] }',
+            "alerts.to.post_failed[0]: no editor on the board has an email",
+        ),
         (
             'to = { post_failed = ["nobody"] }',
             "'nobody' is neither a member of the board nor a role",
@@ -427,8 +430,14 @@ def test_the_shipped_config_routes_each_kind(config: Config) -> None:
     assert config.alerts.recipients("digest") == ("tuan.la@stp-bacgiang.example",)
 
 
-def test_check_says_alerts_have_no_mail_server(campaign: Path) -> None:
+def test_check_and_channels_check_say_alerts_have_no_mail_server(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.fakes import run
 
     out = run("check")
     assert "alerts: alerts are on but no mail server is configured" in out.stderr
+    channels = run("channels", "check", "--sandbox")
+    assert "warning: alerts are on ([alerts]) but no mail server is configured" in channels.stderr
+    monkeypatch.setenv("PUBLISHER_SMTP_URL", "smtp://127.0.0.1:2525?from=p@stp-bacgiang.example")
+    assert "alerts are on" not in run("check").stderr
