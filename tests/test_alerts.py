@@ -438,6 +438,6 @@ def test_check_and_channels_check_say_alerts_have_no_mail_server(
     out = run("check")
     assert "alerts: alerts are on but no mail server is configured" in out.stderr
     channels = run("channels", "check", "--sandbox")
-    assert "warning: alerts are on ([alerts]) but no mail server is configured" in channels.stderr
+    assert "alerts: alerts are on ([alerts]) but no mail server is configured" in channels.stdout
     monkeypatch.setenv("PUBLISHER_SMTP_URL", "smtp://127.0.0.1:2525?from=p@stp-bacgiang.example")
     assert "alerts are on" not in run("check").stderr

@@ -137,7 +137,7 @@ def _alerts_warning(config: Config) -> None:
         "alerts are on ([alerts]) but no mail server is configured, so none is sent: add "
         "a [mail] table or set PUBLISHER_SMTP_URL"
     )
-    say(_("warning: ") + said, err=True)
+    say(_("alerts: {said}").format(said=said))  # a note: stderr is for what failed
 
 
 @cli.command()

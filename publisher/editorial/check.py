@@ -131,7 +131,7 @@ def quota_warnings(config: Config, times: Mapping[PostKey, datetime]) -> list[st
 
 def run_check(config: Config, db: Database | None = None, *, today: date) -> CheckResult:
     """Every problem, plus warnings; ``today`` (the caller's clock) dates the version warnings."""
-    result = CheckResult(warnings=version_warnings(config, today) + alert_warnings(config))
+    result = CheckResult(warnings=version_warnings(config, today))
     messages, content_problems = read_messages(config)
     problems: list[PublisherError] = [*content_problems, *_template_syntax(config)]
     renders, render_problems = render_all(config, messages, Renderer(config))
