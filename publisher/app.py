@@ -16,6 +16,7 @@ from publisher.channels.base import ChannelError
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
+    from publisher.alerts.watch import Round
     from publisher.channels.base import Adapter, CheckResult, MediaHost
     from publisher.channels.imap import ImapReader, Reply
     from publisher.channels.smtp import Mailer
@@ -443,3 +444,54 @@ def make_dispatcher(
         rng=random.Random(seed),  # noqa: S311 - jitter
         render_check=RenderCheck(config),
     )
+
+
+def alert_round(
+    config: Config,
+    db: Database,
+    clock: Clock | None = None,
+    secrets: Secrets | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Round | None:
+    """One round of alerting on ``db`` (evaluate the causes, flush the outbox), causes on
+    ``clock`` (default real time); None when ``[alerts]`` is off or no mail is configured
+    (then nothing is queued: ``check`` and ``channels check`` say so). Every secret the
+    process knows — the channels', the mail password, ``PUBLISHER_SMTP_URL`` — is blanked in
+    what is queued."""
+    from publisher.alerts.watch import Round, redactor
+    from publisher.clock import SYSTEM_CLOCK
+
+    if not config.alerts.enabled:
+        return None
+    mailer = build_mailer(config, environ)
+    if mailer is None:
+        return None
+    return Round(
+        db,
+        config,
+        mailer,
+        clock=clock or SYSTEM_CLOCK,
+        redact=redactor(known_secrets(config, secrets, environ)),
+    )
+
+
+def known_secrets(
+    config: Config, secrets: Secrets | None, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every secret value this process may hold: the channels' (``secrets``), the mail
+    password and the whole ``PUBLISHER_SMTP_URL``; the ones that cannot be read are left out."""
+    from publisher.config import SMTP_URL_ENV
+    from publisher.config.env import environment, mail_access
+    from publisher.errors import ConfigError
+
+    values = list(secrets.all_values()) if secrets else []
+    env = environment(config, environ)
+    if env.get(SMTP_URL_ENV):
+        values.append(env[SMTP_URL_ENV])
+    try:
+        access = mail_access(config, environ)
+    except ConfigError:
+        access = None
+    if access is not None and access.password:
+        values.append(access.password)
+    return values

@@ -180,6 +180,7 @@ TOP_LEVEL = {
     "i18n",  # shared, small
 }
 PACKAGES = {
+    "alerts",
     "cli",
     "web",
     "config",

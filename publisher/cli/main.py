@@ -111,11 +111,12 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
 @config_option
 def check(config_path: Path) -> None:
     """Validate config, content and templates; render and plan every post; list all problems."""
-    from publisher.editorial.check import run_check
+    from publisher.editorial.check import alert_warnings, run_check
 
     config = read_config(config_path)
     today = now().astimezone(config.tz).date()
     result = run_check(config, existing_queue(config), today=today)
+    result.warnings += alert_warnings(config)  # it reads the environment: not run_check's
     for problem in result.problems:
         say(_("error: {problem}").format(problem=problem), err=True)
     for line in [*result.revoked, *result.warnings]:

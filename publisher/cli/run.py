@@ -30,6 +30,7 @@ from publisher.i18n import _
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from publisher.alerts.watch import Round
     from publisher.channels.base import CheckResult
     from publisher.clock import Clock
     from publisher.config import Config
@@ -95,6 +96,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
             table.add_row(cid, ch.adapter, endpoint(ch), _mark(result))
         failed += _mail_row(table, cfg)
         failed += _imap_row(table, cfg)
+        _alerts_warning(cfg)
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -140,6 +142,26 @@ def _imap_row(table: Any, config: Config) -> int:
     result = reader.check()
     table.add_row("imap", "imap", reader.endpoint, _mark(result))
     return int(not result.ok)
+
+
+def _alerts_warning(config: Config) -> None:
+    """One warning line when ``[alerts]`` is on but no mail is configured to send them (the
+    mail row says what is wrong with a mail server that is configured)."""
+    from publisher.app import build_mailer
+    from publisher.errors import ConfigError
+
+    if not config.alerts.enabled:
+        return
+    try:
+        if build_mailer(config) is not None:
+            return
+    except ConfigError:
+        return
+    said = _(
+        "alerts are on ([alerts]) but no mail server is configured, so none is sent: add "
+        "a [mail] table or set PUBLISHER_SMTP_URL"
+    )
+    say(_("alerts: {said}").format(said=said))  # a note: stderr is for what failed
 
 
 @cli.command()
@@ -320,10 +342,13 @@ def _publish(
     if once:  # as the daemon does at start: a missing or wrong audit key stops us before
         audit.ensure_keyed(source, clock.now())  # a post is sent that can't be recorded
     dispatcher = make_dispatcher(source, config, adapters, clock, worker=worker_name(), seed=seed)
+    alerts = _alerts(config, source, clock, secrets)
     if once:
         report = dispatcher.run_once()
         dispatcher.drain(None, report)  # the calls that outlived the pass
         dispatcher.close()
+        if alerts is not None:
+            alerts.safe()
         say(
             _(
                 "One pass: {claimed} claimed, {published} published, {retrying} retrying, "
@@ -341,13 +366,16 @@ def _publish(
         )
         return
     replies, every = _replies(config, clock, source)
+    tick = config.daemon.tick.total_seconds()
     Daemon(
         source,
         dispatcher,
         clock,
-        tick=config.daemon.tick.total_seconds(),
+        tick=tick,
         replies=replies,
         replies_every=every,
+        chores=alerts.safe if alerts is not None else None,
+        chores_every=max(tick, ALERTS_EVERY),
     ).run()
 
 
@@ -364,6 +392,28 @@ def _replies(
         return None, 0.0
     every = config.imap.poll_every if config.imap is not None else IMAP_POLL
     return poller.poll, clock.real_seconds(every)
+
+
+ALERTS_EVERY = 30.0  # real seconds between the daemon's rounds of alerts (a rehearsal: 1 s)
+
+
+def _alerts(config: Config, db: Database, clock: Any, secrets: Secrets) -> Round | None:
+    """The daemon's round of alerts, or None (said in the log) when alerts are off or have
+    no mail server."""
+    from publisher.app import alert_round
+    from publisher.errors import ConfigError
+
+    try:
+        found = alert_round(config, db, clock, secrets)
+    except ConfigError as exc:  # the mail settings: publishing goes on without alerts
+        logging.getLogger("publisher.alerts").error("alerts: none is sent: %s", exc.line())
+        return None
+    if found is None and config.alerts.enabled:
+        logging.getLogger("publisher.alerts").warning(
+            "alerts are on but no mail server is configured: none is sent "
+            "(add a [mail] table or set PUBLISHER_SMTP_URL)"
+        )
+    return found
 
 
 def _rehearse(
@@ -394,7 +444,7 @@ def _rehearse(
     deadline = r.virtual_end + dispatcher.policy.max_lateness
     if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal
         tell_sandbox_speed(sandbox_url, r.clock.speed)
-    _play(config, r, dispatcher, total, deadline, console)
+    _play(config, r, dispatcher, total, deadline, console, _alerts(config, r.db, r.clock, secrets))
     owed = _summary(config, r.db, r.path)
     _unconfirmed(config, r.db)
     if owed and r.clock.now() > deadline:
@@ -525,6 +575,7 @@ def _play(
     total: int,
     deadline: datetime,
     console: Any,
+    alerts: Round | None = None,
 ) -> None:
     """Run the rehearsal's daemon until no post is pending or its clock passes ``deadline``,
     a progress bar (the campaign day, the posts settled, the outcomes so far) following it."""
@@ -565,6 +616,8 @@ def _play(
             on_pass=on_pass,
             replies=replies,
             replies_every=every,
+            chores=alerts.safe if alerts is not None else None,
+            chores_every=1.0,
         )
         daemon.run()
 

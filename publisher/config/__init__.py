@@ -15,6 +15,7 @@ from typing import Any
 
 from publisher.config.model import (
     ADAPTERS,
+    ALERT_KINDS,
     DATABASE_URL_ENV,
     ENV_NAME,
     HHMM,
@@ -29,6 +30,7 @@ from publisher.config.model import (
     ZALO_PACKAGES,
     AdapterSettings,
     AdapterSpec,
+    AlertSettings,
     ApprovalRules,
     Campaign,
     Channel,
@@ -59,6 +61,7 @@ from publisher.errors import ConfigError
 
 __all__ = [
     "ADAPTERS",
+    "ALERT_KINDS",
     "DATABASE_URL_ENV",
     "ENV_NAME",
     "HHMM",
@@ -73,6 +76,7 @@ __all__ = [
     "ZALO_PACKAGES",
     "AdapterSettings",
     "AdapterSpec",
+    "AlertSettings",
     "ApprovalRules",
     "Campaign",
     "Channel",

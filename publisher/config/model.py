@@ -267,6 +267,7 @@ class Member:
     title: str = ""
     aliases: tuple[str, ...] = ()
     os_user: str | None = None  # their OS account: the CLI run by it acts as them, only them
+    email: str = ""  # where their alerts go ([alerts]); "" if they get none
 
 
 def member_key(name: str) -> str:
@@ -394,6 +395,40 @@ class ImapSettings:
         return f"{host}:{self.port} ({self.security})"
 
 
+# The kinds of alert (``[alerts] to``), by their stable ids; each is explained in the README.
+ALERT_KINDS = (
+    "post_failed",
+    "post_needs_review",
+    "post_missed",
+    "channel_blocked",
+    "token_expiring",
+    "daemon_stale",
+    "digest",
+)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]`` of config.toml: who is told of what, and when.
+
+    ``to``: each alert kind → the addresses of the members who get it (members named, or every
+    member of a role named, each with an email); a kind not listed goes to nobody.
+    ``remind_every``: a cause still open this long after its last mail is mailed again.
+    ``digest_at``: the local time of the daily digest (posts due in the next 24 h not yet
+    approved). ``stale_after``: a daemon heartbeat older than this is a stopped daemon
+    (``publisher watch``). ``token_warning``: how long before a token dies it is announced."""
+
+    enabled: bool = False
+    to: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    remind_every: timedelta = timedelta(hours=6)
+    digest_at: time = time(7, 0)
+    stale_after: timedelta = timedelta(minutes=10)
+    token_warning: timedelta = timedelta(days=14)
+
+    def recipients(self, kind: str) -> tuple[str, ...]:
+        return self.to.get(kind, ()) if self.enabled else ()
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
@@ -448,6 +483,7 @@ class Config:
     report: ReportSettings = field(default_factory=ReportSettings)
     mail: MailSettings | None = None  # no [mail] table (PUBLISHER_SMTP_URL may still set one)
     imap: ImapSettings | None = None  # no [imap] table (PUBLISHER_IMAP_URL may still set one)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.config.model import (
     ADAPTERS,
+    ALERT_KINDS,
     DATABASE_URL_ENV,
     ENV_NAME,
     HHMM,
@@ -33,6 +34,7 @@ from publisher.config.model import (
     URL_SETTINGS,
     ZALO_PACKAGES,
     AdapterSpec,
+    AlertSettings,
     ApprovalRules,
     Campaign,
     Channel,
@@ -182,7 +184,8 @@ def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...], ApprovalRules
                     f"{os_user!r} is mapped twice (to {os_users[os_user].name} and {name})",
                     "one OS user is one member",
                 )
-        member = Member(name, role, m.text("title", ""), tuple(a.strip() for a in aliases), os_user)
+        title, email = m.text("title", ""), _member_email(m)
+        member = Member(name, role, title, tuple(a.strip() for a in aliases), os_user, email)
         m.done()
         if os_user is not None:
             os_users[os_user] = member
@@ -212,6 +215,14 @@ def _board(t: _Table) -> tuple[dict[str, Member], tuple[str, ...], ApprovalRules
             'map members to their OS users first (os_user = "…" in [board] members)',
         )
     return out, tuple(a.strip() for a in accounts), rules
+
+
+def _member_email(m: _Table) -> str:
+    """A member's ``email`` (where their alerts go): a bare address, or ""."""
+    email = m.text("email", "").strip()
+    if email and (problem := mail_address_problem(email)):
+        raise m.err("email", problem, "their bare address, e.g. 'tuan.la@example.gov.vn'")
+    return email
 
 
 STEP_ROLES = ROLES[1:]  # a drafter writes; editors and approvers approve
@@ -430,8 +441,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     report = _report(top.table("report", {}))
 
     paths = top.table("paths", {})
-    messages_dir = base / paths.text("messages", "messages")
-    templates_dir = base / paths.text("templates", "templates")
+    messages_dir, templates_dir = (base / paths.text(k, k) for k in ("messages", "templates"))
     paths.done()
 
     db = top.table("database", {})
@@ -444,6 +454,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     web = _web(top.table("web", {}))
     mail = _mail(top, campaign.organisation, base)
     imap = _imap(top, base)
+    mail, alerts = _mail(top, campaign.organisation, base), _alerts(top.table("alerts", {}), board)
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
@@ -479,6 +490,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         report=report,
         mail=mail,
         imap=imap,
+        alerts=alerts,
         raw=raw,
     )
 
@@ -587,6 +599,74 @@ def _media(t: _Table, channels: Mapping[str, Channel]) -> MediaSettings:
             )
     t.done()
     return MediaSettings(cover, None if alt is None else nfc(alt), base, host)
+
+
+def _alerts(t: _Table, board: Mapping[str, Member]) -> AlertSettings:
+    """The ``[alerts]`` table: whether alerts are sent, each kind's recipients (members by name
+    or alias, or roles: each with an email) and the timings."""
+    d = AlertSettings()
+    enabled = t.get("enabled", bool(t.data), types=(bool,))
+    to = _alert_routes(t.table("to", {}), board)
+    remind_every = _duration(t, "remind_every", d.remind_every)
+    digest_at = _time(t, "digest_at", t.get("digest_at", f"{d.digest_at:%H:%M}"))
+    stale_after = _duration(t, "stale_after", d.stale_after)
+    if stale_after < timedelta(seconds=30):
+        raise t.err(
+            "stale_after",
+            f"{stale_after.total_seconds():g}s is shorter than a heartbeat may take (30 s)",
+            "e.g. '10m'",
+        )
+    token_warning = _duration(t, "token_warning", d.token_warning)
+    t.done()
+    if enabled and not any(to.values()):
+        raise t.err("to", "names nobody to alert", 'e.g. to = { post_failed = ["editor"] }')
+    return AlertSettings(enabled, to, remind_every, digest_at, stale_after, token_warning)
+
+
+def _alert_routes(t: _Table, board: Mapping[str, Member]) -> dict[str, tuple[str, ...]]:
+    """``[alerts] to``: alert kind → the addresses of the members it names (a role names each
+    of its members who has an email)."""
+    example = 'e.g. post_failed = ["editor", "tuan.la"]'
+    routes: dict[str, tuple[str, ...]] = {}
+    for kind in list(t.data):
+        if kind not in ALERT_KINDS:
+            raise t.err(kind, "is not a kind of alert", "one of: " + ", ".join(ALERT_KINDS))
+        names = t.get(kind, types=(list,))
+        addresses: list[str] = []
+        for i, name in enumerate(names):
+            where = f"{kind}[{i}]"
+            if not isinstance(name, str) or not name.strip():
+                raise t.err(where, "must be a member's name or alias, or a role", example)
+            for address in _alert_recipients(t, where, name.strip(), board):
+                if address not in addresses:
+                    addresses.append(address)
+        routes[kind] = tuple(addresses)
+    t.done()
+    return routes
+
+
+def _alert_recipients(t: _Table, where: str, name: str, board: Mapping[str, Member]) -> list[str]:
+    """The addresses ``name`` (a role, or a member's name or alias) stands for."""
+    fix = 'add email = "…" to their entry in [board] members'
+    if name in ROLES:
+        members = {m.name: m for m in board.values() if m.role == name}
+        if not members:
+            raise t.err(where, f"no member of the board is a {name}", "name members or roles")
+        addresses = [m.email for m in members.values() if m.email]
+        if not addresses:
+            raise t.err(where, f"no {name} on the board has an email", fix)
+        return addresses  # the role's members who have an address
+    member = board.get(member_key(name))
+    if member is None:
+        known = ", ".join(sorted({m.name for m in board.values()})) or "none"
+        raise t.err(
+            where,
+            f"{name!r} is neither a member of the board nor a role",
+            f"roles: {', '.join(ROLES)}; members: {known}",
+        )
+    if not member.email:
+        raise t.err(where, f"{member.name} has no email", fix)
+    return [member.email]
 
 
 def _web(w: _Table) -> WebSettings:

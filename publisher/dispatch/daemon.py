@@ -89,6 +89,8 @@ class Daemon:
         stop_timeout: float = 4.0,
         replies: Callable[[], object] | None = None,
         replies_every: float = 300.0,
+        chores: Callable[[], None] | None = None,
+        chores_every: float = 30.0,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
@@ -100,6 +102,10 @@ class Daemon:
         self.stop_timeout = stop_timeout
         self.replies = replies
         self.replies_every = max(MIN_REPLIES, replies_every)
+        # Work beside publishing (the alerts: app.alert_round), every ``chores_every`` real
+        # seconds in a thread of its own and once more at the stop; it must log its failures.
+        self.chores = chores
+        self.chores_every = chores_every
         self.stopping = threading.Event()
         self.passes = 0
         # Set while no pass runs and none is asked for.
@@ -173,6 +179,20 @@ class Daemon:
                     logger.exception("replies: the poll failed; trying again later")
             if self.stopping.wait(self.replies_every):
                 return
+
+    # -- chores thread -----------------------------------------------------------------------
+
+    def _chores(self) -> None:
+        while not self.stopping.wait(self.chores_every):
+            self._chore()
+
+    def _chore(self) -> None:
+        if self.chores is None:
+            return
+        try:
+            self.chores()
+        except Exception:  # a chore never stops the daemon
+            logger.exception("a periodic job failed; it runs again later")
 
     # -- passes ----------------------------------------------------------------------------
 
@@ -276,10 +296,13 @@ class Daemon:
         passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         beats = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         polls = threading.Thread(target=self._replies, name="replies", daemon=True)
+        chores = threading.Thread(target=self._chores, name="chores", daemon=True)
         passes.start()
         beats.start()
         if self.replies is not None:
             polls.start()
+        if self.chores is not None:
+            chores.start()
         logger.info(
             "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
         )
@@ -303,6 +326,9 @@ class Daemon:
             beats.join(self.stop_timeout)
             if polls.is_alive():
                 polls.join(self.stop_timeout)
+            if chores.is_alive():
+                chores.join(self.stop_timeout)
+            self._chore()  # what the last passes did is told before the process ends
             try:
                 # Calls abandoned in flight may still reach their platforms: this worker is
                 # not marked stopped, or another daemon would take their posts over at once

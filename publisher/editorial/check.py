@@ -91,6 +91,21 @@ def version_warnings(config: Config, today: date) -> list[str]:
     return out
 
 
+def alert_warnings(config: Config) -> list[str]:
+    """``[alerts]`` on with no mail server to send them (``[mail]`` or PUBLISHER_SMTP_URL)."""
+    from publisher.config import SMTP_URL_ENV
+    from publisher.config.env import environment
+
+    if not config.alerts.enabled or config.mail is not None:
+        return []
+    if environment(config).get(SMTP_URL_ENV, "").strip():
+        return []
+    return [
+        f"{config.path}: alerts: alerts are on but no mail server is configured, so none is "
+        f"sent (add a [mail] table, or set {SMTP_URL_ENV})"
+    ]
+
+
 def quota_warnings(config: Config, times: Mapping[PostKey, datetime]) -> list[str]:
     """Zalo channels that broadcast more than their OA's package lets followers receive, or
     broadcast from an OA that is not verified (``zalo_quotas``), by the planned times."""

@@ -338,3 +338,48 @@ class LoginFailure(Base):
     account_key: Mapped[str] = mapped_column(String(255), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """One cause the board was alerted of (``publisher.alerts``), by its stable key (e.g.
+    ``post_failed:12``): the key is unique, so however many daemons or watchdogs see a cause,
+    it is alerted once. A cause that returns after it was resolved opens the same row again.
+    ``facts``: what the alert said (the resolved mail says it again)."""
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_at: Mapped[datetime]
+    last_sent_at: Mapped[datetime]  # the alert or its last reminder
+    reminders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolved_at: Mapped[datetime | None]
+    # How many times it was opened: a guard for the conditional updates that make each mail once.
+    episode: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class OutboxRow(Base):
+    """A mail waiting to be sent, or sent (``publisher.alerts.sender``): queued in the same
+    transaction as what it tells of, claimed by one sender at a time (``claimed_by`` until
+    ``claim_until``), retried with backoff while the mail server is down."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    alert_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claim_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # refused for good (a 5xx), not retried
+    last_error: Mapped[str | None] = mapped_column(Text)
