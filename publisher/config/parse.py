@@ -452,9 +452,8 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     board, service_accounts, approval = _board(top.table("board", {}))
     daemon = _daemon(top.table("daemon", {}))
     web = _web(top.table("web", {}))
-    mail = _mail(top, campaign.organisation, base)
-    imap = _imap(top, base)
     mail, alerts = _mail(top, campaign.organisation, base), _alerts(top.table("alerts", {}), board)
+    imap = _imap(top, base)
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
