@@ -433,11 +433,44 @@ def test_the_shipped_config_routes_each_kind(config: Config) -> None:
 def test_check_and_channels_check_say_alerts_have_no_mail_server(
     campaign: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import re
+
     from tests.fakes import run
 
+    cfg = campaign / "config.toml"  # the shipped config without its [mail] table
+    cfg.write_text(re.sub(r"(?ms)^\[mail\]\n.*?(?=^\[)", "", cfg.read_text("utf-8")), "utf-8")
     out = run("check")
     assert "alerts: alerts are on but no mail server is configured" in out.stderr
     channels = run("channels", "check", "--sandbox")
     assert "alerts: alerts are on ([alerts]) but no mail server is configured" in channels.stdout
     monkeypatch.setenv("PUBLISHER_SMTP_URL", "smtp://127.0.0.1:2525?from=p@stp-bacgiang.example")
     assert "alerts are on" not in run("check").stderr
+
+
+def test_a_hand_off_the_desk_does_not_confirm_in_time_alerts_until_confirmed(
+    queue: Database, config: Config
+) -> None:
+    """``handoff_unconfirmed``: a post mailed to the PBGDPL portal's desk is not a cause within
+    its ``confirm_within`` (24 h); past it, one alert to the members named (with how to
+    confirm); confirmed with its live address, one "resolved" mail."""
+    from publisher.editorial.confirm import confirm
+
+    post = first_post(queue, "portal_pbgdpl")
+    set_state(queue, post, NOW, "handed_off", "handed off", handed_off_at=NOW)
+    sources = [alert_causes.unconfirmed_handoffs]
+    assert evaluate(queue, config, NOW + timedelta(hours=23), NOW, sources=sources).mails == 0
+    late = NOW + timedelta(hours=25)
+    with use_language("vi"):
+        opened = evaluate(queue, config, late, late, sources=sources)
+    assert opened.opened == [f"handoff_unconfirmed:{post}"]
+    mails = outbox(queue)
+    assert sorted(a for m in mails for a in m.recipients) == [
+        "bientap@stp-bacgiang.example",
+        "pbgdpl@stp-bacgiang.example",
+    ]
+    assert f"#{post}" in mails[0].subject and f"publisher queue confirm {post} URL" in mails[0].text
+    with queue.write() as s:
+        confirm(s, config, post, "https://pbgdpl.example.gov.vn/bai-1", by="t", via="cli", now=late)
+    done = evaluate(queue, config, late, late, sources=sources)
+    assert done.resolved == [f"handoff_unconfirmed:{post}"]
+    assert len(outbox(queue)) == 4  # two alerts, two "resolved"

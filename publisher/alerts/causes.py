@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from publisher.config import Config
 from publisher.states import PENDING, BlockKind, State
+from publisher.store.handoffs import overdue
 from publisher.store.history import last_causes
 from publisher.store.models import ChannelState, ChannelTokenRow, DaemonRow, MessageRow, PostRow
 from publisher.store.workers import process_gone
@@ -232,10 +233,37 @@ def digest(s: Session, ctx: Context) -> list[Cause]:
     return [Cause(f"digest:{local.date().isoformat()}", "digest", facts)]
 
 
+def unconfirmed_handoffs(s: Session, ctx: Context) -> list[Cause]:
+    """``handoff_unconfirmed``: a post mailed to a portal's editorial desk (an ``email``
+    channel) that the desk has not confirmed within the channel's ``confirm_within``: it may
+    not be on the portal. Gone once confirmed."""
+    found = overdue(s, ctx.config, ctx.now)
+    titles = dict(
+        s.execute(
+            select(PostRow.id, MessageRow.title)
+            .join(MessageRow, PostRow.message_id == MessageRow.id)
+            .where(PostRow.id.in_([h.post_id for h in found]))
+        ).all()
+    )
+    return [
+        Cause(
+            f"handoff_unconfirmed:{h.post_id}",
+            "handoff_unconfirmed",
+            {
+                "post": h.post_id,
+                "channel": h.channel,
+                "title": clean(titles.get(h.post_id, "")),
+                "handed_off_at": _iso(h.handed_off_at),
+                "deadline": _iso(h.deadline),
+                "message_id": h.message_id,
+            },
+        )
+        for h in found
+    ]
+
+
 # The sources the engine asks, in order. A kind of cause is one function here (and its kind
-# in config.ALERT_KINDS, its texts in alerts.texts). Still to come: the email channel's posts
-# that wait in ``handed_off`` for the desk's confirmation — an "unconfirmed hand-off" source
-# goes here (add_source(unconfirmed_handoffs)).
+# in config.ALERT_KINDS, its texts in alerts.texts).
 SOURCES: list[CauseSource] = [
     failed_posts,
     posts_to_review,
@@ -243,6 +271,7 @@ SOURCES: list[CauseSource] = [
     blocked_channels,
     expiring_tokens,
     stale_daemon,
+    unconfirmed_handoffs,
     digest,
 ]
 

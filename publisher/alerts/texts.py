@@ -204,6 +204,31 @@ def digest(config: Config, f: Mapping[str, Any]) -> Text:
     ), lines
 
 
+def handoff_unconfirmed(config: Config, f: Mapping[str, Any]) -> Text:
+    channel = _channel(config, f["channel"])
+    lines = [
+        _(
+            'Post #{id} "{title}" was mailed to the editorial desk of {channel} at {sent}; the '
+            "desk has not confirmed it is published (the deadline was {deadline})."
+        ).format(
+            id=f["post"],
+            title=f.get("title") or "?",
+            channel=channel,
+            sent=_when(config, f.get("handed_off_at")),
+            deadline=_when(config, f.get("deadline")),
+        ),
+        _("The mail's Message-ID: {mid}").format(mid=f.get("message_id") or "?"),
+        _(
+            "What to do: ask the desk whether it is on the portal; when it is, confirm it with "
+            "its address (on its page, or publisher queue confirm {id} URL)."
+        ).format(id=f["post"]),
+        _("The post: {link}").format(link=post_link(config, f["post"])),
+    ]
+    return _("Not confirmed by the desk: {channel} — post #{id}").format(
+        channel=channel, id=f["post"]
+    ), lines
+
+
 # The texts of each kind (config.ALERT_KINDS); a new kind of cause adds its function here.
 KINDS: dict[str, Callable[[Config, Mapping[str, Any]], Text]] = {
     "post_failed": post_failed,
@@ -212,6 +237,7 @@ KINDS: dict[str, Callable[[Config, Mapping[str, Any]], Text]] = {
     "channel_blocked": channel_blocked,
     "token_expiring": token_expiring,
     "daemon_stale": daemon_stale,
+    "handoff_unconfirmed": handoff_unconfirmed,
     "digest": digest,
 }
 

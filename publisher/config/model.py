@@ -403,6 +403,7 @@ ALERT_KINDS = (
     "channel_blocked",
     "token_expiring",
     "daemon_stale",
+    "handoff_unconfirmed",
     "digest",
 )
 
