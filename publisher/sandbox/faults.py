@@ -23,6 +23,9 @@ token-expiry       Facebook: 190/463 for this request; Zalo: the current access 
                    mail: the right password refused (535) for one connection
 processing         Zalo: the created article answers -214 to its first ``arg`` (default 2) verifies
 refresh-then-fail  Zalo OAuth: the refresh rotates the tokens, then HTTP 500 is answered
+refresh-expired    Zalo OAuth: the refresh token is refused as dead (-14014 "Invalid refresh
+                   token", nothing rotated), as after its three months: the OA must be
+                   authorised again (with ``x``N, the Nth refresh after works again: re-authorised)
 policy-block       Facebook: code 368; mail: 554 5.7.1 to the message, not kept
 permission         Facebook: code 200 with HTTP 403
 silent             desk: the article is never published and never answered
@@ -75,6 +78,7 @@ KINDS: dict[str, frozenset[str]] = {
     "token-expiry": frozenset({"facebook", "zalo", "mail"}),
     "processing": frozenset({"zalo"}),
     "refresh-then-fail": frozenset({"zalo"}),
+    "refresh-expired": frozenset({"zalo"}),
     "policy-block": frozenset({"facebook", "mail"}),
     "permission": frozenset({"facebook"}),
     "duplicate-check": frozenset({"facebook"}),
@@ -85,7 +89,7 @@ KINDS: dict[str, frozenset[str]] = {
     "no-url": frozenset({"desk"}),
 }
 FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
-ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh"}  # kinds tied to one step
+ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh", "refresh-expired": "refresh"}  # kinds tied to one step
 STEPS = ("create", "upload", "verify", "broadcast")  # what an arg may restrict these kinds to
 STEP_KINDS = frozenset({"error-before", "create-then-fail"})
 
@@ -111,7 +115,7 @@ class Rule:
             return False
         if self.kind in FLAGS or ONLY_OP.get(self.kind, op) != op:
             return False
-        if op == "refresh" and self.kind != "refresh-then-fail":
+        if op == "refresh" and ONLY_OP.get(self.kind) != "refresh":
             return False
         if platform == "mail" and (op == "login") != (self.kind == "token-expiry"):
             return False  # mail's token-expiry fires at the login, every other kind at MAIL

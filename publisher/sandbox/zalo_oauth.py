@@ -111,10 +111,13 @@ class ZaloOAuth:
             return oauth_error(-14005, "Invalid code")
         if grant != "refresh_token":
             return oauth_error(-14018, "Invalid grant_type")
-        if not self.tokens.spend(form.get("refresh_token", "")):
+        if not self.tokens.genuine(form.get("refresh_token", "")):
+            return oauth_error(-14014, "Invalid refresh token")
+        fired = self.ctx.faults.draw("zalo", "refresh")
+        if "refresh-expired" in fired or not self.tokens.spend(form.get("refresh_token", "")):
             return oauth_error(-14014, "Invalid refresh token")
         access, refresh = self.tokens.mint()
-        if "refresh-then-fail" in self.ctx.faults.draw("zalo", "refresh"):
+        if "refresh-then-fail" in fired:
             return Response.html(ERROR_PAGE, 500)
         ttl = f"{int(self.tokens.ttl)}"
         return Response.json({"access_token": access, "refresh_token": refresh, "expires_in": ttl})
