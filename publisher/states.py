@@ -57,7 +57,9 @@ MOVES: dict[State, frozenset[State]] = {
         {S.PUBLISHED, S.HANDED_OFF, S.RETRYING, S.UNCONFIRMED, S.NEEDS_REVIEW, S.FAILED, S.APPROVED}
     ),
     # only a confirmation of the live URL (by the desk or an editor) takes it further
-    S.HANDED_OFF: frozenset({S.PUBLISHED}),
+    # confirmed by the desk with its live address; or withdrawn by an editor (the desk refused
+    # it, or will never say): the mail is not unsent, the desk is told by the editor
+    S.HANDED_OFF: frozenset({S.PUBLISHED, S.CANCELLED}),
     # claimed again, given up, its approval revoked at the claim, held, cancelled, rescheduled
     S.RETRYING: frozenset({S.SENDING, S.FAILED, S.DRAFT, S.APPROVED, S.HELD, S.CANCELLED}),
     # only a lookup claim (which may resend) takes an unclear outcome further

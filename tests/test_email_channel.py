@@ -410,3 +410,20 @@ def test_a_desk_reply_confirms_its_post_and_nothing_else(
     assert row(queue, p.id).state == State.PUBLISHED and row(queue, p.id).remote_url == good
     again = handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", good))
     assert again.outcome == "confirmed"  # the same address again: a no-op, marked processed
+
+
+def test_an_editor_withdraws_a_hand_off_the_desk_will_not_publish(
+    queue: Database, web_config: Config, server: Server
+) -> None:
+    """A handed-off post the desk refused (or never answers) is cancelled by an editor: it is
+    no longer awaited, and a late confirmation is refused."""
+    from publisher.editorial.actions import cancel
+
+    p, clock = send_first(queue, web_config, server)
+    done = cancel(queue, [p.id], actor="bientap", now=clock.now(), reason="the desk refused it")
+    assert done.done == [p.id], done
+    assert row(queue, p.id).state == State.CANCELLED
+    with queue.read() as s:
+        assert overdue_handoffs(s, web_config, clock.now() + timedelta(days=3)) == []
+    with queue.write() as s, pytest.raises(InputError, match="not handed off"):
+        confirm(s, web_config, p.id, f"{SITE}/x", by="desk", via="reply", now=clock.now())

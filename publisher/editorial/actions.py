@@ -31,6 +31,7 @@ CANCELLABLE = frozenset(
         State.RETRYING,
         State.FAILED,
         State.MISSED,
+        State.HANDED_OFF,  # the desk refused it or never answers: withdrawn (see MOVES)
     }
 )
 RESCHEDULABLE = frozenset(

@@ -89,7 +89,8 @@ KINDS: dict[str, frozenset[str]] = {
     "no-url": frozenset({"desk"}),
 }
 FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
-ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh", "refresh-expired": "refresh"}  # kinds tied to one step
+# kinds tied to one step
+ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh", "refresh-expired": "refresh"}
 STEPS = ("create", "upload", "verify", "broadcast")  # what an arg may restrict these kinds to
 STEP_KINDS = frozenset({"error-before", "create-then-fail"})
 
