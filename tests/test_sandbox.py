@@ -617,6 +617,15 @@ def test_refresh_then_fail_spends_the_refresh_token(box: Box) -> None:
     assert box.zalo_refresh(cred.ZALO_FIRST_REFRESH_TOKEN).json()["error"] == -14014
 
 
+def test_refresh_expired_refuses_the_token_without_spending_it(box: Box) -> None:
+    """The refresh token refused as dead (-14014, nothing rotated); once the fault is over (the
+    OA re-authorised), the same token refreshes."""
+    box.faults("zalo:refresh-expired=x1")
+    refused = box.zalo_refresh(cred.ZALO_FIRST_REFRESH_TOKEN)
+    assert refused.json()["error"] == -14014
+    assert "access_token" in box.zalo_refresh(cred.ZALO_FIRST_REFRESH_TOKEN).json()
+
+
 def test_facebook_policy_block_and_permission(box: Box) -> None:
     box.faults("facebook:permission=x1")
     denied = box.fb_post("x")
