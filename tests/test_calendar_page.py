@@ -609,6 +609,7 @@ def test_every_explained_state_is_explained_in_vietnamese() -> None:
     from publisher.states import MEANING_VI, State, explain_vi
 
     said = {"held", "rejected", "retrying", "unconfirmed", "needs_review", "failed", "missed"}
+    said |= {"handed_off"}  # mailed to a portal's desk, its confirmation awaited
     assert said | {"cancelled"} == set(MEANING_VI)  # every state a person must understand
     quiet = set(State) - set(MEANING_VI)
     assert quiet == {"draft", "approved", "sending", "published"}

@@ -29,10 +29,15 @@ from publisher.app import use_sandbox
 from publisher.channels import build, endpoint
 from publisher.channels.base import Outgoing
 from publisher.cli.main import cli
-from publisher.config import Config
+from publisher.config import Config, load_config
 from publisher.content import read_messages
 from publisher.render import Renderer
 from publisher.sandbox.server import Sandbox
+from tests.mailcfg import no_mail_campaign
+
+# The shipped campaign mails (portal_pbgdpl is an email channel, [mail] is set): the check has a
+# row for the mail server and, under a sandbox, one for its IMAP server, where the desk replies.
+MAIL_ROWS = {"mail", "imap"}
 
 
 def invoke(*args: str) -> Result:
@@ -41,10 +46,13 @@ def invoke(*args: str) -> Result:
 
 @pytest.fixture
 def no_secrets(config: Config, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """No channel secret in the environment (the campaign copy has no .env file either)."""
+    """No channel secret in the environment (the campaign copy has no .env file either), nor
+    the mail server's password."""
     names = sorted({name for ch in config.channels.values() for name in ch.secrets.values()})
     for name in names:
         monkeypatch.delenv(name, raising=False)
+    assert config.mail is not None
+    monkeypatch.delenv(config.mail.password_env, raising=False)
     assert names and not (config.env_file and config.env_file.exists())
     return names
 
@@ -73,11 +81,14 @@ def result_cell(lines: list[str]) -> str:
 def assert_all_ok(result: Result, config: Config, url: str | None = None) -> None:
     assert result.exit_code == 0, result.output
     table = rows(result.stdout)
-    assert set(table) == set(config.channels)
+    assert set(table) == set(config.channels) | MAIL_ROWS
     for cid, lines in table.items():
         cell = result_cell(lines)
         assert cell.startswith("ok: "), cell
-        if url is not None:
+        channel = config.channels.get(cid)
+        if channel is None or channel.adapter == "email":  # the sandbox's SMTP or IMAP server
+            assert "127.0.0.1:" in cell, f"{cid} was not pointed at the sandbox's mail"
+        elif url is not None:
             assert url in lines[0], f"{cid} was not pointed at the sandbox at {url}"
     assert "FAILED" not in result.output and "Traceback" not in result.output
 
@@ -126,16 +137,22 @@ def test_check_without_secrets_names_every_missing_variable(
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     table = rows(result.stdout)
-    assert set(table) == set(config.channels)  # one row per channel, no more
+    assert set(table) == {*config.channels, "mail"}  # one row per channel and the mail's, no more
+    assert config.mail is not None
+    no_mail_password = f"the environment variable {config.mail.password_env} is empty or unset"
     for cid, lines in table.items():
         cell = result_cell(lines)
         assert cell.startswith("FAILED: "), cell
-        assert endpoint(config.channels[cid]) in lines[0]
-        for role, name in config.channels[cid].secrets.items():
+        channel = config.channels.get(cid)
+        if channel is None or channel.adapter == "email":  # the mail row, the email channel
+            assert no_mail_password in cell, cell
+            continue
+        assert endpoint(channel) in lines[0]
+        for role, name in channel.secrets.items():
             assert f"{name} ({role}) is empty or unset" in cell, cell
     for name in no_secrets:
         assert len(re.findall(rf"\b{name}\b", result.stdout)) == 1, name
-    assert result.stderr.strip() == f"{len(config.channels)} channel(s) failed the check."
+    assert result.stderr.strip() == f"{len(table)} channel(s) failed the check."
 
 
 def test_check_against_a_running_sandbox_by_url(config: Config, no_secrets: list[str]) -> None:
@@ -147,11 +164,21 @@ def test_check_against_a_running_sandbox_by_url(config: Config, no_secrets: list
 
 
 def test_check_against_an_unreachable_sandbox_says_so(
-    config: Config, no_secrets: list[str]
+    campaign: Path, no_secrets: list[str]
 ) -> None:
+    """Each channel's row says it cannot reach the sandbox (a campaign without mail: with mail,
+    the sandbox is asked first where it takes mail, and that is the one line said)."""
     with socket.socket() as held:  # bound, never listening: connections are refused
         held.bind(("127.0.0.1", 0))
-        result = invoke("--sandbox-url", f"http://127.0.0.1:{held.getsockname()[1]}")
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        mailing = invoke("--sandbox-url", url)
+        config = load_config(no_mail_campaign(campaign))
+        result = invoke("--sandbox-url", url)
+    assert mailing.exit_code == 1 and mailing.stdout == ""
+    assert mailing.stderr.startswith(
+        f"error: --sandbox-url: the sandbox at {url} did not say where it takes mail"
+    )
+    assert len(mailing.stderr.splitlines()) == 1
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     table = rows(result.stdout)
@@ -242,9 +269,10 @@ def served(campaign: Path, tmp_path: Path) -> Iterator[tuple[Served, Path]]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_sandbox_command_serves_records_and_stops_promptly(
-    served: tuple[Served, Path], config: Config, signum: int
+    served: tuple[Served, Path], campaign: Path, signum: int
 ) -> None:
     process, record = served
+    config = load_config(no_mail_campaign(campaign))  # portal_pbgdpl: the webhook channel
     first = process.line()
     m = re.fullmatch(
         r"publisher sandbox at (http://127\.0\.0\.1:(\d+))\s+\(Ctrl-C to stop\)", first

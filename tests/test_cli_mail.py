@@ -12,10 +12,11 @@ from urllib.parse import quote
 
 import pytest
 
-from publisher.config import SMTP_URL_ENV, Config
+from publisher.config import SMTP_URL_ENV, load_config
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.server import Sandbox
 from tests.fakes import one_line_error, run
+from tests.mailcfg import no_mail_campaign, without_mail
 from tests.mailserver import Server, free_port, mail_server
 
 USER = "publisher@stp.example.vn"
@@ -38,7 +39,8 @@ def server(tmp_path: Path, secret: str) -> Iterator[Server]:
 
 
 def add_mail(campaign: Path, server: Server, **extra: str) -> None:
-    """A [mail] table for ``server`` in the campaign's config.toml (its CA copied beside it)."""
+    """A [mail] table for ``server`` in the campaign's config.toml instead of the shipped one
+    (its CA copied beside it)."""
     (campaign / "mail-ca.pem").write_bytes(server.ca_file.read_bytes())
     lines = {
         "host": '"localhost"',
@@ -53,7 +55,7 @@ def add_mail(campaign: Path, server: Server, **extra: str) -> None:
     }
     table = "\n[mail]\n" + "".join(f"{k} = {v}\n" for k, v in lines.items() if v)
     config = campaign / "config.toml"
-    config.write_text(config.read_text("utf-8") + table, "utf-8")
+    config.write_text(without_mail(config.read_text("utf-8")) + table, "utf-8")
 
 
 def disable_channels(campaign: Path) -> None:
@@ -124,6 +126,7 @@ def test_the_url_overrides_the_mail_table(
 
 
 def test_the_url_alone_on_loopback(campaign: Path, tmp_path: Path) -> None:
+    no_mail_campaign(campaign)
     with mail_server(tmp_path, security="none") as plain:
         url = f"smtp://127.0.0.1:{plain.port}?from=publisher%40stp.example.vn"
         with pytest.MonkeyPatch.context() as mp:
@@ -184,6 +187,7 @@ def test_what_is_missing_is_one_line(
     setup: str,
     expected: str,
 ) -> None:
+    no_mail_campaign(campaign)  # no [mail] unless the setup adds one
     monkeypatch.delenv("PUBLISHER_SMTP_PASSWORD", raising=False)
     address = "tuan.la@stp.example.vn"
     if setup == "no-password":
@@ -211,9 +215,10 @@ def mail_cell(output: str) -> str:
     return result_cell(rows(output)["mail"])
 
 
-def test_channels_check_has_no_mail_row_without_mail(config: Config) -> None:
+def test_channels_check_has_no_mail_row_without_mail(campaign: Path) -> None:
     from tests.test_cli_channels import rows
 
+    config = load_config(no_mail_campaign(campaign))
     result = run("channels", "check", "--sandbox")
     assert result.exit_code == 0, result.output
     assert set(rows(result.stdout)) == set(config.channels)
@@ -250,6 +255,7 @@ def test_channels_check_fails_on_a_refused_login(
 def test_channels_check_shows_a_bad_url_in_the_mail_row(
     campaign: Path, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    no_mail_campaign(campaign)  # the URL alone
     disable_channels(campaign)
     monkeypatch.setenv(SMTP_URL_ENV, f"smtps://u:{quote(secret, safe='')}@smtp.example.vn:99999")
     result = run("channels", "check")
@@ -281,8 +287,10 @@ def test_channels_check_under_the_sandbox_logs_in_to_its_smtp_server(
 def test_channels_check_by_url_really_logs_in(
     campaign: Path, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The row is the sandbox's own answer: a login it refuses (mail:token-expiry) fails it."""
+    """The row is the sandbox's own answer: a login it refuses (mail:token-expiry) fails it.
+    (The channels are off: the email channel's check would log in first and meet the fault.)"""
     add_mail(campaign, server)
+    disable_channels(campaign)
     with Sandbox() as box:
         host, port = box.smtp_address or ("", 0)
         ok = run("channels", "check", "--sandbox-url", box.url)
@@ -302,6 +310,7 @@ def test_channels_check_under_the_sandbox_ignores_the_real_url(
 ) -> None:
     """PUBLISHER_SMTP_URL names the real server: under the sandbox it is not used, not even
     when it is malformed."""
+    no_mail_campaign(campaign)
     monkeypatch.setenv(SMTP_URL_ENV, f"smtps://u:{quote(secret, safe='')}@smtp.example.vn:99999")
     result = run("channels", "check", "--sandbox")
     assert result.exit_code == 0, result.output
@@ -357,6 +366,7 @@ def test_mail_test_under_the_sandbox_overrides_the_url(
 ) -> None:
     """PUBLISHER_SMTP_URL alone, naming a real (here: local) server: the mail goes to the
     sandbox, with the URL's sender."""
+    no_mail_campaign(campaign)
     with mail_server(tmp_path, security="none") as plain, Sandbox() as box:
         url = f"smtp://127.0.0.1:{plain.port}?from=publisher%40stp.example.vn"
         monkeypatch.setenv(SMTP_URL_ENV, url)
@@ -379,5 +389,6 @@ def test_mail_test_without_a_sandbox_at_the_url_is_one_line(campaign: Path, serv
 
 
 def test_mail_test_under_the_sandbox_still_needs_mail_set_up(campaign: Path) -> None:
+    no_mail_campaign(campaign)
     line = one_line_error(run("mail", "test", "tuan.la@stp.example.vn", "--sandbox"))
     assert line.startswith("error: config.toml: no mail server is configured")

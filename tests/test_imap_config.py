@@ -122,6 +122,7 @@ def test_channels_check_has_an_imap_row_against_the_sandbox(
     from click.testing import CliRunner
 
     from publisher.cli.main import cli
+    from tests.test_cli_channels import result_cell, rows
 
     with_imap(
         campaign,
@@ -134,4 +135,6 @@ def test_channels_check_has_an_imap_row_against_the_sandbox(
     assert "ok" in row and "127.0.0.1" in row, result.stdout
     # without the sandbox, the real server's missing password is the row's one line
     result = CliRunner().invoke(cli, ["channels", "check"])
-    assert "NOT_SET_PW is empty or unset" in result.stdout.replace("\n", " ").replace("│", " ")
+    assert result.exit_code == 1
+    cell = result_cell(rows(result.stdout)["imap"])  # its wrapped lines joined
+    assert cell.startswith("FAILED: ") and "NOT_SET_PW is empty or unset" in cell, cell

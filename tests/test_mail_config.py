@@ -9,10 +9,11 @@ from urllib.parse import quote
 
 import pytest
 
-from publisher.config import SMTP_URL_ENV, Config, MailSettings, load_config
+from publisher.config import SMTP_URL_ENV, MailSettings, load_config
 from publisher.config.env import mail_access
 from publisher.config.parse import smtp_url
 from publisher.errors import ConfigError
+from tests.mailcfg import no_mail_campaign, table_span, without_mail
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (ROOT / "config.toml").read_text(encoding="utf-8")
@@ -32,7 +33,8 @@ def secret() -> str:
 
 def with_mail(tmp_path: Path, table: str) -> Path:
     path = tmp_path / "config.toml"
-    path.write_text(SHIPPED.replace(ANCHOR, table + "\n" + ANCHOR, 1), "utf-8")
+    text = without_mail(SHIPPED)  # the test's own [mail] instead of the shipped one
+    path.write_text(text.replace(ANCHOR, table + "\n" + ANCHOR, 1), "utf-8")
     return path
 
 
@@ -50,14 +52,19 @@ def error_for(tmp_path: Path, table: str) -> str:
     return line.split("config.toml: ", 1)[1]
 
 
-def test_the_shipped_config_sends_no_mail_and_shows_a_commented_example() -> None:
-    assert load_config(ROOT / "config.toml").mail is None
-    example = [line[2:] for line in SHIPPED.splitlines() if line.startswith("# ")]
-    start = example.index("[mail]")
-    table = "\n".join(line for line in example[start : start + 12] if not line.startswith("  "))
+def test_the_shipped_config_has_a_placeholder_mail_server_and_shows_every_key() -> None:
+    """[mail] is on (the email channel and the alerts need it), with example values and the
+    password in PUBLISHER_SMTP_PASSWORD; every key is there, set or as a commented example."""
     import tomllib
 
-    raw = tomllib.loads(table)["mail"]
+    mail = load_config(ROOT / "config.toml").mail
+    assert mail is not None and mail.origin == "[mail]"
+    assert (mail.host, mail.port, mail.security) == ("smtp.example.gov.vn", 587, "starttls")
+    assert mail.password_env == "PUBLISHER_SMTP_PASSWORD"  # noqa: S105  (the variable's name)
+    assert mail.from_address.endswith("@example.gov.vn") and mail.ca_file is None
+    start, end = table_span(SHIPPED, "[mail]")
+    lines = [line.removeprefix("# ") for line in SHIPPED[start:end].splitlines()]
+    raw = tomllib.loads("\n".join(line for line in lines if not line.startswith("  ")))["mail"]
     assert set(raw) == {
         "host",
         "security",
@@ -279,10 +286,11 @@ def test_without_the_url_the_password_comes_from_the_variable_mail_names(
 
 
 def test_the_url_may_come_from_the_env_file_and_the_environment_wins(
-    config: Config, campaign: Path, monkeypatch: pytest.MonkeyPatch
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    config = load_config(no_mail_campaign(campaign))
     monkeypatch.delenv(SMTP_URL_ENV, raising=False)
-    assert mail_access(config) is None  # the shipped campaign: no mail
+    assert mail_access(config) is None  # no [mail], no URL: no mail
     env = campaign / ".env"
     env.write_text(f"{SMTP_URL_ENV}=smtp://127.0.0.1:2525?from=a@example.gov.vn\n", "utf-8")
     env.chmod(0o600)

@@ -274,7 +274,7 @@ def test_problems_cover_status_problems_with_the_recorded_cause(june: June) -> N
 def test_markdown_and_html_carry_the_same_tables_and_links(june: June) -> None:
     snap = june.final
     md, page = to_markdown(snap.report), to_html(snap.report)
-    assert "| STT | Kênh | Kế hoạch | Đã đăng | Thất bại | Bị lỡ |" in md
+    assert "| STT | Kênh | Kế hoạch | Đã đăng | Chờ BBT xác nhận | Thất bại | Bị lỡ |" in md
     assert "| STT | Thời gian đăng | Kênh | Tiêu đề | Đường dẫn |" in md
     total = snap.data["totals"]
     assert f"| **Tổng cộng** | **{total['planned']}** | **{total['published']}** |" in md

@@ -59,6 +59,7 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
     from publisher.channels import endpoint
     from publisher.channels.base import ChannelError, CheckResult
     from publisher.config.graph_versions import version_note
+    from publisher.errors import ConfigError
 
     config = read_config(config_path)
     today = now().astimezone(config.tz).date()
@@ -81,6 +82,8 @@ def channels_check(config_path: Path, sandbox: bool, sandbox_url: str | None) ->
                     result = adapter.check()
                 except ChannelError as exc:
                     result = CheckResult(False, exc.reason)
+                except ConfigError as exc:  # an email channel's mail: a password not there
+                    result = CheckResult(False, exc.line())
             if ch.adapter == "zalo" and result.ok:  # Zalo fetches its covers by address
                 cover = cover_check(cfg, ch, secrets)
                 if cover is not None:

@@ -293,16 +293,7 @@ class Daemon:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
         self._beat()
-        passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
-        beats = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
-        polls = threading.Thread(target=self._replies, name="replies", daemon=True)
-        chores = threading.Thread(target=self._chores, name="chores", daemon=True)
-        passes.start()
-        beats.start()
-        if self.replies is not None:
-            polls.start()
-        if self.chores is not None:
-            chores.start()
+        passes, others = self._start_threads()
         logger.info(
             "daemon %s started (%s, tick %.1fs)", self.dispatcher.worker, self.mode, self.tick
         )
@@ -312,33 +303,48 @@ class Daemon:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.stop("shutting down")
-            deadline = time.monotonic() + self.stop_timeout
-            passes.join(self.stop_timeout)
-            left = max(0.0, deadline - time.monotonic())
-            if passes.is_alive() or not self.dispatcher.drain(left):
-                logger.warning(
-                    "calls still in flight after %.0fs; they are reconciled on the next start",
-                    self.stop_timeout,
-                )
-                self.dispatcher.abandon()
-            self.dispatcher.close(wait=False)
-            beats.join(self.stop_timeout)
-            if polls.is_alive():
-                polls.join(self.stop_timeout)
-            if chores.is_alive():
-                chores.join(self.stop_timeout)
-            self._chore()  # what the last passes did is told before the process ends
-            try:
-                # Calls abandoned in flight may still reach their platforms: this worker is
-                # not marked stopped, or another daemon would take their posts over at once
-                # and, finding nothing yet, send them again. It counts as dead once its
-                # process has exited (the calls end first) or its heartbeat is stale.
-                self._beat(stopped=not self.dispatcher.abandoned.is_set())
-            except Exception:
-                logger.exception("could not record the stop; the heartbeat goes stale instead")
-            self.log_audit_head()
-            logger.info("daemon %s stopped", self.dispatcher.worker)
+            self._shut_down(passes, others)
+
+    def _start_threads(self) -> tuple[threading.Thread, list[threading.Thread]]:
+        """The dispatcher's passes, and the heartbeat, the reply poller and the chores (the two
+        last when configured), started: (passes, the others)."""
+        passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        others = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
+        if self.replies is not None:
+            others.append(threading.Thread(target=self._replies, name="replies", daemon=True))
+        if self.chores is not None:
+            others.append(threading.Thread(target=self._chores, name="chores", daemon=True))
+        for thread in (passes, *others):
+            thread.start()
+        return passes, others
+
+    def _shut_down(self, passes: threading.Thread, others: list[threading.Thread]) -> None:
+        """After the scheduler ends: the passes stopped, the calls in flight drained (or
+        abandoned), the other threads joined, the last chores done and the stop recorded."""
+        self.stop("shutting down")
+        deadline = time.monotonic() + self.stop_timeout
+        passes.join(self.stop_timeout)
+        left = max(0.0, deadline - time.monotonic())
+        if passes.is_alive() or not self.dispatcher.drain(left):
+            logger.warning(
+                "calls still in flight after %.0fs; they are reconciled on the next start",
+                self.stop_timeout,
+            )
+            self.dispatcher.abandon()
+        self.dispatcher.close(wait=False)
+        for thread in others:
+            thread.join(self.stop_timeout)
+        self._chore()  # what the last passes did is told before the process ends
+        try:
+            # Calls abandoned in flight may still reach their platforms: this worker is
+            # not marked stopped, or another daemon would take their posts over at once
+            # and, finding nothing yet, send them again. It counts as dead once its
+            # process has exited (the calls end first) or its heartbeat is stale.
+            self._beat(stopped=not self.dispatcher.abandoned.is_set())
+        except Exception:
+            logger.exception("could not record the stop; the heartbeat goes stale instead")
+        self.log_audit_head()
+        logger.info("daemon %s stopped", self.dispatcher.worker)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(signal.Signals(signum).name)
