@@ -53,4 +53,6 @@ def endpoint(channel: Channel) -> str:
     for name in ("base_url", "url", "api_base_url"):
         if value := channel.setting(name):
             return str(value)
+    if to := channel.setting("to"):  # an email channel: the desk's address(es)
+        return "mailto:" + ",".join(to) if isinstance(to, (tuple, list)) else f"mailto:{to}"
     return ""
