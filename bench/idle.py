@@ -51,7 +51,10 @@ class Background:
 
         self.sizes, self.tmp = sizes, tmp
         self.box = Sandbox().start()
-        self.idle = _Idle(sizes, tmp / "idle", self.box.url)
+        smtp = self.box.smtp_address
+        if smtp is None:  # it serves SMTP unless told not to
+            raise RuntimeError("the sandbox serves no SMTP server")
+        self.idle = _Idle(sizes, tmp / "idle", self.box.url, smtp)
 
     def finish(self) -> list[Row]:
         try:
@@ -126,24 +129,36 @@ def _switches(pid: int) -> int:
     return total
 
 
+def _sandboxed(url: str, smtp: tuple[str, int]) -> tuple[dict[str, Any], list[str]]:
+    """The shipped config for a real run (``--sandbox-url`` goes with a rehearsal only) and its
+    .env lines: its channels pointed at the sandbox at ``url``, its mail (the email channel's,
+    the alerts') at the sandbox's SMTP server ``smtp``, the sandbox's test credentials."""
+    from publisher.sandbox import credentials
+
+    raw = shipped_config()
+    env_lines = []
+    for cid, ch in raw["channels"].items():
+        ch.update(credentials.settings_for(ch["adapter"], url, cid))
+        values = credentials.SECRETS[ch["adapter"]]
+        env_lines += [f"{name}={values[role]}\n" for role, name in ch.get("secrets", {}).items()]
+    if "mail" in raw:
+        host, port = smtp
+        password = raw["mail"]["secrets"]["password"]
+        raw["mail"].update(host=host, port=port, security="none", username=credentials.MAIL_USER)
+        env_lines.append(f"{password}={credentials.MAIL_PASSWORD}\n")
+    return raw, env_lines
+
+
 class _Idle:
     """``publisher run`` on the seed campaign loaded but not approved: nothing is due, ever."""
 
-    def __init__(self, sizes: Sizes, folder: Path, url: str) -> None:
+    def __init__(self, sizes: Sizes, folder: Path, url: str, smtp: tuple[str, int]) -> None:
         from publisher.config import load_config
         from publisher.editorial.load import load
-        from publisher.sandbox import credentials
         from publisher.store.db import open_database
 
         self.sizes = sizes
-        # A real run (``--sandbox-url`` goes with a rehearsal only): its channels pointed at the
-        # sandbox in its config, the sandbox's test credentials in its .env.
-        raw = shipped_config()
-        env_lines = []
-        for cid, ch in raw["channels"].items():
-            ch.update(credentials.settings_for(ch["adapter"], url, cid))
-            values = credentials.SECRETS[ch["adapter"]]
-            env_lines += [f"{name}={values[role]}\n" for role, name in ch["secrets"].items()]
+        raw, env_lines = _sandboxed(url, smtp)
         config = load_config(make_campaign(folder, raw))
         (folder / ".env").write_text("".join(env_lines), encoding="utf-8")
         db = open_database(config.database_url)

@@ -331,3 +331,32 @@ def banner_name(config: Any) -> str:
     cover = Renderer(config).default_cover(config.channels["zalo"])
     assert cover is not None
     return prepare(cover, "cover", config.messages_dir, LIMITS["zalo"]).name
+
+
+# portal_pbgdpl as the shipped config.toml had it before it became an email channel: the
+# campaign's one webhook channel, for the tests whose subject is the webhook adapter.
+WEBHOOK_PBGDPL = """[channels.portal_pbgdpl]
+name = "Cổng TTĐT Phổ biến, giáo dục pháp luật"
+adapter = "webhook"
+templates = "portal"
+url = "https://pbgdpl.example.gov.vn/api/publisher/posts"
+secrets = { signing_secret = "PUBLISHER_PBGDPL_WEBHOOK_SECRET" }
+slots = ["08:30", "15:00"]
+daily_cap = 1
+
+"""
+
+
+def as_webhook_pbgdpl(text: str) -> str:
+    """config.toml's ``text`` with its portal_pbgdpl table replaced by the webhook channel above
+    (everything else as it was)."""
+    text, replaced = re.subn(r"(?ms)^\[channels\.portal_pbgdpl\]\n.*?(?=^\[)", WEBHOOK_PBGDPL, text)
+    assert replaced == 1, "config.toml has no [channels.portal_pbgdpl] table followed by another"
+    return text
+
+
+def webhook_pbgdpl(campaign: Path) -> Path:
+    """Make ``campaign``'s portal_pbgdpl the webhook channel above; returns its config.toml."""
+    path = campaign / "config.toml"
+    path.write_text(as_webhook_pbgdpl(path.read_text("utf-8")), "utf-8")
+    return path

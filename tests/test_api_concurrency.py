@@ -209,7 +209,14 @@ def check_published_once(
     approved = sorted(board.approved)
     assert approved and len(approved) == len(set(approved))
     assert board.rescheduled, board.answers
-    created = Counter(r["remote_id"] for r in records if r["kind"] not in ("broadcast", "media"))
+    # Each post's item on its platform; for the email channel (portal_pbgdpl), its mail to the
+    # desk (the remote id is its Message-ID) and, apart, the desk's publication of it.
+    created = Counter(
+        r["remote_id"]
+        for r in records
+        if r["kind"] not in ("broadcast", "media") and not r["kind"].startswith("desk-")
+    )
+    desk = Counter(r["fields"]["post"] for r in records if r["kind"] == "desk-reply")
     with db.read() as s:
         posts = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(approved)))}
         audit = Counter(
@@ -229,7 +236,10 @@ def check_published_once(
         assert p.approved_by == APPROVER and audit[pid] == 1, pid
         assert p.state == State.PUBLISHED, (pid, p.state, p.last_error)
         assert published[pid] == 1 and created[str(p.remote_id)] == 1, pid
+        if p.channel == "portal_pbgdpl":  # handed off, then confirmed by the desk's reply
+            assert desk[p.idempotency_key] == 1 and p.remote_url, pid
     # nothing else went out: the posts approved through the API and those approved before
     assert sum(created.values()) == len(approved) + len(before), json.dumps(created)
+    assert desk and set(desk.values()) == {1}, desk  # the desk published each article once
     moved = [posts[pid] for pid in board.rescheduled if pid in posts]
     assert all(p.due_at is not None and p.due_at.day >= 26 for p in moved)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ from publisher.clock import SYSTEM_CLOCK, FakeClock
 from publisher.config import Channel
 from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
 from publisher.signing import secret_problem
-from tests.fakes import make_channel
+from tests.fakes import make_channel, webhook_pbgdpl
 
 NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
@@ -258,14 +259,11 @@ def test_a_secret_that_is_not_a_whsec_key_of_24_bytes_is_refused(secret: str) ->
     assert secret_problem(SECRET) is None and secret_problem(OTHER_SECRET) is None
 
 
-def test_resolving_a_plain_webhook_secret_names_the_variable_and_the_fix(tmp_path: Any) -> None:
-    from pathlib import Path
-
+def test_resolving_a_plain_webhook_secret_names_the_variable_and_the_fix(campaign: Path) -> None:
     from publisher.config import load_config
     from publisher.config.env import resolve
 
-    root = Path(__file__).resolve().parents[1]
-    config = load_config(root / "config.toml")
+    config = load_config(webhook_pbgdpl(campaign))  # the campaign with its webhook channel
     environ = {"PUBLISHER_PBGDPL_WEBHOOK_SECRET": "plain-old-secret-Qx7"}
     found = resolve(config, environ)
     (problem,) = found.problems["portal_pbgdpl"]

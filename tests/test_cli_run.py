@@ -217,6 +217,15 @@ for adapter, values in c.SECRETS.items():
         role: "whsec_d3JvbmctYnV0LXdlbGwtZm9ybWVkLXNlY3JldC0zMmI=" if value.startswith("whsec_") else "wrong-" + value
         for role, value in values.items()
     }
+# The mail's login (the email channel's, the replies'): the sandbox's servers keep theirs,
+# publisher logs in to them with a wrong password.
+import types
+import publisher.sandbox.imap as imap_server
+import publisher.sandbox.smtp as smtp_server
+smtp_server.credentials = imap_server.credentials = types.SimpleNamespace(
+    MAIL_USER=c.MAIL_USER, MAIL_PASSWORD=c.MAIL_PASSWORD
+)
+c.MAIL_PASSWORD = "wrong-" + c.MAIL_PASSWORD
 from publisher.cli import entry as main
 sys.argv = ["publisher", *sys.argv[1:]]
 main()

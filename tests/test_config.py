@@ -7,6 +7,7 @@ import pytest
 
 from publisher.config import load_config
 from publisher.errors import ConfigError
+from tests.fakes import as_webhook_pbgdpl
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (ROOT / "config.toml").read_text(encoding="utf-8")
@@ -18,10 +19,10 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def error_for(tmp_path: Path, old: str, new: str) -> str:
-    assert old in SHIPPED, old
+def error_for(tmp_path: Path, old: str, new: str, shipped: str = SHIPPED) -> str:
+    assert old in shipped, old
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, SHIPPED.replace(old, new, 1)))
+        load_config(write(tmp_path, shipped.replace(old, new, 1)))
     line = str(info.value)
     assert "\n" not in line
     return line
@@ -33,11 +34,11 @@ def test_shipped_config_describes_the_june_campaign(monkeypatch: pytest.MonkeyPa
     assert (cfg.campaign.start, cfg.campaign.end) == (date(2024, 6, 1), date(2024, 6, 30))
     assert cfg.tz.key == "Asia/Ho_Chi_Minh"
     assert list(cfg.channels) == ["portal_stp", "portal_pbgdpl", "facebook", "zalo"]
-    assert {c.adapter for c in cfg.channels.values()} == {
-        "wordpress",
-        "webhook",
-        "facebook",
-        "zalo",
+    assert {cid: c.adapter for cid, c in cfg.channels.items()} == {
+        "portal_stp": "wordpress",
+        "portal_pbgdpl": "email",  # its desk publishes what it is mailed
+        "facebook": "facebook",
+        "zalo": "zalo",
     }
     zalo = cfg.channels["zalo"]
     assert zalo.quiet_hours is not None
@@ -180,15 +181,9 @@ def test_boolean_is_not_an_integer(tmp_path: Path) -> None:
             "channels.portal_stp.base_url",
         ),
         (
-            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
-            'url = "http://pbgdpl.example.gov.vn/api/publisher/posts"',
-            "channels.portal_pbgdpl.url",
-        ),
-        (
-            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
-            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"\n'
-            'public_base_url = "http://pbgdpl.example.gov.vn"',
-            "channels.portal_pbgdpl.public_base_url",
+            'site = "https://pbgdpl.example.gov.vn"',
+            'site = "http://pbgdpl.example.gov.vn"',
+            "channels.portal_pbgdpl.site",
         ),
         (
             'page_id = "100000000000000"',
@@ -223,6 +218,30 @@ def test_plain_http_is_refused_for_a_real_channel(
     line = error_for(tmp_path, old, new)
     assert f"{key}: " in line
     assert "https://" in line  # says how to fix it
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        (
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
+            'url = "http://pbgdpl.example.gov.vn/api/publisher/posts"',
+            "channels.portal_pbgdpl.url",
+        ),
+        (
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"',
+            'url = "https://pbgdpl.example.gov.vn/api/publisher/posts"\n'
+            'public_base_url = "http://pbgdpl.example.gov.vn"',
+            "channels.portal_pbgdpl.public_base_url",
+        ),
+    ],
+)
+def test_plain_http_is_refused_for_a_webhook_channel(
+    tmp_path: Path, old: str, new: str, key: str
+) -> None:
+    line = error_for(tmp_path, old, new, as_webhook_pbgdpl(SHIPPED))
+    assert f"{key}: " in line
+    assert "https://" in line
 
 
 @pytest.mark.parametrize(

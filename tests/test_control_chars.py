@@ -19,13 +19,14 @@ from sqlalchemy import select, update
 from publisher.channels import build
 from publisher.cli.main import cli
 from publisher.clock import FakeClock
-from publisher.config import Config
+from publisher.config import Config, load_config
 from publisher.content import read_messages
 from publisher.editorial import intake
 from publisher.editorial.load import approve, load
 from publisher.store.db import Database
 from publisher.store.models import AuditEntry, MessageRow, PostEvent, PostRow
 from publisher.text import clean
+from tests.fakes import webhook_pbgdpl
 
 NOW = datetime(2024, 5, 20, 3, 0, tzinfo=UTC)
 ESC = "\x1b"
@@ -169,13 +170,13 @@ def webhook_answer(status: int, payload: dict[str, str]) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
-def publish_portal(
-    config: Config, db: Database, client: httpx.Client, tmp_path: Path
-) -> tuple[PostRow, str, str]:
-    """Publish the first portal_pbgdpl post through the webhook adapter on ``client`` and
-    return it (reloaded) with what ``status`` and ``status --json`` print afterwards."""
+def publish_portal(campaign: Path, db: Database, client: httpx.Client) -> tuple[PostRow, str, str]:
+    """Publish the first portal_pbgdpl post through the webhook adapter on ``client`` (the
+    campaign's portal_pbgdpl made its webhook channel) and return it (reloaded) with what
+    ``status`` and ``status --json`` print afterwards."""
     from publisher.dispatch.dispatcher import Dispatcher
 
+    config = load_config(webhook_pbgdpl(campaign))
     load(db, config, NOW, "vanphong")
     approve(db, [], everything=True, actor="tuan.la", now=NOW)
     with db.read() as s:
@@ -197,10 +198,10 @@ def publish_portal(
 
 @pytest.mark.usefixtures("queue_db")
 def test_a_platform_error_with_escapes_is_stored_and_shown_without_them(
-    campaign: Path, config: Config, db: Database, tmp_path: Path
+    campaign: Path, db: Database
 ) -> None:
     client = webhook_answer(400, {"error": f"bad {ESC}[2J{ESC}[31mtitle{RLO} \x9b0m"})
-    post, text, as_json = publish_portal(config, db, client, tmp_path)
+    post, text, as_json = publish_portal(campaign, db, client)
     assert post.state == "failed"
     assert post.last_error is not None and not dirty(post.last_error)
     assert "bad [2J[31mtitle 0m" in post.last_error
@@ -215,11 +216,9 @@ def test_a_platform_error_with_escapes_is_stored_and_shown_without_them(
 
 
 @pytest.mark.usefixtures("queue_db")
-def test_a_receipt_with_escapes_is_stored_without_them(
-    campaign: Path, config: Config, db: Database, tmp_path: Path
-) -> None:
+def test_a_receipt_with_escapes_is_stored_without_them(campaign: Path, db: Database) -> None:
     client = webhook_answer(201, {"id": f"77{ESC}[2J", "url": f"https://p.example/{RLO}77"})
-    post, _text, _json = publish_portal(config, db, client, tmp_path)
+    post, _text, _json = publish_portal(campaign, db, client)
     assert post.state == "published"
     assert (post.remote_id, post.remote_url) == ("77[2J", "https://p.example/77")
 

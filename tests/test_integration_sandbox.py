@@ -1,7 +1,8 @@
 """Integration: the four adapters against the real local sandbox over HTTP (no MockTransport).
 
-Every channel of the shipped config is pointed at an in-process Sandbox (``use_sandbox``) and
-publishes real renders of the real content files. The sandbox's record must hold the text byte for
+Every channel of the shipped config (portal_pbgdpl as the webhook channel it was before it became
+an email channel: tests/fakes.py ``webhook_pbgdpl``) is pointed at an in-process Sandbox
+(``use_sandbox``) and publishes real renders of the real content files. The sandbox's record must hold the text byte for
 byte (NFC, diacritics intact); every fault kind must map to its outcome class, and an unclear
 outcome must be found again by ``lookup`` without a duplicate; the Zalo refresh token must rotate
 exactly once under concurrent use (threads and OS processes) and end up in the database; and no
@@ -58,13 +59,21 @@ from publisher.sandbox import credentials
 from publisher.sandbox.server import Sandbox
 from publisher.store.db import Database, open_database
 from publisher.store.tokens import DatabaseTokenStore
-from tests.fakes import render_media
+from tests.fakes import render_media, webhook_pbgdpl
 
 CHANNELS = {"portal_stp": "wordpress", "portal_pbgdpl": "webhook", "facebook": "facebook"}
 PLATFORM = {**CHANNELS, "zalo": "zalo"}
 SHORT_TIMEOUT = 0.5  # seconds: the client gives up on a "slow" answer (the sandbox waits 3 s)
 SLOW = 3.0
 TLS = ssl.create_default_context()  # one for every client: loading the CA store takes 0.1 s
+
+
+@pytest.fixture
+def campaign(campaign: Path) -> Path:
+    """The shipped campaign with portal_pbgdpl as a webhook channel: these tests are about the
+    HTTP adapters (the email channel's are in tests/test_email_channel.py)."""
+    webhook_pbgdpl(campaign)
+    return campaign
 
 
 # -- the rig: a sandbox, the shipped config pointed at it, renders and adapters -----------------

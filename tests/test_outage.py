@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ from publisher.states import State
 from publisher.store import media as media_files
 from publisher.store.db import Database, open_database
 from publisher.store.models import ChannelState, PostEvent, PostRow
-from tests.fakes import FakePlatform, FixedHost
+from tests.fakes import FakePlatform, FixedHost, webhook_pbgdpl
 
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
 NEVER_SENT = {
@@ -41,6 +42,14 @@ NEVER_SENT = {
     "pool-timeout": httpx.PoolTimeout("no connection available"),
     "bad-scheme": httpx.UnsupportedProtocol("Request URL has an unsupported protocol"),
 }
+
+
+@pytest.fixture
+def campaign(campaign: Path) -> Path:
+    """The shipped campaign with portal_pbgdpl as a webhook channel: these tests are about the
+    HTTP adapters (the email channel's are in tests/test_email_channel.py)."""
+    webhook_pbgdpl(campaign)
+    return campaign
 
 
 @pytest.fixture
