@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# portal_pbgdpl as it was before it became an email channel: a signed webhook.
-WEBHOOK_PBGDPL = """[channels.portal_pbgdpl]
-name = "Cổng TTĐT Phổ biến, giáo dục pháp luật"
-adapter = "webhook"
-templates = "portal"
-url = "https://pbgdpl.example.gov.vn/api/publisher/posts"
-secrets = { signing_secret = "PUBLISHER_PBGDPL_WEBHOOK_SECRET" }
-slots = ["08:30", "15:00"]
-daily_cap = 1
-"""
+from tests.fakes import as_webhook_pbgdpl
 
 
 def table_span(text: str, header: str) -> tuple[int, int]:
@@ -33,15 +24,9 @@ def without_mail(text: str) -> str:
     return text[:start] + text[end:]
 
 
-def with_webhook_pbgdpl(text: str) -> str:
-    """config.toml's text with portal_pbgdpl as the webhook channel above."""
-    start, end = table_span(text, "[channels.portal_pbgdpl]")
-    return text[:start] + WEBHOOK_PBGDPL + text[end:]
-
-
 def no_mail_campaign(campaign: Path) -> Path:
     """The campaign's config.toml rewritten with no mail at all: no ``[mail]``, and portal_pbgdpl
     a webhook channel (an email channel needs mail). Its path."""
     path = campaign / "config.toml"
-    path.write_text(with_webhook_pbgdpl(without_mail(path.read_text("utf-8"))), "utf-8")
+    path.write_text(as_webhook_pbgdpl(without_mail(path.read_text("utf-8"))), "utf-8")
     return path
