@@ -77,8 +77,8 @@ def _figure(r: dict[str, Any]) -> str:
 
 def _note(r: dict[str, Any]) -> str:
     note = (
-        f"p50/p95/p99/max; {r['published']}/{r['n']} published in {r['passes']} passes, "
-        f"{r['rate']:,.0f} posts/s"
+        f"p50/p95/p99/max; {r['published']}/{r['n']} sent (published or handed off) "
+        f"in {r['passes']} passes, {r['rate']:,.0f} posts/s"
     )
     if r["detours"]:
         note += f"; {len(r['detours'])} retried or looked up (first: {r['detours'][0][:120]})"
@@ -140,9 +140,12 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
             for adapter in adapters.values():
                 _close(adapter)
     with db.read() as s:
+        # sent: published, or (an email channel's) handed off to the desk — the daemon's part
         done = [
-            (p.due_at, p.published_at)
-            for p in s.scalars(select(PostRow).where(PostRow.state == "published"))
+            (p.due_at, p.published_at or p.handed_off_at)
+            for p in s.scalars(
+                select(PostRow).where(PostRow.state.in_(["published", "handed_off"]))
+            )
         ]
         detours = list(
             s.scalars(
@@ -173,8 +176,9 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     at a time per channel as the dispatcher would call: the calls alone, no database work."""
     from sqlalchemy import select
 
-    from publisher.dispatch.dispatcher import outgoing_of
+    from publisher.dispatch.dispatcher import outgoing_of, picture_shas
     from publisher.sandbox.server import Sandbox
+    from publisher.store.media import files
     from publisher.store.models import PostRow
 
     name = f"floor-{concurrency or 'cfg'}-{n}"
@@ -182,8 +186,11 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     config, db = approved_queue(Path(tmp) / name, raw, synthetic(-(-n // len(CHANNELS)), CHANNELS))
     with db.read() as s:
         posts = list(s.scalars(select(PostRow).order_by(PostRow.id)))[:n]
+        # the approved pictures' bytes, as the dispatcher loads them at the claim
+        stored = files(s, [sha for p in posts for sha in picture_shas(p.fields)])
         queues = {
-            ch: [outgoing_of(p) for p in reversed(posts) if p.channel == ch] for ch in CHANNELS
+            ch: [outgoing_of(p, files=stored) for p in reversed(posts) if p.channel == ch]
+            for ch in CHANNELS
         }
     late: list[float] = []
     failed = 0
