@@ -337,11 +337,13 @@ def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
     (``editorial.confirm.post_for_message_id``) confirmed with the first address in the reply
     the channel accepts (``confirm(..., via="reply")``). A reply is ignored (marked processed,
     the reason logged) when it answers no post of ours, comes from outside the desk's domains,
-    carries no acceptable address, or its post is not handed off; a database error leaves it
-    unseen for the next poll."""
+    carries no acceptable address, or its post is not handed off; a reply to a post still being
+    sent (the desk answered a first copy before the hand-off was recorded) and a database
+    error leave it unseen for the next poll."""
     from publisher.config.model import EmailSettings
     from publisher.dispatch.replies import Handled
     from publisher.editorial.confirm import confirm, post_for_message_id
+    from publisher.states import PENDING
     from publisher.store.models import PostRow
 
     def handle(reply: Reply) -> Handled:
@@ -352,7 +354,11 @@ def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
             )
             if post_id is None:
                 return Handled.ignored(f"the reply {reply.message_id} answers no post of ours")
-            channel = s.get_one(PostRow, post_id).channel
+            post = s.get_one(PostRow, post_id)
+            channel = post.channel
+            if post.state in PENDING:  # the desk answered before the hand-off was recorded
+                # (a daemon killed mid-send resends with the same Message-ID): read it again
+                return Handled.later(f"post {post_id} is {post.state.value}, not handed off yet")
             ch = config.channels.get(channel)
             desk = ch.settings if ch is not None else None
             if not isinstance(desk, EmailSettings):

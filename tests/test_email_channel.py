@@ -41,7 +41,7 @@ from publisher.store.db import Database
 from publisher.store.models import AuditEntry, MediaFile, PostEvent, PostRow
 from publisher.web.app import create_app
 from publisher.web.context import WebContext
-from tests.fakes import FakePlatform, run
+from tests.fakes import FakePlatform, run, set_state
 from tests.mailserver import Server, mail_server
 
 T0 = datetime(2024, 5, 31, 0, 0, tzinfo=UTC)
@@ -427,3 +427,21 @@ def test_an_editor_withdraws_a_hand_off_the_desk_will_not_publish(
         assert overdue_handoffs(s, web_config, clock.now() + timedelta(days=3)) == []
     with queue.write() as s, pytest.raises(InputError, match="not handed off"):
         confirm(s, web_config, p.id, f"{SITE}/x", by="desk", via="reply", now=clock.now())
+
+
+def test_a_reply_to_a_post_still_being_sent_is_read_again_later(
+    queue: Database, web_config: Config, server: Server
+) -> None:
+    """A daemon killed after the desk got the mail resends it (same Message-ID); the desk's
+    reply to the first copy may come while the post is still retrying: it is left in the
+    mailbox (``later``), not thrown away, and confirms the post once it is handed off."""
+    p = desk_posts(queue)[0]
+    clock = FakeClock(T0)
+    handle = reply_handler(queue, web_config, clock)
+    good = f"{SITE}/tin-tuc/bai-1"
+    set_state(queue, p.id, T0, "retrying", "(test) the connection dropped after DATA")
+    early = handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", good))
+    assert early.outcome == "later" and not early.processed
+    set_state(queue, p.id, T0, "handed_off", "handed off", handed_off_at=T0)
+    assert handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", good)).outcome == "confirmed"
+    assert row(queue, p.id).state == State.PUBLISHED
