@@ -258,9 +258,12 @@ def test_overdue_handoffs_and_the_status(
 
 
 def test_the_cli_confirms_as_an_editor_only(
-    queue: Database, web_config: Config, server: Server
+    queue: Database, web_config: Config, server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p, _clock = send_first(queue, web_config, server)
+    monkeypatch.setenv(
+        "PUBLISHER_DATABASE_URL", queue.url
+    )  # the CLI on this queue (PostgreSQL too)
     refused = run("queue", "confirm", str(p.id), f"{SITE}/bai", "--as", "vanphong")
     assert refused.exit_code == 1 and "confirming handed-off posts needs the editor role" in (
         refused.stderr
