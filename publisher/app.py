@@ -343,6 +343,8 @@ def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
     from publisher.config.model import EmailSettings
     from publisher.dispatch.replies import Handled
     from publisher.editorial.confirm import confirm, post_for_message_id
+    from sqlalchemy import select
+
     from publisher.states import PENDING
     from publisher.store.models import PostRow
 
@@ -354,11 +356,12 @@ def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
             )
             if post_id is None:
                 return Handled.ignored(f"the reply {reply.message_id} answers no post of ours")
-            post = s.get_one(PostRow, post_id)
-            channel = post.channel
-            if post.state in PENDING:  # the desk answered before the hand-off was recorded
+            channel, state = s.execute(
+                select(PostRow.channel, PostRow.state).where(PostRow.id == post_id)
+            ).one()
+            if state in PENDING:  # the desk answered before the hand-off was recorded
                 # (a daemon killed mid-send resends with the same Message-ID): read it again
-                return Handled.later(f"post {post_id} is {post.state.value}, not handed off yet")
+                return Handled.later(f"post {post_id} is {state}, not handed off yet")
             ch = config.channels.get(channel)
             desk = ch.settings if ch is not None else None
             if not isinstance(desk, EmailSettings):

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docx import Document
@@ -448,3 +449,31 @@ def test_a_reply_to_a_post_still_being_sent_is_read_again_later(
     set_state(queue, p.id, T0, "handed_off", "handed off", handed_off_at=T0)
     assert handle(_reply(p, "toasoan@pbgdpl.example.gov.vn", good)).outcome == "confirmed"
     assert row(queue, p.id).state == State.PUBLISHED
+
+
+def test_two_daemons_handling_one_reply_at_once_publish_the_post_once(
+    queue: Database, web_config: Config, server: Server
+) -> None:
+    """Two daemons read the same mailbox: both hand the desk's reply to their handler at once;
+    the post is published once (one history event), the other handler finds it done."""
+    import threading
+
+    p, clock = send_first(queue, web_config, server)
+    handlers = [reply_handler(queue, web_config, clock) for _ in range(2)]
+    reply = _reply(p, "toasoan@pbgdpl.example.gov.vn", f"{SITE}/tin-tuc/bai-1")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def handle(h: Any) -> None:
+        barrier.wait()
+        outcomes.append(h(reply).outcome)
+
+    threads = [threading.Thread(target=handle, args=(h,)) for h in handlers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert outcomes == ["confirmed", "confirmed"]
+    with queue.read() as s:
+        events = list(s.scalars(select(PostEvent).where(PostEvent.post_id == p.id)))
+    assert [e.to_state for e in events].count(State.PUBLISHED) == 1

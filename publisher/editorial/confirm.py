@@ -60,7 +60,14 @@ def confirm(
     naming the fix)."""
     if via not in VIAS:
         raise ValueError(f"via must be one of {', '.join(VIAS)}, not {via!r}")
-    p = s.scalars(select(PostRow).where(PostRow.id == post_id).with_for_update()).first()
+    # populate_existing: the row as the lock finds it, not as this session may have loaded it
+    # before (two daemons confirming one reply at once: the second sees it published)
+    p = s.scalars(
+        select(PostRow)
+        .where(PostRow.id == post_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
     if p is None:
         raise InputError("POST", _("no post has id {id}").format(id=post_id), _HINT_LIST)
     address = live_url(config, p.channel, url)
