@@ -340,11 +340,11 @@ def reply_handler(db: Database, config: Config, clock: Clock) -> Handler:
     carries no acceptable address, or its post is not handed off; a reply to a post still being
     sent (the desk answered a first copy before the hand-off was recorded) and a database
     error leave it unseen for the next poll."""
+    from sqlalchemy import select
+
     from publisher.config.model import EmailSettings
     from publisher.dispatch.replies import Handled
     from publisher.editorial.confirm import confirm, post_for_message_id
-    from sqlalchemy import select
-
     from publisher.states import PENDING
     from publisher.store.models import PostRow
 
