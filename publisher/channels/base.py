@@ -20,10 +20,11 @@ from __future__ import annotations
 import email.utils
 import functools
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -221,6 +222,29 @@ def _tls() -> ssl.SSLContext:
     """httpx's default TLS context, built once for every client: each build loads the CA bundle,
     tens of milliseconds and a few MB per client (bench/RESULTS.md)."""
     return httpx.create_ssl_context()
+
+
+def mail_tls(ca_file: Path | None) -> ssl.SSLContext:
+    """The TLS context of a mail connection (SMTP, IMAP): certificate and host name verified
+    (the defaults, never relaxed); ``ca_file`` alone trusted when it is set."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+def network_reason(
+    exc: BaseException, *, table: str, timeout: float, safe: Callable[[str], str]
+) -> str:
+    """A mail connection's network failure in a few words (``safe`` takes the password out of
+    what the library said), and for an untrusted certificate which setting of ``table`` fixes it."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return safe(
+            f"its TLS certificate is not trusted ({exc.verify_message}): if a private CA "
+            f"signed it, set [{table}] ca_file to that CA's certificate (PEM)"
+        )
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s"
+    detail = str(exc).strip()
+    name = type(exc).__name__
+    return safe(f"{name}: {detail}" if detail else name)
 
 
 def new_client(base_url: str = "") -> httpx.Client:

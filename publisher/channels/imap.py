@@ -40,6 +40,8 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Unreachable,
+    mail_tls,
+    network_reason,
 )
 from publisher.config.model import ImapSettings
 
@@ -164,10 +166,7 @@ class ImapReader:
 
     @cached_property
     def _context(self) -> ssl.SSLContext:
-        """Certificate and host name verified (never relaxed); ``ca_file`` alone trusted when
-        it is set."""
-        ca = self.settings.ca_file
-        return ssl.create_default_context(cafile=str(ca) if ca else None)
+        return mail_tls(self.settings.ca_file)
 
     def _login(self, imap: imaplib.IMAP4) -> None:
         s = self.settings
@@ -211,16 +210,8 @@ class ImapReader:
         )
 
     def _network(self, exc: BaseException) -> str:
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return self._safe(
-                f"its TLS certificate is not trusted ({exc.verify_message}): if a private CA "
-                "signed it, set [imap] ca_file to that CA's certificate (PEM)"
-            )
-        if isinstance(exc, TimeoutError):
-            return f"no answer within {self.settings.timeout.total_seconds():g}s"
-        detail = str(exc).strip()
-        name = type(exc).__name__
-        return self._safe(f"{name}: {detail}" if detail else name)
+        timeout = self.settings.timeout.total_seconds()
+        return network_reason(exc, table="imap", timeout=timeout, safe=self._safe)
 
     def _said(self, said: object) -> str:
         """What the server said (a reply's data, or an imaplib error), on one line."""

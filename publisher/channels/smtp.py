@@ -44,6 +44,8 @@ from publisher.channels.base import (
     Permanent,
     Temporary,
     Unreachable,
+    mail_tls,
+    network_reason,
 )
 from publisher.config.model import MailSettings
 
@@ -149,10 +151,7 @@ class Mailer:
 
     @cached_property
     def _context(self) -> ssl.SSLContext:
-        """Certificate and host name verified (the defaults, never relaxed); ``ca_file`` alone
-        trusted when it is set."""
-        ca = self.settings.ca_file
-        return ssl.create_default_context(cafile=str(ca) if ca else None)
+        return mail_tls(self.settings.ca_file)
 
     def _login(self, smtp: smtplib.SMTP) -> None:
         s = self.settings
@@ -278,18 +277,10 @@ class Mailer:
 
     def _network(self, exc: BaseException) -> str:
         """A network failure in a few words, and what to fix for a certificate."""
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return self._safe(
-                f"its TLS certificate is not trusted ({exc.verify_message}): if a private CA "
-                "signed it, set [mail] ca_file to that CA's certificate (PEM)"
-            )
-        if isinstance(exc, TimeoutError):
-            return f"no answer within {self.settings.timeout.total_seconds():g}s"
         if isinstance(exc, smtplib.SMTPResponseException):
             return self._said(exc.smtp_code, exc.smtp_error)
-        detail = str(exc).strip()
-        name = type(exc).__name__
-        return self._safe(f"{name}: {detail}" if detail else name)
+        timeout = self.settings.timeout.total_seconds()
+        return network_reason(exc, table="mail", timeout=timeout, safe=self._safe)
 
     def _fix(self, *, login_missing: bool = False) -> str:
         """Which setting holds the login, to say what to check."""
