@@ -235,7 +235,7 @@ def sandbox_mail(
             base = base or MailSettings(host="", from_address="", origin=SMTP_URL_ENV)
     if base is None:
         return None
-    host, port = smtp or sandbox_smtp(url)
+    host, port = smtp or sandbox_server(url, "smtp")
     return replace(
         base,
         host=host,
@@ -248,7 +248,7 @@ def sandbox_mail(
     )
 
 
-def sandbox_smtp(url: str, what: str = "smtp") -> tuple[str, int]:
+def sandbox_server(url: str, what: str) -> tuple[str, int]:
     """Where the sandbox at ``url`` takes mail (``GET /_sandbox/smtp``), or keeps the desk's
     replies (``what="imap"``: ``GET /_sandbox/imap``): a loopback host and its port; an
     InputError if it does not say."""
@@ -293,7 +293,7 @@ def sandbox_imap(
     configured = config.imap is not None or config.mail is not None
     if not configured and not any(env.get(v, "").strip() for v in (IMAP_URL_ENV, SMTP_URL_ENV)):
         return None
-    host, port = imap or sandbox_smtp(url, "imap")
+    host, port = imap or sandbox_server(url, "imap")
     base = config.imap or ImapSettings(host="", username="")
     return replace(
         base,

@@ -140,16 +140,23 @@ def mail_access(config: Config, environ: Mapping[str, str] | None = None) -> Mai
     mail = config.mail
     if mail is None:
         return None
-    password = env.get(mail.password_env, "") if mail.password_env else ""
-    if mail.password_env and not password:
+    password = _password(config, env, mail.password_env, "mail") if mail.password_env else ""
+    return MailAccess(mail, password)
+
+
+def _password(config: Config, env: Mapping[str, str], variable: str, table: str) -> str:
+    """The value of ``variable`` (named by ``[table] secrets.password``); a ConfigError naming
+    it when it is empty or unset."""
+    password = env.get(variable, "")
+    if not password:
         where = config.env_file.name if config.env_file else "the environment"
         raise ConfigError(
             str(config.path),
-            "mail.secrets.password",
-            f"the environment variable {mail.password_env} is empty or unset",
+            f"{table}.secrets.password",
+            f"the environment variable {variable} is empty or unset",
             f"export it, or add it to {where}",
         )
-    return MailAccess(mail, password)
+    return password
 
 
 @dataclass(frozen=True)
@@ -174,16 +181,7 @@ def imap_access(config: Config, environ: Mapping[str, str] | None = None) -> Ima
     imap = config.imap
     if imap is None:
         return None
-    password = env.get(imap.password_env, "")
-    if not password:
-        where = config.env_file.name if config.env_file else "the environment"
-        raise ConfigError(
-            str(config.path),
-            "imap.secrets.password",
-            f"the environment variable {imap.password_env} is empty or unset",
-            f"export it, or add it to {where}",
-        )
-    return ImapAccess(imap, password)
+    return ImapAccess(imap, _password(config, env, imap.password_env, "imap"))
 
 
 def _secret_problem(adapter: str, role: str, value: str) -> str | None:
