@@ -8,7 +8,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -753,6 +753,66 @@ def _mail_host(host: str) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Protocol:
+    """What ``_server`` checks a mail protocol's table against, and the words of its errors."""
+
+    name: str  # "SMTP"
+    securities: tuple[str, ...]  # the first is the default
+    ports: Mapping[str, int]
+    carried: str  # what would go in clear: "the mail to {host}"
+    host_example: str
+    security_hint: str
+    use_instead: str  # "'starttls' or 'ssl'"
+
+
+SMTP_SERVER = _Protocol(
+    "SMTP",
+    ("starttls", *[x for x in MAIL_SECURITY if x != "starttls"]),
+    MAIL_PORTS,
+    "the mail to {host}",
+    "",
+    "one of: starttls (port 587), ssl (port 465), none (localhost only)",
+    "'starttls' or 'ssl'",
+)
+IMAP_SERVER = _Protocol(
+    "IMAP",
+    ("ssl", *[x for x in IMAP_SECURITY if x != "ssl"]),
+    IMAP_PORTS,
+    "the replies from {host}",
+    "e.g. 'imap.example.gov.vn'",
+    "one of: ssl (port 993), starttls (port 143), none (localhost only)",
+    "'ssl' or 'starttls'",
+)
+
+
+def _server(t: _Table, proto: _Protocol) -> tuple[str, str, int]:
+    """A mail server's ``host``, ``security`` and ``port`` in table ``t``, each checked: no
+    password in clear off loopback, a port that exists (its protocol's usual one by default)."""
+    host = t.text("host").strip().removeprefix("[").removesuffix("]")
+    if problem := _mail_host(host):
+        raise t.err("host", problem[0], proto.host_example or problem[1])
+    security = t.text("security", proto.securities[0]).strip().lower()
+    if security not in proto.securities:
+        raise t.err(
+            "security", f"{security!r} is not a way to secure {proto.name}", proto.security_hint
+        )
+    if security == "none" and not is_loopback(host):
+        raise t.err(
+            "security",
+            f"'none' would send the password and {proto.carried.format(host=host)} in clear",
+            f"use {proto.use_instead} ('none' is allowed only on localhost, 127.0.0.1 or ::1)",
+        )
+    default = proto.ports[security]
+    port = _positive_int(t, "port", default)
+    if port > 65535:
+        secure = proto.securities[0]
+        raise t.err(
+            "port", f"must be at most 65535, not {port}", f"e.g. {proto.ports[secure]} for {secure}"
+        )
+    return host, security, port
+
+
 def _mail(top: _Table, organisation: str, base: Path) -> MailSettings | None:
     """The ``[mail]`` table (``MailSettings``; None without one): the server, how to secure it
     (no password ever crosses a network in clear), the login, the sender and the CA bundle,
@@ -761,21 +821,7 @@ def _mail(top: _Table, organisation: str, base: Path) -> MailSettings | None:
     if table is None:
         return None
     t = _Table(top.path, "mail", table)
-    host = t.text("host").strip().removeprefix("[").removesuffix("]")
-    if problem := _mail_host(host):
-        raise t.err("host", *problem)
-    security = t.text("security", "starttls").strip().lower()
-    if security not in MAIL_SECURITY:
-        raise t.err("security", f"{security!r} is not a way to secure SMTP", _SECURITY_HINT)
-    if security == "none" and not is_loopback(host):
-        raise t.err(
-            "security",
-            f"'none' would send the password and the mail to {host} in clear",
-            "use 'starttls' or 'ssl' ('none' is allowed only on localhost, 127.0.0.1 or ::1)",
-        )
-    port = _positive_int(t, "port", MAIL_PORTS[security])
-    if port > 65535:
-        raise t.err("port", f"must be at most 65535, not {port}", "e.g. 587 for starttls")
+    host, security, port = _server(t, SMTP_SERVER)
     username = t.text("username", "").strip()
     password_env = _mail_password(t, username)
     from_address = _address(t, "from_address", required=True)
@@ -796,9 +842,6 @@ def _mail(top: _Table, organisation: str, base: Path) -> MailSettings | None:
         timeout=timeout,
         ca_file=ca_file,
     )
-
-
-_SECURITY_HINT = "one of: starttls (port 587), ssl (port 465), none (localhost only)"
 
 
 def _mail_password(t: _Table, username: str) -> str:
@@ -933,21 +976,7 @@ def _imap(top: _Table, base: Path) -> ImapSettings | None:
     if table is None:
         return None
     t = _Table(top.path, "imap", table)
-    host = t.text("host").strip().removeprefix("[").removesuffix("]")
-    if problem := _mail_host(host):
-        raise t.err("host", problem[0], "e.g. 'imap.example.gov.vn'")
-    security = t.text("security", "ssl").strip().lower()
-    if security not in IMAP_SECURITY:
-        raise t.err("security", f"{security!r} is not a way to secure IMAP", _IMAP_SECURITY_HINT)
-    if security == "none" and not is_loopback(host):
-        raise t.err(
-            "security",
-            f"'none' would send the password and the replies from {host} in clear",
-            "use 'ssl' or 'starttls' ('none' is allowed only on localhost, 127.0.0.1 or ::1)",
-        )
-    port = _positive_int(t, "port", IMAP_PORTS[security])
-    if port > 65535:
-        raise t.err("port", f"must be at most 65535, not {port}", "e.g. 993 for ssl")
+    host, security, port = _server(t, IMAP_SERVER)
     username = t.text("username").strip()
     password_env = _imap_password(t)
     mailbox = _folder(t, "mailbox", "INBOX")
@@ -968,9 +997,6 @@ def _imap(top: _Table, base: Path) -> ImapSettings | None:
     )
     t.done()
     return settings
-
-
-_IMAP_SECURITY_HINT = "one of: ssl (port 993), starttls (port 143), none (localhost only)"
 
 
 def _imap_password(t: _Table) -> str:
