@@ -32,6 +32,7 @@ from publisher.dispatch.dispatcher import Dispatcher
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.documents.report import build_report
+from publisher.documents.report_text import to_markdown
 from publisher.editorial.check import mail_problems
 from publisher.editorial.confirm import confirm, overdue_handoffs, post_for_message_id
 from publisher.editorial.load import approve, load
@@ -330,6 +331,7 @@ def test_the_report_counts_handed_off_and_confirmed_apart(
     report = build_report(queue, web_config, clock.now())
     line = next(x for x in report.channels if x.key == "portal_pbgdpl")
     assert line.totals.handed_off == 1 and line.totals.published == 0
+    assert "1 lượt chờ BBT xác nhận" in to_markdown(report)  # the abbreviation kept capitals
     with queue.write() as s:
         confirm(s, web_config, p.id, f"{SITE}/bai", by="bientap", via="cli", now=clock.now())
     report = build_report(queue, web_config, clock.now())

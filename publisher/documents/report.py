@@ -59,6 +59,12 @@ def column(state: str) -> str:
     return "pending" if state in PENDING else "unapproved"
 
 
+def lower_first(label: str) -> str:
+    """``label`` inside a sentence: its first letter lower-case, an abbreviation kept
+    ("Chờ BBT xác nhận" → "chờ BBT xác nhận")."""
+    return label[:1].lower() + label[1:]
+
+
 @dataclass(frozen=True)
 class Totals:
     planned: int = 0
@@ -146,7 +152,7 @@ class Report:
 
     @property
     def title(self) -> str:
-        return f"Báo cáo {self.subject[0].lower()}{self.subject[1:]}"
+        return f"Báo cáo {lower_first(self.subject)}"
 
     @property
     def period(self) -> str:
@@ -420,7 +426,9 @@ def _results(r: Report) -> list[Block]:
         + (f", trên {len(chans)} kênh: {'; '.join(chans)}." if chans else ".")
     )
     rest = [
-        f"{getattr(t, k)} lượt {COLUMNS[k].lower()}" for k in list(COLUMNS)[2:] if getattr(t, k)
+        f"{getattr(t, k)} lượt {lower_first(COLUMNS[k])}"
+        for k in list(COLUMNS)[2:]
+        if getattr(t, k)
     ]
     blocks: list[Block] = [
         Heading("I. KẾT QUẢ ĐĂNG TẢI THÔNG ĐIỆP VÀ BÀI VIẾT", 1),
