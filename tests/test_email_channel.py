@@ -173,6 +173,11 @@ def test_a_post_goes_to_the_desk_as_one_mail_and_waits_handed_off(
     words = "\n".join(par.text for par in doc.paragraphs)
     assert "111" in words and "Tổng đài điện thoại quốc gia bảo vệ trẻ em" in words
     assert len(doc.inline_shapes) == 1  # the cover, in the document too
+    # its title is the article's (what the editor pastes), not the mail's request subject
+    assert doc.paragraphs[0].style.name == "Title"
+    with queue.read() as s:
+        title = s.get_one(PostRow, p.id).message.title
+    assert doc.paragraphs[0].text == title and p.fields["subject"] not in words
     # handed off is never resent
     clock.advance(timedelta(days=2))
     d = dispatcher(queue, web_config, server, clock)

@@ -108,17 +108,21 @@ def article_blocks(html: str) -> list[_Block]:
 
 
 def article_docx(title: str, html: str, pictures: tuple[Media, ...], source: str = "") -> bytes:
-    """A Word document of the article: its title, its pictures (files only, each captioned
-    with its alternative text), then its text; ``source`` (who sends it) in the last line."""
+    """A Word document of the article: its title (the article's own first heading, ``<h1>``,
+    else ``title``), its pictures (files only, each captioned with its alternative text), then
+    its text; ``source`` (who sends it) in the last line."""
     doc = Document()
     style = doc.styles["Normal"]
     style.font.name = FONT
     style.font.size = Pt(13)
+    blocks = article_blocks(html)
+    if blocks and blocks[0].tag == "h1":  # what the editor pastes: the article's title
+        title, blocks = "".join(r.text for r in blocks[0].runs).strip(), blocks[1:]
     doc.add_heading(_t(title), level=0)
     for media in pictures:
         if media.is_file:
             _picture(doc, media)
-    for block in article_blocks(html):
+    for block in blocks:
         _block(doc, block)
     if source:
         doc.add_paragraph().add_run(_t(source)).italic = True
