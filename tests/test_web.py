@@ -26,7 +26,7 @@ from publisher.store.db import Database
 from publisher.store.models import AuditEntry, MediaFile, PostRow
 from publisher.web.app import create_app
 from publisher.web.context import WebContext
-from tests.fakes import banner_name, picture_bytes
+from tests.fakes import banner_name, picture_bytes, set_state
 
 PASSWORD = "mật khẩu " + secrets.token_urlsafe(12)  # made per run: no secret in the file
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -599,3 +599,28 @@ def test_the_editors_preview_shows_a_picture_not_stored_yet(
     shown = c.post(f"/messages/{post.id}/preview", data={"csrf_token": token, "text": before})
     assert f'<img src="/media/{sha}/thumb" alt="{BANNER_ALT}' in shown.text
     assert "data:image" not in shown.text
+
+
+def test_an_editor_confirms_a_hand_off_on_its_page(app_db: tuple[Database, Config]) -> None:
+    """A post handed off to the PBGDPL desk shows the confirm form to an editor (not to a
+    drafter); an address off the portal is refused with the reason, the portal's is taken."""
+    db, config = app_db
+    post = next(i for i in preview.items(db, config) if i.channel == "portal_pbgdpl")
+    now = datetime.now(UTC)
+    set_state(db, post.id, now, "handed_off", "handed off (test)", handed_off_at=now)
+    drafter, _token = member(app_db, "vanphong")
+    assert f'action="/posts/{post.id}/confirm"' not in drafter.get(f"/posts/{post.id}").text
+    c, token = member(app_db, "bientap")
+    page = c.get(f"/posts/{post.id}").text
+    assert f'action="/posts/{post.id}/confirm"' in page and "Xác nhận đã đăng" in page
+    assert "Tiêu đề thư" in page  # the mail's subject field, in Vietnamese
+    assert f'action="/posts/{post.id}/reschedule"' not in page  # a hand-off is not rescheduled
+    off = c.post(f"/posts/{post.id}/confirm", data={"csrf_token": token, "url": "https://x.vn/a"})
+    assert "Chưa xác nhận được" in c.get(off.headers["location"]).text
+    assert state_of(db, post.id) == "handed_off"
+    url = "https://pbgdpl.example.gov.vn/tin-tuc/bai-1"
+    done = c.post(f"/posts/{post.id}/confirm", data={"csrf_token": token, "url": url})
+    assert f"Đã xác nhận: bài đã đăng tại {url}" in c.get(done.headers["location"]).text
+    assert state_of(db, post.id) == "published"
+    refused = c.post(f"/posts/{post.id}/confirm", data={"url": url})  # no CSRF token
+    assert refused.status_code == 403

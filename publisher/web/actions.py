@@ -13,6 +13,8 @@ from publisher.config import Config
 from publisher.content import MEDIA_DIR, read_message, read_text
 from publisher.documents.pictures import pictures_of, thumbnail
 from publisher.editorial import actions, intake
+from publisher.editorial.confirm import Confirmed
+from publisher.editorial.confirm import confirm as confirm_handoff
 from publisher.editorial.load import ApproveReport, LoadReport, approve
 from publisher.errors import InputError
 from publisher.render import FIELDS, Render, Renderer
@@ -59,6 +61,13 @@ def post_action(
     if action == "cancel":
         return actions.cancel(ctx.db, [post_id], actor=who, now=now, reason=reason)
     raise Refused(404, _("Not found"), _("There is no such action."))
+
+
+def confirm(ctx: WebContext, viewer: Viewer, post_id: int, url: str) -> Confirmed:
+    """An editor confirms a handed-off post with its live address (as ``queue confirm``)."""
+    who = viewer.authorize("confirm")
+    with ctx.db.write() as s:
+        return confirm_handoff(s, ctx.config, post_id, url, by=who, via="web", now=ctx.now())
 
 
 def parse_local(config: Config, value: str) -> datetime:

@@ -161,6 +161,21 @@ def reschedule(
     return back(request, url, "ok", [_("Rescheduled to %(when)s.", when=when.replace("T", " "))])
 
 
+@router.post("/posts/{post_id}/confirm")
+def confirm(
+    request: Request,
+    member: Actor,
+    post_id: int,
+    url: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    target = f"/posts/{post_id}"
+    try:
+        done = actions.confirm(context(request), member, post_id, url)
+    except InputError as exc:
+        return back(request, target, "bad", [_("Not confirmed: %(why)s", why=exc.problem)])
+    return back(request, target, "ok", [_("Confirmed: published at %(url)s.", url=done.url)])
+
+
 @router.post("/posts/{post_id}/{action}")
 def act(
     request: Request,

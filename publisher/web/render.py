@@ -53,7 +53,7 @@ FIELD_LABELS = {
     "cover": N_("Cover image"),
     "photo_url": N_("Photo"),
     "media": N_("Pictures"),
-    "subject": N_("Subject"),
+    "subject": N_("Mail subject"),
     "html": N_("Article (HTML)"),
     "text": N_("Article (plain text)"),
 }
