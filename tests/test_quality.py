@@ -170,6 +170,8 @@ TOP_LEVEL = {
     "plan",
     "template_limits",
     "media",  # the pure stages (and render's bounds and pictures)
+    "metrics",  # what a platform reports of a post's reach (adapters read it, the store keeps it)
+    "report_entries",  # what the office enters for the report (report.toml, the web form)
     "errors",
     "states",
     "clock",
@@ -189,6 +191,7 @@ PACKAGES = {
     "dispatch",
     "channels",
     "documents",
+    "insights",
     "sandbox",
 }
 

@@ -376,7 +376,18 @@ class Table:
     total: bool = False  # the last row sums the others
 
 
-Block = Heading | Para | Table
+@dataclass(frozen=True)
+class Figure:
+    """A chart (``publisher.documents.charts``): PNG bytes, shown at ``width`` cm with its
+    caption under it ("Biểu đồ 1. …"); ``alt`` says in words what it shows."""
+
+    png: bytes
+    caption: str
+    alt: str
+    width: float = 15.0
+
+
+Block = Heading | Para | Table | Figure
 
 
 def safe_url(url: str | None) -> str | None:

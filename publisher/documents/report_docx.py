@@ -24,6 +24,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 
 from publisher.documents.report import (
+    Figure,
     Heading,
     Link,
     Para,
@@ -60,6 +61,8 @@ def docx_bytes(report: Report, *, progress: Progress | None = None) -> bytes:
             # A lead-in stays with its table, the closing sentence with the signature.
             following = blocks[done] if done < len(blocks) else None
             p.paragraph_format.keep_with_next = following is None or isinstance(following, Table)
+        elif isinstance(block, Figure):
+            _figure(doc, block)
         else:
             _grid(doc, block)
         if progress:
@@ -236,6 +239,17 @@ def _grid(doc: DocumentObject, block: Table) -> None:
                 center = n == 0 or i not in block.left
                 _cell(cell, text, bold=bold, center=center, size=TABLE_PT)
     _para(doc, before=0, after=3)
+
+
+def _figure(doc: DocumentObject, block: Figure) -> None:
+    """A chart, centred at its width, its caption in italics under it."""
+    p = _para(doc, center=True, before=6, after=0)
+    p.paragraph_format.keep_with_next = True
+    p.add_run().add_picture(io.BytesIO(block.png), width=Cm(block.width))
+    shape = p._p.xpath(".//wp:docPr")
+    if shape:
+        shape[0].set("descr", _t(block.alt))
+    _para(doc, block.caption, italic=True, size=12, center=True, before=2, after=6)
 
 
 def _cell(

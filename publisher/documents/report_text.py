@@ -5,6 +5,7 @@ standalone HTML, from a built ``Report`` and its body; ``render`` picks the writ
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -15,6 +16,7 @@ from typing import Any
 from publisher.documents.report import (
     FORMATS,
     Cell,
+    Figure,
     Heading,
     Line,
     Link,
@@ -90,6 +92,9 @@ def _md_body(r: Report) -> str:
         elif isinstance(b, Para):
             text = _md(b.text)
             out.append({"note": f"*{text}*", "todo": f"> **{text}**"}.get(b.style, text))
+        elif isinstance(b, Figure):
+            data = base64.b64encode(b.png).decode("ascii")
+            out.append(f"![{_md(b.alt)}](data:image/png;base64,{data})\n\n*{_md(b.caption)}*")
         else:
             align = (":--" if i in b.left else ":-:" for i in range(len(b.headers)))
             lines = ["| " + " | ".join(_md(h) for h in b.headers) + " |", f"|{'|'.join(align)}|"]

@@ -383,3 +383,40 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]  # refused for good (a 5xx), not retried
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricRow(Base):
+    """One dated snapshot of a published post's figures (``publisher.metrics.Reading``), as
+    the platform reported them at ``taken_at``: rows are only added, never overwritten, so the
+    report can draw reach growing day by day. A figure the platform does not report is NULL;
+    ``note`` says why a snapshot has none at all (e.g. the site exposes no statistics)."""
+
+    __tablename__ = "metric"
+    __table_args__ = (Index("ix_metric_post_taken", "post_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"))
+    taken_at: Mapped[datetime]
+    views: Mapped[int | None] = mapped_column(Integer)
+    reactions: Mapped[int | None] = mapped_column(Integer)
+    reactions_by_type: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    comments: Mapped[int | None] = mapped_column(Integer)
+    shares: Mapped[int | None] = mapped_column(Integer)
+    clicks: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text, default="", server_default="")
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportEntryRow(Base):
+    """A figure or a passage of text the office enters for the report (§2.4, §2.5, the
+    assessment, the proposals), by a stable key; ``source`` is "file" (report.toml, loaded by
+    ``publisher load``) or "web" (the web app's form), ``set_by`` who entered it."""
+
+    __tablename__ = "report_entry"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    set_by: Mapped[str | None] = mapped_column(String(255))
+    set_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Reach: reading published posts' figures from the platforms into dated snapshots."""
