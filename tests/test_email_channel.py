@@ -157,7 +157,7 @@ def test_a_post_goes_to_the_desk_as_one_mail_and_waits_handed_off(
     found = parts(msg)
     text = found["text/plain"][0].get_content()
     html = found["text/html"][0].get_content()
-    assert p.fields["text"].splitlines()[0] in text and "111 (miễn phí, 24/7)" in text
+    assert p.fields["text"].splitlines()[0] in text and "111 (miễn phí, 24 giờ mỗi ngày)" in text
     assert "<strong>111</strong>" in html and p.fields["subject"] not in html
     assert unicodedata.is_normalized("NFC", text) and unicodedata.is_normalized("NFC", html)
     link = str(msg["X-Publisher-Confirm"])
