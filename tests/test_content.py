@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -8,7 +9,9 @@ import pytest
 
 from publisher.config import Config
 from publisher.content import read_messages
+from publisher.editorial.load import demands_for
 from publisher.errors import ContentError
+from publisher.plan import plan, rules_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seed" / "ke-hoach-thang-hanh-dong-vi-tre-em-2024.txt"
@@ -185,3 +188,72 @@ def test_every_bad_file_is_reported(campaign: Path, config: Config) -> None:
         "messages/articles/92-bad.md",
     ]
     assert all(isinstance(p, ContentError) for p in problems)
+
+
+def test_the_hotline_runs_24_hours_a_day_not_24_7() -> None:
+    """Not "(miễn phí, 24/7)": it read as a date next to 12/6 and 28/6 (review, issue 17)."""
+    shown = [*ROOT.glob("templates/*/*.j2"), *ROOT.glob("messages/**/*.md")]
+    shown.append(ROOT / "messages" / "media" / "alt.yaml")
+    for path in shown:
+        assert "24/7" not in path.read_text("utf-8"), path
+    for path in ROOT.glob("templates/*/slogan.j2"):
+        words = re.sub(r"<[^>]+>", "", path.read_text("utf-8"))  # the portals' <strong>111</strong>
+        assert "111 (miễn phí, 24 giờ mỗi ngày)" in words, path
+
+
+# The series as article 01 announces it: the words naming each article.
+SERIES = {
+    "articles/02-quyen-tre-em": "quyền trẻ em theo Luật Trẻ em năm 2016",
+    "articles/03-tong-dai-111": "Tổng đài điện thoại quốc gia bảo vệ trẻ em 111",
+    "articles/04-phong-chong-bao-luc-xam-hai": "phòng, chống bạo lực, xâm hại trẻ em",
+    "articles/05-phong-chong-lao-dong-tre-em": "phòng, chống lao động trẻ em",
+    "articles/06-phong-chong-duoi-nuoc": "phòng, chống đuối nước",
+    "articles/07-vai-tro-gia-dinh": "vai trò của gia đình",
+    "articles/08-quy-bao-tro-tre-em": "Quỹ Bảo trợ trẻ em",
+}
+
+
+def test_article_01_announces_the_series_in_the_order_it_is_posted(config: Config) -> None:
+    messages, _ = read_messages(config)
+    times = plan(rules_from_config(config), demands_for(config, messages)).times
+    first: dict[str, object] = {}
+    for (key, _channel, _n), when in sorted(times.items(), key=lambda kv: kv[1]):
+        first.setdefault(key, when)
+    opening = next(m.body for m in messages if m.key == "articles/01-thang-hanh-dong-2024")
+    sentence = opening[opening.index("loạt bài sẽ lần lượt đề cập") :]
+    sentence = sentence[: sentence.index(".")]
+    announced = sorted(SERIES, key=lambda key: sentence.index(SERIES[key]))
+    assert announced == sorted(SERIES, key=list(first).index)
+
+
+# Findings of the administrative editor's review (issue 17, item 4): what each article must
+# say, and the wording it must no longer use.
+REVIEW = [
+    ("01-thang-hanh-dong-2024", "con em công chức, viên chức, người lao động", "con em cán bộ"),
+    ("03-tong-dai-111", "số điện thoại gồm ba chữ số **111**", "ba con số"),
+    ("03-tong-dai-111", "người bị nghi ngờ", "người nghi vấn"),
+    ("04-phong-chong-bao-luc-xam-hai", "hay bị ép phải giữ bí mật", "bắt giữ bí mật"),
+    # Điều 144 BLLĐ 2019 asks for no consent: it is Điều 18 (15–18) and Điều 145 (under 15)
+    ("05-phong-chong-lao-dong-tre-em", "(khoản 4 Điều 18)", "người giám hộ và lập sổ"),
+    # under 13: a closed list (khoản 3 Điều 145, Thông tư 09/2020/TT-BLĐTBXH), not "như …"
+    (
+        "05-phong-chong-lao-dong-tre-em",
+        "Người chưa đủ 13 tuổi chỉ được làm các công việc",
+        ", như các công việc",
+    ),
+    # Luật GTĐB 2008 bans riding abreast outright; "three or more" is only a decree's fine
+    ("06-phong-chong-duoi-nuoc", "không đi xe dàn hàng ngang", "hàng ba"),
+    # no number exists to call for the domestic-violence hotline of Điều 19 Luật 13/2022/QH15
+    (
+        "07-vai-tro-gia-dinh",
+        "Công an theo số 113",
+        "tổng đài điện thoại quốc gia về phòng, chống bạo lực",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "says", "not_"), REVIEW)
+def test_the_reviewed_wording_stays(name: str, says: str, not_: str) -> None:
+    text = (ROOT / "messages" / "articles" / f"{name}.md").read_text("utf-8")
+    assert says in text
+    assert not_ not in text
