@@ -95,4 +95,3 @@ def accepted(version: str, name: str, today: date) -> bool:
     if metric.removed_on is not None and today >= metric.removed_on:
         return False
     return _number(metric.since) <= _number(version)
-

@@ -386,9 +386,7 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
             "the site's upload limit in bytes, e.g. 1500000 (a multisite's default 1500 KB)",
         )
     if adapter == "wordpress" and settings["stats"] not in WORDPRESS_STATS:
-        raise t.err(
-            "stats", f"is {settings['stats']!r}", "one of: " + ", ".join(WORDPRESS_STATS)
-        )
+        raise t.err("stats", f"is {settings['stats']!r}", "one of: " + ", ".join(WORDPRESS_STATS))
     if adapter == "zalo" and settings["package"] not in ZALO_PACKAGES:
         raise t.err("package", f"is {settings['package']!r}", "one of: " + ", ".join(ZALO_PACKAGES))
     cover = settings.get("default_cover") if adapter == "zalo" else ""
