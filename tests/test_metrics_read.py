@@ -131,6 +131,19 @@ def test_graph_omits_shares_when_none_and_comments_without_permission() -> None:
     assert reading.shares == 0 and reading.comments is None and reading.views == 1520
 
 
+def test_a_post_without_insights_yet_has_none_of_their_figures() -> None:
+    # Insights are kept only for Pages with 100 likes or more and updated about daily (Page
+    # Insights reference, "Limitations"): an answer may hold no data at all.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/insights"):
+            return httpx.Response(200, json={"data": []})
+        return httpx.Response(200, json={"id": POST, "shares": {"count": 2}})
+
+    reading = facebook(handler).metrics(POST, None)
+    assert (reading.views, reading.reactions, reading.clicks) == (None, None, None)
+    assert reading.shares == 2 and reading.reactions_by_type is None
+
+
 def test_a_refused_metric_falls_back_to_the_next_name_and_is_remembered() -> None:
     handler, seen = graph(refuse=frozenset({"post_total_media_view_unique"}))
     adapter = facebook(handler, "v24.0")
@@ -278,6 +291,17 @@ def test_zalo_missing_fields_are_none() -> None:
 
     reading = zalo(handler).metrics("a1", None)
     assert reading.empty
+
+
+def test_zalo_getdetail_refusing_the_id_falls_back_to_the_list() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("getdetail"):
+            return httpx.Response(200, json={"error": -201, "message": "id is invalid"})
+        return httpx.Response(200, json={"error": 0, "data": {"medias": [article(1)]}})
+
+    assert zalo(handler).metrics("art1", None).views == 101
+    with pytest.raises(NoFigures):
+        zalo(handler).metrics("art2", None)
 
 
 def test_zalo_rate_limit_and_dead_token() -> None:

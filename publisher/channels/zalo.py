@@ -186,9 +186,12 @@ class ZaloAdapter:
         gives them (not documented), else from the article's entry in ``article/getslice``
         (documented with both, platform-apis.md §2.3 and §7), paged 10 at a time. Same tokens
         (a rejected one refreshed once) and rate-limit pacing as publishing."""
-        detail = self._request(
-            "GET", "/v2.0/article/getdetail", op="read", params={"id": remote_id}
-        )
+        try:
+            one = {"id": remote_id}
+            detail = self._request("GET", "/v2.0/article/getdetail", op="read", params=one)
+        except Permanent as exc:  # an id getdetail does not take: the list is the judge
+            logger.info("zalo %s: getdetail %s: %s", self.channel.id, remote_id, exc.reason)
+            detail = {}
         if _int(detail.get("total_view")) is not None:
             return _reading(detail, "getdetail")
         for page in range(FIGURE_PAGES):
