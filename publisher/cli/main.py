@@ -73,6 +73,12 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
             unchanged=report.unchanged,
         )
     )
+    if report.entries:
+        say(
+            _("Report entries: {n} set or cleared from {folder}/report.toml.").format(
+                n=report.entries, folder=config.messages_dir.name
+            )
+        )
     if not report.changed:
         say(_("Nothing changed in the queue."))
     else:
