@@ -73,12 +73,7 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
             unchanged=report.unchanged,
         )
     )
-    if report.entries:
-        say(
-            _("Report entries: {n} set or cleared from {folder}/report.toml.").format(
-                n=report.entries, folder=config.messages_dir.name
-            )
-        )
+    _say_entries(report.entries, config)
     if not report.changed:
         say(_("Nothing changed in the queue."))
     else:
@@ -104,12 +99,25 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
                 "approve them anew."
             ).format(ids=ids)
         )
-    for pid, reason in report.unplaced:
+    _say_unplaced(report.unplaced)
+
+
+def _say_unplaced(unplaced: list[tuple[int, str]]) -> None:
+    for pid, reason in unplaced:
         say(
             _("warning: post {id} did not fit the calendar: {reason}").format(
                 id=pid, reason=reason
             ),
             err=True,
+        )
+
+
+def _say_entries(n: int, config: Config) -> None:
+    if n:
+        say(
+            _("Report entries: {n} set or cleared from {folder}/report.toml.").format(
+                n=n, folder=config.messages_dir.name
+            )
         )
 
 
