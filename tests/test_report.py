@@ -360,7 +360,7 @@ def test_names_on_the_document_come_from_the_config(campaign: Path, db: Database
     # not listed one by one, and nothing in English.
     assert not any(cells(t)[0][:2] == ["STT", "Ngày dự kiến"] for t in doc.tables)
     limits = texts[texts.index("2. Tồn tại, hạn chế") + 1]
-    assert "lượt: đến giờ đăng nhưng bài chưa được phê duyệt" in limits
+    assert "đến giờ đăng nhưng bài chưa được phê duyệt (" in limits
     assert not re.search(r"\b(the|draft|load|by|not)\b", " ".join(texts))
     # Nothing approved: every planned post counts as not approved; those past due are problems.
     totals = json.loads(to_json(report))["totals"]

@@ -367,7 +367,7 @@ def _limits(r: Report) -> list[Block]:
     reasons: dict[str, int] = {}
     for p in r.problems:
         reasons[p.reason] = reasons.get(p.reason, 0) + 1
-    parts = [f"{number(n)} lượt: {lower_first(why)}" for why, n in reasons.items()]
+    parts = [f"{lower_first(why)} ({number(n)} lượt)" for why, n in reasons.items()]
     listed = sum(1 for p in r.problems if p.delivery)
     where = " (chi tiết tại Phụ lục, mục II)" if listed else ""
     errors = (
