@@ -384,6 +384,11 @@ def test_shipped_proposals_are_left_for_the_drafter(june: June) -> None:
         ("recipients = [", "report.recipients: must be a list of non-empty strings"),
         ("signer = ", "report.signer: must be a string, not an integer"),
         ("[report]\n", "report.signer_name: is not a known key"),
+        ("plans = [", "report.plans: must be a list of non-empty strings"),
+        (
+            "proposals = []",
+            "report.basis: is no longer used: the opening is written from the plans",
+        ),
     ],
 )
 def test_report_config_is_validated(tmp_path: Path, text: str, expected: str) -> None:
@@ -392,6 +397,8 @@ def test_report_config_is_validated(tmp_path: Path, text: str, expected: str) ->
         "recipients = [": 'recipients = ["", ',
         "signer = ": "signer = 7 #",
         "[report]\n": '[report]\nsigner_name = "x"\n',
+        "plans = [": 'plans = [" ", ',
+        "proposals = []": 'basis = "Thực hiện Kế hoạch…"\nproposals = []',
     }[text]
     assert text in shipped
     path = tmp_path / "config.toml"
