@@ -44,7 +44,6 @@ from publisher.states import KIND_LABELS_VI
 ABBREVIATION = ("Cổng TTĐT", "Cổng thông tin điện tử (Cổng TTĐT)")  # spelled out at first use
 NO_FIGURES = "Không có số liệu"
 ERRORS = ("failed", "missed", "needs_review")  # the columns that mean a post went wrong
-ITEMS = {"slogan": "2.2", "article": "2.3"}  # the plan's item each content kind carries out
 _FIGURES_NOTE = (
     "Lượt tiếp cận là số lượt xem (Trang Facebook: số người đã xem bài; Zalo, Cổng TTĐT: số "
     "lượt xem bài) do các nền tảng thống kê; lượt tương tác gồm bày tỏ cảm xúc, bình luận và "
