@@ -274,10 +274,19 @@ def _kind(r: Report, kind: str, n: int, title: str, figures: _Figures) -> list[B
         if best:
             names_views = "; ".join(f"“{t}” ({number(v)} lượt)" for t, v in best)
             blocks.append(Para(f"Các bài được xem nhiều nhất: {names_views}."))
-            png = charts.bars(best, title="Bài viết được xem nhiều nhất", unit="lượt xem")
+            labels = [(clip(t), v) for t, v in best]
+            png = charts.bars(labels, title="Bài viết được xem nhiều nhất", unit="lượt xem")
             caption = figures.caption("Các bài viết được xem nhiều nhất (mọi kênh cộng lại)")
             blocks.append(Figure(png, caption, names_views + "."))
     return blocks
+
+
+def clip(title: str, limit: int = 42) -> str:
+    """A title short enough to label a bar: cut at a word, "…" after it."""
+    if len(title) <= limit:
+        return title
+    cut = title[:limit].rsplit(" ", 1)[0].rstrip(" ,.:;-")
+    return cut + "…"
 
 
 def _items_table(r: Report, lines: Sequence[Line], kind: str) -> Table:
