@@ -288,3 +288,17 @@ def test_the_command_takes_the_reports_date(campaign: Any) -> None:
     assert error.startswith("error: --date: 01/01/2099 is after today")
     bad = run("report", "--format", "md", "--date", "31/6/2024")  # click's usage error
     assert bad.exit_code == 2 and "'31/6/2024' is not a date" in bad.stderr
+
+
+def test_a_past_campaigns_report_dated_today_says_how_far_its_figures_run(
+    figures: Figures,
+) -> None:
+    today = build_report(figures.june.db, figures.june.config, NOW)
+    assert today.date_line == "Bắc Giang, ngày 07 tháng 12 năm 2026"  # signed today
+    assert today.final and today.cutoff == "tính đến hết ngày 03/7/2024"  # the last reading
+    assert sum(p.reading.views or 0 for p in today.published if p.reading) >= 10**6
+    # Read on 1/7 with no figures recorded yet: they run to the window's end.
+    assert figures.june.final.report.cutoff == "tính đến hết ngày 30/6/2024"
+    on_1_7 = build_report(figures.june.db, figures.june.config, datetime(2024, 7, 1, 2, tzinfo=UTC))
+    assert on_1_7.cutoff == "tính đến ngày 01/7/2024"  # read that morning: the day is not over
+    assert not [p for p in on_1_7.published if p.reading and p.reading.views == 10**6]

@@ -105,7 +105,7 @@ def build_report(
         raise ValueError("build_report needs an aware datetime")
     tz = config.tz
     today = now.astimezone(tz).date()
-    day = day or today
+    given, day = day, day or today
     if day > today:
         raise ValueError(f"the report's date {day} is after today {today}")
     end_of_day = datetime.combine(day + timedelta(days=1), time(0), tz)
@@ -123,6 +123,7 @@ def build_report(
         key=lambda m: (kinds.get(m.kind, len(kinds)), m.key),
     )
     channel_of = {p.id: p.channel for p in tally.published}
+    through = None if given else _through(read.snapshots, config, today)
     return Report(
         final=until >= datetime.combine(config.campaign.end + timedelta(days=1), time(0), tz),
         as_of=until.astimezone(tz),
@@ -140,7 +141,8 @@ def build_report(
         published=tuple(tally.published),
         problems=tuple(tally.problems),
         day=day,
-        closed=end_of_day <= now,
+        closed=end_of_day <= now or (through is not None and through < today),
+        through=through,
         entries=read.entries,
         daily=daily(read.snapshots, channel_of, start=config.campaign.start, end=day, tz=tz),
     )
@@ -278,6 +280,17 @@ def _trouble(state: str, due: datetime | None, now: datetime, config: Config) ->
     if col == "pending" and due is not None and due < now - config.daemon.grace:
         return col
     return None
+
+
+def _through(snaps: Sequence[Snapshot], config: Config, today: date) -> date | None:
+    """For a report dated today of a campaign already over: the last day its figures cover —
+    the campaign's last day, or the last day they were read after it. None while it runs."""
+    end = config.campaign.end
+    if today <= end:
+        return None
+    read = max((s.taken_at for s in snaps), default=None)
+    last = read.astimezone(config.tz).date() if read is not None else end
+    return max(end, min(last, today))
 
 
 def _reading(snap: Snapshot | None) -> Reading | None:

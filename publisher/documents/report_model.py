@@ -152,7 +152,10 @@ class Report:
     published: tuple[Published, ...]
     problems: tuple[Problem, ...]
     day: date | None = None  # the report's date (default: the day of ``as_of``)
-    closed: bool = True  # ``day`` is over: its figures are "tính đến hết ngày"
+    closed: bool = True  # ``through`` is over: its figures are "tính đến hết ngày"
+    # The last day the figures cover, when not ``day``: a past campaign's report dated today
+    # says its figures run to the campaign's end (or the last day they were read after it).
+    through: date | None = None
     entries: Mapping[str, str] = field(default_factory=dict)  # the office's, by ENTRIES key
     # channel id → its published posts' views summed at the end of each day (cumulative)
     daily: Mapping[str, tuple[tuple[date, int], ...]] = field(default_factory=dict)
@@ -177,7 +180,8 @@ class Report:
     @property
     def cutoff(self) -> str:
         """ "tính đến hết ngày 30/6/2024" (the day is over) or "tính đến ngày 15/6/2024"."""
-        return f"tính đến {'hết ' if self.closed else ''}ngày {short(self.dated)}"
+        day = self.through or self.dated
+        return f"tính đến {'hết ' if self.closed else ''}ngày {short(day)}"
 
     @property
     def period(self) -> str:
