@@ -201,3 +201,18 @@ def test_check_lists_the_files_mistakes_and_counts_the_entries(campaign: Path) -
     ]
     loaded = run("load")
     assert loaded.exit_code == 1 and "gifts.children must be a whole number" in loaded.stderr
+
+
+def test_the_offices_text_is_printed_as_text(campaign: Path, db: Database) -> None:
+    from publisher.documents.report_text import to_html
+
+    config = load_config(campaign / "config.toml")
+    evil = '<script>alert("x")</script> **đậm** [a](javascript:alert(1))'
+    with db.write() as s:
+        put(s, "direction.text", evil, source="web", by="bientap", now=T0)
+    report = build_report(db, config, AFTER)
+    page = to_html(report)
+    assert "<script>" not in page and "<strong>đậm" not in page and 'href="javascript' not in page
+    assert "&lt;script&gt;" in page
+    doc = Document(io.BytesIO(render(report, "docx")))
+    assert evil in [p.text for p in doc.paragraphs]
