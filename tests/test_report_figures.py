@@ -15,6 +15,8 @@ import pytest
 from docx import Document
 from docx.enum.text import WD_COLOR_INDEX
 from docx.oxml.ns import qn
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.documents.report import Published, Report, build_report
 from publisher.documents.report_reach import Reach, daily, top
@@ -302,3 +304,41 @@ def test_a_past_campaigns_report_dated_today_says_how_far_its_figures_run(
     on_1_7 = build_report(figures.june.db, figures.june.config, datetime(2024, 7, 1, 2, tzinfo=UTC))
     assert on_1_7.cutoff == "tính đến ngày 01/7/2024"  # read that morning: the day is not over
     assert not [p for p in on_1_7.published if p.reading and p.reading.views == 10**6]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 4),  # post
+            st.integers(0, 40 * 24),  # hours after 1/6 00:00 UTC
+            st.integers(0, 10**6) | st.none(),  # views
+        ),
+        max_size=40,
+    )
+)
+def test_the_daily_line_never_falls_and_ends_at_each_posts_last_reading(
+    readings: list[tuple[int, int, int | None]],
+) -> None:
+    start, end = date(2024, 6, 1), date(2024, 6, 30)
+    t0 = datetime(2024, 6, 1, tzinfo=UTC)
+    snaps = sorted(
+        (Snapshot(pid, t0 + timedelta(hours=h), Reading(views=v), None) for pid, h, v in readings),
+        key=lambda s: (s.post_id, s.taken_at),
+    )
+    channel = {1: "a", 2: "a", 3: "b", 4: "b"}
+    out = daily(snaps, channel, start=start, end=end, tz=UTC)
+    cutoff = datetime(2024, 7, 1, tzinfo=UTC)
+    for cid, points in out.items():
+        values = [v for _, v in points]
+        assert points[0][0] == start and points[-1][0] <= end
+        last: dict[int, int] = {}
+        for s in snaps:  # each post's latest views taken before the line's last day ends
+            close = min(
+                cutoff, datetime.combine(points[-1][0] + timedelta(1), datetime.min.time(), UTC)
+            )
+            if channel[s.post_id] == cid and s.reading.views is not None and s.taken_at < close:
+                last[s.post_id] = s.reading.views
+        assert values[-1] == sum(last.values())
+        assert all(v >= 0 for v in values)
+    if not any(v is not None for *_, v in readings):
+        assert out == {}
