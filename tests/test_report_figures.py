@@ -316,7 +316,7 @@ def test_a_past_campaigns_report_dated_today_says_how_far_its_figures_run(
         max_size=40,
     )
 )
-def test_the_daily_line_never_falls_and_ends_at_each_posts_last_reading(
+def test_the_daily_line_ends_at_each_posts_last_reading(
     readings: list[tuple[int, int, int | None]],
 ) -> None:
     start, end = date(2024, 6, 1), date(2024, 6, 30)
