@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -177,7 +178,8 @@ def test_mid_campaign_is_a_progress_report(june: June) -> None:
     doc = Document(io.BytesIO(mid.docx))
     texts = [p.text for p in doc.paragraphs]
     assert "Tiến độ thực hiện Tháng hành động vì trẻ em năm 2024" in texts
-    assert any("số liệu tính đến 12:00 ngày 15/6/2024" in t for t in texts)
+    assert "(Báo cáo tiến độ: số liệu tính đến ngày 15/6/2024)" in texts
+    assert not any(re.search(r"\b\d{1,2}:\d{2}\b", t) for t in texts)  # no clock time
     assert "Bắc Giang, ngày 15 tháng 6 năm 2024" in [c.text for c in doc.tables[0].rows[1].cells]
     assert final.report.final and final.data["report"] == "final"
     assert final.report.title == "Báo cáo kết quả thực hiện Tháng hành động vì trẻ em năm 2024"
@@ -208,21 +210,34 @@ def test_docx_is_the_administrative_report_and_its_numbers_are_the_queues(june: 
     title = texts.index("BÁO CÁO")
     assert texts[title + 1] == "Kết quả thực hiện Tháng hành động vì trẻ em năm 2024"
     assert doc.paragraphs[title].runs[0].bold
-    for heading in ("I. KẾT QUẢ", "II. DANH SÁCH BÀI ĐÃ ĐĂNG", "III. TỒN TẠI", "IV. ĐỀ XUẤT"):
+    for heading in (
+        "I. CÔNG TÁC CHỈ ĐẠO",
+        "II. KẾT QUẢ THỰC HIỆN",
+        "III. ĐÁNH GIÁ",
+        "IV. ĐỀ XUẤT",
+        "PHỤ LỤC",
+    ):
         assert any(t.startswith(heading) for t in texts), heading
+    assert texts.index("IV. ĐỀ XUẤT, KIẾN NGHỊ") < texts.index("PHỤ LỤC")
 
-    # The totals per channel, read back, are the queue's.
+    # The totals per channel, read back, are the queue's; a workflow column only where it is
+    # not zero, and none named "Kế hoạch".
     channel_table = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Kênh"])
     head, *rows, total = cells(channel_table)
-    assert head[2:] == list(COLUMNS.values())
+    label = {v: k for k, v in COLUMNS.items()}
+    shown = [label[h] for h in head[2:-2]]
+    assert shown[:2] == ["planned", "published"] and "Kế hoạch" not in head
+    assert head[-2:] == ["Lượt tiếp cận", "Lượt tương tác"]
+    everything = by_column(snap.rows)
+    assert set(shown[2:]) == {c for c in list(COLUMNS)[2:] if everything[c]}
     names = {ch.name: cid for cid, ch in june.config.channels.items()}
     for row in rows:
         expected = by_column(snap.rows, channel=names[row[1]])
-        assert [int(n) for n in row[2:]] == [expected[c] for c in COLUMNS], row[1]
+        assert [int(n) for n in row[2:-2]] == [expected[c] for c in shown], row[1]
     assert total[1] == "Tổng cộng"
-    assert [int(n) for n in total[2:]] == [by_column(snap.rows)[c] for c in COLUMNS]
-    assert [int(n) for n in total[2:]] == list(snap.data["totals"].values())
-    assert dict(zip(COLUMNS, map(int, total[2:]), strict=True))["published"] == sum(
+    assert [int(n) for n in total[2:-2]] == [everything[c] for c in shown]
+    assert [int(n) for n in total[2:-2]] == [snap.data["totals"][c] for c in shown]
+    assert dict(zip(shown, map(int, total[2:-2]), strict=True))["published"] == sum(
         1 for r in snap.rows if r[3] == "published"
     )
 
@@ -237,18 +252,21 @@ def test_docx_is_the_administrative_report_and_its_numbers_are_the_queues(june: 
     }
     published = [r for r in snap.rows if r[3] == "published"]
     assert published and all(url and url in links for *_, url in published)
-    listing = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Thời gian đăng"])
+    listing = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Ngày đăng"])
     assert len(listing.rows) == 1 + len(published)
     assert {r[4] for r in cells(listing)[1:]} == {url for *_, url in published}
 
     # The problems, with their reasons: both refusals and the posts missed during the downtime.
-    problems = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Thời gian dự kiến"])
+    problems = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Ngày dự kiến"])
     reasons = [r[5] for r in cells(problems)[1:]]
-    assert sum("-201 tiêu đề quá dài" in r for r in reasons) == 2
+    assert sum("nền tảng trả lời: “-201 tiêu đề quá dài”" in r for r in reasons) == 2
     missed = sum(1 for r in snap.rows if r[3] == "missed")
-    assert missed and sum(r[4] == "Bị lỡ" for r in cells(problems)[1:]) == missed
+    assert missed and sum(r[4] == "Quá giờ, không đăng" for r in cells(problems)[1:]) == missed
+    words = " ".join([*texts, *(c for t in doc.tables for row in cells(t) for c in row)])
+    for wrong in ("bị lỡ", "Bị lỡ", "refused", "Thất bại", "Không có.", "Kế hoạch\n"):
+        assert wrong not in words, wrong
 
-    footer = cells(doc.tables[-1])[0]
+    footer = next(cells(t)[0] for t in doc.tables if cells(t)[0][0].startswith("Nơi nhận:"))
     assert footer[0].split("\n") == [
         "Nơi nhận:",
         "- Sở LĐ-TB&XH;",
@@ -274,10 +292,15 @@ def test_problems_cover_status_problems_with_the_recorded_cause(june: June) -> N
 def test_markdown_and_html_carry_the_same_tables_and_links(june: June) -> None:
     snap = june.final
     md, page = to_markdown(snap.report), to_html(snap.report)
-    assert "| STT | Kênh | Kế hoạch | Đã đăng | Chờ BBT xác nhận | Thất bại | Bị lỡ |" in md
-    assert "| STT | Thời gian đăng | Kênh | Tiêu đề | Đường dẫn |" in md
+    assert (
+        "| STT | Kênh | Theo lịch | Đã đăng | Không thành công | Quá giờ, không đăng "
+        "| Lượt tiếp cận | Lượt tương tác |"
+    ) in md
+    assert "| STT | Ngày đăng | Kênh | Tiêu đề | Đường dẫn | Lượt tiếp cận | Lượt tương tác |" in md
     total = snap.data["totals"]
     assert f"| **Tổng cộng** | **{total['planned']}** | **{total['published']}** |" in md
+    # Nothing was read from the platforms here: the reach is "no figures", never a zero.
+    assert "| **Không có số liệu** | **Không có số liệu** |" in md
     assert "**Nơi nhận:**" in md and "**Lê Anh Tuấn**" in md
     for *_, url in (r for r in snap.rows if r[3] == "published"):
         assert f"<{url}>" in md
@@ -298,7 +321,7 @@ def test_html_markdown_and_docx_escape_what_they_print(june: June) -> None:
     md = to_markdown(report)
     assert r"\<script\>" in md and "<javascript:" not in md and r"\| \[a\]" in md
     doc = Document(io.BytesIO(render(report, "docx")))
-    listing = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Thời gian đăng"])
+    listing = next(t for t in doc.tables if cells(t)[0][:2] == ["STT", "Ngày đăng"])
     row = listing.rows[1].cells
     assert row[3].text == evil.replace("\x07", "")
     assert row[4].text == "javascript:alert(1)" and not row[4].paragraphs[0].hyperlinks
@@ -330,9 +353,15 @@ def test_names_on_the_document_come_from_the_config(campaign: Path, db: Database
         "Nguyễn Văn An",
     ]
     texts = [p.text for p in doc.paragraphs]
-    assert "Đề nghị tiếp tục đăng tải trong tháng 7." in texts
-    assert not any("Cần bổ sung" in t for t in texts)
-    assert "Chưa có bài nào được đăng." in texts
+    proposals = texts.index("IV. ĐỀ XUẤT, KIẾN NGHỊ")
+    assert texts[proposals + 1] == "Đề nghị tiếp tục đăng tải trong tháng 7."
+    assert "Chưa có khẩu hiệu, tin, bài nào được đăng." in texts
+    # Before anything is published the drafts past their time are counted in one sentence,
+    # not listed one by one, and nothing in English.
+    assert not any(cells(t)[0][:2] == ["STT", "Ngày dự kiến"] for t in doc.tables)
+    limits = texts[texts.index("2. Tồn tại, hạn chế") + 1]
+    assert "đến giờ đăng nhưng bài chưa được phê duyệt (" in limits
+    assert not re.search(r"\b(the|draft|load|by|not)\b", " ".join(texts))
     # Nothing approved: every planned post counts as not approved; those past due are problems.
     totals = json.loads(to_json(report))["totals"]
     assert totals["unapproved"] == totals["planned"] > 0 and totals["published"] == 0
@@ -355,6 +384,11 @@ def test_shipped_proposals_are_left_for_the_drafter(june: June) -> None:
         ("recipients = [", "report.recipients: must be a list of non-empty strings"),
         ("signer = ", "report.signer: must be a string, not an integer"),
         ("[report]\n", "report.signer_name: is not a known key"),
+        ("plans = [", "report.plans: must be a list of non-empty strings"),
+        (
+            "proposals = []",
+            "report.basis: is no longer used: the opening is written from the plans",
+        ),
     ],
 )
 def test_report_config_is_validated(tmp_path: Path, text: str, expected: str) -> None:
@@ -363,6 +397,8 @@ def test_report_config_is_validated(tmp_path: Path, text: str, expected: str) ->
         "recipients = [": 'recipients = ["", ',
         "signer = ": "signer = 7 #",
         "[report]\n": '[report]\nsigner_name = "x"\n',
+        "plans = [": 'plans = [" ", ',
+        "proposals = []": 'basis = "Thực hiện Kế hoạch…"\nproposals = []',
     }[text]
     assert text in shipped
     path = tmp_path / "config.toml"

@@ -73,6 +73,7 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
             unchanged=report.unchanged,
         )
     )
+    _say_entries(report.entries, config)
     if not report.changed:
         say(_("Nothing changed in the queue."))
     else:
@@ -98,12 +99,25 @@ def load(config_path: Path, actor: str | None, convert_legacy: bool) -> None:
                 "approve them anew."
             ).format(ids=ids)
         )
-    for pid, reason in report.unplaced:
+    _say_unplaced(report.unplaced)
+
+
+def _say_unplaced(unplaced: list[tuple[int, str]]) -> None:
+    for pid, reason in unplaced:
         say(
             _("warning: post {id} did not fit the calendar: {reason}").format(
                 id=pid, reason=reason
             ),
             err=True,
+        )
+
+
+def _say_entries(n: int, config: Config) -> None:
+    if n:
+        say(
+            _("Report entries: {n} set or cleared from {folder}/report.toml.").format(
+                n=n, folder=config.messages_dir.name
+            )
         )
 
 
@@ -317,11 +331,18 @@ def approve(
     help="Word (administrative layout), standalone HTML, Markdown or JSON.",
 )
 @click.option(
+    "--date",
+    "day",
+    callback=date_arg("--date"),
+    metavar="DATE",
+    help="The report's date (default: today): figures up to the end of that day.",
+)
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
-def report(config_path: Path, fmt: str, output: Path | None) -> None:
-    """The results report for Sở LĐ-TB&XH, from the delivery records (a progress report
-    before the campaign window ends)."""
+def report(config_path: Path, fmt: str, day: date | None, output: Path | None) -> None:
+    """The report for Sở LĐ-TB&XH on the whole plan: posts, reach and the office's entries
+    (messages/report.toml); a progress report before the campaign window ends."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -331,6 +352,14 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
     config = read_config(config_path)
     if fmt == "docx" and output is None:
         raise InputError("--format docx", _("needs -o FILE"), _("e.g. -o bao-cao.docx"))
+    at = now()
+    today = at.astimezone(config.tz).date()
+    if day is not None and day > today:
+        raise InputError(
+            "--date",
+            _("{day} is after today").format(day=day.strftime("%d/%m/%Y")),
+            _("a report is dated today or earlier"),
+        )
     db = read_queue(config)
     with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task(_("Report"), total=None)
@@ -338,7 +367,8 @@ def report(config_path: Path, fmt: str, output: Path | None) -> None:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        data = render(build_report(db, config, now(), progress=step), fmt, progress=step)
+        built = build_report(db, config, at, day=day, progress=step)
+        data = render(built, fmt, progress=step)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
         return

@@ -458,10 +458,12 @@ class ReportSettings:
     symbol: str = "BC-STP"  # the number line reads "Số: <number>/<symbol>"
     number: str = ""  # left blank for the clerk, who numbers the signed report
     place: str = "Bắc Giang"  # "<place>, ngày … tháng … năm …"
-    basis: str = (
-        "Thực hiện Kế hoạch của Sở Tư pháp về triển khai Tháng hành động vì trẻ em năm 2024, "
-        "Sở Tư pháp báo cáo kết quả tuyên truyền các thông điệp và tin, bài về bảo vệ, chăm sóc "
-        "trẻ em trên Cổng thông tin điện tử và mạng xã hội như sau:"
+    # The plans the report executes, cited in its opening ("Thực hiện …, … báo cáo như sau:").
+    plans: tuple[str, ...] = (
+        "Kế hoạch số 26/KH-UBND ngày 11/4/2024 của UBND tỉnh về tổ chức Tháng hành động vì "
+        "trẻ em năm 2024",
+        "Kế hoạch số …/KH-STP ngày …/4/2024 của Sở Tư pháp triển khai Tháng hành động vì trẻ "
+        "em năm 2024",
     )
     proposals: tuple[str, ...] = ()  # section IV; empty: a marked line for the drafter
     recipients: tuple[str, ...] = ("Sở LĐ-TB&XH", "Lãnh đạo Sở", "Lưu: VT, PB&TDTHPL")

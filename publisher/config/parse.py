@@ -532,13 +532,19 @@ def _lines(rp: _Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
 def _report(rp: _Table) -> ReportSettings:
     """The ``[report]`` table: the report's letterhead and closing, defaults where omitted."""
     rd = ReportSettings()
+    if "basis" in rp.data:
+        raise rp.err(
+            "basis",
+            "is no longer used: the opening is written from the plans",
+            'list the plans the report executes instead: plans = ["Kế hoạch số …", …]',
+        )
     report = ReportSettings(
         authority=rp.text("authority", rd.authority),
         issuer=rp.text("issuer", rd.issuer),
         symbol=rp.text("symbol", rd.symbol),
         number=rp.text("number", rd.number),
         place=rp.text("place", rd.place),
-        basis=rp.text("basis", rd.basis),
+        plans=_lines(rp, "plans", rd.plans),
         proposals=_lines(rp, "proposals", rd.proposals),
         recipients=_lines(rp, "recipients", rd.recipients),
         signature=_lines(rp, "signature", rd.signature),

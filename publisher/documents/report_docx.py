@@ -1,7 +1,8 @@
 """The report as a Word document in the Vietnamese administrative layout (NĐ 30/2020/NĐ-CP).
 
 A4, Times New Roman, margins 2/2/3/2 cm; header table (issuing body and number line | national
-title and place-and-date line), title, body, then "Nơi nhận:" beside the signature block.
+title and place-and-date line), title, body, then "Nơi nhận:" beside the signature block, and
+the appendix (Phụ lục) on a page of its own.
 Pure: a Report in, bytes out; the caller writes the file.
 """
 
@@ -14,7 +15,7 @@ from docx import Document
 from docx.document import Document as DocumentObject
 from docx.enum.section import WD_ORIENT
 from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK, WD_COLOR_INDEX
 from docx.opc.constants import RELATIONSHIP_TYPE
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -24,6 +25,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 
 from publisher.documents.report import (
+    Block,
     Figure,
     Heading,
     Link,
@@ -31,6 +33,7 @@ from publisher.documents.report import (
     Progress,
     Report,
     Table,
+    appendix,
     body,
     recipients,
 )
@@ -49,10 +52,27 @@ def docx_bytes(report: Report, *, progress: Progress | None = None) -> bytes:
     doc = Document()
     _page(doc)
     _header(doc, report)
-    blocks = body(report)
+    blocks, annex = body(report), appendix(report)
+    steps = len(blocks) + len(annex) + 1
+    _blocks(doc, blocks, progress, 0, steps)
+    _signature(doc, report)
+    if annex:  # the appendix starts on a page of its own, after the signature
+        doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+        _blocks(doc, annex, progress, len(blocks), steps)
+    if progress:
+        progress(steps, steps)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def _blocks(
+    doc: DocumentObject, blocks: list[Block], progress: Progress | None, before: int, steps: int
+) -> None:
     for done, block in enumerate(blocks, 1):
         if isinstance(block, Heading):
-            p = _para(doc, block.text, bold=True, indent=True, before=6)
+            center = block.level == 0  # the appendix's own title
+            p = _para(doc, block.text, bold=True, indent=not center, center=center, before=6)
             p.paragraph_format.keep_with_next = True
         elif isinstance(block, Para):
             p = _para(doc, block.text, italic=block.style in ("note", "todo"), indent=True)
@@ -66,13 +86,7 @@ def docx_bytes(report: Report, *, progress: Progress | None = None) -> bytes:
         else:
             _grid(doc, block)
         if progress:
-            progress(done, len(blocks) + 1)
-    _signature(doc, report)
-    if progress:
-        progress(len(blocks) + 1, len(blocks) + 1)
-    out = io.BytesIO()
-    doc.save(out)
-    return out.getvalue()
+            progress(before + done, steps)
 
 
 def _page(doc: DocumentObject) -> None:

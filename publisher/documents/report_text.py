@@ -1,6 +1,7 @@
-"""The campaign report as JSON (stable keys, the counts of ``status --json``), Markdown and
-standalone HTML, from a built ``Report`` and its body; ``render`` picks the writer of a format
-(Word from ``report_docx``). Pure.
+"""The campaign report as JSON (stable keys, the counts of ``status --json``, reach and the
+office's entries), Markdown (charts as their captions and descriptions) and standalone HTML
+(charts embedded, the appendix after the signature), from a built ``Report`` and its body;
+``render`` picks the writer of a format (Word from ``report_docx``). Pure.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from publisher.documents.report import (
     FORMATS,
+    Block,
     Cell,
     Figure,
     Heading,
@@ -25,9 +27,11 @@ from publisher.documents.report import (
     Progress,
     Published,
     Report,
+    appendix,
     body,
     recipients,
 )
+from publisher.documents.report_reach import Reach, by_key
 
 
 def _plain(obj: Published | Problem) -> dict[str, Any]:
@@ -37,14 +41,19 @@ def _plain(obj: Published | Problem) -> dict[str, Any]:
 def to_json(r: Report) -> str:
     """Stable keys; ``counts`` and ``channels.*.counts`` match ``publisher status --json``."""
 
-    def line(x: Line) -> dict[str, Any]:
-        return {"counts": dict(x.counts), "totals": x.totals.as_dict()}
+    def line(x: Line, reach: Reach | None = None) -> dict[str, Any]:
+        out = {"counts": dict(x.counts), "totals": x.totals.as_dict()}
+        return out if reach is None else {**out, "reach": asdict(reach)}
+
+    channels, items = by_key(r.published, "channel"), by_key(r.published, "message")
 
     camp = r.campaign
     data = {
         "report": "final" if r.final else "progress",
         "title": r.title,
         "as_of": r.as_of.isoformat(),
+        "date": r.dated.isoformat(),
+        "figures": r.cutoff,
         "campaign": {
             "name": camp.name,
             "organisation": camp.organisation,
@@ -54,11 +63,21 @@ def to_json(r: Report) -> str:
         },
         "counts": dict(r.counts),
         "totals": r.totals.as_dict(),
-        "channels": {c.key: {"name": c.label, **line(c)} for c in r.channels},
+        "reach": asdict(Reach.of(r.published)),
+        "channels": {
+            c.key: {"name": c.label, **line(c, channels.get(c.key, Reach()))} for c in r.channels
+        },
         "messages": {
-            m.key: {"kind": m.kind, "title": m.label, "removed": m.removed, **line(m)}
+            m.key: {
+                "kind": m.kind,
+                "title": m.label,
+                "removed": m.removed,
+                **line(m, items.get(m.key, Reach())),
+            }
             for m in r.messages
         },
+        "daily": {cid: [[d.isoformat(), v] for d, v in points] for cid, points in r.daily.items()},
+        "entries": dict(r.entries),
         "published": [_plain(p) for p in r.published],
         "problems": [_plain(p) for p in r.problems],
         "document": {
@@ -84,17 +103,21 @@ def _md(cell: Cell) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(cell).split()))
 
 
-def _md_body(r: Report) -> str:
+def _md_body(blocks: list[Block], *, images: bool) -> str:
+    """Markdown of ``blocks``; a chart as an embedded PNG (``images``, for the HTML page) or
+    as its caption and its description in words (a Markdown file stays text)."""
     out = []
-    for b in body(r):
+    for b in blocks:
         if isinstance(b, Heading):
             out.append(f"{'#' * (b.level + 1)} {_md(b.text)}")
         elif isinstance(b, Para):
             text = _md(b.text)
             out.append({"note": f"*{text}*", "todo": f"> **{text}**"}.get(b.style, text))
-        elif isinstance(b, Figure):
+        elif isinstance(b, Figure) and images:
             data = base64.b64encode(b.png).decode("ascii")
             out.append(f"![{_md(b.alt)}](data:image/png;base64,{data})\n\n*{_md(b.caption)}*")
+        elif isinstance(b, Figure):
+            out.append(f"*{_md(b.caption)}:* {_md(b.alt)}")
         else:
             align = (":--" if i in b.left else ":-:" for i in range(len(b.headers)))
             lines = ["| " + " | ".join(_md(h) for h in b.headers) + " |", f"|{'|'.join(align)}|"]
@@ -113,10 +136,12 @@ def to_markdown(r: Report) -> str:
         "**CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM**  \n**Độc lập - Tự do - Hạnh phúc**",
         f"*{_md(r.date_line)}*",
         f"# BÁO CÁO\n\n**{_md(r.subject)}**\n\n*{_md(r.period)}*",
-        _md_body(r),
+        _md_body(body(r), images=False),
         "**Nơi nhận:**\n\n" + "\n".join(_md(x) for x in recipients(r)),
         "  \n".join(f"**{_md(x)}**" for x in lay.signature),
         f"**{_md(lay.signer)}**",
+        "---",
+        _md_body(appendix(r), images=False),
     ]
     return "\n\n".join(out) + "\n"
 
@@ -135,6 +160,9 @@ main p { text-align: justify; text-indent: 1cm; margin: 6px 0; }
 blockquote { margin: 6px 0; background: #ff0; font-style: italic; }
 .c { text-align: center; margin: 0; }
 .sign td:first-child { text-align: left; font-size: 11pt; width: 45%; }
+main img { display: block; max-width: 100%; margin: 6px auto 0; }
+main p em:only-child { display: block; text-align: center; }
+.annex { break-before: page; page-break-before: always; margin-top: 2cm; }
 """
 
 
@@ -146,7 +174,9 @@ def to_html(r: Report) -> str:
         return html.escape(str(text), quote=True)
 
     lay = r.layout
-    main = MarkdownIt("commonmark", {"html": False}).enable("table").render(_md_body(r))
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    main = md.render(_md_body(body(r), images=True))
+    annex = md.render(_md_body(appendix(r), images=True))
     sign = "<br>".join(h(x) for x in lay.signature)
     return f"""<!DOCTYPE html>
 <html lang="vi">
@@ -168,6 +198,8 @@ def to_html(r: Report) -> str:
 <table class="layout sign"><tr>
 <td><b><i>Nơi nhận:</i></b><br>{"<br>".join(h(x) for x in recipients(r))}</td>
 <td><b>{sign}</b><br><br><br><br><br><b>{h(lay.signer)}</b></td></tr></table>
+<main class="annex">
+{annex}</main>
 </body>
 </html>
 """

@@ -15,11 +15,12 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from publisher import report_entries
 from publisher.channels.zalo_quotas import MODERATION_MINUTES, broadcast_problems
 from publisher.config import Config
 from publisher.config.graph_versions import version_note
 from publisher.content import read_messages
-from publisher.editorial.load import demands_for, holds_approval, render_all
+from publisher.editorial.load import demands_for, holds_approval, read_report_file, render_all
 from publisher.errors import PublisherError
 from publisher.i18n import _
 from publisher.plan import PostKey, plan, rules_from_config
@@ -156,6 +157,8 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
     renders, render_problems = render_all(config, messages, Renderer(config))
     problems += [p for p in render_problems if p.line() not in {q.line() for q in problems}]
     demands = demands_for(config, messages)
+    entries, entry_problems = read_report_file(config)
+    problems += entry_problems
     result.problems = [p.line() for p in problems] + mail_problems(config)
     fitted = plan(rules_from_config(config), demands)
     for u in fitted.unplaced:
@@ -181,4 +184,11 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
             fit=len(fitted.times), n=len(demands)
         ),
     ]
+    if entries is not None:
+        result.summary.insert(  # before the plan's line, which ends the summary
+            -1,
+            _("report: {n} of {all} entries filled in {file}").format(
+                n=len(entries), all=len(report_entries.ENTRIES), file=report_entries.FILE
+            ),
+        )
     return result

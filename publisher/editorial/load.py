@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from publisher import report_entries
 from publisher.config import Config
 from publisher.config.model import ApprovalRules, member_key
 from publisher.content import Message, Picture, read_messages, write_atomic
-from publisher.errors import InputError, Problems, PublisherError
+from publisher.errors import ContentError, InputError, Problems, PublisherError
 from publisher.plan import Demand, Fixed, PostKey, plan, rules_from_config
 from publisher.render import Render, Renderer, fields_hash
 from publisher.states import MOVABLE, UNPUBLISHED, DueSource, State
@@ -26,6 +27,8 @@ from publisher.store import media as media_files
 from publisher.store.db import Database, exclusive
 from publisher.store.history import created, noted, transition
 from publisher.store.models import MessageRow, PostRow
+from publisher.store.report_entries import entries as stored_entries
+from publisher.store.report_entries import put as put_entry
 
 DEFAULT_RULES = ApprovalRules()  # one step, by an approver; four eyes
 LOADER = "load"  # cancel causes written by the loader start with this, so it may revive them
@@ -45,6 +48,7 @@ class LoadReport:
     revoked: list[int] = field(default_factory=list)  # approvals revoked: the text changed
     unplaced: list[tuple[int, str]] = field(default_factory=list)  # (post id, reason)
     converted: list[str] = field(default_factory=list)  # files rewritten from TCVN3/VNI
+    entries: int = 0  # the report's entries set or cleared from messages/report.toml
 
     @property
     def changed(self) -> bool:
@@ -58,6 +62,7 @@ class LoadReport:
             or self.cancelled
             or self.revived
             or self.revoked
+            or self.entries
         )
 
 
@@ -122,7 +127,12 @@ def load(
     with db.write() as s:
         exclusive(s, "load")
         messages, renders = read_and_render(config, convert_legacy=convert_legacy)
+        values, problems = read_report_file(config)
+        if problems:
+            raise Problems(list(problems))
         _sync(s, config, messages, renders, now, actor, report, action)
+        if values is not None:
+            report.entries = _sync_entries(s, values, now, actor)
     for m in messages:  # committed: now the files themselves become Unicode
         if m.converted is not None:
             path = config.messages_dir / f"{m.key}.md"
@@ -136,6 +146,32 @@ def load(
                 ) from exc
             report.converted.append(m.path)
     return report
+
+
+def read_report_file(config: Config) -> tuple[dict[str, str] | None, list[ContentError]]:
+    """The office's entries in messages/report.toml (None: there is no such file) and the
+    problems found in it."""
+    path = config.messages_dir / report_entries.FILE
+    if not path.is_file():
+        return None, []
+    where = f"{config.messages_dir.name}/{report_entries.FILE}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [ContentError(where, f"cannot be read: {exc}", "save it as UTF-8 text")]
+    return report_entries.parse(text, where)
+
+
+def _sync_entries(s: Session, values: dict[str, str], now: datetime, actor: str) -> int:
+    """Set the file's entries; clear those it set before and no longer has (a value entered
+    in the web app's form stays). How many changed."""
+    changed = 0
+    for key, value in values.items():
+        changed += put_entry(s, key, value, source="file", by=actor, now=now)
+    for key, entry in stored_entries(s).items():
+        if key not in values and entry.source == "file":
+            changed += put_entry(s, key, "", source="file", by=actor, now=now)
+    return changed
 
 
 def _sync(
