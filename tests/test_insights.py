@@ -330,3 +330,51 @@ def test_insights_defaults_and_settings(tmp_path: Path) -> None:
     text = SHIPPED.replace(INSIGHTS, '[insights]\nenabled = false\nevery = "12h"\nafter = "14d"', 1)
     got = load_config(write(tmp_path, text)).insights
     assert (got.enabled, got.every, got.after) == (False, timedelta(hours=12), timedelta(days=14))
+
+
+def test_the_daemons_insights_job_reads_figures_and_its_failures_never_stop_publishing(
+    queue: Database, config: Config
+) -> None:
+    """The daemon's ``insights`` job (APScheduler, real time) runs the collector's round in a
+    thread of its own: the first round raises (a bug), the next ones read; passes go on."""
+    from publisher.app import make_collector, make_dispatcher
+    from publisher.clock import SystemClock
+    from publisher.dispatch.daemon import Daemon
+    from tests.fakes import FakePlatform
+
+    (p,) = publish(queue, 1, JUNE_3)
+    with queue.write() as s:  # nothing left to publish: the passes find nothing due
+        for row in s.scalars(select(PostRow).where(PostRow.state == State.APPROVED)):
+            row.state = State.DRAFT
+    clock = FakeClock(JUNE_3)
+    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+    dispatcher = make_dispatcher(queue, config, platforms, SystemClock(), worker="ins")  # type: ignore[arg-type]
+    rs = readers(config)
+    collector = make_collector(queue, config, rs, clock, dispatcher=dispatcher)  # type: ignore[arg-type]
+    rounds: list[str] = []
+
+    def insights() -> object:
+        rounds.append("round")
+        if len(rounds) == 1:
+            raise RuntimeError("a bug in a round")
+        return collector.safe()
+
+    def done() -> bool:
+        return len(snaps(queue, p.id)) >= 1 and len(rounds) >= 2
+
+    daemon = Daemon(
+        queue,
+        dispatcher,
+        SystemClock(),
+        tick=0.2,
+        until=done,
+        insights=insights,
+        insights_every=1.0,
+    )
+    watchdog = threading.Timer(20, daemon.stop, args=("watchdog",))
+    watchdog.start()
+    daemon.run()
+    watchdog.cancel()
+    assert done(), rounds
+    assert daemon.passes >= 1  # publishing went on beside the rounds
+    assert rs[p.channel].calls == [f"r{p.id}"]
