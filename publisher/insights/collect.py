@@ -77,6 +77,7 @@ class Result:
     status: Status
     reading: Reading | None = None
     detail: str = ""
+    taken_at: datetime | None = None  # when it was read (recorded or not)
 
 
 @dataclass
@@ -264,9 +265,9 @@ class Collector:
                 select(func.max(MetricRow.taken_at)).where(MetricRow.post_id == t.post_id)
             )
             if last != t.last:
-                return Result(t, Status.TAKEN, reading, "read meanwhile by another collector")
+                return Result(t, Status.TAKEN, reading, "read meanwhile", taken_at)
             metrics.record(s, t.post_id, reading, taken_at, note=note)
-        return Result(t, status, reading, note or "")
+        return Result(t, status, reading, note or "", taken_at)
 
     def _log(self, report: Round) -> None:
         if not report.results:

@@ -109,6 +109,17 @@ def _rehearsal(
     return now, {"campaign_time": now.astimezone(tz).isoformat(), "running": running}
 
 
+def rehearsal_now(s: Session, now: datetime) -> datetime | None:
+    """On a rehearsal's database, its campaign time at its last heartbeat (close to now while
+    its daemon runs; ``now`` mapped onto its clock if none ever beat); None on any other."""
+    meta = {m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))}
+    if len(meta) != len(ANCHOR_KEYS):
+        return None
+    clock = clock_of(meta)
+    last = s.scalar(select(func.max(DaemonRow.beat_at)))
+    return clock.at(last if last is not None else now)
+
+
 def _counts(s: Session, config: Config) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Posts by state, in all and per channel (every configured channel listed)."""
     counts = {state.value: 0 for state in State}
