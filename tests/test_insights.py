@@ -378,3 +378,80 @@ def test_the_daemons_insights_job_reads_figures_and_its_failures_never_stop_publ
     assert done(), rounds
     assert daemon.passes >= 1  # publishing went on beside the rounds
     assert rs[p.channel].calls == [f"r{p.id}"]
+
+
+# -- showing ---------------------------------------------------------------------------------
+
+
+def _with_figures(queue: Database, config: Config) -> tuple[int, int, int]:
+    """Three published posts: one read (1234 views), one whose platform keeps none, one never
+    read; their ids."""
+    fb = publish(queue, 2, JUNE_3, channel="facebook")
+    wp = publish(queue, 1, JUNE_3, channel="portal_stp")
+    with queue.write() as s:
+        metrics.record(s, fb[0].id, Reading(views=1234, shares=3), JUNE_3 + timedelta(days=1))
+        metrics.record(s, wp[0].id, Reading(), JUNE_3, note="the site exposes no views")
+    return fb[0].id, wp[0].id, fb[1].id
+
+
+def test_the_api_post_carries_its_latest_figures(
+    queue: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from publisher.store import users
+    from publisher.web.app import create_app
+    from publisher.web.context import WebContext
+
+    monkeypatch.setenv("PUBLISHER_LANG", "vi")
+    read, none, never = _with_figures(queue, config)
+    users.add_user(queue, config, "Lê Anh Tuấn", None, None, actor="admin", now=NOW)
+    token = users.new_token(queue, config, "Lê Anh Tuấn", actor="admin", now=NOW)
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(WebContext(config, queue, FakeClock(JUNE_3)))) as client:
+        got = {
+            pid: client.get(f"/api/v1/posts/{pid}", headers=auth).json()["figures"]
+            for pid in (read, none, never)
+        }
+        with queue.read() as s:
+            approved = s.scalars(select(PostRow.id).where(PostRow.state == State.APPROVED)).first()
+        draft = client.get(f"/api/v1/posts/{approved}", headers=auth).json()
+    assert got[read]["views"] == 1234 and got[read]["shares"] == 3
+    assert got[read]["comments"] is None  # not reported: null, never 0
+    assert got[read]["taken_at"] == "2024-06-04T02:00:00+00:00"
+    assert got[read]["label"] == "1.234 lượt xem, 3 lượt chia sẻ (đo lúc 04/06/2024 09:00)"
+    assert got[none]["available"] is False and got[none]["note"] == "the site exposes no views"
+    assert got[none]["label"] == "không có số liệu (the site exposes no views)"
+    assert got[never]["available"] is False and got[never]["label"] == "không có số liệu"
+    assert draft["state"] == "approved" and draft["figures"] is None
+
+
+def test_the_web_post_and_status_pages_show_the_figures(
+    queue: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_web import member
+
+    monkeypatch.setenv("PUBLISHER_LANG", "vi")
+    read, none, never = _with_figures(queue, config)
+    c, _csrf = member((queue, config), "tuan.la")
+    page = c.get(f"/posts/{read}").text
+    assert "Số liệu" in page and "<b>1.234</b>" in page and "04/06/2024 09:00" in page
+    assert "không có số liệu (the site exposes no views)" in c.get(f"/posts/{none}").text
+    assert "không có số liệu" in c.get(f"/posts/{never}").text
+    status = c.get("/status").text
+    reach = status[status.index('id="reach"') :]
+    row = reach[reach.index("<td>facebook</td>") :].split("</tr>")[0]
+    assert "<td>1.234</td>" in row and "<td>2</td>" in row  # 2 published
+    portal = reach[reach.index("<td>portal_stp</td>") :].split("</tr>")[0]
+    assert "không có số liệu" in portal
+
+
+def test_status_json_has_each_channels_reach(queue: Database, config: Config) -> None:
+    from publisher.store.status import gather
+
+    _with_figures(queue, config)
+    reach = gather(queue, config, JUNE_3 + timedelta(days=2))["reach"]
+    assert set(reach) == set(config.channels)
+    assert reach["facebook"]["views"] == 1234 and reach["facebook"]["published"] == 2
+    assert reach["facebook"]["read"] == 1 and reach["facebook"]["comments"] is None
+    assert reach["portal_stp"]["without_figures"] == 1 and reach["portal_stp"]["views"] is None

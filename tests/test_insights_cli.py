@@ -138,3 +138,28 @@ def test_a_rehearsals_database_needs_the_sandbox(
     line = one_line_error(run("insights", "--since", "2024-06-01"))
     assert "is a rehearsal's database" in line and "--sandbox" in line
     assert stored(campaign) == []
+
+
+def test_status_and_queue_show_tell_the_figures(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    import json
+
+    assert run("insights", "--since", "2024-06-01").exit_code == 0
+    info = json.loads(run("status", "--json").stdout)
+    assert info["reach"]["facebook"]["views"] == 1234
+    assert info["reach"]["portal_stp"]["views"] is None  # no figures: null, never 0
+    assert info["reach"]["portal_stp"]["without_figures"] == 1
+    text = run("status").stdout
+    assert "Reach (latest figures)" in text and "1,234" in text and "no figures" in text
+    db = open_database(load_config(campaign / "config.toml").database_url)
+    with db.read() as s:
+        fb = s.scalars(
+            select(PostRow.id).where(PostRow.channel == "facebook", PostRow.state == "published")
+        ).one()
+        approved = s.scalars(select(PostRow.id).where(PostRow.state == "approved")).first()
+    db.close()
+    shown = json.loads(run("queue", "show", str(fb), "--json").stdout)["figures"]
+    assert shown["views"] == 1234 and shown["reactions"] == 5 and shown["shares"] is None
+    assert "Figures: views 1,234, reactions 5 (read " in run("queue", "show", str(fb)).stdout
+    assert json.loads(run("queue", "show", str(approved), "--json").stdout)["figures"] is None

@@ -761,6 +761,8 @@ def status(config_path: Path, as_json: bool) -> None:
     table = _state_table(_("Posts by state and channel"), info)
     table.add_row(_("all"), *[str(n) for n in info["counts"].values() if n], style="bold")
     console.print(table)
+    if any(r["published"] for r in info["reach"].values()):
+        console.print(_reach_rows(info["reach"]))
     for n in info["next"]:
         console.print(
             _("next: post {id} {channel} {state} at {at}: {title}").format(
@@ -875,19 +877,37 @@ def _state_table(title: str, info: dict[str, Any]) -> Any:
 
 
 def _reach_table(config: Config, db: Database) -> Any:
-    """A table of each channel's reach: its published posts, how many have figures, and the
-    views read ("không có số liệu" where no post of it has any)."""
-    from rich.table import Table
-
-    from publisher.store.reach import number, totals
+    """A table of each channel's reach (the rehearsal's summary)."""
+    from publisher.store.reach import reach_as_dict, totals
 
     with db.read() as s:
         reach = totals(s, channels=config.channels)
+    return _reach_rows({cid: reach_as_dict(r, config.tz) for cid, r in reach.items()})
+
+
+def _reach_rows(reach: dict[str, dict[str, Any]]) -> Any:
+    """A table of each channel's reach (``status --json``'s "reach"): its published posts, how
+    many have figures, the views, reactions and shares read ("không có số liệu" where no post
+    of it has any), and when they were last read."""
+    from rich.table import Table
+
+    from publisher.store.reach import figure_names, number
+
+    names = figure_names()
     table = Table(title=_("Reach (latest figures)"), title_justify="left")
     table.add_column(_("channel"))
     table.add_column(_("published"), justify="right")
     table.add_column(_("with figures"), justify="right")
-    table.add_column(_("views"), justify="right")
+    for name in ("views", "reactions", "shares"):
+        table.add_column(names[name], justify="right")
+    table.add_column(_("last read"))
     for cid, r in reach.items():
-        table.add_row(cid, str(r.published), str(r.read), number(r.totals["views"]))
+        when = r["taken_at"][:16].replace("T", " ") if r["taken_at"] else "-"
+        table.add_row(
+            cid,
+            str(r["published"]),
+            str(r["read"]),
+            *[number(r[name]) for name in ("views", "reactions", "shares")],
+            when,
+        )
     return table
