@@ -43,6 +43,7 @@ from publisher.channels.email_docx import article_docx
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, EmailSettings, settings_as
 from publisher.i18n import _
+from publisher.metrics import NoFigures, Reading
 from publisher.signing import link_token
 from publisher.text import nfc
 from publisher.tokens import TokenStore
@@ -145,6 +146,11 @@ class EmailAdapter:
 
     def pacing(self) -> float:
         return 0.0
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        """Always NoFigures: the portal's editorial desk publishes what it is mailed, and no
+        desk reports readers back (Vietnamese portals found no API, platform-apis.md §4/§7)."""
+        raise NoFigures("the portal's editorial desk, reached by mail, reports no figures")
 
     # the mail
 

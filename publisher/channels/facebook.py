@@ -50,6 +50,8 @@ from publisher.channels.base import (
 )
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, FacebookSettings, settings_as
+from publisher.config.graph_metrics import BY_NAME, FIGURES, names_for
+from publisher.metrics import Reading
 from publisher.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class FacebookAdapter:
         self.page_id = s.page_id
         self.base_url = s.base_url
         version = s.api_version.strip("/")
+        self.version = version  # "" → the app's default Graph version
         self.root = self.base_url.rstrip("/") + (f"/{version}" if version else "")
         self._token = secrets.get("page_token", "")
         self._usage = 0.0  # highest usage % in the latest response's headers
@@ -102,6 +105,7 @@ class FacebookAdapter:
         # (idempotency key, picture) → (unpublished photo id, when uploaded): see _unpublished
         self._photos: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._photos_lock = threading.Lock()
+        self._refused: set[str] = set()  # metric names this Graph version refused (#100)
 
     # -- the interface ---------------------------------------------------------------------
 
@@ -249,6 +253,98 @@ class FacebookAdapter:
         with self._photos_lock:
             for key in [k for k in self._photos if k[0] == post.idempotency_key]:
                 del self._photos[key]
+
+    # -- figures (publisher.metrics.MetricsReader) -----------------------------------------
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        """The post's lifetime figures: views, reactions by type and clicks from
+        ``GET /{post-id}/insights?metric=…`` (names from config.graph_metrics, by version),
+        comments and shares from ``GET /{post-id}?fields=shares,comments.summary(true)``.
+
+        Graph leaves ``shares`` out of a post nobody shared (it omits fields without a value),
+        so a post read without it has 0 shares; ``comments`` without its summary (the token
+        lacks the permission to read them) is None, as is every figure whose metric this
+        version refuses (#100) under all its names. Same token, error mapping and usage
+        pacing as publishing: a read is one more Graph call."""
+        insights = self._insights(remote_id)
+        fields = self._call(
+            "GET", f"{self.root}/{remote_id}", params={"fields": "shares,comments.summary(true)"}
+        )
+        shares_node = fields.get("shares")
+        shares = _count(shares_node.get("count")) if isinstance(shares_node, dict) else 0
+        comments_node = fields.get("comments")
+        summary = comments_node.get("summary") if isinstance(comments_node, dict) else None
+        comments = _count(summary.get("total_count")) if isinstance(summary, dict) else None
+        by_type = insights.get("reactions")
+        reactions_by_type = (
+            {str(k): n for k, v in by_type.items() if (n := _count(v)) is not None}
+            if isinstance(by_type, dict)
+            else None
+        )
+        used = ", ".join(self._used(insights))
+        version = self.version
+        return Reading(
+            views=_count(insights.get("views")),
+            reactions=sum(reactions_by_type.values()) if reactions_by_type is not None else None,
+            reactions_by_type=reactions_by_type,
+            comments=comments,
+            shares=shares,
+            clicks=_count(insights.get("clicks")),
+            source=f"Graph {version or 'default version'}: {used}, shares, comments",
+        )
+
+    def _insights(self, remote_id: str) -> dict[str, Any]:
+        """figure → the value of its first metric name Graph accepts (figures it refuses under
+        every name are left out); ``"names"`` → the names that answered, for the source."""
+        wanted = {
+            f: [n for n in names_for(self.version, f) if n not in self._refused] for f in FIGURES
+        }
+        first = [names[0] for names in wanted.values() if names]
+        if not first:
+            return {}
+        try:
+            return self._read_insights(remote_id, first)
+        except Permanent as exc:
+            if not _invalid_metric(exc):
+                raise
+        # Which name was refused, Graph does not say: ask for each figure alone, moving on to
+        # its next name at each refusal (and remembering refusals for the next posts).
+        found: dict[str, Any] = {"names": []}
+        for names in wanted.values():
+            for name in names:
+                try:
+                    one = self._read_insights(remote_id, [name])
+                except Permanent as exc:
+                    if not _invalid_metric(exc):
+                        raise
+                    logger.info("%s: Graph refuses metric %s", self.channel.id, name)
+                    self._refused.add(name)
+                    continue
+                found["names"] += one.pop("names")
+                found.update(one)
+                break
+        return found
+
+    def _read_insights(self, remote_id: str, names: list[str]) -> dict[str, Any]:
+        body = self._call(
+            "GET", f"{self.root}/{remote_id}/insights", params={"metric": ",".join(names)}
+        )
+        found: dict[str, Any] = {"names": []}
+        data = body.get("data")
+        for item in data if isinstance(data, list) else []:
+            if not isinstance(item, dict) or item.get("name") not in names:
+                continue
+            values = item.get("values")
+            last = values[-1] if isinstance(values, list) and values else None
+            value = last.get("value") if isinstance(last, dict) else None
+            found["names"].append(str(item["name"]))
+            found.setdefault(BY_NAME[str(item["name"])].figure, value)
+        return found
+
+    @staticmethod
+    def _used(insights: Mapping[str, Any]) -> list[str]:
+        names = insights.get("names")
+        return [str(n) for n in names] if isinstance(names, list) else []
 
     def check(self) -> CheckResult:
         if not self._token:
@@ -426,6 +522,18 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+def _count(value: object) -> int | None:
+    """A figure Graph gave as a whole number ≥ 0 (else None: never an invented zero)."""
+    number = _int(value)
+    return number if number is not None and number >= 0 else None
+
+
+def _invalid_metric(exc: ChannelError) -> bool:
+    """Whether ``exc`` is Graph's #100 refusal of an insights metric name."""
+    code = (exc.code or "").split("/")[0]
+    return code == "100" and "valid insights metric" in exc.reason
 
 
 def _pictures(post: Outgoing) -> tuple[Media, ...]:

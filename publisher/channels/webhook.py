@@ -41,6 +41,7 @@ from publisher.channels.wordpress import post_slug
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WebhookSettings, settings_as
 from publisher.media import LIMITS
+from publisher.metrics import FIGURES, NoFigures, Reading
 from publisher.signing import sign, signing_key
 from publisher.text import nfc
 from publisher.tokens import TokenStore
@@ -123,6 +124,7 @@ class WebhookAdapter:
         s = settings_as(channel, WebhookSettings)
         self.url = s.url.rstrip("/")
         self.public_base_url = s.public_base_url
+        self.stats = s.stats
         self._key = signing_key(secrets["signing_secret"])
 
     def publish(self, post: Outgoing) -> Receipt:
@@ -179,6 +181,43 @@ class WebhookAdapter:
 
     def pacing(self) -> float:
         return 0.0
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        """The receiver's figures for the post: the signed ``GET <url>/stats/<remote_id>``
+        (docs/webhook.md, "Stats lookup"), when the channel says the receiver has it
+        (``stats = true``); its JSON ``{"views": n, …}``, each figure a count or null. A 404:
+        the receiver keeps none for this post."""
+        if not self.stats:
+            raise NoFigures("the portal reports no figures (stats = false)")
+        where = f"{self.url}/stats/{remote_id}"
+        with calling(creates=False):
+            resp = self.client.get(where, headers=self._signed_get(where))
+        if resp.status_code == 404:
+            raise NoFigures(f"the portal keeps no figures for {remote_id} ({_said(resp)})")
+        if resp.status_code != 200:
+            raise self._failure(resp)
+        try:
+            answer = resp.json()
+        except ValueError as exc:
+            raise Temporary("the stats lookup answered 200 without JSON", status=200) from exc
+        if not isinstance(answer, dict):
+            raise Temporary("the stats lookup answered 200 without a JSON object", status=200)
+        counts = {name: _count(answer.get(name)) for name in FIGURES}
+        by_type = answer.get("reactions_by_type")
+        kinds = (
+            {str(k): n for k, v in by_type.items() if (n := _count(v)) is not None}
+            if isinstance(by_type, dict)
+            else None
+        )
+        return Reading(
+            views=counts["views"],
+            reactions=counts["reactions"],
+            reactions_by_type=kinds,
+            comments=counts["comments"],
+            shares=counts["shares"],
+            clicks=counts["clicks"],
+            source="webhook stats: " + ", ".join(n for n, v in counts.items() if v is not None),
+        )
 
     def _signed(self, msg_id: str, content: bytes) -> dict[str, str]:
         timestamp = int(self.clock.now().timestamp())
@@ -239,6 +278,13 @@ class WebhookAdapter:
         if status == 404:
             return Permanent(f"no webhook at {self.url} ({said}): correct the url", status=status)
         return Permanent(f"the portal refused the post ({said})", status=status)
+
+
+def _count(value: object) -> int | None:
+    """A figure the receiver gave as a whole number ≥ 0; anything else is None (not zero)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _said(resp: httpx.Response) -> str:

@@ -36,6 +36,7 @@ from publisher.channels.wordpress_media import (
 )
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WordPressSettings, settings_as
+from publisher.metrics import NoFigures, Reading
 from publisher.text import slugify
 from publisher.tokens import TokenStore
 
@@ -73,6 +74,7 @@ class WordPressAdapter:
         self.categories = list(s.category_ids)
         self.auth = httpx.BasicAuth(self.username, secrets["password"])
         self.posts_url = f"{self.base}/wp-json/wp/v2/posts"
+        self.stats = s.stats
         # The site's media library: also a MediaHost for channels that need public addresses.
         self.media = WordPressMedia(
             self.base, client, self.auth, username=self.username, clock=clock
@@ -219,6 +221,60 @@ class WordPressAdapter:
 
     def pacing(self) -> float:
         return 0.0
+
+    # -- figures (publisher.metrics.MetricsReader) ----------------------------------------------
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        """The post's view count, where the site keeps one (setting ``stats``):
+
+        - ``post-views-counter``: the plugin's ``GET /wp-json/post-views-counter/get-post-views/
+          {id}``, which answers the count as a bare JSON number (the plugin's
+          ``register_rest_route('post-views-counter', '/get-post-views/(?P<id>(\\d+,?)+)')``,
+          whose callback returns ``pvc_get_post_views()``, an int);
+        - ``wp-postviews``: the ``views`` field WP-PostViews adds to the post's REST answer
+          (its readme: "The count on the REST API as a views field").
+
+        ``none`` (the default): NoFigures. A site without the plugin's route or field: NoFigures
+        saying so; never an invented zero."""
+        if self.stats == "none":
+            raise NoFigures('the site exposes no view counts (stats = "none")')
+        if not remote_id.isdigit():
+            raise NoFigures(f"{remote_id!r} is not a WordPress post id")
+        if self.stats == "post-views-counter":
+            where = f"{self.base}/wp-json/post-views-counter/get-post-views/{remote_id}"
+            value = self._stats_get(where, {}, "Post Views Counter")
+            source = "WordPress Post Views Counter: get-post-views"
+        else:
+            where = f"{self.posts_url}/{remote_id}"
+            answer = self._stats_get(where, {"_fields": "id,views"}, "WP-PostViews")
+            if not isinstance(answer, dict) or "views" not in answer:
+                raise NoFigures(
+                    f'{where} has no views field: is WP-PostViews active (or set stats = "none")?'
+                )
+            value, source = answer["views"], "WordPress WP-PostViews: views"
+        views = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if isinstance(value, str) and value.strip().isdigit():
+            views = int(value)
+        if views is None or views < 0:
+            raise Temporary(f"{where} answered {str(value)[:40]!r}, not a view count")
+        return Reading(views=views, source=source)
+
+    def _stats_get(self, where: str, params: dict[str, str], plugin: str) -> object:
+        """One GET of the stats (signed in, as publishing is): its JSON, or the outcome."""
+        with calling(creates=False):
+            resp = self.client.get(where, params=params, auth=self.auth)
+        code, _ = site_error(resp)
+        if resp.status_code == 404 and code == "rest_no_route":
+            raise NoFigures(
+                f'{self.base} has no {plugin} REST route: install the plugin, or set stats = "none"'
+            )
+        if not resp.is_success:
+            raise site_failure(resp, base=self.base, username=self.username, now=self.clock.now())
+        try:
+            answer: object = resp.json()
+        except ValueError as exc:
+            raise Temporary(f"{where} did not answer JSON", status=resp.status_code) from exc
+        return answer
 
     def _find(self, slug: str) -> Receipt | None:
         """The post with exactly this slug in any status but trash, or None. Sends nothing new."""

@@ -45,6 +45,7 @@ from publisher.channels.base import (
 from publisher.channels.tokens import InMemoryTokenStore, TokenRotator
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, ZaloSettings, is_loopback, settings_as
+from publisher.metrics import NoFigures, Reading
 from publisher.render import FIELDS
 from publisher.tokens import RotatingTokenStore, Tokens, TokenStore
 
@@ -56,6 +57,7 @@ LIMITS = {f.name: f.limit for f in FIELDS["zalo"] if f.limit is not None}
 WHY = {f.name: f.why for f in FIELDS["zalo"] if f.why}
 VERIFY_DELAYS = (2.0, 4.0, 8.0, 16.0)  # five verify calls, about 30 s in all
 LOOKUP_PAGES, PAGE_SIZE = 3, 10  # getslice allows about 10 a page
+FIGURE_PAGES = 30  # getslice pages searched for an article's figures: its 300 latest articles
 THROTTLE_S = 60.0  # -32 carries no reset time
 QUOTA_S = 6 * 3600.0  # -223 article quota: Zalo gives no reset time; believed to be daily
 DEFAULT_EXPIRES_S = 90000  # 25 h, Zalo's documented access-token lifetime
@@ -176,6 +178,37 @@ class ZaloAdapter:
 
     def pacing(self) -> float:
         return self._pace
+
+    # -- figures (publisher.metrics.MetricsReader) ----------------------------------------------
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        """The article's ``total_view`` and ``total_share``: from ``article/getdetail`` when it
+        gives them (not documented), else from the article's entry in ``article/getslice``
+        (documented with both, platform-apis.md §2.3 and §7), paged 10 at a time. Same tokens
+        (a rejected one refreshed once) and rate-limit pacing as publishing."""
+        try:
+            one = {"id": remote_id}
+            detail = self._request("GET", "/v2.0/article/getdetail", op="read", params=one)
+        except Permanent as exc:  # an id getdetail does not take: the list is the judge
+            logger.info("zalo %s: getdetail %s: %s", self.channel.id, remote_id, exc.reason)
+            detail = {}
+        if _int(detail.get("total_view")) is not None:
+            return _reading(detail, "getdetail")
+        for page in range(FIGURE_PAGES):
+            params = {"offset": page * PAGE_SIZE, "limit": PAGE_SIZE, "type": "normal"}
+            data = self._request("GET", "/v2.0/article/getslice", op="read", params=params)
+            items = data.get("medias") or data.get("articles") or []
+            if not isinstance(items, list):
+                break
+            for item in items:
+                if isinstance(item, dict) and str(item.get("id")) == remote_id:
+                    return _reading(item, "getslice")
+            if len(items) < PAGE_SIZE:
+                break
+        raise NoFigures(
+            f"Zalo lists no article {remote_id} among the OA's {FIGURE_PAGES * PAGE_SIZE} latest "
+            "(removed, or older)"
+        )
 
     # -- publishing -----------------------------------------------------------------------------
 
@@ -479,6 +512,16 @@ class ZaloAdapter:
             raise Temporary(f"Zalo's token endpoint answered HTTP {status} without a token pair")
         seconds = _int(body.get("expires_in")) or DEFAULT_EXPIRES_S  # a string in Zalo's docs
         return Tokens(access, refresh, self.clock.now() + timedelta(seconds=seconds))
+
+
+def _reading(item: Mapping[str, Any], call: str) -> Reading:
+    """An article's figures as Zalo gave them; a missing or unreadable one is None."""
+    views, shares = _int(item.get("total_view")), _int(item.get("total_share"))
+    return Reading(
+        views=views if views is not None and views >= 0 else None,
+        shares=shares if shares is not None and shares >= 0 else None,
+        source=f"Zalo article/{call}: total_view, total_share",
+    )
 
 
 def _nfc(text: str) -> str:

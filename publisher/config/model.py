@@ -46,12 +46,16 @@ class WordPressSettings:
     # (fileupload_maxk 1500 KB); a single site's limit is PHP's (post_max_size, 8 MB by
     # default). Larger pictures are resized before they are approved.
     max_upload_bytes: int = 1_500_000
+    # where the site keeps its view counts (README "What each platform reports"): "none" (no
+    # figures), "post-views-counter" (that plugin's REST route) or "wp-postviews" (its REST field)
+    stats: str = "none"
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str
     public_base_url: str = ""
+    stats: bool = False  # the receiver answers the signed GET <url>/stats/<id> (docs/webhook.md)
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,7 @@ class WebSettings:
 
 
 ZALO_PACKAGES = ("basic", "advanced", "premium")
+WORDPRESS_STATS = ("none", "post-views-counter", "wp-postviews")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from publisher.config.model import (
     ROLES,
     SMTP_URL_ENV,
     URL_SETTINGS,
+    WORDPRESS_STATS,
     ZALO_PACKAGES,
     AdapterSpec,
     AlertSettings,
@@ -385,6 +386,8 @@ def _settings(t: _Table, adapter: str, spec: AdapterSpec) -> dict[str, Any]:
             f"is {settings['max_upload_bytes']}: too small for a picture",
             "the site's upload limit in bytes, e.g. 1500000 (a multisite's default 1500 KB)",
         )
+    if adapter == "wordpress" and settings["stats"] not in WORDPRESS_STATS:
+        raise t.err("stats", f"is {settings['stats']!r}", "one of: " + ", ".join(WORDPRESS_STATS))
     if adapter == "zalo" and settings["package"] not in ZALO_PACKAGES:
         raise t.err("package", f"is {settings['package']!r}", "one of: " + ", ".join(ZALO_PACKAGES))
     cover = settings.get("default_cover") if adapter == "zalo" else ""

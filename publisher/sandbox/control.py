@@ -1,13 +1,17 @@
 """The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
-``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk).
+``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk, stats); and the client
+side of the clock (``tell_virtual_clock``), for a rehearsal whose figures follow its own time.
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+import httpx
 
 from publisher.sandbox import credentials
 from publisher.sandbox.desk import Desk
@@ -15,8 +19,11 @@ from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
 from publisher.sandbox.routing import BadBody, Context, Request, Response
-from publisher.sandbox.wordpress import WordPress
+from publisher.sandbox.webhook import Webhook
+from publisher.sandbox.wordpress import PLUGINS, WordPress
 from publisher.sandbox.zalo import Zalo
+
+logger = logging.getLogger(__name__)
 
 PICTURE = r"/media/[0-9a-f]{64}\.(?:jpg|png)"
 
@@ -28,6 +35,7 @@ class Sandbox(Protocol):
     facebook: Facebook
     wordpress: WordPress
     zalo: Zalo
+    webhook: Webhook
     desk: Desk
 
     @property
@@ -92,7 +100,10 @@ def picture(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
 
 def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     """GET records · GET/POST faults (JSON ``{"spec", "seed"}`` or the bare spec) · POST reset ·
-    GET/POST clock (JSON ``{"advance": seconds}``) · GET media (every picture held) · GET smtp
+    GET/POST clock (JSON ``{"advance": seconds}``; or ``{"virtual": ISO time, "speed": N}``:
+    the rehearsal's time now and speed, which the figures' ages follow) · GET/POST stats (JSON
+    ``{"wordpress": [plugins], "webhook": true|false}``: which view counts are served) · GET
+    media (every picture held) · GET smtp
     (where the SMTP server listens, and its user: ``{"host", "port", "security", "username"}``;
     the password is ``credentials.MAIL_PASSWORD``) · GET imap (the IMAP server likewise, and
     its ``mailbox``) · GET/POST desk (JSON ``{"delay": seconds of campaign time, "speed": N}``:
@@ -122,15 +133,64 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
         sb.reset()
         return Response.json({"ok": True})
     if what == "clock" and req.method in ("GET", "POST"):
-        if req.method == "POST":
-            try:
-                data = req.json() if req.body.strip() else {}
-                advance = float(data.get("advance", 0)) if isinstance(data, dict) else 0.0
-            except (BadBody, ValueError, TypeError) as exc:
-                return Response.json({"error": "bad_clock", "message": str(exc)}, 400)
-            sb.advance(advance)
-        return Response.json({"now": sb.now().isoformat()})
+        return clock(sb, req)
+    if what == "stats" and req.method in ("GET", "POST"):
+        return stats(sb, req)
     return Response.json({"error": "method", "message": f"{req.method} not allowed"}, 405)
+
+
+def clock(sb: Sandbox, req: Request) -> Response:
+    """The sandbox's time, and the rehearsal's virtual time the figures follow; a POST moves the
+    first (``advance``) or sets the second (``virtual`` and ``speed``); 400 for bad values."""
+    if req.method == "POST":
+        try:
+            data = req.json() if req.body.strip() else {}
+            if not isinstance(data, dict):
+                raise BadBody("the body is not a JSON object")
+            advance = float(data.get("advance", 0))
+            virtual = datetime.fromisoformat(str(data["virtual"])) if "virtual" in data else None
+            if virtual is not None:
+                sb.ctx.virtual.set(sb.now(), virtual, float(data.get("speed", 1.0)))
+        except (BadBody, ValueError, TypeError) as exc:
+            return Response.json({"error": "bad_clock", "message": str(exc)}, 400)
+        sb.advance(advance)
+    now = sb.now()
+    answer = {"now": now.isoformat(), "virtual": sb.ctx.virtual.at(now).isoformat()}
+    return Response.json(answer | {"anchor": sb.ctx.virtual.state()})
+
+
+def stats(sb: Sandbox, req: Request) -> Response:
+    """Which view counts the sandbox serves: the WordPress plugins installed, and whether the
+    webhook portal answers its stats lookup; a POST changes either (400 for unknown ones)."""
+    if req.method == "POST":
+        try:
+            data = req.json() if req.body.strip() else {}
+            if not isinstance(data, dict):
+                raise BadBody("the body is not a JSON object")
+            plugins = data.get("wordpress", sorted(sb.wordpress.plugins))
+            hook = data.get("webhook", sb.webhook.stats)
+            if not isinstance(plugins, list) or not set(plugins) <= set(PLUGINS):
+                raise BadBody(f"wordpress must list plugins among {', '.join(PLUGINS)}")
+            if not isinstance(hook, bool):
+                raise BadBody("webhook must be true or false")
+        except BadBody as exc:
+            return Response.json({"error": "bad_stats", "message": str(exc)}, 400)
+        sb.wordpress.plugins, sb.webhook.stats = set(plugins), hook
+    return Response.json({"wordpress": sorted(sb.wordpress.plugins), "webhook": sb.webhook.stats})
+
+
+def tell_virtual_clock(url: str, now: datetime, speed: float) -> bool:
+    """Tell the sandbox at ``url`` a rehearsal's virtual time ``now`` and its ``speed``
+    (``POST /_sandbox/clock``), so the figures it serves grow with the rehearsal's days.
+    Call it when the rehearsal starts (or resumes); again at any time to re-anchor. A sandbox
+    that does not take it is logged and False (its figures then follow its own clock)."""
+    try:
+        body = {"virtual": now.isoformat(), "speed": speed}
+        httpx.post(f"{url.rstrip('/')}/_sandbox/clock", json=body, timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        logger.warning("the sandbox at %s did not take the rehearsal's clock: %s", url, exc)
+        return False
+    return True
 
 
 def smtp(sb: Sandbox) -> Response:

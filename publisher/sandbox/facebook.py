@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from publisher.config.graph_metrics import INVALID_METRIC, accepted
 from publisher.sandbox import credentials
 from publisher.sandbox.facebook_store import (
     FbPhoto,
@@ -34,7 +35,7 @@ from publisher.sandbox.faults import Fired
 from publisher.sandbox.media import LIMITS, Picture, Refusal, inspect
 from publisher.sandbox.routing import BadBody, Context, Request, Response, Router, Upload
 
-ROUTE = r"/facebook(?:/v\d+\.\d+)?/(?P<node>[^/]+)(?:/(?P<edge>[^/]+))?/?"
+ROUTE = r"/facebook(?:/(?P<version>v\d+\.\d+))?/(?P<node>[^/]+)(?:/(?P<edge>[^/]+))?/?"
 LIST_EDGES = ("published_posts", "feed", "posts", "scheduled_posts")
 POST_BASE = 122_000_000_000_000  # post ids look like "<page>_122000000000007"
 PHOTO_BASE = 900_000_000_000_000
@@ -116,9 +117,16 @@ class Facebook:
         if photo is not None and not photo.deleted:
             return self.on_photo(req, photo, edge, params, headers)
         post = self.posts.get(node)
+        if req.method == "GET" and edge == "insights" and post is not None and not post.deleted:
+            return self.read_failed(page, headers) or self.insights(post, m, params, headers)
         if req.method == "GET" and not edge and post is not None and not post.deleted:
             fields = split_fields(params.get("fields"), ("id", "message", "created_time"))
-            return Response.json(self.post_json(post, fields), 200, headers)
+            reach = [f for f in fields if f == "shares" or f.startswith("comments")]
+            failed = self.read_failed(page, headers) if reach else None
+            if failed is not None:
+                return failed
+            body = self.post_json(post, fields) | self.reach_fields(post, reach)
+            return Response.json(body, 200, headers)
         if req.method == "GET" and not edge and "_" not in node and node not in self.photos:
             values = {"id": node, "name": f"Sandbox Page {node}", "category": "Government"}
             values["link"] = f"{self.ctx.base_url()}/sandbox#facebook"
@@ -144,6 +152,76 @@ class Facebook:
                 post.deleted = True
             return Response.json({"success": True}, 200, headers)
         return self.unsupported(req, photo.id, headers)
+
+    # -- figures -------------------------------------------------------------------------------
+
+    def read_failed(self, page: str, headers: Headers) -> Response | None:
+        """A ``read-fail`` fault's answer to a read of figures, or None."""
+        fired = self.ctx.faults.draw("facebook", "read")
+        if "read-fail" not in fired:
+            return None
+        how = fired.arg("read-fail", "error")
+        if how == "throttle":
+            return self.error(400, 4, THROTTLE[4], self.usage(page, 100, regain=1))
+        if how == "token-expiry":
+            msg = "Error validating access token: Session has expired on Monday, 20-May-24."
+            return self.error(400, 190, msg, headers, error_subcode=463)
+        return self.error(500, 2, "Service temporarily unavailable", headers, is_transient=True)
+
+    def figures(self, post: FbPost) -> dict[str, int]:
+        born = post.scheduled if post.scheduled is not None else post.created
+        return self.ctx.figures("facebook", post.id, born) if post.live(self.ctx.now()) else {}
+
+    def insights(
+        self, post: FbPost, m: dict[str, str], params: dict[str, Any], headers: Headers
+    ) -> Response:
+        """``GET /{post-id}/insights?metric=a,b``: lifetime values, in Graph's Insights Result
+        shape; a name this version does not accept (config.graph_metrics) is #100, as Graph
+        answers it, and fails the whole request."""
+        names = [n.strip() for n in str(params.get("metric") or "").split(",") if n.strip()]
+        today = self.ctx.now().date()
+        if not names or not all(accepted(m.get("version", ""), n, today) for n in names):
+            return self.error(400, 100, INVALID_METRIC, headers)
+        got = self.figures(post)
+        by_type = {k.split(":", 1)[1]: v for k, v in got.items() if k.startswith("reaction:") and v}
+        values: dict[str, Any] = {
+            "post_total_media_view_unique": got.get("views", 0),
+            "post_impressions_unique": got.get("views", 0),
+            "post_reactions_by_type_total": by_type,
+            "post_clicks": got.get("clicks", 0),
+        }
+        data = [
+            {
+                "name": name,
+                "period": "lifetime",
+                "values": [{"value": values[name]}],
+                "title": name,
+                "description": f"Lifetime: {name}",
+                "id": f"{post.id}/insights/{name}/lifetime",
+            }
+            for name in names
+        ]
+        return Response.json({"data": data}, 200, headers)
+
+    def reach_fields(self, post: FbPost, fields: list[str]) -> dict[str, Any]:
+        """``shares`` (left out when nobody shared: Graph omits empty fields) and ``comments``
+        (with ``.summary(true)``: its ``total_count``) of a post."""
+        got = self.figures(post)
+        out: dict[str, Any] = {}
+        for name in fields:
+            if name == "shares" and got.get("shares"):
+                out["shares"] = {"count": got["shares"]}
+            elif name.startswith("comments"):
+                comments: dict[str, Any] = {"data": []}
+                if ".summary(true)" in name:
+                    count = got.get("comments", 0)
+                    comments["summary"] = {
+                        "order": "ranked",
+                        "total_count": count,
+                        "can_comment": True,
+                    }
+                out["comments"] = comments
+        return out
 
     def before(self, fired: Fired, page: str, headers: Headers) -> Response | None:
         if "token-expiry" in fired:

@@ -30,7 +30,14 @@ policy-block       Facebook: code 368; mail: 554 5.7.1 to the message, not kept
 permission         Facebook: code 200 with HTTP 403
 silent             desk: the article is never published and never answered
 no-url             desk: the reply says the article was received, with no address
+read-fail          a read of a post's figures fails (Facebook insights and fields, Zalo
+                   getdetail/getslice, the WordPress stats routes, the webhook's stats lookup):
+                   ``arg`` error (the default: 5xx, Graph code 2, Zalo -100), throttle (Graph
+                   code 4, Zalo -32, HTTP 429) or token-expiry (Graph 190/463, Zalo -216,
+                   WordPress 401, webhook 401); e.g. ``facebook:read-fail=x1:throttle``
 =================  ===========================================================================
+
+A ``read-fail`` rule fires at reads of figures only (its step is ``read``); no other kind does.
 
 The ``desk`` (the editorial desk the sandbox plays for articles mailed to it, ``desk``) draws
 once an article, when it is due; a ``*`` rule of another kind never applies to it.
@@ -87,10 +94,17 @@ KINDS: dict[str, frozenset[str]] = {
     "lenient": frozenset({"facebook", "zalo", "wordpress"}),
     "silent": frozenset({"desk"}),
     "no-url": frozenset({"desk"}),
+    "read-fail": frozenset({"facebook", "zalo", "wordpress", "webhook"}),
 }
 FLAGS = frozenset({"duplicate-check", "high-usage", "require-cover", "lenient"})
 # kinds tied to one step
-ONLY_OP = {"processing": "create", "refresh-then-fail": "refresh", "refresh-expired": "refresh"}
+ONLY_OP = {
+    "processing": "create",
+    "refresh-then-fail": "refresh",
+    "refresh-expired": "refresh",
+    "read-fail": "read",
+}
+READ_FAILS = ("error", "throttle", "token-expiry")  # what a read-fail rule's arg may name
 STEPS = ("create", "upload", "verify", "broadcast")  # what an arg may restrict these kinds to
 STEP_KINDS = frozenset({"error-before", "create-then-fail"})
 
@@ -116,7 +130,7 @@ class Rule:
             return False
         if self.kind in FLAGS or ONLY_OP.get(self.kind, op) != op:
             return False
-        if op == "refresh" and ONLY_OP.get(self.kind) != "refresh":
+        if op in ("refresh", "read") and ONLY_OP.get(self.kind) != op:
             return False
         if platform == "mail" and (op == "login") != (self.kind == "token-expiry"):
             return False  # mail's token-expiry fires at the login, every other kind at MAIL
@@ -165,6 +179,11 @@ def parse_rule(text: str) -> Rule:
             f"fault rule {text!r}: the step must be one of {', '.join(STEPS)}, e.g."
             f" '{target}:{kind}=x1:{STEPS[0]}'"
         )
+    if kind == "read-fail" and arg and arg not in READ_FAILS:
+        raise FaultSpecError(
+            f"fault rule {text!r}: a read fails as one of {', '.join(READ_FAILS)}, e.g."
+            f" '{target}:read-fail=x1:throttle'"
+        )
     rule = Rule(target, kind, arg=arg or None)
     try:
         if chance_text.startswith("x"):
@@ -199,7 +218,7 @@ class FaultPlan:
 
     def draw(self, platform: str, op: str = "create") -> Fired:
         """Decide the faults of one write request (``op``: create, upload, verify, broadcast,
-        refresh)."""
+        refresh), or of a read of figures (``op`` read)."""
         fired: dict[str, Rule] = {}
         with self._lock:
             for rule in self.rules:

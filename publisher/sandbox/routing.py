@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.figures import VirtualClock, figures
 from publisher.sandbox.media import MediaStore, Picture
 from publisher.sandbox.record import Recorder
 
@@ -186,9 +187,15 @@ class Context:
     faults: FaultPlan
     seed: int = 0
     media: MediaStore = field(init=False)
+    virtual: VirtualClock = field(default_factory=VirtualClock)  # a rehearsal's clock (figures)
 
     def __post_init__(self) -> None:
         self.media = MediaStore(self.base_url)
+
+    def figures(self, platform: str, remote_id: str, created: datetime) -> dict[str, int]:
+        """An item's reach figures now (``sandbox.figures``), by its age on the virtual clock."""
+        age = self.virtual.at(self.now()) - self.virtual.at(created)
+        return figures(self.seed, platform, remote_id, age)
 
     def record(self, where: tuple[str, str, str], title: str, text: str, **more: Any) -> None:
         """Record an accepted item: ``where`` = (platform, channel, remote id); ``more``: fields,

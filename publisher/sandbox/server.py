@@ -119,7 +119,7 @@ class Sandbox:
         self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
         self.router.add(
             "*",
-            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp|imap|desk)",
+            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp|imap|desk|stats)",
             partial(control.control, self),
         )
         for method in ("GET", "HEAD"):
@@ -223,6 +223,11 @@ class Sandbox:
         """Move this sandbox's clock (``POST /_sandbox/clock``); the injected clock is untouched."""
         with self._lock:
             self._offset += timedelta(seconds=seconds)
+
+    def follow(self, virtual_now: datetime, speed: float = 1.0) -> None:
+        """Let the figures follow a rehearsal's clock: this instant is ``virtual_now``, and
+        virtual time runs ``speed`` times faster (``POST /_sandbox/clock`` with ``virtual``)."""
+        self.ctx.virtual.set(self.now(), virtual_now, speed)
 
     def records(self) -> list[dict[str, Any]]:
         """Every item accepted since start (or the last reset), oldest first."""

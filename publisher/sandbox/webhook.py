@@ -19,6 +19,7 @@ import binascii
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from publisher.sandbox import credentials
@@ -41,6 +42,7 @@ class Item:
     channel: str
     body: dict[str, Any]
     done: bool = False  # False while the first request is still being answered
+    created: datetime | None = None
 
     def answer(self, base: str) -> dict[str, str]:
         return {"id": self.id, "url": f"{base}/sandbox#webhook-{self.id}"}
@@ -58,6 +60,7 @@ def problem(status: int, code: str, message: str) -> Response:
 class Webhook:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.stats = True  # answers the stats lookup (POST /_sandbox/stats)
         self.items: dict[str, Item] = {}  # webhook-id (= idempotency key) → item, any channel
         self.next_id = 1001
 
@@ -65,6 +68,7 @@ class Webhook:
         router.add("POST", r"/webhook/(?P<channel>[^/]+)/?", self.create)
         router.add("GET", r"/webhook/(?P<channel>[^/]+)/?", self.check)
         router.add("GET", r"/webhook/(?P<channel>[^/]+)/(?P<key>[^/]+)/?", self.lookup)
+        router.add("GET", r"/webhook/(?P<channel>[^/]+)/stats/(?P<id>[^/]+)/?", self.figures)
         router.add("*", r"/webhook(?:/.*)?", lambda req, m: problem(405, "method", "not supported"))
 
     def unsigned(self, req: Request) -> Response | None:
@@ -102,6 +106,32 @@ class Webhook:
             return problem(404, "not_found", "no item was created with this Idempotency-Key")
         return Response.json(item.answer(self.ctx.base_url()))
 
+    def figures(self, req: Request, m: dict[str, str]) -> Response:
+        """The signed stats lookup (docs/webhook.md): ``{"views": n, "reactions": null, …}``
+        for an item of this channel; 404 when the receiver keeps no figures (``stats`` off,
+        POST /_sandbox/stats) or has no such item."""
+        denied = self.unsigned(req)
+        if denied is not None:
+            return denied
+        if not self.stats:
+            return problem(404, "no_stats", "this portal keeps no figures")
+        fired = self.ctx.faults.draw("webhook", "read")
+        how = fired.arg("read-fail", "error") if "read-fail" in fired else None
+        if how == "throttle":
+            answer = problem(429, "too_many_requests", "slow down")
+            answer.headers.append(("Retry-After", "1"))
+            return answer
+        if how == "token-expiry":
+            return problem(401, "bad_signature", "the signing secret was rotated")
+        if how is not None:
+            return problem(503, "unavailable", "the CMS is unavailable")
+        found = [i for i in self.items.values() if i.id == m["id"] and i.channel == m["channel"]]
+        if not found or found[0].created is None:
+            return problem(404, "not_found", "no item with this id")
+        views = self.ctx.figures("webhook", found[0].id, found[0].created).get("views", 0)
+        nothing = dict.fromkeys(("reactions", "comments", "shares", "clicks"))
+        return Response.json({"views": views, **nothing})
+
     def create(self, req: Request, m: dict[str, str]) -> Response:
         denied = self.unsigned(req)
         if denied is not None:
@@ -129,7 +159,7 @@ class Webhook:
             return answer
         if "error-before" in fired:
             return problem(503, "unavailable", "the CMS is unavailable")
-        item = Item(str(self.next_id), key, channel, body)
+        item = Item(str(self.next_id), key, channel, body, created=self.ctx.now())
         self.next_id += 1
         self.items[key] = item
         title, text = str(body.get("title", "")), str(body.get("body_html", ""))

@@ -27,6 +27,8 @@ from publisher.sandbox.wordpress_media import WpMedia
 from publisher.sandbox.wordpress_store import SITE_TZ, STATUSES, TEXT_FIELDS, WpError, WpPost
 
 API = r"/wordpress/wp-json/wp/v2"
+PVC = r"/wordpress/wp-json/post-views-counter"  # Post Views Counter's REST namespace
+PLUGINS = ("post-views-counter", "wp-postviews")  # the view-count plugins the sandbox can be
 UPLOADS = "/wordpress/wp-content/uploads/"
 MEDIA_STATUSES = ("inherit", "private", "trash")
 Route = Callable[[Request, dict[str, str]], Response]
@@ -78,6 +80,8 @@ class WordPress:
         self.files: set[str] = set()  # under wp-content/uploads: "2024/06/bia.jpg"
         self.next_id = 1
         self.router: Router | None = None
+        # the view-count plugins the site has (POST /_sandbox/stats): both, unless told otherwise
+        self.plugins: set[str] = set(PLUGINS)
 
     @property
     def site(self) -> str:
@@ -104,6 +108,8 @@ class WordPress:
             ("HEAD", UPLOADS + r"(?P<file>.+)", self.uploaded),
             ("GET", API + r"/users/me/?", self.me),
             ("GET", r"/wordpress/wp-json/?", self.index),
+            ("GET", PVC + r"/get-post-views/(?P<ids>\d+(?:,\d+)*),?", self.post_views),
+            ("POST", PVC + r"/get-post-views/(?P<ids>\d+(?:,\d+)*),?", self.post_views),
             ("*", r"/wordpress/wp-json/.*", self.no_route),
             ("*", r"/wordpress(?:/(?:index\.php)?)?", self.root),
         ):
@@ -121,6 +127,35 @@ class WordPress:
                 return answer
 
         return run
+
+    # -- view counts -----------------------------------------------------------------------------
+
+    def views(self, post: WpPost) -> int:
+        """A published post's views now (``sandbox.figures``); 0 for any other."""
+        if post.status != "publish":
+            return 0
+        return self.ctx.figures("wordpress", str(post.id), post.date_gmt).get("views", 0)
+
+    def read_failed(self) -> None:
+        """A ``read-fail`` fault's answer to a read of view counts, raised."""
+        fired = self.ctx.faults.draw("wordpress", "read")
+        how = fired.arg("read-fail", "error") if "read-fail" in fired else None
+        if how == "throttle":
+            raise WpError("too_many_requests", 429)
+        if how == "token-expiry":
+            raise WpError("incorrect_password", 401)
+        if how is not None:
+            raise WpError("internal_server_error", 503)
+
+    def post_views(self, req: Request, m: dict[str, str]) -> Response:
+        """Post Views Counter's ``get-post-views/<id>[,<id>…]``: the views of those posts
+        together, as a bare JSON number (its callback returns ``pvc_get_post_views()``)."""
+        if "post-views-counter" not in self.plugins:
+            raise WpError("rest_no_route", 404)
+        self.read_failed()
+        self.promote()
+        wanted = [self.posts.get(int(i)) for i in m["ids"].split(",") if i]
+        return Response.json(sum(self.views(p) for p in wanted if p is not None))
 
     def no_route(self, req: Request, _: dict[str, str]) -> Response:
         raise WpError("rest_no_route", 404)
@@ -280,9 +315,12 @@ class WordPress:
             raise WpError("rest_forbidden", 401 if user is None else 403)
         if context == "edit" and user is None:
             raise WpError("rest_forbidden_context", 401)
-        return Response.json(
-            store.only_fields(post.to_json(self.site, context), req.arg("_fields"))
-        )
+        body = post.to_json(self.site, context)
+        if "wp-postviews" in self.plugins:  # its REST field: the post's views
+            if "views" in (req.arg("_fields") or "").split(","):
+                self.read_failed()
+            body["views"] = self.views(post)
+        return Response.json(store.only_fields(body, req.arg("_fields")))
 
     def update(self, req: Request, m: dict[str, str]) -> Response:
         user, post = self.find(req, m)

@@ -65,8 +65,8 @@ class Zalo:
         for method, path, op, endpoint in (
             ("POST", "/article/create", "create", self.create),
             ("POST", "/article/verify", "verify", self.verify),
-            ("GET", "/article/getslice", None, self.getslice),
-            ("GET", "/article/getdetail", None, self.getdetail),
+            ("GET", "/article/getslice", "read", self.getslice),  # reads: only read-fail
+            ("GET", "/article/getdetail", "read", self.getdetail),
             ("POST", "/article/remove", None, self.remove),
             ("POST", "/oa/message", "broadcast", self.broadcast),
             ("GET", "/oa/getoa", None, lambda req, fired: ok(dict(PROFILE))),
@@ -89,6 +89,11 @@ class Zalo:
                 code = -216
             if code:
                 answer = fail(code)
+            elif "read-fail" in fired:
+                how = fired.arg("read-fail", "error")
+                if how == "token-expiry":
+                    self.tokens.expire()
+                answer = fail({"throttle": -32, "token-expiry": -216}.get(str(how), -100))
             elif "throttle" in fired:
                 answer = fail(-32)
             elif "error-before" in fired:
@@ -182,14 +187,21 @@ class Zalo:
             return fail(-201, "offset/limit")
         live = [a for a in self.articles.values() if a.published and not a.removed]
         items = [] if req.arg("type") == "video" else sorted(live, key=lambda a: -a.seq)
-        medias = [a.summary(self.ctx.base_url()) for a in items[offset : offset + limit]]
+        base = self.ctx.base_url()
+        medias = [a.summary(base, self.reach(a)) for a in items[offset : offset + limit]]
         return ok({"medias": medias, "total": len(items)})
+
+    def reach(self, article: Article) -> dict[str, int]:
+        return self.ctx.figures("zalo", article.id, article.created)
 
     def getdetail(self, req: Request, fired: Fired) -> Response:
         article = self.articles.get(req.arg("id") or "")
         if article is None or not article.published or article.removed:
             return fail(-201, "id")
+        # getdetail's documented fields carry no totals (platform-apis.md §2.3): the reader
+        # finds them in getslice, as it must with Zalo
         summary = article.summary(self.ctx.base_url())
+        del summary["total_view"], summary["total_share"]
         return ok({**article.body, **summary, "cite": {"url": "", "label": ""}})
 
     def remove(self, req: Request, fired: Fired) -> Response:

@@ -49,16 +49,17 @@ class Article:
             if isinstance(b, dict) and b.get("type") == "text"
         )
 
-    def summary(self, base: str) -> dict[str, Any]:
-        """One ``getslice`` entry; dates are UNIX seconds."""
+    def summary(self, base: str, reach: dict[str, int] | None = None) -> dict[str, Any]:
+        """One ``getslice`` entry; dates are UNIX seconds; ``reach``: its figures now."""
         cover = self.body.get("cover")
+        got = reach or {}
         return {
             "id": self.id,
             "type": "normal",
             "title": self.title,
             "status": self.body.get("status", "show"),
-            "total_view": 0,
-            "total_share": 0,
+            "total_view": got.get("views", 0),
+            "total_share": got.get("shares", 0),
             "create_date": int(self.created.timestamp()),
             "update_date": int(self.created.timestamp()),
             "thumb": cover.get("photo_url", "") if isinstance(cover, dict) else "",
