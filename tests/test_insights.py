@@ -22,7 +22,7 @@ from publisher.insights.collect import Collector, Status, campaign_end, due, rea
 from publisher.metrics import NoFigures, Reading
 from publisher.states import BlockKind, State
 from publisher.store import metrics
-from publisher.store.db import Database
+from publisher.store.db import Database, open_database
 from publisher.store.models import ChannelState, PostRow
 from publisher.store.reach import totals
 from tests.fakes import set_state
@@ -455,3 +455,58 @@ def test_status_json_has_each_channels_reach(queue: Database, config: Config) ->
     assert reach["facebook"]["views"] == 1234 and reach["facebook"]["published"] == 2
     assert reach["facebook"]["read"] == 1 and reach["facebook"]["comments"] is None
     assert reach["portal_stp"]["without_figures"] == 1 and reach["portal_stp"]["views"] is None
+
+
+def test_a_rehearsal_ends_with_figures_stored_and_shown(campaign: Path) -> None:
+    """The README's main command, shortened: the rehearsal reads figures on its virtual days
+    (from the sandbox, growing with the posts' age) and once at its end; its summary shows each
+    channel's views and how to build the report."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.fakes import load_and_approve
+
+    load_and_approve(campaign)
+    copy = campaign / "rehearsal.db"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["run", "--rehearse", "15s", "--sandbox", "--rehearsal-db", str(copy)]
+    out = subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = out.stdout[out.stdout.index("Reach (latest figures)") :]
+    assert f"build its report: PUBLISHER_DATABASE_URL=sqlite:///{copy} publisher report" in summary
+    facebook = next(line for line in summary.splitlines() if "facebook" in line)
+    assert "no figures" not in facebook
+    db = open_database(f"sqlite:///{copy}")
+    try:
+        with db.read() as s:
+            published = list(s.scalars(select(PostRow).where(PostRow.state == State.PUBLISHED)))
+            history = metrics.snapshots(s)
+    finally:
+        db.close()
+    read = {snap.post_id for snap in history}
+    assert read == {p.id for p in published}  # every published post read at least once
+    by_post: dict[int, list[metrics.Snapshot]] = defaultdict(list)
+    for snap in history:
+        by_post[snap.post_id].append(snap)
+    fb = [p.id for p in published if p.channel == "facebook"]
+    first = min(fb, key=lambda pid: by_post[pid][0].taken_at)
+    views = [s.reading.views for s in by_post[first]]
+    assert len(views) >= 3 and all(v is not None for v in views)  # read on several days
+    assert views == sorted(views) and views[-1] > views[0]  # growing with the post's age
+    status = subprocess.run(
+        [sys.executable, "-m", "publisher", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env={**env, "PUBLISHER_DATABASE_URL": f"sqlite:///{copy}"},
+        check=True,
+    )
+    assert json.loads(status.stdout)["reach"]["facebook"]["views"] > 0

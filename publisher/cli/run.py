@@ -465,8 +465,11 @@ def _rehearse(
     adapters = build_adapters(config, secrets, r.db)
     dispatcher = make_dispatcher(r.db, config, adapters, r.clock, worker=worker_name(), seed=seed)
     deadline = r.virtual_end + dispatcher.policy.max_lateness
-    if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal
-        tell_sandbox_speed(sandbox_url, r.clock.speed)
+    if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal,
+        tell_sandbox_speed(sandbox_url, r.clock.speed)  # and its figures grow with its days
+        from publisher.sandbox.control import tell_virtual_clock
+
+        tell_virtual_clock(sandbox_url, r.clock.now(), r.clock.speed)
     alerts = _alerts(config, r.db, r.clock, secrets)
     _play(config, r, dispatcher, adapters, total, deadline, console, alerts)
     _last_reading(config, r, adapters)
@@ -882,13 +885,19 @@ def _reach_table(config: Config, db: Database) -> Any:
 
     with db.read() as s:
         reach = totals(s, channels=config.channels)
-    return _reach_rows({cid: reach_as_dict(r, config.tz) for cid, r in reach.items()})
+    reach_info = {cid: reach_as_dict(r, config.tz) for cid, r in reach.items()}
+    return _reach_rows(reach_info, figures=("views",), when=False)
 
 
-def _reach_rows(reach: dict[str, dict[str, Any]]) -> Any:
+def _reach_rows(
+    reach: dict[str, dict[str, Any]],
+    figures: tuple[str, ...] = ("views", "reactions", "shares"),
+    *,
+    when: bool = True,
+) -> Any:
     """A table of each channel's reach (``status --json``'s "reach"): its published posts, how
-    many have figures, the views, reactions and shares read ("không có số liệu" where no post
-    of it has any), and when they were last read."""
+    many have figures, the ``figures`` read ("không có số liệu" where no post of it has any),
+    and when they were last read (``when``)."""
     from rich.table import Table
 
     from publisher.store.reach import figure_names, number
@@ -898,16 +907,13 @@ def _reach_rows(reach: dict[str, dict[str, Any]]) -> Any:
     table.add_column(_("channel"))
     table.add_column(_("published"), justify="right")
     table.add_column(_("with figures"), justify="right")
-    for name in ("views", "reactions", "shares"):
+    for name in figures:
         table.add_column(names[name], justify="right")
-    table.add_column(_("last read"))
+    if when:
+        table.add_column(_("last read"))
     for cid, r in reach.items():
-        when = r["taken_at"][:16].replace("T", " ") if r["taken_at"] else "-"
-        table.add_row(
-            cid,
-            str(r["published"]),
-            str(r["read"]),
-            *[number(r[name]) for name in ("views", "reactions", "shares")],
-            when,
-        )
+        cells = [cid, str(r["published"]), str(r["read"]), *[number(r[f]) for f in figures]]
+        if when:
+            cells.append(r["taken_at"][:16].replace("T", " ") if r["taken_at"] else "-")
+        table.add_row(*cells)
     return table
