@@ -463,14 +463,18 @@ def make_collector(
     clock: Clock,
     *,
     dispatcher: Dispatcher | None = None,
+    record_no_figures: bool = True,
 ) -> Collector:
     """The collector of published posts' figures, reading through ``adapters``: pass the
     dispatcher's own (and the ``dispatcher``, whose stop ends a round) so tokens and rate-limit
-    pacing are shared with publishing."""
+    pacing are shared with publishing. ``record_no_figures`` false: a platform's "no figures"
+    is not recorded (a sandbox started afresh, which holds none of the posts)."""
     from publisher.insights.collect import Collector
 
     stopping = dispatcher.stopping if dispatcher is not None else None
-    return Collector(db, config, adapters, clock, stopping=stopping)
+    return Collector(
+        db, config, adapters, clock, stopping=stopping, record_no_figures=record_no_figures
+    )
 
 
 INSIGHTS_CHECK = timedelta(hours=1)  # campaign time between two looks for posts due a reading

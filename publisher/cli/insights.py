@@ -63,12 +63,23 @@ def insights(
     db = read_queue(config)
     virtual = _rehearsal_time(db)
     _check_target(db, virtual, sandbox, sandbox_url)
+    # The sandbox's clock is left as the rehearsal set it: the posts' ages are on it.
     with platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
         adapters = build_adapters(cfg, secrets, db)
         from publisher.clock import SYSTEM_CLOCK, Clock, FakeClock
 
         clock: Clock = FakeClock(virtual) if virtual is not None else SYSTEM_CLOCK
-        collector = make_collector(db, cfg, adapters, clock)
+        if sandbox:
+            say(
+                _(
+                    "warning: a sandbox started now holds none of the rehearsal's posts: "
+                    "figures are read only from the sandbox it published to "
+                    "('publisher sandbox', then 'run --sandbox-url URL' and "
+                    "'insights --sandbox-url URL')"
+                ),
+                err=True,
+            )
+        collector = make_collector(db, cfg, adapters, clock, record_no_figures=not sandbox)
         report = collector.run_once(since=since, channels=wanted)
     _say_round(config, report)
 

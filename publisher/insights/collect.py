@@ -190,8 +190,12 @@ class Collector:
         clock: Clock,
         *,
         stopping: threading.Event | None = None,
+        record_no_figures: bool = True,
     ) -> None:
         self.db = db
+        # False: a platform that says it has no figures is not believed for good (a sandbox
+        # started afresh, which holds none of the posts): the post stays due, nothing recorded.
+        self.record_no_figures = record_no_figures
         self.config = config
         self.readers = readers
         self.clock = clock
@@ -240,6 +244,8 @@ class Collector:
             reading = reader.metrics(t.remote_id, t.url)
         except NoFigures as exc:
             note = str(exc) or "no figures"
+            if not self.record_no_figures:
+                return Result(t, Status.FAILED, detail=note)
             return self._record(t, Reading(), note, Status.NO_FIGURES)
         except (Throttled, Unreachable, AuthError) as exc:
             report.skipped[t.channel] = exc.reason
