@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from publisher.config.env import Secrets
     from publisher.dispatch.dispatcher import Dispatcher
     from publisher.dispatch.replies import Handler, Poller
+    from publisher.insights.collect import Collector
     from publisher.store.db import Database
 
 
@@ -453,6 +454,41 @@ def make_dispatcher(
         rng=random.Random(seed),  # noqa: S311 - jitter
         render_check=RenderCheck(config),
     )
+
+
+def make_collector(
+    db: Database,
+    config: Config,
+    adapters: Mapping[str, Adapter],
+    clock: Clock,
+    *,
+    dispatcher: Dispatcher | None = None,
+    record_no_figures: bool = True,
+) -> Collector:
+    """The collector of published posts' figures, reading through ``adapters``: pass the
+    dispatcher's own (and the ``dispatcher``, whose stop ends a round) so tokens and rate-limit
+    pacing are shared with publishing. ``record_no_figures`` false: a platform's "no figures"
+    is not recorded (a sandbox started afresh, which holds none of the posts)."""
+    from publisher.insights.collect import Collector
+
+    stopping = dispatcher.stopping if dispatcher is not None else None
+    return Collector(
+        db, config, adapters, clock, stopping=stopping, record_no_figures=record_no_figures
+    )
+
+
+INSIGHTS_CHECK = timedelta(hours=1)  # campaign time between two looks for posts due a reading
+INSIGHTS_FLOOR = timedelta(seconds=1)  # real time between them, at least (a rehearsal)
+
+
+def insights_every(config: Config, clock: Clock) -> float:
+    """Real seconds between the daemon's rounds of reading figures: each looks for the posts
+    due (each read every ``[insights] every``), hourly in campaign time or as often as
+    ``every`` if shorter, never more often than once a real second."""
+    from publisher.clock import real_floor
+
+    campaign = min(INSIGHTS_CHECK, config.insights.every)
+    return clock.real_seconds(real_floor(clock, campaign, INSIGHTS_FLOOR))
 
 
 def alert_round(

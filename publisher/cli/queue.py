@@ -211,6 +211,7 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
         "approval": approval,
         "steps": _steps(config, db, p),
         "remote": {"id": p.remote_id, "url": p.remote_url} if p.remote_id else None,
+        "figures": _figures(db, p, tz),
         "attempts": p.attempt,
         "last_error": p.last_error,
         "history": [
@@ -234,6 +235,18 @@ def _post_info(config: Config, db: Any, p: Any) -> dict[str, Any]:
             for a in audit.entries(db, post_id=p.id)
         ],
     }
+
+
+def _figures(db: Any, p: Any, tz: Any) -> dict[str, Any] | None:
+    """A published post's latest figures (``store.reach.as_dict``; ``available`` false when
+    none was read); None for a post not published."""
+    from publisher.states import State
+    from publisher.store.reach import as_dict, figures_of
+
+    if p.state != State.PUBLISHED:
+        return None
+    with db.read() as s:
+        return as_dict(figures_of(s, p.id), tz)
 
 
 def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
@@ -271,6 +284,8 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
     _print_steps(p, info["steps"])
     if p.remote_id:
         say(_("Published: {id} {url}").format(id=p.remote_id, url=p.remote_url or ""))
+    if info["figures"] is not None:
+        say(_("Figures: {figures}").format(figures=_figures_line(config, info["figures"])))
     if p.last_error:
         say(_("Last error: {error}").format(error=p.last_error))
     for field_name, value in text_fields(info["fields"]).items():
@@ -281,6 +296,19 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
     for h in info["history"]:
         moved = f"{state_label(h['from']) if h['from'] else '∅'} → {state_label(h['to'])}"
         say(f"{h['at']}  {h['actor']}: {moved}  {h['cause']}")
+
+
+def _figures_line(config: Config, figures: dict[str, Any]) -> str:
+    """``queue show``'s line of figures: each one read, and when; "không có số liệu" if none."""
+    from publisher.store.reach import figure_names, no_figures_label, number
+
+    if not figures["available"]:
+        note = f" ({figures['note']})" if figures["note"] else ""
+        return no_figures_label() + note
+    names = figure_names()
+    read = [f"{names[k]} {number(figures[k])}" for k in names if figures[k] is not None]
+    when = figures["taken_at"][:16].replace("T", " ")
+    return _("{figures} (read {when})").format(figures=", ".join(read), when=when)
 
 
 # A picture's role as ``queue show`` names it (msgids).

@@ -28,10 +28,10 @@ from publisher.errors import InputError
 from publisher.i18n import _
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from publisher.alerts.watch import Round
-    from publisher.channels.base import CheckResult
+    from publisher.channels.base import Adapter, CheckResult
     from publisher.clock import Clock
     from publisher.config import Config
     from publisher.config.env import Secrets
@@ -370,6 +370,7 @@ def _publish(
         return
     replies, every = _replies(config, clock, source)
     tick = config.daemon.tick.total_seconds()
+    insights, insights_every = _insights(config, source, adapters, clock, dispatcher)
     Daemon(
         source,
         dispatcher,
@@ -379,7 +380,26 @@ def _publish(
         replies_every=every,
         chores=alerts.safe if alerts is not None else None,
         chores_every=max(tick, ALERTS_EVERY),
+        insights=insights,
+        insights_every=insights_every,
     ).run()
+
+
+def _insights(
+    config: Config,
+    db: Database,
+    adapters: Mapping[str, Adapter],
+    clock: Clock,
+    dispatcher: Dispatcher,
+) -> tuple[Callable[[], object] | None, float]:
+    """The daemon's round of reading figures through the dispatcher's adapters (None when
+    ``[insights] enabled = false``) and the real seconds between two rounds."""
+    from publisher.app import insights_every, make_collector
+
+    if not config.insights.enabled:
+        return None, 0.0
+    collector = make_collector(db, config, adapters, clock, dispatcher=dispatcher)
+    return collector.safe, insights_every(config, clock)
 
 
 def _replies(
@@ -445,9 +465,14 @@ def _rehearse(
     adapters = build_adapters(config, secrets, r.db)
     dispatcher = make_dispatcher(r.db, config, adapters, r.clock, worker=worker_name(), seed=seed)
     deadline = r.virtual_end + dispatcher.policy.max_lateness
-    if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal
-        tell_sandbox_speed(sandbox_url, r.clock.speed)
-    _play(config, r, dispatcher, total, deadline, console, _alerts(config, r.db, r.clock, secrets))
+    if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal,
+        tell_sandbox_speed(sandbox_url, r.clock.speed)  # and its figures grow with its days
+        from publisher.sandbox.control import tell_virtual_clock
+
+        tell_virtual_clock(sandbox_url, r.clock.now(), r.clock.speed)
+    alerts = _alerts(config, r.db, r.clock, secrets)
+    _play(config, r, dispatcher, adapters, total, deadline, console, alerts)
+    _last_reading(config, r, adapters)
     owed = _summary(config, r.db, r.path)
     _unconfirmed(config, r.db)
     if owed and r.clock.now() > deadline:
@@ -571,10 +596,25 @@ def _announce(
         )
 
 
+def _last_reading(config: Config, r: Rehearsal, adapters: Mapping[str, Adapter]) -> None:
+    """A rehearsal's last reading of figures, once its daemon stopped: every published post
+    read once more (the ones whose platform keeps none excepted), so it ends with figures."""
+    from publisher.app import make_collector
+
+    if not config.insights.enabled:
+        return
+    collector = make_collector(r.db, config, adapters, r.clock)
+    try:
+        collector.run_once(force=True)
+    except Exception:  # the rehearsal's outcome is told whatever happened to its figures
+        logging.getLogger("publisher.insights").exception("insights: the last reading failed")
+
+
 def _play(
     config: Config,
     r: Rehearsal,
     dispatcher: Dispatcher,
+    adapters: Mapping[str, Adapter],
     total: int,
     deadline: datetime,
     console: Any,
@@ -607,6 +647,7 @@ def _play(
             progress.update(task, completed=done, day=f"{virtual:%d/%m %H:%M}", detail=detail)
 
         replies, every = _replies(config, clock, db)
+        insights, insights_every = _insights(config, db, adapters, clock, dispatcher)
         daemon = Daemon(
             db,
             dispatcher,
@@ -621,6 +662,8 @@ def _play(
             replies_every=every,
             chores=alerts.safe if alerts is not None else None,
             chores_every=1.0,
+            insights=insights,
+            insights_every=insights_every,
         )
         daemon.run()
 
@@ -672,6 +715,7 @@ def _summary(config: Config, db: Database, path: str) -> int:
             markup=False,
             highlight=False,
         )
+    console.print(_reach_table(config, db))
     from publisher.store.db import safe_url
 
     shown = safe_url(path) if "://" in path else path
@@ -681,6 +725,11 @@ def _summary(config: Config, db: Database, path: str) -> int:
             "  inspect it: PUBLISHER_DATABASE_URL={url} publisher status\n"
             "  open it in the board's web app: PUBLISHER_DATABASE_URL={url} publisher web"
         ).format(db=shown, url=db.url_safe)
+    )
+    say(
+        _("  build its report: PUBLISHER_DATABASE_URL={url} publisher report --format docx").format(
+            url=db.url_safe
+        )
     )
     if db.engine.url.password or shown != path:
         say(_("  (the password is hidden as ***: put it back in to use these)"))
@@ -715,6 +764,8 @@ def status(config_path: Path, as_json: bool) -> None:
     table = _state_table(_("Posts by state and channel"), info)
     table.add_row(_("all"), *[str(n) for n in info["counts"].values() if n], style="bold")
     console.print(table)
+    if any(r["published"] for r in info["reach"].values()):
+        console.print(_reach_rows(info["reach"]))
     for n in info["next"]:
         console.print(
             _("next: post {id} {channel} {state} at {at}: {title}").format(
@@ -825,4 +876,44 @@ def _state_table(title: str, info: dict[str, Any]) -> Any:
         table.add_column(state_label(st), justify="right")
     for cid, counts in info["channels"].items():
         table.add_row(cid, *[str(counts.get(st, 0)) for st in states])
+    return table
+
+
+def _reach_table(config: Config, db: Database) -> Any:
+    """A table of each channel's reach (the rehearsal's summary)."""
+    from publisher.store.reach import reach_as_dict, totals
+
+    with db.read() as s:
+        reach = totals(s, channels=config.channels)
+    reach_info = {cid: reach_as_dict(r, config.tz) for cid, r in reach.items()}
+    return _reach_rows(reach_info, figures=("views",), when=False)
+
+
+def _reach_rows(
+    reach: dict[str, dict[str, Any]],
+    figures: tuple[str, ...] = ("views", "reactions", "shares"),
+    *,
+    when: bool = True,
+) -> Any:
+    """A table of each channel's reach (``status --json``'s "reach"): its published posts, how
+    many have figures, the ``figures`` read ("không có số liệu" where no post of it has any),
+    and when they were last read (``when``)."""
+    from rich.table import Table
+
+    from publisher.store.reach import figure_names, number
+
+    names = figure_names()
+    table = Table(title=_("Reach (latest figures)"), title_justify="left")
+    table.add_column(_("channel"))
+    table.add_column(_("published"), justify="right")
+    table.add_column(_("with figures"), justify="right")
+    for name in figures:
+        table.add_column(names[name], justify="right")
+    if when:
+        table.add_column(_("last read"))
+    for cid, r in reach.items():
+        cells = [cid, str(r["published"]), str(r["read"]), *[number(r[f]) for f in figures]]
+        if when:
+            cells.append(r["taken_at"][:16].replace("T", " ") if r["taken_at"] else "-")
+        table.add_row(*cells)
     return table

@@ -436,6 +436,19 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class InsightsSettings:
+    """``[insights]`` of config.toml: the reading of published posts' figures (reach).
+
+    ``enabled``: whether the daemon reads them. ``every``: how often each post is read (its
+    last reading at least this long ago). ``after``: how long after the campaign's end posts
+    are still read (the figures of the last days grow for a while)."""
+
+    enabled: bool = True
+    every: timedelta = timedelta(days=1)
+    after: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
 class DaemonSettings:
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
     tick: timedelta = timedelta(seconds=5)  # the safety-net wake-up
@@ -492,6 +505,7 @@ class Config:
     mail: MailSettings | None = None  # no [mail] table (PUBLISHER_SMTP_URL may still set one)
     imap: ImapSettings | None = None  # no [imap] table (PUBLISHER_IMAP_URL may still set one)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    insights: InsightsSettings = field(default_factory=InsightsSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property

@@ -42,6 +42,7 @@ from publisher.config.model import (
     Config,
     DaemonSettings,
     ImapSettings,
+    InsightsSettings,
     KeyDate,
     KindRules,
     MailSettings,
@@ -457,6 +458,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
     web = _web(top.table("web", {}))
     mail, alerts = _mail(top, campaign.organisation, base), _alerts(top.table("alerts", {}), board)
     imap = _imap(top, base)
+    insights = _insights(top.table("insights", {}))
     media_table = top.table("media", {})
 
     env = top.table("environment", {})
@@ -493,6 +495,7 @@ def parse(raw: Mapping[str, Any], p: Path) -> Config:
         mail=mail,
         imap=imap,
         alerts=alerts,
+        insights=insights,
         raw=raw,
     )
 
@@ -567,6 +570,26 @@ def _daemon(dm: _Table) -> DaemonSettings:
     )
     dm.done()
     return daemon
+
+
+INSIGHTS_EVERY_MIN = timedelta(hours=1)  # a platform's figures are not worth reading more often
+
+
+def _insights(t: _Table) -> InsightsSettings:
+    """The ``[insights]`` table: whether the daemon reads the published posts' figures, how
+    often each post is read, and for how long after the campaign's end."""
+    d = InsightsSettings()
+    enabled = t.get("enabled", d.enabled, types=(bool,))
+    every = _duration(t, "every", d.every)
+    if every < INSIGHTS_EVERY_MIN:
+        raise t.err(
+            "every",
+            f"{every.total_seconds():g}s is too often to ask the platforms for figures",
+            "at least '1h'; e.g. '1d'",
+        )
+    after = _duration(t, "after", d.after)
+    t.done()
+    return InsightsSettings(enabled, every, after)
 
 
 def _media(t: _Table, channels: Mapping[str, Channel]) -> MediaSettings:

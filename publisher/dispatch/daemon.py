@@ -7,6 +7,10 @@ finish for a few seconds, and exit; anything still in flight is reconciled on th
 When the desks' replies are read by IMAP, a thread of its own polls the mailbox every
 ``replies_every`` real seconds (``replies``: one poll); a poll that fails is logged and tried
 again at the next, and never holds up a pass.
+
+When figures are read (``insights``: one round of the collector), APScheduler's ``insights``
+job wakes a thread of its own every ``insights_every`` real seconds; a round that fails is
+logged, and publishing never waits for one.
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ class Daemon:
         replies_every: float = 300.0,
         chores: Callable[[], None] | None = None,
         chores_every: float = 30.0,
+        insights: Callable[[], object] | None = None,
+        insights_every: float = 3600.0,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
@@ -106,6 +112,10 @@ class Daemon:
         # seconds in a thread of its own and once more at the stop; it must log its failures.
         self.chores = chores
         self.chores_every = chores_every
+        # The figures' round (app.make_collector's ``safe``), woken by the ``insights`` job.
+        self.insights = insights
+        self.insights_every = max(MIN_REPLIES, insights_every)
+        self._insights_wanted = threading.Event()
         self.stopping = threading.Event()
         self.passes = 0
         # Set while no pass runs and none is asked for.
@@ -194,6 +204,27 @@ class Daemon:
         except Exception:  # a chore never stops the daemon
             logger.exception("a periodic job failed; it runs again later")
 
+    # -- insights thread ---------------------------------------------------------------------
+
+    def want_insights(self) -> None:
+        """Ask for a round of reading figures (the ``insights`` job does). Never waits."""
+        self._insights_wanted.set()
+
+    def _insights(self) -> None:
+        """Run a round of reading figures each time one is asked for, until stopped."""
+        assert self.insights is not None  # noqa: S101 - the thread runs only with a round
+        while not self.stopping.is_set():
+            self._insights_wanted.wait(self.tick)
+            if self.stopping.is_set():
+                return
+            if not self._insights_wanted.is_set():
+                continue
+            self._insights_wanted.clear()
+            try:
+                self.insights()
+            except Exception:  # reading figures never stops the daemon, nor publishing
+                logger.exception("insights: the round failed; the next one tries again")
+
     # -- passes ----------------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -270,6 +301,7 @@ class Daemon:
             logger.info("stopping (%s)", why)
             self.stopping.set()
             self.dispatcher.stopping.set()
+            self._insights_wanted.set()  # its thread sees the stop at once
             self._cond.notify_all()
         if self._scheduler is not None:
             threading.Thread(
@@ -289,6 +321,14 @@ class Daemon:
         self._scheduler.add_job(
             self.wake, "interval", seconds=self.tick, id="tick", next_run_time=datetime.now(UTC)
         )
+        if self.insights is not None:
+            self._scheduler.add_job(
+                self.want_insights,
+                "interval",
+                seconds=self.insights_every,
+                id="insights",
+                next_run_time=datetime.now(UTC),
+            )
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
@@ -306,14 +346,16 @@ class Daemon:
             self._shut_down(passes, others)
 
     def _start_threads(self) -> tuple[threading.Thread, list[threading.Thread]]:
-        """The dispatcher's passes, and the heartbeat, the reply poller and the chores (the two
-        last when configured), started: (passes, the others)."""
+        """The dispatcher's passes, and the heartbeat, the reply poller, the chores and the
+        figures' rounds (the three last when configured), started: (passes, the others)."""
         passes = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         others = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.replies is not None:
             others.append(threading.Thread(target=self._replies, name="replies", daemon=True))
         if self.chores is not None:
             others.append(threading.Thread(target=self._chores, name="chores", daemon=True))
+        if self.insights is not None:
+            others.append(threading.Thread(target=self._insights, name="insights", daemon=True))
         for thread in (passes, *others):
             thread.start()
         return passes, others

@@ -22,6 +22,7 @@ from publisher.store.db import Database
 from publisher.store.handoffs import handoffs
 from publisher.store.history import last_causes
 from publisher.store.models import ChannelState, DaemonRow, MetaRow, PostRow
+from publisher.store.reach import reach_as_dict, totals
 from publisher.store.workers import daemon_alive
 from publisher.text import clean_all
 
@@ -56,6 +57,7 @@ def gather(
         blocks = list(s.scalars(select(ChannelState)))
         daemons = list(s.scalars(select(DaemonRow).order_by(DaemonRow.beat_at.desc()).limit(5)))
         waiting = handoffs(s, config)
+        reach = totals(s, channels=config.channels)
         upcoming_list = [_upcoming_row(p, tz) for p in nxt]
         problem_list = [_owed_row(p, causes, tz) for p in problems]
         owed_list = [_owed_row(p, causes, tz) for p in owed]
@@ -81,6 +83,8 @@ def gather(
             "workers": [_worker_row(d, alive, tz) for d in daemons],
         },
         "rehearsal": rehearsal,
+        # each channel's reach: its published posts' latest figures summed (None: no figures)
+        "reach": {cid: reach_as_dict(r, tz) for cid, r in reach.items()},
     }
     if unfinished:
         info["unfinished"] = owed_list
@@ -107,6 +111,17 @@ def _rehearsal(
     last = s.scalar(select(func.max(DaemonRow.beat_at)))
     now = clock.now() if running or last is None else clock.at(last)
     return now, {"campaign_time": now.astimezone(tz).isoformat(), "running": running}
+
+
+def rehearsal_now(s: Session, now: datetime) -> datetime | None:
+    """On a rehearsal's database, its campaign time at its last heartbeat (close to now while
+    its daemon runs; ``now`` mapped onto its clock if none ever beat); None on any other."""
+    meta = {m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))}
+    if len(meta) != len(ANCHOR_KEYS):
+        return None
+    clock = clock_of(meta)
+    last = s.scalar(select(func.max(DaemonRow.beat_at)))
+    return clock.at(last if last is not None else now)
 
 
 def _counts(s: Session, config: Config) -> tuple[dict[str, int], dict[str, dict[str, int]]]:

@@ -34,7 +34,7 @@ from publisher.editorial import actions
 from publisher.editorial import load as editorial_load
 from publisher.errors import DatabaseError, InputError, PublisherError
 from publisher.states import State
-from publisher.store import audit, status
+from publisher.store import audit, reach, status
 from publisher.store.audit_key import AuditKeyError
 from publisher.store.models import MediaFile, PostRow
 from publisher.store.users import Account, token_account
@@ -236,6 +236,25 @@ class AuditItem(BaseModel):
     detail: str
 
 
+class FiguresOut(BaseModel):
+    """A published post's latest figures read from its platform (``publisher insights`` and the
+    daemon read them daily): null where the platform gives none — "không có số liệu", never 0."""
+
+    available: bool = Field(description="False when no figure was read (or the platform has none).")
+    taken_at: str | None = Field(description="When they were read, UTC ISO 8601.")
+    taken_local: str | None = Field(description="The same moment in the campaign's time zone.")
+    note: str | None = Field(
+        description="Why the platform keeps no figures for it, if it does not."
+    )
+    views: int | None
+    reactions: int | None
+    comments: int | None
+    shares: int | None
+    clicks: int | None
+    reactions_by_type: dict[str, int] | None = None
+    label: str = Field(description="The figures in a line, in the interface's language.")
+
+
 class PostDetail(PostSummary):
     file: str
     occurrence: int
@@ -246,6 +265,9 @@ class PostDetail(PostSummary):
     remote_id: str | None
     remote_url: str | None
     published_at: str | None
+    figures: FiguresOut | None = Field(
+        default=None, description="Its latest figures; null unless it is published."
+    )
     attempts: int
     last_error: str | None
     history: list[HistoryItem]
@@ -462,10 +484,47 @@ def _detail(ctx: WebContext, p: PostRow, root: str) -> PostDetail:
         remote_id=p.remote_id,
         remote_url=p.remote_url,
         published_at=_utc(p.published_at),
+        figures=_figures(ctx, p),
         attempts=p.attempt,
         last_error=p.last_error,
         history=history,
         audit=entries,
+    )
+
+
+def _figures(ctx: WebContext, p: PostRow) -> FiguresOut | None:
+    """Post ``p``'s latest figures (None unless it is published)."""
+    if p.state != State.PUBLISHED:
+        return None
+    tz = ctx.config.tz
+    with ctx.db.read() as s:
+        snap = reach.figures_of(s, p.id)
+    if snap is None:
+        return FiguresOut(
+            available=False,
+            taken_at=None,
+            taken_local=None,
+            note=None,
+            views=None,
+            reactions=None,
+            comments=None,
+            shares=None,
+            clicks=None,
+            label=reach.summary(None, tz),
+        )
+    r = snap.reading
+    return FiguresOut(
+        available=snap.available,
+        taken_at=_utc(snap.taken_at),
+        taken_local=_local(snap.taken_at, ctx.config),
+        note=snap.note,
+        views=r.views,
+        reactions=r.reactions,
+        comments=r.comments,
+        shares=r.shares,
+        clicks=r.clicks,
+        reactions_by_type=dict(r.reactions_by_type) if r.reactions_by_type else None,
+        label=reach.summary(snap, tz),
     )
 
 

@@ -38,7 +38,7 @@ from publisher.editorial.load import RenderCheck
 from publisher.i18n import N_
 from publisher.render import FIELDS, fields_hash
 from publisher.states import KIND_LABELS_VI, LABELS_VI, State, explain_vi
-from publisher.store import approvals, audit
+from publisher.store import approvals, audit, reach
 from publisher.store.history import last_causes
 from publisher.store.models import AuditEntry, MediaFile, PostRow
 from publisher.web.auth import Refused
@@ -312,6 +312,52 @@ def _steps(ctx: WebContext, s: Session, p: PostRow) -> list[dict[str, Any]]:
     ]
 
 
+def post_figures(s: Session, p: PostRow, config: Config) -> dict[str, Any] | None:
+    """A published post's latest figures as the post page shows them: each figure read (label,
+    number), when, and the platform's reason when it keeps none; None unless published."""
+    if p.state != State.PUBLISHED:
+        return None
+    snap = reach.figures_of(s, p.id)
+    names = reach.figure_names()
+    if snap is None or not snap.available:
+        return {
+            "available": False,
+            "rows": [],
+            "when": local_text(snap.taken_at, config) if snap else "",
+            "note": snap.note if snap else None,
+            "none": reach.no_figures_label(),
+        }
+    items = [
+        {"name": names[k], "value": reach.number(v)}
+        for k in names
+        if (v := getattr(snap.reading, k)) is not None
+    ]
+    return {
+        "available": True,
+        "rows": items,
+        "when": local_text(snap.taken_at, config),
+        "note": None,
+        "none": reach.no_figures_label(),
+    }
+
+
+def reach_rows(reach_info: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The status page's reach table: a row per channel (``status.gather``'s "reach"), every
+    number as the user reads it ("không có số liệu" where none)."""
+    return [
+        {
+            "channel": cid,
+            "published": r["published"],
+            "read": r["read"],
+            "views": reach.number(r["views"]),
+            "reactions": reach.number(r["reactions"]),
+            "shares": reach.number(r["shares"]),
+            "when": r["taken_at"],
+        }
+        for cid, r in reach_info.items()
+    ]
+
+
 def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
     """Everything the post page shows of post ``post_id``, or Refused(404)."""
     config = ctx.config
@@ -345,6 +391,7 @@ def post_page(ctx: WebContext, post_id: int) -> dict[str, Any]:
             "last_error": p.last_error,
             "live": live_url(p.remote_url),
             "published": local_text(p.published_at, config),
+            "figures": post_figures(s, p, config),
             "history": [
                 {
                     "at": local_text(e.at, config),

@@ -1,0 +1,176 @@
+"""``publisher insights``: read the published posts' figures now (what the daemon does daily),
+and say per post what was read; registered on the main group like the other commands.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from publisher.cli.common import (
+    cli,
+    config_option,
+    date_arg,
+    now,
+    platforms,
+    read_config,
+    read_queue,
+    sandbox_options,
+    say,
+)
+from publisher.errors import InputError
+from publisher.i18n import _
+
+if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.insights.collect import Result, Round
+    from publisher.store.db import Database
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--since",
+    callback=date_arg("--since"),
+    metavar="DATE",
+    help="Read every post published since this local date, however recently it was read.",
+)
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    metavar="NAME",
+    help="Read only this channel's posts (may be given more than once).",
+)
+@sandbox_options
+def insights(
+    config_path: Path,
+    since: date | None,
+    channels: tuple[str, ...],
+    sandbox: bool,
+    sandbox_url: str | None,
+) -> None:
+    """Read the published posts' figures (views, reactions, comments, shares, clicks) now."""
+    from publisher.app import build_adapters, make_collector
+
+    if sandbox and sandbox_url:
+        raise InputError("--sandbox", _("give --sandbox or --sandbox-url, not both"))
+    config = read_config(config_path)
+    wanted = _channels(config, channels)
+    db = read_queue(config)
+    virtual = _rehearsal_time(db)
+    _check_target(db, virtual, sandbox, sandbox_url)
+    # The sandbox's clock is left as the rehearsal set it: the posts' ages are on it.
+    with platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
+        adapters = build_adapters(cfg, secrets, db)
+        from publisher.clock import SYSTEM_CLOCK, Clock, FakeClock
+
+        clock: Clock = FakeClock(virtual) if virtual is not None else SYSTEM_CLOCK
+        if sandbox:
+            say(
+                _(
+                    "warning: a sandbox started now holds none of the rehearsal's posts: "
+                    "figures are read only from the sandbox it published to "
+                    "('publisher sandbox', then 'run --sandbox-url URL' and "
+                    "'insights --sandbox-url URL')"
+                ),
+                err=True,
+            )
+        collector = make_collector(db, cfg, adapters, clock, record_no_figures=not sandbox)
+        report = collector.run_once(since=since, channels=wanted)
+    _say_round(config, report)
+
+
+def _channels(config: Config, names: tuple[str, ...]) -> list[str] | None:
+    """The channels named by ``--channel`` (None: all); one line for a name that is not an
+    enabled channel."""
+    if not names:
+        return None
+    enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
+    for name in names:
+        if name not in enabled:
+            raise InputError(
+                "--channel",
+                _("{name!r} is not an enabled channel").format(name=name),
+                _("one of: {names}").format(names=", ".join(enabled)),
+            )
+    return list(names)
+
+
+def _rehearsal_time(db: Database) -> datetime | None:
+    """On a rehearsal's database, its campaign time at its last heartbeat (or now, while it
+    runs: as ``status`` reads it); else None."""
+    from publisher.store.status import rehearsal_now
+
+    with db.read() as s:
+        return rehearsal_now(s, now())
+
+
+def _check_target(
+    db: Database, virtual: datetime | None, sandbox: bool, sandbox_url: str | None
+) -> None:
+    """Refuse to store a sandbox's figures in the real queue, or to ask the real platforms for
+    a rehearsal's posts (which live on a sandbox)."""
+    if (sandbox or sandbox_url) and virtual is None:
+        raise InputError(
+            "--sandbox" if sandbox else "--sandbox-url",
+            _(
+                "{db} is not a rehearsal's database: the sandbox's figures would be stored as "
+                "the real posts'"
+            ).format(db=db.url_safe),
+            _(
+                "set PUBLISHER_DATABASE_URL to the rehearsal's database (its summary names it), "
+                "or leave out --sandbox to read the real platforms"
+            ),
+        )
+    if virtual is not None and not (sandbox or sandbox_url):
+        raise InputError(
+            "--sandbox",
+            _("{db} is a rehearsal's database: its posts are on a sandbox").format(db=db.url_safe),
+            _("add --sandbox (or --sandbox-url URL)"),
+        )
+
+
+def _say_round(config: Config, report: Round) -> None:
+    """A line per post read (or not), then the counts."""
+    from publisher.insights.collect import Status
+
+    for result in report.results:
+        say(_result_line(config, result))
+    if not report.results:
+        say(_("No post is due a reading (use --since DATE to read posts again)."))
+        return
+    say(
+        _(
+            "Figures: {read} post(s) read, {none} without figures, {failed} failed, "
+            "{skipped} left for later."
+        ).format(
+            read=report.count(Status.READ),
+            none=report.count(Status.NO_FIGURES),
+            failed=report.count(Status.FAILED),
+            skipped=report.count(Status.SKIPPED) + report.count(Status.TAKEN),
+        )
+    )
+
+
+def _result_line(config: Config, r: Result) -> str:
+    from publisher.insights.collect import Status
+    from publisher.store.metrics import Snapshot
+    from publisher.store.reach import no_figures_label, summary
+
+    head = _("post {id} ({channel})").format(id=r.target.post_id, channel=r.target.channel)
+    if r.status == Status.READ and r.reading is not None:
+        snap = Snapshot(r.target.post_id, r.taken_at or now(), r.reading, None)
+        return f"{head}: {summary(snap, config.tz)}"
+    if r.status == Status.NO_FIGURES:
+        return f"{head}: {no_figures_label()} ({r.detail})"
+    if r.status == Status.FAILED:
+        return _("{head}: not read: {reason} (tried again later)").format(
+            head=head, reason=r.detail
+        )
+    if r.status == Status.TAKEN:
+        return _("{head}: read meanwhile by another process").format(head=head)
+    return _("{head}: left for later: {reason}").format(head=head, reason=r.detail)

@@ -1,0 +1,172 @@
+"""``publisher insights``: reads what is due (or everything since a date), says per post what
+was read, and refuses bad arguments in one line. The platforms are fake readers put in place
+of the adapters (tests/test_metrics_read.py reads the real ones)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from publisher.config import load_config
+from publisher.metrics import NoFigures, Reading
+from publisher.states import State
+from publisher.store import audit_key, metrics
+from publisher.store.db import open_database
+from publisher.store.models import MetaRow, PostRow
+from tests.fakes import dummy_env, load_and_approve, one_line_error, run, set_state
+
+JUNE_3 = datetime(2024, 6, 3, 2, 0, tzinfo=UTC)
+
+
+class Reader:
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.calls: list[str] = []
+
+    def metrics(self, remote_id: str, url: str | None) -> Reading:
+        self.calls.append(remote_id)
+        if self.channel == "portal_stp":
+            raise NoFigures("the site exposes no views")
+        return Reading(views=1234, reactions=5, source="fake")
+
+    def pacing(self) -> float:
+        return 0.0
+
+
+@pytest.fixture
+def published(campaign: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Reader]:
+    """The campaign's queue with one post per channel published on 3 June; fake readers."""
+    load_and_approve(campaign)
+    dummy_env(campaign)
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url, audit_key=audit_key.from_environment(config))
+    with db.read() as s:
+        firsts = {}
+        for p in s.scalars(select(PostRow).order_by(PostRow.id)):
+            firsts.setdefault(p.channel, p.id)
+    for pid in firsts.values():
+        set_state(
+            db,
+            pid,
+            JUNE_3,
+            State.PUBLISHED,
+            "published",
+            remote_id=f"r{pid}",
+            remote_url=f"https://x.test/{pid}",
+            published_at=JUNE_3,
+        )
+    db.close()
+    readers = {cid: Reader(cid) for cid in config.channels}
+    monkeypatch.setattr("publisher.app.build_adapters", lambda *_a: readers)
+    return readers
+
+
+def stored(campaign: Path) -> list[metrics.Snapshot]:
+    db = open_database(load_config(campaign / "config.toml").database_url)
+    try:
+        with db.read() as s:
+            return metrics.snapshots(s)
+    finally:
+        db.close()
+
+
+def test_since_reads_every_post_published_since_and_says_what_was_read(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    out = run("insights", "--since", "1/6/2024")
+    assert out.exit_code == 0, out.output
+    assert "1,234 views, 5 reactions" in out.stdout
+    assert "no figures (the site exposes no views)" in out.stdout
+    assert "post(s) read" in out.stdout
+    snaps = stored(campaign)
+    assert len(snaps) == len(published)
+    assert sum(1 for s in snaps if s.note) == 1
+    again = run("insights", "--since", "2024-06-01", "--channel", "facebook")
+    assert again.exit_code == 0
+    assert len(stored(campaign)) == len(published) + 1  # facebook read again, nothing else
+    assert run("insights", "--since", "2024-06-01").exit_code == 0
+    assert len(published["portal_stp"].calls) == 1  # no figures there: never asked again
+    assert len(published["facebook"].calls) == 3
+
+
+def test_without_since_the_campaign_is_long_over_so_nothing_is_due(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    out = run("insights")
+    assert out.exit_code == 0
+    assert "No post is due a reading" in out.stdout
+    assert stored(campaign) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--channel", "twitter"), "error: --channel: 'twitter' is not an enabled channel"),
+        (("--sandbox",), "is not a rehearsal's database"),
+        (("--sandbox", "--sandbox-url", "http://127.0.0.1:1"), "give --sandbox or --sandbox-url"),
+    ],
+)
+def test_bad_arguments_are_one_line(
+    campaign: Path, published: dict[str, Reader], args: tuple[str, ...], expected: str
+) -> None:
+    line = one_line_error(run("insights", *args))
+    assert expected in line
+    assert stored(campaign) == []
+
+
+def test_a_bad_date_is_refused(campaign: Path, published: dict[str, Reader]) -> None:
+    out = run("insights", "--since", "June")
+    assert out.exit_code == 2 and "is not a date" in out.output
+
+
+def test_a_rehearsals_database_needs_the_sandbox(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url)
+    with db.write() as s:
+        for key, value in {
+            "rehearsal.real_start": datetime.now(UTC).isoformat(),
+            "rehearsal.virtual_start": JUNE_3.isoformat(),
+            "rehearsal.speed": "1000.0",
+        }.items():
+            s.add(MetaRow(key=key, value=value))
+    db.close()
+    line = one_line_error(run("insights", "--since", "2024-06-01"))
+    assert "is a rehearsal's database" in line and "--sandbox" in line
+    assert stored(campaign) == []
+    # a sandbox started now holds none of its posts: said, and its "no figures" not believed
+    out = run("insights", "--sandbox", "--since", "2024-06-01")
+    assert out.exit_code == 0, out.output
+    assert "holds none of the rehearsal's posts" in out.stderr
+    assert "not read: the site exposes no views" in out.stdout
+    snaps = stored(campaign)
+    assert len(snaps) == len(published) - 1 and not any(s.note for s in snaps)
+
+
+def test_status_and_queue_show_tell_the_figures(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    import json
+
+    assert run("insights", "--since", "2024-06-01").exit_code == 0
+    info = json.loads(run("status", "--json").stdout)
+    assert info["reach"]["facebook"]["views"] == 1234
+    assert info["reach"]["portal_stp"]["views"] is None  # no figures: null, never 0
+    assert info["reach"]["portal_stp"]["without_figures"] == 1
+    text = run("status").stdout
+    assert "Reach (latest figures)" in text and "1,234" in text and "no figures" in text
+    db = open_database(load_config(campaign / "config.toml").database_url)
+    with db.read() as s:
+        fb = s.scalars(
+            select(PostRow.id).where(PostRow.channel == "facebook", PostRow.state == "published")
+        ).one()
+        approved = s.scalars(select(PostRow.id).where(PostRow.state == "approved")).first()
+    db.close()
+    shown = json.loads(run("queue", "show", str(fb), "--json").stdout)["figures"]
+    assert shown["views"] == 1234 and shown["reactions"] == 5 and shown["shares"] is None
+    assert "Figures: views 1,234, reactions 5 (read " in run("queue", "show", str(fb)).stdout
+    assert json.loads(run("queue", "show", str(approved), "--json").stdout)["figures"] is None
