@@ -212,6 +212,7 @@ def _header(doc: DocumentObject, r: Report) -> None:
 # (the appendix's list) runs over pages, its header row repeated on each.
 KEEP_ROWS = 12
 FIGURE_HEIGHT = Cm(11)  # a chart taller than this at the text width is drawn narrower
+LEAD_IN = 200  # characters: a paragraph this short before a chart stays on the chart's page
 PAD = Cm(0.3)  # a cell's two side margins (0.1 cm each) and room for the border
 # Times New Roman's advance widths in em (bold about 8% wider): enough to size a column so that
 # no word of its header or cells is broken between lines.
@@ -320,7 +321,9 @@ def _figure(doc: DocumentObject, block: Figure) -> None:
     before = doc.element.body[-2] if len(doc.element.body) > 1 else None  # the last before sectPr
     if before is not None and before.tag == qn("w:p"):
         lead = Paragraph(before, doc._body)
-        if lead.alignment == WD_ALIGN_PARAGRAPH.JUSTIFY:  # body text, not another's caption
+        # a short sentence of body text leading to the chart (not another chart's caption, nor a
+        # long passage: moved with the chart, it would leave half a page empty)
+        if lead.alignment == WD_ALIGN_PARAGRAPH.JUSTIFY and len(lead.text) <= LEAD_IN:
             lead.paragraph_format.keep_with_next = True
     p = _para(doc, center=True, before=6, after=0)
     p.paragraph_format.keep_with_next = True
