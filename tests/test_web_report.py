@@ -58,6 +58,7 @@ def test_the_page_shows_every_entry_and_the_navigation_links_to_it(app_db: Board
     assert 'name="csrf_token"' in page.text
     assert 'type="date"' in page.text and 'formaction="/report.md"' in page.text
     assert "Lưu" in page.text
+    assert f"Còn {len(ENTRIES)}/{len(ENTRIES)} mục chưa nhập." in page.text
 
 
 def test_an_editor_saves_figures_and_text_with_who_and_when_and_the_audit(app_db: Board) -> None:
@@ -96,6 +97,7 @@ def test_an_editor_saves_figures_and_text_with_who_and_when_and_the_audit(app_db
     assert "Đã lưu 4 mục số liệu của báo cáo." in shown
     assert 'value="150.000.000"' in shown and 'value="1.250"' in shown
     assert "Do Ban biên tập nhập lúc" in shown
+    assert f"Còn {len(ENTRIES) - 4}/{len(ENTRIES)} mục chưa nhập." in shown
     # sent again unchanged (as shown, grouped): nothing stored, nothing audited
     again = c.post("/report", data=form_of(shown, csrf, gifts__children="1.250"))
     assert again.status_code == 303

@@ -220,8 +220,10 @@ def build(ctx: WebContext, day: date | None) -> report.Report:
 def page_values(ctx: WebContext, viewer: Viewer, **extra: Any) -> dict[str, Any]:
     """What report.html shows."""
     today = ctx.now().astimezone(ctx.config.tz).date()
+    shown = extra.pop("fields", None) or fields(ctx)
     return {
-        "fields": extra.pop("fields", None) or fields(ctx),
+        "fields": shown,
+        "missing": sum(1 for f in shown if not f.set_at),
         "can_edit": viewer.may("report"),
         "today": today.isoformat(),
         "error": "",
