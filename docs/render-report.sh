@@ -49,5 +49,11 @@ if [ ! -s "$pdf" ]; then
 fi
 rm -f "$outdir"/page-*.png
 pdftoppm -r "$dpi" -png "$pdf" "$outdir/page"
+for png in "$outdir"/page-0*.png; do  # page-01.png (padded past 9 pages) -> page-1.png
+  [ -e "$png" ] || continue
+  n=${png##*/page-}
+  n=${n%.png}
+  mv "$png" "$outdir/page-$((10#$n)).png"
+done
 echo "$pdf"
 ls -1v "$outdir"/page-*.png

@@ -149,7 +149,7 @@ def test_the_report_renders_to_pages_with_its_charts_and_vietnamese_text(
 ) -> None:
     pdf, pngs, text, r = rendered
     pages = pages_of(pdf)
-    assert pages == len(pngs)
+    assert [p.name for p in pngs] == [f"page-{n}.png" for n in range(1, pages + 1)]
     # the seed's 72 posts in the appendix: a few pages of body, a few of appendix, no more
     assert 4 <= pages <= 14, pages
     for png in pngs:
