@@ -8,7 +8,8 @@ from publisher.errors import PublisherError
 from publisher.i18n import N_, _
 
 DRAFTER = frozenset({"load", "add", "edit", "import"})
-# ``confirm``: record the live address of a post mailed to a portal's desk (handed_off)
+# ``confirm``: record the live address of a post mailed to a portal's desk (handed_off);
+# ``report``: set the office's entries for the report (the web app's /report form)
 EDITOR = DRAFTER | {
     "reschedule",
     "hold",
@@ -18,6 +19,7 @@ EDITOR = DRAFTER | {
     "pause",
     "resume",
     "confirm",
+    "report",
 }
 APPROVER = EDITOR | {"approve"}
 PERMISSIONS = {"drafter": DRAFTER, "editor": EDITOR, "approver": APPROVER}
@@ -35,6 +37,7 @@ VERBS = {
     "resume": "resuming channels",
     "approve": "approving posts",
     "confirm": "confirming handed-off posts",
+    "report": "editing the report's entries",
 }
 
 

@@ -222,11 +222,70 @@ def _header(doc: DocumentObject, r: Report) -> None:
     _para(doc, before=6, after=0)
 
 
+# A table of at most this many rows stays on one page (its rows kept together); a longer one
+# (the appendix's list) runs over pages, its header row repeated on each.
+KEEP_ROWS = 12
+FIGURE_HEIGHT = Cm(11)  # a chart taller than this at the text width is drawn narrower
+LEAD_IN = 200  # characters: a paragraph this short before a chart stays on the chart's page
+PAD = Cm(0.3)  # a cell's two side margins (0.1 cm each) and room for the border
+# Times New Roman's advance widths in em (bold about 8% wider): enough to size a column so that
+# no word of its header or cells is broken between lines.
+_EM = {"digit": 0.5, "upper": 0.72, "lower": 0.5, "narrow": 0.28, "other": 0.55}
+CELL_WORD = 14  # characters of a word that must fit on one line (longer ones, links, wrap)
+
+
+def _text_width(word: str, size: float, bold: bool) -> int:
+    """How wide ``word`` is set in Times New Roman at ``size`` pt, in EMU (an estimate)."""
+    ems = 0.0
+    for c in word:
+        if c.isdigit():
+            ems += _EM["digit"]
+        elif c in ".,:;/|!'()[]-–":
+            ems += _EM["narrow"]
+        elif c.isupper():
+            ems += _EM["upper"]
+        elif c.isalpha():
+            ems += _EM["lower"]
+        else:
+            ems += _EM["other"]
+    return int(Pt(ems * size * (1.08 if bold else 1.0)))
+
+
+def column_widths(block: Table, total: int = TEXT_WIDTH) -> list[Emu]:
+    """The columns' widths in EMU, summing to ``total``: the table's relative widths, each
+    column widened to fit its longest word (the header's, and the cells' up to CELL_WORD
+    characters; a column of numbers to its widest number), the room taken from the columns that
+    have more than they need, in proportion."""
+    scale = total / sum(block.widths)
+    want = [w * scale for w in block.widths]
+    need: list[float] = []
+    for i, header in enumerate(block.headers):
+        words = [(w, True) for w in str(header).split()]
+        for n, row in enumerate(block.rows, 1):
+            value = row[i]
+            text = value.text if isinstance(value, Link) else str(value)
+            bold = block.total and n == len(block.rows)
+            words += [(w[:CELL_WORD], bold) for w in text.split()]
+        widest = max((_text_width(w, TABLE_PT, b) for w, b in words), default=0)
+        need.append(widest + PAD)
+    if sum(need) >= total:  # cannot fit every word: share the width as the words need
+        sized = [n * total / sum(need) for n in need]
+    else:
+        wide = [max(w, n) for w, n in zip(want, need, strict=True)]
+        over = sum(wide) - total
+        slack = [w - n for w, n in zip(wide, need, strict=True)]
+        spare = sum(slack)
+        sized = [w - (over * s / spare if spare else 0) for w, s in zip(wide, slack, strict=True)]
+    out = [int(w) for w in sized]
+    out[-1] += total - sum(out)  # rounding: the columns fill the text width exactly
+    return [Emu(w) for w in out]
+
+
 def _grid(doc: DocumentObject, block: Table) -> None:
     table = doc.add_table(rows=1 + len(block.rows), cols=len(block.headers))
     table.style = doc.styles["Table Grid"]
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    table.autofit = False
+    table.autofit = False  # w:tblLayout fixed: the widths below hold in Word and LibreOffice
     margins = OxmlElement("w:tblCellMar")  # narrow cell padding: more room for the columns
     for side in ("w:left", "w:right"):
         m = OxmlElement(side)
@@ -234,11 +293,11 @@ def _grid(doc: DocumentObject, block: Table) -> None:
         m.set(qn("w:type"), "dxa")
         margins.append(m)
     table._tbl.tblPr.insert_element_before(margins, "w:tblLook", "w:tblCaption", "w:tblDescription")
-    scale = TEXT_WIDTH / sum(block.widths)
-    widths = [Emu(int(w * scale)) for w in block.widths]
+    widths = column_widths(block)
     for col, w in zip(table.columns, widths, strict=True):
         col.width = w
     last = len(block.rows)
+    together = last <= KEEP_ROWS
     for n, (row, values) in enumerate(zip(table.rows, (block.headers, *block.rows), strict=True)):
         # The header row repeats on every page; no row is split across two pages.
         row._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader" if n == 0 else "w:cantSplit"))
@@ -247,23 +306,59 @@ def _grid(doc: DocumentObject, block: Table) -> None:
         for i, (cell, value, w) in enumerate(zip(cells, values, widths, strict=True)):
             cell.width = w
             if isinstance(value, Link) and value.url:
-                _hyperlink(_cell(cell, "", size=TABLE_PT), value.text, value.url, TABLE_PT)
+                p = _cell(cell, "", size=TABLE_PT)
+                _hyperlink(p, value.text, value.url, TABLE_PT)
             else:
                 text = value.text if isinstance(value, Link) else str(value)
                 center = n == 0 or i not in block.left
-                _cell(cell, text, bold=bold, center=center, size=TABLE_PT)
+                p = _cell(cell, text, bold=bold, center=center, size=TABLE_PT)
+            # a short table is not cut by a page: each row keeps with the next
+            p.paragraph_format.keep_with_next = together and n < last
     _para(doc, before=0, after=3)
 
 
+def figure_size(png: bytes, width: int = TEXT_WIDTH, height: int = FIGURE_HEIGHT) -> Emu:
+    """The width to draw a chart at: the text width, or less if it would be taller than
+    ``height`` (the picture's proportions kept)."""
+    from docx.image.image import Image as DocxImage
+
+    image = DocxImage.from_blob(png)
+    px_w, px_h = image.px_width, image.px_height
+    if px_w <= 0 or px_h <= 0:
+        return Emu(width)
+    return Emu(int(min(width, height * px_w / px_h)))
+
+
 def _figure(doc: DocumentObject, block: Figure) -> None:
-    """A chart, centred at its width, its caption in italics under it."""
+    """A chart at the text width (narrower if it would be too tall), centred, with its caption
+    ("Biểu đồ 1. …") under it on the same page; the paragraph leading to it keeps with it."""
+    before = doc.element.body[-2] if len(doc.element.body) > 1 else None  # the last before sectPr
+    if before is not None and before.tag == qn("w:p"):
+        lead = Paragraph(before, doc._body)
+        # a short sentence of body text leading to the chart (not another chart's caption, nor a
+        # long passage: moved with the chart, it would leave half a page empty)
+        if lead.alignment == WD_ALIGN_PARAGRAPH.JUSTIFY and len(lead.text) <= LEAD_IN:
+            lead.paragraph_format.keep_with_next = True
     p = _para(doc, center=True, before=6, after=0)
     p.paragraph_format.keep_with_next = True
-    p.add_run().add_picture(io.BytesIO(block.png), width=Cm(block.width))
+    p.paragraph_format.keep_together = True
+    p.paragraph_format.first_line_indent = Cm(0)
+    p.add_run().add_picture(io.BytesIO(block.png), width=figure_size(block.png))
     shape = p._p.xpath(".//wp:docPr")
     if shape:
         shape[0].set("descr", _t(block.alt))
-    _para(doc, block.caption, italic=True, size=12, center=True, before=2, after=6)
+        shape[0].set("title", _t(block.caption))
+    label, dot, rest = block.caption.partition(". ")
+    caption = _para(doc, center=True, size=12, before=3, after=9)
+    caption.paragraph_format.keep_together = True
+    if dot and label.startswith("Biểu đồ"):  # "Biểu đồ 1." in bold, the title in italics
+        number = caption.add_run(_t(label + "."))
+        number.bold, number.font.size = True, Pt(12)
+        title = caption.add_run(_t(" " + rest))
+        title.italic, title.font.size = True, Pt(12)
+    else:
+        run = caption.add_run(_t(block.caption))
+        run.italic, run.font.size = True, Pt(12)
 
 
 def _cell(

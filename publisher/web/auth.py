@@ -59,6 +59,7 @@ ACTION_LABELS = {
     "resume": N_("resuming channels"),
     "approve": N_("approving posts"),
     "confirm": N_("confirming handed-off posts"),
+    "report": N_("editing the report's entries"),
 }
 
 

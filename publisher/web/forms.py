@@ -15,7 +15,7 @@ from publisher.editorial.load import ApproveReport
 from publisher.errors import InputError, PublisherError
 from publisher.i18n import N_
 from publisher.store import users
-from publisher.web import actions
+from publisher.web import actions, report_form
 from publisher.web.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -248,3 +248,28 @@ def pause(
         else _("Channel %(ch)s resumed.", ch=channel)
     )
     return back(request, "/status", "ok", [line])
+
+
+@router.post("/report", response_class=HTMLResponse)
+async def report_entries(request: Request, member: Actor) -> Response:
+    """Save the office's entries: all of them checked first, then the changed ones stored and
+    audited; a wrong field comes back in the form (400, or 409 if someone changed it meanwhile)
+    with the one-line reason naming it and every value as typed."""
+    ctx = context(request)
+    form = await request.form()
+    typed = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        changed = report_form.save(ctx, member, typed)
+    except report_form.EntryError as exc:
+        values = report_form.page_values(
+            ctx,
+            member,
+            fields=report_form.fields(ctx, typed),
+            error=exc.reason,
+            error_key=exc.key,
+        )
+        return page(request, "report.html", exc.status, **values)
+    if not changed:
+        return back(request, "/report", "ok", [_("No change.")])
+    line = _("Saved %(n)s entry(ies) for the report.", n=len(changed))
+    return back(request, "/report", "ok", [line])

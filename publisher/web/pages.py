@@ -14,14 +14,13 @@ from publisher.documents import (
     calendar_html,
     calendar_ics,
     preview,
-    report,
     report_docx,
     report_text,
 )
 from publisher.documents.preview import WEEKDAYS_VI
 from publisher.states import LABELS_VI, State
 from publisher.store import audit, status
-from publisher.web import actions, views
+from publisher.web import actions, report_form, views
 from publisher.web.auth import (
     LOGIN_COOKIE,
     Viewer,
@@ -38,8 +37,8 @@ from publisher.web.render import page
 router = APIRouter()
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # The report page is the standalone document ``publisher report --format html`` writes: its own
-# inline style, no script.
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+# inline style, no script; its charts are data: pictures.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
 Member = Annotated[Viewer, Depends(page_viewer)]
 # A picture is named by the hash of its bytes: it can be kept for a year and never re-checked.
 # asked again each time (a 304 by its ETag once the session is checked): a shared office
@@ -156,18 +155,32 @@ def audit_verify(request: Request, member: Member) -> Response:
     return page(request, "audit.html", rows=rows, page_no=1, pages=pages, verified=result)
 
 
+@router.get("/report", response_class=HTMLResponse)
+def report_page(request: Request, member: Member) -> Response:
+    """The office's entries for the report (a form for editors and approvers) and downloads."""
+    return page(request, "report.html", **report_form.page_values(context(request), member))
+
+
 @router.get("/report.docx")
-def report_word(request: Request, member: Member) -> Response:
+def report_word(request: Request, member: Member, date: str = "") -> Response:
     ctx = context(request)
-    data = report_docx.docx_bytes(report.build_report(ctx.db, ctx.config, ctx.now()))
-    return _download(data, "bao-cao.docx", DOCX)
+    built = report_form.build(ctx, report_form.report_day(ctx, date))
+    return _download(report_docx.docx_bytes(built), "bao-cao.docx", DOCX)
 
 
 @router.get("/report.html")
-def report_html(request: Request, member: Member) -> Response:
+def report_html(request: Request, member: Member, date: str = "") -> Response:
     ctx = context(request)
-    data = report_text.to_html(report.build_report(ctx.db, ctx.config, ctx.now()))
-    return HTMLResponse(data, headers={"Content-Security-Policy": REPORT_CSP})
+    built = report_form.build(ctx, report_form.report_day(ctx, date))
+    return HTMLResponse(report_text.to_html(built), headers={"Content-Security-Policy": REPORT_CSP})
+
+
+@router.get("/report.md")
+def report_markdown(request: Request, member: Member, date: str = "") -> Response:
+    ctx = context(request)
+    built = report_form.build(ctx, report_form.report_day(ctx, date))
+    data = report_text.to_markdown(built).encode("utf-8")
+    return _download(data, "bao-cao.md", "text/markdown; charset=utf-8")
 
 
 @router.get("/calendar.ics")
