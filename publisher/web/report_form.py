@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from publisher.documents import report
@@ -208,13 +208,9 @@ def report_day(ctx: WebContext, raw: str) -> date | None:
 
 
 def build(ctx: WebContext, day: date | None) -> report.Report:
-    """The report as ``publisher report --date`` makes it: its figures read up to the end of
-    ``day`` (today when None) in the campaign's time zone."""
-    now = ctx.now()
-    if day is not None:
-        end = datetime.combine(day + timedelta(days=1), time(0), ctx.config.tz)
-        now = min(now, end - timedelta(microseconds=1))
-    return report.build_report(ctx.db, ctx.config, now)
+    """The report as ``publisher report --date`` makes it: dated ``day`` (today when None), its
+    figures read up to the end of that day in the campaign's time zone."""
+    return report.build_report(ctx.db, ctx.config, ctx.now(), day=day)
 
 
 def page_values(ctx: WebContext, viewer: Viewer, **extra: Any) -> dict[str, Any]:
