@@ -342,3 +342,32 @@ def test_the_daily_line_ends_at_each_posts_last_reading(
         assert all(v >= 0 for v in values)
     if not any(v is not None for *_, v in readings):
         assert out == {}
+
+
+def test_a_post_handed_off_to_a_desk_counts_on_time_by_its_mail(figures: Figures) -> None:
+    """The portal's desk published it hours after the mail went out on time: the post counts as
+    on time (what publisher did), and the desk's delay is said apart, per portal."""
+    from dataclasses import replace
+
+    from publisher.documents.report_model import Para
+    from publisher.documents.report_results import body
+
+    r = figures.report
+    due = datetime(2024, 6, 2, 8, 30, tzinfo=r.published[0].at.tzinfo)
+    handed = replace(
+        r.published[0],
+        channel_name="Cổng TTĐT Phổ biến, giáo dục pháp luật",
+        due_at=due,
+        handed_off_at=due + timedelta(minutes=5),
+        at=due + timedelta(hours=6, minutes=35),
+        on_time=True,
+    )
+    late = replace(r.published[1], due_at=due, at=due + timedelta(hours=5), on_time=False)
+    text = " ".join(
+        b.text for b in body(replace(r, published=[handed, late])) if isinstance(b, Para)
+    )
+    assert "1/2 lượt đã đăng đúng giờ (đạt 50,0%)" in text
+    assert (
+        "1 lượt đăng trên Cổng TTĐT Phổ biến, giáo dục pháp luật được gửi Ban biên tập cổng qua "
+        "thư điện tử: đúng giờ tính theo thời điểm gửi thư; cổng đăng tải sau trung bình 6,5 giờ."
+    ) in text

@@ -246,6 +246,15 @@ def _logging(secrets: list[str], console: Any = None, level: int = logging.INFO)
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _report_date(config: Config) -> str:
+    """The rehearsed report's ``--date``: the day after the campaign, as its report would be
+    dated in production (nothing while that day is still to come: the default, today, then)."""
+    day = config.campaign.end + timedelta(days=1)
+    if day > now().astimezone(config.tz).date():
+        return ""
+    return f" --date {day.day:02d}/{day.month:02d}/{day.year}"
+
+
 @cli.command()
 @config_option
 @click.option("--once", is_flag=True, help="Publish what is due now, then exit.")
@@ -727,9 +736,10 @@ def _summary(config: Config, db: Database, path: str) -> int:
         ).format(db=shown, url=db.url_safe)
     )
     say(
-        _("  build its report: PUBLISHER_DATABASE_URL={url} publisher report --format docx").format(
-            url=db.url_safe
-        )
+        _(
+            "  build its report: PUBLISHER_DATABASE_URL={url} publisher report --format docx{date}"
+            " -o bao-cao.docx"
+        ).format(url=db.url_safe, date=_report_date(config))
     )
     if db.engine.url.password or shown != path:
         say(_("  (the password is hidden as ***: put it back in to use these)"))

@@ -186,6 +186,7 @@ def _read(db: Database, config: Config, until: datetime, progress: Progress | No
                 PostRow.state,
                 PostRow.due_at,
                 PostRow.published_at,
+                PostRow.handed_off_at,
                 PostRow.remote_id,
                 PostRow.remote_url,
                 PostRow.last_error,
@@ -251,7 +252,11 @@ def _tally(read: _Read, config: Config, now: datetime, progress: Progress | None
                     p.remote_id,
                     due_at=p.due_at.astimezone(tz) if p.due_at else None,
                     reading=_reading(snap),
-                    on_time=p.due_at is None or at <= p.due_at + config.daemon.grace,
+                    # A post handed off to a portal's desk left on time if its mail did: the
+                    # desk's own delay is reported apart (report_results._assessment).
+                    on_time=p.due_at is None
+                    or (p.handed_off_at or at) <= p.due_at + config.daemon.grace,
+                    handed_off_at=p.handed_off_at.astimezone(tz) if p.handed_off_at else None,
                 )
             )
         why = _trouble(p.state, p.due_at, now, config)

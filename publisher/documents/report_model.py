@@ -118,7 +118,8 @@ class Published:
     remote_id: str | None
     due_at: datetime | None = None  # local time
     reading: Reading | None = None  # its latest figures up to the report's date; None: never read
-    on_time: bool = True  # published within the daemon's grace after its time
+    on_time: bool = True  # sent within the daemon's grace after its time
+    handed_off_at: datetime | None = None  # local time: mailed to a portal desk, which published it
 
 
 @dataclass(frozen=True)

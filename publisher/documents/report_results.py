@@ -26,6 +26,7 @@ from publisher.documents.report_model import (
     Link,
     Para,
     Problem,
+    Published,
     Report,
     Table,
     Totals,
@@ -354,6 +355,7 @@ def _assessment(r: Report) -> list[Block]:
                 f"{percent(on_time, len(published))})."
             )
         )
+        strengths.extend(_desk_delay(published))
     return [
         Heading("III. ĐÁNH GIÁ", 1),
         Heading("1. Ưu điểm", 2),
@@ -366,6 +368,31 @@ def _assessment(r: Report) -> list[Block]:
         *_causes(r),
         *_text(r, "assessment.causes"),
     ]
+
+
+def _desk_delay(published: Sequence[Published]) -> list[Block]:
+    """How the posts mailed to a portal's editorial desk count: by when the mail left, and how
+    long the desk took to publish them (per portal, on average)."""
+    delays: dict[str, list[float]] = {}
+    for p in published:
+        if p.handed_off_at is not None:
+            hours = max((p.at - p.handed_off_at).total_seconds(), 0) / 3600
+            delays.setdefault(p.channel_name, []).append(hours)
+    return [
+        Para(
+            f"{number(len(hours))} lượt đăng trên {name} được gửi Ban biên tập cổng qua thư điện "
+            f"tử: đúng giờ tính theo thời điểm gửi thư; cổng đăng tải sau trung bình "
+            f"{_hours(sum(hours) / len(hours))}."
+        )
+        for name, hours in delays.items()
+    ]
+
+
+def _hours(h: float) -> str:
+    """3.25 → "3,3 giờ"; under an hour in minutes."""
+    if h < 1:
+        return f"{round(h * 60)} phút"
+    return f"{h:.1f}".replace(".", ",") + " giờ"
 
 
 def _limits(r: Report) -> list[Block]:
