@@ -440,9 +440,11 @@ def test_the_web_post_and_status_pages_show_the_figures(
     assert "không có số liệu" in c.get(f"/posts/{never}").text
     status = c.get("/status").text
     reach = status[status.index('id="reach"') :]
-    row = reach[reach.index("<td>facebook</td>") :].split("</tr>")[0]
+    fb_name, portal_name = (config.channels[c].name for c in ("facebook", "portal_stp"))
+    assert "<td>facebook</td>" not in reach  # the board reads the channels' names, not their ids
+    row = reach[reach.index(f"<td>{fb_name}</td>") :].split("</tr>")[0]
     assert "<td>1.234</td>" in row and "<td>2</td>" in row  # 2 published
-    portal = reach[reach.index("<td>portal_stp</td>") :].split("</tr>")[0]
+    portal = reach[reach.index(f"<td>{portal_name}</td>") :].split("</tr>")[0]
     assert "không có số liệu" in portal
 
 

@@ -130,7 +130,9 @@ def status_page(request: Request, member: Member) -> Response:
     paused = {b["channel"] for b in info["blocked"] if b["paused"]}
     values: dict[str, Any] = {
         "info": info,
-        "reach": views.reach_rows(info["reach"]),
+        "reach": views.reach_rows(
+            info["reach"], {cid: ch.name for cid, ch in ctx.config.channels.items()}
+        ),
         "labels": LABELS_VI,
         "channels": [(cid, ch.name, cid in paused) for cid, ch in ctx.config.channels.items()],
         "can_pause": member.may("pause"),

@@ -341,12 +341,14 @@ def post_figures(s: Session, p: PostRow, config: Config) -> dict[str, Any] | Non
     }
 
 
-def reach_rows(reach_info: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The status page's reach table: a row per channel (``status.gather``'s "reach"), every
-    number as the user reads it ("không có số liệu" where none)."""
+def reach_rows(
+    reach_info: Mapping[str, Mapping[str, Any]], names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The status page's reach table: a row per channel (``status.gather``'s "reach"), named as
+    the board knows it, every number as the user reads it ("không có số liệu" where none)."""
     return [
         {
-            "channel": cid,
+            "channel": names.get(cid, cid),
             "published": r["published"],
             "read": r["read"],
             "views": reach.number(r["views"]),
