@@ -512,3 +512,30 @@ def test_a_rehearsal_ends_with_figures_stored_and_shown(campaign: Path) -> None:
         check=True,
     )
     assert json.loads(status.stdout)["reach"]["facebook"]["views"] > 0
+
+
+def test_a_platforms_reason_for_no_figures_is_shown_in_the_readers_language(
+    queue: Database, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapters' reasons are stored in English (the record) and shown translated: the web
+    post page and ``summary`` say why in Vietnamese; a note not in the catalog shows as stored."""
+    from publisher.i18n import use_language
+    from publisher.store.reach import note_text
+    from tests.test_web import member
+
+    reason = 'the site exposes no view counts (stats = "none")'
+    vi = 'trang không công bố số lượt xem (stats = "none")'
+    with use_language("vi"):
+        assert note_text(reason) == vi and note_text("anything else") == "anything else"
+    with use_language("en"):
+        assert note_text(reason) == reason
+    monkeypatch.setenv("PUBLISHER_LANG", "vi")
+    post = publish(queue, 1, JUNE_3, channel="portal_stp")[0]
+    with queue.write() as s:
+        metrics.record(s, post.id, Reading(), JUNE_3, note=reason)
+    c, _csrf = member((queue, config), "tuan.la")
+    page = c.get(f"/posts/{post.id}").text
+    assert (
+        f"không có số liệu ({vi})".replace('"', "&#34;") in page
+        or f"không có số liệu ({vi})" in page
+    )

@@ -267,7 +267,7 @@ def test_zalo_finds_the_article_in_getslice_pages() -> None:
     reading = zalo(handler).metrics("art13", None)
     assert (reading.views, reading.shares, reading.reactions) == (113, 13, None)
     assert offsets == ["0", "10"] and "getslice" in reading.source
-    with pytest.raises(NoFigures, match="no article nowhere"):
+    with pytest.raises(NoFigures, match="lists no such article"):
         zalo(handler).metrics("nowhere", None)
 
 
@@ -431,7 +431,7 @@ def test_webhook_stats_lookup_is_signed_and_read() -> None:
     def unknown(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"error": "no such item"})
 
-    with pytest.raises(NoFigures, match="no figures for p-41"):
+    with pytest.raises(NoFigures, match="keeps no figures for this post"):
         webhook(unknown, True).metrics("p-41", None)
     with pytest.raises(NoFigures, match="stats = false"):
         webhook(unknown, False).metrics("p-41", None)

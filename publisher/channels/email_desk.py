@@ -42,7 +42,7 @@ from publisher.channels.base import (
 from publisher.channels.email_docx import article_docx
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, EmailSettings, settings_as
-from publisher.i18n import _
+from publisher.i18n import N_, _
 from publisher.metrics import NoFigures, Reading
 from publisher.signing import link_token
 from publisher.text import nfc
@@ -150,7 +150,7 @@ class EmailAdapter:
     def metrics(self, remote_id: str, url: str | None) -> Reading:
         """Always NoFigures: the portal's editorial desk publishes what it is mailed, and no
         desk reports readers back (Vietnamese portals found no API, platform-apis.md §4/§7)."""
-        raise NoFigures("the portal's editorial desk, reached by mail, reports no figures")
+        raise NoFigures(N_("the portal's editorial desk, reached by mail, reports no figures"))
 
     # the mail
 

@@ -40,6 +40,7 @@ from publisher.channels.base import (
 from publisher.channels.wordpress import post_slug
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WebhookSettings, settings_as
+from publisher.i18n import N_
 from publisher.media import LIMITS
 from publisher.metrics import FIGURES, NoFigures, Reading
 from publisher.signing import sign, signing_key
@@ -188,12 +189,12 @@ class WebhookAdapter:
         (``stats = true``); its JSON ``{"views": n, …}``, each figure a count or null. A 404:
         the receiver keeps none for this post."""
         if not self.stats:
-            raise NoFigures("the portal reports no figures (stats = false)")
+            raise NoFigures(N_("the portal reports no figures (stats = false)"))
         where = f"{self.url}/stats/{remote_id}"
         with calling(creates=False):
             resp = self.client.get(where, headers=self._signed_get(where))
         if resp.status_code == 404:
-            raise NoFigures(f"the portal keeps no figures for {remote_id} ({_said(resp)})")
+            raise NoFigures(N_("the portal keeps no figures for this post"))
         if resp.status_code != 200:
             raise self._failure(resp)
         try:

@@ -36,6 +36,7 @@ from publisher.channels.wordpress_media import (
 )
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, WordPressSettings, settings_as
+from publisher.i18n import N_
 from publisher.metrics import NoFigures, Reading
 from publisher.text import slugify
 from publisher.tokens import TokenStore
@@ -51,6 +52,20 @@ def post_slug(post: Outgoing) -> str:
     title = html.unescape(_TAG.sub(" ", post.fields.get("title", "")))
     base = slugify(title, 60) or "bai-viet"
     return f"{base}-{post.idempotency_key.replace('-', '')[:8].lower()}"
+
+
+_NO_VIEWS = N_(
+    'the site has no views field on its posts: is WP-PostViews active (or set stats = "none")?'
+)
+# Why a site without the stats plugin's route reads no figures (the stored note; shown translated).
+_NO_ROUTE = {
+    "Post Views Counter": N_(
+        'the site has no Post Views Counter REST route: install the plugin, or set stats = "none"'
+    ),
+    "WP-PostViews": N_(
+        'the site has no WP-PostViews REST route: install the plugin, or set stats = "none"'
+    ),
+}
 
 
 class WordPressAdapter:
@@ -237,9 +252,9 @@ class WordPressAdapter:
         ``none`` (the default): NoFigures. A site without the plugin's route or field: NoFigures
         saying so; never an invented zero."""
         if self.stats == "none":
-            raise NoFigures('the site exposes no view counts (stats = "none")')
+            raise NoFigures(N_('the site exposes no view counts (stats = "none")'))
         if not remote_id.isdigit():
-            raise NoFigures(f"{remote_id!r} is not a WordPress post id")
+            raise NoFigures(N_("the post's id is not a WordPress post id"))
         if self.stats == "post-views-counter":
             where = f"{self.base}/wp-json/post-views-counter/get-post-views/{remote_id}"
             value = self._stats_get(where, {}, "Post Views Counter")
@@ -248,9 +263,7 @@ class WordPressAdapter:
             where = f"{self.posts_url}/{remote_id}"
             answer = self._stats_get(where, {"_fields": "id,views"}, "WP-PostViews")
             if not isinstance(answer, dict) or "views" not in answer:
-                raise NoFigures(
-                    f'{where} has no views field: is WP-PostViews active (or set stats = "none")?'
-                )
+                raise NoFigures(_NO_VIEWS)
             value, source = answer["views"], "WordPress WP-PostViews: views"
         views = value if isinstance(value, int) and not isinstance(value, bool) else None
         if isinstance(value, str) and value.strip().isdigit():
@@ -265,9 +278,7 @@ class WordPressAdapter:
             resp = self.client.get(where, params=params, auth=self.auth)
         code, _ = site_error(resp)
         if resp.status_code == 404 and code == "rest_no_route":
-            raise NoFigures(
-                f'{self.base} has no {plugin} REST route: install the plugin, or set stats = "none"'
-            )
+            raise NoFigures(_NO_ROUTE[plugin])
         if not resp.is_success:
             raise site_failure(resp, base=self.base, username=self.username, now=self.clock.now())
         try:

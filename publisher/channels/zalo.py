@@ -45,6 +45,7 @@ from publisher.channels.base import (
 from publisher.channels.tokens import InMemoryTokenStore, TokenRotator
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import Channel, ZaloSettings, is_loopback, settings_as
+from publisher.i18n import N_
 from publisher.metrics import NoFigures, Reading
 from publisher.render import FIELDS
 from publisher.tokens import RotatingTokenStore, Tokens, TokenStore
@@ -205,10 +206,7 @@ class ZaloAdapter:
                     return _reading(item, "getslice")
             if len(items) < PAGE_SIZE:
                 break
-        raise NoFigures(
-            f"Zalo lists no article {remote_id} among the OA's {FIGURE_PAGES * PAGE_SIZE} latest "
-            "(removed, or older)"
-        )
+        raise NoFigures(N_("Zalo lists no such article among the OA's latest (removed, or older)"))
 
     # -- publishing -----------------------------------------------------------------------------
 

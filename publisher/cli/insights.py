@@ -159,14 +159,14 @@ def _say_round(config: Config, report: Round) -> None:
 def _result_line(config: Config, r: Result) -> str:
     from publisher.insights.collect import Status
     from publisher.store.metrics import Snapshot
-    from publisher.store.reach import no_figures_label, summary
+    from publisher.store.reach import no_figures_label, note_text, summary
 
     head = _("post {id} ({channel})").format(id=r.target.post_id, channel=r.target.channel)
     if r.status == Status.READ and r.reading is not None:
         snap = Snapshot(r.target.post_id, r.taken_at or now(), r.reading, None)
         return f"{head}: {summary(snap, config.tz)}"
     if r.status == Status.NO_FIGURES:
-        return f"{head}: {no_figures_label()} ({r.detail})"
+        return f"{head}: {no_figures_label()} ({note_text(r.detail)})"
     if r.status == Status.FAILED:
         return _("{head}: not read: {reason} (tried again later)").format(
             head=head, reason=r.detail

@@ -300,10 +300,10 @@ def _print_post(config: Config, p: Any, info: dict[str, Any]) -> None:
 
 def _figures_line(config: Config, figures: dict[str, Any]) -> str:
     """``queue show``'s line of figures: each one read, and when; "không có số liệu" if none."""
-    from publisher.store.reach import figure_names, no_figures_label, number
+    from publisher.store.reach import figure_names, no_figures_label, note_text, number
 
     if not figures["available"]:
-        note = f" ({figures['note']})" if figures["note"] else ""
+        note = f" ({note_text(figures['note'])})" if figures["note"] else ""
         return no_figures_label() + note
     names = figure_names()
     read = [f"{names[k]} {number(figures[k])}" for k in names if figures[k] is not None]

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from publisher.channels.base import AuthError, ChannelError, Throttled, Unreachable
 from publisher.clock import Clock
 from publisher.config import Config
+from publisher.i18n import N_
 from publisher.metrics import MetricsReader, NoFigures, Reading
 from publisher.states import BlockKind, State
 from publisher.store import metrics
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 ZALO_ACCESS_LIFETIME = timedelta(seconds=90000)
 ZALO_REFRESH_LIFETIME = timedelta(days=90)
 MAX_PACING = 5.0  # real seconds: an adapter asking to wait longer is not read this round
-NO_READER = "this channel's adapter reads no figures"
+NO_READER = N_("this channel's adapter reads no figures")
 
 
 class Status(StrEnum):
@@ -243,7 +244,7 @@ class Collector:
         try:
             reading = reader.metrics(t.remote_id, t.url)
         except NoFigures as exc:
-            note = str(exc) or "no figures"
+            note = str(exc) or N_("no figures")
             if not self.record_no_figures:
                 return Result(t, Status.FAILED, detail=note)
             return self._record(t, Reading(), note, Status.NO_FIGURES)

@@ -115,13 +115,19 @@ def reach_as_dict(r: ChannelReach, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def note_text(note: str) -> str:
+    """Why a post has no figures, in the reader's language: the adapters' reasons are msgids
+    (``N_``), stored in English as the record; any other note is shown as stored."""
+    return _(note)
+
+
 def summary(snap: Snapshot | None, tz: ZoneInfo) -> str:
     """One line for a person: "1.234 lượt xem, 56 cảm xúc, … (đo lúc 30/06/2024 08:00)", or
     "không có số liệu" (with the platform's reason when it keeps none)."""
     if snap is None:
         return no_figures_label()
     if not snap.available:
-        return f"{no_figures_label()} ({snap.note})" if snap.note else no_figures_label()
+        return f"{no_figures_label()} ({note_text(snap.note)})" if snap.note else no_figures_label()
     parts = [
         label.format(n=number(value))
         for name, label in _labels().items()

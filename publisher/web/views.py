@@ -324,7 +324,7 @@ def post_figures(s: Session, p: PostRow, config: Config) -> dict[str, Any] | Non
             "available": False,
             "rows": [],
             "when": local_text(snap.taken_at, config) if snap else "",
-            "note": snap.note if snap else None,
+            "note": reach.note_text(snap.note) if snap and snap.note else None,
             "none": reach.no_figures_label(),
         }
     items = [
