@@ -138,13 +138,15 @@ def test_a_rehearsals_database_needs_the_sandbox(
     line = one_line_error(run("insights", "--since", "2024-06-01"))
     assert "is a rehearsal's database" in line and "--sandbox" in line
     assert stored(campaign) == []
-    # a sandbox started now holds none of its posts: said, and its "no figures" not believed
+    # a sandbox started now is given the rehearsal's posts: its "no figures" is believed
     out = run("insights", "--sandbox", "--since", "2024-06-01")
     assert out.exit_code == 0, out.output
-    assert "holds none of the rehearsal's posts" in out.stderr
-    assert "not read: the site exposes no views" in out.stdout
+    assert "warning" not in out.stderr
+    assert "no figures (the site exposes no views)" in out.stdout
     snaps = stored(campaign)
-    assert len(snaps) == len(published) - 1 and not any(s.note for s in snaps)
+    assert len(snaps) == len(published) and sum(1 for s in snaps if s.note) == 1
+    # dated on the rehearsal's timeline, going on from where it stopped
+    assert all(s.taken_at >= JUNE_3 and s.taken_at.year == 2024 for s in snaps)
 
 
 def test_status_and_queue_show_tell_the_figures(

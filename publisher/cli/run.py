@@ -476,12 +476,14 @@ def _rehearse(
     deadline = r.virtual_end + dispatcher.policy.max_lateness
     if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal,
         tell_sandbox_speed(sandbox_url, r.clock.speed)  # and its figures grow with its days
-        from publisher.sandbox.control import tell_virtual_clock
-
-        tell_virtual_clock(sandbox_url, r.clock.now(), r.clock.speed)
+        _sandbox_follows(config, r, sandbox_url)
     alerts = _alerts(config, r.db, r.clock, secrets)
     _play(config, r, dispatcher, adapters, total, deadline, console, alerts)
     _last_reading(config, r, adapters)
+    if sandbox_url:  # where its posts were born, for a sandbox restored later (insights)
+        from publisher.app import keep_births
+
+        keep_births(r.db, sandbox_url)
     owed = _summary(config, r.db, r.path)
     _unconfirmed(config, r.db)
     if owed and r.clock.now() > deadline:
@@ -495,6 +497,20 @@ def _rehearse(
         sys.exit(1)
     if owed:
         say(_("Stopped before its end with {n} post(s) to go; resume it to go on.").format(n=owed))
+
+
+def _sandbox_follows(config: Config, r: Rehearsal, url: str) -> None:
+    """The sandbox follows the rehearsal's clock; a resumed rehearsal's sandbox is given the
+    posts it published before (a sandbox started afresh holds none: their figures, and
+    Facebook's and Zalo's checks for repeats, go on as on the first)."""
+    from publisher.app import sandbox_holdings
+    from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
+
+    tell_virtual_clock(url, r.clock.now(), r.clock.speed)
+    if r.resumed:
+        held = sandbox_holdings(r.db, config)
+        if held:
+            restore_sandbox(url, held)
 
 
 def _to_publish(db: Database) -> int:
