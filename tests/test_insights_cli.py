@@ -4,6 +4,7 @@ of the adapters (tests/test_metrics_read.py reads the real ones)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -172,3 +173,64 @@ def test_status_and_queue_show_tell_the_figures(
     assert shown["views"] == 1234 and shown["reactions"] == 5 and shown["shares"] is None
     assert "Figures: views 1,234, reactions 5 (read " in run("queue", "show", str(fb)).stdout
     assert json.loads(run("queue", "show", str(approved), "--json").stdout)["figures"] is None
+
+
+def test_a_finished_rehearsal_is_read_again_on_a_sandbox_given_its_posts(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's main command, then ``insights --sandbox`` on its database: the new sandbox
+    is given the rehearsal's posts, born where the first one had them, so every figure is at
+    least the one the rehearsal read last, read later on the rehearsal's timeline."""
+    import os
+    import subprocess
+    import sys
+
+    load_and_approve(campaign)
+    copy = campaign / "rehearsal.db"
+    args = ["run", "--rehearse", "12s", "--sandbox", "--rehearsal-db", str(copy)]
+    done = subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PUBLISHER_LANG": "en"},
+    )
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"sqlite:///{copy}")
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url)
+    with db.read() as s:
+        kept = s.get(MetaRow, "rehearsal.births")
+        read = {
+            p.id: p.remote_id
+            for p in s.scalars(select(PostRow).where(PostRow.state == State.PUBLISHED))
+            if config.channels[p.channel].adapter in ("facebook", "zalo")
+        }
+    db.close()
+    assert kept is not None and read  # the rehearsal kept its sandbox's births
+    births = json.loads(kept.value)["births"]
+    assert {rid for rid in read.values()} <= {k.split(":", 1)[1] for k in births}
+    before = {s.post_id: s for s in latest_of(campaign)}
+
+    out = run("insights", "--sandbox", "--since", "2024-06-01")
+    assert out.exit_code == 0, out.output
+    assert "warning" not in out.stderr and "not read" not in out.stdout
+    after = {s.post_id: s for s in latest_of(campaign)}
+    for pid in read:
+        old, new = before[pid], after[pid]
+        assert new.taken_at > old.taken_at, pid  # read anew, later on the rehearsal's clock
+        assert new.taken_at.year == 2024
+        assert new.reading.views is not None and old.reading.views is not None
+        assert new.reading.views >= old.reading.views, pid
+        assert (new.reading.reactions or 0) >= (old.reading.reactions or 0), pid
+    assert sum(after[p].reading.views or 0 for p in read) > sum(
+        before[p].reading.views or 0 for p in read
+    )  # and the young posts' reach went on growing
+
+
+def latest_of(campaign: Path) -> list[metrics.Snapshot]:
+    """Each post's last snapshot."""
+    found: dict[int, metrics.Snapshot] = {}
+    for snap in sorted(stored(campaign), key=lambda s: s.taken_at):
+        found[snap.post_id] = snap
+    return list(found.values())
