@@ -5,7 +5,7 @@ of the adapters (tests/test_metrics_read.py reads the real ones)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -226,6 +226,26 @@ def test_a_finished_rehearsal_is_read_again_on_a_sandbox_given_its_posts(
     assert sum(after[p].reading.views or 0 for p in read) > sum(
         before[p].reading.views or 0 for p in read
     )  # and the young posts' reach went on growing
+    # run again on it (resumed, a new sandbox given the posts): nothing dated past the reading
+    # period (its last reading starts within it, or not at all), however far its clock has gone
+    db = open_database(config.database_url)
+    with db.write() as s:  # run again a real minute later: months later on its clock
+        start = s.get(MetaRow, "rehearsal.real_start")
+        assert start is not None
+        start.value = (datetime.fromisoformat(start.value) - timedelta(minutes=1)).isoformat()
+    db.close()
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
+    again = subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**env, "PUBLISHER_LANG": "en"},
+    )
+    assert again.returncode == 0 and "Resuming" in again.stdout, again.stderr
+    from publisher.insights.collect import reading_ends
+
+    assert max(s.taken_at for s in stored(campaign)) <= reading_ends(config) + timedelta(days=1)
 
 
 def latest_of(campaign: Path) -> list[metrics.Snapshot]:

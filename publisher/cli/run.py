@@ -501,8 +501,8 @@ def _rehearse(
 
 def _sandbox_follows(config: Config, r: Rehearsal, url: str) -> None:
     """The sandbox follows the rehearsal's clock; a resumed rehearsal's sandbox is given the
-    posts it published before (a sandbox started afresh holds none: their figures, and
-    Facebook's and Zalo's checks for repeats, go on as on the first)."""
+    posts it published before (a sandbox started afresh holds none: their figures go on as
+    on the first, and new posts never take their ids)."""
     from publisher.app import sandbox_holdings
     from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
 
@@ -623,10 +623,13 @@ def _announce(
 
 def _last_reading(config: Config, r: Rehearsal, adapters: Mapping[str, Adapter]) -> None:
     """A rehearsal's last reading of figures, once its daemon stopped: every published post
-    read once more (the ones whose platform keeps none excepted), so it ends with figures."""
+    read once more (the ones whose platform keeps none excepted), so it ends with figures;
+    none once its clock is past the reading period (``[insights] after``), as the daemon."""
     from publisher.app import make_collector
+    from publisher.insights.collect import reading_ends
 
-    if not config.insights.enabled:
+    # a rehearsal resumed long after its end: its clock is far past the reading period
+    if not config.insights.enabled or r.clock.now() > reading_ends(config):
         return
     collector = make_collector(r.db, config, adapters, r.clock)
     try:
