@@ -4,6 +4,7 @@ and say per post what was read; registered on the main group like the other comm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from publisher.cli.common import (
     sandbox_options,
     say,
 )
+from publisher.clock import RehearsalClock
 from publisher.errors import InputError
 from publisher.i18n import _
 
@@ -97,42 +99,58 @@ def _channels(config: Config, names: tuple[str, ...]) -> list[str] | None:
     return list(names)
 
 
-def _rehearsal_timeline(db: Database, config: Config) -> tuple[datetime, float] | None:
+@dataclass(frozen=True)
+class _Timeline:
+    """A rehearsal's campaign time: where it goes on from, how fast, and its own clock while
+    its daemon runs (None once it stopped)."""
+
+    start: datetime
+    speed: float
+    running: RehearsalClock | None
+
+
+def _rehearsal_timeline(db: Database, config: Config) -> _Timeline | None:
     """On a rehearsal's database, where its campaign time goes on from and how fast: its time
     at its last heartbeat or its last reading of figures, whichever is later (a finished
     rehearsal read its figures once more after its daemon stopped), and its speed; else None."""
     from sqlalchemy import func, select
 
+    from publisher.states import RunMode
     from publisher.store.models import MetaRow, MetricRow
-    from publisher.store.status import rehearsal_now
+    from publisher.store.status import ANCHOR_KEYS, clock_of, rehearsal_now
+    from publisher.store.workers import daemon_alive
 
     with db.read() as s:
         at = rehearsal_now(s, now())
         if at is None:
             return None
-        speed = s.scalar(select(MetaRow.value).where(MetaRow.key == "rehearsal.speed"))
+        meta = {
+            m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
+        }
         last = s.scalar(select(func.max(MetricRow.taken_at)))
     if last is not None:
         at = max(at, last if last.tzinfo is not None else last.replace(tzinfo=UTC))
-    return at, float(speed or 1.0)
+    clock = clock_of(meta)
+    alive = any(d.mode == RunMode.REHEARSE for d in daemon_alive(db, config.daemon.tick))
+    return _Timeline(at, clock.speed, clock if alive else None)
 
 
-def _go_on(
-    db: Database, config: Config, url: str, timeline: tuple[datetime, float]
-) -> tuple[Clock, bool]:
+def _go_on(db: Database, config: Config, url: str, timeline: _Timeline) -> tuple[Clock, bool]:
     """Go on with a finished rehearsal's timeline for this reading: the sandbox at ``url`` is
     told its time (the items it holds keep their births) and given the rehearsal's published
     posts it does not hold (a sandbox started afresh holds none), born where the rehearsal's
     sandbox had them; the clock the readings are dated on runs from there at its speed, so the
-    figures go on growing as the platforms' would. False with it: the sandbox may not hold
-    the posts."""
+    figures go on growing as the platforms' would. While the rehearsal runs, its own clock,
+    which its sandbox follows already. False with it: the sandbox may not hold the posts."""
     from publisher.app import sandbox_holdings
-    from publisher.clock import RehearsalClock
     from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
 
-    start, speed = timeline
-    told = tell_virtual_clock(url, start, speed)
-    clock = RehearsalClock(datetime.now(UTC), start, speed)
+    clock: Clock
+    if timeline.running is not None:
+        clock, told = timeline.running, True
+    else:
+        told = tell_virtual_clock(url, timeline.start, timeline.speed)
+        clock = RehearsalClock(datetime.now(UTC), timeline.start, timeline.speed)
     held = sandbox_holdings(db, config)
     holds = told and (not held or restore_sandbox(url, held) is not None)
     if not holds:
@@ -147,7 +165,7 @@ def _go_on(
 
 
 def _check_target(
-    db: Database, timeline: tuple[datetime, float] | None, sandbox: bool, sandbox_url: str | None
+    db: Database, timeline: _Timeline | None, sandbox: bool, sandbox_url: str | None
 ) -> None:
     """Refuse to store a sandbox's figures in the real queue, or to ask the real platforms for
     a rehearsal's posts (which live on a sandbox)."""
