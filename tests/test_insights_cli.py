@@ -254,3 +254,44 @@ def latest_of(campaign: Path) -> list[metrics.Snapshot]:
     for snap in sorted(stored(campaign), key=lambda s: s.taken_at):
         found[snap.post_id] = snap
     return list(found.values())
+
+
+def test_while_a_rehearsal_runs_its_sandbox_keeps_its_clock_and_is_given_its_posts(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    from publisher.sandbox.server import Sandbox
+    from publisher.states import RunMode
+    from publisher.store.models import DaemonRow
+
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url)
+    started = datetime.now(UTC)
+    with db.write() as s:
+        for key, value in {
+            "rehearsal.real_start": started.isoformat(),
+            "rehearsal.virtual_start": JUNE_3.isoformat(),
+            "rehearsal.speed": "1000.0",
+        }.items():
+            s.add(MetaRow(key=key, value=value))
+        s.add(  # its daemon, alive on another host
+            DaemonRow(
+                worker="elsewhere:4242:abcdef",
+                host="elsewhere",
+                pid=4242,
+                mode=RunMode.REHEARSE,
+                started_at=started,
+                beat_at=datetime.now(UTC),
+                stopped_at=None,
+            )
+        )
+    db.close()
+    with Sandbox() as sb:
+        sb.follow(JUNE_3, 1000.0)
+        anchor = sb.ctx.virtual.state()
+        out = run("insights", "--sandbox-url", sb.url, "--since", "2024-06-01")
+        assert out.exit_code == 0, out.output
+        assert sb.ctx.virtual.state() == anchor  # the running rehearsal's clock, untouched
+        given = sb.births()
+    # its published posts it did not hold (a WordPress "r1" is no post id: left out)
+    assert {k.split(":", 1)[0] for k in given} == {"facebook", "zalo"}
+    assert len(stored(campaign)) == len(published)
