@@ -7,9 +7,10 @@ know no database, the dispatcher knows no editorial rules, the sandbox is only w
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from publisher.channels.base import ChannelError
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from publisher.dispatch.dispatcher import Dispatcher
     from publisher.dispatch.replies import Handler, Poller
     from publisher.insights.collect import Collector
+    from publisher.sandbox.restore import Held
     from publisher.store.db import Database
 
 
@@ -540,3 +542,102 @@ def known_secrets(
     if access is not None and access.password:
         values.append(access.password)
     return values
+
+
+BIRTHS_KEY = "rehearsal.births"  # meta: the sandbox's seed and its items' births (JSON)
+
+
+def keep_births(db: Database, url: str) -> bool:
+    """Keep in a rehearsal's database what the sandbox at ``url`` says of its items' births
+    (``GET /_sandbox/births``) and its seed, so a sandbox started later for this database is
+    restored exactly (``sandbox_holdings``); births kept before stay unless told anew. False
+    (logged by the client) when the sandbox did not tell them."""
+    import json
+
+    from publisher.sandbox.control import sandbox_births
+    from publisher.store.models import MetaRow
+
+    told = sandbox_births(url)
+    new = told.get("births") if told is not None else None
+    if told is None or not isinstance(new, dict):
+        return False
+    with db.write() as s:
+        row = s.get(MetaRow, BIRTHS_KEY)
+        kept = json.loads(row.value) if row is not None else {}
+        births = {**(kept.get("births") or {}), **new}
+        value = json.dumps({"seed": told.get("seed", 0), "births": births}, sort_keys=True)
+        if row is None:
+            s.add(MetaRow(key=BIRTHS_KEY, value=value))
+        else:
+            row.value = value
+    return True
+
+
+def sandbox_seed(db: Database) -> int:
+    """The seed of the sandbox a rehearsal published to, as kept with its births (0, the
+    sandbox's default, when none was kept)."""
+    import json
+
+    from publisher.store.models import MetaRow
+
+    with db.read() as s:
+        row = s.get(MetaRow, BIRTHS_KEY)
+    try:
+        seed = json.loads(row.value).get("seed", 0) if row is not None else 0
+    except ValueError:
+        return 0
+    return seed if isinstance(seed, int) else 0
+
+
+def sandbox_holdings(db: Database, config: Config) -> list[Held]:
+    """What the sandbox a rehearsal published to still holds: each published post of a
+    channel the sandbox imitates (Facebook, Zalo, WordPress, webhook), with its remote id,
+    address, title and text, born where the rehearsal's sandbox said it was (kept by
+    ``keep_births``), else when it was sent (``sent_at``: never after its true birth, so its
+    figures are never below those the rehearsal read), else when it was published."""
+    import json
+
+    from sqlalchemy import select
+
+    from publisher.sandbox.restore import PLATFORMS, Held
+    from publisher.states import State
+    from publisher.store.models import MetaRow, PostRow
+
+    with db.read() as s:
+        row = s.get(MetaRow, BIRTHS_KEY)
+        posts = s.scalars(
+            select(PostRow)
+            .where(PostRow.state == State.PUBLISHED, PostRow.remote_id.is_not(None))
+            .order_by(PostRow.published_at, PostRow.id)
+        ).all()
+    try:
+        births = json.loads(row.value).get("births") or {} if row is not None else {}
+    except ValueError:
+        births = {}
+    held = []
+    for p in posts:
+        channel = config.channels.get(p.channel)
+        platform = channel.adapter if channel is not None else ""
+        born = p.sent_at or p.published_at
+        if platform not in PLATFORMS or not p.remote_id or born is None:
+            continue
+        if platform == "wordpress" and not p.remote_id.isdigit():
+            continue
+        told = births.get(f"{platform}:{p.remote_id}")
+        if isinstance(told, str):
+            with contextlib.suppress(ValueError):
+                born = datetime.fromisoformat(told)
+        title = str((p.fields or {}).get("title") or "")
+        held.append(
+            Held(
+                platform,
+                p.channel,
+                p.remote_id,
+                born,
+                url=p.remote_url,
+                title=title,
+                text=p.text,
+                key=p.idempotency_key,
+            )
+        )
+    return held

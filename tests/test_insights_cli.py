@@ -4,7 +4,8 @@ of the adapters (tests/test_metrics_read.py reads the real ones)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,13 +139,15 @@ def test_a_rehearsals_database_needs_the_sandbox(
     line = one_line_error(run("insights", "--since", "2024-06-01"))
     assert "is a rehearsal's database" in line and "--sandbox" in line
     assert stored(campaign) == []
-    # a sandbox started now holds none of its posts: said, and its "no figures" not believed
+    # a sandbox started now is given the rehearsal's posts: its "no figures" is believed
     out = run("insights", "--sandbox", "--since", "2024-06-01")
     assert out.exit_code == 0, out.output
-    assert "holds none of the rehearsal's posts" in out.stderr
-    assert "not read: the site exposes no views" in out.stdout
+    assert "warning" not in out.stderr
+    assert "no figures (the site exposes no views)" in out.stdout
     snaps = stored(campaign)
-    assert len(snaps) == len(published) - 1 and not any(s.note for s in snaps)
+    assert len(snaps) == len(published) and sum(1 for s in snaps if s.note) == 1
+    # dated on the rehearsal's timeline, going on from where it stopped
+    assert all(s.taken_at >= JUNE_3 and s.taken_at.year == 2024 for s in snaps)
 
 
 def test_status_and_queue_show_tell_the_figures(
@@ -170,3 +173,125 @@ def test_status_and_queue_show_tell_the_figures(
     assert shown["views"] == 1234 and shown["reactions"] == 5 and shown["shares"] is None
     assert "Figures: views 1,234, reactions 5 (read " in run("queue", "show", str(fb)).stdout
     assert json.loads(run("queue", "show", str(approved), "--json").stdout)["figures"] is None
+
+
+def test_a_finished_rehearsal_is_read_again_on_a_sandbox_given_its_posts(
+    campaign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's main command, then ``insights --sandbox`` on its database: the new sandbox
+    is given the rehearsal's posts, born where the first one had them, so every figure is at
+    least the one the rehearsal read last, read later on the rehearsal's timeline."""
+    import os
+    import subprocess
+    import sys
+
+    load_and_approve(campaign)
+    copy = campaign / "rehearsal.db"
+    args = ["run", "--rehearse", "12s", "--sandbox", "--rehearsal-db", str(copy)]
+    done = subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PUBLISHER_LANG": "en"},
+    )
+    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("PUBLISHER_DATABASE_URL", f"sqlite:///{copy}")
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url)
+    with db.read() as s:
+        kept = s.get(MetaRow, "rehearsal.births")
+        read = {
+            p.id: p.remote_id
+            for p in s.scalars(select(PostRow).where(PostRow.state == State.PUBLISHED))
+            if config.channels[p.channel].adapter in ("facebook", "zalo")
+        }
+    db.close()
+    assert kept is not None and read  # the rehearsal kept its sandbox's births
+    births = json.loads(kept.value)["births"]
+    assert {rid for rid in read.values()} <= {k.split(":", 1)[1] for k in births}
+    before = {s.post_id: s for s in latest_of(campaign)}
+
+    out = run("insights", "--sandbox", "--since", "2024-06-01")
+    assert out.exit_code == 0, out.output
+    assert "warning" not in out.stderr and "not read" not in out.stdout
+    after = {s.post_id: s for s in latest_of(campaign)}
+    for pid in read:
+        old, new = before[pid], after[pid]
+        assert new.taken_at > old.taken_at, pid  # read anew, later on the rehearsal's clock
+        assert new.taken_at.year == 2024
+        assert new.reading.views is not None and old.reading.views is not None
+        assert new.reading.views >= old.reading.views, pid
+        assert (new.reading.reactions or 0) >= (old.reading.reactions or 0), pid
+    assert sum(after[p].reading.views or 0 for p in read) > sum(
+        before[p].reading.views or 0 for p in read
+    )  # and the young posts' reach went on growing
+    # run again on it (resumed, a new sandbox given the posts): nothing dated past the reading
+    # period (its last reading starts within it, or not at all), however far its clock has gone
+    db = open_database(config.database_url)
+    with db.write() as s:  # run again a real minute later: months later on its clock
+        start = s.get(MetaRow, "rehearsal.real_start")
+        assert start is not None
+        start.value = (datetime.fromisoformat(start.value) - timedelta(minutes=1)).isoformat()
+    db.close()
+    env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
+    again = subprocess.run(
+        [sys.executable, "-m", "publisher", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**env, "PUBLISHER_LANG": "en"},
+    )
+    assert again.returncode == 0 and "Resuming" in again.stdout, again.stderr
+    from publisher.insights.collect import reading_ends
+
+    assert max(s.taken_at for s in stored(campaign)) <= reading_ends(config) + timedelta(days=1)
+
+
+def latest_of(campaign: Path) -> list[metrics.Snapshot]:
+    """Each post's last snapshot."""
+    found: dict[int, metrics.Snapshot] = {}
+    for snap in sorted(stored(campaign), key=lambda s: s.taken_at):
+        found[snap.post_id] = snap
+    return list(found.values())
+
+
+def test_while_a_rehearsal_runs_its_sandbox_keeps_its_clock_and_is_given_its_posts(
+    campaign: Path, published: dict[str, Reader]
+) -> None:
+    from publisher.sandbox.server import Sandbox
+    from publisher.states import RunMode
+    from publisher.store.models import DaemonRow
+
+    config = load_config(campaign / "config.toml")
+    db = open_database(config.database_url)
+    started = datetime.now(UTC)
+    with db.write() as s:
+        for key, value in {
+            "rehearsal.real_start": started.isoformat(),
+            "rehearsal.virtual_start": JUNE_3.isoformat(),
+            "rehearsal.speed": "1000.0",
+        }.items():
+            s.add(MetaRow(key=key, value=value))
+        s.add(  # its daemon, alive on another host
+            DaemonRow(
+                worker="elsewhere:4242:abcdef",
+                host="elsewhere",
+                pid=4242,
+                mode=RunMode.REHEARSE,
+                started_at=started,
+                beat_at=datetime.now(UTC),
+                stopped_at=None,
+            )
+        )
+    db.close()
+    with Sandbox() as sb:
+        sb.follow(JUNE_3, 1000.0)
+        anchor = sb.ctx.virtual.state()
+        out = run("insights", "--sandbox-url", sb.url, "--since", "2024-06-01")
+        assert out.exit_code == 0, out.output
+        assert sb.ctx.virtual.state() == anchor  # the running rehearsal's clock, untouched
+        given = sb.births()
+    # its published posts it did not hold (a WordPress "r1" is no post id: left out)
+    assert {k.split(":", 1)[0] for k in given} == {"facebook", "zalo"}
+    assert len(stored(campaign)) == len(published)

@@ -1,7 +1,8 @@
 """Against a real WordPress (Debian's package, on loopback: tests/real_wordpress.py): an article
 with a cover file is published with ``featured_media`` set, the file uploaded once even when two
 posts use it, its alternative text ours and its address serving the bytes; an upload whose answer
-was lost is found again instead of being sent twice.
+was lost is found again instead of being sent twice; a site without a stats plugin gives no
+figures (never a zero), whichever ``stats`` is set, and the sandbox imitates its answers.
 
 Skipped when the packages or MariaDB are missing, unless ``CI`` is set: CI must prove it.
 """
@@ -22,6 +23,9 @@ from PIL import Image, ImageDraw
 from publisher.channels import build
 from publisher.channels.base import Media, Outgoing, Temporary
 from publisher.channels.wordpress import WordPressAdapter
+from publisher.metrics import NoFigures
+from publisher.sandbox import credentials
+from publisher.sandbox.server import Sandbox
 from tests.fakes import make_channel
 from tests.real_wordpress import Site, missing, real_wordpress
 
@@ -94,7 +98,7 @@ class Recording(httpx.HTTPTransport):
         return response
 
 
-def adapter(site: Site, transport: httpx.BaseTransport) -> WordPressAdapter:
+def adapter(site: Site, transport: httpx.BaseTransport, stats: str = "none") -> WordPressAdapter:
     channel = make_channel(
         "portal_stp",
         "wordpress",
@@ -102,6 +106,7 @@ def adapter(site: Site, transport: httpx.BaseTransport) -> WordPressAdapter:
         templates="portal",
         base_url=site.url,
         username=site.editor,
+        stats=stats,
     )
     client = httpx.Client(transport=transport, timeout=60.0, follow_redirects=False)
     built = build(channel, {"password": site.password}, client=client)
@@ -173,3 +178,55 @@ def test_an_upload_whose_answer_was_lost_is_found_not_sent_again(site: Site) -> 
         post = api.get(f"/posts/{receipt.remote_id}", params={"context": "edit"}).json()
         assert post["featured_media"] == files[0]["id"]
         assert files[0]["alt_text"] == ALT  # set by the retry: the lost attempt never got to it
+
+
+def test_a_site_without_a_stats_plugin_gives_no_figures_never_a_zero(site: Site) -> None:
+    """The real WordPress has no stats plugin: each ``stats`` setting reads NoFigures saying
+    why, for a published post as for one that does not exist; the sandbox without its plugins
+    answers the same shapes."""
+    receipt = adapter(site, Recording()).publish(article(5))
+    for remote_id in (receipt.remote_id, "999999"):
+        wire = Recording()
+        with pytest.raises(NoFigures, match='stats = "none"'):
+            adapter(site, wire, "none").metrics(remote_id, None)
+        assert wire.sent == []  # nothing asked: the setting says the site keeps none
+        # Post Views Counter not installed: WordPress answers 404 rest_no_route for its route
+        with pytest.raises(NoFigures, match="has no Post Views Counter REST route"):
+            adapter(site, wire, "post-views-counter").metrics(remote_id, None)
+        assert wire.sent[-1] == (
+            "GET",
+            f"/wp-json/post-views-counter/get-post-views/{remote_id}",
+        )
+    # WP-PostViews not active: the post's answer has no views field
+    wire = Recording()
+    with pytest.raises(NoFigures, match="has no views field"):
+        adapter(site, wire, "wp-postviews").metrics(receipt.remote_id, None)
+    assert wire.sent == [("GET", f"/wp-json/wp/v2/posts/{receipt.remote_id}")]
+    with site.api() as api:  # what the adapter read: the real answer, without views
+        body = api.get(f"/posts/{receipt.remote_id}", params={"_fields": "id,views"}).json()
+        assert body == {"id": int(receipt.remote_id)}
+        gone = api.get("/posts/999999", params={"_fields": "id,views"})
+        assert gone.status_code == 404 and gone.json()["code"] == "rest_post_invalid_id"
+        real = {
+            "route": api.get(f"{site.url}/wp-json/post-views-counter/get-post-views/1"),
+            "field": api.get(f"/posts/{receipt.remote_id}", params={"_fields": "id,views"}),
+        }
+    # the sandbox without its plugins (POST /_sandbox/stats) answers as the real one does
+    with Sandbox(smtp_port=None, imap_port=None) as sb:
+        httpx.post(f"{sb.url}/_sandbox/stats", json={"wordpress": []}).raise_for_status()
+        user, password = credentials.WORDPRESS_USER, credentials.WORDPRESS_PASSWORD
+        imitation = Site(f"{sb.url}/wordpress", user, password, Path(os.devnull))
+        mine = adapter(imitation, Recording()).publish(article(5))
+        with imitation.api() as api:
+            imitated = {
+                "route": api.get(f"{imitation.url}/wp-json/post-views-counter/get-post-views/1"),
+                "field": api.get(f"/posts/{mine.remote_id}", params={"_fields": "id,views"}),
+            }
+        assert imitated["field"].json() == {"id": int(mine.remote_id)}
+        for name in ("none", "post-views-counter", "wp-postviews"):
+            with pytest.raises(NoFigures):
+                adapter(imitation, Recording(), name).metrics(mine.remote_id, None)
+    for what, answer in real.items():
+        assert imitated[what].status_code == answer.status_code, what
+        assert set(imitated[what].json()) == set(answer.json()), what
+    assert imitated["route"].json()["code"] == real["route"].json()["code"] == "rest_no_route"

@@ -276,10 +276,10 @@ def sandbox_options(func: F) -> F:
 
 @contextmanager
 def platforms(
-    config: Config, sandbox: bool, sandbox_url: str | None
+    config: Config, sandbox: bool, sandbox_url: str | None, *, seed: int = 0
 ) -> Iterator[tuple[Config, Secrets, str | None]]:
     """The config and secrets to talk to: the real platforms and mail server, or a sandbox's
-    (started if asked), and the sandbox's URL."""
+    (started if asked, its figures drawn from ``seed``), and the sandbox's URL."""
     from publisher.app import use_sandbox
     from publisher.config.env import resolve
 
@@ -294,7 +294,7 @@ def platforms(
     elif sandbox:
         from publisher.sandbox.server import Sandbox
 
-        with Sandbox() as box:
+        with Sandbox(seed=seed) as box:
             sandboxed = use_sandbox(config, box.url, box.smtp_address, imap=box.imap_address)
             yield (*sandboxed, box.url)
     else:

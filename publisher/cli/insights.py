@@ -4,7 +4,8 @@ and say per post what was read; registered on the main group like the other comm
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,12 @@ from publisher.cli.common import (
     sandbox_options,
     say,
 )
+from publisher.clock import RehearsalClock
 from publisher.errors import InputError
 from publisher.i18n import _
 
 if TYPE_CHECKING:
+    from publisher.clock import Clock
     from publisher.config import Config
     from publisher.insights.collect import Result, Round
     from publisher.store.db import Database
@@ -61,25 +64,21 @@ def insights(
     config = read_config(config_path)
     wanted = _channels(config, channels)
     db = read_queue(config)
-    virtual = _rehearsal_time(db)
-    _check_target(db, virtual, sandbox, sandbox_url)
-    # The sandbox's clock is left as the rehearsal set it: the posts' ages are on it.
-    with platforms(config, sandbox, sandbox_url) as (cfg, secrets, _url):
-        adapters = build_adapters(cfg, secrets, db)
-        from publisher.clock import SYSTEM_CLOCK, Clock, FakeClock
+    timeline = _rehearsal_timeline(db, config)
+    _check_target(db, timeline, sandbox, sandbox_url)
+    from publisher.app import sandbox_seed
 
-        clock: Clock = FakeClock(virtual) if virtual is not None else SYSTEM_CLOCK
-        if sandbox:
-            say(
-                _(
-                    "warning: a sandbox started now holds none of the rehearsal's posts: "
-                    "figures are read only from the sandbox it published to "
-                    "('publisher sandbox', then 'run --sandbox-url URL' and "
-                    "'insights --sandbox-url URL')"
-                ),
-                err=True,
-            )
-        collector = make_collector(db, cfg, adapters, clock, record_no_figures=not sandbox)
+    seed = sandbox_seed(db) if timeline is not None else 0
+    with platforms(config, sandbox, sandbox_url, seed=seed) as (cfg, secrets, url):
+        adapters = build_adapters(cfg, secrets, db)
+        from publisher.clock import SYSTEM_CLOCK
+
+        clock: Clock = SYSTEM_CLOCK
+        holds = True
+        if timeline is not None and url is not None:
+            clock, holds = _go_on(db, cfg, url, timeline)
+        # a sandbox that may not hold the posts: its "no figures" is not believed for good
+        collector = make_collector(db, cfg, adapters, clock, record_no_figures=holds)
         report = collector.run_once(since=since, channels=wanted)
     _say_round(config, report)
 
@@ -100,21 +99,77 @@ def _channels(config: Config, names: tuple[str, ...]) -> list[str] | None:
     return list(names)
 
 
-def _rehearsal_time(db: Database) -> datetime | None:
-    """On a rehearsal's database, its campaign time at its last heartbeat (or now, while it
-    runs: as ``status`` reads it); else None."""
-    from publisher.store.status import rehearsal_now
+@dataclass(frozen=True)
+class _Timeline:
+    """A rehearsal's campaign time: where it goes on from, how fast, and its own clock while
+    its daemon runs (None once it stopped)."""
+
+    start: datetime
+    speed: float
+    running: RehearsalClock | None
+
+
+def _rehearsal_timeline(db: Database, config: Config) -> _Timeline | None:
+    """On a rehearsal's database, where its campaign time goes on from and how fast: its time
+    at its last heartbeat or its last reading of figures, whichever is later (a finished
+    rehearsal read its figures once more after its daemon stopped), and its speed; else None."""
+    from sqlalchemy import func, select
+
+    from publisher.states import RunMode
+    from publisher.store.models import MetaRow, MetricRow
+    from publisher.store.status import ANCHOR_KEYS, clock_of, rehearsal_now
+    from publisher.store.workers import daemon_alive
 
     with db.read() as s:
-        return rehearsal_now(s, now())
+        at = rehearsal_now(s, now())
+        if at is None:
+            return None
+        meta = {
+            m.key: m.value for m in s.scalars(select(MetaRow).where(MetaRow.key.in_(ANCHOR_KEYS)))
+        }
+        last = s.scalar(select(func.max(MetricRow.taken_at)))
+    if last is not None:
+        at = max(at, last if last.tzinfo is not None else last.replace(tzinfo=UTC))
+    clock = clock_of(meta)
+    alive = any(d.mode == RunMode.REHEARSE for d in daemon_alive(db, config.daemon.tick))
+    return _Timeline(at, clock.speed, clock if alive else None)
+
+
+def _go_on(db: Database, config: Config, url: str, timeline: _Timeline) -> tuple[Clock, bool]:
+    """Go on with a finished rehearsal's timeline for this reading: the sandbox at ``url`` is
+    told its time (the items it holds keep their births) and given the rehearsal's published
+    posts it does not hold (a sandbox started afresh holds none), born where the rehearsal's
+    sandbox had them; the clock the readings are dated on runs from there at its speed, so the
+    figures go on growing as the platforms' would. While the rehearsal runs, its own clock,
+    which its sandbox follows already. False with it: the sandbox may not hold the posts."""
+    from publisher.app import sandbox_holdings
+    from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
+
+    clock: Clock
+    if timeline.running is not None:
+        clock, told = timeline.running, True
+    else:
+        told = tell_virtual_clock(url, timeline.start, timeline.speed)
+        clock = RehearsalClock(datetime.now(UTC), timeline.start, timeline.speed)
+    held = sandbox_holdings(db, config)
+    holds = told and (not held or restore_sandbox(url, held) is not None)
+    if not holds:
+        say(
+            _(
+                "warning: the sandbox at {url} did not take the rehearsal's clock or posts: "
+                "the figures of the posts it does not hold cannot be read"
+            ).format(url=url),
+            err=True,
+        )
+    return clock, holds
 
 
 def _check_target(
-    db: Database, virtual: datetime | None, sandbox: bool, sandbox_url: str | None
+    db: Database, timeline: _Timeline | None, sandbox: bool, sandbox_url: str | None
 ) -> None:
     """Refuse to store a sandbox's figures in the real queue, or to ask the real platforms for
     a rehearsal's posts (which live on a sandbox)."""
-    if (sandbox or sandbox_url) and virtual is None:
+    if (sandbox or sandbox_url) and timeline is None:
         raise InputError(
             "--sandbox" if sandbox else "--sandbox-url",
             _(
@@ -126,7 +181,7 @@ def _check_target(
                 "or leave out --sandbox to read the real platforms"
             ),
         )
-    if virtual is not None and not (sandbox or sandbox_url):
+    if timeline is not None and not (sandbox or sandbox_url):
         raise InputError(
             "--sandbox",
             _("{db} is a rehearsal's database: its posts are on a sandbox").format(db=db.url_safe),

@@ -476,12 +476,14 @@ def _rehearse(
     deadline = r.virtual_end + dispatcher.policy.max_lateness
     if sandbox_url:  # the sandbox's desk answers in campaign time, as fast as the rehearsal,
         tell_sandbox_speed(sandbox_url, r.clock.speed)  # and its figures grow with its days
-        from publisher.sandbox.control import tell_virtual_clock
-
-        tell_virtual_clock(sandbox_url, r.clock.now(), r.clock.speed)
+        _sandbox_follows(config, r, sandbox_url)
     alerts = _alerts(config, r.db, r.clock, secrets)
     _play(config, r, dispatcher, adapters, total, deadline, console, alerts)
     _last_reading(config, r, adapters)
+    if sandbox_url:  # where its posts were born, for a sandbox restored later (insights)
+        from publisher.app import keep_births
+
+        keep_births(r.db, sandbox_url)
     owed = _summary(config, r.db, r.path)
     _unconfirmed(config, r.db)
     if owed and r.clock.now() > deadline:
@@ -495,6 +497,20 @@ def _rehearse(
         sys.exit(1)
     if owed:
         say(_("Stopped before its end with {n} post(s) to go; resume it to go on.").format(n=owed))
+
+
+def _sandbox_follows(config: Config, r: Rehearsal, url: str) -> None:
+    """The sandbox follows the rehearsal's clock; a resumed rehearsal's sandbox is given the
+    posts it published before (a sandbox started afresh holds none: their figures go on as
+    on the first, and new posts never take their ids)."""
+    from publisher.app import sandbox_holdings
+    from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
+
+    tell_virtual_clock(url, r.clock.now(), r.clock.speed)
+    if r.resumed:
+        held = sandbox_holdings(r.db, config)
+        if held:
+            restore_sandbox(url, held)
 
 
 def _to_publish(db: Database) -> int:
@@ -607,10 +623,13 @@ def _announce(
 
 def _last_reading(config: Config, r: Rehearsal, adapters: Mapping[str, Adapter]) -> None:
     """A rehearsal's last reading of figures, once its daemon stopped: every published post
-    read once more (the ones whose platform keeps none excepted), so it ends with figures."""
+    read once more (the ones whose platform keeps none excepted), so it ends with figures;
+    none once its clock is past the reading period (``[insights] after``), as the daemon."""
     from publisher.app import make_collector
+    from publisher.insights.collect import reading_ends
 
-    if not config.insights.enabled:
+    # a rehearsal resumed long after its end: its clock is far past the reading period
+    if not config.insights.enabled or r.clock.now() > reading_ends(config):
         return
     collector = make_collector(r.db, config, adapters, r.clock)
     try:

@@ -8,6 +8,7 @@ Reads platform state to mark what became of an item; changes state only through 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from publisher.sandbox.desk import Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
+from publisher.sandbox.restore import Held, births, freeze, restore, restore_from
 from publisher.sandbox.routing import BadBody, Context, Request, Response
 from publisher.sandbox.webhook import Webhook
 from publisher.sandbox.wordpress import PLUGINS, WordPress
@@ -106,7 +108,11 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     media (every picture held) · GET smtp
     (where the SMTP server listens, and its user: ``{"host", "port", "security", "username"}``;
     the password is ``credentials.MAIL_PASSWORD``) · GET imap (the IMAP server likewise, and
-    its ``mailbox``) · GET/POST desk (JSON ``{"delay": seconds of campaign time, "speed": N}``:
+    its ``mailbox``) · GET births (``{"seed", "births": {"platform:remote id": virtual ISO
+    time}}``: where each item's figures count from, for a later restore) · POST restore
+    (``{"items": [{"platform", "channel", "remote_id", "born", "url", "title", "text",
+    "key"}]}``: items an earlier sandbox held, ``restore.Held``) · GET/POST desk
+    (JSON ``{"delay": seconds of campaign time, "speed": N}``:
     the desk's delay, and how much faster than real time it plays it)."""
     what = m["what"]
     if what == "records" and req.method == "GET":
@@ -136,6 +142,14 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
         return clock(sb, req)
     if what == "stats" and req.method in ("GET", "POST"):
         return stats(sb, req)
+    if what == "births" and req.method == "GET":
+        return Response.json({"seed": sb.ctx.seed, "births": births(sb)})
+    if what == "restore" and req.method == "POST":
+        try:
+            put = restore(sb, restore_from(req.json()))
+        except (BadBody, ValueError) as exc:
+            return Response.json({"error": "bad_restore", "message": str(exc)}, 400)
+        return Response.json({"restored": put})
     return Response.json({"error": "method", "message": f"{req.method} not allowed"}, 405)
 
 
@@ -150,7 +164,11 @@ def clock(sb: Sandbox, req: Request) -> Response:
             advance = float(data.get("advance", 0))
             virtual = datetime.fromisoformat(str(data["virtual"])) if "virtual" in data else None
             if virtual is not None:
-                sb.ctx.virtual.set(sb.now(), virtual, float(data.get("speed", 1.0)))
+                speed = float(data.get("speed", 1.0))
+                if virtual.tzinfo is None or not (math.isfinite(speed) and speed > 0):
+                    raise ValueError("virtual needs its UTC offset, and speed must be > 0")
+                freeze(sb)  # the items held keep the births they had
+                sb.ctx.virtual.set(sb.now(), virtual, speed)
         except (BadBody, ValueError, TypeError) as exc:
             return Response.json({"error": "bad_clock", "message": str(exc)}, 400)
         sb.advance(advance)
@@ -177,6 +195,48 @@ def stats(sb: Sandbox, req: Request) -> Response:
             return Response.json({"error": "bad_stats", "message": str(exc)}, 400)
         sb.wordpress.plugins, sb.webhook.stats = set(plugins), hook
     return Response.json({"wordpress": sorted(sb.wordpress.plugins), "webhook": sb.webhook.stats})
+
+
+def sandbox_births(url: str) -> dict[str, object] | None:
+    """The sandbox at ``url``'s seed and its items' births (``GET /_sandbox/births``), or None
+    (logged) from one that does not answer them."""
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/_sandbox/births", timeout=10)
+        answer.raise_for_status()
+        found = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        logger.warning("the sandbox at %s did not tell its items' births: %s", url, exc)
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def restore_sandbox(url: str, items: list[Held]) -> int | None:
+    """Give the sandbox at ``url`` the items an earlier one held (``POST /_sandbox/restore``):
+    how many it took (those it holds already are left alone), or None (logged) when it did not
+    take them."""
+    body = {
+        "items": [
+            {
+                "platform": h.platform,
+                "channel": h.channel,
+                "remote_id": h.remote_id,
+                "born": h.born.isoformat(),
+                "url": h.url,
+                "title": h.title,
+                "text": h.text,
+                "key": h.key,
+            }
+            for h in items
+        ]
+    }
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/_sandbox/restore", json=body, timeout=30)
+        answer.raise_for_status()
+        put = answer.json().get("restored")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        logger.warning("the sandbox at %s did not take the rehearsal's posts: %s", url, exc)
+        return None
+    return put if isinstance(put, int) else None
 
 
 def tell_virtual_clock(url: str, now: datetime, speed: float) -> bool:

@@ -81,6 +81,15 @@ class VirtualClock:
         real, virtual, speed = anchor
         return virtual + (sandbox_time - real) * speed
 
+    def sandbox_time(self, virtual_time: datetime) -> datetime:
+        """The sandbox time that is ``virtual_time`` (``at``'s inverse)."""
+        with self._lock:
+            anchor = self._anchor
+        if anchor is None:
+            return virtual_time
+        real, virtual, speed = anchor
+        return real + (virtual_time - virtual) / speed
+
     def state(self) -> dict[str, str | float] | None:
         with self._lock:
             anchor = self._anchor

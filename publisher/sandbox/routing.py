@@ -188,13 +188,21 @@ class Context:
     seed: int = 0
     media: MediaStore = field(init=False)
     virtual: VirtualClock = field(default_factory=VirtualClock)  # a rehearsal's clock (figures)
+    # (platform, remote id) → virtual birth, for good: the items restored from an earlier sandbox
+    born: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.media = MediaStore(self.base_url)
 
+    def birth(self, platform: str, remote_id: str, created: datetime) -> datetime:
+        """The virtual instant an item's figures count from: its restored birth, else its
+        creation (sandbox time) on the virtual clock."""
+        fixed = self.born.get((platform, remote_id))
+        return fixed if fixed is not None else self.virtual.at(created)
+
     def figures(self, platform: str, remote_id: str, created: datetime) -> dict[str, int]:
         """An item's reach figures now (``sandbox.figures``), by its age on the virtual clock."""
-        age = self.virtual.at(self.now()) - self.virtual.at(created)
+        age = self.virtual.at(self.now()) - self.birth(platform, remote_id, created)
         return figures(self.seed, platform, remote_id, age)
 
     def record(self, where: tuple[str, str, str], title: str, text: str, **more: Any) -> None:

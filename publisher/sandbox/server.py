@@ -38,6 +38,7 @@ from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.imap import ImapServer, Mailbox
 from publisher.sandbox.record import Recorder
+from publisher.sandbox.restore import Held, births, freeze, restore
 from publisher.sandbox.routing import Context, Request, Response, Router
 from publisher.sandbox.smtp import MailServer
 from publisher.sandbox.webhook import Webhook
@@ -119,7 +120,7 @@ class Sandbox:
         self.router.add("GET", r"/(?:sandbox/?)?", lambda req, m: control.page(self))
         self.router.add(
             "*",
-            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp|imap|desk|stats)",
+            r"/_sandbox/(?P<what>records|faults|reset|clock|media|smtp|imap|desk|stats|births|restore)",
             partial(control.control, self),
         )
         for method in ("GET", "HEAD"):
@@ -226,8 +227,24 @@ class Sandbox:
 
     def follow(self, virtual_now: datetime, speed: float = 1.0) -> None:
         """Let the figures follow a rehearsal's clock: this instant is ``virtual_now``, and
-        virtual time runs ``speed`` times faster (``POST /_sandbox/clock`` with ``virtual``)."""
-        self.ctx.virtual.set(self.now(), virtual_now, speed)
+        virtual time runs ``speed`` times faster (``POST /_sandbox/clock`` with ``virtual``).
+        The items held keep the virtual births they had."""
+        with self._lock:
+            freeze(self)
+            self.ctx.virtual.set(self.now(), virtual_now, speed)
+
+    def restore(self, items: list[Held]) -> int:
+        """Hold ``items``, published on an earlier sandbox, as the platforms would still hold
+        them: their figures grown from their ``born`` (virtual time: call ``follow`` first, so
+        their creation times read right), new items never taking their ids. Items already held
+        are left alone; how many were put."""
+        with self._lock:
+            return restore(self, items)
+
+    def births(self) -> dict[str, str]:
+        """Each item's virtual birth as its figures count it (``GET /_sandbox/births``)."""
+        with self._lock:
+            return births(self)
 
     def records(self) -> list[dict[str, Any]]:
         """Every item accepted since start (or the last reset), oldest first."""
