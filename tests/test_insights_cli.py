@@ -226,6 +226,10 @@ def test_a_finished_rehearsal_is_read_again_on_a_sandbox_given_its_posts(
     assert sum(after[p].reading.views or 0 for p in read) > sum(
         before[p].reading.views or 0 for p in read
     )  # and the young posts' reach went on growing
+    # the timeline's next daily reading, however long the reading took in real time
+    last = max(s.taken_at for s in before.values())
+    newest = max(after[p].taken_at for p in read)
+    assert timedelta(0) < newest - last <= config.insights.every + timedelta(minutes=1)
     # run again on it (resumed, a new sandbox given the posts): nothing dated past the reading
     # period (its last reading starts within it, or not at all), however far its clock has gone
     db = open_database(config.database_url)

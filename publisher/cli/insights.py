@@ -135,13 +135,24 @@ def _rehearsal_timeline(db: Database, config: Config) -> _Timeline | None:
     return _Timeline(at, clock.speed, clock if alive else None)
 
 
+def next_reading(last: datetime, config: Config) -> datetime:
+    """When a finished rehearsal's next reading is taken on its timeline: one ``every`` after
+    ``last`` (where it stopped), or the end of the reading period if that comes first (never
+    before ``last``)."""
+    from publisher.insights.collect import reading_ends
+
+    return max(last, min(last + config.insights.every, reading_ends(config)))
+
+
 def _go_on(db: Database, config: Config, url: str, timeline: _Timeline) -> tuple[Clock, bool]:
     """Go on with a finished rehearsal's timeline for this reading: the sandbox at ``url`` is
     told its time (the items it holds keep their births) and given the rehearsal's published
     posts it does not hold (a sandbox started afresh holds none), born where the rehearsal's
-    sandbox had them; the clock the readings are dated on runs from there at its speed, so the
-    figures go on growing as the platforms' would. While the rehearsal runs, its own clock,
-    which its sandbox follows already. False with it: the sandbox may not hold the posts."""
+    sandbox had them. The reading is the timeline's next one: one ``[insights] every`` after
+    where it stopped, never past the reading period (``reading_ends``), whatever real time has
+    passed, so the figures go on growing as the platforms' would and the same database read again
+    gives the same answer on any machine. While the rehearsal runs, its own clock, which its
+    sandbox follows already. False with it: the sandbox may not hold the posts."""
     from publisher.app import sandbox_holdings
     from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
 
@@ -149,8 +160,10 @@ def _go_on(db: Database, config: Config, url: str, timeline: _Timeline) -> tuple
     if timeline.running is not None:
         clock, told = timeline.running, True
     else:
-        told = tell_virtual_clock(url, timeline.start, timeline.speed)
-        clock = RehearsalClock(datetime.now(UTC), timeline.start, timeline.speed)
+        at = next_reading(timeline.start, config)
+        # Real time during the reading itself (seconds): nothing moves at campaign speed.
+        told = tell_virtual_clock(url, at, 1.0)
+        clock = RehearsalClock(datetime.now(UTC), at, 1.0)
     held = sandbox_holdings(db, config)
     holds = told and (not held or restore_sandbox(url, held) is not None)
     if not holds:
