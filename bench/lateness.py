@@ -1,15 +1,19 @@
 """Item 3: dispatch lateness in real time against the local sandbox.
 
 A real ``Daemon`` (APScheduler waker, ``SystemClock``, the configured tick) drives a real
-``Dispatcher`` with the real adapters (Zalo with its database token store) against the
-in-process ``Sandbox``. Lateness of a post = its ``published_at`` (taken right after the
-platform answered) − its ``due_at``. Bursts: N posts due at the same whole second; lone posts:
-one due every 250 ms, the case a campaign's calendar actually has.
+``Dispatcher`` with the real adapters (Zalo with its database token store) against
+``publisher sandbox`` served by a child process (``SandboxProcess``: its Python has its own GIL,
+so the sandbox's work is not counted as the client's). Lateness of a post = its
+``published_at`` (taken right after the platform answered) − its ``due_at``. Bursts: N posts
+due at the same whole second; lone posts: one due every 250 ms, the case a campaign's calendar
+actually has.
 
-The floor, same run: the same posts sent by the same adapters to the same sandbox with the same
-concurrency per channel, all started at once, with no queue, no claims and no scheduler (the
-Zalo adapter still reads its token from the database, as it does under the dispatcher); its
-"lateness" is each call's answer time after the start. No dispatcher can beat it here.
+The floor, same run, a sandbox process of its own too: the same posts sent by the same adapters
+with the same concurrency per channel, all started at once, with no queue, no claims and no
+scheduler (the Zalo adapter still reads its token from the database, as it does under the
+dispatcher); its "lateness" is each call's answer time after the start. No dispatcher can beat
+it here. A floor call that fails is counted and named in the row, and the ratio is then said on
+the calls that succeeded: no figure is ever nan.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from bench.common import (
 )
 
 CHANNELS = ("portal_stp", "portal_pbgdpl", "facebook", "zalo")
-P99_TARGET = 0.100
+LONE_TARGET = 0.050  # issue 18: a lone post's p99 (it was 100 ms)
 IMAP = ("--imap-port", "0")
 FLOOR_RATIO = 1.3  # issue 18: a burst's p99 at most this many times its floor's
 
@@ -54,9 +58,13 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
                 "3" if c is None else f"3 (c={c})",
                 f"lateness, {r['n']:,} posts due in the same second, channel concurrency {label}",
                 _figure(r),
-                "p99 < 100 ms",
+                f"p99 ≤ {FLOOR_RATIO}× the floor's",
                 f"the calls alone (no queue, claims or scheduler): {_figure(f)}" + _failed(f),
-                verdict(r["p99"] < P99_TARGET and r["published"] == r["n"]),
+                verdict(
+                    r["published"] == r["n"]
+                    and bool(f["published"])
+                    and r["p99"] <= FLOOR_RATIO * f["p99"]
+                ),
                 _note(r) + "; " + _ratio(r, f),
             )
         )
@@ -67,9 +75,9 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
             "3b",
             f"lateness, {lone} lone posts (one due every 250 ms), concurrency 1",
             _figure(r),
-            "p99 < 100 ms",
+            f"p99 < {LONE_TARGET * 1000:.0f} ms",
             "",
-            verdict(r["p99"] < P99_TARGET and r["published"] == r["n"]),
+            verdict(r["p99"] < LONE_TARGET and r["published"] == r["n"]),
             _note(r),
         )
     )
@@ -96,7 +104,7 @@ def _ratio(r: dict[str, Any], f: dict[str, Any]) -> str:
         return "no ratio: " + (
             "nothing was sent" if not r["published"] else "no floor call succeeded"
         )
-    ratio = f"p99 {r['p99'] / f['p99']:.2f}× the floor's (target ≤ {FLOOR_RATIO}×)"
+    ratio = f"p99 {r['p99'] / f['p99']:.2f}× the floor's"
     if r["published"] < r["n"] or f["published"] < f["n"]:
         ratio += (
             f", on what succeeded ({r['published']}/{r['n']} sent, "
