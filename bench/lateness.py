@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -43,6 +44,7 @@ from bench.common import (
 CHANNELS = ("portal_stp", "portal_pbgdpl", "facebook", "zalo")
 LONE_TARGET = 0.050  # issue 18: a lone post's p99 (it was 100 ms)
 IMAP = ("--imap-port", "0")
+STARTUP_TIMEOUT = 60.0  # seconds for the sandbox process to say where it listens
 FLOOR_RATIO = 1.3  # issue 18: a burst's p99 at most this many times its floor's
 
 
@@ -312,7 +314,9 @@ class SandboxProcess:
             env=env,
         )
         assert self.proc.stdout is not None  # noqa: S101 - asked for just above
-        first = self.proc.stdout.readline()  # "publisher sandbox at http://127.0.0.1:PORT …"
+        ready, _w, _x = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT)
+        # "publisher sandbox at http://127.0.0.1:PORT …", or nothing if it did not start
+        first = self.proc.stdout.readline() if ready else f"nothing in {STARTUP_TIMEOUT:.0f} s"
         found = re.search(r"https?://[\d.]+:\d+", first)
         if found is None:
             self.__exit__()
