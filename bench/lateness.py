@@ -18,6 +18,7 @@ the calls that succeeded: no figure is ever nan.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import select
@@ -26,6 +27,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ from bench.common import (
     wide_config,
 )
 
+logger = logging.getLogger(__name__)
+
 CHANNELS = ("portal_stp", "portal_pbgdpl", "facebook", "zalo")
 LONE_TARGET = 0.050  # issue 18: a lone post's p99 (it was 100 ms)
 IMAP = ("--imap-port", "0")
@@ -52,8 +56,8 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
     rows = []
     concurrencies = [None, 8] if sizes.quick else [None, 8, 32]
     for c in concurrencies:
-        r = measure(tmp, sizes.due_together, concurrency=c)
-        f = floor(tmp, sizes.due_together, concurrency=c)
+        r = _safely(measure, tmp, sizes.due_together, concurrency=c)
+        f = _safely(floor, tmp, sizes.due_together, concurrency=c)
         label = "1, as configured" if c is None else str(c)
         rows.append(
             Row(
@@ -71,7 +75,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
             )
         )
     lone = 4 if sizes.quick else 40
-    r = measure(tmp, lone, concurrency=None, spacing=0.25)
+    r = _safely(measure, tmp, lone, concurrency=None, spacing=0.25)
     rows.append(
         Row(
             "3b",
@@ -86,7 +90,31 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
     return rows
 
 
+def _safely(how: Callable[..., dict[str, Any]], tmp: Path, n: int, **kwargs: Any) -> dict[str, Any]:
+    """``how(tmp, n, **kwargs)``, or, if it raised, a result saying that nothing was sent and
+    why: a run unattended still prints every row."""
+    try:
+        return how(tmp, n, **kwargs)
+    except Exception as exc:
+        logger.exception("lateness: %s of %s posts failed", how.__name__, n)
+        cause = f"{type(exc).__name__}: {str(exc)[:160]}"
+        nan = float("nan")
+        return {
+            "n": n,
+            "published": 0,
+            "failed": n,
+            "why": [(cause, n)],
+            "error": cause,
+            "passes": 0,
+            "rate": 0.0,
+            "detours": [],
+            **dict.fromkeys(("p50", "p95", "p99", "max"), nan),
+        }
+
+
 def _figure(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return "not measured"
     if not r["published"]:
         return "none sent"
     return " / ".join(f"{r[k] * 1000:,.0f}" for k in ("p50", "p95", "p99", "max")) + " ms"
@@ -96,6 +124,8 @@ def _failed(f: dict[str, Any]) -> str:
     """How many of the floor's calls failed and why (the commonest causes), or nothing."""
     if not f["failed"]:
         return ""
+    if "error" in f:
+        return f"; not measured: {f['error']}"
     why = "; ".join(f"{n}× {cause}" for cause, n in f["why"])
     return f"; {f['failed']} of {f['n']} calls failed ({why}), the figure is of the others"
 
@@ -116,6 +146,8 @@ def _ratio(r: dict[str, Any], f: dict[str, Any]) -> str:
 
 
 def _note(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"not measured: {r['error']}"
     note = (
         f"p50/p95/p99/max; {r['published']}/{r['n']} sent (published or handed off) "
         f"in {r['passes']} passes, {r['rate']:,.0f} posts/s"
