@@ -161,7 +161,14 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
     `test_chaos.py`, `test_outcomes.py` and `test_retry.py` pass.
   - Result: not measurable on this machine today. Old code (main at 4d54651) and new, back to
     back at 200 posts: concurrency 1, p99 1.22× its floor (old, load 15.7) and 1.65× (new, load
-    13.2); concurrency 8, 1.38× (old, load 14.2). The ratios swing by more than the change.
+    13.2); concurrency 8, 1.38× (old, load 14.2). The ratios swing by more than the change:
+    the new code alone at 120 posts, concurrency 1, gave 1.24× (load 13.3) and 3.13× (load
+    16.7) minutes apart. At concurrency 32 (400 posts, load 14.2): 1.37×, and no call failed on
+    either side (before the backlog fix, 12 of the dispatcher's calls at 200 posts had ended
+    in `RemoteProtocolError` and were looked up before any resend).
+  - Tried, not kept: a 1 ms GIL switch interval around the dispatcher (`sys.setswitchinterval`;
+    5 ms by default) gave 1.54× and 1.37× against the two runs above: not decidable on this
+    machine today; worth a trial on a quiet one.
   - Left (why 1.3× is not met at concurrency 1): the dispatcher's work is CPU in the same
     process as the adapters, ~20 ms a post under load against the calls' ~13 ms, and at
     concurrency 1 every call of a channel waits for the round that records its predecessor and
