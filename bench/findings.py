@@ -179,7 +179,9 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
     hash; the dispatcher's database work in a process of its own. Lone posts (row 3b, target
     now p99 < 50 ms) are bounded by the slowest channel's call (email, a .docx and an SMTP
     session): measured at load 13, 0.1–0.5 s for every channel (the calls themselves slowed
-    6-fold); the table's run on a quiet machine is the one to judge.
+    6-fold). The sandbox's process is not the cause: 20 lone posts, in-process and
+    out-of-process sandbox alternately at load ~10, gave p50/p99 122/614 and 117/588 ms, then
+    177/830 and 170/514 ms. The table's run on a quiet machine is the one to judge.
 
 ### 4. The idle daemon (targets: ≈ 0 CPU; RSS flat and < 100 MB)
 
