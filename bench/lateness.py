@@ -1,21 +1,33 @@
 """Item 3: dispatch lateness in real time against the local sandbox.
 
 A real ``Daemon`` (APScheduler waker, ``SystemClock``, the configured tick) drives a real
-``Dispatcher`` with the real adapters (Zalo with its database token store) against the
-in-process ``Sandbox``. Lateness of a post = its ``published_at`` (taken right after the
-platform answered) − its ``due_at``. Bursts: N posts due at the same whole second; lone posts:
-one due every 250 ms, the case a campaign's calendar actually has.
+``Dispatcher`` with the real adapters (Zalo with its database token store) against
+``publisher sandbox`` served by a child process (``SandboxProcess``: its Python has its own GIL,
+so the sandbox's work is not counted as the client's). Lateness of a post = its
+``published_at`` (taken right after the platform answered) − its ``due_at``. Bursts: N posts
+due at the same whole second; lone posts: one due every 250 ms, the case a campaign's calendar
+actually has.
 
-The floor, same run: the same posts sent by the same adapters to the same sandbox with the same
-concurrency per channel, all started at once, with no queue, no claims and no scheduler (the
-Zalo adapter still reads its token from the database, as it does under the dispatcher); its
-"lateness" is each call's answer time after the start. No dispatcher can beat it here.
+The floor, same run, a sandbox process of its own too: the same posts sent by the same adapters
+with the same concurrency per channel, all started at once, with no queue, no claims and no
+scheduler (the Zalo adapter still reads its token from the database, as it does under the
+dispatcher); its "lateness" is each call's answer time after the start. No dispatcher can beat
+it here. A floor call that fails is counted and named in the row, and the ratio is then said on
+the calls that succeeded: no figure is ever nan.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import select
+import signal
+import subprocess
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,51 +43,111 @@ from bench.common import (
     wide_config,
 )
 
+logger = logging.getLogger(__name__)
+
 CHANNELS = ("portal_stp", "portal_pbgdpl", "facebook", "zalo")
-P99_TARGET = 0.100
+LONE_TARGET = 0.050  # issue 18: a lone post's p99 (it was 100 ms)
+IMAP = ("--imap-port", "0")
+STARTUP_TIMEOUT = 60.0  # seconds for the sandbox process to say where it listens
+FLOOR_RATIO = 1.3  # issue 18: a burst's p99 at most this many times its floor's
 
 
 def run(sizes: Sizes, tmp: Path) -> list[Row]:
     rows = []
     concurrencies = [None, 8] if sizes.quick else [None, 8, 32]
     for c in concurrencies:
-        r = measure(tmp, sizes.due_together, concurrency=c)
-        f = floor(tmp, sizes.due_together, concurrency=c)
+        r = _safely(measure, tmp, sizes.due_together, concurrency=c)
+        f = _safely(floor, tmp, sizes.due_together, concurrency=c)
         label = "1, as configured" if c is None else str(c)
-        ratio = r["p99"] / f["p99"] if f["p99"] > 0 and not f["failed"] else float("nan")
         rows.append(
             Row(
                 "3" if c is None else f"3 (c={c})",
                 f"lateness, {r['n']:,} posts due in the same second, channel concurrency {label}",
                 _figure(r),
-                "p99 < 100 ms",
-                f"the calls alone (no queue, claims or scheduler): {_figure(f)}"
-                + (f"; {f['failed']} of {f['n']} calls failed" if f["failed"] else ""),
-                verdict(r["p99"] < P99_TARGET and r["published"] == r["n"]),
-                _note(r) + f"; p99 {ratio:.2f}× the floor's",
+                f"p99 ≤ {FLOOR_RATIO}× the floor's",
+                f"the calls alone (no queue, claims or scheduler): {_figure(f)}" + _failed(f),
+                verdict(
+                    r["published"] == r["n"]
+                    and bool(f["published"])
+                    and r["p99"] <= FLOOR_RATIO * f["p99"]
+                ),
+                _note(r) + "; " + _ratio(r, f),
             )
         )
     lone = 4 if sizes.quick else 40
-    r = measure(tmp, lone, concurrency=None, spacing=0.25)
+    r = _safely(measure, tmp, lone, concurrency=None, spacing=0.25)
     rows.append(
         Row(
             "3b",
             f"lateness, {lone} lone posts (one due every 250 ms), concurrency 1",
             _figure(r),
-            "p99 < 100 ms",
+            f"p99 < {LONE_TARGET * 1000:.0f} ms",
             "",
-            verdict(r["p99"] < P99_TARGET and r["published"] == r["n"]),
+            verdict(r["p99"] < LONE_TARGET and r["published"] == r["n"]),
             _note(r),
         )
     )
     return rows
 
 
+def _safely(how: Callable[..., dict[str, Any]], tmp: Path, n: int, **kwargs: Any) -> dict[str, Any]:
+    """``how(tmp, n, **kwargs)``, or, if it raised, a result saying that nothing was sent and
+    why: a run unattended still prints every row."""
+    try:
+        return how(tmp, n, **kwargs)
+    except Exception as exc:
+        logger.exception("lateness: %s of %s posts failed", how.__name__, n)
+        cause = f"{type(exc).__name__}: {str(exc)[:160]}"
+        nan = float("nan")
+        return {
+            "n": n,
+            "published": 0,
+            "failed": n,
+            "why": [(cause, n)],
+            "error": cause,
+            "passes": 0,
+            "rate": 0.0,
+            "detours": [],
+            **dict.fromkeys(("p50", "p95", "p99", "max"), nan),
+        }
+
+
 def _figure(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return "not measured"
+    if not r["published"]:
+        return "none sent"
     return " / ".join(f"{r[k] * 1000:,.0f}" for k in ("p50", "p95", "p99", "max")) + " ms"
 
 
+def _failed(f: dict[str, Any]) -> str:
+    """How many of the floor's calls failed and why (the commonest causes), or nothing."""
+    if not f["failed"]:
+        return ""
+    if "error" in f:
+        return f"; not measured: {f['error']}"
+    why = "; ".join(f"{n}× {cause}" for cause, n in f["why"])
+    return f"; {f['failed']} of {f['n']} calls failed ({why}), the figure is of the others"
+
+
+def _ratio(r: dict[str, Any], f: dict[str, Any]) -> str:
+    """p99 over the floor's p99, said on what each side sent when not all of it was sent."""
+    if not r["published"] or not f["published"]:
+        return "no ratio: " + (
+            "nothing was sent" if not r["published"] else "no floor call succeeded"
+        )
+    ratio = f"p99 {r['p99'] / f['p99']:.2f}× the floor's"
+    if r["published"] < r["n"] or f["published"] < f["n"]:
+        ratio += (
+            f", on what succeeded ({r['published']}/{r['n']} sent, "
+            f"{f['published']}/{f['n']} floor calls)"
+        )
+    return ratio
+
+
 def _note(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"not measured: {r['error']}"
     note = (
         f"p50/p95/p99/max; {r['published']}/{r['n']} sent (published or handed off) "
         f"in {r['passes']} passes, {r['rate']:,.0f} posts/s"
@@ -92,7 +164,6 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
     from publisher.app import make_dispatcher
     from publisher.clock import SystemClock
     from publisher.dispatch.daemon import Daemon
-    from publisher.sandbox.server import Sandbox
     from publisher.states import PENDING, RunMode
     from publisher.store.models import PostEvent, PostRow
 
@@ -110,8 +181,8 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
         nonlocal passes
         passes += 1
 
-    with Sandbox() as box:
-        cfg, adapters = sandbox_adapters(config, db, box.url)
+    with SandboxProcess() as url:
+        cfg, adapters = sandbox_adapters(config, db, url)
         _warm(adapters)
         clock = SystemClock()
         dispatcher = make_dispatcher(db, cfg, adapters, clock, worker=f"bench-{name}")
@@ -177,7 +248,6 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     from sqlalchemy import select
 
     from publisher.dispatch.dispatcher import outgoing_of, picture_shas
-    from publisher.sandbox.server import Sandbox
     from publisher.store.media import files
     from publisher.store.models import PostRow
 
@@ -193,15 +263,14 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
             for ch in CHANNELS
         }
     late: list[float] = []
-    failed = 0
-    with Sandbox() as box:
-        cfg, adapters = sandbox_adapters(config, db, box.url)
+    failed: Counter[str] = Counter()
+    with SandboxProcess() as url:
+        cfg, adapters = sandbox_adapters(config, db, url)
         _warm(adapters)
         go = threading.Event()
         start = 0.0
 
         def worker(queue: list[Any]) -> None:
-            nonlocal failed
             go.wait()
             while True:
                 try:
@@ -211,8 +280,8 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
                 try:
                     adapters[post.channel].publish(post)
                     late.append(time.monotonic() - start)
-                except Exception:
-                    failed += 1
+                except Exception as exc:  # counted, and named in the row's note
+                    failed[f"{post.channel}: {type(exc).__name__}: {str(exc)[:80]}"] += 1
 
         threads = [
             threading.Thread(target=worker, args=(queues[ch],))
@@ -231,7 +300,8 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
     return {
         "n": n,
         "published": len(late),
-        "failed": failed,
+        "failed": sum(failed.values()),
+        "why": failed.most_common(3),
         "p50": percentile(late, 50),
         "p95": percentile(late, 95),
         "p99": percentile(late, 99),
@@ -250,3 +320,50 @@ def _close(adapter: Any) -> None:
     client = getattr(adapter, "client", None) or getattr(adapter, "_client", None)
     if client is not None:
         client.close()
+
+
+class SandboxProcess:
+    """``publisher sandbox`` in a child process of its own (``with SandboxProcess() as url``),
+    so the sandbox's Python does not share the measured client's GIL: each has a core of its
+    own on a 2-core machine. Stopped with Ctrl-C's signal, as a person stops it."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> str:
+        from bench import ROOT
+        from bench.common import PYTHON
+
+        env = {k: v for k, v in os.environ.items() if k != "PUBLISHER_DATABASE_URL"}
+        env["PYTHONPATH"] = str(ROOT)
+        env["PUBLISHER_LANG"] = "en"
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter running our own package
+            [PYTHON, "-m", "publisher", "sandbox", *("--port", "0", "--smtp-port", "0"), *IMAP],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None  # noqa: S101 - asked for just above
+        ready, _w, _x = select.select([self.proc.stdout], [], [], STARTUP_TIMEOUT)
+        # "publisher sandbox at http://127.0.0.1:PORT …", or nothing if it did not start
+        first = self.proc.stdout.readline() if ready else f"nothing in {STARTUP_TIMEOUT:.0f} s"
+        found = re.search(r"https?://[\d.]+:\d+", first)
+        if found is None:
+            self.__exit__()
+            raise RuntimeError(f"the sandbox process did not say where it listens: {first!r}")
+        return found.group(0)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.proc = None

@@ -307,6 +307,9 @@ def _loopback_host(value: str | None) -> bool:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a kept-alive connection must not hold stop() up
+    # connections waiting to be accepted: socketserver's default of 5 refused some of a burst's
+    # (4 channels × 32 calls at once) while the accepting thread was busy
+    request_queue_size = 128
     sandbox: Sandbox
 
 
