@@ -602,9 +602,18 @@ def child_daemon(config_path: str, url: str, shards: list[str]) -> None:
         mode=RunMode.RUN,
         until=finished,
     )
+    profile = os.environ.get("PUBLISHER_BENCH_PROFILE")  # a folder: yappi's CPU profile there
+    if profile:
+        import yappi  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+        yappi.set_clock_type("cpu")
+        yappi.start()  # every thread, those started later included
     print("ready", flush=True)
     ready = _cpu()
     daemon.run()
+    if profile:
+        yappi.stop()
+        yappi.get_func_stats().save(f"{profile}/daemon-{os.getpid()}.pstat", type="pstat")
     print(json.dumps({"cpu": _cpu() - ready, "passes": daemon.passes}), flush=True)
 
 

@@ -274,8 +274,10 @@ class Dispatcher(OutcomeRules, ChannelRules):
 
     def _claim_one(self, s: Session, p: PostRow, now: datetime) -> Claim | None:
         assert p.due_at is not None  # noqa: S101 - approved posts always have a time
+        # the pictures' bytes, read once: checked against the approval, then sent
+        files = media_files.files(s, picture_shas(p.fields))
         if p.state in (State.APPROVED, State.RETRYING):  # a send: only the approved bytes
-            refused = self._unapproved(s, p)
+            refused = self._unapproved(s, p, files)
             if refused is not None:
                 cause, found = refused
                 transition(s, p, State.DRAFT, now, cause, audit_as="revoke", content_hash=found)
@@ -295,7 +297,6 @@ class Dispatcher(OutcomeRules, ChannelRules):
         transition(
             s, p, State.SENDING, now, f"claimed by {self.worker} ({mode}, attempt {p.attempt})"
         )
-        files = media_files.files(s, picture_shas(p.fields))
         exclude: frozenset[str] = frozenset()
         if mode == Mode.LOOKUP:  # ids other posts own: a lookup by content must skip them
             owned = select(PostRow.remote_id).where(
@@ -304,10 +305,13 @@ class Dispatcher(OutcomeRules, ChannelRules):
             exclude = frozenset(str(r) for r in s.scalars(owned))
         return Claim(p.id, p.claims, mode, p.channel, outgoing_of(p, exclude, files), since, was)
 
-    def _unapproved(self, s: Session, p: PostRow) -> tuple[str, str | None] | None:
+    def _unapproved(
+        self, s: Session, p: PostRow, files: Mapping[str, MediaFile]
+    ) -> tuple[str, str | None] | None:
         """Why ``p`` may not be sent (its cause and the hash found), or None: the fields it
         would send must hash to the approved hash, the audit trail must hold that approval,
-        and the current render must still be that text."""
+        its pictures' stored bytes (``files``, by SHA-256) must be the approved ones, and the
+        current render must still be that text."""
         stored = fields_hash(p.fields)
         if stored != p.approved_hash:
             p.render_hash = stored  # truthful again: the next load re-renders it from its file
@@ -320,7 +324,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 f"{audit.ALTERED}: the audit trail holds no approval of this text; nothing was "
                 "sent (find out who changed the database, then approve it again)"
             ), stored
-        missing = _missing_picture(s, p.fields)
+        missing = _missing_picture(p.fields, files)
         if missing:
             return (
                 f"{audit.ALTERED}: the approved picture {missing} is not in the database as it "
@@ -465,11 +469,10 @@ def picture_shas(fields: Mapping[str, Any]) -> list[str]:
     return [str(e["sha256"]) for e in picture_entries(fields) if e.get("sha256")]
 
 
-def _missing_picture(s: Session, fields: Mapping[str, Any]) -> str | None:
-    """The name of a picture of ``fields`` whose bytes are not stored as approved, or None."""
-    entries = [e for e in picture_entries(fields) if e.get("sha256")]
-    files = media_files.files(s, (str(e["sha256"]) for e in entries))
-    for e in entries:
+def _missing_picture(fields: Mapping[str, Any], files: Mapping[str, MediaFile]) -> str | None:
+    """The name of a picture of ``fields`` whose bytes are not among the stored ``files`` (by
+    SHA-256) as approved, or None."""
+    for e in (e for e in picture_entries(fields) if e.get("sha256")):
         f = files.get(str(e["sha256"]))
         if f is None or hashlib.sha256(f.data).hexdigest() != e["sha256"]:
             return str(e.get("name") or e.get("src") or e["sha256"])
