@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -313,6 +314,14 @@ def _wait(procs: list[subprocess.Popen[str]], timeout: float) -> tuple[list[str]
     return outs, cpu, problem
 
 
+def _field(line: str, name: str) -> float:
+    """A figure of a child's last line (JSON), 0 when it has none."""
+    try:
+        return float(json.loads(line).get(name, 0))
+    except (ValueError, AttributeError, TypeError):
+        return 0.0
+
+
 # -- one run ------------------------------------------------------------------------------
 
 
@@ -386,6 +395,7 @@ def dispatch(tmp: Path, n: int, posts: int, count: int, shard_count: int) -> dic
         "records": len(records),
         "duplicates": sum(c - 1 for c in seen.values() if c > 1),
         "daemon_cpu": cpu,
+        "statements": sum(_field(line, "statements") for line in outs),
         "sandbox_cpu": box_cpu,
         "pg_cpu": pg_cpu,
         "detours": detours,
@@ -523,7 +533,8 @@ def _note(r: dict[str, Any], shard_count: int) -> str:
         f"daemons {_ms_per_post(r['daemon_cpu'], r['published'])} ms, sandbox "
         f"({shard_count} process{'es' if shard_count > 1 else ''}) "
         f"{_ms_per_post(r['sandbox_cpu'], r['published'])} ms, PostgreSQL "
-        f"{_ms_per_post(r['pg_cpu'], r['published'])} ms"
+        f"{_ms_per_post(r['pg_cpu'], r['published'])} ms; SQL statements per post "
+        f"(all daemons): {r['statements'] / max(1, r['published']):.1f}"
     )
     if r["detours"]:
         note += f"; {len(r['detours'])} retried or looked up (first: {r['detours'][0][:100]})"
@@ -577,7 +588,7 @@ def _child_setup(config_path: str, url: str, shards: list[str]) -> tuple[Any, An
 
 
 def child_daemon(config_path: str, url: str, shards: list[str]) -> None:
-    from sqlalchemy import func, select
+    from sqlalchemy import event, func, select
 
     from publisher.app import make_dispatcher
     from publisher.clock import SystemClock
@@ -586,6 +597,13 @@ def child_daemon(config_path: str, url: str, shards: list[str]) -> None:
     from publisher.store.models import PostRow
 
     cfg, db, adapters = _child_setup(config_path, url, shards)
+    statements = [0]  # SQL statements sent from ready to done: a figure the machine's load spares
+    kinds: Counter[str] = Counter()  # by their first words, written when profiling
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements[0] += 1
+        kinds[" ".join(statement.split()[:12])] += 1
+
     clock = SystemClock()
     dispatcher = make_dispatcher(db, cfg, adapters, clock, worker=worker_name())
 
@@ -610,11 +628,16 @@ def child_daemon(config_path: str, url: str, shards: list[str]) -> None:
         yappi.start()  # every thread, those started later included
     print("ready", flush=True)
     ready = _cpu()
+    event.listen(db.engine, "before_cursor_execute", count)
     daemon.run()
     if profile:
+        Path(f"{profile}/statements-{os.getpid()}.json").write_text(
+            json.dumps(kinds.most_common(), indent=1)
+        )
         yappi.stop()
         yappi.get_func_stats().save(f"{profile}/daemon-{os.getpid()}.pstat", type="pstat")
-    print(json.dumps({"cpu": _cpu() - ready, "passes": daemon.passes}), flush=True)
+    done = {"cpu": _cpu() - ready, "passes": daemon.passes, "statements": statements[0]}
+    print(json.dumps(done), flush=True)
 
 
 def child_floor(config_path: str, url: str, shards: list[str], index: int, of: int) -> None:
