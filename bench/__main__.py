@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [--only NAME ...] [-o FILE]``: run the benchmarks, print the
 table and write the results file (default ``bench/RESULTS.md``).
 
-Names: startup (items 1 and 5), render (2), lateness (3), idle (4), baseline (6), web (7).
+Names: startup (items 1 and 5), render (2), lateness (3), idle (4), baseline (6), web (7),
+scaleout (8).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import ROOT, baseline, idle, lateness, render_plan, startup, web
+from bench import ROOT, baseline, idle, lateness, render_plan, scaleout, startup, web
 from bench.common import Row, Sizes, calibrate, load_average, machine, versions
 from bench.findings import FINDINGS
 from bench.results import markdown, text_table
@@ -28,6 +29,7 @@ BENCHES: dict[str, Callable[[Sizes, Path], list[Row]]] = {
     "idle": idle.run,
     "baseline": baseline.run,
     "web": web.run,
+    "scaleout": scaleout.run,
 }
 
 

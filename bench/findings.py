@@ -277,4 +277,54 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   (`uvicorn --workers`), which this 2-core machine cannot show fairly. The SQLite settings were
   not the cause (the read-only floor waits as long); `synchronous=FULL` stays, for the claims'
   durability.
+
+### 8. Scale-out on PostgreSQL (issue 18, item 1): what bounds the ratio here
+
+Measured on 2026-12-07 12:36–13:01 UTC with smaller sizes than the full run (the machine was
+shared by five engineers: load average 4–15, so throughput and lateness figures here are far
+below what a quiet machine gives; the CPU and SQL figures per post are what to compare).
+
+- Method: `bench/scaleout.py`. Posts due at one second on N channels (concurrency 1), a backlog,
+  so throughput is capacity (spread over a minute, 2,000 posts arrive at 33/s and one daemon
+  keeps up: the ratio would say nothing). 1, 2 and 4 daemon processes (the real `Daemon` and
+  `make_dispatcher`, each its own worker) share a fresh PostgreSQL schema; the sandbox runs as
+  `publisher sandbox` processes (channels sharded across them); duplicates are counted from the
+  sandboxes' records (`GET /_sandbox/records`). Each daemon reports its CPU time and the SQL
+  statements it sent from ready to done; PostgreSQL's CPU is sampled from `/proc`.
+- Duplicates: 0 in every run (600/600, 300/300, 200/200 published; the sandboxes' records held
+  exactly one item per post). Under this load the sandbox sometimes closed a kept-alive
+  connection mid-request (`RemoteProtocolError`); the dispatcher looked the post up, found it
+  missing or present, and sent it at most once: the claims, lease and fence held with 4 daemons.
+- CPU per post, 600 posts on 60 channels, 2 sandbox processes (load 8–13): 1 daemon: daemon
+  20 ms, sandbox 12 ms, PostgreSQL 6 ms; 4 daemons: daemons 44 ms, sandbox 12 ms, PostgreSQL
+  22 ms. The whole chain costs 38–78 ms of CPU per post, so two cores cap it at 25–50 posts/s
+  whatever the number of daemons: on this machine 4 daemons cannot be 3× one (measured: 6.8,
+  5.0 and 5.3 posts/s for 1, 2 and 4 daemons with the machine saturated by others).
+- Why a daemon's CPU per post grows with the number of daemons: SQL statements per post, 300
+  posts on 60 channels: 17.7 with 1 daemon, 38.6 with 4. One daemon records many answers in one
+  round (one transaction: the fence's `SELECT … FOR UPDATE`, the channel states, the calls in
+  flight, the claims of the channels with room); with 4 daemons each round records fewer answers,
+  so these per-round statements (and each daemon's claim queries on the same freed channels,
+  of which SKIP LOCKED leaves it nothing) are paid more often per post. Breakdown (200 posts, 4
+  daemons, per post): post selects 3.6 (claims per channel, fence, recovery), channel_state 2.8,
+  audit head 2.1, post_event inserts 2, then one each of media_file, audit, the two post
+  updates. Left: claiming for several channels in one statement, and giving each daemon a
+  preferred share of the channels, would cut the per-round statements; not done here.
+- Fixed: a claim read its pictures' bytes twice (once to check them against the approval, once
+  to send them): a 90 kB cover over the network from PostgreSQL, per article. Profiled with yappi
+  (all threads; `PUBLISHER_BENCH_PROFILE=DIR` writes each daemon's profile and statement counts
+  there), `media.files` was ~19 % of a daemon's CPU (1,200 reads for 600 posts); now the claim
+  reads them once and checks and sends the same bytes (1 read a post: the statement counts
+  above). `tests/test_dispatch.py::test_a_claim_reads_its_pictures_bytes_once` (SQLite and
+  PostgreSQL).
+- Full size, 4 daemons only (2,000 posts on 200 channels, 2 sandbox processes, 13:09–13:15 UTC,
+  load average 8–12): 2,000/2,000 published, 0 duplicates in the sandboxes' records, 8.0
+  posts/s (lateness p50 81 s, p99 243 s: the machine was saturated by others), 25 SQL
+  statements per post; CPU per post: daemons 47 ms, sandbox 16 ms, PostgreSQL 24 ms (87 ms
+  a post: two cores cap the chain at ~23 posts/s). The run took 347 s on that machine; on a
+  quiet one the item's three runs and its floor should take a few minutes (not measured here).
+- With a core per process (the ratio per core): the daemons' posts per CPU-second fall from the
+  1-daemon figure to the 4-daemon figure (row 8b's note), so with a core for each daemon and
+  enough for the sandbox and PostgreSQL the ratio would be 4 × that fraction: about 1.8× from the
+  CPU figures above (20 → 44 ms a post), to be read from the quiet machine's full run.
 """

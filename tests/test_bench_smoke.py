@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = ("1", "1b", "2", "2b", "3", "3 (c=8)", "3b", "4", "4b", "5", "6", "6b", "6c")
 ROWS += ("7a", "7b", "7c", "7d")  # the web app on SQLite
+ROWS += ("8 (1 daemon)", "8 (2 daemons)", "8b")  # scale-out (figures "skipped" with no PostgreSQL)
 # On PostgreSQL too when one answers at PUBLISHER_BENCH_PG (bench/web.py), else left out.
 OPTIONAL = ("7a (PostgreSQL)", "7b (PostgreSQL)", "7c (PostgreSQL)", "7d (PostgreSQL)")
 

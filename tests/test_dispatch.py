@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from publisher.channels.base import Ambiguous, AuthError, Outgoing, Permanent, Temporary, Throttled
 from publisher.clock import FakeClock
@@ -604,6 +604,30 @@ def test_the_adapter_gets_each_picture_with_the_approved_bytes(
     assert post.cover.sha256 == hashlib.sha256(banner).hexdigest()
     assert post.cover.alt.startswith("Ảnh bìa Tháng hành động")
     assert post.cover.name.startswith("thang-hanh-dong-vi-tre-em-2024-")
+
+
+def test_a_claim_reads_its_pictures_bytes_once(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """The bytes checked against the approval are the bytes sent: one read of the picture
+    table per claimed post with pictures, not one to check and another to send (a 90 kB cover
+    read twice from PostgreSQL was a fifth of a daemon's CPU per post, bench/findings.py)."""
+    p = first(queue, "facebook")
+    reads: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM media_file" in statement:
+            reads.append(statement)
+
+    at(clock, p)
+    event.listen(queue.engine, "before_cursor_execute", seen)
+    try:
+        dispatcher(queue, platforms, clock).run_once()
+    finally:
+        event.remove(queue.engine, "before_cursor_execute", seen)
+    published = [q for q in posts(queue, state=State.PUBLISHED) if q.fields.get("media")]
+    assert published, "the campaign's articles carry its cover"
+    assert len(reads) == len(published)
 
 
 def test_a_picture_changed_in_the_database_is_not_sent(
