@@ -194,6 +194,8 @@ class Renderer:
         self.config = config
         self._envs: dict[tuple[str, bool], BoundedEnvironment] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        # each channel's default cover, checked again only when its file or alt text changes
+        self._covers: dict[str, tuple[tuple[object, ...], Picture | None]] = {}
 
     def _env(self, channel: Channel) -> BoundedEnvironment:
         key = (channel.templates, channel.html)
@@ -280,7 +282,6 @@ class Renderer:
         tmpl = self.template(channel, message.kind)
         specs = FIELDS[channel.adapter]
         fields: dict[str, str] = {}
-        where = self._where(channel, message.kind)
         rendering = f"(rendering {message.path})"
         try:
             ctx = tmpl.new_context(self.context(message, channel))
@@ -291,21 +292,24 @@ class Renderer:
                     )
         except jinja2.TemplateError as exc:
             said = " ".join(str(exc.message or exc).split())[:300]
-            raise TemplateError(where, f"{said} {rendering}") from exc
+            raise TemplateError(self._where(channel, message.kind), f"{said} {rendering}") from exc
         except RecursionError as exc:
             raise TemplateError(
-                where,
+                self._where(channel, message.kind),
                 f"recursion too deep {rendering}",
                 "a template includes itself, or a macro calls itself without end",
             ) from exc
         except MemoryError:
             raise
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
-            raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
+            raise TemplateError(
+                self._where(channel, message.kind), f"{_said(exc)} {rendering}"
+            ) from exc
         for spec in specs:
             value = fields[spec.name] = fields.get(spec.name, "")
             if spec.required and not value:
                 problem = f"renders an empty '{spec.name}' for {message.path}"
+                where = self._where(channel, message.kind)
                 raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
             if spec.limit is not None and length(value) > spec.limit:
                 raise LimitError(
@@ -370,7 +374,35 @@ class Renderer:
 
     def default_cover(self, channel: Channel) -> Picture | None:
         """The cover of a message that names none: Zalo's own ``default_cover`` address, else
-        ``[media] default_cover`` (its alt text from ``default_cover_alt`` or the library)."""
+        ``[media] default_cover`` (its alt text from ``default_cover_alt`` or the library).
+
+        Checked once, then again only when the file or the alt texts change (every post of a
+        load takes it; a daemon's renderer lives for days)."""
+        key = self._cover_key(channel)
+        kept = self._covers.get(channel.id)
+        if key is not None and kept is not None and kept[0] == key:
+            return kept[1]
+        cover = self._default_cover(channel)
+        if key is not None:
+            self._covers[channel.id] = (key, cover)
+        return cover
+
+    def _cover_key(self, channel: Channel) -> tuple[object, ...] | None:
+        """What the default cover's check reads: the file's identity (None when it has none
+        to stat, then it is checked every time) and the alt texts."""
+        own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
+        src = own or self.config.media.default_cover
+        directory = self.config.messages_dir
+        if src.startswith(("http://", "https://")) or not src:
+            return (src,)
+        try:
+            st = (directory / src.strip()).stat()
+        except (OSError, ValueError):
+            return None
+        library = alt_library(directory)
+        return (src, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, tuple(library.items()))
+
+    def _default_cover(self, channel: Channel) -> Picture | None:
         media = self.config.media
         own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
         src = own or media.default_cover

@@ -29,6 +29,8 @@ WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu",
 
 @dataclass(frozen=True)
 class Item:
+    """One post as the calendar shows it."""
+
     id: int
     due_at: datetime | None
     channel: str
@@ -274,15 +276,20 @@ HEADERS = ("Mã", "Giờ", "Kênh", "Loại", "Tiêu đề", "Nội dung", "Ản
 UNPLANNED_HEADING = "Chưa xếp được lịch"
 
 
-@dataclass(frozen=True)
 class _Page:
-    """What the table shows, laid out by ``render_table`` (rich) or ``plain_table``."""
+    """What the table shows, laid out by ``render_table`` (rich) or ``plain_table``. (A plain
+    class: a dataclass costs a preview ~1 ms to create.)"""
 
-    heading: str  # printed with rich markup: bold
-    subheading: str
-    days: list[tuple[str, bool, list[tuple[str, ...]]]]  # title, planned, rows of 8 cells
-    total: str
-    pictures: list[str]  # "Ảnh dùng …" and one line per picture (printed whole)
+    def __init__(
+        self,
+        heading: str,  # printed with rich markup: bold
+        subheading: str,
+        days: list[tuple[str, bool, list[tuple[str, ...]]]],  # title, planned, rows of 8 cells
+        total: str,
+        pictures: list[str],  # "Ảnh dùng …" and one line per picture (printed whole)
+    ) -> None:
+        self.heading, self.subheading, self.days = heading, subheading, days
+        self.total, self.pictures = total, pictures
 
 
 def _page(entries: Sequence[Item], config: Config) -> _Page:
