@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -22,7 +23,7 @@ from markdown_it.token import Token
 from markupsafe import Markup
 
 from publisher.config import Channel, Config
-from publisher.content import MEDIA_DIR, Message, Picture, alt_library, picture
+from publisher.content import ALT_LIBRARY, MEDIA_DIR, Message, Picture, alt_library, picture
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
 from publisher.media import LIMITS, Limits, Prepared, prepare
 from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, bounded_join
@@ -196,6 +197,9 @@ class Renderer:
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         # each channel's default cover, checked again only when its file or alt text changes
         self._covers: dict[str, tuple[tuple[object, ...], Picture | None]] = {}
+        # what every post's context shares (pure: the config), copied into each context
+        self._hashtags: list[str] | None = None
+        self._settings: dict[str, dict[str, Any]] = {}
 
     def _env(self, channel: Channel) -> BoundedEnvironment:
         key = (channel.templates, channel.html)
@@ -252,8 +256,17 @@ class Renderer:
         return tmpl
 
     def context(self, message: Message, channel: Channel) -> dict[str, Any]:
+        """What ``message``'s templates for ``channel`` see. Fresh dicts and lists each time (a
+        template cannot change another post's), from parts made once per renderer."""
         camp = self.config.campaign
         pinned = self.config.key_date_on(message.pinned) if message.pinned else None
+        if self._hashtags is None:
+            self._hashtags = [h if h.startswith("#") else hashtag(h) for h in camp.hashtags]
+        if channel.id not in self._settings:
+            self._settings[channel.id] = channel.settings_dict()
+        settings = {
+            k: list(v) if isinstance(v, list) else v for k, v in self._settings[channel.id].items()
+        }
         return {
             "message": {
                 "key": message.key,
@@ -271,9 +284,9 @@ class Renderer:
                 "theme": camp.theme,
                 "organisation": camp.organisation,
                 "parent_organisation": camp.parent_organisation,
-                "hashtags": [h if h.startswith("#") else hashtag(h) for h in camp.hashtags],
+                "hashtags": list(self._hashtags),
             },
-            "channel": {"id": channel.id, "name": channel.name, **channel.settings_dict()},
+            "channel": {"id": channel.id, "name": channel.name, **settings},
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
@@ -366,6 +379,7 @@ class Renderer:
         return tuple(out)
 
     def limits(self, channel: Channel) -> Limits:
+        """What ``channel``'s platform takes (a WordPress site: up to its ``max_upload_bytes``)."""
         limits = LIMITS[channel.adapter]
         most = channel.setting("max_upload_bytes")
         if channel.adapter == "wordpress" and isinstance(most, int):
@@ -392,15 +406,19 @@ class Renderer:
         to stat, then it is checked every time) and the alt texts."""
         own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
         src = own or self.config.media.default_cover
-        directory = self.config.messages_dir
         if src.startswith(("http://", "https://")) or not src:
             return (src,)
+        directory = str(self.config.messages_dir)
         try:
-            st = (directory / src.strip()).stat()
+            st = os.stat(os.path.join(directory, src.strip()))
         except (OSError, ValueError):
             return None
-        library = alt_library(directory)
-        return (src, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, tuple(library.items()))
+        try:
+            alt = os.stat(os.path.join(directory, MEDIA_DIR, ALT_LIBRARY))
+            texts: tuple[int, ...] = (alt.st_ino, alt.st_size, alt.st_mtime_ns)
+        except OSError:
+            texts = ()
+        return (src, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, texts)
 
     def _default_cover(self, channel: Channel) -> Picture | None:
         media = self.config.media
