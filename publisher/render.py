@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -80,6 +81,7 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
 }
 
 
+_KEPT = 16  # sets of prepared pictures a renderer keeps (a daemon's lives for days)
 MEDIA_FIELD = "media"  # the pictures, as JSON (``publisher.media.Prepared.entry``), if any
 
 
@@ -199,6 +201,11 @@ class Renderer:
         self._covers: dict[str, tuple[tuple[object, ...], Picture | None]] = {}
         # what every post's context shares (pure: the config), copied into each context
         self._hashtags: list[str] | None = None
+        self._messages_dir = str(config.messages_dir)
+        self._kept: OrderedDict[
+            tuple[str, bool, tuple[Picture, ...]],
+            tuple[list[tuple[int, ...]], tuple[tuple[Prepared, ...], str]],
+        ] = OrderedDict()
         self._settings: dict[str, dict[str, Any]] = {}
 
     def _env(self, channel: Channel) -> BoundedEnvironment:
@@ -328,10 +335,9 @@ class Renderer:
                 raise LimitError(
                     message.path, channel.id, spec.name, length(value), spec.limit, spec.why
                 )
-        pictures = self.pictures(message, channel)
+        pictures, media = self._media(message, channel)
         if pictures:
-            entries = [p.entry() for p in pictures]
-            fields[MEDIA_FIELD] = json.dumps(entries, ensure_ascii=False, sort_keys=True)
+            fields[MEDIA_FIELD] = media
             if channel.adapter == "facebook" and fields.get("link"):
                 self._link_in_text(fields, message, channel)
         return Render(fields, specs[0].name, pictures)
@@ -352,6 +358,35 @@ class Renderer:
                 FACEBOOK_MESSAGE_LIMIT,
                 "with its link at the end",
             )
+
+    def _media(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
+        """``pictures`` and their ``media`` field, kept for the last ``_KEPT`` sets of pictures
+        while their files are unchanged: most posts show the same default cover."""
+        cover = message.cover or self.default_cover(channel)
+        named = ((cover,) if cover else ()) + message.images
+        key = (channel.id, message.cover is None, named)
+        files: list[tuple[int, ...]] = []
+        for pic in named:
+            if not pic.is_url:
+                try:
+                    st = os.stat(os.path.join(self._messages_dir, pic.src))
+                except (OSError, ValueError):
+                    return self._media_of(self.pictures(message, channel))  # says why
+                files.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == files:
+            self._kept.move_to_end(key)
+            return kept[1]
+        made = self._media_of(self.pictures(message, channel))
+        self._kept[key] = (files, made)
+        if len(self._kept) > _KEPT:
+            self._kept.popitem(last=False)
+        return made
+
+    @staticmethod
+    def _media_of(pictures: tuple[Prepared, ...]) -> tuple[tuple[Prepared, ...], str]:
+        entries = [p.entry() for p in pictures]
+        return pictures, json.dumps(entries, ensure_ascii=False, sort_keys=True) if entries else ""
 
     def pictures(self, message: Message, channel: Channel) -> tuple[Prepared, ...]:
         """``message``'s cover (its own, else the default) and images as ``channel``'s
