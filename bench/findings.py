@@ -112,9 +112,10 @@ config, queue read, table).
   docstrings.
 - Result (instructions): table 1,201 M → 465 M, JSON 580 M → 468 M, `python -c pass` 90 M
   (13.3× → 5.2× the floor's instructions; a process's first instructions cost more time each,
-  as the wall and CPU ratios show); 15 interleaved runs each at load 11: table 395 → 150 ms of CPU (10.8× → 4.1× the floor's 37 ms),
-  wall 862 → 326 ms median (10.2× → 3.9×); JSON 235 → 154 ms CPU (6.4× → 4.2×); `--help` 135 →
-  141 ms CPU (unchanged: it imports every command).
+  as the wall and CPU ratios show). 15 interleaved runs each at load 11: table 395 → 150 ms
+  of CPU (10.8× → 4.1× the floor's 37 ms), wall 862 → 326 ms median (10.2× → 3.9×); JSON
+  235 → 154 ms CPU (6.4× → 4.2×); `--help` 135 → 141 ms CPU (unchanged: it imports every
+  command).
 - Left: what remains is imports: click (~20 % of the run's instructions over the floor),
   the config's 25 frozen dataclasses (Python 3.11 compiles six methods for each: ~0.5–1 ms a
   class, ~15 ms in all), `tomllib`, `zoneinfo`, `sqlite3`, `json`. The ratio is near 4×; which
