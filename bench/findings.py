@@ -115,11 +115,13 @@ config, queue read, table).
   as the wall and CPU ratios show). 15 interleaved runs each at load 11: table 395 → 150 ms
   of CPU (10.8× → 4.1× the floor's 37 ms), wall 862 → 326 ms median (10.2× → 3.9×); JSON
   235 → 154 ms CPU (6.4× → 4.2×); `--help` 135 → 141 ms CPU (unchanged: it imports every
-  command).
+  command). 11 more at load 4 (13:20 UTC): table wall 423 → 184 ms median (9.8× → 4.3× the
+  floor's 43 ms), CPU 284 → 133 ms (8.9× → 4.1×); JSON wall 245 → 201 ms (5.7× → 4.7×).
 - Left: what remains is imports: click (~20 % of the run's instructions over the floor),
   the config's 25 frozen dataclasses (Python 3.11 compiles six methods for each: ~0.5–1 ms a
-  class, ~15 ms in all), `tomllib`, `zoneinfo`, `sqlite3`, `json`. The ratio is near 4×; which
-  side of it depends on the run.
+  class, 15–30 ms of self time under `-X importtime`, the largest single item), `tomllib`,
+  `zoneinfo`, `sqlite3`, `json`. The ratio is near 4× but above it in these runs; the next
+  step would be fewer or cheaper classes on the config's import path.
 
 Plan + render (rows 2, 2b): cProfile of `render_all` and `plan` (600 to 5,000 messages).
 - Found: every render prepared its pictures anew: the default cover (every post here) was
