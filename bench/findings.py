@@ -79,6 +79,75 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   table's run 22 % and 2.3 s; the day search is linear in
   the window).
 
+### Third round (issue 18, item 4): tighter ratios
+
+Targets raised: `publisher preview` ≤ 4× a bare `python -c pass`, plan + render ≤ 1.3× bare
+Jinja. Measured 2026-12-07 12:30–13:20 UTC on this machine while four other engineers' work ran
+(load average 4–16): wall times there are mostly waiting for a CPU, so the figures below are
+CPU time or instruction counts (`valgrind --tool=callgrind`, which does not drift with the
+load), old code (main at 4d54651) and new side by side.
+
+Preview (rows 1, 1b): profiled with `python -X importtime` and cProfile by phase (imports,
+config, queue read, table).
+- Found: rich was most of the table's cost (importing it ~35 % of the run, laying out 30 day
+  tables as much again), though a file or a pipe gets plain characters. Fixed:
+  `preview.plain_table` writes the same characters without rich for a file (`-o`) or a pipe
+  (no terminal, no FORCE_COLOR/TTY_COMPATIBLE): rich's `Table(expand=True)` column widths
+  (`ratio_distribute`), ellipsis and padding, byte for byte. It declines (None, then rich
+  prints as before) whatever only rich lays out: a post without a time (its reason wraps),
+  a line wider than the page, markup brackets, emoji codes, characters outside ASCII, Latin and
+  Vietnamese letters and common punctuation. `tests/test_preview.py` checks it equals rich's
+  output on the seed campaign and, with hypothesis, on generated text. A terminal still gets
+  rich, colours and all.
+- Found: `import publisher.cli` imported every command's module (daemon, mail, web, users…).
+  Fixed: the command group imports a command's module when it is looked up
+  (`cli.common.COMMANDS`, checked complete by `tests/test_cli.py`); `--help` imports them all.
+- Found: reading the config imported `email` (mail address check: ~13 % of the remaining
+  instructions, with `socket`, `random`, `calendar`), `ssl` (for a `ca_file` that is not set)
+  and `difflib` (typo hints); 12 of the config's dataclasses had no docstring, so `dataclass`
+  built one with `inspect.signature`. Fixed: a plain address (letters, digits, ._%+- around one
+  @) is accepted by a regular expression, checked by hypothesis to be exactly what
+  `email.headerregistry.Address` reads back unchanged; anything else still goes through the
+  email package. `ssl` and `difflib` are imported only when needed; the dataclasses have
+  docstrings.
+- Result (instructions): table 1,201 M → 465 M, JSON 580 M → 468 M, `python -c pass` 90 M
+  (13.3× → 5.2× the floor's instructions; a process's first instructions cost more time each,
+  as the wall and CPU ratios show). 15 interleaved runs each at load 11: table 395 → 150 ms
+  of CPU (10.8× → 4.1× the floor's 37 ms), wall 862 → 326 ms median (10.2× → 3.9×); JSON
+  235 → 154 ms CPU (6.4× → 4.2×); `--help` 135 → 141 ms CPU (unchanged: it imports every
+  command). 11 more at load 4 (13:20 UTC): table wall 423 → 184 ms median (9.8× → 4.3× the
+  floor's 43 ms), CPU 284 → 133 ms (8.9× → 4.1×); JSON wall 245 → 201 ms (5.7× → 4.7×).
+- Left: what remains is imports: click (~20 % of the run's instructions over the floor),
+  the config's 25 frozen dataclasses (Python 3.11 compiles six methods for each: ~0.5–1 ms a
+  class, 15–30 ms of self time under `-X importtime`, the largest single item), `tomllib`,
+  `zoneinfo`, `sqlite3`, `json`. The ratio is near 4× but above it in these runs; the next
+  step would be fewer or cheaper classes on the config's import path.
+
+Plan + render (rows 2, 2b): cProfile of `render_all` and `plan` (600 to 5,000 messages).
+- Found: every render prepared its pictures anew: the default cover (every post here) was
+  checked (`content.picture`: path resolution, `stat`s, the alt-text library) and prepared
+  (`media.prepare`: the picture's 92 kB hashed, its name built) per post: ~30 % of the render.
+  Fixed: `media.prepare` keeps what it made for the same file (as read by `read_source`, by
+  mtime and size); a `Renderer` checks the default cover once and again only when its file or
+  the alt texts change (`stat`), and keeps the last 16 sets of prepared pictures with their
+  `media` field while their files are unchanged (a daemon's renderer lives for days:
+  `tests/test_render.py` replaces the cover under a renderer and sees the new render).
+- Found: `Channel.settings_dict` deep-copied the settings with `dataclasses.asdict`, and
+  `context` made the campaign's hashtags (NFD + regex) for every post. Fixed: made once per
+  renderer, copied into each post's context (a template still cannot change another's).
+- Found: `nearest_day` first looks for the nearest day without another post of the same kind;
+  once every day has one (a year of 10,000 messages), that scan of the whole window ran in vain
+  for every post. Fixed: the planner counts, per kind, the days without one and skips the scan
+  when there are none: same plans (compared with the old planner on 300–5,000 messages, with
+  and without unplaced posts; `tests/test_plan.py` passes); 5,000 messages: 0.78 → 0.42 s CPU.
+- Result (CPU time, 10,000 messages, same process, load 12): 1.98× in the last full run's
+  table; 1.68× after the planner and context fixes, 1.57× after the pictures' (render 14.3 s,
+  plan 1.6 s, bare Jinja 10.2 s); 2,000 messages: 1.31–1.53×.
+- Left: Markdown (markdown-it, shared by both sides) is most of the floor; over it remain the
+  sandboxed environment's attribute checks and size bounds (`template_limits`), NFC and limit
+  checks, the hash of every render (JSON + SHA-256), building the contexts (the floor's are
+  built before its clock starts) and the plan (~10 % of the total).
+
 ### 3. Dispatch lateness (target p99 < 100 ms): met one post at a time; not 1,000 at once
 
 - A lone post (row 3b) goes out 15–40 ms after its time: APScheduler's one-shot wake at the

@@ -21,7 +21,7 @@ from bench.common import (
     verdict,
 )
 
-PREVIEW_TARGET = 0.5
+PREVIEW_RATIO = 4.0  # × the floor: the interpreter's own start-up, measured in the same run
 HELP_TARGET = 0.3
 
 
@@ -53,18 +53,22 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
     floor = warm["pass"]
     base = f"python -c pass: {ms(floor.wall)}"
 
-    def row(key: str, name: str, what: str, target: float, extra: str = "") -> Row:
+    def row(key: str, name: str, what: str, target: float | None, extra: str = "") -> Row:
+        """``target``: seconds; None: at most ``PREVIEW_RATIO`` × the floor."""
         s = warm[name]
-        note = f"CPU {ms(s.cpu)}; runs {s.spread}" + (f"; {extra}" if extra else "")
+        ratio = s.wall / floor.wall if floor.wall > 0 else float("inf")
+        note = f"{ratio:.1f}× the floor; CPU {ms(s.cpu)} (floor's {ms(floor.cpu)}); runs {s.spread}"
+        note += f"; {extra}" if extra else ""
         if not s.ok:
             note += "; A RUN FAILED"
+        met = s.wall < target if target is not None else ratio <= PREVIEW_RATIO
         return Row(
             key,
             what,
             f"{ms(s.wall)} (median of {len(s.runs)})",
-            f"< {target:.1f} s",
+            f"< {target:.1f} s" if target is not None else f"≤ {PREVIEW_RATIO:.0f}× python -c pass",
             base,
-            verdict(s.ok and s.wall < target),
+            verdict(s.ok and met),
             note,
         )
 
@@ -80,9 +84,9 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
             "1",
             "preview",
             "`publisher preview` (table), seed campaign, 72 posts",
-            PREVIEW_TARGET,
+            None,
             extra["preview"],
         ),
-        row("1b", "json", "`publisher preview --format json`", PREVIEW_TARGET),
+        row("1b", "json", "`publisher preview --format json`", None),
         row("5", "help", "`publisher --help` start-up", HELP_TARGET, extra["help"]),
     ]

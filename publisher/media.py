@@ -187,6 +187,17 @@ def prepare(
         return Prepared(role, picture.alt, picture.src, url=picture.src)
     where = f"messages/{picture.src}"
     source = read_source(messages_dir / picture.src, where)
+    return _prepared(picture, role, limits, public_base_url, source, where)
+
+
+# A picture is prepared for each post that shows it (a default cover: every post): the same
+# file read (``read_source``, by its mtime and size) gives the same bytes, hash and name, so
+# they are made once, not per post (most of a large load's time over its templates',
+# bench/RESULTS.md).
+@lru_cache(maxsize=32)
+def _prepared(
+    picture: Picture, role: str, limits: Limits, public_base_url: str, source: Source, where: str
+) -> Prepared:
     data, fmt, width, height = fit(source, limits, where)
     mime, ext = FORMATS[fmt]
     sha = hashlib.sha256(data).hexdigest()

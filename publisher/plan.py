@@ -135,15 +135,30 @@ class _ChannelPlanner:
         self.used: dict[date, set[time]] = defaultdict(set)
         self.count: dict[date, int] = defaultdict(int)
         self.kinds_on: dict[date, list[str]] = defaultdict(list)  # a multiset: see release()
+        # per kind, how many days of the window have none of it (kept by _add/_remove_kind):
+        # when none, nearest_day's first search cannot succeed and is skipped (it was linear in
+        # the window for every post, most of a large plan's time, bench/RESULTS.md)
+        self.window = set(self.days)
+        self.lacking: dict[str, int] = defaultdict(lambda: len(self.window))
         self.slogans: list[tuple[datetime, str]] = []  # (local time, message) placed or fixed
         for f in fixed:
             local = f.due_at.astimezone(rules.tz)
             day = local.date()
             self.used[day].add(local.time().replace(tzinfo=None))
             self.count[day] += 1
-            self.kinds_on[day].append(f.kind)
+            self._add_kind(day, f.kind)
             if f.kind == "slogan":
                 self.slogans.append((local, f.message))
+
+    def _add_kind(self, day: date, kind: str) -> None:
+        if day in self.window and kind not in self.kinds_on[day]:
+            self.lacking[kind] -= 1
+        self.kinds_on[day].append(kind)
+
+    def _remove_kind(self, day: date, kind: str) -> None:
+        self.kinds_on[day].remove(kind)
+        if day in self.window and kind not in self.kinds_on[day]:
+            self.lacking[kind] += 1
 
     def free_slot(self, day: date) -> time | None:
         if self.count[day] >= self.cap:
@@ -156,7 +171,7 @@ class _ChannelPlanner:
     def take(self, demand: Demand, day: date, slot: time) -> datetime:
         self.used[day].add(slot)
         self.count[day] += 1
-        self.kinds_on[day].append(demand.kind)
+        self._add_kind(day, demand.kind)
         local = datetime.combine(day, slot, self.rules.tz)
         self.out.times[demand.key] = local.astimezone(UTC)
         return local
@@ -166,7 +181,7 @@ class _ChannelPlanner:
         day = local.date()
         self.used[day].discard(local.time())
         self.count[day] -= 1
-        self.kinds_on[day].remove(demand.kind)
+        self._remove_kind(day, demand.kind)
         del self.out.times[demand.key]
         if demand.kind == "slogan":
             self.slogans.remove((local, demand.message))
@@ -175,9 +190,10 @@ class _ChannelPlanner:
         """The day nearest to ``days[target]`` with room; first without another ``kind``."""
         order = _nearest_first(len(self.days), target)
         days, kinds_on, free_slot = self.days, self.kinds_on, self.free_slot
-        for i in order:
-            if kind not in kinds_on[days[i]] and free_slot(days[i]) is not None:
-                return days[i]
+        if self.lacking[kind]:
+            for i in order:
+                if kind not in kinds_on[days[i]] and free_slot(days[i]) is not None:
+                    return days[i]
         for i in order:
             if free_slot(days[i]) is not None:
                 return days[i]
@@ -275,13 +291,13 @@ class _ChannelPlanner:
                 break
             self.used[day].add(slot)  # reserve; released to take() below
             self.count[day] += 1
-            self.kinds_on[day].append("slogan")
+            self._add_kind(day, "slogan")
             positions.append((day, slot))
         positions.sort()
         for day, slot in positions:
             self.used[day].discard(slot)
             self.count[day] -= 1
-            self.kinds_on[day].remove("slogan")
+            self._remove_kind(day, "slogan")
         tz = self.rules.tz
         times = [datetime.combine(day, slot, tz) for day, slot in positions]
         order = _arrange(times, queue, self.slogans) or self.greedy(times, queue)

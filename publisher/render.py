@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -22,7 +24,7 @@ from markdown_it.token import Token
 from markupsafe import Markup
 
 from publisher.config import Channel, Config
-from publisher.content import MEDIA_DIR, Message, Picture, alt_library, picture
+from publisher.content import ALT_LIBRARY, MEDIA_DIR, Message, Picture, alt_library, picture
 from publisher.errors import ConfigError, ContentError, LimitError, TemplateError
 from publisher.media import LIMITS, Limits, Prepared, prepare
 from publisher.template_limits import SIZE_LIMIT, BoundedEnvironment, bounded_join
@@ -79,6 +81,7 @@ FIELDS: dict[str, tuple[FieldSpec, ...]] = {
 }
 
 
+_KEPT = 16  # sets of prepared pictures a renderer keeps (a daemon's lives for days)
 MEDIA_FIELD = "media"  # the pictures, as JSON (``publisher.media.Prepared.entry``), if any
 
 
@@ -194,6 +197,16 @@ class Renderer:
         self.config = config
         self._envs: dict[tuple[str, bool], BoundedEnvironment] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        # each channel's default cover, checked again only when its file or alt text changes
+        self._covers: dict[str, tuple[tuple[object, ...], Picture | None]] = {}
+        # what every post's context shares (pure: the config), copied into each context
+        self._hashtags: list[str] | None = None
+        self._messages_dir = str(config.messages_dir)
+        self._kept: OrderedDict[
+            tuple[str, bool, tuple[Picture, ...]],
+            tuple[list[tuple[int, ...]], tuple[tuple[Prepared, ...], str]],
+        ] = OrderedDict()
+        self._settings: dict[str, dict[str, Any]] = {}
 
     def _env(self, channel: Channel) -> BoundedEnvironment:
         key = (channel.templates, channel.html)
@@ -250,8 +263,17 @@ class Renderer:
         return tmpl
 
     def context(self, message: Message, channel: Channel) -> dict[str, Any]:
+        """What ``message``'s templates for ``channel`` see. Fresh dicts and lists each time (a
+        template cannot change another post's), from parts made once per renderer."""
         camp = self.config.campaign
         pinned = self.config.key_date_on(message.pinned) if message.pinned else None
+        if self._hashtags is None:
+            self._hashtags = [h if h.startswith("#") else hashtag(h) for h in camp.hashtags]
+        if channel.id not in self._settings:
+            self._settings[channel.id] = channel.settings_dict()
+        settings = {
+            k: list(v) if isinstance(v, list) else v for k, v in self._settings[channel.id].items()
+        }
         return {
             "message": {
                 "key": message.key,
@@ -269,9 +291,9 @@ class Renderer:
                 "theme": camp.theme,
                 "organisation": camp.organisation,
                 "parent_organisation": camp.parent_organisation,
-                "hashtags": [h if h.startswith("#") else hashtag(h) for h in camp.hashtags],
+                "hashtags": list(self._hashtags),
             },
-            "channel": {"id": channel.id, "name": channel.name, **channel.settings_dict()},
+            "channel": {"id": channel.id, "name": channel.name, **settings},
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
@@ -280,7 +302,6 @@ class Renderer:
         tmpl = self.template(channel, message.kind)
         specs = FIELDS[channel.adapter]
         fields: dict[str, str] = {}
-        where = self._where(channel, message.kind)
         rendering = f"(rendering {message.path})"
         try:
             ctx = tmpl.new_context(self.context(message, channel))
@@ -291,30 +312,32 @@ class Renderer:
                     )
         except jinja2.TemplateError as exc:
             said = " ".join(str(exc.message or exc).split())[:300]
-            raise TemplateError(where, f"{said} {rendering}") from exc
+            raise TemplateError(self._where(channel, message.kind), f"{said} {rendering}") from exc
         except RecursionError as exc:
             raise TemplateError(
-                where,
+                self._where(channel, message.kind),
                 f"recursion too deep {rendering}",
                 "a template includes itself, or a macro calls itself without end",
             ) from exc
         except MemoryError:
             raise
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
-            raise TemplateError(where, f"{_said(exc)} {rendering}") from exc
+            raise TemplateError(
+                self._where(channel, message.kind), f"{_said(exc)} {rendering}"
+            ) from exc
         for spec in specs:
             value = fields[spec.name] = fields.get(spec.name, "")
             if spec.required and not value:
                 problem = f"renders an empty '{spec.name}' for {message.path}"
+                where = self._where(channel, message.kind)
                 raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
             if spec.limit is not None and length(value) > spec.limit:
                 raise LimitError(
                     message.path, channel.id, spec.name, length(value), spec.limit, spec.why
                 )
-        pictures = self.pictures(message, channel)
+        pictures, media = self._media(message, channel)
         if pictures:
-            entries = [p.entry() for p in pictures]
-            fields[MEDIA_FIELD] = json.dumps(entries, ensure_ascii=False, sort_keys=True)
+            fields[MEDIA_FIELD] = media
             if channel.adapter == "facebook" and fields.get("link"):
                 self._link_in_text(fields, message, channel)
         return Render(fields, specs[0].name, pictures)
@@ -335,6 +358,35 @@ class Renderer:
                 FACEBOOK_MESSAGE_LIMIT,
                 "with its link at the end",
             )
+
+    def _media(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
+        """``pictures`` and their ``media`` field, kept for the last ``_KEPT`` sets of pictures
+        while their files are unchanged: most posts show the same default cover."""
+        cover = message.cover or self.default_cover(channel)
+        named = ((cover,) if cover else ()) + message.images
+        key = (channel.id, message.cover is None, named)
+        files: list[tuple[int, ...]] = []
+        for pic in named:
+            if not pic.is_url:
+                try:
+                    st = os.stat(os.path.join(self._messages_dir, pic.src))
+                except (OSError, ValueError):
+                    return self._media_of(self.pictures(message, channel))  # says why
+                files.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == files:
+            self._kept.move_to_end(key)
+            return kept[1]
+        made = self._media_of(self.pictures(message, channel))
+        self._kept[key] = (files, made)
+        if len(self._kept) > _KEPT:
+            self._kept.popitem(last=False)
+        return made
+
+    @staticmethod
+    def _media_of(pictures: tuple[Prepared, ...]) -> tuple[tuple[Prepared, ...], str]:
+        entries = [p.entry() for p in pictures]
+        return pictures, json.dumps(entries, ensure_ascii=False, sort_keys=True) if entries else ""
 
     def pictures(self, message: Message, channel: Channel) -> tuple[Prepared, ...]:
         """``message``'s cover (its own, else the default) and images as ``channel``'s
@@ -362,6 +414,7 @@ class Renderer:
         return tuple(out)
 
     def limits(self, channel: Channel) -> Limits:
+        """What ``channel``'s platform takes (a WordPress site: up to its ``max_upload_bytes``)."""
         limits = LIMITS[channel.adapter]
         most = channel.setting("max_upload_bytes")
         if channel.adapter == "wordpress" and isinstance(most, int):
@@ -370,7 +423,39 @@ class Renderer:
 
     def default_cover(self, channel: Channel) -> Picture | None:
         """The cover of a message that names none: Zalo's own ``default_cover`` address, else
-        ``[media] default_cover`` (its alt text from ``default_cover_alt`` or the library)."""
+        ``[media] default_cover`` (its alt text from ``default_cover_alt`` or the library).
+
+        Checked once, then again only when the file or the alt texts change (every post of a
+        load takes it; a daemon's renderer lives for days)."""
+        key = self._cover_key(channel)
+        kept = self._covers.get(channel.id)
+        if key is not None and kept is not None and kept[0] == key:
+            return kept[1]
+        cover = self._default_cover(channel)
+        if key is not None:
+            self._covers[channel.id] = (key, cover)
+        return cover
+
+    def _cover_key(self, channel: Channel) -> tuple[object, ...] | None:
+        """What the default cover's check reads: the file's identity (None when it has none
+        to stat, then it is checked every time) and the alt texts."""
+        own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
+        src = own or self.config.media.default_cover
+        if src.startswith(("http://", "https://")) or not src:
+            return (src,)
+        directory = str(self.config.messages_dir)
+        try:
+            st = os.stat(os.path.join(directory, src.strip()))
+        except (OSError, ValueError):
+            return None
+        try:
+            alt = os.stat(os.path.join(directory, MEDIA_DIR, ALT_LIBRARY))
+            texts: tuple[int, ...] = (alt.st_ino, alt.st_size, alt.st_mtime_ns)
+        except OSError:
+            texts = ()
+        return (src, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, texts)
+
+    def _default_cover(self, channel: Channel) -> Picture | None:
         media = self.config.media
         own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
         src = own or media.default_cover

@@ -232,7 +232,9 @@ def test_every_command_is_documented_in_the_readme() -> None:
 
     readme = (ROOT / "README.md").read_text("utf-8")
     examples = [line for line in readme.splitlines() if line.startswith("publisher ")]
-    for name, command in cli.commands.items():
+    for name in cli.list_commands(click.Context(cli)):
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
         subcommands = command.commands if isinstance(command, click.Group) else {"": None}
         for sub in subcommands:
             usage = f"publisher {name} {sub}".strip()
@@ -313,3 +315,18 @@ def test_every_command_says_what_it_does() -> None:
     assert len(commands) > 15
     silent = [name for name, command in commands if not command.get_short_help_str().strip()]
     assert silent == []
+
+
+def test_each_command_is_found_in_its_module() -> None:
+    """``publisher preview`` imports only the module of its command (common.COMMANDS): every
+    command is listed there with the module that defines it, and found by its name alone."""
+    import click
+
+    from publisher.cli.common import COMMANDS
+
+    names = cli.list_commands(click.Context(cli))
+    assert sorted(COMMANDS) == names
+    for name in names:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None and command.callback is not None
+        assert command.callback.__module__ == f"publisher.cli.{COMMANDS[name]}"

@@ -8,8 +8,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from publisher.config import SMTP_URL_ENV, MailSettings, load_config
+from publisher.config import SMTP_URL_ENV, MailSettings, load_config, parse
 from publisher.config.env import mail_access
 from publisher.config.parse import smtp_url
 from publisher.errors import ConfigError
@@ -395,3 +397,28 @@ def test_a_misspelt_mail_table_is_named_with_the_tables_allowed(tmp_path: Path) 
         load_config(with_mail(tmp_path, MAIL.replace("[mail]", "[mial]")))
     assert "mial: is not a known key (allowed here: " in str(info.value)
     assert ", mail," in str(info.value) or str(info.value).endswith(", mail)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(parse._PLAIN_ADDRESS, fullmatch=True))
+def test_a_plain_address_is_one_the_email_package_takes_as_it_is(value: str) -> None:
+    """``mail_address_problem`` accepts a plain address without the email package: each is
+    one that ``email.headerregistry.Address`` reads back unchanged, with both parts."""
+    from email.headerregistry import Address
+
+    address = Address(addr_spec=value)
+    assert (address.addr_spec, address.username, address.domain) == (
+        value,
+        *value.split("@"),
+    )
+    assert parse.mail_address_problem(value) is None
+
+
+def test_addresses_that_are_not_plain_still_go_through_the_email_package() -> None:
+    assert (
+        parse.mail_address_problem("a..b@example.gov.vn")
+        == "'a..b@example.gov.vn' is not a mail address"
+    )
+    assert parse.mail_address_problem("thư@example.gov.vn") is not None
+    assert parse.mail_address_problem("x@") is not None
+    assert parse.mail_address_problem('"a b"@example.gov.vn') is None  # quoted: still valid

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from publisher.config import Config
@@ -105,3 +107,86 @@ def test_the_table_cell_counts_a_posts_pictures() -> None:
     assert pv.pictures_cell([image, image]) == "2 ảnh"
     assert pv.pictures_cell([cover]) == "bìa"
     assert pv.pictures_cell([]) == "–"
+
+
+def _rich_table(entries: list[pv.Item], config: Config) -> str:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    pv.render_table(entries, config, Console(file=out, width=160, color_system=None))
+    return out.getvalue()
+
+
+def test_the_plain_table_is_richs_on_the_seed_campaign(config: Config) -> None:
+    """``publisher preview`` to a file or a pipe lays the table out without rich: the same
+    characters as rich's layout, for the whole seed campaign (drafts, approved, cancelled)."""
+    from publisher.store.db import open_database
+
+    db = open_database(config.database_url)
+    load(db, config, NOW, "t")
+    approve(db, [1, 2, 3], everything=False, actor="a", now=NOW)
+    with db.write() as s:
+        s.scalars(select(PostRow).where(PostRow.id == 5)).one().state = State.CANCELLED
+    for entries in (pv.items(db, config), pv.items(db, config, include_cancelled=True), []):
+        plain = pv.plain_table(entries, config)
+        assert plain is not None
+        assert plain == _rich_table(entries, config)
+
+
+_CHARS = "aăâđêôơưAĐỆỳýỹỷỵ Ếà ạ0123456789·–—“”…•-_/.,()'\"![]:\\\t\n中\u0301\u00ad😀"
+_WORDS = st.text(alphabet=st.sampled_from(_CHARS), max_size=90)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    titles=st.lists(_WORDS, min_size=1, max_size=4),
+    texts=st.lists(_WORDS, min_size=1, max_size=4),
+    ids=st.lists(st.integers(1, 10**12), min_size=1, max_size=4),
+    minutes=st.lists(st.integers(0, 60 * 24 * 40), min_size=1, max_size=4),
+    unplanned=st.booleans(),
+)
+def test_the_plain_table_is_richs_or_declines(
+    config: Config,
+    titles: list[str],
+    texts: list[str],
+    ids: list[int],
+    minutes: list[int],
+    unplanned: bool,
+) -> None:
+    """Whatever the text (Vietnamese, markup brackets, emoji codes, wide or combining
+    characters, tabs, lines longer than the page), ``plain_table`` prints rich's characters
+    or declines (None), and it lays out plain Vietnamese itself."""
+    from datetime import timedelta
+
+    channels = list(config.channels)
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    entries = [
+        pv.Item(
+            ids[n % len(ids)],
+            None if unplanned and n == 0 else start + timedelta(minutes=minutes[n % len(minutes)]),
+            channels[n % len(channels)],
+            f"m{n}",
+            ("slogan", "article")[n % 2],
+            titles[n % len(titles)],
+            texts[n % len(texts)],
+            {},
+            State.DRAFT,
+            "did not fit",
+        )
+        for n in range(max(len(titles), len(texts)))
+    ]
+    plain = pv.plain_table(entries, config)
+    if plain is not None:
+        assert plain == _rich_table(entries, config)
+    simple = all(
+        set(t) <= set("aăâđêôơưAĐỆỳýỹỷỵ Ếà ạ0123456789·–—“”…•-_/.,()'\"!")
+        for t in (*titles, *texts)
+    )
+    if simple and not unplanned:
+        assert plain is not None

@@ -147,3 +147,26 @@ def test_markdown_plain_text() -> None:
         markdown_plain(text)
         == "Mở đầu đậm nối dòng.\n\nMục\n\n1. Một\n2. Hai\n\n• a\n  • b\n\nKết."
     )
+
+
+def test_a_lasting_renderer_sees_the_default_cover_change(config: Config) -> None:
+    """The default cover is checked and prepared once per renderer, not per post, but a
+    daemon's renderer lives for days: a new file is a new render (its hash changes, so the
+    approval no longer holds) and a removed one is an error, as for a new renderer."""
+    from PIL import Image
+
+    from publisher.errors import ConfigError
+
+    messages, _ = read_messages(config)
+    m = next(m for m in messages if m.cover is None and "facebook" in m.channels)
+    renderer = Renderer(config)
+    first = renderer.render(m, "facebook")
+    assert renderer.render(m, "facebook").fields == first.fields
+    path = config.messages_dir / config.media.default_cover
+    Image.new("RGB", (640, 360), "red").save(path, "JPEG")
+    second = renderer.render(m, "facebook")
+    assert second.hash != first.hash
+    assert second.fields == Renderer(config).render(m, "facebook").fields
+    path.unlink()
+    with pytest.raises(ConfigError, match="does not exist"):
+        renderer.render(m, "facebook")

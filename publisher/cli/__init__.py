@@ -4,13 +4,13 @@
 commands (load, check, preview, approve, report); ``queue``, ``board``, ``run``,
 ``mail``, ``alerts`` (watch, alerts), ``insights`` (the figures) and ``users`` the rest;
 ``web`` serves the board's web app.
-Importing this package registers them all.
+The group imports a command's module when the command is looked up (``common.COMMANDS``), so a
+command starts without the others' imports; listing the commands imports them all.
 """
 
-from publisher.cli import alerts, board, insights, mail, main, queue, run, users, web
 from publisher.cli.common import cli
 
-__all__ = ["alerts", "board", "cli", "insights", "mail", "main", "queue", "run", "users", "web"]
+__all__ = ["cli", "entry"]
 
 
 def entry() -> None:

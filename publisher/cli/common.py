@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,8 +31,35 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Each command, by the module of publisher.cli that defines it: a command's module is imported
+# when it runs (``publisher preview`` needs none of the daemon's, the mail's or the web app's),
+# every module when they are all listed (``publisher --help``). tests/test_cli.py checks it.
+COMMANDS = {
+    **dict.fromkeys(("load", "check", "preview", "approve", "report"), "main"),
+    **dict.fromkeys(("watch", "alerts"), "alerts"),
+    "queue": "queue",
+    **dict.fromkeys(("pause", "resume", "audit"), "board"),
+    "insights": "insights",
+    "mail": "mail",
+    **dict.fromkeys(("channels", "sandbox", "run", "status"), "run"),
+    "user": "users",
+    "web": "web",
+}
+
+
 class _Group(click.Group):
-    """Turns every PublisherError (and database failure) into one line on stderr, exit 1."""
+    """Turns every PublisherError (and database failure) into one line on stderr, exit 1;
+    imports a command's module when the command is looked up (``COMMANDS``)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import_module(f"publisher.cli.{COMMANDS[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(COMMANDS.values())):
+            import_module(f"publisher.cli.{module}")
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -7,6 +7,7 @@ exit 1 (see ``common``).
 from __future__ import annotations
 
 import io
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -247,10 +248,22 @@ def _preview_items(config: Config, filters: dict[str, Any]) -> list[Item]:
 
 
 def _preview_table(config: Config, entries: list[Item], output: Path | None) -> None:
-    """The posts as a table grouped by day: to ``output`` (plain, 160 columns) or the terminal."""
-    from rich.console import Console
+    """The posts as a table grouped by day: to ``output`` (plain, 160 columns) or the terminal.
 
+    Without colours (a file, a pipe) ``plain_table`` lays it out when it can, as rich would."""
     from publisher.documents import preview as pv
+
+    colours = any(os.environ.get(v) for v in ("FORCE_COLOR", "TTY_COMPATIBLE", "JUPYTER_COLUMNS"))
+    if output or not (colours or sys.stdout.isatty()):
+        text = pv.plain_table(entries, config)
+        if text is not None:
+            if output:
+                write_file(output, text)
+            else:
+                sys.stdout.write(text)
+            return
+
+    from rich.console import Console
 
     if output:
         buffer = io.StringIO()

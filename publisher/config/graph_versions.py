@@ -25,6 +25,8 @@ from datetime import date, timedelta
 
 @dataclass(frozen=True)
 class GraphVersion:
+    """A Graph API version: its release and the day it stops working."""
+
     name: str
     released: date
     available_until: date | None  # the day it stops working; None: not announced yet
@@ -53,6 +55,8 @@ UPGRADE = f'set api_version = "{CURRENT}", the current version'
 
 @dataclass(frozen=True)
 class VersionNote:
+    """What to tell the operator about a channel's Graph API version."""
+
     text: str  # one sentence, ending with what to do
     dead: bool  # the version no longer works: the channel cannot publish
 

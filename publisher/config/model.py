@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +39,8 @@ def parse_duration(text: str) -> timedelta | None:
 
 @dataclass(frozen=True)
 class WordPressSettings:
+    """A WordPress portal's ``[channels.X]`` settings."""
+
     base_url: str
     username: str
     category_ids: tuple[int, ...] = ()
@@ -53,6 +55,8 @@ class WordPressSettings:
 
 @dataclass(frozen=True)
 class WebhookSettings:
+    """A webhook channel's settings: where the posts go."""
+
     url: str
     public_base_url: str = ""
     stats: bool = False  # the receiver answers the signed GET <url>/stats/<id> (docs/webhook.md)
@@ -60,6 +64,8 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class FacebookSettings:
+    """A Facebook Page's settings: the page and the Graph API it calls."""
+
     page_id: str
     base_url: str = "https://graph.facebook.com"
     api_version: str = CURRENT  # Facebook's current Graph API version
@@ -67,6 +73,8 @@ class FacebookSettings:
 
 @dataclass(frozen=True)
 class ZaloSettings:
+    """A Zalo Official Account's settings."""
+
     app_id: str
     api_base_url: str = "https://openapi.zalo.me"
     oauth_base_url: str = "https://oauth.zaloapp.com"
@@ -207,6 +215,8 @@ class QuietHours:
 
 @dataclass(frozen=True)
 class Channel:
+    """One ``[channels.X]`` table: where its posts go, when, and with which templates."""
+
     id: str
     name: str
     enabled: bool
@@ -231,11 +241,16 @@ class Channel:
     def settings_dict(self) -> dict[str, Any]:
         """The settings as config.toml names them (templates see them as ``channel``; lists as
         lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()}
+        return {  # the settings hold no dataclass: no need of asdict's deep copy, per render
+            f.name: list(v) if isinstance(v := getattr(self.settings, f.name), tuple) else v
+            for f in fields(self.settings)
+        }
 
 
 @dataclass(frozen=True)
 class KeyDate:
+    """A ``[key_dates.X]`` table: a named day that content can be pinned to."""
+
     id: str
     date: date
     name: str
@@ -243,12 +258,16 @@ class KeyDate:
 
 @dataclass(frozen=True)
 class KindRules:
+    """How often a kind of message repeats, and on which channels by default."""
+
     repeats: int
     channels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Campaign:
+    """The ``[campaign]`` table: its name, organisation and dates."""
+
     name: str
     theme: str
     organisation: str
@@ -450,6 +469,8 @@ class InsightsSettings:
 
 @dataclass(frozen=True)
 class DaemonSettings:
+    """The ``[daemon]`` table: how the publishing daemon paces and retries."""
+
     grace: timedelta = timedelta(hours=2)  # a post due while the daemon was down: later → missed
     tick: timedelta = timedelta(seconds=5)  # the safety-net wake-up
     lease: timedelta = timedelta(minutes=5)
@@ -486,6 +507,8 @@ class ReportSettings:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole config.toml, validated (``parse``)."""
+
     path: Path
     campaign: Campaign
     channels: Mapping[str, Channel]

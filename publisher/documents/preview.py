@@ -29,6 +29,8 @@ WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu",
 
 @dataclass(frozen=True)
 class Item:
+    """One post as the calendar shows it."""
+
     id: int
     due_at: datetime | None
     channel: str
@@ -270,31 +272,37 @@ def day_heading(day: date, config: Config) -> str:
     return heading + (f" · {key.name}" if key else "")
 
 
-def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
-    """Print the calendar grouped by day, in Vietnamese, for the editorial board."""
-    from rich.table import Table
+HEADERS = ("Mã", "Giờ", "Kênh", "Loại", "Tiêu đề", "Nội dung", "Ảnh", "Trạng thái")
+UNPLANNED_HEADING = "Chưa xếp được lịch"
 
+
+class _Page:
+    """What the table shows, laid out by ``render_table`` (rich) or ``plain_table``. (A plain
+    class: a dataclass costs a preview ~1 ms to create.)"""
+
+    def __init__(
+        self,
+        heading: str,  # printed with rich markup: bold
+        subheading: str,
+        days: list[tuple[str, bool, list[tuple[str, ...]]]],  # title, planned, rows of 8 cells
+        total: str,
+        pictures: list[str],  # "Ảnh dùng …" and one line per picture (printed whole)
+    ) -> None:
+        self.heading, self.subheading, self.days = heading, subheading, days
+        self.total, self.pictures = total, pictures
+
+
+def _page(entries: Sequence[Item], config: Config) -> _Page:
     tz = config.tz
     names = {cid: ch.name for cid, ch in config.channels.items()}
     camp = config.campaign
-    console.print(f"[bold]Lịch đăng bài · {camp.name}[/bold]")
-    console.print(f"{camp.organisation} · {camp.start:%d/%m/%Y}–{camp.end:%d/%m/%Y} · giờ {tz.key}")
     days: dict[date | None, list[Item]] = {}
     for i in entries:
         days.setdefault(i.due_at.astimezone(tz).date() if i.due_at else None, []).append(i)
+    tables = []
     for day, group in days.items():
-        title = day_heading(day, config) if day else "Chưa xếp được lịch"
-        table = Table(title=title, title_justify="left", title_style="bold cyan", expand=True)
-        table.add_column("Mã", justify="right", no_wrap=True)
-        table.add_column("Giờ", no_wrap=True)
-        table.add_column("Kênh", no_wrap=True, max_width=24, overflow="ellipsis")
-        table.add_column("Loại", no_wrap=True)
-        table.add_column("Tiêu đề", no_wrap=True, overflow="ellipsis", ratio=2)
-        table.add_column("Nội dung" if day else "Lý do", no_wrap=bool(day), ratio=3)
-        table.add_column("Ảnh", no_wrap=True)
-        table.add_column("Trạng thái", no_wrap=True)
-        for i in group:
-            table.add_row(
+        rows: list[tuple[str, ...]] = [
+            (
                 str(i.id),
                 f"{i.due_at.astimezone(tz):%H:%M}" if i.due_at else "–",
                 names.get(i.channel, i.channel),
@@ -304,17 +312,131 @@ def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
                 pictures_cell(pictures_of(i.fields)),
                 LABELS_VI.get(i.state, i.state),
             )
-        console.print(table)
+            for i in group
+        ]
+        tables.append((day_heading(day, config) if day else UNPLANNED_HEADING, bool(day), rows))
     counts: dict[str, int] = {}
     for i in entries:
         counts[i.kind] = counts.get(i.kind, 0) + 1
     parts = ", ".join(f"{n} {KIND_LABELS_VI.get(k, k).lower()}" for k, n in sorted(counts.items()))
-    console.print(f"Tổng cộng {len(entries)} bài đăng" + (f" ({parts})" if parts else "") + ".")
     used = pictures_used(entries)
-    if used:
-        console.print(f"Ảnh dùng trong các bài ({len(used)}):", markup=False, highlight=False)
-        for line in used:  # whole lines: an alt text is read as it is, not cut to the width
+    return _Page(
+        f"Lịch đăng bài · {camp.name}",
+        f"{camp.organisation} · {camp.start:%d/%m/%Y}–{camp.end:%d/%m/%Y} · giờ {tz.key}",
+        tables,
+        f"Tổng cộng {len(entries)} bài đăng" + (f" ({parts})" if parts else "") + ".",
+        [f"Ảnh dùng trong các bài ({len(used)}):", *used] if used else [],
+    )
+
+
+def render_table(entries: Sequence[Item], config: Config, console: Any) -> None:
+    """Print the calendar grouped by day, in Vietnamese, for the editorial board."""
+    from rich.table import Table
+
+    page = _page(entries, config)
+    console.print(f"[bold]{page.heading}[/bold]")
+    console.print(page.subheading)
+    for title, planned, rows in page.days:
+        table = Table(title=title, title_justify="left", title_style="bold cyan", expand=True)
+        table.add_column(HEADERS[0], justify="right", no_wrap=True)
+        table.add_column(HEADERS[1], no_wrap=True)
+        table.add_column(HEADERS[2], no_wrap=True, max_width=24, overflow="ellipsis")
+        table.add_column(HEADERS[3], no_wrap=True)
+        table.add_column(HEADERS[4], no_wrap=True, overflow="ellipsis", ratio=2)
+        table.add_column(HEADERS[5] if planned else "Lý do", no_wrap=planned, ratio=3)
+        table.add_column(HEADERS[6], no_wrap=True)
+        table.add_column(HEADERS[7], no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(page.total)
+    if page.pictures:
+        console.print(page.pictures[0], markup=False, highlight=False)
+        for line in page.pictures[1:]:  # whole lines: an alt text is read as it is, not cut
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+# Characters one cell wide for rich (and every terminal) that rich prints as they are: ASCII,
+# Latin-1 and Latin Extended (no soft hyphen, no combining marks), Vietnamese's precomposed
+# letters (Latin Extended Additional) and a few punctuation marks.
+_PLAIN = re.compile(r"[\x20-\x5a\x5d-\x7e\xa0-\xac\xae-\u02ff\u1e00-\u1eff–—‘’“”…•]*")
+_EMOJI_CODE = re.compile(r":\S*?:")  # rich replaces :name: by an emoji
+
+
+def _plain(text: str) -> bool:
+    return _PLAIN.fullmatch(text) is not None and not _EMOJI_CODE.search(text)
+
+
+def plain_table(entries: Sequence[Item], config: Config, width: int = 160) -> str | None:
+    """What ``render_table`` prints on a console ``width`` columns wide without colours (a file,
+    a pipe), laid out here without rich (whose import and layout were most of a preview's time,
+    bench/RESULTS.md); None when the page holds what only rich lays out (a post without a time,
+    whose reason wraps; a line or title wider than the page; text outside ``_PLAIN``, a markup
+    bracket or an emoji code). tests/test_preview.py checks it against rich's output."""
+    page = _page(entries, config)
+    texts = [page.heading, page.subheading, page.total, *page.pictures]
+    cells = [c for _t, _p, rows in page.days for row in rows for c in row]
+    titles = [t for t, _p, _r in page.days]
+    if not all(_plain(t) for t in (*texts, *titles, *cells)):
+        return None
+    if any(len(t) > width for t in (page.heading, page.subheading, page.total, *titles)):
+        return None
+    if not all(planned for _t, planned, _r in page.days):
+        return None
+    out = [page.heading, page.subheading]
+    for title, _planned, rows in page.days:
+        widths = _widths(rows, width - len(HEADERS) - 1)
+        if widths is None:
+            return None
+        out.append(title.ljust(width))
+        out.append(_border("┏", "━", "┳", "┓", widths))
+        out.append(_line("┃", HEADERS, widths))
+        out.append(_border("┡", "━", "╇", "┩", widths))
+        out.extend(_line("│", row, widths) for row in rows)
+        out.append(_border("└", "─", "┴", "┘", widths))
+    out += [page.total, *page.pictures]
+    return "\n".join(out) + "\n"
+
+
+_MAX = {2: 24}  # the channel's column: its name cut to 24 characters
+_FLEX = {4: 2, 5: 3}  # the title's and the text's columns share what is left, 2 : 3
+
+
+def _widths(rows: Sequence[tuple[str, ...]], room: int) -> list[int] | None:
+    """The columns' widths with their padding, as rich's ``Table(expand=True)`` sets them (its
+    ``_calculate_column_widths`` when the fixed columns leave the flexible ones room); None
+    when they do not."""
+    widths = []
+    for c, header in enumerate(HEADERS):
+        if c in _FLEX:
+            widths.append(0)
+            continue
+        longest = max(len(header), *(len(row[c]) for row in rows)) + 2
+        widths.append(min(longest, room, _MAX.get(c, room) + 2))
+    left = room - sum(widths)
+    total_ratio = sum(_FLEX.values())
+    for c, ratio in _FLEX.items():  # rich's ratio_distribute, each at least 3 (1 + padding)
+        share = max(3, -(-ratio * left // total_ratio))
+        widths[c] = share
+        total_ratio -= ratio
+        left -= share
+    return widths if sum(widths) == room and all(w > 2 for w in widths) else None
+
+
+def _border(left: str, line: str, cross: str, right: str, widths: Sequence[int]) -> str:
+    return left + cross.join(line * w for w in widths) + right
+
+
+def _line(edge: str, cells: Sequence[str], widths: Sequence[int]) -> str:
+    parts = []
+    for c, (text, w) in enumerate(zip(cells, widths, strict=True)):
+        room = w - 2
+        if c == 0:  # right-aligned: rich strips the end first
+            text = text.rstrip()
+        if len(text) > room:
+            text = text[: room - 1] + "…"
+        parts.append(" " + (text.rjust(room) if c == 0 else text.ljust(room)) + " ")
+    return edge + edge.join(parts) + edge
 
 
 def pictures_cell(pictures: Sequence[Shown]) -> str:
