@@ -319,7 +319,7 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
     log = (folder / "daemon.log").open("wb")
     server = (folder / "server.log").open("wb")
     try:
-        args = ["run", "--rehearse", "30s" if sizes.quick else "120s", "--sandbox-url", box.url]
+        args = ["run", "--rehearse", "60s" if sizes.quick else "120s", "--sandbox-url", box.url]
         args += ["--rehearsal-db", target if url else str(folder / "rehearsal.db")]
         procs.append(
             subprocess.Popen(  # noqa: S603 - our own CLI
