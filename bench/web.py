@@ -45,6 +45,7 @@ from bench.common import (
     Row,
     Sizes,
     child_env,
+    cpu_seconds,
     make_campaign,
     ms,
     percentile,
@@ -95,7 +96,9 @@ def load(spec_path: str, out_path: str) -> None:
     figures (JSON: per phase, per kind, the seconds) out."""
     spec = json.loads(Path(spec_path).read_text("utf-8"))
     phases = [(str(n), float(s), float(t)) for n, s, t in spec["phases"]]
-    seen = asyncio.run(_load(spec["base"], spec["tokens"], spec["drafts"], phases))
+    seen = asyncio.run(
+        _load(spec["base"], spec["tokens"], spec["drafts"], phases, int(spec["server"]))
+    )
     Path(out_path).write_text(json.dumps(seen), "utf-8")
 
 
@@ -271,10 +274,15 @@ async def _user(
 
 
 async def _load(
-    base: str, tokens: list[str], drafts: list[int], phases: list[tuple[str, float, float]]
+    base: str,
+    tokens: list[str],
+    drafts: list[int],
+    phases: list[tuple[str, float, float]],
+    server: int,
 ) -> dict[str, dict[str, list[float]]]:
     """Log every member in, then run each phase (name, seconds, think) with its share of the
-    drafts: the figures per phase."""
+    drafts: the figures per phase, with the CPU time the server process (``server``, a pid)
+    used during it (the logins' Argon2 checks left out)."""
     import httpx
 
     out: dict[str, dict[str, list[float]]] = {}
@@ -285,6 +293,7 @@ async def _load(
             mine = [("form" if i % 2 else "api", d) for i, d in enumerate(drafts[n :: len(phases)])]
             shares = [mine[i :: len(tokens)] for i in range(len(tokens))]
             seen: dict[str, list[float]] = {}
+            cpu = cpu_seconds(server)
             started = time.monotonic()
             until = started + seconds
             await asyncio.gather(
@@ -294,6 +303,7 @@ async def _load(
                 )
             )
             seen["elapsed"] = [time.monotonic() - started]
+            seen["cpu"] = [cpu_seconds(server) - cpu]
             out[name] = seen
     finally:
         for c in clients:
@@ -353,7 +363,8 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
         phases = [("paced", 3.0, THINK), ("flat", 2.0, 0.0)]
         if not sizes.quick:
             phases = [("paced", 30.0, THINK), ("flat", 15.0, 0.0)]
-        spec = {"base": f"http://127.0.0.1:{port}", "tokens": tokens, "drafts": drafts}
+        spec: dict[str, Any] = {"base": f"http://127.0.0.1:{port}", "tokens": tokens}
+        spec.update(drafts=drafts, server=procs[1].pid)
         (folder / "load.json").write_text(json.dumps({**spec, "phases": phases}), "utf-8")
         figures = folder / "figures.json"
         generator = [PYTHON, "-m", "bench.web", "load", str(folder / "load.json"), str(figures)]
@@ -439,8 +450,11 @@ def _summary(seen: dict[str, list[float]], kind: str) -> str:
 
 
 def _rate(seen: dict[str, list[float]]) -> str:
+    """How many requests, how many a second, and the server's CPU time for each: the figure
+    that a busy machine's waits for a CPU do not inflate."""
     count = sum(len(seen.get(k, [])) for k, _w in (*KINDS, ("me", ""), ("static", "")))
-    return f"{count} requests, {count / seen['elapsed'][0]:.0f}/s"
+    cpu = f", server CPU {seen['cpu'][0] / count * 1000:.1f} ms a request" if count else ""
+    return f"{count} requests, {count / seen['elapsed'][0]:.0f}/s{cpu}"
 
 
 def _failures(seen: dict[str, list[float]]) -> str:
