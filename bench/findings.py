@@ -267,8 +267,16 @@ inside it (~15 ms). The rest is click, the CLI modules and the config module's d
   calendar p50 368 → 241 ms (SQLite) and 227 → 126 ms (PostgreSQL), p99 2.0 → 0.8 s and
   0.8 → 0.6 s, beside a static file's p99 of 0.1–1.7 s in the same runs. No error answer,
   no dropped request and no lock error in any of these runs, on either database.
-- The target (p99 < 150 ms) is not shown on this machine today: the floor itself (a static
-  file, no database) had a p99 of 98–1,690 ms in these runs. A quiet-machine run decides it.
+- A calmer moment (13:22–13:25 UTC, load average 2.3 → 3.8), the new code alone: on SQLite,
+  paced, calendar p50 45 ms, p99 166 ms (the table of 2026-12-06, load 1.3: 100 / 489 ms); the
+  form's approve p99 155 ms, the API's list 143 ms, the API's approve 263 ms; floors p99
+  128 ms (`/api/v1/me`) and 73 ms (static); server CPU 13.5 ms a request; saturated 75
+  answers a second (22 then). On PostgreSQL: calendar 43 / 295 ms (75 / 345 then), approve
+  89 ms (form) and 173 ms (API), list 104 ms; floors 58 and 40 ms; 76 a second saturated
+  (33 then). No error, dropped request or lock error. So the target is within reach and not
+  yet met on this machine: the misses are the rare slow answer (1 or 2 in 50–130) queued
+  behind others on one process's GIL, as the floors' own p99s show. A quiet-machine run
+  decides it.
 - The session check is a digest lookup (no Argon2 per request; `seen_at` written at most once a
   minute); the Jinja environment and its compiled templates are made once per process.
 - Left: one uvicorn process (its GIL) serves everything; several workers would need the login
