@@ -339,13 +339,75 @@ Plan + render (rows 2, 2b): cProfile of `render_all` and `plan` (600 to 5,000 me
   process that has at most one core — on a 2-core machine shared with the publishing daemon, the
   load generator with its sandbox and other engineers' tests (load average in "The machine").
   Saturated, the server answers ~15–20 requests a second.
-- Left, not done here (the app's own code, on other branches): the API's list reads and
-  converts every matching post, text included, then returns 50 (an SQL `LIMIT`/`OFFSET` and a
-  `COUNT`, with the calendar order as a `CASE` on the channel, would read 50); the calendar
-  renders all of a month's cards in one page (399 here); more than one server process
-  (`uvicorn --workers`), which this 2-core machine cannot show fairly. The SQLite settings were
-  not the cause (the read-only floor waits as long); `synchronous=FULL` stays, for the claims'
-  durability.
+- Left then (done in the second round below): the API's list read and converted every
+  matching post, text included, then returned 50. Still left: the calendar renders all of a
+  month's cards in one page (399 here); more than one server process (`uvicorn --workers`),
+  which this 2-core machine cannot show fairly. The SQLite settings were not the cause (the
+  read-only floor waits as long); `synchronous=FULL` stays, for the claims' durability.
+
+#### Second round (issue 18, item 3; 2026-12-07, a shared machine: load average 4–18)
+
+- The load generator now runs in its own process (`python -m bench.web load`: the 20 members'
+  httpx clients on one event loop), apart from the server (uvicorn, `python -m bench.web
+  serve`), the daemon (`publisher run --rehearse`) and the benchmark's own process (which serves
+  the sandbox): before, the clients shared a GIL with the sandbox, and their own waits were
+  counted in the latencies. Counted apart in each row: answers other than the expected one (by
+  status), requests the server dropped, and lock errors — lines of the server's and the
+  daemon's logs saying SQLite's "database is locked" or PostgreSQL's serialization failure,
+  deadlock or lock timeout. The web app now logs a database error with the driver's first line
+  (`app.database_reason`: "OperationalError: database is locked"), never its DETAIL (which may
+  quote values). A second floor, `GET /static/app.css` (no database, no session), sits beside
+  `GET /api/v1/me`. PostgreSQL's rows are judged too (the issue asks both).
+- Profiled with py-spy (`py-spy record -f raw` around an in-process server answering the
+  benchmark's requests on the benchmark's queue of 399 posts; stacks filtered by handler).
+  The calendar (`GET /`, ~41 ms alone on a quiet moment) spent ~45 % in `preview.items`
+  building ORM objects (identity map, instance state per row) and ~34 % in the template, half
+  of that in MarkupSafe escaping 12 texts of each of 399 cards; the API's list (~30 ms) read
+  all 399 posts with their text to return 50.
+- Found next, once the rows were columns: reading a card's pictures (`fields->>'media'`, the
+  SQL JSON extraction) makes the database parse each post's whole fields, ~10 KB of JSON: 15 of
+  the 18 ms the query then took on SQLite (`EXPLAIN`-free check: the same select without that
+  column took 1.4 ms).
+- Fixed (`tests/test_web.py`, `test_api.py`, `test_calendar_page.py`, `test_preview.py`,
+  `test_web_browser.py` pass, on SQLite and PostgreSQL; the calendar's and the list's HTML
+  compared byte for byte with the old code's on the benchmark's queue: identical but for the
+  session's CSRF token):
+  `preview.items` selects columns, not ORM objects; a card's `media` is kept by the post's
+  `render_hash` (the SHA-256 of all its rendered fields, so the hash names the value; read
+  once per render, then only for posts re-rendered since); `views._cover` keeps a card's cover
+  per `media` and language; `render.card_html` keeps each card's HTML by everything it shows
+  (`_card.html`), so a page of 399 cards escapes only the cards that changed; the API's list
+  (`preview.page`) orders three narrow columns of every matching post and reads only the page's.
+- Alone (in-process, one request at a time, the old and the new code back to back on the same
+  queue, load average ~14–18, minimum of 10): the calendar 96 → 21 ms, `GET /posts` 83 → 27 ms,
+  `GET /api/v1/posts?limit=50` 55 → 10 ms; the floor `GET /api/v1/me` ~3–4 ms (both).
+- Approve (form or API, ~17–24 ms alone) is mostly its commit (`synchronous=FULL`: an fsync,
+  ~30 % of its samples), the audit chain's head lookup and the post's history: I/O that
+  releases the GIL, not the CPU that queues other requests. Left as it is.
+- Under load (`python -m bench --only web`, full sizes, the code before — commit 8c53e72, this
+  benchmark — and after, back to back; 2026-12-07 13:02–13:19 UTC, load average 8.6–13.3: every
+  latency, floors included, waits for a CPU, so read the CPU and the rates): the server's CPU
+  time per request, paced, 29.6 → 15.6 ms on SQLite and 22.7 → 14.6 ms on PostgreSQL
+  (saturated 29.6 → 17.0 and 28.6 → 15.2 ms); saturated answers a second 22 → 51 (SQLite) and
+  14 → 37 (PostgreSQL) in the first pair of runs, 29 → 26 and 23 → 38 in the second; paced
+  calendar p50 368 → 241 ms (SQLite) and 227 → 126 ms (PostgreSQL), p99 2.0 → 0.8 s and
+  0.8 → 0.6 s, beside a static file's p99 of 0.1–1.7 s in the same runs. No error answer,
+  no dropped request and no lock error in any of these runs, on either database.
+- A calmer moment (13:22–13:25 UTC, load average 2.3 → 3.8), the new code alone: on SQLite,
+  paced, calendar p50 45 ms, p99 166 ms (the table of 2026-12-06, load 1.3: 100 / 489 ms); the
+  form's approve p99 155 ms, the API's list 143 ms, the API's approve 263 ms; floors p99
+  128 ms (`/api/v1/me`) and 73 ms (static); server CPU 13.5 ms a request; saturated 75
+  answers a second (22 then). On PostgreSQL: calendar 43 / 295 ms (75 / 345 then), approve
+  89 ms (form) and 173 ms (API), list 104 ms; floors 58 and 40 ms; 76 a second saturated
+  (33 then). No error, dropped request or lock error. So the target is within reach and not
+  yet met on this machine: the misses are the rare slow answer (1 or 2 in 50–130) queued
+  behind others on one process's GIL, as the floors' own p99s show. A quiet-machine run
+  decides it.
+- The session check is a digest lookup (no Argon2 per request; `seen_at` written at most once a
+  minute); the Jinja environment and its compiled templates are made once per process.
+- Left: one uvicorn process (its GIL) serves everything; several workers would need the login
+  form's signing secret (`app.state.secret`, random per process) shared between them; the
+  calendar still holds every card of a month.
 
 ### 8. Scale-out on PostgreSQL (issue 18, item 1): what bounds the ratio here
 

@@ -4,19 +4,28 @@ API at /api/v1) served by uvicorn in its own process, on the queue a rehearsal d
 publishing from (``publisher run --rehearse`` against the sandbox); on SQLite and on PostgreSQL
 (a fresh schema, dropped afterwards; skipped when none answers at ``PUBLISHER_BENCH_PG``).
 
-Each member in turn: the calendar page ``GET /``, ``GET /api/v1/posts?limit=50``, the floor
-``GET /api/v1/me`` (a token lookup and nothing else) and, while drafts last, one approval (by
-the HTML form with its csrf_token, or by the API, alternately). Two phases on the same server:
-paced (a random pause of 0–2 s, 1 s on average, before each request: people read what they
-opened; this is the judged figure) and saturated (no pause: 20 requests always in flight).
-Latency is measured in the client, from sending to the whole answer read.
+Each member in turn: the calendar page ``GET /``, ``GET /api/v1/posts?limit=50``, the floors
+``GET /api/v1/me`` (a token lookup and nothing else) and ``GET /static/app.css`` (a file: no
+database) and, while drafts last, one approval (by the HTML form with its csrf_token, or by the
+API, alternately). Two phases on the same server: paced (a random pause of 0–2 s, 1 s on
+average, before each request: people read what they opened; this is the judged figure) and
+saturated (no pause: 20 requests always in flight). Latency is measured in the client, from
+sending to the whole answer read.
 
-``python -m bench.web serve CONFIG URL PORT`` is the server process.
+Three processes besides the sandbox's: the daemon (``publisher run --rehearse``), the server
+(``python -m bench.web serve CONFIG URL PORT``: uvicorn) and the load generator
+(``python -m bench.web load SPEC OUT``: the 20 members' httpx clients on one event loop), so
+neither the client's nor the sandbox's Python shares the server's GIL. Counted apart: answers
+other than the one expected (by status), requests the server dropped, and lock errors (SQLite's
+"database is locked", PostgreSQL's serialization failures and deadlocks) in the server's and the
+daemon's logs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import random
 import re
@@ -36,6 +45,7 @@ from bench.common import (
     Row,
     Sizes,
     child_env,
+    cpu_seconds,
     make_campaign,
     ms,
     percentile,
@@ -46,7 +56,9 @@ from bench.common import (
 )
 
 USERS = 20
-PASSWORD = "mật khẩu " + secrets.token_urlsafe(12)  # made per run: no secret in the file
+# Made per run (no secret in the file); the load generator's process is given it by its
+# environment, not in its spec file.
+PASSWORD = os.environ.get("BENCH_WEB_PASSWORD") or "mật khẩu " + secrets.token_urlsafe(12)
 PG = os.environ.get("PUBLISHER_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # A member's pause between two requests (mean, seconds; uniform from 0 to twice this): people
 # read a page before the next click. The judged phase is paced so; a second phase, no pause at
@@ -72,10 +84,41 @@ def serve(config_path: str, url: str, port: int) -> None:
     from publisher.web.app import create_app
     from publisher.web.context import WebContext
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     config = load_config(Path(config_path))
     ctx = WebContext(config, Database(url, audit_key=audit_key.from_environment(config)))
     app = create_app(ctx)  # the pages, with the JSON API mounted at /api/v1
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def load(spec_path: str, out_path: str) -> None:
+    """The load generator's process: the spec (JSON: base, tokens, drafts, phases) in, the
+    figures (JSON: per phase, per kind, the seconds) out."""
+    spec = json.loads(Path(spec_path).read_text("utf-8"))
+    phases = [(str(n), float(s), float(t)) for n, s, t in spec["phases"]]
+    seen = asyncio.run(
+        _load(spec["base"], spec["tokens"], spec["drafts"], phases, int(spec["server"]))
+    )
+    Path(out_path).write_text(json.dumps(seen), "utf-8")
+
+
+# What a lock error says in a log: SQLite's busy answers; PostgreSQL's serialization failures
+# (SQLSTATE 40001), deadlocks (40P01) and lock timeouts (55P03), as psycopg words them.
+LOCKS = re.compile(
+    r"database is locked|database table is locked|SerializationFailure|could not serialize"
+    r"|DeadlockDetected|deadlock detected|LockNotAvailable|could not obtain lock",
+    re.IGNORECASE,
+)
+
+
+def lock_errors(*logs: Path) -> int:
+    """How many lines of these logs report a lock error."""
+    found = 0
+    for log in logs:
+        if log.exists():
+            text = log.read_text("utf-8", errors="replace")
+            found += sum(1 for line in text.splitlines() if LOCKS.search(line))
+    return found
 
 
 def _free_port() -> int:
@@ -177,7 +220,14 @@ def _csrf(html: str) -> str:
     return found[1]
 
 
-EXPECTED = {"calendar": 200, "list": 200, "me": 200, "approve": 303, "api-approve": 200}
+EXPECTED = {
+    "calendar": 200,
+    "list": 200,
+    "me": 200,
+    "static": 200,
+    "approve": 303,
+    "api-approve": 200,
+}
 
 
 async def _user(
@@ -199,6 +249,7 @@ async def _user(
             ("calendar", "GET", "/", {}),
             ("list", "GET", "/api/v1/posts?limit=50", {"headers": bearer}),
             ("me", "GET", "/api/v1/me", {"headers": bearer}),
+            ("static", "GET", "/static/app.css", {}),
         ]
         if drafts:
             how, post = drafts.pop()
@@ -215,7 +266,7 @@ async def _user(
             try:
                 r = await c.request(method, path, **extra)
             except httpx.TransportError:  # counted, not timed: the server dropped it
-                seen.setdefault("errors", []).append(0.0)
+                seen.setdefault("dropped", []).append(0.0)
                 continue
             seen.setdefault(kind, []).append(time.perf_counter() - t)
             if r.status_code != EXPECTED[kind]:
@@ -223,10 +274,15 @@ async def _user(
 
 
 async def _load(
-    base: str, tokens: list[str], drafts: list[int], phases: list[tuple[str, float, float]]
+    base: str,
+    tokens: list[str],
+    drafts: list[int],
+    phases: list[tuple[str, float, float]],
+    server: int,
 ) -> dict[str, dict[str, list[float]]]:
     """Log every member in, then run each phase (name, seconds, think) with its share of the
-    drafts: the figures per phase."""
+    drafts: the figures per phase, with the CPU time the server process (``server``, a pid)
+    used during it (the logins' Argon2 checks left out)."""
     import httpx
 
     out: dict[str, dict[str, list[float]]] = {}
@@ -237,6 +293,7 @@ async def _load(
             mine = [("form" if i % 2 else "api", d) for i, d in enumerate(drafts[n :: len(phases)])]
             shares = [mine[i :: len(tokens)] for i in range(len(tokens))]
             seen: dict[str, list[float]] = {}
+            cpu = cpu_seconds(server)
             started = time.monotonic()
             until = started + seconds
             await asyncio.gather(
@@ -246,6 +303,7 @@ async def _load(
                 )
             )
             seen["elapsed"] = [time.monotonic() - started]
+            seen["cpu"] = [cpu_seconds(server) - cpu]
             out[name] = seen
     finally:
         for c in clients:
@@ -271,7 +329,7 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
     log = (folder / "daemon.log").open("wb")
     server = (folder / "server.log").open("wb")
     try:
-        args = ["run", "--rehearse", "30s" if sizes.quick else "120s", "--sandbox-url", box.url]
+        args = ["run", "--rehearse", "60s" if sizes.quick else "120s", "--sandbox-url", box.url]
         args += ["--rehearsal-db", target if url else str(folder / "rehearsal.db")]
         procs.append(
             subprocess.Popen(  # noqa: S603 - our own CLI
@@ -305,7 +363,24 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
         phases = [("paced", 3.0, THINK), ("flat", 2.0, 0.0)]
         if not sizes.quick:
             phases = [("paced", 30.0, THINK), ("flat", 15.0, 0.0)]
-        seen = asyncio.run(_load(f"http://127.0.0.1:{port}", tokens, drafts, phases))
+        spec: dict[str, Any] = {"base": f"http://127.0.0.1:{port}", "tokens": tokens}
+        spec.update(drafts=drafts, server=procs[1].pid)
+        (folder / "load.json").write_text(json.dumps({**spec, "phases": phases}), "utf-8")
+        figures = folder / "figures.json"
+        generator = [PYTHON, "-m", "bench.web", "load", str(folder / "load.json"), str(figures)]
+        with (folder / "load.log").open("wb") as out:
+            done = subprocess.run(  # noqa: S603 - our own module
+                generator,
+                cwd=folder,
+                env={**env, "BENCH_WEB_PASSWORD": PASSWORD},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0:
+            tail = (folder / "load.log").read_text("utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"the load generator failed (exit {done.returncode}): {tail}")
+        seen: dict[str, dict[str, list[float]]] = json.loads(figures.read_text("utf-8"))
         seen["daemon"] = {"alive": [float(procs[0].poll() is None)]}
     finally:
         for p in procs:
@@ -314,6 +389,10 @@ def _measure(folder: Path, sizes: Sizes, url: str | None) -> dict[str, dict[str,
         box.stop()
         log.close()
         server.close()
+    seen["locks"] = {
+        "server": [float(lock_errors(folder / "server.log"))],
+        "daemon": [float(lock_errors(folder / "daemon.log"))],
+    }
     said = (folder / "server.log").read_text("utf-8", errors="replace").strip()
     if said:
         print(f"\n{folder.name}: the server said: {said[-3000:]}", file=sys.stderr)
@@ -365,34 +444,56 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
 
 def _summary(seen: dict[str, list[float]], kind: str) -> str:
     times = seen.get(kind, [])
+    if not times:  # never "nan": say it
+        return "none answered"
     return f"p50 {ms(percentile(times, 50))}, p99 {ms(percentile(times, 99))}"
 
 
 def _rate(seen: dict[str, list[float]]) -> str:
-    count = sum(len(seen.get(k, [])) for k, _w in (*KINDS, ("me", "")))
-    return f"{count} requests, {count / seen['elapsed'][0]:.0f}/s"
+    """How many requests, how many a second, and the server's CPU time for each: the figure
+    that a busy machine's waits for a CPU do not inflate."""
+    count = sum(len(seen.get(k, [])) for k, _w in (*KINDS, ("me", ""), ("static", "")))
+    cpu = f", server CPU {seen['cpu'][0] / count * 1000:.1f} ms a request" if count else ""
+    return f"{count} requests, {count / seen['elapsed'][0]:.0f}/s{cpu}"
+
+
+def _failures(seen: dict[str, list[float]]) -> str:
+    """The answers other than expected, by status, and the requests the server dropped."""
+    codes = sorted({int(c) for c in seen.get("errors", [])})
+    by = ", ".join(f"{sum(1 for e in seen['errors'] if e == c)} × {c}" for c in codes)
+    dropped = len(seen.get("dropped", []))
+    return f"unexpected answers: {len(seen.get('errors', []))}{f' ({by})' if by else ''}" + (
+        f", dropped: {dropped}" if dropped else ""
+    )
 
 
 def _rows(seen: dict[str, dict[str, list[float]]], backend: str) -> list[Row]:
     paced, flat = seen["paced"], seen["flat"]
-    judged = backend == "SQLite"
+    primary = backend == "SQLite"
     alive = "" if seen["daemon"]["alive"] == [1.0] else "; the daemon had stopped by the end"
+    locks = seen["locks"]
+    lock_text = (
+        f"lock errors: {locks['server'][0]:.0f} in the server's log, "
+        f"{locks['daemon'][0]:.0f} in the daemon's"
+    )
+    clean = not paced.get("errors") and not paced.get("dropped") and locks["server"] == [0.0]
     out = []
     for n, (kind, what) in enumerate(KINDS):
         p99 = percentile(paced.get(kind, []), 99)
         out.append(
             Row(
-                "7" + "abcd"[n] + ("" if judged else f" ({backend})"),
+                "7" + "abcd"[n] + ("" if primary else f" ({backend})"),
                 f"{what}, {USERS} users ({THINK:.0f} s between clicks), daemon publishing, "
                 f"{backend}",
                 _summary(paced, kind),
-                "p99 < 150 ms" if judged else "—",
-                f"GET /api/v1/me: {_summary(paced, 'me')}",
-                verdict(p99 < TARGET) if judged else "—",
-                f"{len(paced.get(kind, []))} of {_rate(paced)}; unexpected answers: "
-                f"{len(paced.get('errors', []))}. No pause between clicks (saturated): "
+                "p99 < 150 ms, no error",
+                f"GET /api/v1/me: {_summary(paced, 'me')}; "
+                f"GET /static/app.css: {_summary(paced, 'static')}",
+                verdict(p99 < TARGET and clean),
+                f"{len(paced.get(kind, []))} of {_rate(paced)}; {_failures(paced)}; "
+                f"{lock_text}. No pause between clicks (saturated): "
                 f"{_summary(flat, kind)}, floor {_summary(flat, 'me')}, {_rate(flat)}, "
-                f"unexpected: {len(flat.get('errors', []))}{alive}",
+                f"{_failures(flat)}{alive}",
             )
         )
     return out
@@ -401,3 +502,5 @@ def _rows(seen: dict[str, dict[str, list[float]]], backend: str) -> list[Row]:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:2] == ["load"]:
+        load(sys.argv[2], sys.argv[3])

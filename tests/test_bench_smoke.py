@@ -24,7 +24,7 @@ def test_quick_bench_prints_every_row_and_writes_the_results(tmp_path: Path) -> 
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # the quick run of every item; minutes on a busy machine
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -190,3 +190,31 @@ def test_the_plain_table_is_richs_or_declines(
     )
     if simple and not unplanned:
         assert plain is not None
+
+
+def test_a_page_is_the_slice_of_the_whole_list_and_counts_it(db: Database, config: Config) -> None:
+    """``page`` orders by three narrow columns and reads only its posts: the same posts, in
+    the same order, as slicing ``items``; its total is the count of them all."""
+    load(db, config, NOW, "t")
+    with db.write() as s:  # one cancelled (left out), one without a time (last)
+        first, second = s.scalars(select(PostRow).order_by(PostRow.id).limit(2))
+        first.state = State.CANCELLED
+        second.due_at = None
+    every = pv.items(db, config, fields=False)
+    for offset, limit in ((0, 10), (5, 30), (60, 50), (71, 1), (500, 5)):
+        total, found = pv.page(db, config, offset, limit, fields=False)
+        assert total == len(every) == 71
+        assert found == every[offset : offset + limit]
+    total, found = pv.page(db, config, 0, 5, channel="facebook")
+    assert found == pv.items(db, config, channel="facebook")[:5] and total > 5
+
+
+def test_a_renders_pictures_are_read_once_and_follow_its_hash(db: Database, config: Config) -> None:
+    """The ``media`` a card shows is kept by render hash: a new render is read anew."""
+    load(db, config, NOW, "t")
+    pv.items(db, config, bare=True)
+    with db.write() as s:
+        post = s.scalars(select(PostRow).order_by(PostRow.id).limit(1)).one()
+        post.fields = {**post.fields, "media": "[]"}
+        post.render_hash = "0" * 64
+    assert pv.items(db, config, bare=True, only=[post.id])[0].fields == {"media": "[]"}

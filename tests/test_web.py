@@ -624,3 +624,22 @@ def test_an_editor_confirms_a_hand_off_on_its_page(app_db: tuple[Database, Confi
     assert state_of(db, post.id) == "published"
     refused = c.post(f"/posts/{post.id}/confirm", data={"url": url})  # no CSRF token
     assert refused.status_code == 403
+
+
+def test_a_database_error_is_logged_by_the_drivers_first_line_without_its_detail() -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from publisher.web.app import database_reason
+
+    locked = OperationalError(
+        "UPDATE post SET state=?", ("sent",), sqlite3.OperationalError("database is locked")
+    )
+    assert database_reason(locked) == "OperationalError: database is locked"
+    # PostgreSQL's message, then a DETAIL line that may quote a row's values: only the first
+    serial = OperationalError(
+        "UPDATE post", {}, RuntimeError("could not serialize access\nDETAIL: key (id)=(7)")
+    )
+    assert database_reason(serial) == "RuntimeError: could not serialize access"
+    assert database_reason(RuntimeError()) == "RuntimeError"

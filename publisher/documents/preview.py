@@ -21,6 +21,8 @@ from publisher.states import KIND_LABELS_VI, LABELS_VI, State
 from publisher.text import first_words
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from publisher.store.db import Database
 
 _TAG = re.compile(r"<[^>]+>")
@@ -56,48 +58,111 @@ def items(
     unplanned: bool = False,
     bare: bool = False,
     fields: bool = True,
+    only: Sequence[int] | None = None,
 ) -> list[Item]:
     """Posts in calendar order (unplanned ones last), filtered by channel and local dates;
     ``unplanned``: only those without a time. ``bare``: without their text and fields (read
     as ""; of the fields only ``media``), for a view that shows neither (the web calendar):
     most of a post's bytes; ``fields=False``: without the fields but ``media`` (a list that
     shows the text). ``media`` names the post's pictures in a few hundred bytes: a card or a
-    list shows them."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import defer, joinedload
+    list shows them. ``only``: only the posts of these ids."""
+    from sqlalchemy import literal, select
 
     from publisher.store.models import MessageRow, PostRow
 
-    # of its message, only what an item shows (not the body: an article's whole text)
-    message = joinedload(PostRow.message).load_only(
-        MessageRow.key, MessageRow.kind, MessageRow.title
-    )
+    # Columns, not ORM objects: the same values without an identity map or instance state per
+    # row (most of the calendar page's time under load; bench/RESULTS.md, item 7). Of the
+    # message only what an item shows (not the body: an article's whole text).
     whole = fields and not bare
-    media = PostRow.fields[MEDIA_FIELD].as_string()  # JSON_EXTRACT / ->>: the field alone
-    q = select(PostRow, media).options(message)
-    if bare:
-        q = q.options(defer(PostRow.text), defer(PostRow.fields))
-    elif not fields:
-        q = q.options(defer(PostRow.fields))
-    q = _filtered(q, config, channel, start, end, include_cancelled, states, kind, unplanned)
+    q = select(
+        PostRow.id,
+        PostRow.due_at,
+        PostRow.channel,
+        MessageRow.key,
+        MessageRow.kind,
+        MessageRow.title,
+        literal("") if bare else PostRow.text,
+        PostRow.fields if whole else literal(None),
+        PostRow.state,
+        PostRow.plan_note,
+        PostRow.render_hash,
+    ).join(MessageRow, PostRow.message_id == MessageRow.id)
+    if only is not None:
+        q = q.where(PostRow.id.in_(list(only)))
+    q = _filtered(q, config, channel, start, end, include_cancelled, states, kind, unplanned, True)
     with db.read() as s:
-        rows = list(s.execute(q).all())
-        out = [
-            Item(
-                p.id,
-                p.due_at,
-                p.channel,
-                p.message.key,
-                p.message.kind,
-                p.message.title,
-                "" if bare else p.text,
-                dict(p.fields) if whole else ({MEDIA_FIELD: pictures} if pictures else {}),
-                p.state,
-                p.plan_note,
-            )
-            for p, pictures in rows
-        ]
+        rows = s.execute(q).all()
+        if not whole:
+            media = _media_of(s, {(r[0], r[-1]) for r in rows})
+    out = []
+    for pid, due, cid, key, mkind, title, text, stored, state, note, rendered in rows:
+        if whole:
+            shown = dict(stored)
+        else:
+            pictures = media.get(rendered)
+            shown = {MEDIA_FIELD: pictures} if pictures else {}
+        out.append(Item(pid, due, cid, key, mkind, title, text or "", shown, state, note))
     return _calendar_order(out, config)
+
+
+# The ``media`` field of a render, by the render's hash (``fields_hash`` of all its fields, so
+# the hash names the field's value): reading it means parsing the post's whole fields (JSON
+# of ~10 KB each), which was most of the calendar's query; a render's pictures are read once.
+_MEDIA: dict[str, str | None] = {}
+_MEDIA_MAX = 20_000  # renders (a few hundred bytes each); emptied when full
+
+
+def _media_of(s: Session, posts: set[tuple[int, str]]) -> dict[str, str | None]:
+    """The ``media`` field of these posts (id, render hash), by render hash: from ``_MEDIA``,
+    else read (and kept)."""
+    from sqlalchemy import select
+
+    from publisher.store.models import PostRow
+
+    missing = sorted({pid for pid, rendered in posts if rendered not in _MEDIA})
+    for at in range(0, len(missing), 500):
+        media = PostRow.fields[MEDIA_FIELD].as_string()  # JSON_EXTRACT / ->>: the field alone
+        ids = missing[at : at + 500]
+        found = s.execute(select(PostRow.render_hash, media).where(PostRow.id.in_(ids))).all()
+        if len(_MEDIA) + len(found) > _MEDIA_MAX:
+            _MEDIA.clear()
+        _MEDIA.update((rendered, pictures) for rendered, pictures in found)
+    return {rendered: _MEDIA.get(rendered) for _pid, rendered in posts}
+
+
+def page(
+    db: Database,
+    config: Config,
+    offset: int,
+    limit: int,
+    *,
+    channel: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    states: Sequence[str] | None = None,
+    kind: str | None = None,
+    fields: bool = True,
+) -> tuple[int, list[Item]]:
+    """How many posts ``items`` would give with these filters, and the ``limit`` of them from
+    ``offset`` in the same order: the order is found from three narrow columns of every
+    matching post, and only the page's posts are read whole."""
+    from sqlalchemy import select
+
+    from publisher.store.models import PostRow
+
+    q = select(PostRow.id, PostRow.due_at, PostRow.channel)
+    q = _filtered(q, config, channel, start, end, False, states, kind, False)
+    with db.read() as s:
+        keys = list(s.execute(q).all())
+    order = {cid: i for i, cid in enumerate(config.channels)}
+    far = datetime.max.replace(tzinfo=config.tz)
+    keys.sort(key=lambda k: (k[1] or far, order.get(k[2], len(order)), k[0]))
+    chosen = [k[0] for k in keys[offset : offset + limit]]
+    if not chosen:
+        return len(keys), []
+    # by id alone: a post the daemon moved on meanwhile stays on the page it was counted in
+    found = items(db, config, include_cancelled=True, fields=fields, only=chosen)
+    return len(keys), found
 
 
 def _filtered(
@@ -110,8 +175,10 @@ def _filtered(
     states: Sequence[str] | None,
     kind: str | None,
     unplanned: bool,
+    joined: bool = False,
 ) -> Any:
-    """``q`` (a select of posts) narrowed as ``items`` is asked."""
+    """``q`` (a select of posts; ``joined``: already joined to their messages) narrowed as
+    ``items`` is asked."""
     from publisher.store.models import MessageRow, PostRow
 
     if unplanned:
@@ -123,7 +190,7 @@ def _filtered(
     elif not include_cancelled:
         q = q.where(PostRow.state != State.CANCELLED)
     if kind:
-        q = q.join(PostRow.message).where(MessageRow.kind == kind)
+        q = (q if joined else q.join(PostRow.message)).where(MessageRow.kind == kind)
     low, high = _bounds(config, start, end)
     if low:
         q = q.where(PostRow.due_at >= low)

@@ -666,9 +666,11 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
                 raise ApiError(422, f"{name}: give a date between 1970 and 9000", name)
         if start and end and start > end:
             raise ApiError(422, "from: it is after 'to'", "from")
-        found = preview.items(
+        total, found = preview.page(  # only the page's posts are read whole
             ctx.db,
             config,
+            offset,
+            limit,
             channel=channel,
             start=start,
             end=end,
@@ -677,8 +679,8 @@ def _reading_routes(app: FastAPI, ctx: WebContext, who: Callable[..., Account]) 
             fields=False,  # a summary shows the text, not every field
         )
         root = request.scope.get("root_path", "")
-        page = [_summary(config, i, root) for i in found[offset : offset + limit]]
-        return PostPage(total=len(found), limit=limit, offset=offset, items=page)
+        page = [_summary(config, i, root) for i in found]
+        return PostPage(total=total, limit=limit, offset=offset, items=page)
 
     @app.get("/posts/{post_id}", response_model=PostDetail, responses=ERRORS, summary="One post")
     def post(request: Request, account: Me, post_id: PostId) -> PostDetail:

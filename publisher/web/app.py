@@ -100,7 +100,7 @@ def _handlers(app: FastAPI) -> None:
         return error_page(request, exc.status_code, _("Refused"), str(exc.detail))
 
     async def database_error(request: Request, exc: Exception) -> Response:
-        log.error("web request failed on the database: %s", type(exc).__name__)
+        log.error("web request failed on the database: %s", database_reason(exc))
         reason = _("The database cannot be reached just now; try again in a moment.")
         return error_page(request, 503, _("Unavailable"), reason)
 
@@ -110,6 +110,17 @@ def _handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(SQLAlchemyError, database_error)
+
+
+def database_reason(exc: BaseException) -> str:
+    """What a log says of a database error: its type and the driver's first line (SQLite's
+    "database is locked", PostgreSQL's "could not serialize access …"), never the statement
+    or its parameters (the DETAIL lines that may quote values are left out)."""
+    orig = getattr(exc, "orig", None)
+    said = str(orig if orig is not None else "").strip().splitlines()
+    first = said[0][:200] if said else ""
+    name = type(orig if orig is not None else exc).__name__
+    return f"{name}: {first}" if first else name
 
 
 def healthz(request: Request) -> JSONResponse:

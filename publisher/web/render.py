@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from publisher.documents.calendar_html import PALETTE
 from publisher.i18n import N_
@@ -32,9 +33,44 @@ def environment() -> jinja2.Environment:
         lambda s: _(s), lambda s, p, n: ngettext(s, p, n), newstyle=True
     )
     env.globals["palette"] = PALETTE
+    env.globals["card_html"] = card_html
     env.filters["local"] = local_iso
     env.filters["field_label"] = field_label
     return env
+
+
+# A calendar card's HTML by everything it shows (``views.Card``): a month's page holds every
+# card of the month (hundreds), and escaping each one's texts anew was most of the page's
+# template time under load (bench/RESULTS.md, item 7). Emptied when full.
+_CARDS: dict[tuple[Any, ...], Markup] = {}
+_CARDS_MAX = 20_000
+
+
+def card_html(c: Any) -> Markup:
+    """The calendar card ``c`` (a ``views.Card``) as ``_card.html`` renders it."""
+    cover = c.cover or {}
+    key = (
+        c.id,
+        c.time,
+        c.colour,
+        c.state,
+        c.tone,
+        c.state_label,
+        c.channel_name,
+        c.kind,
+        c.title,
+        cover.get("thumb"),
+        cover.get("width"),
+        cover.get("height"),
+    )
+    found = _CARDS.get(key)
+    if found is None:
+        html = environment().get_template("_card.html").render(c=c)  # autoescaped
+        found = Markup(html)  # noqa: S704 - the template escaped every text in it
+        if len(_CARDS) >= _CARDS_MAX:
+            _CARDS.clear()
+        _CARDS[key] = found
+    return found
 
 
 # A rendered field's name as a page shows it (msgids); any other name is shown as it is.

@@ -4,6 +4,7 @@ post's record. No HTML here (templates/), no writes (actions.py)."""
 from __future__ import annotations
 
 import calendar as stdlib_calendar
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +25,7 @@ from publisher.documents.calendar_html import (
     load_extra,
 )
 from publisher.documents.pictures import (
+    MEDIA_FIELD,
     THUMB_WIDTH,
     Shown,
     Thumb,
@@ -132,10 +134,19 @@ class Day:
     cards: list[Card] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)
+def _cover(media: str, lang: str) -> tuple[dict[str, Any] | None, int]:
+    """A card's cover (as ``picture_view``) and picture count, from its ``media`` field, in the
+    language ``lang`` (a page of a month reads the same few pictures hundreds of times)."""
+    pictures = sorted(pictures_of({MEDIA_FIELD: media}), key=lambda p: p.role != "cover")
+    return (picture_view(pictures[0]) if pictures else None), len(pictures)
+
+
 def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Card:
     local = item.due_at.astimezone(config.tz) if item.due_at else None
     ch = config.channels.get(item.channel)
-    pictures = sorted(pictures_of(item.fields), key=lambda p: p.role != "cover")
+    media = item.fields.get(MEDIA_FIELD)
+    cover, count = _cover(media, language()) if isinstance(media, str) else (None, 0)
     return Card(
         id=item.id,
         time=f"{local:%H:%M}" if local else "",
@@ -148,8 +159,8 @@ def _card(item: preview.Item, config: Config, colours: Mapping[str, int]) -> Car
         state=item.state,
         state_label=LABELS_VI.get(item.state, item.state),
         tone=STATE_TONES.get(item.state, "neutral"),
-        cover=picture_view(pictures[0]) if pictures else None,
-        pictures=len(pictures),
+        cover=cover,
+        pictures=count,
     )
 
 
