@@ -317,6 +317,32 @@ def test_every_command_says_what_it_does() -> None:
     assert silent == []
 
 
+def test_each_subcommand_is_found_by_a_fresh_process() -> None:
+    """Every command and subcommand answers ``--help`` in a process of its own, whichever module
+    defines it (``queue import`` lives in board.py: common.PARTS)."""
+    import subprocess
+    import sys
+
+    import click
+
+    ctx = click.Context(cli)
+    paths: list[list[str]] = []
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        paths.append([name])
+        if isinstance(command, click.Group):
+            paths += [[name, sub] for sub in command.list_commands(click.Context(command))]
+    assert ["queue", "import"] in paths
+    for path in paths:
+        done = subprocess.run(
+            [sys.executable, "-m", "publisher", *path, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (path, done.stderr)
+
+
 def test_each_command_is_found_in_its_module() -> None:
     """``publisher preview`` imports only the module of its command (common.COMMANDS): every
     command is listed there with the module that defines it, and found by its name alone."""

@@ -45,6 +45,8 @@ COMMANDS = {
     "user": "users",
     "web": "web",
 }
+# A group's subcommands defined in another module than the group's own, by group.
+PARTS = {"queue": ("board",)}  # queue import
 
 
 class _Group(click.Group):
@@ -52,8 +54,9 @@ class _Group(click.Group):
     imports a command's module when the command is looked up (``COMMANDS``)."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            import_module(f"publisher.cli.{COMMANDS[cmd_name]}")
+        if cmd_name in COMMANDS:
+            for module in (COMMANDS[cmd_name], *PARTS.get(cmd_name, ())):
+                import_module(f"publisher.cli.{module}")
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
