@@ -79,12 +79,14 @@ def test_check_warns_without_failing(config: Config) -> None:
     old = with_version(config, "v21.0", end=date(2027, 3, 31))
     result = run_check(old, today=TODAY)
     assert result.problems == []
-    assert result.warnings == [
+    versions = [w for w in result.warnings if ".api_version:" in w]
+    assert versions == [
         f"{config.path}: channels.facebook.api_version: Graph API v21.0 stops working on "
         "2027-01-21, before the campaign ends on 2027-03-31 "
         '(set api_version = "v26.0", the current version)'
     ]
-    assert run_check(with_version(config, "v26.0"), today=TODAY).warnings == []
+    current = run_check(with_version(config, "v26.0"), today=TODAY).warnings
+    assert not [w for w in current if ".api_version:" in w]
 
 
 def _set_version(campaign: Path, version: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 
-from publisher.config import load_config
+from publisher.config import Config, load_config
 from publisher.documents.report import build_report
 from publisher.documents.report_text import render, to_markdown
 from publisher.editorial.load import load
@@ -216,3 +216,20 @@ def test_the_offices_text_is_printed_as_text(campaign: Path, db: Database) -> No
     assert "&lt;script&gt;" in page
     doc = Document(io.BytesIO(render(report, "docx")))
     assert evil in [p.text for p in doc.paragraphs]
+
+
+def test_check_warns_of_a_cited_plan_with_places_to_fill(config: Config) -> None:
+    """The shipped config cites the Department's plan as "…/KH-STP ngày …/4/2024" until it is
+    signed: ``check`` warns (not a problem); written in, nothing is said."""
+    from dataclasses import replace
+    from datetime import date
+
+    from publisher.editorial.check import report_warnings, run_check
+
+    [warning] = report_warnings(config)
+    assert "report.plans" in warning and "…/KH-STP" in warning
+    assert warning in run_check(config, today=date(2024, 5, 20)).warnings
+    signed = tuple(
+        p.replace("…/KH-STP", "35/KH-STP").replace("…/4", "18/4") for p in config.report.plans
+    )
+    assert report_warnings(replace(config, report=replace(config.report, plans=signed))) == []

@@ -107,6 +107,17 @@ def alert_warnings(config: Config) -> list[str]:
     ]
 
 
+def report_warnings(config: Config) -> list[str]:
+    """A plan the report cites with places still to fill ("…/KH-STP ngày …/4/2024"): the
+    report would print them as they stand."""
+    return [
+        f"{config.path}: report.plans: {plan!r} has places still to fill (…): write in the "
+        "plan's number and date once it is signed"
+        for plan in config.report.plans
+        if "…" in plan or "..." in plan
+    ]
+
+
 def quota_warnings(config: Config, times: Mapping[PostKey, datetime]) -> list[str]:
     """Zalo channels that broadcast more than their OA's package lets followers receive, or
     broadcast from an OA that is not verified (``zalo_quotas``), by the planned times."""
@@ -167,6 +178,7 @@ def run_check(config: Config, db: Database | None = None, *, today: date) -> Che
             f"{d.message} on {d.channel} (#{d.occurrence}) does not fit: {u.reason}"
         )
     result.warnings += quota_warnings(config, fitted.times)
+    result.warnings += report_warnings(config)
     if db is not None:
         result.revoked = stale_approvals(db, renders)
     enabled = [cid for cid, ch in config.channels.items() if ch.enabled]
