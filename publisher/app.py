@@ -466,21 +466,30 @@ def make_collector(
     *,
     dispatcher: Dispatcher | None = None,
     record_no_figures: bool = True,
+    budget: timedelta | None = None,
 ) -> Collector:
     """The collector of published posts' figures, reading through ``adapters``: pass the
     dispatcher's own (and the ``dispatcher``, whose stop ends a round) so tokens and rate-limit
     pacing are shared with publishing. ``record_no_figures`` false: a platform's "no figures"
-    is not recorded (a sandbox started afresh, which holds none of the posts)."""
+    is not recorded (a sandbox started afresh, which holds none of the posts). ``budget``: the
+    campaign time a round may spend (the daemon's: ``insights_budget``; None: no limit)."""
     from publisher.insights.collect import Collector
 
     stopping = dispatcher.stopping if dispatcher is not None else None
     return Collector(
-        db, config, adapters, clock, stopping=stopping, record_no_figures=record_no_figures
+        db,
+        config,
+        adapters,
+        clock,
+        stopping=stopping,
+        record_no_figures=record_no_figures,
+        budget=budget,
     )
 
 
 INSIGHTS_CHECK = timedelta(hours=1)  # campaign time between two looks for posts due a reading
 INSIGHTS_FLOOR = timedelta(seconds=1)  # real time between them, at least (a rehearsal)
+INSIGHTS_SHARE = 0.1  # of the time between two rounds, the most one round may spend reading
 
 
 def insights_every(config: Config, clock: Clock) -> float:
@@ -491,6 +500,14 @@ def insights_every(config: Config, clock: Clock) -> float:
 
     campaign = min(INSIGHTS_CHECK, config.insights.every)
     return clock.real_seconds(real_floor(clock, campaign, INSIGHTS_FLOOR))
+
+
+def insights_budget(config: Config, clock: Clock) -> timedelta:
+    """The campaign time one of the daemon's rounds may spend reading: a tenth of the time
+    between two rounds (6 campaign minutes of an hourly round, time for thousands of readings;
+    in a rehearsal, whose rounds are a real second apart, a tenth of a real second), so
+    reading never crowds out publishing; the posts a round does not reach wait for the next."""
+    return clock.virtual(timedelta(seconds=insights_every(config, clock) * INSIGHTS_SHARE))
 
 
 def alert_round(

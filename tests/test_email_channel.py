@@ -484,3 +484,15 @@ def test_two_daemons_handling_one_reply_at_once_publish_the_post_once(
     with queue.read() as s:
         events = list(s.scalars(select(PostEvent).where(PostEvent.post_id == p.id)))
     assert [e.to_state for e in events].count(State.PUBLISHED) == 1
+
+
+def test_each_article_document_is_a_fresh_one() -> None:
+    """Documents are copied from one parsed template: what one article wrote never shows in
+    the next, and the template is left as python-docx ships it."""
+    from publisher.channels.email_docx import article_docx
+
+    first = Document(io.BytesIO(article_docx("Một", "<p>Đoạn của bài một.</p>", ())))
+    second = Document(io.BytesIO(article_docx("Hai", "<p>Đoạn của bài hai.</p>", ())))
+    assert [p.text for p in first.paragraphs] == ["Một", "Đoạn của bài một."]
+    assert [p.text for p in second.paragraphs] == ["Hai", "Đoạn của bài hai."]
+    assert [p.text for p in Document().paragraphs] == []

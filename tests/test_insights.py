@@ -276,6 +276,66 @@ def test_concurrent_collectors_record_each_post_once(queue: Database, config: Co
     assert sum(o.count(Status.READ) for o in outcomes) == len(posts)
 
 
+def test_a_round_stops_when_its_budget_is_spent_and_the_rest_waits_for_the_next(
+    queue: Database, config: Config
+) -> None:
+    """A round given a budget (campaign time) reads until it is spent; the posts it did not
+    reach are read by the next round, and a post never read comes before one read already."""
+    posts = publish(queue, 6, JUNE_3, channel="facebook")
+    clock = FakeClock(JUNE_3 + timedelta(hours=1))
+    rs = readers(config)
+    rs["facebook"].during = lambda: clock.advance(timedelta(minutes=10))  # each read: 10 min
+    c = Collector(queue, config, rs, clock, budget=timedelta(minutes=25))
+    first = c.run_once()
+    assert [r.status for r in first.results] == [Status.READ] * 3  # 0, 10, 20 min < 25
+    assert first.left == 3
+    assert [r.target.post_id for r in first.results] == [p.id for p in posts[:3]]
+    second = c.run_once()  # the three never read come first, though published as early
+    assert [r.target.post_id for r in second.results] == [p.id for p in posts[3:]]
+    assert second.left == 0
+    clock.advance(config.insights.every)
+    third = c.run_once()  # all read once: the one read longest ago first
+    assert [r.target.post_id for r in third.results] == [p.id for p in posts[:3]]
+    for p in posts:
+        assert len(snaps(queue, p.id)) >= 1
+
+
+def test_a_round_records_its_readings_a_batch_per_transaction(
+    queue: Database, config: Config
+) -> None:
+    """More posts than a batch: every reading recorded, in ceil(n / BATCH) transactions."""
+    from publisher.insights import collect
+
+    posts = publish(queue, collect.BATCH + 5, JUNE_3)
+    writes = 0
+    real_write = queue.write
+
+    def counting_write():  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return real_write()
+
+    queue.write = counting_write  # type: ignore[method-assign]
+    try:
+        rnd = collector(queue, config, readers(config), FakeClock(JUNE_3)).run_once()
+    finally:
+        queue.write = real_write  # type: ignore[method-assign]
+    assert rnd.count(Status.READ) == len(posts)
+    assert writes == 2
+    for p in posts:
+        assert [s.reading.views for s in snaps(queue, p.id)] == [10]
+
+
+def test_the_daemons_rounds_have_a_tenth_of_the_time_between_them(config: Config) -> None:
+    from publisher.app import insights_budget, insights_every
+    from publisher.clock import RehearsalClock, SystemClock
+
+    assert insights_budget(config, SystemClock()) == timedelta(minutes=6)
+    month = RehearsalClock(datetime.now(UTC), JUNE_3, 30 * 24 * 3600 / 120)  # a month in 2 min
+    assert insights_every(config, month) == 1.0  # never more often than a real second
+    assert insights_budget(config, month) == timedelta(seconds=0.1 * month.speed)
+
+
 def test_totals_per_channel_never_invent_a_zero(queue: Database, config: Config) -> None:
     fb = publish(queue, 2, JUNE_3, channel="facebook")
     wp = publish(queue, 1, JUNE_3, channel="portal_stp")

@@ -7,8 +7,10 @@ alternative text as a caption. Pure: fields and pictures in, bytes out.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
+import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -111,7 +113,7 @@ def article_docx(title: str, html: str, pictures: tuple[Media, ...], source: str
     """A Word document of the article: its title (the article's own first heading, ``<h1>``,
     else ``title``), its pictures (files only, each captioned with its alternative text), then
     its text; ``source`` (who sends it) in the last line."""
-    doc = Document()
+    doc = _blank()
     style = doc.styles["Normal"]
     style.font.name = FONT
     style.font.size = Pt(13)
@@ -129,6 +131,19 @@ def article_docx(title: str, html: str, pictures: tuple[Media, ...], source: str
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()
+
+
+_BLANK: list[DocumentObject] = []
+_BLANK_LOCK = threading.Lock()
+
+
+def _blank() -> DocumentObject:
+    """A new document from python-docx's default template: a copy of one parsed once (parsing
+    the template's parts anew costs twice as much as copying them; the file saved is the same)."""
+    with _BLANK_LOCK:
+        if not _BLANK:
+            _BLANK.append(Document())
+    return copy.deepcopy(_BLANK[0])
 
 
 def _picture(doc: DocumentObject, media: Media) -> None:

@@ -403,11 +403,12 @@ def _insights(
 ) -> tuple[Callable[[], object] | None, float]:
     """The daemon's round of reading figures through the dispatcher's adapters (None when
     ``[insights] enabled = false``) and the real seconds between two rounds."""
-    from publisher.app import insights_every, make_collector
+    from publisher.app import insights_budget, insights_every, make_collector
 
     if not config.insights.enabled:
         return None, 0.0
-    collector = make_collector(db, config, adapters, clock, dispatcher=dispatcher)
+    budget = insights_budget(config, clock)
+    collector = make_collector(db, config, adapters, clock, dispatcher=dispatcher, budget=budget)
     return collector.safe, insights_every(config, clock)
 
 

@@ -4,9 +4,15 @@ A round picks the published posts due a reading (never read, or last read ``[ins
 ago or more, while now is before the campaign's end plus ``[insights] after``), asks each
 post's channel adapter for its figures and records them with ``store.metrics.record``: one
 snapshot more, never one overwritten. It never disturbs publishing: no transaction is open
-while a platform is asked, each recording is a short transaction of its own, and a channel
-that cannot be read (stopped for its credentials, unreachable, throttled, its token expired)
-is left alone until a later round.
+while a platform is asked, the readings are recorded a few at a time in one short transaction
+(``BATCH``), a channel that cannot be read (stopped for its credentials, unreachable,
+throttled, its token expired) is left alone until a later round, and a round given a
+``budget`` (campaign time: a share of the time between two rounds, ``app.insights_budget``)
+stops when it is spent, the posts it did not reach left due for the next round. Posts never
+read come first, then the ones read longest ago: a round that stops early leaves the freshest
+figures unread, never a post without any. (A rehearsal runs a month in minutes: reading every
+post every campaign day would take the daemon's whole time; the budget keeps its rounds to a
+share of it, and the rehearsal's last reading, after its daemon stopped, reads every post.)
 
 - ``NoFigures``: the platform keeps none for the post (a WordPress site without a stats
   endpoint, a portal's desk): ONE snapshot with the reason as its note, and the post is never
@@ -49,6 +55,7 @@ logger = logging.getLogger(__name__)
 ZALO_ACCESS_LIFETIME = timedelta(seconds=90000)
 ZALO_REFRESH_LIFETIME = timedelta(days=90)
 MAX_PACING = 5.0  # real seconds: an adapter asking to wait longer is not read this round
+BATCH = 20  # readings recorded in one transaction (a write holds SQLite's lock: keep it short)
 NO_READER = N_("this channel's adapter reads no figures")
 
 
@@ -81,6 +88,17 @@ class Result:
     taken_at: datetime | None = None  # when it was read (recorded or not)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A reading taken, not yet recorded: figures, or (``note``) why the platform has none."""
+
+    target: Target
+    reading: Reading
+    note: str | None
+    status: Status
+    taken_at: datetime
+
+
 @dataclass
 class Round:
     """What one round did: a result per post it considered, the channels it left alone."""
@@ -88,6 +106,7 @@ class Round:
     at: datetime
     results: list[Result] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # channel → why
+    left: int = 0  # posts due but not reached: the round's budget was spent
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -122,11 +141,18 @@ def due(
     more, while ``now`` is at most the campaign's end plus ``after``. ``since``: every post
     published on or after that day (local), however recently read and whenever; ``force``:
     every published post, however recently read (a rehearsal's last reading). Never a post
-    recorded as having no figures, nor one published after ``now``; oldest first."""
+    recorded as having no figures, nor one published after ``now``. The posts never read
+    come first (oldest published first), then the others, the one read longest ago first."""
     if since is None and not force and now > reading_ends(config):
         return []
     q = (
-        select(PostRow)
+        select(
+            PostRow.id,
+            PostRow.channel,
+            PostRow.remote_id,
+            PostRow.remote_url,
+            PostRow.published_at,
+        )
         .where(PostRow.state == State.PUBLISHED)
         .where(PostRow.remote_id.is_not(None) | PostRow.remote_url.is_not(None))
         .order_by(PostRow.published_at, PostRow.id)
@@ -140,15 +166,15 @@ def due(
     done = no_more(s)
     every = config.insights.every
     found = []
-    for p in s.scalars(q):
-        if p.id in done or (p.published_at is not None and p.published_at > now):
+    for pid, channel, remote_id, remote_url, published_at in s.execute(q):
+        if pid in done or (published_at is not None and published_at > now):
             continue
-        taken = last.get(p.id)
+        taken = last.get(pid)
         if since is None and not force and taken is not None and now - taken < every:
             continue
-        found.append(
-            Target(p.id, p.channel, p.remote_id or "", p.remote_url, p.published_at, taken)
-        )
+        found.append(Target(pid, channel, remote_id or "", remote_url, published_at, taken))
+    # never read first (oldest published first), then the ones read longest ago
+    found.sort(key=lambda t: (t.last is not None, t.last or now))
     return found
 
 
@@ -181,7 +207,8 @@ def unreadable(s: Session, config: Config, now: datetime) -> dict[str, str]:
 
 class Collector:
     """Reads the due posts' figures through ``readers`` (the dispatcher's adapters, by channel:
-    their tokens and rate-limit pacing are shared with publishing) on ``clock``."""
+    their tokens and rate-limit pacing are shared with publishing) on ``clock``. ``budget``:
+    the campaign time a round may spend (None: every due post is read)."""
 
     def __init__(
         self,
@@ -192,6 +219,7 @@ class Collector:
         *,
         stopping: threading.Event | None = None,
         record_no_figures: bool = True,
+        budget: timedelta | None = None,
     ) -> None:
         self.db = db
         # False: a platform that says it has no figures is not believed for good (a sandbox
@@ -200,6 +228,7 @@ class Collector:
         self.config = config
         self.readers = readers
         self.clock = clock
+        self.budget = budget
         self.stopping = stopping or threading.Event()
         self._lock = threading.Lock()  # one round at a time in this process
 
@@ -210,15 +239,20 @@ class Collector:
         channels: Iterable[str] | None = None,
         force: bool = False,
     ) -> Round:
-        """One round: every due post read (see ``due``), its snapshot recorded."""
+        """One round: the due posts read (see ``due``) until the budget is spent, their
+        snapshots recorded."""
         with self._lock:
             now = self.clock.now()
             with self.db.read() as s:
                 targets = due(s, self.config, now, since=since, channels=channels, force=force)
                 blocked = unreadable(s, self.config, now) if targets else {}
             report = Round(now)
-            for t in targets:
+            read: list[_Read] = []
+            for i, t in enumerate(targets):
                 if self.stopping.is_set():
+                    break
+                if self.budget is not None and self.clock.now() - now >= self.budget:
+                    report.left = len(targets) - i
                     break
                 why = report.skipped.get(t.channel) or blocked.get(t.channel)
                 if why is None and not hasattr(self.readers.get(t.channel), "metrics"):
@@ -227,12 +261,20 @@ class Collector:
                     report.skipped.setdefault(t.channel, why)
                     report.results.append(Result(t, Status.SKIPPED, detail=why))
                     continue
-                report.results.append(self._read(t, report))
+                outcome = self._read(t, report)
+                if isinstance(outcome, Result):
+                    report.results.append(outcome)
+                    continue
+                read.append(outcome)
+                if len(read) >= BATCH:
+                    report.results.extend(self._record(read))
+                    read = []
+            report.results.extend(self._record(read))
             self._log(report)
             return report
 
-    def _read(self, t: Target, report: Round) -> Result:
-        """Read one post and record what was read (or that there is nothing)."""
+    def _read(self, t: Target, report: Round) -> Result | _Read:
+        """Read one post: what to record (figures, or that there are none), or why not."""
         reader = cast(MetricsReader, self.readers[t.channel])
         wait = _pacing(reader)
         if wait > MAX_PACING:
@@ -247,7 +289,7 @@ class Collector:
             note = str(exc) or N_("no figures")
             if not self.record_no_figures:
                 return Result(t, Status.FAILED, detail=note)
-            return self._record(t, Reading(), note, Status.NO_FIGURES)
+            return _Read(t, Reading(), note, Status.NO_FIGURES, self.clock.now())
         except (Throttled, Unreachable, AuthError) as exc:
             report.skipped[t.channel] = exc.reason
             logger.warning("insights: %s: %s; not read again this round", t.channel, exc.reason)
@@ -260,31 +302,39 @@ class Collector:
             return Result(t, Status.FAILED, detail=f"unexpected {type(exc).__name__}")
         if not isinstance(reading, Reading):
             return Result(t, Status.FAILED, detail="the reader gave no Reading")
-        return self._record(t, reading, None, Status.READ)
+        return _Read(t, reading, None, Status.READ, self.clock.now())
 
-    def _record(self, t: Target, reading: Reading, note: str | None, status: Status) -> Result:
-        """Record the snapshot in a short transaction of its own, unless another collector
-        recorded this post since it was picked (then this reading is dropped)."""
-        taken_at = self.clock.now()
+    def _record(self, read: list[_Read]) -> list[Result]:
+        """Record the snapshots read in one short transaction, each unless another collector
+        recorded its post since it was picked (then that reading is dropped)."""
+        if not read:
+            return []
+        out = []
         with self.db.write() as s:
-            s.execute(select(PostRow.id).where(PostRow.id == t.post_id).with_for_update())
-            last = s.scalar(
-                select(func.max(MetricRow.taken_at)).where(MetricRow.post_id == t.post_id)
-            )
-            if last != t.last:
-                return Result(t, Status.TAKEN, reading, "read meanwhile", taken_at)
-            metrics.record(s, t.post_id, reading, taken_at, note=note)
-        return Result(t, status, reading, note or "", taken_at)
+            for r in read:
+                t = r.target
+                s.execute(select(PostRow.id).where(PostRow.id == t.post_id).with_for_update())
+                last = s.scalar(
+                    select(func.max(MetricRow.taken_at)).where(MetricRow.post_id == t.post_id)
+                )
+                if last != t.last:
+                    out.append(Result(t, Status.TAKEN, r.reading, "read meanwhile", r.taken_at))
+                    continue
+                metrics.record(s, t.post_id, r.reading, r.taken_at, note=r.note)
+                out.append(Result(t, r.status, r.reading, r.note or "", r.taken_at))
+        return out
 
     def _log(self, report: Round) -> None:
         if not report.results:
             return
         logger.info(
-            "insights: %d read, %d without figures, %d failed, %d skipped",
+            "insights: %d read, %d without figures, %d failed, %d skipped, %d left for the "
+            "next round",
             report.count(Status.READ),
             report.count(Status.NO_FIGURES),
             report.count(Status.FAILED),
             report.count(Status.SKIPPED),
+            report.left,
         )
 
     def safe(self) -> Round | None:
