@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from publisher.dispatch.dispatcher import Dispatcher
     from publisher.dispatch.replies import Handler, Poller
     from publisher.insights.collect import Collector
-    from publisher.sandbox.restore import Held
+    from publisher.sandbox.client import Held
     from publisher.store.db import Database
 
 
@@ -571,7 +571,7 @@ def keep_births(db: Database, url: str) -> bool:
     (logged by the client) when the sandbox did not tell them."""
     import json
 
-    from publisher.sandbox.control import sandbox_births
+    from publisher.sandbox.client import sandbox_births
     from publisher.store.models import MetaRow
 
     told = sandbox_births(url)
@@ -616,7 +616,7 @@ def sandbox_holdings(db: Database, config: Config) -> list[Held]:
 
     from sqlalchemy import select
 
-    from publisher.sandbox.restore import PLATFORMS, Held
+    from publisher.sandbox.client import PLATFORMS, Held
     from publisher.states import State
     from publisher.store.models import MetaRow, PostRow
 

@@ -154,7 +154,7 @@ def _go_on(db: Database, config: Config, url: str, timeline: _Timeline) -> tuple
     gives the same answer on any machine. While the rehearsal runs, its own clock, which its
     sandbox follows already. False with it: the sandbox may not hold the posts."""
     from publisher.app import sandbox_holdings
-    from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
+    from publisher.sandbox.client import restore_sandbox, tell_virtual_clock
 
     clock: Clock
     if timeline.running is not None:

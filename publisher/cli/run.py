@@ -505,7 +505,7 @@ def _sandbox_follows(config: Config, r: Rehearsal, url: str) -> None:
     posts it published before (a sandbox started afresh holds none: their figures go on as
     on the first, and new posts never take their ids)."""
     from publisher.app import sandbox_holdings
-    from publisher.sandbox.control import restore_sandbox, tell_virtual_clock
+    from publisher.sandbox.client import restore_sandbox, tell_virtual_clock
 
     tell_virtual_clock(url, r.clock.now(), r.clock.speed)
     if r.resumed:

@@ -1,6 +1,7 @@
 """The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
-``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk, stats); and the client
-side of the clock (``tell_virtual_clock``), for a rehearsal whose figures follow its own time.
+``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk, stats). Their client
+side (``tell_virtual_clock``, ``restore_sandbox``, ``sandbox_births``) lives in ``client``, which
+a rehearsal imports without the platforms; it is imported here under its old names too.
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
@@ -12,14 +13,15 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import httpx
-
 from publisher.sandbox import credentials
+from publisher.sandbox.client import restore_sandbox as restore_sandbox
+from publisher.sandbox.client import sandbox_births as sandbox_births
+from publisher.sandbox.client import tell_virtual_clock as tell_virtual_clock
 from publisher.sandbox.desk import Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.page import CSP, render_page
-from publisher.sandbox.restore import Held, births, freeze, restore, restore_from
+from publisher.sandbox.restore import births, freeze, restore, restore_from
 from publisher.sandbox.routing import BadBody, Context, Request, Response
 from publisher.sandbox.webhook import Webhook
 from publisher.sandbox.wordpress import PLUGINS, WordPress
@@ -195,62 +197,6 @@ def stats(sb: Sandbox, req: Request) -> Response:
             return Response.json({"error": "bad_stats", "message": str(exc)}, 400)
         sb.wordpress.plugins, sb.webhook.stats = set(plugins), hook
     return Response.json({"wordpress": sorted(sb.wordpress.plugins), "webhook": sb.webhook.stats})
-
-
-def sandbox_births(url: str) -> dict[str, object] | None:
-    """The sandbox at ``url``'s seed and its items' births (``GET /_sandbox/births``), or None
-    (logged) from one that does not answer them."""
-    try:
-        answer = httpx.get(f"{url.rstrip('/')}/_sandbox/births", timeout=10)
-        answer.raise_for_status()
-        found = answer.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        logger.warning("the sandbox at %s did not tell its items' births: %s", url, exc)
-        return None
-    return found if isinstance(found, dict) else None
-
-
-def restore_sandbox(url: str, items: list[Held]) -> int | None:
-    """Give the sandbox at ``url`` the items an earlier one held (``POST /_sandbox/restore``):
-    how many it took (those it holds already are left alone), or None (logged) when it did not
-    take them."""
-    body = {
-        "items": [
-            {
-                "platform": h.platform,
-                "channel": h.channel,
-                "remote_id": h.remote_id,
-                "born": h.born.isoformat(),
-                "url": h.url,
-                "title": h.title,
-                "text": h.text,
-                "key": h.key,
-            }
-            for h in items
-        ]
-    }
-    try:
-        answer = httpx.post(f"{url.rstrip('/')}/_sandbox/restore", json=body, timeout=30)
-        answer.raise_for_status()
-        put = answer.json().get("restored")
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        logger.warning("the sandbox at %s did not take the rehearsal's posts: %s", url, exc)
-        return None
-    return put if isinstance(put, int) else None
-
-
-def tell_virtual_clock(url: str, now: datetime, speed: float) -> bool:
-    """Tell the sandbox at ``url`` a rehearsal's virtual time ``now`` and its ``speed``
-    (``POST /_sandbox/clock``), so the figures it serves grow with the rehearsal's days.
-    Call it when the rehearsal starts (or resumes); again at any time to re-anchor. A sandbox
-    that does not take it is logged and False (its figures then follow its own clock)."""
-    try:
-        body = {"virtual": now.isoformat(), "speed": speed}
-        httpx.post(f"{url.rstrip('/')}/_sandbox/clock", json=body, timeout=10).raise_for_status()
-    except httpx.HTTPError as exc:
-        logger.warning("the sandbox at %s did not take the rehearsal's clock: %s", url, exc)
-        return False
-    return True
 
 
 def smtp(sb: Sandbox) -> Response:

@@ -13,10 +13,11 @@ Pure state changes under the caller's lock; no HTTP.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from publisher.sandbox.client import PLATFORMS as PLATFORMS
+from publisher.sandbox.client import Held as Held
 from publisher.sandbox.facebook import POST_BASE, Facebook
 from publisher.sandbox.facebook_store import FbPost
 from publisher.sandbox.routing import Context
@@ -25,34 +26,6 @@ from publisher.sandbox.wordpress import USERS, WordPress
 from publisher.sandbox.wordpress_store import WpPost, sanitize_title, unique_slug
 from publisher.sandbox.zalo import Zalo
 from publisher.sandbox.zalo_store import Article
-
-PLATFORMS = ("facebook", "zalo", "wordpress", "webhook")
-
-
-@dataclass(frozen=True)
-class Held:
-    """One published item a platform still holds. ``born``: its virtual birth, the instant its
-    figures' age runs from; ``key``: the idempotency key it was sent with (a webhook looks its
-    items up by it)."""
-
-    platform: str  # facebook | zalo | wordpress | webhook
-    channel: str
-    remote_id: str
-    born: datetime
-    url: str | None = None
-    title: str = ""
-    text: str = ""
-    key: str = ""
-
-    def __post_init__(self) -> None:
-        if self.platform not in PLATFORMS:
-            raise ValueError(f"{self.platform!r} is not one of {', '.join(PLATFORMS)}")
-        if self.born.tzinfo is None:
-            raise ValueError("born needs its UTC offset")
-        if not self.remote_id:
-            raise ValueError("an item needs its remote id")
-        if self.platform == "wordpress" and not self.remote_id.isdigit():
-            raise ValueError(f"{self.remote_id!r} is not a WordPress post id")
 
 
 class Platforms(Protocol):

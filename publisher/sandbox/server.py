@@ -33,12 +33,13 @@ from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.config import is_loopback
 from publisher.errors import InputError
 from publisher.sandbox import control, credentials
+from publisher.sandbox.client import Held
 from publisher.sandbox.desk import DESK_DELAY, Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.imap import ImapServer, Mailbox
 from publisher.sandbox.record import Recorder
-from publisher.sandbox.restore import Held, births, freeze, restore
+from publisher.sandbox.restore import births, freeze, restore
 from publisher.sandbox.routing import Context, Request, Response, Router
 from publisher.sandbox.smtp import MailServer
 from publisher.sandbox.webhook import Webhook
