@@ -304,8 +304,12 @@ def test_every_command_says_what_it_does() -> None:
     import click
 
     def walk(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
+        # as click finds them (commands are imported when looked up: common.COMMANDS)
         found = []
-        for name, command in group.commands.items():
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            assert command is not None, name
             found.append((f"{path} {name}", command))
             if isinstance(command, click.Group):
                 found += walk(command, f"{path} {name}")
