@@ -6,7 +6,7 @@ No clock, no network, no database. Times come in and go out as aware datetimes.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -345,7 +345,12 @@ def _arrange(
     def frame(i: int) -> tuple[int, str | None, Iterator[Demand]]:
         prev = before[i] if before[i] is not None or not order else order[-1].message
         skip = (prev, after[i])
-        return i, prev, (d for d in tuple(left.heads) if d.message not in skip)
+        # The candidates are read from ``left.heads`` itself, not a copy (copying every head
+        # for every position made long rotations quadratic: bench/findings.py). The list
+        # changes while the frame waits, but whenever the loop below asks a frame for its next
+        # candidate, every pick made since the frame was built (its own and deeper frames')
+        # has been undone, so ``heads`` is again the list the frame was built on.
+        return i, prev, (d for d in left.heads if d.message not in skip)
 
     def state(i: int, prev: str | None) -> tuple[int, str | None, tuple[int, ...]]:
         """A frame's search state; ``taken`` is as it was when the frame was made."""
@@ -403,26 +408,38 @@ class _Rotation:
             self.queues[d.message].append(d)
         self.taken = dict.fromkeys(sorted(self.queues), 0)
         # Kept sorted as picks are made and undone (sorting them anew at every position made
-        # long rotations quadratic: bench/RESULTS.md).
+        # long rotations quadratic: bench/RESULTS.md); ``orders`` holds each head's ``_order``,
+        # so the searches compare tuples without calling it.
         self.heads = sorted((q[0] for q in self.queues.values()), key=_order)
+        self.orders = [_order(d) for d in self.heads]
 
     def take(self, d: Demand) -> None:
         """Pick ``d``, the head of its message: the message's next occurrence becomes head."""
-        heads, taken = self.heads, self.taken
-        del heads[bisect_left(heads, _order(d), key=_order)]
+        taken = self.taken
+        self._drop(_order(d))
         taken[d.message] += 1
         q = self.queues[d.message]
         if taken[d.message] < len(q):
-            insort(heads, q[taken[d.message]], key=_order)
+            self._add(q[taken[d.message]])
 
     def untake(self, d: Demand) -> None:
         """Undo ``take(d)``: ``d`` is its message's head again."""
-        heads, taken = self.heads, self.taken
+        taken = self.taken
         q = self.queues[d.message]
         if taken[d.message] < len(q):
-            del heads[bisect_left(heads, _order(q[taken[d.message]]), key=_order)]
+            self._drop(_order(q[taken[d.message]]))
         taken[d.message] -= 1
-        insort(heads, d, key=_order)
+        self._add(d)
+
+    def _drop(self, order: tuple[int, str]) -> None:
+        at = bisect_left(self.orders, order)
+        del self.orders[at], self.heads[at]
+
+    def _add(self, d: Demand) -> None:
+        order = _order(d)
+        at = bisect_left(self.orders, order)
+        self.orders.insert(at, order)
+        self.heads.insert(at, d)
 
 
 @lru_cache(maxsize=1024)
