@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,42 @@ class Render:
 
 def fields_hash(fields: Mapping[str, Any]) -> str:
     """The hash of a post's rendered fields: what an approval binds (``Render.hash``), and what
-    the dispatcher checks the stored fields against before it sends them."""
-    canonical = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    the dispatcher checks the stored fields against before it sends them.
+
+    The SHA-256 of ``json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)`` in UTF-8
+    (stored approvals depend on it: never change it). Text fields, every render's, are written
+    straight as those bytes (``tests/test_render.py`` checks both ways agree)."""
+    parts = []
+    for k, v in sorted(fields.items()):
+        if type(k) is not str or type(v) is not str:
+            canonical = _CANONICAL.encode(dict(fields))
+            return hashlib.sha256(canonical.encode()).hexdigest()
+        parts.append(_json_key(k) + (_json_media(v) if k == MEDIA_FIELD else _json_text(v)))
+    return hashlib.sha256(b"{" + b", ".join(parts) + b"}").hexdigest()
+
+
+# ``json.dumps(..., ensure_ascii=False, sort_keys=True)``: its encoder, made once
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+# C0 controls but the newline: json writes them as escapes (\t, \u0001…)
+_CONTROLS = bytes(c for c in range(0x20) if c != 0x0A)
+
+
+def _json_text(text: str) -> bytes:
+    """``json.dumps(text, ensure_ascii=False).encode()``, faster for text without controls but
+    newlines. Only ASCII is escaped, and in UTF-8 an ASCII byte is always that character: the
+    escapes can be made on the bytes (the backslash first: the others add backslashes)."""
+    data = text.encode()
+    if len(data.translate(None, _CONTROLS)) != len(data):
+        return encode_basestring(text).encode()
+    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+
+
+@lru_cache(maxsize=64)
+def _json_key(key: str) -> bytes:
+    return encode_basestring(key).encode() + b": "
+
+
+_json_media = lru_cache(maxsize=_KEPT)(_json_text)  # most posts show the same pictures
 
 
 _md = MarkdownIt("commonmark", {"html": False})
