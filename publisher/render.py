@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring
@@ -237,6 +239,10 @@ class Renderer:
         self._campaign: dict[str, str] | None = None
         self._hashtags: list[str] = []
         self._messages_dir = str(config.messages_dir)
+        # in a batch (``batch``): its thread, and each set of pictures it has prepared
+        self._batch: (
+            tuple[int, dict[tuple[object, ...], tuple[tuple[Prepared, ...], str]]] | None
+        ) = None
         self._alt_texts = os.path.join(self._messages_dir, MEDIA_DIR, ALT_LIBRARY)
         self._kept: OrderedDict[
             tuple[str, bool, tuple[Picture, ...]],
@@ -404,7 +410,35 @@ class Renderer:
                 "with its link at the end",
             )
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Renders inside (in this thread) take the pictures as they were when first read in
+        the batch: each message's set of pictures is checked and prepared once for a channel,
+        not once a post (a load renders thousands, most with the same default cover). Outside a
+        batch, every render reads the files' identity again (a daemon's renderer lives for
+        days)."""
+        if self._batch is not None:  # already in one: its reads stand
+            yield
+            return
+        self._batch = (threading.get_ident(), {})
+        try:
+            yield
+        finally:
+            self._batch = None
+
     def _media(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
+        """``pictures`` and their ``media`` field: once a batch (``batch``), else as
+        ``_media_now``."""
+        batch = self._batch
+        if batch is None or batch[0] != threading.get_ident():
+            return self._media_now(message, channel)
+        key = (channel.id, message.cover, message.images)
+        made = batch[1].get(key)
+        if made is None:
+            made = batch[1][key] = self._media_now(message, channel)
+        return made
+
+    def _media_now(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
         """``pictures`` and their ``media`` field, kept for the last ``_KEPT`` sets of pictures
         while their files are unchanged: most posts show the same default cover."""
         seen: dict[str, os.stat_result] = {}  # the default cover's check stats its file too

@@ -197,3 +197,25 @@ def test_a_lasting_renderer_sees_the_default_cover_change(config: Config) -> Non
     path.unlink()
     with pytest.raises(ConfigError, match="does not exist"):
         renderer.render(m, "facebook")
+
+
+def test_a_batch_reads_the_pictures_once_and_renders_the_same(config: Config) -> None:
+    """``render_all`` renders in a batch: each set of pictures is read once in it (the files
+    as they were then), the renders are those made one by one, and after the batch a
+    changed cover is seen again."""
+    from PIL import Image
+
+    messages, _ = read_messages(config)
+    m = next(m for m in messages if m.cover is None and "facebook" in m.channels)
+    renderer = Renderer(config)
+    alone = {cid: Renderer(config).render(m, cid) for cid in m.channels}
+    with renderer.batch():
+        first = {cid: renderer.render(m, cid) for cid in m.channels}
+        path = config.messages_dir / config.media.default_cover
+        Image.new("RGB", (640, 360), "red").save(path, "JPEG")
+        again = renderer.render(m, "facebook")
+    assert {cid: r.fields for cid, r in first.items()} == {c: r.fields for c, r in alone.items()}
+    assert again.fields == first["facebook"].fields  # the batch's pictures
+    after = renderer.render(m, "facebook")
+    assert after.hash != first["facebook"].hash
+    assert after.fields == Renderer(config).render(m, "facebook").fields

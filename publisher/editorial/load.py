@@ -72,15 +72,16 @@ def render_all(
     """Render every message for each of its enabled channels; collect every problem."""
     renders: dict[tuple[str, str], Render] = {}
     problems: list[PublisherError] = []
-    for m in messages:
-        for cid in m.channels:
-            if not config.channels[cid].enabled:
-                continue
-            try:
-                renders[(m.key, cid)] = renderer.render(m, cid)
-            except PublisherError as exc:
-                if exc.line() not in {p.line() for p in problems}:
-                    problems.append(exc)
+    with renderer.batch():  # each picture file read once, not once a post
+        for m in messages:
+            for cid in m.channels:
+                if not config.channels[cid].enabled:
+                    continue
+                try:
+                    renders[(m.key, cid)] = renderer.render(m, cid)
+                except PublisherError as exc:
+                    if exc.line() not in {p.line() for p in problems}:
+                        problems.append(exc)
     return renders, problems
 
 
