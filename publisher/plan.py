@@ -115,8 +115,9 @@ def plan(
     fixed_by_channel: dict[str, list[Fixed]] = defaultdict(list)
     for f in fixed_list:
         fixed_by_channel[f.channel].append(f)
+    exists: dict[tuple[date, time], bool] = {}
     for cid in sorted(by_channel):
-        planner = _ChannelPlanner(rules, cid, fixed_by_channel[cid], result)
+        planner = _ChannelPlanner(rules, cid, fixed_by_channel[cid], result, exists)
         planner.run(by_channel[cid], prefer)
     return result
 
@@ -124,8 +125,16 @@ def plan(
 class _ChannelPlanner:
     """Fills one channel's calendar: pinned posts, then articles, then the slogan rotation."""
 
-    def __init__(self, rules: Rules, cid: str, fixed: Sequence[Fixed], out: Plan) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        cid: str,
+        fixed: Sequence[Fixed],
+        out: Plan,
+        exists: dict[tuple[date, time], bool],
+    ) -> None:
         self.rules, self.cid, self.out = rules, cid, out
+        self.exists = exists  # which local times happen (_exists), shared by the channels
         ch = rules.channels[cid]
         self.slots = ch.usable_slots()
         # The cap counts every post of the day, fixed ones at any time included; the slots
@@ -163,10 +172,15 @@ class _ChannelPlanner:
     def free_slot(self, day: date) -> time | None:
         if self.count[day] >= self.cap:
             return None
-        tz = self.rules.tz
-        return next(
-            (s for s in self.slots if s not in self.used[day] and _exists(day, s, tz)), None
-        )
+        used, exists = self.used[day], self.exists
+        for s in self.slots:
+            if s not in used:
+                ok = exists.get((day, s))
+                if ok is None:
+                    ok = exists[(day, s)] = _exists(day, s, self.rules.tz)
+                if ok:
+                    return s
+        return None
 
     def take(self, demand: Demand, day: date, slot: time) -> datetime:
         self.used[day].add(slot)
@@ -186,17 +200,18 @@ class _ChannelPlanner:
         if demand.kind == "slogan":
             self.slogans.remove((local, demand.message))
 
-    def nearest_day(self, target: int, kind: str) -> date | None:
-        """The day nearest to ``days[target]`` with room; first without another ``kind``."""
+    def nearest_day(self, target: int, kind: str) -> tuple[date, time] | None:
+        """The day nearest to ``days[target]`` with room, first without another ``kind``; with
+        its free slot (``free_slot``: found while looking, not looked for again)."""
         order = _nearest_first(len(self.days), target)
         days, kinds_on, free_slot = self.days, self.kinds_on, self.free_slot
         if self.lacking[kind]:
             for i in order:
-                if kind not in kinds_on[days[i]] and free_slot(days[i]) is not None:
-                    return days[i]
+                if kind not in kinds_on[days[i]] and (slot := free_slot(days[i])) is not None:
+                    return days[i], slot
         for i in order:
-            if free_slot(days[i]) is not None:
-                return days[i]
+            if (slot := free_slot(days[i])) is not None:
+                return days[i], slot
         return None
 
     def full_reason(self) -> str:
@@ -270,12 +285,11 @@ class _ChannelPlanner:
     def spread(self, demands: list[Demand]) -> None:
         n = len(self.days)
         for i, d in enumerate(demands):
-            day = self.nearest_day(((2 * i + 1) * n) // (2 * len(demands)), d.kind)
-            slot = self.free_slot(day) if day else None
-            if day is None or slot is None:
+            found = self.nearest_day(((2 * i + 1) * n) // (2 * len(demands)), d.kind)
+            if found is None:
                 self.out.unplaced.append(Unplaced(d, self.full_reason()))
             else:
-                self.take(d, day, slot)
+                self.take(d, *found)
 
     def rotate_slogans(self, demands: list[Demand]) -> None:
         """Round-robin the slogans over evenly spread slots, never one twice in a row."""
@@ -285,10 +299,10 @@ class _ChannelPlanner:
         positions: list[tuple[date, time]] = []
         n = len(self.days)
         for i in range(len(queue)):
-            day = self.nearest_day(((2 * i + 1) * n) // (2 * len(queue)), "slogan")
-            slot = self.free_slot(day) if day else None
-            if day is None or slot is None:
+            found = self.nearest_day(((2 * i + 1) * n) // (2 * len(queue)), "slogan")
+            if found is None:
                 break
+            day, slot = found
             self.used[day].add(slot)  # reserve; released to take() below
             self.count[day] += 1
             self._add_kind(day, "slogan")
@@ -448,7 +462,6 @@ def _nearest_first(n: int, target: int) -> tuple[int, ...]:
     return tuple(sorted(range(n), key=lambda i: (abs(i - target), i < target)))
 
 
-@lru_cache(maxsize=4096)
 def _exists(day: date, slot: time, tz: ZoneInfo) -> bool:
     """Whether the local time ``slot`` happens on ``day`` (a DST jump skips some)."""
     local = datetime.combine(day, slot, tz)
