@@ -6,7 +6,7 @@ No clock, no network, no database. Times come in and go out as aware datetimes.
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -115,8 +115,9 @@ def plan(
     fixed_by_channel: dict[str, list[Fixed]] = defaultdict(list)
     for f in fixed_list:
         fixed_by_channel[f.channel].append(f)
+    exists: dict[tuple[date, time], bool] = {}
     for cid in sorted(by_channel):
-        planner = _ChannelPlanner(rules, cid, fixed_by_channel[cid], result)
+        planner = _ChannelPlanner(rules, cid, fixed_by_channel[cid], result, exists)
         planner.run(by_channel[cid], prefer)
     return result
 
@@ -124,8 +125,16 @@ def plan(
 class _ChannelPlanner:
     """Fills one channel's calendar: pinned posts, then articles, then the slogan rotation."""
 
-    def __init__(self, rules: Rules, cid: str, fixed: Sequence[Fixed], out: Plan) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        cid: str,
+        fixed: Sequence[Fixed],
+        out: Plan,
+        exists: dict[tuple[date, time], bool],
+    ) -> None:
         self.rules, self.cid, self.out = rules, cid, out
+        self.exists = exists  # which local times happen (_exists), shared by the channels
         ch = rules.channels[cid]
         self.slots = ch.usable_slots()
         # The cap counts every post of the day, fixed ones at any time included; the slots
@@ -163,10 +172,15 @@ class _ChannelPlanner:
     def free_slot(self, day: date) -> time | None:
         if self.count[day] >= self.cap:
             return None
-        tz = self.rules.tz
-        return next(
-            (s for s in self.slots if s not in self.used[day] and _exists(day, s, tz)), None
-        )
+        used, exists = self.used[day], self.exists
+        for s in self.slots:
+            if s not in used:
+                ok = exists.get((day, s))
+                if ok is None:
+                    ok = exists[(day, s)] = _exists(day, s, self.rules.tz)
+                if ok:
+                    return s
+        return None
 
     def take(self, demand: Demand, day: date, slot: time) -> datetime:
         self.used[day].add(slot)
@@ -186,17 +200,18 @@ class _ChannelPlanner:
         if demand.kind == "slogan":
             self.slogans.remove((local, demand.message))
 
-    def nearest_day(self, target: int, kind: str) -> date | None:
-        """The day nearest to ``days[target]`` with room; first without another ``kind``."""
+    def nearest_day(self, target: int, kind: str) -> tuple[date, time] | None:
+        """The day nearest to ``days[target]`` with room, first without another ``kind``; with
+        its free slot (``free_slot``: found while looking, not looked for again)."""
         order = _nearest_first(len(self.days), target)
         days, kinds_on, free_slot = self.days, self.kinds_on, self.free_slot
         if self.lacking[kind]:
             for i in order:
-                if kind not in kinds_on[days[i]] and free_slot(days[i]) is not None:
-                    return days[i]
+                if kind not in kinds_on[days[i]] and (slot := free_slot(days[i])) is not None:
+                    return days[i], slot
         for i in order:
-            if free_slot(days[i]) is not None:
-                return days[i]
+            if (slot := free_slot(days[i])) is not None:
+                return days[i], slot
         return None
 
     def full_reason(self) -> str:
@@ -270,12 +285,11 @@ class _ChannelPlanner:
     def spread(self, demands: list[Demand]) -> None:
         n = len(self.days)
         for i, d in enumerate(demands):
-            day = self.nearest_day(((2 * i + 1) * n) // (2 * len(demands)), d.kind)
-            slot = self.free_slot(day) if day else None
-            if day is None or slot is None:
+            found = self.nearest_day(((2 * i + 1) * n) // (2 * len(demands)), d.kind)
+            if found is None:
                 self.out.unplaced.append(Unplaced(d, self.full_reason()))
             else:
-                self.take(d, day, slot)
+                self.take(d, *found)
 
     def rotate_slogans(self, demands: list[Demand]) -> None:
         """Round-robin the slogans over evenly spread slots, never one twice in a row."""
@@ -285,10 +299,10 @@ class _ChannelPlanner:
         positions: list[tuple[date, time]] = []
         n = len(self.days)
         for i in range(len(queue)):
-            day = self.nearest_day(((2 * i + 1) * n) // (2 * len(queue)), "slogan")
-            slot = self.free_slot(day) if day else None
-            if day is None or slot is None:
+            found = self.nearest_day(((2 * i + 1) * n) // (2 * len(queue)), "slogan")
+            if found is None:
                 break
+            day, slot = found
             self.used[day].add(slot)  # reserve; released to take() below
             self.count[day] += 1
             self._add_kind(day, "slogan")
@@ -345,7 +359,12 @@ def _arrange(
     def frame(i: int) -> tuple[int, str | None, Iterator[Demand]]:
         prev = before[i] if before[i] is not None or not order else order[-1].message
         skip = (prev, after[i])
-        return i, prev, (d for d in tuple(left.heads) if d.message not in skip)
+        # The candidates are read from ``left.heads`` itself, not a copy (copying every head
+        # for every position made long rotations quadratic: bench/findings.py). The list
+        # changes while the frame waits, but whenever the loop below asks a frame for its next
+        # candidate, every pick made since the frame was built (its own and deeper frames')
+        # has been undone, so ``heads`` is again the list the frame was built on.
+        return i, prev, (d for d in left.heads if d.message not in skip)
 
     def state(i: int, prev: str | None) -> tuple[int, str | None, tuple[int, ...]]:
         """A frame's search state; ``taken`` is as it was when the frame was made."""
@@ -403,26 +422,38 @@ class _Rotation:
             self.queues[d.message].append(d)
         self.taken = dict.fromkeys(sorted(self.queues), 0)
         # Kept sorted as picks are made and undone (sorting them anew at every position made
-        # long rotations quadratic: bench/RESULTS.md).
+        # long rotations quadratic: bench/RESULTS.md); ``orders`` holds each head's ``_order``,
+        # so the searches compare tuples without calling it.
         self.heads = sorted((q[0] for q in self.queues.values()), key=_order)
+        self.orders = [_order(d) for d in self.heads]
 
     def take(self, d: Demand) -> None:
         """Pick ``d``, the head of its message: the message's next occurrence becomes head."""
-        heads, taken = self.heads, self.taken
-        del heads[bisect_left(heads, _order(d), key=_order)]
+        taken = self.taken
+        self._drop(_order(d))
         taken[d.message] += 1
         q = self.queues[d.message]
         if taken[d.message] < len(q):
-            insort(heads, q[taken[d.message]], key=_order)
+            self._add(q[taken[d.message]])
 
     def untake(self, d: Demand) -> None:
         """Undo ``take(d)``: ``d`` is its message's head again."""
-        heads, taken = self.heads, self.taken
+        taken = self.taken
         q = self.queues[d.message]
         if taken[d.message] < len(q):
-            del heads[bisect_left(heads, _order(q[taken[d.message]]), key=_order)]
+            self._drop(_order(q[taken[d.message]]))
         taken[d.message] -= 1
-        insort(heads, d, key=_order)
+        self._add(d)
+
+    def _drop(self, order: tuple[int, str]) -> None:
+        at = bisect_left(self.orders, order)
+        del self.orders[at], self.heads[at]
+
+    def _add(self, d: Demand) -> None:
+        order = _order(d)
+        at = bisect_left(self.orders, order)
+        self.orders.insert(at, order)
+        self.heads.insert(at, d)
 
 
 @lru_cache(maxsize=1024)
@@ -431,7 +462,6 @@ def _nearest_first(n: int, target: int) -> tuple[int, ...]:
     return tuple(sorted(range(n), key=lambda i: (abs(i - target), i < target)))
 
 
-@lru_cache(maxsize=4096)
 def _exists(day: date, slot: time, tz: ZoneInfo) -> bool:
     """Whether the local time ``slot`` happens on ``day`` (a DST jump skips some)."""
     local = datetime.combine(day, slot, tz)

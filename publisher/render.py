@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +109,42 @@ class Render:
 
 def fields_hash(fields: Mapping[str, Any]) -> str:
     """The hash of a post's rendered fields: what an approval binds (``Render.hash``), and what
-    the dispatcher checks the stored fields against before it sends them."""
-    canonical = json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    the dispatcher checks the stored fields against before it sends them.
+
+    The SHA-256 of ``json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)`` in UTF-8
+    (stored approvals depend on it: never change it). Text fields, every render's, are written
+    straight as those bytes (``tests/test_render.py`` checks both ways agree)."""
+    parts = []
+    for k, v in sorted(fields.items()):
+        if type(k) is not str or type(v) is not str:
+            canonical = _CANONICAL.encode(dict(fields))
+            return hashlib.sha256(canonical.encode()).hexdigest()
+        parts.append(_json_key(k) + (_json_media(v) if k == MEDIA_FIELD else _json_text(v)))
+    return hashlib.sha256(b"{" + b", ".join(parts) + b"}").hexdigest()
+
+
+# ``json.dumps(..., ensure_ascii=False, sort_keys=True)``: its encoder, made once
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+# C0 controls but the newline: json writes them as escapes (\t, \u0001…)
+_CONTROLS = bytes(c for c in range(0x20) if c != 0x0A)
+
+
+def _json_text(text: str) -> bytes:
+    """``json.dumps(text, ensure_ascii=False).encode()``, faster for text without controls but
+    newlines. Only ASCII is escaped, and in UTF-8 an ASCII byte is always that character: the
+    escapes can be made on the bytes (the backslash first: the others add backslashes)."""
+    data = text.encode()
+    if len(data.translate(None, _CONTROLS)) != len(data):
+        return encode_basestring(text).encode()
+    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n") + b'"'
+
+
+@lru_cache(maxsize=64)
+def _json_key(key: str) -> bytes:
+    return encode_basestring(key).encode() + b": "
+
+
+_json_media = lru_cache(maxsize=_KEPT)(_json_text)  # most posts show the same pictures
 
 
 _md = MarkdownIt("commonmark", {"html": False})
@@ -200,13 +236,20 @@ class Renderer:
         # each channel's default cover, checked again only when its file or alt text changes
         self._covers: dict[str, tuple[tuple[object, ...], Picture | None]] = {}
         # what every post's context shares (pure: the config), copied into each context
-        self._hashtags: list[str] | None = None
+        self._campaign: dict[str, str] | None = None
+        self._hashtags: list[str] = []
         self._messages_dir = str(config.messages_dir)
+        # in a batch (``batch``): its thread, and each set of pictures it has prepared
+        self._batch: (
+            tuple[int, dict[tuple[object, ...], tuple[tuple[Prepared, ...], str]]] | None
+        ) = None
+        self._alt_texts = os.path.join(self._messages_dir, MEDIA_DIR, ALT_LIBRARY)
         self._kept: OrderedDict[
             tuple[str, bool, tuple[Picture, ...]],
             tuple[list[tuple[int, ...]], tuple[tuple[Prepared, ...], str]],
         ] = OrderedDict()
-        self._settings: dict[str, dict[str, Any]] = {}
+        # per channel: its part of the context, and which of its settings are lists
+        self._channels: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {}
 
     def _env(self, channel: Channel) -> BoundedEnvironment:
         key = (channel.templates, channel.html)
@@ -265,15 +308,27 @@ class Renderer:
     def context(self, message: Message, channel: Channel) -> dict[str, Any]:
         """What ``message``'s templates for ``channel`` see. Fresh dicts and lists each time (a
         template cannot change another post's), from parts made once per renderer."""
-        camp = self.config.campaign
         pinned = self.config.key_date_on(message.pinned) if message.pinned else None
-        if self._hashtags is None:
+        if self._campaign is None:
+            camp = self.config.campaign
             self._hashtags = [h if h.startswith("#") else hashtag(h) for h in camp.hashtags]
-        if channel.id not in self._settings:
-            self._settings[channel.id] = channel.settings_dict()
-        settings = {
-            k: list(v) if isinstance(v, list) else v for k, v in self._settings[channel.id].items()
-        }
+            self._campaign = {
+                "name": camp.name,
+                "theme": camp.theme,
+                "organisation": camp.organisation,
+                "parent_organisation": camp.parent_organisation,
+            }
+        part = self._channels.get(channel.id)
+        if part is None:
+            settings = channel.settings_dict()
+            made = {"id": channel.id, "name": channel.name, **settings}
+            part = self._channels[channel.id] = (
+                made,
+                tuple(k for k, v in made.items() if isinstance(v, list)),
+            )
+        channel_part = part[0].copy()
+        for k in part[1]:  # the settings' lists, copied (their text and numbers are shared)
+            channel_part[k] = list(channel_part[k])
         return {
             "message": {
                 "key": message.key,
@@ -286,14 +341,8 @@ class Renderer:
                 "pinned": message.pinned,
                 "key_date": pinned.name if pinned else "",
             },
-            "campaign": {
-                "name": camp.name,
-                "theme": camp.theme,
-                "organisation": camp.organisation,
-                "parent_organisation": camp.parent_organisation,
-                "hashtags": list(self._hashtags),
-            },
-            "channel": {"id": channel.id, "name": channel.name, **settings},
+            "campaign": {**self._campaign, "hashtags": list(self._hashtags)},
+            "channel": channel_part,
         }
 
     def render(self, message: Message, channel_id: str) -> Render:
@@ -302,28 +351,29 @@ class Renderer:
         tmpl = self.template(channel, message.kind)
         specs = FIELDS[channel.adapter]
         fields: dict[str, str] = {}
-        rendering = f"(rendering {message.path})"
+        blocks = tmpl.blocks
         try:
             ctx = tmpl.new_context(self.context(message, channel))
             for spec in specs:
-                if spec.name in tmpl.blocks:
-                    fields[spec.name] = nfc(
-                        bounded_join(tmpl.blocks[spec.name](ctx), "this field").strip()
-                    )
+                block = blocks.get(spec.name)
+                if block is not None:
+                    fields[spec.name] = nfc(bounded_join(block(ctx), "this field").strip())
         except jinja2.TemplateError as exc:
             said = " ".join(str(exc.message or exc).split())[:300]
-            raise TemplateError(self._where(channel, message.kind), f"{said} {rendering}") from exc
+            raise TemplateError(
+                self._where(channel, message.kind), f"{said} (rendering {message.path})"
+            ) from exc
         except RecursionError as exc:
             raise TemplateError(
                 self._where(channel, message.kind),
-                f"recursion too deep {rendering}",
+                f"recursion too deep (rendering {message.path})",
                 "a template includes itself, or a macro calls itself without end",
             ) from exc
         except MemoryError:
             raise
         except Exception as exc:  # 1 / 0, 'a' + 1, range(10**9)…: the template's mistake
             raise TemplateError(
-                self._where(channel, message.kind), f"{_said(exc)} {rendering}"
+                self._where(channel, message.kind), f"{_said(exc)} (rendering {message.path})"
             ) from exc
         for spec in specs:
             value = fields[spec.name] = fields.get(spec.name, "")
@@ -331,9 +381,10 @@ class Renderer:
                 problem = f"renders an empty '{spec.name}' for {message.path}"
                 where = self._where(channel, message.kind)
                 raise TemplateError(where, problem, f"define {{% block {spec.name} %}}")
-            if spec.limit is not None and length(value) > spec.limit:
+            # ``value`` is NFC (above): its code points are what the platform counts
+            if spec.limit is not None and len(value) > spec.limit:
                 raise LimitError(
-                    message.path, channel.id, spec.name, length(value), spec.limit, spec.why
+                    message.path, channel.id, spec.name, len(value), spec.limit, spec.why
                 )
         pictures, media = self._media(message, channel)
         if pictures:
@@ -359,17 +410,47 @@ class Renderer:
                 "with its link at the end",
             )
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Renders inside (in this thread) take the pictures as they were when first read in
+        the batch: each message's set of pictures is checked and prepared once for a channel,
+        not once a post (a load renders thousands, most with the same default cover). Outside a
+        batch, every render reads the files' identity again (a daemon's renderer lives for
+        days)."""
+        if self._batch is not None:  # already in one: its reads stand
+            yield
+            return
+        self._batch = (threading.get_ident(), {})
+        try:
+            yield
+        finally:
+            self._batch = None
+
     def _media(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
+        """``pictures`` and their ``media`` field: once a batch (``batch``), else as
+        ``_media_now``."""
+        batch = self._batch
+        if batch is None or batch[0] != threading.get_ident():
+            return self._media_now(message, channel)
+        key = (channel.id, message.cover, message.images)
+        made = batch[1].get(key)
+        if made is None:
+            made = batch[1][key] = self._media_now(message, channel)
+        return made
+
+    def _media_now(self, message: Message, channel: Channel) -> tuple[tuple[Prepared, ...], str]:
         """``pictures`` and their ``media`` field, kept for the last ``_KEPT`` sets of pictures
         while their files are unchanged: most posts show the same default cover."""
-        cover = message.cover or self.default_cover(channel)
+        seen: dict[str, os.stat_result] = {}  # the default cover's check stats its file too
+        cover = message.cover or self._checked_cover(channel, seen)
         named = ((cover,) if cover else ()) + message.images
         key = (channel.id, message.cover is None, named)
         files: list[tuple[int, ...]] = []
         for pic in named:
             if not pic.is_url:
                 try:
-                    st = os.stat(os.path.join(self._messages_dir, pic.src))
+                    path = os.path.join(self._messages_dir, pic.src)
+                    st = seen.get(path) or os.stat(path)
                 except (OSError, ValueError):
                     return self._media_of(self.pictures(message, channel))  # says why
                 files.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
@@ -427,7 +508,11 @@ class Renderer:
 
         Checked once, then again only when the file or the alt texts change (every post of a
         load takes it; a daemon's renderer lives for days)."""
-        key = self._cover_key(channel)
+        return self._checked_cover(channel, {})
+
+    def _checked_cover(self, channel: Channel, seen: dict[str, os.stat_result]) -> Picture | None:
+        """``default_cover``, leaving in ``seen`` the ``stat`` of each file it read."""
+        key = self._cover_key(channel, seen)
         kept = self._covers.get(channel.id)
         if key is not None and kept is not None and kept[0] == key:
             return kept[1]
@@ -436,20 +521,22 @@ class Renderer:
             self._covers[channel.id] = (key, cover)
         return cover
 
-    def _cover_key(self, channel: Channel) -> tuple[object, ...] | None:
+    def _cover_key(
+        self, channel: Channel, seen: dict[str, os.stat_result]
+    ) -> tuple[object, ...] | None:
         """What the default cover's check reads: the file's identity (None when it has none
         to stat, then it is checked every time) and the alt texts."""
         own = str(channel.setting("default_cover") or "") if channel.adapter == "zalo" else ""
         src = own or self.config.media.default_cover
         if src.startswith(("http://", "https://")) or not src:
             return (src,)
-        directory = str(self.config.messages_dir)
         try:
-            st = os.stat(os.path.join(directory, src.strip()))
+            path = os.path.join(self._messages_dir, src.strip())
+            st = seen[path] = os.stat(path)
         except (OSError, ValueError):
             return None
         try:
-            alt = os.stat(os.path.join(directory, MEDIA_DIR, ALT_LIBRARY))
+            alt = os.stat(self._alt_texts)
             texts: tuple[int, ...] = (alt.st_ino, alt.st_size, alt.st_mtime_ns)
         except OSError:
             texts = ()

@@ -63,6 +63,8 @@ def estimate(value: Any) -> int:
 
     Counting stops once past the limit, so a huge (or self-containing) container is cheap.
     """
+    if isinstance(value, str):  # most values: their length, as the loop below would count
+        return len(value)
     total, stack = 0, [(value, 0)]
     while stack and total <= SIZE_LIMIT:
         item, depth = stack.pop()
@@ -334,15 +336,23 @@ def _join(eval_ctx: Any, value: Iterable[Any], d: str = "", attribute: Any = Non
     return sync_do_join(eval_ctx, items, d, attribute)
 
 
+# the filters whose result can be larger than their input (or that check it): _filter_size
+_AMPLIFYING = frozenset(
+    {"center", "indent", "wordwrap", "format", "replace", "batch", "slice", "tojson"}
+)
+
+
 def _filter_size(name: str, args: tuple[Any, ...], kw: dict[str, Any]) -> int:
     """What filter ``name`` would produce from ``args`` (value first), for the amplifying ones."""
     value = args[0] if args else ""
+    size = estimate(value)
+    if name not in _AMPLIFYING:
+        return size
     more = list(args[1:])
 
     def arg(i: int, key: str, default: Any) -> Any:
         return more[i] if len(more) > i else kw.get(key, default)
 
-    size = estimate(value)
     if name == "center":
         return max(size, _number(arg(0, "width", 80)))
     if name == "indent":

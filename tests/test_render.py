@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import unicodedata
@@ -7,11 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from publisher.config import Config
 from publisher.content import Message, read_messages
 from publisher.errors import LimitError, TemplateError
-from publisher.render import Renderer, markdown_plain
+from publisher.render import Renderer, fields_hash, markdown_plain
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 DATA = Path(__file__).resolve().parent / "data" / "messages"
@@ -82,6 +85,30 @@ def test_render_hash_follows_the_text(test_config: Config) -> None:
     c = renderer.render(replace(m, body="Khác."), "zalo")
     assert a.hash == renderer.render(m, "zalo").hash
     assert a.hash != c.hash
+
+
+def test_the_hash_format_is_the_sha256_of_sorted_json() -> None:
+    """Stored approvals bind this hash: it stays the SHA-256 of ``json.dumps(fields,
+    ensure_ascii=False, sort_keys=True)`` in UTF-8, whatever writes that text."""
+    fields = {
+        "title": 'Tháng "hành động"\\ vì trẻ em',
+        "body": "Dòng 1\nDòng 2\t\x01\u2028",
+        "media": '[{"alt": "Ảnh", "role": "cover"}]',
+        "link": "",
+    }
+    pinned = "1d37059ad45fa9d4a59524f80a43674a8597d3d97079e142e01549b6c018a8a6"
+    assert fields_hash(fields) == pinned
+    assert fields_hash(dict(reversed(fields.items()))) == pinned
+    for other in (fields | {"media": ""}, {"a": 1, "b": None}, {}, {"x": "\x7f\ud7ff😀"}):
+        canonical = json.dumps(other, ensure_ascii=False, sort_keys=True)
+        assert fields_hash(other) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@given(st.dictionaries(st.sampled_from(["media", "title", "body", "é", ""]) | st.text(), st.text()))
+@settings(max_examples=300, deadline=None)
+def test_the_hash_of_any_text_fields_is_that_of_their_json(fields: dict[str, str]) -> None:
+    canonical = json.dumps(fields, ensure_ascii=False, sort_keys=True)
+    assert fields_hash(fields) == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def test_zalo_title_limit_names_post_channel_and_limit(test_config: Config) -> None:
@@ -170,3 +197,25 @@ def test_a_lasting_renderer_sees_the_default_cover_change(config: Config) -> Non
     path.unlink()
     with pytest.raises(ConfigError, match="does not exist"):
         renderer.render(m, "facebook")
+
+
+def test_a_batch_reads_the_pictures_once_and_renders_the_same(config: Config) -> None:
+    """``render_all`` renders in a batch: each set of pictures is read once in it (the files
+    as they were then), the renders are those made one by one, and after the batch a
+    changed cover is seen again."""
+    from PIL import Image
+
+    messages, _ = read_messages(config)
+    m = next(m for m in messages if m.cover is None and "facebook" in m.channels)
+    renderer = Renderer(config)
+    alone = {cid: Renderer(config).render(m, cid) for cid in m.channels}
+    with renderer.batch():
+        first = {cid: renderer.render(m, cid) for cid in m.channels}
+        path = config.messages_dir / config.media.default_cover
+        Image.new("RGB", (640, 360), "red").save(path, "JPEG")
+        again = renderer.render(m, "facebook")
+    assert {cid: r.fields for cid, r in first.items()} == {c: r.fields for c, r in alone.items()}
+    assert again.fields == first["facebook"].fields  # the batch's pictures
+    after = renderer.render(m, "facebook")
+    assert after.hash != first["facebook"].hash
+    assert after.fields == Renderer(config).render(m, "facebook").fields

@@ -72,27 +72,38 @@ def render_all(
     """Render every message for each of its enabled channels; collect every problem."""
     renders: dict[tuple[str, str], Render] = {}
     problems: list[PublisherError] = []
-    for m in messages:
-        for cid in m.channels:
-            if not config.channels[cid].enabled:
-                continue
-            try:
-                renders[(m.key, cid)] = renderer.render(m, cid)
-            except PublisherError as exc:
-                if exc.line() not in {p.line() for p in problems}:
-                    problems.append(exc)
+    with renderer.batch():  # each picture file read once, not once a post
+        for m in messages:
+            for cid in m.channels:
+                if not config.channels[cid].enabled:
+                    continue
+                try:
+                    renders[(m.key, cid)] = renderer.render(m, cid)
+                except PublisherError as exc:
+                    if exc.line() not in {p.line() for p in problems}:
+                        problems.append(exc)
     return renders, problems
 
 
 def demands_for(config: Config, messages: Iterable[Message]) -> list[Demand]:
     """One demand per (message, enabled channel, occurrence), in a stable order."""
     order = list(config.channels)
+    # most messages name the same channels and kinds: each set ordered and counted once
+    enabled: dict[tuple[str, ...], list[str]] = {}
+    repeats: dict[tuple[str, str], int] = {}
     out = []
     for m in sorted(messages, key=lambda m: m.key):
-        for cid in sorted(m.channels, key=order.index):
-            if config.channels[cid].enabled:
-                for occ in range(1, config.repeats(cid, m.kind) + 1):
-                    out.append(Demand(m.key, cid, occ, m.kind, m.pinned))
+        cids = enabled.get(m.channels)
+        if cids is None:
+            cids = enabled[m.channels] = [
+                cid for cid in sorted(m.channels, key=order.index) if config.channels[cid].enabled
+            ]
+        for cid in cids:
+            times = repeats.get((cid, m.kind))
+            if times is None:
+                times = repeats[(cid, m.kind)] = config.repeats(cid, m.kind)
+            for occ in range(1, times + 1):
+                out.append(Demand(m.key, cid, occ, m.kind, m.pinned))
     return out
 
 
