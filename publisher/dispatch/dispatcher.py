@@ -1,7 +1,8 @@
 """The dispatcher: claims due posts with a lease, publishes them, records the outcome.
 
-One pass (``run_once``) is: recover expired leases, claim what is due per channel (within each
-channel's concurrency), call the adapters with no transaction open, and, as calls answer,
+One pass (``run_once``) is: claim what is due per channel (within each channel's concurrency)
+and call the adapters with no transaction open, then recover expired leases and settle what
+waited too long (the pass's bookkeeping, after the calls have started), and, as calls answer,
 record their outcomes (each fenced on its claim number) and claim the next due posts in one
 short transaction, so a burst streams through each channel with its calls always busy and one
 commit per round instead of one per post. Its collaborators (database, adapters, clock,
@@ -125,11 +126,20 @@ class Dispatcher(OutcomeRules, ChannelRules):
             now = self.clock.now()
             if self.started is None:
                 self.started = now
+            # The claim comes first and its calls start at once: a post due now does not wait
+            # for the pass's bookkeeping. It claims only what that bookkeeping would leave
+            # claimable at ``now`` (nothing past the grace window or ``max_lateness``), so the
+            # order changes no outcome.
+            with self.db.write() as s:
+                claims = self._claim(s, now, report, within_windows=True)
+            self._submit(claims)
             self._recover(now, report)
             self._expire(now, report)
-            with self.db.write() as s:
-                claims = self._claim(s, now, report)
-            self._stream(claims, report, self.settings.pass_budget)
+            if report.recovered:  # what a dead worker left is looked up in this very pass
+                with self.db.write() as s:
+                    claims = self._claim(s, now, report, within_windows=True)
+                self._submit(claims)
+            self._stream([], report, self.settings.pass_budget)
         finally:
             self._lock.release()
         return report
@@ -233,10 +243,20 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 )
                 report.recovered += 1
 
-    def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
+    def _claim(
+        self, s: Session, now: datetime, report: PassReport, *, within_windows: bool = False
+    ) -> list[Claim]:
         """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
-        the calls in flight, whichever worker made them)."""
+        the calls in flight, whichever worker made them). ``within_windows``: not a
+        never-tried post past the grace window, nor a retry past ``max_lateness`` (what
+        ``_expire`` settles), as at a pass's start, before ``_expire`` has run."""
         claims: list[Claim] = []
+        send = and_(PostRow.state == State.APPROVED, PostRow.due_at <= now)
+        retry = and_(PostRow.state == State.RETRYING, PostRow.next_attempt_at <= now)
+        if within_windows:
+            send = and_(send, PostRow.due_at >= now - self.settings.grace)
+            retry = and_(retry, PostRow.due_at >= now - self.policy.max_lateness)
+        lookup = and_(PostRow.state == State.UNCONFIRMED, PostRow.next_attempt_at <= now)
         blocked = self._blocked(s, now)
         in_flight = dict.fromkeys(self.adapters, 0)
         for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
@@ -251,16 +271,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
             rows = s.scalars(
                 select(PostRow)
                 .options(joinedload(PostRow.message))
-                .where(
-                    PostRow.channel == channel,
-                    or_(
-                        and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
-                        and_(
-                            PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
-                            PostRow.next_attempt_at <= now,
-                        ),
-                    ),
-                )
+                .where(PostRow.channel == channel, or_(send, retry, lookup))
                 .order_by(PostRow.due_at, PostRow.id)
                 .limit(room)
                 .with_for_update(skip_locked=True, of=PostRow)
