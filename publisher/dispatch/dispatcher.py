@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, joinedload
 from publisher.channels.base import Adapter, CheckResult, Media, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.dispatch.blocks import CHECKED, ChannelRules
-from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport
+from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport, read_states
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.render import MEDIA_FIELD, fields_hash
@@ -382,6 +382,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
             )
         }
         recorded = []
+        states = read_states(s, (a.claim.channel for a in answered))
         for a in answered:
             claim = a.claim
             p = rows.get(claim.post_id)
@@ -398,8 +399,9 @@ class Dispatcher(OutcomeRules, ChannelRules):
                     if isinstance(a.error, _Released):
                         self._release(s, p, claim, a.at)
                         continue
-                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report)
+                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report, states)
             except Exception:
+                states.pop(claim.channel, None)  # its row may be rolled back: read it again
                 # A bug recording one post must not lose the others' outcomes: this one stays
                 # "sending" and is looked up once its lease expires.
                 logger.exception("post %s: could not record its outcome", claim.post_id)
