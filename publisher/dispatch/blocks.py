@@ -9,7 +9,7 @@ probes, the grace window and lateness, and why a post that was never sent is mis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -50,11 +50,20 @@ class ChannelRules:
     _probing: dict[str, tuple[BlockKind, Future[CheckResult]]]  # channel → (block kind, its check)
     on_answer: Callable[[], None] | None
 
-    def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
+    def _blocked(
+        self, s: Session, now: datetime, states: Mapping[str, ChannelState | None] | None = None
+    ) -> dict[str, ChannelState]:
         """Channels that may not publish now. One stopped for its credentials or unreachable
         stays blocked until its check succeeds, whatever its ``blocked_until`` (the time of
-        that check) says: a pass that streams past it must not claim a post before the check."""
-        rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
+        that check) says: a pass that streams past it must not claim a post before the check.
+        ``states``: every channel's row as already read in ``s`` (None: read them here)."""
+        rows: Iterable[ChannelState]
+        if states is not None and all(c in states for c in self.adapters):
+            rows = [r for c, r in states.items() if r is not None and c in self.adapters]
+        else:
+            rows = s.scalars(
+                select(ChannelState).where(ChannelState.channel.in_(list(self.adapters)))
+            )
         return {
             r.channel: r
             for r in rows

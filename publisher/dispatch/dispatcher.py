@@ -186,12 +186,13 @@ class Dispatcher(OutcomeRules, ChannelRules):
             more_wanted = refill and not self.stopping.is_set() and left != 0.0
             more: list[Claim] = []
             with self.db.write() as s:
-                recorded = self._complete(s, answered, report)
+                states = read_states(s, self.adapters)  # every channel's row, read once
+                recorded = self._complete(s, answered, report, states)
                 if more_wanted:
                     try:
                         with s.begin_nested():
                             # every channel: one with no call in flight may have a post due now
-                            more = self._claim(s, self.clock.now(), report)
+                            more = self._claim(s, self.clock.now(), report, states=states)
                     except Exception:  # the outcomes above still count; the next pass claims
                         logger.exception("could not claim more posts in this pass")
                         more = []
@@ -244,12 +245,19 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 report.recovered += 1
 
     def _claim(
-        self, s: Session, now: datetime, report: PassReport, *, within_windows: bool = False
+        self,
+        s: Session,
+        now: datetime,
+        report: PassReport,
+        *,
+        within_windows: bool = False,
+        states: dict[str, ChannelState | None] | None = None,
     ) -> list[Claim]:
         """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
         the calls in flight, whichever worker made them). ``within_windows``: not a
         never-tried post past the grace window, nor a retry past ``max_lateness`` (what
-        ``_expire`` settles), as at a pass's start, before ``_expire`` has run."""
+        ``_expire`` settles), as at a pass's start, before ``_expire`` has run. ``states``:
+        every channel's row as already read (and changed) in ``s`` (``read_states``)."""
         claims: list[Claim] = []
         send = and_(PostRow.state == State.APPROVED, PostRow.due_at <= now)
         retry = and_(PostRow.state == State.RETRYING, PostRow.next_attempt_at <= now)
@@ -257,16 +265,28 @@ class Dispatcher(OutcomeRules, ChannelRules):
             send = and_(send, PostRow.due_at >= now - self.settings.grace)
             retry = and_(retry, PostRow.due_at >= now - self.policy.max_lateness)
         lookup = and_(PostRow.state == State.UNCONFIRMED, PostRow.next_attempt_at <= now)
-        blocked = self._blocked(s, now)
+        blocked = self._blocked(s, now, states)
         in_flight = dict.fromkeys(self.adapters, 0)
         for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
             if cid in in_flight:
                 in_flight[cid] += 1
-        for channel in self.adapters:
-            if channel in blocked:
-                continue
-            room = self._limit(channel) - in_flight[channel]
-            if room <= 0:
+        rooms = {
+            c: self._limit(c) - in_flight[c]
+            for c in self.adapters
+            if c not in blocked and self._limit(c) > in_flight[c]
+        }
+        if not rooms:
+            return claims
+        # the channels with something due, in one query: only theirs are locked and read
+        due = set(
+            s.scalars(
+                select(PostRow.channel)
+                .where(PostRow.channel.in_(list(rooms)), or_(send, retry, lookup))
+                .distinct()
+            )
+        )
+        for channel, room in rooms.items():
+            if channel not in due:
                 continue
             rows = s.scalars(
                 select(PostRow)
@@ -370,7 +390,11 @@ class Dispatcher(OutcomeRules, ChannelRules):
     # -- completion, fenced ---------------------------------------------------------------
 
     def _complete(
-        self, s: Session, answered: list[Attempt], report: PassReport
+        self,
+        s: Session,
+        answered: list[Attempt],
+        report: PassReport,
+        states: dict[str, ChannelState | None] | None = None,
     ) -> list[tuple[Attempt, PostRow, Outcome]]:
         """Record each answer in ``s`` (one savepoint each): only if its post still carries
         the claim; a claim lost to lease expiry meanwhile is another worker's now."""
@@ -382,7 +406,8 @@ class Dispatcher(OutcomeRules, ChannelRules):
             )
         }
         recorded = []
-        states = read_states(s, (a.claim.channel for a in answered))
+        if states is None:
+            states = read_states(s, (a.claim.channel for a in answered))
         for a in answered:
             claim = a.claim
             p = rows.get(claim.post_id)
