@@ -74,9 +74,10 @@ class ChannelRules:
 
     # -- probes -----------------------------------------------------------------------------
 
-    def _probe_blocks(self) -> None:
+    def _probe_blocks(self) -> bool:
         """Check the channels whose credentials were refused, or which were unreachable, once
         their time comes (in parallel, no transaction open): ok → they go on in this pass.
+        True when a check's answer was recorded (a channel may have been unblocked).
         A check that takes longer than PROBE_WAIT goes on while the pass does (a slow or
         hanging channel must not hold up the others); a later pass records its answer, and
         ``on_answer`` asks for that pass as soon as it comes."""
@@ -98,12 +99,14 @@ class ChannelRules:
                 future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
             self._probing[cid] = (kind, future)
         if not self._probing:
-            return
+            return False
+        recorded = False
         wait([f for _k, f in self._probing.values()], timeout=PROBE_WAIT)
         for channel, (kind, future) in list(self._probing.items()):
             if not future.done():
                 continue
             del self._probing[channel]
+            recorded = True
             result = future.result()
             now = self.clock.now()
             with self.db.write() as s:
@@ -120,6 +123,7 @@ class ChannelRules:
                     row.blocked_until = now + auth_recheck(self.clock)
                     row.block_reason = f"auth: {result.detail}"
                 row.updated_at = now
+        return recorded
 
     def _after_probe(self, row: ChannelState, result: CheckResult, now: datetime) -> None:
         if result.reachable:  # whatever it said, a request reached the platform

@@ -1,13 +1,14 @@
 """The dispatcher: claims due posts with a lease, publishes them, records the outcome.
 
 One pass (``run_once``) is: claim what is due per channel (within each channel's concurrency)
-and call the adapters with no transaction open, then recover expired leases and settle what
-waited too long (the pass's bookkeeping, after the calls have started), and, as calls answer,
-record their outcomes (each fenced on its claim number) and claim the next due posts in one
-short transaction, so a burst streams through each channel with its calls always busy and one
-commit per round instead of one per post. Its collaborators (database, adapters, clock,
-policy, random source) are arguments; it never reads the environment. What each answer does to
-its post (retry, look up, give up, block the channel) is ``publisher.dispatch.outcomes``.
+and call the adapters with no transaction open, then check blocked channels whose time has
+come, recover expired leases and settle what waited too long (the pass's bookkeeping, after
+the calls have started), and, as calls answer, record their outcomes (each fenced on its claim
+number) and claim the next due posts in one short transaction, so a burst streams through each
+channel with its calls always busy and one commit per round instead of one per post. Its
+collaborators (database, adapters, clock, policy, random source) are arguments; it never reads
+the environment. What each answer does to its post (retry, look up, give up, block the
+channel) is ``publisher.dispatch.outcomes``.
 """
 
 from __future__ import annotations
@@ -122,20 +123,22 @@ class Dispatcher(OutcomeRules, ChannelRules):
         if not self._lock.acquire(blocking=False):
             return report  # a pass is already running
         try:
-            self._probe_blocks()
             now = self.clock.now()
             if self.started is None:
                 self.started = now
             # The claim comes first and its calls start at once: a post due now does not wait
             # for the pass's bookkeeping. It claims only what that bookkeeping would leave
-            # claimable at ``now`` (nothing past the grace window or ``max_lateness``), so the
-            # order changes no outcome.
+            # claimable at ``now`` (nothing past the grace window or ``max_lateness``, nothing
+            # of a channel waiting for its check), so the order changes no outcome.
             with self.db.write() as s:
                 claims = self._claim(s, now, report, within_windows=True)
             self._submit(claims)
+            probed = self._probe_blocks()
             self._recover(now, report)
             self._expire(now, report)
-            if report.recovered:  # what a dead worker left is looked up in this very pass
+            # a channel its check unblocked, and what a dead worker left (looked up before
+            # any resend), go on in this very pass
+            if probed or report.recovered:
                 with self.db.write() as s:
                     claims = self._claim(s, now, report, within_windows=True)
                 self._submit(claims)
