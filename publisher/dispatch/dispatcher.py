@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from publisher.channels.base import Adapter, CheckResult, Media, Outgoing, Receipt
@@ -269,27 +269,29 @@ class Dispatcher(OutcomeRules, ChannelRules):
             retry = and_(retry, PostRow.due_at >= now - self.policy.max_lateness)
         lookup = and_(PostRow.state == State.UNCONFIRMED, PostRow.next_attempt_at <= now)
         blocked = self._blocked(s, now, states)
+        open_ = [c for c in self.adapters if c not in blocked]
+        # in one query: each channel's calls in flight (whichever worker made them), and
+        # whether it has something due; only the channels with both room and a post due are
+        # then locked and read
+        sending = PostRow.state == State.SENDING
         in_flight = dict.fromkeys(self.adapters, 0)
-        for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
-            if cid in in_flight:
-                in_flight[cid] += 1
-        rooms = {
-            c: self._limit(c) - in_flight[c]
-            for c in self.adapters
-            if c not in blocked and self._limit(c) > in_flight[c]
-        }
-        if not rooms:
-            return claims
-        # the channels with something due, in one query: only theirs are locked and read
-        due = set(
-            s.scalars(
-                select(PostRow.channel)
-                .where(PostRow.channel.in_(list(rooms)), or_(send, retry, lookup))
-                .distinct()
+        due: set[str] = set()
+        for cid, calls, waiting in s.execute(
+            select(
+                PostRow.channel,
+                func.sum(case((sending, 1), else_=0)),
+                func.sum(case((sending, 0), else_=1)),
             )
-        )
-        for channel, room in rooms.items():
-            if channel not in due:
+            .where(or_(sending, and_(PostRow.channel.in_(open_), or_(send, retry, lookup))))
+            .group_by(PostRow.channel)
+        ):
+            if cid in in_flight:
+                in_flight[cid] = int(calls or 0)
+                if waiting:
+                    due.add(cid)
+        for channel in open_:
+            room = self._limit(channel) - in_flight[channel]
+            if room <= 0 or channel not in due:
                 continue
             rows = s.scalars(
                 select(PostRow)
