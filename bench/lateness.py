@@ -19,6 +19,7 @@ the calls that succeeded: no figure is ever nan.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import select
@@ -152,6 +153,11 @@ def _note(r: dict[str, Any]) -> str:
         f"p50/p95/p99/max; {r['published']}/{r['n']} sent (published or handed off) "
         f"in {r['passes']} passes, {r['rate']:,.0f} posts/s"
     )
+    if r.get("call_p99", math.nan) == r.get("call_p99"):  # not nan: the calls' start noted
+        note += (
+            f"; calls began p50/p99 {r['call_p50'] * 1000:,.0f}/{r['call_p99'] * 1000:,.0f} ms "
+            "after their time (the lateness less the call itself)"
+        )
     if r["detours"]:
         note += f"; {len(r['detours'])} retried or looked up (first: {r['detours'][0][:120]})"
     return note
@@ -185,6 +191,7 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
         cfg, adapters = sandbox_adapters(config, db, url)
         _warm(adapters)
         clock = SystemClock()
+        calls = _timed(adapters, clock)
         dispatcher = make_dispatcher(db, cfg, adapters, clock, worker=f"bench-{name}")
         with db.write() as s:
             posts = list(s.scalars(select(PostRow).order_by(PostRow.id)))
@@ -218,6 +225,7 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
                 select(PostRow).where(PostRow.state.in_(["published", "handed_off"]))
             )
         ]
+        due_of = {i: d for i, d in s.execute(select(PostRow.id, PostRow.due_at))}
         detours = list(
             s.scalars(
                 select(PostEvent.cause).where(PostEvent.to_state.in_(["retrying", "unconfirmed"]))
@@ -225,6 +233,9 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
         )
     db.close()
     late = [(pub - d).total_seconds() for d, pub in done if pub is not None and d is not None]
+    # when each post's (first) call began: lateness less the call itself
+    dues = {p_id: d for p_id, d in due_of.items() if d is not None}
+    began = [(calls[i] - dues[i]).total_seconds() for i in calls if i in dues]
     first_due = due
     last = max((pub for _d, pub in done if pub is not None), default=first_due)
     span = max(1e-3, (last - first_due).total_seconds())
@@ -236,6 +247,8 @@ def measure(tmp: Path, n: int, *, concurrency: int | None, spacing: float = 0.0)
         "p95": percentile(late, 95),
         "p99": percentile(late, 99),
         "max": max(late, default=float("nan")),
+        "call_p50": percentile(began, 50),
+        "call_p99": percentile(began, 99),
         "rate": len(done) / span,
         "detours": detours,  # why posts were retried or looked up, if any were
         "at": datetime.now(UTC),
@@ -307,6 +320,23 @@ def floor(tmp: Path, n: int, *, concurrency: int | None) -> dict[str, Any]:
         "p99": percentile(late, 99),
         "max": max(late, default=float("nan")),
     }
+
+
+def _timed(adapters: dict[str, Any], clock: Any) -> dict[int, datetime]:
+    """Note when each post's first call begins (post id → the clock's time): how late its
+    call starts, which the row's note gives beside the lateness (which includes the call)."""
+    began: dict[int, datetime] = {}
+
+    def timed(publish: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def call(post: Any) -> Any:
+            began.setdefault(post.post_id, clock.now())
+            return publish(post)
+
+        return call
+
+    for adapter in adapters.values():
+        adapter.publish = timed(adapter.publish)
+    return began
 
 
 def _warm(adapters: dict[str, Any]) -> None:

@@ -44,3 +44,35 @@ def test_a_measurement_that_raises_becomes_a_row_saying_why(tmp_path: Path) -> N
         "not measured: RuntimeError: the sandbox process did not say where it listens"
     )
     assert "nan" not in lateness._ratio(r, r) + lateness._failed(r)
+
+
+def test_the_note_says_when_the_calls_began_when_it_was_noted() -> None:
+    noted = lateness._note(_result(40, 40, 0.12, call_p50=0.004, call_p99=0.011))
+    assert "calls began p50/p99 4/11 ms after their time" in noted
+    assert "calls began" not in lateness._note(_result(40, 40, 0.12))
+    unnoted = lateness._note(
+        _result(40, 0, float("nan"), call_p50=float("nan"), call_p99=float("nan"))
+    )
+    assert "calls began" not in unnoted and "nan" not in unnoted
+
+
+def test_the_call_start_of_each_post_is_noted_once() -> None:
+    from datetime import UTC, datetime
+
+    from publisher.clock import FakeClock
+
+    class Adapter:
+        def publish(self, post: Any) -> str:
+            return f"sent {post.post_id}"
+
+    class Post:
+        post_id = 7
+
+    clock = FakeClock(datetime(2024, 6, 1, tzinfo=UTC))
+    adapter = Adapter()
+    began = lateness._timed({"x": adapter}, clock)
+    assert adapter.publish(Post()) == "sent 7"
+    first = clock.now()
+    clock.set(datetime(2024, 6, 1, 0, 1, tzinfo=UTC))
+    adapter.publish(Post())  # a resend: the first call's start stays
+    assert began == {7: first}

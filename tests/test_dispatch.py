@@ -317,6 +317,35 @@ def test_downtime_inside_the_grace_window_publishes_late_outside_marks_missed(
     assert posts(queue, id=zalo[1].id)[0].state == State.PUBLISHED
 
 
+def test_a_due_post_is_called_before_the_pass_settles_what_waited_too_long(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """The claim comes first in a pass (its calls start before the recovery of leases and the
+    grace window's bookkeeping), and claims nothing that bookkeeping would have settled: a
+    post past its grace window is still missed, never sent late, in the same pass."""
+    d = dispatcher(queue, platforms, clock, grace=timedelta(minutes=30))
+    zalo = posts(queue, channel="zalo")
+    fb = posts(queue, channel="facebook")
+    late = zalo[0]
+    assert late.due_at is not None
+    due = next(p for p in fb if p.due_at and p.due_at > late.due_at + timedelta(hours=2))
+    calls_when_settling: list[int] = []
+    settle = d._expire
+
+    def spy(now: datetime, report: object) -> None:
+        calls_when_settling.append(len(d._running))
+        settle(now, report)  # type: ignore[arg-type]
+
+    d._expire = spy  # type: ignore[method-assign]
+    at(clock, due)
+    report = d.run_once()
+    assert calls_when_settling and calls_when_settling[0] >= 1  # the call had started
+    assert posts(queue, id=due.id)[0].state == State.PUBLISHED
+    assert posts(queue, id=late.id)[0].state == State.MISSED
+    assert platforms["zalo"].count(late.idempotency_key) == 0
+    assert report.missed >= 1
+
+
 def test_a_worker_killed_mid_call_is_reconciled_by_the_next(
     queue: Database, platforms, clock: FakeClock
 ) -> None:

@@ -9,7 +9,7 @@ probes, the grace window and lateness, and why a post that was never sent is mis
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -50,11 +50,20 @@ class ChannelRules:
     _probing: dict[str, tuple[BlockKind, Future[CheckResult]]]  # channel → (block kind, its check)
     on_answer: Callable[[], None] | None
 
-    def _blocked(self, s: Session, now: datetime) -> dict[str, ChannelState]:
+    def _blocked(
+        self, s: Session, now: datetime, states: Mapping[str, ChannelState | None] | None = None
+    ) -> dict[str, ChannelState]:
         """Channels that may not publish now. One stopped for its credentials or unreachable
         stays blocked until its check succeeds, whatever its ``blocked_until`` (the time of
-        that check) says: a pass that streams past it must not claim a post before the check."""
-        rows = s.scalars(select(ChannelState).where(ChannelState.channel.in_(list(self.adapters))))
+        that check) says: a pass that streams past it must not claim a post before the check.
+        ``states``: every channel's row as already read in ``s`` (None: read them here)."""
+        rows: Iterable[ChannelState]
+        if states is not None and all(c in states for c in self.adapters):
+            rows = [r for c, r in states.items() if r is not None and c in self.adapters]
+        else:
+            rows = s.scalars(
+                select(ChannelState).where(ChannelState.channel.in_(list(self.adapters)))
+            )
         return {
             r.channel: r
             for r in rows
@@ -65,9 +74,10 @@ class ChannelRules:
 
     # -- probes -----------------------------------------------------------------------------
 
-    def _probe_blocks(self) -> None:
+    def _probe_blocks(self) -> bool:
         """Check the channels whose credentials were refused, or which were unreachable, once
         their time comes (in parallel, no transaction open): ok → they go on in this pass.
+        True when a check's answer was recorded (a channel may have been unblocked).
         A check that takes longer than PROBE_WAIT goes on while the pass does (a slow or
         hanging channel must not hold up the others); a later pass records its answer, and
         ``on_answer`` asks for that pass as soon as it comes."""
@@ -89,12 +99,14 @@ class ChannelRules:
                 future.add_done_callback(lambda _f: self.on_answer and self.on_answer())
             self._probing[cid] = (kind, future)
         if not self._probing:
-            return
+            return False
+        recorded = False
         wait([f for _k, f in self._probing.values()], timeout=PROBE_WAIT)
         for channel, (kind, future) in list(self._probing.items()):
             if not future.done():
                 continue
             del self._probing[channel]
+            recorded = True
             result = future.result()
             now = self.clock.now()
             with self.db.write() as s:
@@ -111,6 +123,7 @@ class ChannelRules:
                     row.blocked_until = now + auth_recheck(self.clock)
                     row.block_reason = f"auth: {result.detail}"
                 row.updated_at = now
+        return recorded
 
     def _after_probe(self, row: ChannelState, result: CheckResult, now: datetime) -> None:
         if result.reachable:  # whatever it said, a request reached the platform

@@ -1,12 +1,14 @@
 """The dispatcher: claims due posts with a lease, publishes them, records the outcome.
 
-One pass (``run_once``) is: recover expired leases, claim what is due per channel (within each
-channel's concurrency), call the adapters with no transaction open, and, as calls answer,
-record their outcomes (each fenced on its claim number) and claim the next due posts in one
-short transaction, so a burst streams through each channel with its calls always busy and one
-commit per round instead of one per post. Its collaborators (database, adapters, clock,
-policy, random source) are arguments; it never reads the environment. What each answer does to
-its post (retry, look up, give up, block the channel) is ``publisher.dispatch.outcomes``.
+One pass (``run_once``) is: claim what is due per channel (within each channel's concurrency)
+and call the adapters with no transaction open, then check blocked channels whose time has
+come, recover expired leases and settle what waited too long (the pass's bookkeeping, after
+the calls have started), and, as calls answer, record their outcomes (each fenced on its claim
+number) and claim the next due posts in one short transaction, so a burst streams through each
+channel with its calls always busy and one commit per round instead of one per post. Its
+collaborators (database, adapters, clock, policy, random source) are arguments; it never reads
+the environment. What each answer does to its post (retry, look up, give up, block the
+channel) is ``publisher.dispatch.outcomes``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from publisher.channels.base import Adapter, CheckResult, Media, Outgoing, Receipt
 from publisher.clock import Clock
 from publisher.dispatch.blocks import CHECKED, ChannelRules
-from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport
+from publisher.dispatch.outcomes import Claim, OutcomeRules, PassReport, read_states
 from publisher.dispatch.retry import RetryPolicy
 from publisher.dispatch.settings import DispatchSettings
 from publisher.render import MEDIA_FIELD, fields_hash
@@ -121,15 +123,26 @@ class Dispatcher(OutcomeRules, ChannelRules):
         if not self._lock.acquire(blocking=False):
             return report  # a pass is already running
         try:
-            self._probe_blocks()
             now = self.clock.now()
             if self.started is None:
                 self.started = now
+            # The claim comes first and its calls start at once: a post due now does not wait
+            # for the pass's bookkeeping. It claims only what that bookkeeping would leave
+            # claimable at ``now`` (nothing past the grace window or ``max_lateness``, nothing
+            # of a channel waiting for its check), so the order changes no outcome.
+            with self.db.write() as s:
+                claims = self._claim(s, now, report, within_windows=True)
+            self._submit(claims)
+            probed = self._probe_blocks()
             self._recover(now, report)
             self._expire(now, report)
-            with self.db.write() as s:
-                claims = self._claim(s, now, report)
-            self._stream(claims, report, self.settings.pass_budget)
+            # a channel its check unblocked, and what a dead worker left (looked up before
+            # any resend), go on in this very pass
+            if probed or report.recovered:
+                with self.db.write() as s:
+                    claims = self._claim(s, now, report, within_windows=True)
+                self._submit(claims)
+            self._stream([], report, self.settings.pass_budget)
         finally:
             self._lock.release()
         return report
@@ -176,12 +189,13 @@ class Dispatcher(OutcomeRules, ChannelRules):
             more_wanted = refill and not self.stopping.is_set() and left != 0.0
             more: list[Claim] = []
             with self.db.write() as s:
-                recorded = self._complete(s, answered, report)
+                states = read_states(s, self.adapters)  # every channel's row, read once
+                recorded = self._complete(s, answered, report, states)
                 if more_wanted:
                     try:
                         with s.begin_nested():
                             # every channel: one with no call in flight may have a post due now
-                            more = self._claim(s, self.clock.now(), report)
+                            more = self._claim(s, self.clock.now(), report, states=states)
                     except Exception:  # the outcomes above still count; the next pass claims
                         logger.exception("could not claim more posts in this pass")
                         more = []
@@ -233,34 +247,56 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 )
                 report.recovered += 1
 
-    def _claim(self, s: Session, now: datetime, report: PassReport) -> list[Claim]:
+    def _claim(
+        self,
+        s: Session,
+        now: datetime,
+        report: PassReport,
+        *,
+        within_windows: bool = False,
+        states: dict[str, ChannelState | None] | None = None,
+    ) -> list[Claim]:
         """Claim, in ``s``, what is due on each channel, up to its room (its concurrency less
-        the calls in flight, whichever worker made them)."""
+        the calls in flight, whichever worker made them). ``within_windows``: not a
+        never-tried post past the grace window, nor a retry past ``max_lateness`` (what
+        ``_expire`` settles), as at a pass's start, before ``_expire`` has run. ``states``:
+        every channel's row as already read (and changed) in ``s`` (``read_states``)."""
         claims: list[Claim] = []
-        blocked = self._blocked(s, now)
+        send = and_(PostRow.state == State.APPROVED, PostRow.due_at <= now)
+        retry = and_(PostRow.state == State.RETRYING, PostRow.next_attempt_at <= now)
+        if within_windows:
+            send = and_(send, PostRow.due_at >= now - self.settings.grace)
+            retry = and_(retry, PostRow.due_at >= now - self.policy.max_lateness)
+        lookup = and_(PostRow.state == State.UNCONFIRMED, PostRow.next_attempt_at <= now)
+        blocked = self._blocked(s, now, states)
+        open_ = [c for c in self.adapters if c not in blocked]
+        # in one query: each channel's calls in flight (whichever worker made them), and
+        # whether it has something due; only the channels with both room and a post due are
+        # then locked and read
+        sending = PostRow.state == State.SENDING
         in_flight = dict.fromkeys(self.adapters, 0)
-        for cid in s.scalars(select(PostRow.channel).where(PostRow.state == State.SENDING)):
+        due: set[str] = set()
+        for cid, calls, waiting in s.execute(
+            select(
+                PostRow.channel,
+                func.sum(case((sending, 1), else_=0)),
+                func.sum(case((sending, 0), else_=1)),
+            )
+            .where(or_(sending, and_(PostRow.channel.in_(open_), or_(send, retry, lookup))))
+            .group_by(PostRow.channel)
+        ):
             if cid in in_flight:
-                in_flight[cid] += 1
-        for channel in self.adapters:
-            if channel in blocked:
-                continue
+                in_flight[cid] = int(calls or 0)
+                if waiting:
+                    due.add(cid)
+        for channel in open_:
             room = self._limit(channel) - in_flight[channel]
-            if room <= 0:
+            if room <= 0 or channel not in due:
                 continue
             rows = s.scalars(
                 select(PostRow)
                 .options(joinedload(PostRow.message))
-                .where(
-                    PostRow.channel == channel,
-                    or_(
-                        and_(PostRow.state == State.APPROVED, PostRow.due_at <= now),
-                        and_(
-                            PostRow.state.in_([State.RETRYING, State.UNCONFIRMED]),
-                            PostRow.next_attempt_at <= now,
-                        ),
-                    ),
-                )
+                .where(PostRow.channel == channel, or_(send, retry, lookup))
                 .order_by(PostRow.due_at, PostRow.id)
                 .limit(room)
                 .with_for_update(skip_locked=True, of=PostRow)
@@ -359,7 +395,11 @@ class Dispatcher(OutcomeRules, ChannelRules):
     # -- completion, fenced ---------------------------------------------------------------
 
     def _complete(
-        self, s: Session, answered: list[Attempt], report: PassReport
+        self,
+        s: Session,
+        answered: list[Attempt],
+        report: PassReport,
+        states: dict[str, ChannelState | None] | None = None,
     ) -> list[tuple[Attempt, PostRow, Outcome]]:
         """Record each answer in ``s`` (one savepoint each): only if its post still carries
         the claim; a claim lost to lease expiry meanwhile is another worker's now."""
@@ -371,6 +411,8 @@ class Dispatcher(OutcomeRules, ChannelRules):
             )
         }
         recorded = []
+        if states is None:
+            states = read_states(s, (a.claim.channel for a in answered))
         for a in answered:
             claim = a.claim
             p = rows.get(claim.post_id)
@@ -387,8 +429,9 @@ class Dispatcher(OutcomeRules, ChannelRules):
                     if isinstance(a.error, _Released):
                         self._release(s, p, claim, a.at)
                         continue
-                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report)
+                    outcome = self._apply(s, p, claim, a.receipt, a.error, a.at, report, states)
             except Exception:
+                states.pop(claim.channel, None)  # its row may be rolled back: read it again
                 # A bug recording one post must not lose the others' outcomes: this one stays
                 # "sending" and is looked up once its lease expires.
                 logger.exception("post %s: could not record its outcome", claim.post_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -325,8 +326,16 @@ def outage(block: Block, reason: str, now: datetime, clock: Clock) -> Block:
     return Block(block.channel, BlockKind.OUTAGE, until, f"outage: {reason}", now, 0)
 
 
-def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> None:
-    """Save decision ``d`` about the claimed post ``p`` (and its channel) in session ``s``."""
+def apply(
+    s: Session,
+    p: PostRow,
+    claim: Claim,
+    d: Decision,
+    now: datetime,
+    states: dict[str, ChannelState | None] | None = None,
+) -> None:
+    """Save decision ``d`` about the claimed post ``p`` (and its channel) in session ``s``.
+    ``states``: the channels' rows already read in ``s`` (None: none yet), kept up to date."""
     if d.warning:
         logger.warning("post %s: %s", p.id, d.warning)
     p.lease_until = None
@@ -349,6 +358,8 @@ def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> N
         content_hash = fields_hash(claim.outgoing.fields)  # what went out
     if d.block is not None:
         row = _state(s, p.channel, now)
+        if states is not None:
+            states[p.channel] = row
         if d.block.block_kind == BlockKind.OUTAGE and row.block_kind != BlockKind.OUTAGE:
             why = (d.block.block_reason or "").removeprefix("outage: ")
             logger.warning("channel %s: unreachable (%s); probing it", p.channel, why)
@@ -359,15 +370,22 @@ def apply(s: Session, p: PostRow, claim: Claim, d: Decision, now: datetime) -> N
         Outcome.PUBLISHED,
         Outcome.HANDED_OFF,
     ):  # the platform answered: an outage of it is over
-        row_now = s.get(ChannelState, p.channel)
+        row_now = _read_state(s, p.channel, states)
         if row_now is not None and row_now.block_kind == BlockKind.OUTAGE:
             end_outage(row_now, now)
     transition(s, p, d.to, now, d.cause, content_hash=content_hash)
 
 
-def facts_of(s: Session, p: PostRow, claim: Claim, receipt: Receipt | None) -> Facts:
-    """What ``decide`` needs to know of the claimed post ``p``, read in session ``s``."""
-    row = s.get(ChannelState, p.channel)
+def facts_of(
+    s: Session,
+    p: PostRow,
+    claim: Claim,
+    receipt: Receipt | None,
+    states: dict[str, ChannelState | None] | None = None,
+) -> Facts:
+    """What ``decide`` needs to know of the claimed post ``p``, read in session ``s`` (its
+    channel's row from ``states`` when it holds it)."""
+    row = _read_state(s, p.channel, states)
     block = Block(p.channel)
     if row is not None:
         since, reason = row.blocked_since, row.block_reason
@@ -409,15 +427,17 @@ class OutcomeRules:
         error: BaseException | None,
         now: datetime,
         report: PassReport,
+        states: dict[str, ChannelState | None] | None = None,
     ) -> Outcome:
-        """Decide what the answer means for ``p`` and save it; count it in ``report``."""
-        facts = facts_of(s, p, claim, receipt)
+        """Decide what the answer means for ``p`` and save it; count it in ``report``.
+        ``states``: the channels' rows already read in ``s`` (``read_states``)."""
+        facts = facts_of(s, p, claim, receipt, states)
         d = decide(facts, receipt, error, now, policy=self.policy, clock=self.clock, rng=self.rng)
         if d.outcome == Outcome.AMBIGUOUS and not isinstance(error, ChannelError):
             logger.error(
                 "post %s: unexpected error from the %s adapter", p.id, p.channel, exc_info=error
             )
-        apply(s, p, claim, d, now)
+        apply(s, p, claim, d, now, states)
         name = COUNTED[d.outcome]
         setattr(report, name, getattr(report, name) + 1)
         return d.outcome
@@ -435,6 +455,25 @@ class OutcomeRules:
         # with no attempt yet is RETRYING at attempt 0, and must stay a waiting post
         to = claim.was if claim.was in (State.APPROVED, State.RETRYING) else State.RETRYING
         transition(s, p, to, now, "released unstarted at shutdown")
+
+
+def read_states(s: Session, channels: Iterable[str]) -> dict[str, ChannelState | None]:
+    """The rows of ``channels`` (None: a channel without one), in one query: what recording a
+    round of answers reads of their channels (a missing row would be asked for each time)."""
+    wanted = sorted(set(channels))
+    found = {
+        r.channel: r
+        for r in s.scalars(select(ChannelState).where(ChannelState.channel.in_(wanted)))
+    }
+    return {c: found.get(c) for c in wanted}
+
+
+def _read_state(
+    s: Session, channel: str, states: dict[str, ChannelState | None] | None
+) -> ChannelState | None:
+    if states is not None and channel in states:
+        return states[channel]
+    return s.get(ChannelState, channel)
 
 
 def _state(s: Session, channel: str, now: datetime) -> ChannelState:

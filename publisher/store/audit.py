@@ -77,6 +77,12 @@ def _digest_of(e: AuditEntry, key: bytes | None) -> str:
     )
 
 
+# Session.info key holding the audit head the session read: the identity map holds objects
+# weakly, so without it the head, once flushed, is dropped and read again for every approval
+# checked in the same transaction (a dispatcher's round claims several posts).
+_HEAD_HELD = "publisher.audit_head_held"
+
+
 def record(
     s: Session,
     *,
@@ -135,6 +141,7 @@ def _head(s: Session, at: datetime) -> tuple[AuditHead, bytes | None]:
     if head is None:  # created by the migration; recreated only if someone deleted it
         head = AuditHead(id=1, last_id=0, last_hash=GENESIS, scheme=SHA256)
         s.add(head)
+    s.info[_HEAD_HELD] = head  # kept for the session: ``approves`` finds it without a query
     key: bytes | None = s.info.get(AUDIT_KEY)
     if head.scheme == HMAC_SHA256:
         _check_key(head, key)
@@ -218,7 +225,8 @@ def approves(s: Session, post_id: int, content_hash: str | None) -> bool:
     if e is None or content_hash is None or e.content_hash != content_hash:
         return False
     key: bytes | None = s.info.get(AUDIT_KEY)
-    head = s.get(AuditHead, 1)
+    head = s.get(AuditHead, 1)  # the session's (see _HEAD_HELD), or read now
+    s.info[_HEAD_HELD] = head
     if head is None or head.scheme != HMAC_SHA256:
         return True  # unkeyed: the chain's own check is all there is
     _check_key(head, key)  # no key, or not the trail's: nothing is sent that can't be recorded

@@ -46,7 +46,14 @@ def transition(
     cause = clean(cause)  # it may quote a platform: stored and printed without control codes
     detail = None if detail is None else clean(detail)
     action = audit_as or AUDITED.get(to)
-    if action:
+    s.add(
+        PostEvent(
+            post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
+        )
+    )
+    post.state = to
+    post.updated_at = now
+    if action:  # after the move: the audit append's flush writes the post once, with its event
         audit.record(
             s,
             at=now,
@@ -57,13 +64,6 @@ def transition(
             content_hash=content_hash or post.render_hash,
             detail=cause if detail is None else detail,
         )
-    s.add(
-        PostEvent(
-            post_id=post.id, at=now, actor=actor, from_state=post.state, to_state=to, cause=cause
-        )
-    )
-    post.state = to
-    post.updated_at = now
 
 
 def created(s: Session, post: PostRow, now: datetime, cause: str, actor: str = SYSTEM) -> None:
