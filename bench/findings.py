@@ -277,6 +277,35 @@ Plan + render (rows 2, 2b): cProfile of `render_all` and `plan` (600 to 5,000 me
     6-fold). The sandbox's process is not the cause: 20 lone posts, in-process and
     out-of-process sandbox alternately at load ~10, gave p50/p99 122/614 and 117/588 ms, then
     177/830 and 170/514 ms. The table's run on a quiet machine is the one to judge.
+- Third round (issue 18, rows 3 and 3b; 2026-12-07 15:00–16:20 UTC, load 3–12: CPU times and
+  statement counts compare, wall times barely). Profiled per stage (the claim, the recording,
+  the wake) around lone posts and a 100-post burst. Found: a pass did its bookkeeping (blocked
+  channels' checks, lease recovery, the grace window) before claiming, so a lone post's call
+  waited for it; a claim read every channel's calls in flight and then asked each channel for
+  its due posts; recording an answer read a channel's row twice when it had none, flushed a
+  published post twice (its state, then the audit append), and read the audit head again for
+  every approval checked. Fixed: a pass claims and starts its calls first — claiming only what
+  the bookkeeping would leave claimable (nothing past the grace window or `max_lateness`,
+  nothing of a channel waiting for its check), so no outcome changes
+  (`tests/test_dispatch.py`: the call has started and a post past its window is still missed
+  in the same pass) — then does the bookkeeping, and claims again for a channel a check
+  unblocked; one query counts each channel's calls in flight and whether it has a post due, and
+  only those channels are locked and read; a round reads its channels' rows once and its claim
+  reuses them; a transition flushes its post once with the audit append; the audit head read
+  in a transaction is kept for it. Per stage (median): the claim 8.2 → 1.3 ms, recording an
+  answer 5.8 → 2.6 ms; SQL statements a post in a burst 22.1 → 16.9; a lone post's call now
+  starts 23–32 ms after its time (38–51 ms before, same load). The wake itself is on time
+  (APScheduler fires 0.3–0.6 ms after the due time).
+- Left (row 3b): lateness is measured when the platform has answered (`published_at`), and a
+  quarter of the lone posts go to the PBGDPL desk, whose call alone takes ~120 ms on a quiet
+  machine (the message with its .docx ~66 ms, flattening 12 ms, SMTP 36 ms for a 306 kB
+  mail): p95/p99 are that call. The row's note now says when the calls began, beside it.
+  Webhook 2.5 ms, Zalo 14 ms, Facebook 25–34 ms a bare call.
+- Left (row 3): a daemon's own CPU a post is ~10–13 ms (ORM over 16.9 statements) against the
+  floor's calls; to be within 1.3× it would have to be ~6 ms. Not done: claiming a channel's
+  next post while its call is in flight (the database would have to tell "claimed, waiting"
+  from "calling", or two workers' limits together would allow twice a channel's concurrency),
+  Core statements instead of the ORM, the database work in a process of its own.
 
 ### 4. The idle daemon (targets: ≈ 0 CPU; RSS flat and < 100 MB)
 
@@ -307,6 +336,36 @@ Plan + render (rows 2, 2b): cProfile of `render_all` and `plan` (600 to 5,000 me
   its compiled extensions, cryptography 7 for the Zalo token store, httpx 6, the rest of the
   CLI). Measuring note: a child's `ru_maxrss` includes the parent's image before `exec`, so the
   peak is read from `/proc/<pid>/status` (VmHWM).
+- Third round (issue 18; 2026-12-07): the full run of 14:23 UTC found 121 → 181 MiB (peak 214
+  MB) and 191 of 3,000 posts missed (3,000 published, 83 → 90 MiB, on 2026-12-06). Two things
+  had come in between: the PBGDPL portal became a desk reached by mail (each of its 750 posts
+  a .docx and an SMTP session; its replies read by IMAP), and the daemon reads figures.
+- Found (py-spy of the rehearsal, 1,000 posts in 40 s): the reading rounds, one a real second,
+  read every post due — each post once a campaign day, that is every 4 real seconds in a
+  2-minute month: hundreds of reads a second at the month's end, each recorded in a
+  transaction of its own (SQLite's write lock, an fsync), beside the dispatcher. With figures
+  off the same month published 3,000/3,000; with them, 138 missed. And each hand-off's
+  document: python-docx's objects refer to each other in cycles, so a finished document's
+  parsed XML (~5 MB of lxml's memory) lived until a full collection — malloc's in-use memory
+  swung between 30 and 72 MB and the heap stayed at its high point; building one cost ~37 ms
+  of CPU, ~13 of them parsing python-docx's template again.
+- Fixed: a round of readings spends at most a tenth of the time between two rounds (campaign
+  time: 6 minutes of an hourly round; 0.1 s of a rehearsal's second), posts never read first,
+  then the ones read longest ago, 20 readings recorded a transaction; the rehearsal's last
+  reading, once its daemon has stopped, still reads every post (`tests/test_insights.py`: the
+  budget, the order, the batches). The README's rehearsal of 72 posts still reads them daily
+  (549 readings on 30 days) and ends with every post's figures. A document is built from a
+  copy of one parsed template and its objects are cleared once saved (`tests/test_email_docx.py`
+  fails without it); python-docx is imported on first use; a rehearsal talks to its sandbox
+  through `sandbox.client`, without the platforms' modules; httpx's command-line client (rich's
+  syntax highlighting, pygments) is not imported (`tests/test_daemon_imports.py`). Imports of
+  the production daemon 77.9 → 67.4 MB (+6.4 MB once its first mail goes out).
+- Left: imported code is most of the RSS (~76 MB for a rehearsal: SQLAlchemy ~27, python-docx
+  and lxml 6.4, cryptography 6, the render chain ~8, trio 4 — installed for selenium, imported
+  by httpcore when present — and ~28 MB of shared libraries' pages), and ~15 MiB of glibc heap
+  fragmentation over the month: memory in use stays at 30–38 MB while the heap grows from 40 to
+  60 MB (threads, SSL contexts and httpx clients stay flat: 12, 1, 3); neither
+  `MALLOC_MMAP_THRESHOLD_` (128K, 32K) nor `malloc_trim` every 5 s kept it down.
 
 ### 6. The baseline
 
@@ -484,4 +543,25 @@ below what a quiet machine gives; the CPU and SQL figures per post are what to c
   1-daemon figure to the 4-daemon figure (row 8b's note), so with a core for each daemon and
   enough for the sandbox and PostgreSQL the ratio would be 4 × that fraction: about 1.8× from the
   CPU figures above (20 → 44 ms a post), to be read from the quiet machine's full run.
+
+### The table's run (2026-12-07 16:27–16:44 UTC, fresh clone of 8f33015, load 0.5 → 0.5)
+
+- Met since the previous full run (14:23 UTC, 2653380): plan + render 1.38× → 1.29× bare Jinja
+  (plan 1.36 → 0.57 s); 4b published 2,809 → 3,000 of 3,000, RSS 121 → 181 MiB (peak 214 MB)
+  → 116 → 131 MiB (peak 138 MB; still over 100 MB and 15 MiB of growth: imports and heap
+  fragmentation, item 4 above); the idle daemon 98 → 86 MiB; scale-out 50 → 52, 56 → 69 and
+  46 → 71 posts/s for 1, 2 and 4 daemons (SQL statements a post 17.9 → 12.3; the chain's CPU
+  41.9 → 25.2 ms a post): 0.91× → 1.37×, and per core 2.41× → 4.58× (the daemons' posts per
+  CPU-second no longer fall with more daemons: 79 → 90), with 0 duplicates in every run.
+- Missed, and what bounds each: the burst (row 3) 1.34 / 1.53 / 1.53× its floor (the
+  dispatcher's ~10–13 ms of ORM CPU a post beside the floor's calls, item 3 above; this
+  machine was also slower than at 14:23: the loop took 96–104 ms against 61–81); lone posts
+  p99 167 ms, p50 26 ms: their calls began p50 11 ms after their time, and p95/p99 are the
+  PBGDPL desk's own call (~120 ms: its .docx and its SMTP session) and one late start (154 ms)
+  not yet explained; scale-out's 3× needs a core per daemon (4.58× per core).
+- The whole run took 1,005 s (target < 15 min): item 4's month is ~6.5 min of it, of which
+  ~4 min come after the month, in the rehearsal's last reading of figures: each of 750 Zalo
+  articles is looked for in `article/getslice` (getdetail's totals are not documented), 10 a
+  page and up to 30 pages, so ~15,000 requests. Left: the getslice pages read once per round
+  and shared by its posts would make that reading a few seconds.
 """
