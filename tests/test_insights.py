@@ -300,6 +300,32 @@ def test_a_round_stops_when_its_budget_is_spent_and_the_rest_waits_for_the_next(
         assert len(snaps(queue, p.id)) >= 1
 
 
+def test_a_round_tells_its_readers_when_it_begins_and_ends(queue: Database, config: Config) -> None:
+    """Readers that keep what a round shares (Zalo's list pages) are told when a round begins
+    and ends, whatever happens in it."""
+    publish(queue, 2, JUNE_3, channel="zalo")
+    events: list[str] = []
+
+    class Sharing(FakeReader):
+        def begin_round(self) -> None:
+            events.append("begin")
+
+        def end_round(self) -> None:
+            events.append("end")
+
+        def metrics(self, remote_id: str, url: str | None) -> Reading:
+            events.append("read")
+            return super().metrics(remote_id, url)
+
+    rs: dict[str, FakeReader] = {**readers(config), "zalo": Sharing()}
+    collector(queue, config, rs, FakeClock(JUNE_3)).run_once()
+    assert events == ["begin", "read", "read", "end"]
+    events.clear()
+    rs["zalo"].plan = [RuntimeError("a bug in a reader")]
+    collector(queue, config, rs, FakeClock(JUNE_3 + config.insights.every)).run_once()
+    assert events[0] == "begin" and events[-1] == "end"
+
+
 def test_a_round_records_its_readings_a_batch_per_transaction(
     queue: Database, config: Config
 ) -> None:

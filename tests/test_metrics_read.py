@@ -272,6 +272,42 @@ def test_zalo_finds_the_article_in_getslice_pages() -> None:
         zalo(handler).metrics("nowhere", None)
 
 
+def test_zalo_pages_are_read_once_a_round_and_anew_the_next() -> None:
+    """In a round (``begin_round``… ``end_round``, as the collector calls them) the articles
+    share the getslice pages read for them; outside one, and in the next, they are read anew."""
+    offsets: list[int] = []
+    views = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("getdetail"):
+            return httpx.Response(200, json={"error": 0, "data": {"id": "x"}})
+        offset = int(request.url.params["offset"])
+        offsets.append(offset)
+        medias = [article(n) for n in range(offset, min(offset + 10, 25))]
+        for m in medias:
+            m["total_view"] += views["n"]
+        return httpx.Response(200, json={"error": 0, "data": {"medias": medias, "total": 25}})
+
+    adapter = zalo(handler)
+    adapter.begin_round()
+    got = [adapter.metrics(f"art{n}", None).views for n in (3, 13, 24, 7)]
+    assert got == [103, 113, 124, 107]
+    assert offsets == [0, 10, 20]  # each page once for the four articles
+    with pytest.raises(NoFigures):
+        adapter.metrics("nowhere", None)
+    assert offsets == [0, 10, 20]  # the short last page ended the list
+    adapter.end_round()
+    views["n"] = 5
+    offsets.clear()
+    assert adapter.metrics("art13", None).views == 118  # no round: read now
+    assert offsets == [0, 10]
+    adapter.begin_round()
+    offsets.clear()
+    assert adapter.metrics("art3", None).views == 108  # a new round: today's figures
+    assert offsets == [0]
+    adapter.end_round()
+
+
 def test_zalo_uses_getdetail_totals_when_given() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path.endswith("getdetail")

@@ -94,6 +94,7 @@ class ZaloAdapter:
         self.author = s.author
         self.broadcast = s.broadcast
         self.media_host = media_host
+        self._pages: dict[int, list[Any] | None] | None = None  # a reading round's getslice pages
         # Zalo fetches pictures over the internet: https only, except for a sandbox on loopback.
         self._plain_http_ok = is_loopback(urlsplit(self.api).hostname or "")
         self._app_secret = secrets.get("app_secret", "")
@@ -196,10 +197,8 @@ class ZaloAdapter:
         if _int(detail.get("total_view")) is not None:
             return _reading(detail, "getdetail")
         for page in range(FIGURE_PAGES):
-            params = {"offset": page * PAGE_SIZE, "limit": PAGE_SIZE, "type": "normal"}
-            data = self._request("GET", "/v2.0/article/getslice", op="read", params=params)
-            items = data.get("medias") or data.get("articles") or []
-            if not isinstance(items, list):
+            items = self._figure_page(page)
+            if items is None:
                 break
             for item in items:
                 if isinstance(item, dict) and str(item.get("id")) == remote_id:
@@ -207,6 +206,29 @@ class ZaloAdapter:
             if len(items) < PAGE_SIZE:
                 break
         raise NoFigures(N_("Zalo lists no such article among the OA's latest (removed, or older)"))
+
+    def begin_round(self) -> None:
+        """A round of readings begins (``insights.collect``): the ``getslice`` pages read in it
+        are kept and shared by its posts, so a round of n articles asks for each page once,
+        not once an article (every post it reads was published before it began)."""
+        self._pages = {}
+
+    def end_round(self) -> None:
+        self._pages = None
+
+    def _figure_page(self, page: int) -> list[Any] | None:
+        """``getslice``'s page ``page`` (10 articles), from this round's pages when kept; None
+        when Zalo answers no list."""
+        kept = self._pages
+        if kept is not None and page in kept:
+            return kept[page]
+        params = {"offset": page * PAGE_SIZE, "limit": PAGE_SIZE, "type": "normal"}
+        data = self._request("GET", "/v2.0/article/getslice", op="read", params=params)
+        items = data.get("medias") or data.get("articles") or []
+        found = items if isinstance(items, list) else None
+        if kept is not None:
+            kept[page] = found
+        return found
 
     # -- publishing -----------------------------------------------------------------------------
 

@@ -247,31 +247,41 @@ class Collector:
                 targets = due(s, self.config, now, since=since, channels=channels, force=force)
                 blocked = unreadable(s, self.config, now) if targets else {}
             report = Round(now)
-            read: list[_Read] = []
-            for i, t in enumerate(targets):
-                if self.stopping.is_set():
-                    break
-                if self.budget is not None and self.clock.now() - now >= self.budget:
-                    report.left = len(targets) - i
-                    break
-                why = report.skipped.get(t.channel) or blocked.get(t.channel)
-                if why is None and not hasattr(self.readers.get(t.channel), "metrics"):
-                    why = NO_READER if t.channel in self.readers else "the channel is not enabled"
-                if why is not None:
-                    report.skipped.setdefault(t.channel, why)
-                    report.results.append(Result(t, Status.SKIPPED, detail=why))
-                    continue
-                outcome = self._read(t, report)
-                if isinstance(outcome, Result):
-                    report.results.append(outcome)
-                    continue
-                read.append(outcome)
-                if len(read) >= BATCH:
-                    report.results.extend(self._record(read))
-                    read = []
-            report.results.extend(self._record(read))
+            rounds = _round_hooks(self.readers.values(), "begin_round")
+            try:
+                self._read_all(targets, blocked, now, report)
+            finally:
+                _round_hooks(rounds, "end_round")
             self._log(report)
             return report
+
+    def _read_all(
+        self, targets: list[Target], blocked: Mapping[str, str], now: datetime, report: Round
+    ) -> None:
+        """Read ``targets`` in turn until the budget is spent, recording a batch at a time."""
+        read: list[_Read] = []
+        for i, t in enumerate(targets):
+            if self.stopping.is_set():
+                break
+            if self.budget is not None and self.clock.now() - now >= self.budget:
+                report.left = len(targets) - i
+                break
+            why = report.skipped.get(t.channel) or blocked.get(t.channel)
+            if why is None and not hasattr(self.readers.get(t.channel), "metrics"):
+                why = NO_READER if t.channel in self.readers else "the channel is not enabled"
+            if why is not None:
+                report.skipped.setdefault(t.channel, why)
+                report.results.append(Result(t, Status.SKIPPED, detail=why))
+                continue
+            outcome = self._read(t, report)
+            if isinstance(outcome, Result):
+                report.results.append(outcome)
+                continue
+            read.append(outcome)
+            if len(read) >= BATCH:
+                report.results.extend(self._record(read))
+                read = []
+        report.results.extend(self._record(read))
 
     def _read(self, t: Target, report: Round) -> Result | _Read:
         """Read one post: what to record (figures, or that there are none), or why not."""
@@ -344,6 +354,18 @@ class Collector:
         except Exception:
             logger.exception("insights: the round failed; the next one tries again")
             return None
+
+
+def _round_hooks(readers: Iterable[object], hook: str) -> list[object]:
+    """Call ``hook`` (``begin_round``/``end_round``: a reader keeping what a round shares, as
+    Zalo's list pages) on each reader that has it; the readers that had it."""
+    called = []
+    for reader in readers:
+        method = getattr(reader, hook, None)
+        if callable(method):
+            method()
+            called.append(reader)
+    return called
 
 
 def _pacing(reader: object) -> float:
