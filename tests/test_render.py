@@ -96,7 +96,14 @@ def test_the_hash_format_is_the_sha256_of_sorted_json() -> None:
         "media": '[{"alt": "Ảnh", "role": "cover"}]',
         "link": "",
     }
-    pinned = "1d37059ad45fa9d4a59524f80a43674a8597d3d97079e142e01549b6c018a8a6"
+    # the exact text hashed, written out (not produced by json here): keys sorted, ", " and
+    # ": " between items, only what JSON must escape escaped (\u2028 left as it is)
+    canonical = (
+        '{"body": "Dòng 1\\nDòng 2\\t\\u0001\u2028", "link": "", '
+        '"media": "[{\\"alt\\": \\"Ảnh\\", \\"role\\": \\"cover\\"}]", '
+        '"title": "Tháng \\"hành động\\"\\\\ vì trẻ em"}'
+    )
+    pinned = hashlib.sha256(canonical.encode()).hexdigest()
     assert fields_hash(fields) == pinned
     assert fields_hash(dict(reversed(fields.items()))) == pinned
     for other in (fields | {"media": ""}, {"a": 1, "b": None}, {}, {"x": "\x7f\ud7ff😀"}):
