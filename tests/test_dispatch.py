@@ -422,6 +422,56 @@ def test_channel_concurrency_limits_calls_in_flight(
     assert sorted(published) == sorted(p.id for p in fb[:6])  # … yet one pass streams all six
 
 
+def test_a_poke_claims_a_post_due_on_another_channel_while_a_slow_call_is_in_flight(
+    queue: Database, platforms, clock: FakeClock
+) -> None:
+    """A pass waits for a slow call on one channel; a post falls due on another meanwhile. The
+    waker's poke has the pass claim and send it at once, not when the slow call answers (nor
+    when the pass's budget runs out); the pass asks to be woken again (``on_stream``)."""
+    slow = posts(queue)[0]
+    assert slow.due_at is not None
+    other = next(
+        p for p in posts(queue) if p.channel != slow.channel and p.due_at and p.due_at > slow.due_at
+    )
+    release = threading.Event()
+
+    def hold(_post: Outgoing) -> None:
+        release.wait(10)
+
+    platforms[slow.channel].then(slow.idempotency_key, hold)
+    d = dispatcher(queue, platforms, clock, pass_budget=30.0, grace=timedelta(days=30))
+    streams: list[int] = []
+    d.on_stream = lambda: streams.append(1)
+    at(clock, slow)
+    passing = threading.Thread(target=d.run_once)
+    passing.start()
+    try:
+        for _ in range(500):  # the slow call has begun, and the pass waits for it
+            if platforms[slow.channel].calls and streams:
+                break
+            threading.Event().wait(0.01)
+        assert platforms[slow.channel].calls == [slow.idempotency_key]
+        assert streams == [1]  # the pass waits for its call and asked to be woken
+        at(clock, other)
+        threading.Event().wait(0.2)
+        sent = {key for key, _when, _text in platforms[other.channel].items}
+        assert other.idempotency_key not in sent  # without a poke, the pass keeps waiting
+        d.poke()
+        for _ in range(500):
+            sent = {key for key, _when, _text in platforms[other.channel].items}
+            if other.idempotency_key in sent and len(streams) == 2:
+                break
+            threading.Event().wait(0.01)
+        assert other.idempotency_key in sent
+        assert not release.is_set() and passing.is_alive()  # the slow call still in flight
+        assert len(streams) == 2  # after the poke's round, the pass asked for the next wake
+    finally:
+        release.set()
+        passing.join(10)
+    assert posts(queue, id=slow.id)[0].state == State.PUBLISHED
+    assert posts(queue, id=other.id)[0].state == State.PUBLISHED
+
+
 def test_two_dispatchers_on_one_database_never_double_post(
     queue: Database, platforms, clock: FakeClock
 ) -> None:

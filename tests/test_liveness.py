@@ -84,6 +84,9 @@ def test_a_pass_that_cannot_plan_the_next_one_leaves_the_dispatcher_alive(
         def next_wake(self) -> datetime:
             raise RuntimeError("the database went away")
 
+        def poke(self) -> None:
+            pass
+
     daemon = Daemon(queue, Broken(), SystemClock(), tick=60.0)  # type: ignore[arg-type]
     daemon._scheduler = object()  # as run() sets it: _arm asks for the next wake
     daemon._pass()  # raised before: the dispatcher thread died and no pass ever ran again
@@ -197,6 +200,9 @@ class _Stuck:
 
     def run_once(self) -> PassReport:
         return PassReport()
+
+    def poke(self) -> None:
+        pass
 
     def next_wake(self) -> None:
         return None

@@ -125,6 +125,7 @@ class Daemon:
         self._scheduler: Any = None
         self._head_logged = 0.0  # time.monotonic() when the audit head was last logged
         dispatcher.on_answer = self.wake  # a call that outlived its pass: record it soon
+        dispatcher.on_stream = self._arm  # a pass waits for calls: wake it at the next post due
 
     # -- heartbeat -------------------------------------------------------------------------
 
@@ -228,11 +229,17 @@ class Daemon:
     # -- passes ----------------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Ask for a pass (all APScheduler's jobs do). Never waits, never runs one itself."""
+        """Ask for a pass. Never waits, never runs one itself."""
         with self._cond:
             self._wanted = True
             self.idle.clear()
             self._cond.notify()
+
+    def alarm(self) -> None:
+        """A time came (APScheduler's jobs: the tick, the wake at the next post due): ask for a
+        pass, and have a pass that is waiting for calls claim at once what is due now."""
+        self.wake()
+        self.dispatcher.poke()
 
     def _loop(self) -> None:
         while True:
@@ -287,7 +294,7 @@ class Daemon:
         run_at = datetime.now(UTC) + timedelta(seconds=wait)
         try:
             self._scheduler.add_job(
-                self.wake, "date", run_date=run_at, id="wake", replace_existing=True
+                self.alarm, "date", run_date=run_at, id="wake", replace_existing=True
             )
         except Exception:
             logger.debug("could not re-arm the wake job", exc_info=True)
@@ -319,7 +326,7 @@ class Daemon:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._scheduler.add_job(
-            self.wake, "interval", seconds=self.tick, id="tick", next_run_time=datetime.now(UTC)
+            self.alarm, "interval", seconds=self.tick, id="tick", next_run_time=datetime.now(UTC)
         )
         if self.insights is not None:
             self._scheduler.add_job(

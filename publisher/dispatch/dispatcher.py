@@ -21,7 +21,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +95,13 @@ class Dispatcher(OutcomeRules, ChannelRules):
         self._posts: dict[Future[Attempt], int] = {}  # each of those calls' post
         self._probing: dict[str, tuple[BlockKind, Future[CheckResult]]] = {}  # checks in flight
         self.on_answer: Callable[[], None] | None = None  # a call answered: record it soon
+        # Done when something may have fallen due while a pass streams answers (``poke``: the
+        # waker's time came): the stream claims at once instead of at its next answer, so a
+        # slow call on one channel does not hold up a post due on another.
+        self._poked: Future[None] = Future()
+        # Called when a pass starts waiting for calls, and after each round a poke asked for:
+        # the daemon arms its wake-up for the next post due meanwhile (``Daemon._arm``).
+        self.on_stream: Callable[[], None] | None = None
         workers.register(worker)
 
     def _total_concurrency(self) -> int:
@@ -105,6 +113,11 @@ class Dispatcher(OutcomeRules, ChannelRules):
     def abandon(self) -> None:
         self.stopping.set()
         self.abandoned.set()
+
+    def poke(self) -> None:
+        """Something may be due now: a pass streaming answers claims at once (never waits)."""
+        with suppress(InvalidStateError):  # already poked
+            self._poked.set_result(None)
 
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -123,6 +136,7 @@ class Dispatcher(OutcomeRules, ChannelRules):
         if not self._lock.acquire(blocking=False):
             return report  # a pass is already running
         try:
+            self._poked = Future()  # this pass claims what is due now: earlier pokes are met
             now = self.clock.now()
             if self.started is None:
                 self.started = now
@@ -175,22 +189,31 @@ class Dispatcher(OutcomeRules, ChannelRules):
         left in flight)."""
         started = time.monotonic()
         self._submit(claims)
+        if self._running and refill:
+            self._armed()
         while self._running:
             left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
-            done, _ = wait(self._running, timeout=left, return_when=FIRST_COMPLETED)
+            poked = self._poked
+            waiting: set[Future[Any]] = {*self._running, poked}
+            done, _ = wait(waiting, timeout=left, return_when=FIRST_COMPLETED)
             if self.abandoned.is_set():
                 return  # the daemon stopped without us: the next start reconciles them
-            if not done:
+            if poked in done:
+                self._poked = Future()  # before the clock is read: a later poke is not lost
+            elif not done:
                 return  # the budget is spent: calls still in flight are recorded later
-            self._running -= done
-            for f in done:
+            calls = {f for f in self._running if f in done}
+            self._running -= calls
+            for f in calls:
                 self._posts.pop(f, None)
-            answered = [f.result() for f in done]
+            answered = [f.result() for f in calls]
             more_wanted = refill and not self.stopping.is_set() and left != 0.0
+            if not answered and not more_wanted:
+                continue  # a poke while draining: nothing to record, nothing to claim
             more: list[Claim] = []
             with self.db.write() as s:
                 states = read_states(s, self.adapters)  # every channel's row, read once
-                recorded = self._complete(s, answered, report, states)
+                recorded = self._complete(s, answered, report, states) if answered else []
                 if more_wanted:
                     try:
                         with s.begin_nested():
@@ -205,6 +228,18 @@ class Dispatcher(OutcomeRules, ChannelRules):
                 report.outcomes.append((p.id, p.channel, outcome))
                 if self.on_outcome:
                     self.on_outcome(p, outcome)
+            if not answered:
+                self._armed()  # the waker's time was met: ask for the next one
+
+    def _armed(self) -> None:
+        """Tell the daemon this pass waits for calls (``on_stream``): it wakes us, by a poke,
+        when the next post falls due meanwhile. Its failure never stops the pass."""
+        if self.on_stream is None:
+            return
+        try:
+            self.on_stream()
+        except Exception:
+            logger.exception("could not plan the next wake-up while calls are in flight")
 
     def _recover(self, now: datetime, report: PassReport) -> None:
         """Claims of a dead worker (``publisher.store.workers``), or whose lease expired: the worker
