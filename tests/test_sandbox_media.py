@@ -100,6 +100,34 @@ def test_inspect_decodes_the_whole_picture_and_refuses_anything_else() -> None:
     assert too_big.value.reason == "too_big"
 
 
+def test_the_same_bytes_are_decoded_once_and_answered_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cover uploaded again (every channel, every article) is not decoded to the last pixel
+    again: the same bytes get the same answer; other bytes (a truncated copy) are decoded and
+    refused; the size limit holds for bytes decoded before."""
+    from publisher.sandbox import media
+
+    data = picture(seed=71)
+    opened: list[int] = []
+    real_open = Image.open
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(media.Image, "open", counted)
+    first, again = inspect(data), inspect(data)
+    assert again == first and (again.mime, again.width, again.height) == ("image/jpeg", 400, 300)
+    assert len(opened) == 1
+    with pytest.raises(Refusal) as refused:
+        inspect(data[: len(data) // 2])
+    assert refused.value.reason == "format" and len(opened) == 2
+    with pytest.raises(Refusal) as too_big:
+        inspect(data, len(data) - 1)
+    assert too_big.value.reason == "too_big"
+
+
 def test_an_uploaded_picture_is_served_with_get_and_head(box: Box) -> None:
     data = picture()
     media = upload(box, data).json()
