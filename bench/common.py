@@ -410,9 +410,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]) -> Any:
+def approved_queue(
+    folder: Path, raw: Mapping[str, Any], messages: Sequence[Any], *, like: Path | None = None
+) -> Any:
     """A campaign in ``folder`` holding ``messages`` as files, loaded into its SQLite queue and
-    every post approved, through publisher's own load and approve; returns (config, database)."""
+    every post approved, through publisher's own load and approve; returns (config, database).
+    With ``like``, the folder of such a campaign made before with the same messages and plan
+    (its queue closed), its queue file is copied instead: the same rows, without loading and
+    approving them again."""
     from publisher.config import load_config
     from publisher.editorial.load import approve, load
     from publisher.store.db import open_database
@@ -420,6 +425,9 @@ def approved_queue(folder: Path, raw: Mapping[str, Any], messages: Sequence[Any]
     path = make_campaign(folder, raw, with_messages=False)
     write_messages(folder / "messages", messages)
     config = load_config(path)
+    if like is not None:
+        shutil.copyfile(like / "publisher.db", folder / "publisher.db")
+        return config, open_database(config.database_url)
     db = open_database(config.database_url)
     now = datetime.now(UTC)
     load(db, config, now, "vanphong")

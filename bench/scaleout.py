@@ -26,6 +26,7 @@ once), with no queue, claims or scheduler.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -57,7 +58,10 @@ from bench.common import (
 )
 from bench.web import PG, _pg_drop, _pg_schema
 
+logger = logging.getLogger(__name__)
+
 RATIO_TARGET = 3.0  # 4 daemons ÷ 1 daemon, from the issue
+STOP_TIMEOUT = 10.0  # seconds for the sandbox processes to stop after Ctrl-C, all together
 LEAD = 7.0  # seconds between the daemons being ready and the posts falling due (tick 5 s)
 SANDBOX_PORTS = ("--port", "0", "--smtp-port", "0", "--imap-port", "0")  # any free ones
 URL_LINE = re.compile(r"publisher sandbox at (http://\S+)")
@@ -118,9 +122,11 @@ def _pg_url(schema: str) -> str:
     return f"{PG}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
-def _queue(folder: Path, url: str, posts: int, count: int) -> Path:
+def _queue(folder: Path, url: str, posts: int, count: int, like: str | None = None) -> Path:
     """The campaign in ``folder`` loaded into the queue at ``url``, every post approved and due
-    tomorrow (the daemons start with nothing due); returns the config file."""
+    tomorrow (the daemons start with nothing due); returns the config file. With ``like``, a
+    schema made so before for the same campaign, its rows are copied instead of loading and
+    approving the campaign again."""
     from sqlalchemy import select
 
     from publisher.config import load_config
@@ -133,6 +139,10 @@ def _queue(folder: Path, url: str, posts: int, count: int) -> Path:
     write_messages(folder / "messages", synthetic(-(-posts // count), channel_ids(count)))
     config = load_config(path)
     db = open_database(url)
+    if like is not None:
+        db.close()
+        _copy_rows(like, url)
+        return path
     now = datetime.now(UTC)
     load(db, config, now, "vanphong")
     approve(db, [], everything=True, actor="tuan.la", now=now)
@@ -144,6 +154,39 @@ def _queue(folder: Path, url: str, posts: int, count: int) -> Path:
             p.due_at = now + timedelta(days=1)
     db.close()
     return path
+
+
+def _copy_rows(source: str, url: str) -> None:
+    """Every row of schema ``source`` into the queue at ``url`` (migrated, so its tables are
+    the same): what the migrations put there first is replaced, and each table's id sequence
+    continues after the copied ids. One transaction."""
+    from sqlalchemy import create_engine, text
+
+    from publisher.store.models import Base
+
+    target = url.rsplit("search_path%3D", 1)[-1]
+    tables = Base.metadata.sorted_tables
+    engine = create_engine(PG)
+    try:
+        with engine.begin() as c:
+            for t in reversed(tables):
+                c.execute(text(f'DELETE FROM "{target}"."{t.name}"'))  # noqa: S608 - ours
+            for t in tables:
+                rows = f'SELECT * FROM "{source}"."{t.name}"'  # noqa: S608 - our own names
+                c.execute(text(f'INSERT INTO "{target}"."{t.name}" {rows}'))
+                for col in t.primary_key.columns:
+                    seq = c.execute(
+                        text("SELECT pg_get_serial_sequence(:t, :c)"),
+                        {"t": f'"{target}"."{t.name}"', "c": col.name},
+                    ).scalar()
+                    if seq:
+                        top = f'SELECT max({col.name}) FROM "{target}"."{t.name}"'  # noqa: S608
+                        c.execute(
+                            text(f"SELECT setval(:seq, COALESCE(({top}), 0) + 1, false)"),
+                            {"seq": seq},
+                        )
+    finally:
+        engine.dispose()
 
 
 def _adapters(config: Any, db: Any, shards: list[str]) -> tuple[Any, dict[str, Any]]:
@@ -250,12 +293,20 @@ class Sandboxes:
         return out
 
     def stop(self) -> None:
+        """Ctrl-C to every sandbox at once, then 10 s for all of them together (not each in
+        turn); one still running then is killed, and the log says so."""
         for proc in self.procs:
             proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT
         for proc in self.procs:
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                logger.error(
+                    "sandbox process %s still ran %.0f s after Ctrl-C: killed",
+                    proc.pid,
+                    STOP_TIMEOUT,
+                )
                 proc.kill()
                 proc.wait()
 
@@ -338,10 +389,17 @@ def _set_due(url: str, due: datetime) -> None:
 
 
 def dispatch(
-    tmp: Path, n: int, posts: int, count: int, shard_count: int, floor_clients: int = 0
+    tmp: Path,
+    n: int,
+    posts: int,
+    count: int,
+    shard_count: int,
+    floor_clients: int = 0,
+    like: str | None = None,
 ) -> dict[str, Any]:
     """``posts`` on ``count`` channels dispatched by ``n`` daemon processes; the figures, and
-    first (``floor_clients`` > 0) the floor's on the same queue, under ``"floor"``."""
+    first (``floor_clients`` > 0) the floor's on the same queue, under ``"floor"``. The queue
+    is a copy of schema ``like``'s when given (``_queue``)."""
     from sqlalchemy import select
 
     from publisher.store.db import Database
@@ -353,7 +411,7 @@ def dispatch(
     url = _pg_url(schema)
     folder = tmp / f"scaleout-{n}"
     try:
-        config = _queue(folder, url, posts, count)
+        config = _queue(folder, url, posts, count, like)
         bare = floor(folder, config, url, floor_clients, shard_count) if floor_clients else None
         boxes = Sandboxes(shard_count, folder)
         try:
@@ -463,17 +521,28 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
     if schema is None:
         why = f"not measured: no PostgreSQL answers at {PG} (PUBLISHER_BENCH_PG)"
         return [Row(k, "scale-out on PostgreSQL", "skipped", "—", "", "—", why) for k in keys]
-    _pg_drop(schema)
     results: dict[int, dict[str, Any]] = {}
     failures: dict[int, str] = {}
     bare: dict[str, Any] = {"problem": "the floor was not measured: the first run failed"}
-    for i, n in enumerate(counts):
-        try:  # the floor reads the first run's queue before its daemons start
-            results[n] = dispatch(tmp, n, posts, count, shard_count, max(counts) * (i == 0))
-        except Exception as exc:
-            failures[n] = f"the run failed: {exc}"
-            continue
-        bare = results[n]["floor"] or bare
+    try:
+        # the campaign loaded and approved once; each run gets a copy of its rows
+        _queue(tmp / "scaleout-template", _pg_url(schema), posts, count)
+        like: str | None = schema
+    except Exception:
+        logger.exception("scale-out: the campaign could not be loaded once; each run loads it")
+        like = None
+    try:
+        for i, n in enumerate(counts):
+            try:  # the floor reads the first run's queue before its daemons start
+                results[n] = dispatch(
+                    tmp, n, posts, count, shard_count, max(counts) * (i == 0), like
+                )
+            except Exception as exc:
+                failures[n] = f"the run failed: {exc}"
+                continue
+            bare = results[n]["floor"] or bare
+    finally:
+        _pg_drop(schema)
     base = (
         f"the sandboxes alone, bare adapters ({max(counts)} client processes): "
         f"{bare.get('rate', 0.0):,.0f} posts/s, p50 {bare.get('p50', 0.0) * 1000:,.0f} ms, "
