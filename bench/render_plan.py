@@ -16,6 +16,7 @@ from bench.common import Row, Sizes, make_campaign, secs, synthetic, verdict, wi
 
 CHANNELS = ("portal_stp", "facebook", "zalo")
 RATIO_TARGET = 1.3
+ROUNDS = 2  # each side run this many times, alternately; the fastest run of each kept
 
 
 def run(sizes: Sizes, tmp: Path) -> list[Row]:
@@ -28,12 +29,20 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
     _publisher(config, warm)  # compile templates, warm caches, for both sides
     _bare(config, warm, cached=True)
 
-    gc.collect()
-    floor = _bare(config, messages, cached=True)
+    # Each side twice, alternately, and the faster of its two runs kept: this CPU-bound work
+    # only ever gains time from the machine's other work, and the machine's speed drifts
+    # within minutes (a single run each once gave 1.54× where the runs before gave 1.29–1.30×).
+    floors: list[float] = []
+    runs: list[tuple[float, float, int]] = []
+    for _ in range(ROUNDS):
+        gc.collect()
+        floors.append(_bare(config, messages, cached=True))
+        gc.collect()
+        runs.append(_publisher(config, messages))
     gc.collect()
     naive = _bare(config, messages, cached=False)
-    gc.collect()
-    render_s, plan_s, unplaced = _publisher(config, messages)
+    floor = min(floors)
+    render_s, plan_s, unplaced = min(runs, key=lambda r: r[0] + r[1])
     total = render_s + plan_s
     ratio = total / floor if floor else float("inf")
     posts = len(messages) * len(CHANNELS)
@@ -45,7 +54,12 @@ def run(sizes: Sizes, tmp: Path) -> list[Row]:
             "—",
             f"bare Jinja: {secs(floor)}",
             "",
-            f"{posts / total:,.0f} posts/s; {unplaced} posts did not fit",
+            f"{posts / total:,.0f} posts/s; {unplaced} posts did not fit; the faster of "
+            f"{ROUNDS} runs each, alternately (publisher "
+            + " / ".join(secs(r[0] + r[1]) for r in runs)
+            + ", bare Jinja "
+            + " / ".join(secs(f) for f in floors)
+            + ")",
         ),
         Row(
             "2b",
