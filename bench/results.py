@@ -66,7 +66,8 @@ def markdown(
         + (
             " — **the machine was shared and busy**: whole-process and real-time figures are "
             "inflated by waiting for a CPU (see the CPU-time notes)"
-            if max(load0[0], load1[0]) > 2
+            # the load before the run: the one after counts the benchmark's own last processes
+            if load0[0] > 2
             else ""
         ),
         f"- speed of this Python right now: a 2,000,000-step loop took "
