@@ -210,11 +210,13 @@ def test_a_rehearsal_that_ends_with_a_call_in_flight_says_so_and_resuming_settle
 
 
 BAD_CREDENTIALS = """
+import base64
 import sys
 import publisher.sandbox.credentials as c
+WRONG_KEY = "whsec_" + base64.b64encode(b"wrong-but-well-formed-secret-32b").decode()
 for adapter, values in c.SECRETS.items():
     c.SECRETS[adapter] = {
-        role: "whsec_d3JvbmctYnV0LXdlbGwtZm9ybWVkLXNlY3JldC0zMmI=" if value.startswith("whsec_") else "wrong-" + value
+        role: WRONG_KEY if value.startswith("whsec_") else "wrong-" + value
         for role, value in values.items()
     }
 # The mail's login (the email channel's, the replies'): the sandbox's servers keep theirs,

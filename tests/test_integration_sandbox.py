@@ -824,7 +824,10 @@ def test_no_secret_in_any_log_line_record_receipt_or_error(
         caplog.set_level(logging.DEBUG, logger=name)
     wrong = {
         "portal_stp": {"password": "wxyz WRONG pass WORD abcd efgh"},
-        "portal_pbgdpl": {"signing_secret": "whsec_d3Jvbmctd2ViaG9vay1zZWNyZXQtMTIzLTQ1Njc4"},
+        "portal_pbgdpl": {
+            "signing_secret": "whsec_"
+            + base64.b64encode(b"wrong-webhook-secret-123-45678").decode()
+        },
         "facebook": {"page_token": "wrong-page-token-456"},
         "zalo": {"app_secret": "wrong-zalo-secret-789"},
     }

