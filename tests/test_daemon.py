@@ -25,6 +25,42 @@ from tests.fakes import FakePlatform
 T0 = datetime(2024, 5, 31, tzinfo=UTC)
 
 
+def _only_due(db: Database, due: dict[int, datetime]) -> None:
+    """Posts ``due`` fall due at their times; every other post goes back to draft."""
+    with db.write() as s:
+        for p in s.scalars(select(PostRow)):
+            if p.id in due:
+                p.due_at = due[p.id]
+            else:
+                p.state = State.DRAFT
+
+
+def _run_until_published(
+    db: Database, config: Config, platforms: dict[str, FakePlatform], due: dict[int, datetime]
+) -> dict[str, datetime]:
+    """A real-time daemon (tick 30 s: only its wake jobs can publish on time) until the posts
+    ``due`` are published (20 s at most); when each was sent, by idempotency key."""
+    clock = SystemClock()
+    dispatcher = make_dispatcher(db, config, platforms, clock, worker="rt")  # type: ignore[arg-type]
+
+    def done() -> bool:
+        with db.read() as s:
+            return all(s.get_one(PostRow, i).state == State.PUBLISHED for i in due)
+
+    daemon = Daemon(db, dispatcher, clock, tick=30.0, until=done)
+    watchdog = threading.Timer(20, daemon.stop, args=("watchdog",))
+    watchdog.start()
+    daemon.run()
+    watchdog.cancel()
+    assert done()
+    return {key: when for f in platforms.values() for key, when, _ in f.items}
+
+
+def _platforms(config: Config) -> dict[str, FakePlatform]:
+    clock = SystemClock()
+    return {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+
+
 def test_scheduler_wakes_the_dispatcher_at_the_due_time(db: Database, config: Config) -> None:
     load(db, config, T0, "t")
     approve(db, [1, 2, 3], everything=False, actor="a", now=T0)  # four eyes: not "t"
@@ -34,28 +70,8 @@ def test_scheduler_wakes_the_dispatcher_at_the_due_time(db: Database, config: Co
         2: start + timedelta(seconds=1.6),
         3: start + timedelta(seconds=1.6),
     }
-    with db.write() as s:
-        for p in s.scalars(select(PostRow)):
-            if p.id in due:
-                p.due_at = due[p.id]
-            else:
-                p.state = State.DRAFT
-    clock = SystemClock()
-    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
-    dispatcher = make_dispatcher(db, config, platforms, clock, worker="rt")  # type: ignore[arg-type]
-
-    def done() -> bool:
-        with db.read() as s:
-            return all(s.get_one(PostRow, i).state == State.PUBLISHED for i in due)
-
-    # tick 30 s: only the one-shot wake job can publish these on time
-    daemon = Daemon(db, dispatcher, clock, tick=30.0, until=done)
-    watchdog = threading.Timer(15, daemon.stop, args=("watchdog",))
-    watchdog.start()
-    daemon.run()
-    watchdog.cancel()
-    assert done()
-    sent = {key: when for f in platforms.values() for key, when, _ in f.items}
+    _only_due(db, due)
+    sent = _run_until_published(db, config, _platforms(config), due)
     with db.read() as s:
         for pid, when in due.items():
             p = s.get_one(PostRow, pid)
@@ -82,28 +98,10 @@ def test_a_slow_call_on_one_channel_does_not_hold_up_a_post_due_on_another(
     approve(db, [slow.id, other.id], everything=False, actor="a", now=T0)
     start = datetime.now(UTC)
     due = {slow.id: start + timedelta(seconds=0.8), other.id: start + timedelta(seconds=1.4)}
-    with db.write() as s:
-        for p in s.scalars(select(PostRow)):
-            if p.id in due:
-                p.due_at = due[p.id]
-            else:
-                p.state = State.DRAFT
-    clock = SystemClock()
-    platforms = {cid: FakePlatform(cid, clock.now) for cid in config.channels}
+    _only_due(db, due)
+    platforms = _platforms(config)
     platforms[slow.channel].then(slow.idempotency_key, lambda _post: time.sleep(3.0))
-    dispatcher = make_dispatcher(db, config, platforms, clock, worker="rt")  # type: ignore[arg-type]
-
-    def done() -> bool:
-        with db.read() as s:
-            return all(s.get_one(PostRow, i).state == State.PUBLISHED for i in due)
-
-    daemon = Daemon(db, dispatcher, clock, tick=30.0, until=done)
-    watchdog = threading.Timer(20, daemon.stop, args=("watchdog",))
-    watchdog.start()
-    daemon.run()
-    watchdog.cancel()
-    assert done()
-    sent = {key: when for f in platforms.values() for key, when, _ in f.items}
+    sent = _run_until_published(db, config, platforms, due)
     late = (sent[other.idempotency_key] - due[other.id]).total_seconds()
     slow_done = (sent[slow.idempotency_key] - due[slow.id]).total_seconds()
     assert slow_done >= 3.0  # the slow call did take its 3 s …

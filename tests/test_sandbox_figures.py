@@ -26,7 +26,7 @@ from publisher.clock import FakeClock
 from publisher.config import Channel
 from publisher.metrics import NoFigures
 from publisher.sandbox import credentials
-from publisher.sandbox.control import tell_virtual_clock
+from publisher.sandbox.client import tell_virtual_clock
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.figures import VirtualClock, figures, peaks
 from publisher.sandbox.server import Sandbox

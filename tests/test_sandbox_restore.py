@@ -16,8 +16,7 @@ import pytest
 from publisher.channels.base import Outgoing
 from publisher.clock import FakeClock
 from publisher.metrics import Reading
-from publisher.sandbox.control import restore_sandbox, sandbox_births, tell_virtual_clock
-from publisher.sandbox.restore import Held
+from publisher.sandbox.client import Held, restore_sandbox, sandbox_births, tell_virtual_clock
 from publisher.sandbox.server import Sandbox
 from tests.test_sandbox_figures import adapter, post
 

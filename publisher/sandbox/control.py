@@ -1,7 +1,7 @@
 """The sandbox's own endpoints: the follower page, the pictures (``/media/<sha256>.<ext>``) and
 ``/_sandbox/…`` (records, faults, reset, clock, media, smtp, imap, desk, stats). Their client
 side (``tell_virtual_clock``, ``restore_sandbox``, ``sandbox_births``) lives in ``client``, which
-a rehearsal imports without the platforms; it is imported here under its old names too.
+a rehearsal imports without the platforms.
 
 Reads platform state to mark what became of an item; changes state only through Sandbox's methods.
 """
@@ -14,9 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from publisher.sandbox import credentials
-from publisher.sandbox.client import restore_sandbox as restore_sandbox
-from publisher.sandbox.client import sandbox_births as sandbox_births
-from publisher.sandbox.client import tell_virtual_clock as tell_virtual_clock
 from publisher.sandbox.desk import Desk
 from publisher.sandbox.facebook import Facebook
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
@@ -113,7 +110,7 @@ def control(sb: Sandbox, req: Request, m: dict[str, str]) -> Response:
     its ``mailbox``) · GET births (``{"seed", "births": {"platform:remote id": virtual ISO
     time}}``: where each item's figures count from, for a later restore) · POST restore
     (``{"items": [{"platform", "channel", "remote_id", "born", "url", "title", "text",
-    "key"}]}``: items an earlier sandbox held, ``restore.Held``) · GET/POST desk
+    "key"}]}``: items an earlier sandbox held, ``client.Held``) · GET/POST desk
     (JSON ``{"delay": seconds of campaign time, "speed": N}``:
     the desk's delay, and how much faster than real time it plays it)."""
     what = m["what"]

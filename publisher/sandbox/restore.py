@@ -16,8 +16,7 @@ import secrets
 from datetime import datetime
 from typing import Protocol
 
-from publisher.sandbox.client import PLATFORMS as PLATFORMS
-from publisher.sandbox.client import Held as Held
+from publisher.sandbox.client import Held
 from publisher.sandbox.facebook import POST_BASE, Facebook
 from publisher.sandbox.facebook_store import FbPost
 from publisher.sandbox.routing import Context
