@@ -683,9 +683,7 @@ def _play(
             clock,
             tick=min(1.0, config.daemon.tick.total_seconds()),
             mode=RunMode.REHEARSE,
-            until=lambda: (
-                (_pending(db) == 0 and not _awaited(db, config, clock)) or clock.now() > deadline
-            ),
+            until=_finished(config, db, clock, deadline, lambda: daemon.passes),
             on_pass=on_pass,
             replies=replies,
             replies_every=every,
@@ -695,6 +693,27 @@ def _play(
             insights_every=insights_every,
         )
         daemon.run()
+
+
+def _finished(
+    config: Config, db: Database, clock: Clock, deadline: datetime, passes: Callable[[], int]
+) -> Callable[[], bool]:
+    """When a rehearsal's daemon is done: nothing is owed any more, or a whole pass began past
+    ``deadline`` (``passes``: the daemon's count). A pass that began before the deadline and
+    ended after it (a few real ms are hours of campaign time) may have left unsettled the posts
+    whose last chance lay in between: the next pass settles them."""
+    seen_past: list[int] = []  # the daemon's passes when the deadline was first seen past
+
+    def finished() -> bool:
+        if _pending(db) == 0 and not _awaited(db, config, clock):
+            return True
+        if not seen_past:
+            if clock.now() <= deadline:
+                return False
+            seen_past.append(passes())
+        return passes() >= seen_past[0] + 2  # the pass after the one running then has ended
+
+    return finished
 
 
 def _state_counts(db: Database) -> dict[Any, int]:
