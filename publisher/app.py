@@ -572,6 +572,7 @@ def keep_births(db: Database, url: str) -> bool:
     import json
 
     from publisher.sandbox.client import sandbox_births
+    from publisher.store.db import locked_row
     from publisher.store.models import MetaRow
 
     told = sandbox_births(url)
@@ -579,14 +580,15 @@ def keep_births(db: Database, url: str) -> bool:
     if told is None or not isinstance(new, dict):
         return False
     with db.write() as s:
-        row = s.get(MetaRow, BIRTHS_KEY)
-        kept = json.loads(row.value) if row is not None else {}
+        # Daemons sharing a rehearsal finish together: the row is locked, so neither fails on
+        # the other's insert (PostgreSQL) nor drops the births the other merged in.
+        row = locked_row(s, MetaRow, {"key": BIRTHS_KEY, "value": "{}"})
+        try:
+            kept = json.loads(row.value)
+        except ValueError:
+            kept = {}
         births = {**(kept.get("births") or {}), **new}
-        value = json.dumps({"seed": told.get("seed", 0), "births": births}, sort_keys=True)
-        if row is None:
-            s.add(MetaRow(key=BIRTHS_KEY, value=value))
-        else:
-            row.value = value
+        row.value = json.dumps({"seed": told.get("seed", 0), "births": births}, sort_keys=True)
     return True
 
 

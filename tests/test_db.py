@@ -13,6 +13,7 @@ from sqlalchemy import event, text
 
 from publisher.store.db import SCHEMA_HEAD, Database, open_database
 from publisher.store.models import Base, MessageRow
+from tests.conftest import BACKENDS
 
 
 def test_schema_head_constant_matches_the_newest_migration() -> None:
@@ -142,3 +143,41 @@ def test_upgrading_mid_campaign_keeps_the_queue(tmp_path: Path) -> None:
     with db.read() as s:
         row = s.execute(text("SELECT state, text, attempt, claims FROM post WHERE id = 1")).one()
     assert tuple(row) == ("approved", "Toàn dân", 0, 0)
+
+
+@pytest.mark.parametrize("fresh_url", BACKENDS, indirect=True)
+def test_a_row_made_by_several_processes_at_once_is_made_once_and_locked(fresh_url: str) -> None:
+    """``locked_row``: writers that all find no row insert it together, none fails on a unique
+    violation (PostgreSQL), and each then changes the one row in turn (nothing lost)."""
+    from datetime import UTC
+
+    from publisher.store.db import locked_row
+    from publisher.store.models import ChannelState
+
+    db = open_database(fresh_url)
+    width, now = 6, datetime(2024, 6, 1, tzinfo=UTC)
+    barrier = threading.Barrier(width)
+    failures: list[BaseException] = []
+
+    def block() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with db.write() as s:
+                row = locked_row(s, ChannelState, {"channel": "zalo", "probes": 0, "updated_at": now})
+                row.probes += 1
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        for _ in range(3):
+            threads = [threading.Thread(target=block) for _ in range(width)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+        assert not failures, failures[0]
+        with db.read() as s:
+            row = s.get(ChannelState, "zalo")
+            assert row is not None and row.probes == 3 * width and not row.paused
+    finally:
+        db.close()

@@ -14,6 +14,7 @@ from publisher.dispatch.rehearsal import Rehearsal, prepare
 from publisher.editorial.load import approve, load
 from publisher.store.db import Database, open_database
 from publisher.store.status import ANCHOR_KEYS
+from tests.conftest import BACKENDS
 
 T0 = datetime(2024, 5, 20, tzinfo=UTC)
 
@@ -145,3 +146,52 @@ def test_status_reads_a_rehearsal_on_its_own_clock(
     }
     assert [b["channel"] for b in info["blocked"]] == ["facebook"]
     r.db.close()
+
+
+@pytest.mark.parametrize("fresh_url", BACKENDS, indirect=True)
+def test_daemons_finishing_together_keep_every_birth(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two daemons of one rehearsal end at once and each keeps what its sandbox told of its
+    items' births: neither may fail on the other's row (a unique violation on PostgreSQL, seen
+    in CI) nor overwrite the births the other kept."""
+    import json
+    import threading
+
+    import publisher.sandbox.client as client
+    from publisher.app import BIRTHS_KEY, keep_births
+    from publisher.store.models import MetaRow
+
+    db = open_database(fresh_url)
+    rounds, width = 6, 4
+    barrier = threading.Barrier(width)
+
+    def told(url: str) -> dict[str, Any]:
+        barrier.wait(timeout=10)  # every thread reads and writes at once
+        return {"seed": 7, "births": {url: "2024-06-01T00:00:00+00:00"}}
+
+    monkeypatch.setattr(client, "sandbox_births", told)
+    failures: list[BaseException] = []
+
+    def keep(url: str) -> None:
+        try:
+            assert keep_births(db, url)
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        for r in range(rounds):
+            threads = [threading.Thread(target=keep, args=(f"{r}:{i}",)) for i in range(width)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=30)
+        assert not failures, failures[0]
+        with db.read() as s:
+            row = s.get(MetaRow, BIRTHS_KEY)
+        assert row is not None
+        kept = json.loads(row.value)
+        assert kept["seed"] == 7
+        assert set(kept["births"]) == {f"{r}:{i}" for r in range(rounds) for i in range(width)}
+    finally:
+        db.close()

@@ -32,6 +32,7 @@ from publisher.clock import Clock, real_floor
 from publisher.dispatch.retry import RetryPolicy
 from publisher.render import fields_hash
 from publisher.states import BlockKind, Mode, Outcome, State
+from publisher.store.db import locked_row
 from publisher.store.history import transition
 from publisher.store.models import ChannelState, PostRow
 from publisher.text import clean
@@ -477,11 +478,9 @@ def _read_state(
 
 
 def _state(s: Session, channel: str, now: datetime) -> ChannelState:
-    row = s.get(ChannelState, channel)
-    if row is None:
-        row = ChannelState(channel=channel, paused=False, probes=0, updated_at=now)
-        s.add(row)
-    return row
+    # Two daemons may block a channel at once: the first row wins, neither fails on it.
+    values = {"channel": channel, "paused": False, "probes": 0, "updated_at": now}
+    return locked_row(s, ChannelState, values)
 
 
 def end_outage(row: ChannelState, now: datetime) -> None:

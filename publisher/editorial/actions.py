@@ -17,7 +17,7 @@ from publisher.config import Config
 from publisher.errors import InputError
 from publisher.states import DueSource, State
 from publisher.store import approvals, audit
-from publisher.store.db import Database
+from publisher.store.db import Database, locked_row
 from publisher.store.history import transition
 from publisher.store.models import ChannelState, PostRow
 
@@ -245,10 +245,7 @@ def pause(
     targets = [channel] if channel else list(config.channels)
     with db.write() as s:
         for cid in targets:
-            row = s.get(ChannelState, cid, with_for_update=True)
-            if row is None:
-                row = ChannelState(channel=cid, paused=False, updated_at=now)
-                s.add(row)
+            row = locked_row(s, ChannelState, {"channel": cid, "paused": False, "updated_at": now})
             row.paused, row.paused_by, row.updated_at = paused, actor if paused else None, now
             audit.record(
                 s, at=now, actor=actor, action="pause" if paused else "resume", subject=cid

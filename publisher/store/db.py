@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -41,6 +43,7 @@ NO_QUEUE = f"run 'publisher load' first, or set {SETTING}"
 # SQLite reports a query that does not fit the schema as an OperationalError (PostgreSQL as a
 # ProgrammingError): a schema that is not there yet, not a failure of the database itself.
 _SCHEMA_ERRORS = ("no such table", "no such column")
+_Row = TypeVar("_Row")
 _PASSWORD = re.compile(r"(://[^/@:\s]*:)([^/@\s]*)@")
 
 
@@ -320,6 +323,24 @@ def exclusive(session: Session, name: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(name)})
     else:
         session.execute(text("SELECT 1"))  # the session begins lazily: take BEGIN IMMEDIATE now
+
+
+def locked_row(session: Session, model: type[_Row], values: dict[str, Any]) -> _Row:
+    """The row of ``model`` whose primary key ``values`` holds, locked for this transaction
+    (``FOR UPDATE``; SQLite's write transaction holds the whole file), made from ``values``
+    first if there is none. Processes that find no row at once both insert it with ``ON
+    CONFLICT DO NOTHING``, so neither fails on a unique violation; both then read the one row."""
+    mapper = inspect(model)
+    key = tuple(values[c.key] for c in mapper.primary_key)
+    ident = key[0] if len(key) == 1 else key
+    row = session.get(model, ident, with_for_update=True)
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(make(model).values(**values).on_conflict_do_nothing())
+        row = session.get(model, ident, with_for_update=True, populate_existing=True)
+    assert row is not None  # noqa: S101 - inserted or found just above
+    return row
 
 
 def open_database(

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from publisher.clock import SYSTEM_CLOCK, Clock
 from publisher.errors import InputError
-from publisher.store.db import Database
+from publisher.store.db import Database, locked_row
 from publisher.store.models import ChannelTokenRow, MetaRow
 from publisher.tokens import Tokens, held_by_other
 
@@ -184,14 +184,9 @@ class DatabaseTokenStore:
                 row.lease_owner = row.lease_until = None
 
     def _row_for_update(self, session: Session, channel: str) -> ChannelTokenRow:
-        row = session.scalars(
-            select(ChannelTokenRow).where(ChannelTokenRow.key == channel).with_for_update()
-        ).one_or_none()
-        if row is None:
-            row = ChannelTokenRow(key=channel, updated_at=self.clock.now())
-            session.add(row)
-            session.flush()
-        return row
+        return locked_row(
+            session, ChannelTokenRow, {"key": channel, "updated_at": self.clock.now()}
+        )
 
 
 @functools.lru_cache(maxsize=8)
