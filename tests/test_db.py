@@ -163,7 +163,9 @@ def test_a_row_made_by_several_processes_at_once_is_made_once_and_locked(fresh_u
         try:
             barrier.wait(timeout=10)
             with db.write() as s:
-                row = locked_row(s, ChannelState, {"channel": "zalo", "probes": 0, "updated_at": now})
+                row = locked_row(
+                    s, ChannelState, {"channel": "zalo", "probes": 0, "updated_at": now}
+                )
                 row.probes += 1
         except BaseException as exc:
             failures.append(exc)

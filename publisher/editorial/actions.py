@@ -55,7 +55,10 @@ class Outcome:
 
 def _posts(s: Session, ids: Sequence[int], command: str) -> list[PostRow]:
     found = {
-        p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(ids)).with_for_update())
+        p.id: p
+        for p in s.scalars(
+            select(PostRow).where(PostRow.id.in_(ids)).order_by(PostRow.id).with_for_update()
+        )
     }
     missing = [i for i in ids if i not in found]
     if missing:

@@ -28,6 +28,7 @@ from publisher.store.db import Database, exclusive
 from publisher.store.history import created, noted, transition
 from publisher.store.models import MessageRow, PostRow
 from publisher.store.report_entries import entries as stored_entries
+from publisher.store.report_entries import lock as lock_entries
 from publisher.store.report_entries import put as put_entry
 
 DEFAULT_RULES = ApprovalRules()  # one step, by an approver; four eyes
@@ -177,6 +178,7 @@ def _sync_entries(s: Session, values: dict[str, str], now: datetime, actor: str)
     """Set the file's entries; clear those it set before and no longer has (a value entered
     in the web app's form stays). How many changed."""
     changed = 0
+    lock_entries(s)
     for key, value in values.items():
         changed += put_entry(s, key, value, source="file", by=actor, now=now)
     for key, entry in stored_entries(s).items():
@@ -455,13 +457,14 @@ def approve(
     post (if ``role``, the actor's role, reaches it; None: any step) and the post is approved
     only once every step has approved its current text, each by another member."""
     report = ApproveReport()
+    # The posts are locked (PostgreSQL), in id order: two members approving the same post at
+    # once take their steps one after the other, the second seeing the first's.
+    query = select(PostRow).order_by(PostRow.id).with_for_update()
     with db.write() as s:
         if everything:
-            posts = list(
-                s.scalars(select(PostRow).where(PostRow.state == State.DRAFT).order_by(PostRow.id))
-            )
+            posts = list(s.scalars(query.where(PostRow.state == State.DRAFT)))
         else:
-            found = {p.id: p for p in s.scalars(select(PostRow).where(PostRow.id.in_(ids)))}
+            found = {p.id: p for p in s.scalars(query.where(PostRow.id.in_(ids)))}
             missing = [i for i in ids if i not in found]
             if missing:
                 raise InputError(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.report_entries import BY_KEY
+from publisher.store.db import exclusive
 from publisher.store.models import ReportEntryRow
 
 
@@ -29,6 +30,14 @@ def entries(s: Session) -> dict[str, Entry]:
         r.key: Entry(r.key, r.value, r.source, r.set_by, r.set_at)
         for r in s.scalars(select(ReportEntryRow))
     }
+
+
+def lock(s: Session) -> None:
+    """Serialise ``s``'s transaction with every other that changes the entries (the web form,
+    ``load``), until it ends: on PostgreSQL two saves at once would both read the old values,
+    both pass the form's "changed meanwhile" check, and the second overwrite the first (or both
+    insert a new key and one fail). Take it before reading what is to be changed."""
+    exclusive(s, "report-entries")
 
 
 def put(s: Session, key: str, value: str, *, source: str, by: str | None, now: datetime) -> bool:

@@ -149,6 +149,7 @@ def save(ctx: WebContext, viewer: Viewer, form: Mapping[str, str]) -> list[str]:
     now = ctx.now()
     changed: list[str] = []
     with ctx.db.write() as s:
+        stored.lock(s)
         current = stored.entries(s)
         for spec in ENTRIES:
             old = current[spec.key].value if spec.key in current else ""
