@@ -360,3 +360,22 @@ def webhook_pbgdpl(campaign: Path) -> Path:
     path = campaign / "config.toml"
     path.write_text(as_webhook_pbgdpl(path.read_text("utf-8")), "utf-8")
     return path
+
+
+def together(*work: Callable[[], Any]) -> list[Any]:
+    """Run each of ``work`` in its own thread, all at once; what each returned, or the
+    exception it raised (for tests of what happens when members or daemons act at once)."""
+    out: list[Any] = [None] * len(work)
+
+    def run(i: int) -> None:
+        try:
+            out[i] = work[i]()
+        except Exception as exc:  # returned to the test
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return out

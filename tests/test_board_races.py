@@ -26,6 +26,7 @@ from publisher.store.models import Approval, AuditEntry, PostRow
 from publisher.web import report_form
 from publisher.web.auth import Viewer
 from publisher.web.context import WebContext
+from tests.fakes import together
 
 NOW = datetime(2024, 5, 31, tzinfo=UTC)
 
@@ -41,24 +42,6 @@ def held_after(real: Callable[..., Any], barrier: threading.Barrier) -> Callable
         return result
 
     return held
-
-
-def together(*work: Callable[[], Any]) -> list[Any]:
-    """Run each of ``work`` in its own thread at once; what each returned or raised."""
-    out: list[Any] = [None] * len(work)
-
-    def run(i: int) -> None:
-        try:
-            out[i] = work[i]()
-        except Exception as exc:  # returned to the test
-            out[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return out
 
 
 def test_two_members_approving_one_post_at_once_approve_it_once(

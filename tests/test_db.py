@@ -14,6 +14,7 @@ from sqlalchemy import event, text
 from publisher.store.db import SCHEMA_HEAD, Database, open_database
 from publisher.store.models import Base, MessageRow
 from tests.conftest import BACKENDS
+from tests.fakes import together
 
 
 def test_schema_head_constant_matches_the_newest_migration() -> None:
@@ -157,27 +158,18 @@ def test_a_row_made_by_several_processes_at_once_is_made_once_and_locked(fresh_u
     db = open_database(fresh_url)
     width, now = 6, datetime(2024, 6, 1, tzinfo=UTC)
     barrier = threading.Barrier(width)
-    failures: list[BaseException] = []
 
-    def block() -> None:
-        try:
-            barrier.wait(timeout=10)
-            with db.write() as s:
-                row = locked_row(
-                    s, ChannelState, {"channel": "zalo", "probes": 0, "updated_at": now}
-                )
-                row.probes += 1
-        except BaseException as exc:
-            failures.append(exc)
+    def block() -> int:
+        barrier.wait(timeout=10)
+        with db.write() as s:
+            row = locked_row(s, ChannelState, {"channel": "zalo", "probes": 0, "updated_at": now})
+            row.probes += 1
+            return row.probes
 
     try:
-        for _ in range(3):
-            threads = [threading.Thread(target=block) for _ in range(width)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=30)
-        assert not failures, failures[0]
+        for r in range(3):
+            counts = together(*[block] * width)
+            assert sorted(counts) == list(range(r * width + 1, (r + 1) * width + 1)), counts
         with db.read() as s:
             row = s.get(ChannelState, "zalo")
             assert row is not None and row.probes == 3 * width and not row.paused

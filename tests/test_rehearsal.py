@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from publisher.editorial.load import approve, load
 from publisher.store.db import Database, open_database
 from publisher.store.status import ANCHOR_KEYS
 from tests.conftest import BACKENDS
+from tests.fakes import together
 
 T0 = datetime(2024, 5, 20, tzinfo=UTC)
 
@@ -171,27 +173,19 @@ def test_daemons_finishing_together_keep_every_birth(
         return {"seed": 7, "births": {url: "2024-06-01T00:00:00+00:00"}}
 
     monkeypatch.setattr(client, "sandbox_births", told)
-    failures: list[BaseException] = []
 
-    def keep(url: str) -> None:
-        try:
-            assert keep_births(db, url)
-        except BaseException as exc:
-            failures.append(exc)
+    def keep(url: str) -> Callable[[], bool]:
+        return lambda: keep_births(db, url)
 
     try:
         for r in range(rounds):
-            threads = [threading.Thread(target=keep, args=(f"{r}:{i}",)) for i in range(width)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=30)
-        assert not failures, failures[0]
+            kept = together(*(keep(f"{r}:{i}") for i in range(width)))
+            assert kept == [True] * width, kept
         with db.read() as s:
             row = s.get(MetaRow, BIRTHS_KEY)
         assert row is not None
-        kept = json.loads(row.value)
-        assert kept["seed"] == 7
-        assert set(kept["births"]) == {f"{r}:{i}" for r in range(rounds) for i in range(width)}
+        value = json.loads(row.value)
+        assert value["seed"] == 7
+        assert set(value["births"]) == {f"{r}:{i}" for r in range(rounds) for i in range(width)}
     finally:
         db.close()
