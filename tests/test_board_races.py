@@ -27,6 +27,7 @@ from publisher.web import report_form
 from publisher.web.auth import Viewer
 from publisher.web.context import WebContext
 from tests.fakes import together
+from tests.test_web import PASSWORD
 
 NOW = datetime(2024, 5, 31, tzinfo=UTC)
 
@@ -77,7 +78,7 @@ def test_two_members_saving_one_entry_at_once_one_is_told_it_changed(
     ctx = WebContext(config, db)
     viewers = []
     for name in ("tuan.la", "bientap"):
-        users.add_user(db, config, name, None, "mật khẩu dài đủ", actor="admin", now=NOW)
+        users.add_user(db, config, name, None, PASSWORD, actor="admin", now=NOW)
         account = users.find(db, config, name)
         assert account is not None
         viewers.append(Viewer(ctx, account, csrf="-", token="-"))  # noqa: S106 - not checked
