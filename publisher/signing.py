@@ -17,6 +17,11 @@ NEW_SECRET = (
 )
 
 
+def make_secret(key: bytes) -> str:
+    """The ``whsec_<base64>`` secret of HMAC key ``key`` (the inverse of ``signing_key``)."""
+    return SECRET_PREFIX + base64.b64encode(key).decode("ascii")
+
+
 def signing_key(secret: str) -> bytes:
     """The HMAC key of a ``whsec_<base64>`` secret; ValueError (never quoting it) otherwise."""
     problem = secret_problem(secret)

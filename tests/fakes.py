@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ from publisher.channels.base import CheckResult, Outgoing, Receipt
 from publisher.cli import cli
 from publisher.clock import RehearsalClock
 from publisher.config import ADAPTERS, Channel
+from publisher.signing import make_secret
 from publisher.states import MOVES, State
 from publisher.store.db import Database
 from publisher.store.history import transition
@@ -116,7 +116,7 @@ def set_state(
             setattr(p, name, value)
 
 
-DUMMY_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"not-a-real-secret-but-well-formed").decode()
+DUMMY_WEBHOOK_SECRET = make_secret(b"not-a-real-secret-but-well-formed")
 
 
 def dummy_env(campaign: Path, value: str = "not-a-real-secret") -> None:

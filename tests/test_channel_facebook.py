@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,7 +38,7 @@ from tests.imitation import Imitation
 
 NOW = datetime(2024, 6, 3, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
-TOKEN = "fake-test-page-token-0123456789abcdef"  # noqa: S105 (a fake the tests search output for)
+TOKEN = "fake-page-token-" + secrets.token_hex(8)  # made per run: the tests search output for it
 EXPIRED = "EAAGexpiredToken999"  # a token the fake Graph refuses
 BASE = "https://graph.test"
 KEY = "0f8fad5b-d9cb-469f-a165-70867728950e"

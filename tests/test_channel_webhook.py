@@ -34,14 +34,14 @@ from publisher.channels.webhook import WebhookAdapter
 from publisher.clock import SYSTEM_CLOCK, FakeClock
 from publisher.config import Channel
 from publisher.sandbox.credentials import WEBHOOK_SIGNING_SECRET as SECRET
-from publisher.signing import secret_problem
+from publisher.signing import make_secret, secret_problem
 from tests.fakes import make_channel, webhook_pbgdpl
 
 NOW = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)
 URL = "https://pbgdpl.example.gov.vn/api/publisher/posts"
 KEY = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 TITLE = "Tháng hành động vì trẻ em năm 2024"
-OTHER_SECRET = "whsec_" + base64.b64encode(b"another-portal-webhook-key-32by!").decode()
+OTHER_SECRET = make_secret(b"another-portal-webhook-key-32by!")
 
 
 def expected_signature(secret: str, msg_id: str, stamp: str, content: bytes) -> str:

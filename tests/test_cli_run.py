@@ -210,10 +210,10 @@ def test_a_rehearsal_that_ends_with_a_call_in_flight_says_so_and_resuming_settle
 
 
 BAD_CREDENTIALS = """
-import base64
 import sys
 import publisher.sandbox.credentials as c
-WRONG_KEY = "whsec_" + base64.b64encode(b"wrong-but-well-formed-secret-32b").decode()
+from publisher.signing import make_secret
+WRONG_KEY = make_secret(b"wrong-but-well-formed-secret-32b")
 for adapter, values in c.SECRETS.items():
     c.SECRETS[adapter] = {
         role: WRONG_KEY if value.startswith("whsec_") else "wrong-" + value

@@ -23,6 +23,7 @@ from publisher.config import Config, load_config
 from publisher.content import read_messages
 from publisher.editorial import intake
 from publisher.editorial.load import approve, load
+from publisher.signing import make_secret
 from publisher.store.db import Database
 from publisher.store.models import AuditEntry, MessageRow, PostEvent, PostRow
 from publisher.text import clean
@@ -186,7 +187,9 @@ def publish_portal(campaign: Path, db: Database, client: httpx.Client) -> tuple[
     assert post is not None and post.due_at is not None
     channel = config.channels["portal_pbgdpl"]
     clock = FakeClock(post.due_at)
-    adapter = build(channel, {"signing_secret": "whsec_" + "QUJD" * 8}, client=client, clock=clock)
+    adapter = build(
+        channel, {"signing_secret": make_secret(b"ABC" * 8)}, client=client, clock=clock
+    )
     Dispatcher(db, {"portal_pbgdpl": adapter}, clock, worker="w1").run_once()
     with db.read() as s:
         done = s.get_one(PostRow, post.id)

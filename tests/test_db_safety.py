@@ -4,6 +4,7 @@ behind a password, and private to its user."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -85,7 +86,7 @@ def test_the_schema_version_is_checked_inside_the_write_lock(tmp_path: Path) -> 
 
 # --- a database that cannot be used: one line naming it and the fix --------------------------
 
-SECRET = "Sup3rS3cretPw"  # noqa: S105 - a made-up password that must never show
+SECRET = "pw" + secrets.token_hex(6)  # a password made per run that must never show
 
 
 def test_a_file_that_is_not_sqlite_is_named_with_the_fix(campaign: Path) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from publisher.sandbox import credentials
+from publisher.signing import make_secret
 from tests.imitation import FaultPlan, Imitation
 from tests.imitation.core import FaultError
 
@@ -185,11 +186,11 @@ def test_wordpress_makes_a_second_post_with_the_same_slug_unique_and_refuses_bad
 def test_webhook_verifies_standard_webhooks_signatures_and_deduplicates_by_key(
     imitation: Imitation, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = base64.b64encode(b"a key of thirty-two bytes, ok!!!").decode()
-    monkeypatch.setattr(credentials, "WEBHOOK_SIGNING_SECRET", "whsec_" + key)
+    key = b"a key of thirty-two bytes, ok!!!"
+    monkeypatch.setattr(credentials, "WEBHOOK_SIGNING_SECRET", make_secret(key))
     url = f"{imitation.url}/webhook/portal"
 
-    def signed(content: bytes, wid: str, secret: bytes = base64.b64decode(key)) -> dict[str, str]:
+    def signed(content: bytes, wid: str, secret: bytes = key) -> dict[str, str]:
         ts = str(int(time.time()))
         mac = hmac.new(secret, f"{wid}.{ts}.".encode() + content, hashlib.sha256).digest()
         sig = "v1," + base64.b64encode(mac).decode()

@@ -57,6 +57,7 @@ from publisher.content import Message, read_messages
 from publisher.render import Render, Renderer
 from publisher.sandbox import credentials
 from publisher.sandbox.server import Sandbox
+from publisher.signing import make_secret
 from publisher.store.db import Database, open_database
 from publisher.store.tokens import DatabaseTokenStore
 from tests.fakes import render_media, webhook_pbgdpl
@@ -65,6 +66,8 @@ CHANNELS = {"portal_stp": "wordpress", "portal_pbgdpl": "webhook", "facebook": "
 PLATFORM = {**CHANNELS, "zalo": "zalo"}
 SHORT_TIMEOUT = 0.5  # seconds: the client gives up on a "slow" answer (the sandbox waits 3 s)
 SLOW = 3.0
+# An application password's shape, not the sandbox's (its hex digits never hold a "z").
+WRONG_WP_PASSWORD = credentials.WORDPRESS_PASSWORD[:-4] + "zzzz"
 TLS = ssl.create_default_context()  # one for every client: loading the CA store takes 0.1 s
 
 
@@ -511,7 +514,7 @@ def test_wordpress_refuses_a_contributor_and_a_wrong_password(rig: Rig) -> None:
     with pytest.raises(AuthError, match="publish_posts"):
         contributor.publish(replace(post, media=()))
     assert not contributor.check().ok
-    wrong = rig.adapter("portal_stp", secrets={"password": "abcd EFGH ijkl MNOP qrst WRONG"})
+    wrong = rig.adapter("portal_stp", secrets={"password": WRONG_WP_PASSWORD})
     with pytest.raises(AuthError, match="application password was refused"):
         wrong.publish(post)
     assert not wrong.check().ok
@@ -524,7 +527,7 @@ def test_wordpress_refuses_a_contributor_and_a_wrong_password(rig: Rig) -> None:
 def test_webhook_and_facebook_refuse_wrong_secrets(rig: Rig) -> None:
     hook = rig.adapter(
         "portal_pbgdpl",
-        secrets={"signing_secret": "whsec_" + "bm90LXRoZS1zaGFyZWQtc2VjcmV0LWtleS0zMmI="},
+        secrets={"signing_secret": make_secret(b"not-the-shared-secret-key-32b")},
     )
     post, _ = rig.post("portal_pbgdpl", rig.message("portal_pbgdpl", "slogan"))
     with pytest.raises(AuthError, match="signing secret was refused"):
@@ -823,11 +826,8 @@ def test_no_secret_in_any_log_line_record_receipt_or_error(
     for name in ("httpx", "httpcore", "publisher"):
         caplog.set_level(logging.DEBUG, logger=name)
     wrong = {
-        "portal_stp": {"password": "wxyz WRONG pass WORD abcd efgh"},
-        "portal_pbgdpl": {
-            "signing_secret": "whsec_"
-            + base64.b64encode(b"wrong-webhook-secret-123-45678").decode()
-        },
+        "portal_stp": {"password": WRONG_WP_PASSWORD},
+        "portal_pbgdpl": {"signing_secret": make_secret(b"wrong-webhook-secret-123-45678")},
         "facebook": {"page_token": "wrong-page-token-456"},
         "zalo": {"app_secret": "wrong-zalo-secret-789"},
     }

@@ -4,7 +4,6 @@ the fault kinds, the record file and the follower page. Time is a fake clock; "s
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import unicodedata
@@ -20,7 +19,7 @@ from publisher.clock import FakeClock
 from publisher.sandbox import credentials as cred
 from publisher.sandbox.faults import FaultPlan, FaultSpecError
 from publisher.sandbox.server import MAX_BODY, Sandbox, main_serve
-from publisher.signing import sign, signing_key
+from publisher.signing import make_secret, sign, signing_key
 
 NOW = datetime(2024, 6, 1, 1, 0, tzinfo=UTC)
 PAGE = "100000000000000"
@@ -456,7 +455,7 @@ def test_webhook_signed_gets_bind_their_path(box: Box) -> None:
 
 def test_webhook_rejects_bad_signatures_and_stale_timestamps(box: Box) -> None:
     body = hook_body("k1")
-    other = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    other = make_secret(b"x" * 32)
     assert box.hook("POST", "/webhook/p", body, "k1", signer=other).status_code == 401
     stale = int((NOW - timedelta(seconds=301)).timestamp())
     assert box.hook("POST", "/webhook/p", body, "k1", stamp=stale).status_code == 401

@@ -9,23 +9,33 @@ These are not secrets: they only open the local sandbox. Layout under one base U
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 from typing import Any
 
+from publisher.signing import make_secret
+
 WORDPRESS_USER = "publisher"
-WORDPRESS_PASSWORD = "abcd EFGH ijkl MNOP qrst UVWX"  # an application password's shape
+
+
+def _derived(label: str, length: int) -> str:
+    """``length`` hex digits derived from ``label``: the same in every process, and no value
+    that opens anything is written down in a file."""
+    return hashlib.sha256(f"publisher sandbox {label}".encode()).hexdigest()[:length]
+
+
+# A WordPress application password's shape: 24 letters and digits in groups of 4.
+WORDPRESS_PASSWORD = " ".join(re.findall("....", _derived("wordpress application password", 24)))
 WORDPRESS_CONTRIBUTOR = "contributor"  # can create drafts but not publish
 FACEBOOK_PAGE_TOKEN = "sandbox-page-token"
 ZALO_APP_SECRET = "sandbox-zalo-app-secret"
 ZALO_FIRST_REFRESH_TOKEN = "sandbox-refresh-token-0"
-# Standard Webhooks' format: whsec_ + base64 of the key (here the 32 bytes below), made here
-# rather than written down in its encoded form.
-WEBHOOK_SIGNING_SECRET = "whsec_" + base64.b64encode(b"publisher-sandbox-webhook-key-32").decode()
+# Standard Webhooks' format: whsec_ + base64 of a 32-byte key.
+WEBHOOK_SIGNING_SECRET = make_secret(bytes.fromhex(_derived("webhook signing key", 64)))
 MAIL_USER = "publisher"  # the SMTP login (AUTH PLAIN or LOGIN, no TLS: loopback only)
 # The SMTP password: the same in every process (``publisher sandbox`` prints it), made here rather
 # than written down, as no password is kept in a file.
-MAIL_PASSWORD = hashlib.sha256(b"publisher sandbox smtp login").hexdigest()[:20]
+MAIL_PASSWORD = _derived("smtp login", 20)
 
 # adapter → secret role → value (the roles of publisher.config.ADAPTERS)
 SECRETS: dict[str, dict[str, str]] = {
