@@ -478,7 +478,10 @@ def _read_state(
 
 
 def _state(s: Session, channel: str, now: datetime) -> ChannelState:
-    # Two daemons may block a channel at once: the first row wins, neither fails on it.
+    row = s.get(ChannelState, channel)  # usually read already this round: no query
+    if row is not None:
+        return row
+    # The channel's first block: two daemons may make its row at once; neither fails on it.
     values = {"channel": channel, "paused": False, "probes": 0, "updated_at": now}
     return locked_row(s, ChannelState, values)
 
